@@ -1,0 +1,41 @@
+# ima2 — `make test` installs what the tests need into .venv and runs the whole suite twice:
+# with the optional extras (Pillow, certifi) and with them switched off (IMA2_NO_PIL=1
+# IMA2_NO_CERTIFI=1), plus the Python 3.9 floor check (vermin).
+PYTHON ?= python3
+VENV ?= .venv
+VPY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?= -q -x -p no:cacheprovider
+
+.PHONY: test test-full test-nodeps py39 lint bench run doctor clean
+
+test: py39 test-full test-nodeps
+
+$(STAMP): tests/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install -q --disable-pip-version-check -r tests/requirements.txt
+	touch $(STAMP)
+
+py39: $(STAMP)
+	$(VENV)/bin/vermin -q -t=3.9- --no-tips --violations --eval-annotations ima2.py ima2_lib
+
+test-full: $(STAMP)
+	$(VPY) -m pytest $(PYTEST_ARGS) tests
+
+test-nodeps: $(STAMP)
+	IMA2_NO_PIL=1 IMA2_NO_CERTIFI=1 $(VPY) -m pytest $(PYTEST_ARGS) -m "not browser" tests
+
+lint:
+	@command -v ruff >/dev/null 2>&1 && ruff check ima2.py ima2_lib tests || echo "ruff not installed; skipped"
+
+bench: $(STAMP)
+	@for f in tests/bench/bench_*.py; do echo "== $$f"; $(VPY) $$f || exit 1; done
+
+run:
+	$(PYTHON) ima2.py serve
+
+doctor:
+	$(PYTHON) ima2.py doctor
+
+clean:
+	rm -rf $(VENV) .pytest_cache

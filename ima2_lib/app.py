@@ -1,0 +1,320 @@
+"""App: owns configuration, services, the route table and the runtime state of one server.
+
+Owns: ``App.handle(request) -> Response`` — request id, security, routing, the handler call
+and the *single* place where errors are caught and rendered in the route's family (CONTRACT
+§5, decision 2: never HTML); the runtime snapshot (backend/OAuth ports and URLs); the
+``server.json`` advertisement; start/stop of background services; lifecycle hooks other
+services subscribe to. Must not: touch sockets (``server.py`` does) or hold module-level state.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import re
+import secrets
+import threading
+import time
+import traceback
+import uuid
+from typing import Any, Callable, Dict, List, Optional
+
+from . import __version__
+from .config import Config, load_config
+from .deps import Features
+from .errors import ApiError, error_body
+from .httpio import Request, Response, json_response
+from .log import Logger, now_ms
+from .router import Router
+from .routes import all_routes
+from .routes.files import PREFIX as GENERATED_PREFIX
+from .routes.files import handle_generated
+from .security import COOKIE_NAME, Security, is_loopback_host, is_wildcard_host
+from .static import StaticFiles
+from .store import atomic_write, ensure_dir, ensure_private_dir, read_json, write_json
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_QUIET_PATHS = ("/api/health", "/api/inflight")
+STATIC_ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "static")
+
+
+def host_label(host: str) -> str:
+    """URL host for ``host`` (CONTRACT §1.1; IPv6 literals bracketed, §19.23)."""
+    if is_wildcard_host(host):
+        return "localhost"
+    return "[%s]" % host if ":" in host else host
+
+
+class App:
+    """Everything one ima2 server needs. Embeddable: ``App(config)`` + ``make_server``."""
+
+    def __init__(self, config: Optional[Config] = None, log_stream: Any = None) -> None:
+        self.config = config or load_config()
+        self.version = __version__
+        self.features = Features(self.config.env)
+        self.log = Logger(self.config.log_level, log_stream)
+        self.shutdown_event = threading.Event()
+        self.started_at = now_ms()
+        self.started_monotonic = time.monotonic()
+        self.pid = os.getpid()
+        self.advertising = False
+        self._runtime_lock = threading.Lock()
+        self._services: List[Any] = []  # objects with optional start() / stop()
+        # Hooks: history fires these after a delete / restore (sessions marks nodes).
+        self.asset_deleted_hooks: List[Callable[..., Any]] = []
+        self.asset_restored_hooks: List[Callable[..., Any]] = []
+
+        ensure_private_dir(self.config.config_dir)
+        ensure_dir(self.config.generated_dir)
+        self.security = Security(self.config.host, self.config.allowed_hosts, self._token())
+        self.router = Router(all_routes())
+        self.static = StaticFiles(STATIC_ROOT, dev=bool(self.config.dev))
+        oauth_ready = not self.config.oauth_auto_start
+        self._runtime: Dict[str, Dict[str, Any]] = {
+            "backend": {"configuredPort": self.config.port, "actualPort": self.config.port,
+                        "url": self._server_url(self.config.port)},
+            "oauth": {"configuredPort": self.config.oauth_proxy_port,
+                      "actualPort": _url_port(self.config.oauth_base_url,
+                                              self.config.oauth_proxy_port),
+                      "url": self.config.oauth_base_url,
+                      "status": "ready" if oauth_ready else "starting"},
+        }
+        self.inflight: Any = None  # set by the generation service
+        # Set by the sessions service: session id -> {"prefix", "sheet"} or None (§9.3).
+        self.style_sheet_provider: Optional[Callable[[str], Optional[Dict[str, Any]]]] = None
+        self._build_services()
+
+    def _build_services(self) -> None:
+        """Create the services later parts plug in (each registers itself in ``_services``)."""
+
+    def add_service(self, service: Any) -> Any:
+        self._services.append(service)
+        return service
+
+    # --- token ---------------------------------------------------------------------------
+    @property
+    def token_file(self) -> str:
+        return os.path.join(self.config.config_dir, "token")
+
+    def _token(self) -> Optional[str]:
+        """IMA2_TOKEN when set; beyond loopback a stored (or new, 0600) token; else None."""
+        if self.config.token:
+            return str(self.config.token)
+        host = self.config.host
+        if is_loopback_host(host) and not is_wildcard_host(host):
+            return None
+        try:
+            with open(self.token_file, "r", encoding="utf-8") as handle:
+                token = handle.read().strip()
+            if token:
+                return token
+        except OSError:
+            pass
+        token = secrets.token_urlsafe(32)
+        write_secret_text(self.token_file, token, fsync=self.config.fsync)
+        self.token_generated = True
+        return token
+
+    token_generated = False
+
+    # --- runtime -------------------------------------------------------------------------
+    def _server_url(self, port: int) -> str:
+        return "http://%s:%d" % (host_label(self.config.host), port)
+
+    def runtime_snapshot(self) -> Dict[str, Dict[str, Any]]:
+        with self._runtime_lock:
+            return copy.deepcopy(self._runtime)
+
+    @property
+    def server_url(self) -> str:
+        with self._runtime_lock:
+            return self._runtime["backend"]["url"]
+
+    def set_actual_port(self, port: int) -> None:
+        with self._runtime_lock:
+            self._runtime["backend"]["actualPort"] = port
+            self._runtime["backend"]["url"] = self._server_url(port)
+
+    def set_oauth_state(self, status: str, url: Optional[str] = None) -> None:
+        """Record the proxy state (and the URL its ready line announced); re-advertise."""
+        with self._runtime_lock:
+            oauth = self._runtime["oauth"]
+            oauth["status"] = status
+            if url:
+                oauth["url"] = url.rstrip("/")
+                oauth["actualPort"] = _url_port(url, oauth["configuredPort"])
+        if self.advertising:
+            self.write_advertisement()
+
+    def style_sheet_for(self, session_id: Any) -> Optional[Dict[str, Any]]:
+        """The enabled style sheet of ``session_id`` as {"prefix", "sheet"}, else None.
+
+        Any failure reads as "no sheet" (CONTRACT §9.3: errors are swallowed).
+        """
+        if not isinstance(session_id, str) or not session_id or self.style_sheet_provider is None:
+            return None
+        try:
+            return self.style_sheet_provider(session_id)
+        except Exception as exc:  # noqa: BLE001
+            self.log.warn("session", "stylesheet_lookup_failed", error=exc)
+            return None
+
+    def fire_asset_deleted(self, filename: str) -> Dict[str, int]:
+        """Tell subscribers (sessions) that ``filename`` left the gallery; sum their counts."""
+        return self._fire(self.asset_deleted_hooks, filename)
+
+    def fire_asset_restored(self, filename: str) -> Dict[str, int]:
+        return self._fire(self.asset_restored_hooks, filename)
+
+    def _fire(self, hooks: List[Callable[..., Any]], filename: str) -> Dict[str, int]:
+        totals = {"sessionsTouched": 0, "nodesTouched": 0}
+        for hook in hooks:
+            try:
+                result = hook(filename) or {}
+            except Exception as exc:  # noqa: BLE001 - a hook must not undo the file move
+                self.log.warn("asset", "hook_failed", error=exc)
+                continue
+            for key in totals:
+                totals[key] += int(result.get(key, 0))
+        return totals
+
+    def active_job_count(self) -> int:
+        return self.inflight.active_count() if self.inflight is not None else 0
+
+    # --- lifecycle -----------------------------------------------------------------------
+    def start(self, server: Any = None) -> None:
+        """Record the bound port and start background services (proxy, index, sweeper)."""
+        if server is not None:
+            self.set_actual_port(int(server.server_address[1]))
+        for service in self._services:
+            start = getattr(service, "start", None)
+            if start is not None:
+                start()
+
+    def stop(self) -> None:
+        self.shutdown_event.set()
+        for service in reversed(self._services):
+            stop = getattr(service, "stop", None)
+            if stop is not None:
+                try:
+                    stop()
+                except Exception as exc:  # noqa: BLE001 - shutdown must go on
+                    self.log.warn("app", "stop_failed", service=type(service).__name__,
+                                  error=exc)
+        if self.advertising:
+            self.remove_advertisement()
+
+    # --- advertisement (server.json, CONTRACT §13.3) --------------------------------------
+    def advertisement(self) -> Dict[str, Any]:
+        runtime = self.runtime_snapshot()
+        backend = runtime["backend"]
+        return {"port": backend["actualPort"], "url": backend["url"], "pid": self.pid,
+                "startedAt": self.started_at, "version": self.version,
+                "backend": backend, "oauth": runtime["oauth"]}
+
+    def write_advertisement(self) -> None:
+        self.advertising = True
+        try:
+            path = self.config.advertise_file
+            ensure_dir(os.path.dirname(path) or ".")
+            write_json(path, self.advertisement(), mode=0o600, fsync=self.config.fsync)
+        except OSError as exc:
+            self.log.warn("server", "advertise_failed", error=exc.strerror)
+
+    def remove_advertisement(self) -> None:
+        """Remove server.json only if it still names this process."""
+        self.advertising = False
+        path = self.config.advertise_file
+        data = read_json(path, default=None, warn=lambda _m: None)
+        if isinstance(data, dict) and data.get("pid") == self.pid:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+
+    # --- request handling ------------------------------------------------------------------
+    def handle(self, req: Request) -> Response:
+        """security → route → handler; the only place errors become responses."""
+        is_api = req.path == "/api" or req.path.startswith("/api/")
+        if is_api:
+            offered = req.header("X-Request-Id")
+            req.request_id = offered if offered and _REQUEST_ID.match(offered) else (
+                "req_" + str(uuid.uuid4()))
+        try:
+            resp = self._security(req) or self._dispatch(req, is_api)
+        except ApiError as err:
+            resp = self.error_response(err, req.family)
+        except Exception as exc:  # noqa: BLE001 - the single catch-all
+            self.log.error("http", "unhandled", requestId=req.request_id, path=req.path,
+                           error=exc)
+            if self.log.enabled("debug"):
+                self.log.say(traceback.format_exc())
+            err = ApiError(500, "INTERNAL_ERROR",
+                           "Internal server error (requestId %s)" % (req.request_id or "-"))
+            resp = self.error_response(err, req.family)
+        if is_api:
+            resp.set_header("X-Request-Id", req.request_id or "")
+        return resp
+
+    def error_response(self, err: ApiError, family: str) -> Response:
+        resp = json_response(error_body(err, family), err.status, err.headers)
+        resp.close = err.close
+        return resp
+
+    def _security(self, req: Request) -> Optional[Response]:
+        host = req.header("Host")
+        req.family = self.router.family_for(req.path)
+        self.security.check_host(host)
+        self.security.check_cross_site(req.method, host, req.header("Origin"),
+                                       req.header("Sec-Fetch-Site"))
+        if not self.security.token_required:
+            return None
+        query_token = req.query_one("token")
+        if self.security.token_ok(req.header("Authorization"), req.header("Cookie")):
+            return None
+        if query_token and req.method == "GET" and self.security.token_ok(None, None, query_token):
+            # The printed link: set the cookie and drop the token from the address bar.
+            resp = Response(303, b"", [("Location", req.path or "/"), (
+                "Set-Cookie", "%s=%s; Path=/; HttpOnly; SameSite=Strict" % (
+                    COOKIE_NAME, query_token))])
+            return resp
+        raise self.security.unauthorized()
+
+    def _dispatch(self, req: Request, is_api: bool) -> Response:
+        if is_api:
+            route, params = self.router.match(req.method, req.path)
+            req.params = params
+            req.family = route.family
+            result = route.handler(self, req)
+            return result if isinstance(result, Response) else json_response(result)
+        if req.path.startswith(GENERATED_PREFIX):
+            if req.method not in ("GET", "HEAD"):
+                raise ApiError(405, "METHOD_NOT_ALLOWED", "Only GET and HEAD are allowed here",
+                               headers=[("Allow", "GET, HEAD")])
+            return handle_generated(self, req)
+        if req.method in ("GET", "HEAD"):
+            resp = self.static.respond(req.path, req.header("If-None-Match"))
+            if resp is not None:
+                return resp
+        raise ApiError(404, "NOT_FOUND", "Not found")
+
+    def log_access(self, req: Request, status: int, duration_ms: float) -> None:
+        if not (req.path.startswith("/api/")) or req.path in _QUIET_PATHS:
+            return
+        self.log.info("http", "response", requestId=req.request_id, method=req.method,
+                      path=req.path[:200], status=status, durationMs=int(duration_ms),
+                      client=(req.header("X-Ima2-Client") or "ui")[:60])
+
+    # --- small helpers for services ---------------------------------------------------------
+    def json_limit(self) -> int:
+        return int(self.config.body_limit)
+
+
+def _url_port(url: str, fallback: int) -> int:
+    match = re.match(r"^[a-z]+://(\[[^\]]+\]|[^/:]+)(?::(\d+))?", url.strip(), re.I)
+    if match and match.group(2):
+        return int(match.group(2))
+    return fallback
+
+
+def write_secret_text(path: str, text: str, fsync: bool = True) -> None:
+    atomic_write(path, (text + "\n").encode("utf-8"), mode=0o600, fsync=fsync)

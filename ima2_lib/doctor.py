@@ -1,0 +1,134 @@
+"""``ima2 doctor``: what this machine has, where every setting came from, and what to fix.
+
+Owns: the checks (Python floor, installed files, optional features with install commands,
+settings with their sources, ports, paths, ``server.json`` state) and their ✓/✗/⚠/ℹ output;
+exit 1 when a check failed. Later parts add sections through ``SECTIONS``.
+Must not: change anything on disk (``--migrate`` is the explicit exception, copy-only).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from typing import Any, Callable, List, Tuple
+
+from . import __version__
+
+Check = Tuple[str, str]  # (mark, text); mark in ✓ ✗ ⚠ ℹ
+
+
+def _settings_lines(config: Any) -> List[Check]:
+    from .config import SETTINGS_BY_NAME
+
+    lines: List[Check] = []
+    for name, value, source in config.items():
+        setting = SETTINGS_BY_NAME[name]
+        if setting.secret and value:
+            shown = "(set)"
+        elif isinstance(value, str) and "\n" in value:
+            shown = repr(value[:40] + "...")
+        else:
+            shown = repr(value) if not isinstance(value, str) else value
+        lines.append(("ℹ", "%-28s %s  [%s]" % (name, shown, source)))
+    return lines
+
+
+def _core_checks(config: Any) -> List[Check]:
+    from .app import STATIC_ROOT
+    from .cli import live_server_from_advertisement
+    from .deps import Features
+    from .store import read_json
+
+    checks: List[Check] = []
+    ok_py = sys.version_info >= (3, 9)
+    checks.append(("✓" if ok_py else "✗", "Python %s (needs ≥ 3.9)" % sys.version.split()[0]))
+    index = os.path.join(STATIC_ROOT, "index.html")
+    checks.append(("✓" if os.path.isfile(index) else "✗", "studio files: %s" % index))
+    for name, ok, detail, what, install in Features(config.env).table():
+        if ok:
+            checks.append(("✓", "%s %s — %s" % (name, detail, what)))
+        else:
+            checks.append(("⚠", "%s missing (%s) — %s; enable: %s" % (name, detail, what,
+                                                                      install)))
+    if config.config_file:
+        checks.append(("✓", "config file: %s" % config.config_file))
+    else:
+        checks.append(("ℹ", "config file: none (defaults; %s)" % config.config_json_path))
+    for warning in config.warnings:
+        checks.append(("⚠", warning))
+    provider = (config.file_data or {}).get("provider")
+    checks.append(("✓" if provider else "⚠", "provider: %s" % (
+        provider or "not configured (python3 ima2.py setup --oauth)")))
+    checks.append(("ℹ", "backend port %d (%s), host %s" % (config.port, config.source("port"),
+                                                          config.host)))
+    if config.oauth_auto_start:
+        npx = shutil.which("npx")
+        checks.append(("ℹ" if npx else "⚠", "OAuth proxy auto-start on port %d: %s" % (
+            config.oauth_proxy_port, "npx found" if npx else
+            "npx not found — install Node.js or set IMA2_OAUTH_URL / IMA2_NO_OAUTH_PROXY=1")))
+    else:
+        checks.append(("ℹ", "OAuth proxy (external): %s" % config.oauth_base_url))
+    for label, path in (("state folder", config.config_dir),
+                        ("generated", config.generated_dir), ("trash", config.trash_dir)):
+        checks.append(("ℹ", "%s: %s" % (label, path)))
+    advert = read_json(config.advertise_file, default=None, warn=lambda _m: None)
+    if not isinstance(advert, dict):
+        checks.append(("ℹ", "server.json: none (no server running)"))
+    else:
+        live = live_server_from_advertisement(config.advertise_file)
+        if live:
+            oauth = advert.get("oauth") if isinstance(advert.get("oauth"), dict) else {}
+            checks.append(("✓", "server running at %s (pid %d); OAuth %s %s" % (
+                live["url"], live["pid"], oauth.get("url"), oauth.get("status"))))
+        else:
+            checks.append(("ℹ", "server.json is stale (pid %s not serving)" % advert.get("pid")))
+    return checks
+
+
+# Later parts (storage, sessions import) append callables(config) -> List[Check] here.
+SECTIONS: List[Tuple[str, Callable[[Any], List[Check]]]] = [
+    ("Checks", _core_checks),
+    ("Settings", _settings_lines),
+]
+
+
+def run_doctor(argv: List[str], out: Callable[[str], None], err: Callable[[str], None]) -> int:
+    from .config import ConfigError, load_config
+
+    parser = argparse.ArgumentParser(prog="ima2.py doctor", description="Check this install.")
+    parser.add_argument("--routes", action="store_true", help="print the API route table")
+    parser.add_argument("--migrate", action="store_true",
+                        help="copy images from old ima2-gen folders (never overwrites)")
+    opts = parser.parse_args(argv)
+    if opts.routes:
+        from .routes import all_routes
+
+        for row in all_routes():
+            out("%-7s %s" % (row[0], row[1]))
+        return 0
+    try:
+        config = load_config()
+    except ConfigError as exc:
+        err("✗ configuration: %s" % exc)
+        return 1
+    if opts.migrate:
+        migrate = getattr(sys.modules[__name__], "run_migrate", None)
+        if migrate is None:
+            err("Migration is not available in this build.")
+            return 1
+        return migrate(config, out)
+    out("ima2 v%s — Doctor" % __version__)
+    passed = failed = 0
+    for title, section in SECTIONS:
+        out("")
+        out(title)
+        for mark, text in section(config):
+            out("  %s %s" % (mark, text))
+            if mark == "✓":
+                passed += 1
+            elif mark == "✗":
+                failed += 1
+    out("")
+    out("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0

@@ -1,0 +1,19 @@
+"""The route table: every API route of ima2 as data, in one readable list.
+
+Each resource module exports ``ROUTES = [(method, pattern, handler, family), ...]``; this
+module concatenates them in a fixed order. Handlers are plain functions ``(app, req)`` that
+return a Response or a JSON-able value. ``ima2 doctor --routes`` prints the table and a test
+checks it against README.md.
+"""
+from __future__ import annotations
+
+from typing import Any, List, Tuple
+
+
+def all_routes() -> List[Tuple[Any, ...]]:
+    from . import system
+
+    routes: List[Tuple[Any, ...]] = []
+    for module in (system,):
+        routes.extend(module.ROUTES)
+    return routes
