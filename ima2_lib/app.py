@@ -62,6 +62,10 @@ class App:
         # Hooks: history fires these after a delete / restore (sessions marks nodes).
         self.asset_deleted_hooks: List[Callable[..., Any]] = []
         self.asset_restored_hooks: List[Callable[..., Any]] = []
+        # Generation fires this after an image + sidecar are saved (history index updates).
+        self.image_saved_hooks: List[Callable[[str], Any]] = []
+        # Set by the sessions service: [session ids] -> {id: title} (history groupBy=session).
+        self.session_title_provider: Optional[Callable[[List[str]], Dict[str, str]]] = None
 
         ensure_private_dir(self.config.config_dir)
         ensure_dir(self.config.generated_dir)
@@ -157,6 +161,23 @@ class App:
         except Exception as exc:  # noqa: BLE001
             self.log.warn("session", "stylesheet_lookup_failed", error=exc)
             return None
+
+    def fire_image_saved(self, filename: str) -> None:
+        """``filename`` (relative to the gallery) was just written with its sidecar."""
+        for hook in self.image_saved_hooks:
+            try:
+                hook(filename)
+            except Exception as exc:  # noqa: BLE001 - saving must not fail on a listener
+                self.log.warn("asset", "saved_hook_failed", error=exc)
+
+    def session_titles(self, session_ids: List[str]) -> Dict[str, str]:
+        if self.session_title_provider is None or not session_ids:
+            return {}
+        try:
+            return self.session_title_provider(session_ids)
+        except Exception as exc:  # noqa: BLE001
+            self.log.warn("session", "titles_failed", error=exc)
+            return {}
 
     def fire_asset_deleted(self, filename: str) -> Dict[str, int]:
         """Tell subscribers (sessions) that ``filename`` left the gallery; sum their counts."""
