@@ -294,7 +294,9 @@ class App:
             return None
         if query_token and req.method == "GET" and self.security.token_ok(None, None, query_token):
             # The printed link: set the cookie and drop the token from the address bar.
-            resp = Response(303, b"", [("Location", req.path or "/"), (
+            target = req.path if req.path.startswith("/") and not req.path.startswith("//") \
+                else "/"
+            resp = Response(303, b"", [("Location", target), (
                 "Set-Cookie", "%s=%s; Path=/; HttpOnly; SameSite=Strict" % (
                     COOKIE_NAME, query_token))])
             return resp
