@@ -1,0 +1,177 @@
+// jobs.js — running generations. Owns: starting this tab's generate (SSE over fetch, partial
+// previews) and edit (JSON) requests, Cancel (DELETE /api/inflight/:id, which aborts the
+// upstream call, then the fetch), and polling /api/inflight so jobs from other tabs, node mode
+// and the CLI are listed too. Announces 'jobs', 'result', 'job:error', 'inflight' and
+// 'history:refresh' on the bus. Must not: build DOM.
+import { api, postStream, encodePath, ApiError, toApiError } from './api.js';
+import { emit, uid } from './state.js';
+
+const local = new Map(); // requestId -> job started by this tab
+let remote = []; // ActiveJob rows of /api/inflight not started here
+let pollTimer = null;
+let polling = false;
+const POLL_MS = 1500;
+
+export function runningJobs() {
+  const mine = Array.from(local.values());
+  const others = remote.filter((j) => !local.has(j.requestId)).map((j) => ({
+    requestId: j.requestId, kind: j.meta && j.meta.kind === 'edit' ? 'edit' : j.kind,
+    prompt: j.prompt || '', startedAt: j.startedAt, phase: j.phase, local: false,
+    previews: new Map(), meta: j.meta || {},
+  }));
+  return mine.concat(others).sort((a, b) => a.startedAt - b.startedAt);
+}
+
+const changed = () => emit('jobs', runningJobs());
+
+/** Register a job this tab runs (node mode uses this too); returns the job. */
+export function trackJob(fields) {
+  const job = { phase: 'queued', startedAt: Date.now(), previews: new Map(), local: true,
+    controller: new AbortController(), canceled: false, ...fields };
+  local.set(job.requestId, job);
+  changed();
+  return job;
+}
+
+export function updateJob(job, fields) {
+  Object.assign(job, fields);
+  changed();
+}
+
+export function untrackJob(job) {
+  local.delete(job.requestId);
+  changed();
+}
+
+function resultEntries(job, payload) {
+  const list = Array.isArray(payload.images) ? payload.images : [payload];
+  const elapsed = Number(payload.elapsed);
+  return list.filter((img) => img && img.filename).map((img) => ({
+    filename: img.filename,
+    url: img.url || '/generated/' + encodePath(img.filename),
+    prompt: job.request.prompt,
+    revisedPrompt: img.revisedPrompt || payload.revisedPrompt || null,
+    model: payload.model || job.request.model,
+    requestedSize: payload.size || job.request.size,
+    quality: payload.quality || job.request.quality,
+    format: img.filename.split('.').pop(),
+    elapsed: Number.isFinite(elapsed) ? elapsed * 1000 : Date.now() - job.startedAt,
+    requestId: payload.requestId || job.requestId,
+    warnings: payload.warnings || [],
+    kind: job.kind,
+  }));
+}
+
+function finish(job, payload) {
+  untrackJob(job);
+  for (const entry of resultEntries(job, payload)) emit('result', entry);
+  emit('history:refresh');
+}
+
+function fail(job, error) {
+  untrackJob(job);
+  if (job.canceled || error.code === 'CANCELED' || error.name === 'AbortError') {
+    emit('job:canceled', job);
+    return;
+  }
+  emit('job:error', { error, kind: job.kind, request: job.request, requestId: job.requestId });
+}
+
+/** POST /api/generate as SSE: phase → partial* → done | error. */
+export async function startGenerate(request) {
+  const requestId = uid('ui_');
+  const job = trackJob({ requestId, kind: 'generate', prompt: request.prompt, request });
+  const body = { prompt: request.prompt, quality: request.quality, size: request.size,
+    format: request.format, moderation: request.moderation, model: request.model,
+    n: request.count, mode: request.mode, references: request.references || [], requestId };
+  let settled = false;
+  try {
+    await postStream('/api/generate', body, {
+      signal: job.controller.signal,
+      onEvent: ({ event, data }) => {
+        if (settled) return;
+        if (event === 'phase') updateJob(job, { phase: data.phase || job.phase });
+        else if (event === 'partial' && data && data.image) {
+          const key = data.imageIndex != null ? data.imageIndex : (data.slot != null ? data.slot : 0);
+          job.previews.set(key, data.image);
+          updateJob(job, { phase: 'partial' });
+        } else if (event === 'done') {
+          settled = true;
+          finish(job, data || {});
+        } else if (event === 'error') {
+          settled = true;
+          fail(job, errorOf(data));
+        }
+      },
+    });
+    if (!settled) fail(job, new ApiError('The stream ended without a result', { code: 'STREAM_CUT' }));
+  } catch (err) {
+    if (!settled) fail(job, err);
+  }
+  poll();
+}
+
+/** POST /api/edit (JSON); progress comes from /api/inflight polling. */
+export async function startEdit(request) {
+  const requestId = uid('ui_');
+  const job = trackJob({ requestId, kind: 'edit', prompt: request.prompt, request });
+  const image = request.image.slice(request.image.indexOf(',') + 1);
+  poll();
+  try {
+    const payload = await api.edit({ prompt: request.prompt, image, quality: request.quality,
+      size: request.size, moderation: request.moderation, model: request.model,
+      mode: request.mode, requestId }, job.controller.signal);
+    finish(job, payload || {});
+  } catch (err) {
+    fail(job, err);
+  }
+}
+
+/** An SSE `error` event's data (either error family) → ApiError. */
+export function errorOf(data) {
+  const body = data && typeof data === 'object' ? data : { error: String(data || '') };
+  return toApiError(body, 0);
+}
+
+/** Cancel any job: the server aborts the upstream call; our own fetch is aborted after. */
+export async function cancelJob(requestId) {
+  const job = local.get(requestId);
+  if (job) job.canceled = true;
+  try {
+    await api.cancel(requestId);
+  } finally {
+    if (job) setTimeout(() => job.controller.abort(), 1500);
+    remote = remote.filter((j) => j.requestId !== requestId);
+    changed();
+    poll();
+  }
+}
+
+/** One /api/inflight poll; emits 'inflight' with the raw rows. */
+export async function poll() {
+  if (polling) return;
+  polling = true;
+  try {
+    const data = await api.inflight();
+    const rows = Array.isArray(data && data.jobs) ? data.jobs : [];
+    const before = new Set(remote.map((j) => j.requestId));
+    remote = rows;
+    const now = new Set(rows.map((j) => j.requestId));
+    if (Array.from(before).some((id) => !now.has(id) && !local.has(id))) emit('history:refresh');
+    emit('inflight', rows);
+    changed();
+  } catch (_) {
+    // the status view reports an unreachable server; keep the last list
+  } finally {
+    polling = false;
+  }
+}
+
+export function startPolling() {
+  if (pollTimer) return;
+  const tick = () => {
+    if (document.visibilityState !== 'hidden') poll();
+  };
+  pollTimer = setInterval(tick, POLL_MS);
+  tick();
+}

@@ -1,0 +1,164 @@
+// main.js — the studio's entry point: theme and language first, the visible global error
+// handler, the views and the switch between them (#studio, #gallery, #nodes), dropping an
+// image on the page to restore its prompt and settings, then the first data loads.
+// Node mode is imported on first use so the first load stays small.
+import { h, $, $$, tx, clear, toast } from './dom.js';
+import { t, applyI18n } from './i18n.js';
+import { api } from './api.js';
+import { state, emit, on } from './state.js';
+import { startPolling } from './jobs.js';
+import { history } from './history.js';
+import { initTheme, initLanguage, initStatus } from './views/status.js';
+import { initComposer } from './views/composer.js';
+import { initProgress } from './views/progress.js';
+import { initResults } from './views/results.js';
+import { initErrors } from './views/errors.js';
+import { initRail } from './views/rail.js';
+import { initGallery } from './views/gallery.js';
+import { initViewer } from './views/viewer.js';
+
+const VIEWS = ['studio', 'gallery', 'nodes'];
+let nodesModule = null;
+
+/** Uncaught errors show on the page (and still reach the console). */
+function showGlobalError(message) {
+  const box = $('#global-errors');
+  if (!box) return;
+  box.hidden = false;
+  box.append(h('div', { class: 'global-error', role: 'alert' },
+    h('strong', { text: t('global.error') }), h('span', { class: 'mono', text: String(message) }),
+    h('button', { type: 'button', class: 'btn btn-small', text: t('common.dismiss'),
+      onclick: (e) => {
+        e.target.parentNode.remove();
+        if (!box.children.length) box.hidden = true;
+      } })));
+}
+
+function installErrorHandlers() {
+  window.addEventListener('error', (e) => showGlobalError(e.message || e.error));
+  window.addEventListener('unhandledrejection', (e) => {
+    const reason = e.reason;
+    showGlobalError(reason && reason.message ? reason.message : reason);
+  });
+}
+
+function loadNodes() {
+  if (!nodesModule) {
+    nodesModule = import('./views/nodes.js').then((mod) => {
+      mod.initNodes($('#view-nodes'));
+      return mod;
+    });
+  }
+  return nodesModule;
+}
+
+function showView(name) {
+  const view = VIEWS.includes(name) ? name : 'studio';
+  state.view = view;
+  for (const v of VIEWS) $('#view-' + v).hidden = v !== view;
+  for (const tab of $$('.tab')) tab.setAttribute('aria-current', String(tab.dataset.view === view));
+  if (location.hash !== '#' + view) window.history.replaceState(null, '', '#' + view);
+  if (view === 'nodes') loadNodes();
+}
+
+function buildShell() {
+  const tabs = $('#tabs');
+  for (const view of VIEWS) {
+    tabs.append(tx('a', 'nav.' + view, { class: 'tab', href: '#' + view, dataset: { view },
+      onclick: (e) => {
+        e.preventDefault();
+        emit('view', view);
+      } }));
+  }
+  initStatus($('#topbar-tools'), $('#notices'));
+  initComposer($('#composer'));
+  initProgress($('#stage'));
+  initErrors($('#stage'));
+  initResults($('#stage'));
+  initRail($('#rail'));
+  initGallery($('#view-gallery'));
+  initViewer(document.body);
+}
+
+/** The ima2 settings embedded in a dropped image → the composer. */
+export function settingsFromMetadata(data) {
+  const src = (data && (data.settings || data.ima2 || data.sidecar || data.metadata)) || data || {};
+  const opts = src.options || {};
+  const pick = (...values) => values.find((v) => v != null && v !== '');
+  return {
+    prompt: pick(src.userPrompt, src.prompt, data && data.prompt),
+    quality: pick(src.quality, opts.quality),
+    size: pick(src.requestedSize, src.size, opts.size),
+    format: pick(src.format, opts.format),
+    moderation: pick(src.moderation, opts.moderation),
+    model: pick(src.model),
+    mode: pick(src.promptMode, src.mode),
+  };
+}
+
+async function restoreFromFile(file) {
+  let data;
+  try {
+    data = await api.readMetadata(file);
+  } catch (err) {
+    toast(t('drop.failed', { message: err.message }), { kind: 'error', timeout: 8000 });
+    return;
+  }
+  const meta = settingsFromMetadata(data);
+  if (typeof meta.prompt !== 'string' || !meta.prompt) {
+    toast(t('drop.none', { name: file.name || '' }), { kind: 'error', timeout: 8000 });
+    return;
+  }
+  emit('view', 'studio');
+  emit('composer:apply', meta);
+  toast(t('drop.restored', { name: file.name || '' }));
+}
+
+function installDrop() {
+  const overlay = $('#drop-overlay');
+  let depth = 0;
+  const hasFiles = (e) => e.dataTransfer && Array.from(e.dataTransfer.types || []).includes('Files');
+  document.addEventListener('dragenter', (e) => {
+    if (!hasFiles(e)) return;
+    depth += 1;
+    overlay.hidden = false;
+  });
+  document.addEventListener('dragleave', () => {
+    depth = Math.max(0, depth - 1);
+    if (!depth) overlay.hidden = true;
+  });
+  document.addEventListener('dragover', (e) => {
+    if (hasFiles(e)) e.preventDefault();
+  });
+  document.addEventListener('drop', (e) => {
+    depth = 0;
+    overlay.hidden = true;
+    if (!hasFiles(e)) return;
+    e.preventDefault();
+    const file = Array.from(e.dataTransfer.files).find((f) => !f.type || f.type.startsWith('image/'));
+    if (file) restoreFromFile(file);
+  });
+}
+
+function boot() {
+  initTheme();
+  initLanguage();
+  installErrorHandlers();
+  buildShell();
+  installDrop();
+  on('view', showView);
+  on('nodes:from-image', (image) => {
+    emit('view', 'nodes');
+    loadNodes().then((mod) => mod.rootFromImage(image));
+  });
+  window.addEventListener('hashchange', () => emit('view', location.hash.slice(1)));
+  applyI18n(document);
+  $('#boot-note').remove();
+  showView(location.hash.slice(1) || 'studio');
+  startPolling();
+  history.loadMore().catch((err) => toast(t('gallery.loadFailed', { message: err.message }),
+    { kind: 'error' }));
+  document.documentElement.dataset.ready = '1';
+}
+
+boot();

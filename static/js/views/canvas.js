@@ -1,0 +1,216 @@
+// views/canvas.js — the node canvas: pan (drag the background, arrow keys), zoom (wheel,
+// +/−/0 keys, buttons), node cards positioned in world coordinates, parent→child edges as SVG
+// paths, dragging nodes by their header (Shift+arrows for the keyboard), selecting nodes and
+// edges. Rendering is keyed by id so 200+ nodes update in place. Must not: save or generate
+// (it reports intents through the handlers it is given).
+import { h, iconButton, isTyping } from '../dom.js';
+
+export const NODE_W = 240;
+const ANCHOR_Y = 18;
+const SVG_NS = 'http://www.w3.org/2000/svg';
+
+export function createCanvas(container, handlers) {
+  const view = { x: 40, y: 40, zoom: 1 };
+  const world = h('div', { class: 'world' });
+  const edgesSvg = document.createElementNS(SVG_NS, 'svg');
+  edgesSvg.setAttribute('class', 'edges');
+  edgesSvg.setAttribute('width', '1');
+  edgesSvg.setAttribute('height', '1');
+  world.append(edgesSvg);
+  const el = h('div', { class: 'canvas', id: 'canvas', tabindex: 0, role: 'application',
+    'aria-roledescription': 'canvas', 'aria-label': handlers.label() }, world);
+  const controls = h('div', { class: 'zoom-controls' },
+    iconButton('plus', 'canvas.zoomIn', () => zoomAt(1.2)),
+    iconButton('minus', 'canvas.zoomOut', () => zoomAt(1 / 1.2)),
+    iconButton('fit', 'canvas.fit', () => fit()));
+  el.append(controls);
+  container.append(el);
+  const nodeEls = new Map();
+  const edgeEls = new Map();
+
+  function applyView() {
+    world.style.transform = `translate(${view.x}px, ${view.y}px) scale(${view.zoom})`;
+    el.dataset.zoom = view.zoom.toFixed(3);
+  }
+
+  function zoomAt(factor, cx = el.clientWidth / 2, cy = el.clientHeight / 2) {
+    const next = Math.min(2.5, Math.max(0.1, view.zoom * factor));
+    view.x = cx - ((cx - view.x) * next) / view.zoom;
+    view.y = cy - ((cy - view.y) * next) / view.zoom;
+    view.zoom = next;
+    applyView();
+  }
+
+  function fit(nodes = handlers.nodes()) {
+    if (!nodes.length) {
+      Object.assign(view, { x: 40, y: 40, zoom: 1 });
+      return applyView();
+    }
+    const xs = nodes.map((n) => n.x);
+    const ys = nodes.map((n) => n.y);
+    const minX = Math.min(...xs);
+    const minY = Math.min(...ys);
+    const w = Math.max(...xs) - minX + NODE_W;
+    const hgt = Math.max(...ys) - minY + 380;
+    view.zoom = Math.min(1, Math.max(0.1, Math.min(el.clientWidth / (w + 80), el.clientHeight / (hgt + 80))));
+    view.x = 40 - minX * view.zoom;
+    view.y = 40 - minY * view.zoom;
+    applyView();
+  }
+
+  /** World coordinates of the middle of the visible area (new roots go there). */
+  function center() {
+    return { x: (el.clientWidth / 2 - view.x) / view.zoom - NODE_W / 2,
+      y: (el.clientHeight / 2 - view.y) / view.zoom - 150 };
+  }
+
+  // --- pointer: pan the background, drag nodes by their header ---------------------------
+  let drag = null;
+  el.addEventListener('pointerdown', (e) => {
+    if (e.button !== 0) return;
+    const head = e.target.closest('.gnode-head');
+    const nodeEl = e.target.closest('.gnode');
+    if (e.target.closest('button, textarea, input, select, a')) return;
+    if (head && nodeEl) {
+      const node = handlers.node(nodeEl.dataset.id);
+      drag = { kind: 'node', id: nodeEl.dataset.id, sx: e.clientX, sy: e.clientY, ox: node.x,
+        oy: node.y, moved: false };
+    } else if (!nodeEl && !e.target.closest('.zoom-controls')) {
+      drag = { kind: 'pan', sx: e.clientX, sy: e.clientY, ox: view.x, oy: view.y, moved: false,
+        edge: e.target.classList && e.target.classList.contains('edge') ? e.target.dataset.id : null };
+      el.classList.add('panning');
+    } else return;
+    el.setPointerCapture(e.pointerId);
+  });
+  el.addEventListener('pointermove', (e) => {
+    if (!drag) return;
+    const dx = e.clientX - drag.sx;
+    const dy = e.clientY - drag.sy;
+    if (Math.abs(dx) + Math.abs(dy) > 3) drag.moved = true;
+    if (drag.kind === 'pan') {
+      view.x = drag.ox + dx;
+      view.y = drag.oy + dy;
+      applyView();
+    } else if (drag.moved) {
+      handlers.move(drag.id, drag.ox + dx / view.zoom, drag.oy + dy / view.zoom, false);
+    }
+  });
+  const endDrag = (e) => {
+    if (!drag) return;
+    el.classList.remove('panning');
+    if (drag.kind === 'node' && drag.moved) {
+      handlers.move(drag.id, drag.ox + (e.clientX - drag.sx) / view.zoom,
+        drag.oy + (e.clientY - drag.sy) / view.zoom, true);
+    } else if (drag.kind === 'node') {
+      handlers.select(drag.id, e.shiftKey || e.ctrlKey || e.metaKey);
+    } else if (!drag.moved) {
+      if (drag.edge) handlers.selectEdge(drag.edge);
+      else handlers.clearSelection();
+    }
+    drag = null;
+  };
+  el.addEventListener('pointerup', endDrag);
+  el.addEventListener('pointercancel', () => {
+    drag = null;
+    el.classList.remove('panning');
+  });
+  el.addEventListener('wheel', (e) => {
+    e.preventDefault();
+    const box = el.getBoundingClientRect();
+    zoomAt(Math.exp(-e.deltaY * 0.0015), e.clientX - box.left, e.clientY - box.top);
+  }, { passive: false });
+  el.addEventListener('click', (e) => {
+    const nodeEl = e.target.closest('.gnode');
+    if (nodeEl && !e.target.closest('button, textarea, input, select, a, .gnode-head')) {
+      handlers.select(nodeEl.dataset.id, e.shiftKey || e.ctrlKey || e.metaKey);
+    }
+  });
+
+  // --- keyboard ----------------------------------------------------------------------------
+  el.addEventListener('keydown', (e) => {
+    if (isTyping(e)) return;
+    const step = 60;
+    const arrows = { ArrowLeft: [1, 0], ArrowRight: [-1, 0], ArrowUp: [0, 1], ArrowDown: [0, -1] };
+    const nodeEl = e.target.closest && e.target.closest('.gnode');
+    if ((e.key === 'Enter' || e.key === ' ') && nodeEl && e.target === nodeEl) {
+      handlers.select(nodeEl.dataset.id, e.shiftKey || e.ctrlKey || e.metaKey);
+    } else if (e.key in arrows && e.shiftKey) {
+      handlers.nudge(-arrows[e.key][0] * 20, -arrows[e.key][1] * 20);
+    } else if (e.key in arrows) {
+      view.x += arrows[e.key][0] * step;
+      view.y += arrows[e.key][1] * step;
+      applyView();
+    } else if (e.key === '+' || e.key === '=') zoomAt(1.2);
+    else if (e.key === '-') zoomAt(1 / 1.2);
+    else if (e.key === '0') fit();
+    else if (e.key === 'Delete' || e.key === 'Backspace') handlers.deleteSelection();
+    else if (e.key === 'Escape') handlers.clearSelection();
+    else return;
+    e.preventDefault();
+  });
+
+  // --- rendering -----------------------------------------------------------------------------
+  function renderEdges(edges, nodes, selectedEdge) {
+    const alive = new Set();
+    for (const edge of edges) {
+      const a = nodes.get(edge.source);
+      const b = nodes.get(edge.target);
+      if (!a || !b) continue;
+      alive.add(edge.id);
+      let path = edgeEls.get(edge.id);
+      if (!path) {
+        path = document.createElementNS(SVG_NS, 'path');
+        path.setAttribute('class', 'edge');
+        path.dataset.id = edge.id;
+        edgeEls.set(edge.id, path);
+        edgesSvg.append(path);
+      }
+      const x1 = a.x + NODE_W;
+      const y1 = a.y + ANCHOR_Y;
+      const x2 = b.x;
+      const y2 = b.y + ANCHOR_Y;
+      const bend = Math.max(40, Math.abs(x2 - x1) / 2);
+      path.setAttribute('d', `M${x1},${y1} C${x1 + bend},${y1} ${x2 - bend},${y2} ${x2},${y2}`);
+      path.classList.toggle('selected', edge.id === selectedEdge);
+    }
+    for (const [id, path] of edgeEls) {
+      if (!alive.has(id)) {
+        path.remove();
+        edgeEls.delete(id);
+      }
+    }
+  }
+
+  /** Create/update/remove node cards; `build(node)` and `update(el, node)` come from nodes.js. */
+  function render({ nodes, edges, selected, selectedEdge, build, update }) {
+    const alive = new Set();
+    for (const node of nodes.values()) {
+      alive.add(node.id);
+      let card = nodeEls.get(node.id);
+      if (!card) {
+        card = build(node);
+        nodeEls.set(node.id, card);
+        world.append(card);
+      }
+      card.style.transform = `translate(${node.x}px, ${node.y}px)`;
+      card.classList.toggle('selected', selected.has(node.id));
+      card.setAttribute('aria-selected', String(selected.has(node.id)));
+      update(card, node);
+    }
+    for (const [id, card] of nodeEls) {
+      if (!alive.has(id)) {
+        card.remove();
+        nodeEls.delete(id);
+      }
+    }
+    renderEdges(edges.values(), nodes, selectedEdge);
+  }
+
+  function place(id, x, y) {
+    const card = nodeEls.get(id);
+    if (card) card.style.transform = `translate(${x}px, ${y}px)`;
+  }
+
+  applyView();
+  return { el, render, place, renderEdges, zoomAt, fit, center, view, nodeEl: (id) => nodeEls.get(id) };
+}

@@ -1,0 +1,104 @@
+// views/rail.js — the history rail beside the studio: thumbnails grouped Today / Yesterday /
+// This week / Earlier, loading older pages as it scrolls (cursor pagination, no cap). Also the
+// tile builder the full gallery shares. Must not: load full-size images for tiles.
+import { h, tx, clear, dayGroup } from '../dom.js';
+import { t } from '../i18n.js';
+import { on, emit } from '../state.js';
+import { history, thumbOf } from '../history.js';
+
+export const GROUPS = ['today', 'yesterday', 'week', 'earlier'];
+
+/** A thumbnail button for a history row. */
+export function tile(row, onclick, cls = 'tile') {
+  return h('button', { type: 'button', class: cls, dataset: { filename: row.filename },
+    title: row.prompt || row.filename, onclick },
+  h('img', { src: thumbOf(row), loading: 'lazy', decoding: 'async', width: 128, height: 128,
+    alt: row.prompt || row.filename }));
+}
+
+/** Watch `sentinel` inside `scroller`; load the next page whenever it comes into view. */
+export function infiniteScroll(scroller, sentinel, isActive = () => true) {
+  const observer = new IntersectionObserver((entries) => {
+    if (entries.some((e) => e.isIntersecting) && isActive()) loadUntilFilled(scroller, sentinel);
+  }, { root: scroller, rootMargin: '400px' });
+  observer.observe(sentinel);
+  return observer;
+}
+
+async function loadUntilFilled(scroller, sentinel) {
+  // Keep loading while the sentinel is still visible (tall screens, fast scrolling).
+  for (let i = 0; i < 50 && !history.done; i += 1) {
+    try {
+      await history.loadMore();
+    } catch (_) {
+      return;
+    }
+    await new Promise((r) => requestAnimationFrame(r));
+    const box = scroller.getBoundingClientRect();
+    const mark = sentinel.getBoundingClientRect();
+    if (mark.top > box.bottom + 400 || scroller.offsetParent === null) return;
+  }
+}
+
+let root = null;
+const tiles = new Map();
+const sections = {};
+let status = null;
+
+function open(row) {
+  const index = history.items.indexOf(row);
+  emit('viewer:open', { rows: history.items, index: Math.max(0, index) });
+}
+
+function render() {
+  const now = Date.now();
+  const buckets = { today: [], yesterday: [], week: [], earlier: [] };
+  for (const row of history.items) buckets[dayGroup(row.createdAt, now)].push(row);
+  const alive = new Set();
+  for (const name of GROUPS) {
+    const sec = sections[name];
+    sec.el.hidden = buckets[name].length === 0;
+    const frag = document.createDocumentFragment();
+    for (const row of buckets[name]) {
+      alive.add(row.filename);
+      let el = tiles.get(row.filename);
+      if (!el) {
+        el = tile(row, () => open(row), 'tile rail-tile');
+        tiles.set(row.filename, el);
+      }
+      frag.append(el);
+    }
+    clear(sec.grid).append(frag);
+  }
+  for (const [name, el] of tiles) {
+    if (!alive.has(name)) {
+      el.remove();
+      tiles.delete(name);
+    }
+  }
+  status.textContent = history.items.length === 0 && history.done ? t('rail.empty')
+    : history.done ? t('rail.end', { n: history.items.length }) : t('rail.loading');
+}
+
+export function initRail(container) {
+  root = h('div', { class: 'rail-scroll', id: 'rail-scroll', tabindex: 0,
+    'aria-labelledby': 'rail-title' });
+  for (const name of GROUPS) {
+    const grid = h('div', { class: 'rail-grid' });
+    const el = h('section', { class: 'rail-group', dataset: { group: name }, hidden: true },
+      tx('h3', 'rail.group.' + name, { class: 'rail-group-title' }), grid);
+    sections[name] = { el, grid };
+    root.append(el);
+  }
+  status = h('p', { class: 'muted small rail-status', id: 'rail-status' });
+  const sentinel = h('div', { class: 'sentinel', 'aria-hidden': 'true' });
+  root.append(status, sentinel);
+  container.append(h('div', { class: 'rail-head' },
+    tx('h2', 'rail.title', { id: 'rail-title', class: 'section-title' }),
+    h('button', { type: 'button', class: 'btn btn-small', text: t('rail.all'),
+      'data-i18n': 'rail.all', onclick: () => emit('view', 'gallery') })), root);
+  on('history', render);
+  on('lang', render);
+  infiniteScroll(root, sentinel, () => root.offsetParent !== null);
+  render();
+}
