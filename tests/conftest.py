@@ -12,6 +12,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fake_upstream import FakeUpstream  # noqa: E402
 from helpers import LiveServer, base_env  # noqa: E402
 
+# Browser fixtures of the studio tests (playwright is imported only when a browser test runs).
+pytest_plugins = ["ui_support"]
+
 
 def pytest_report_header(config: Any) -> str:
     from ima2_lib.deps import Features

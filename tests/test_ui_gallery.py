@@ -1,0 +1,161 @@
+"""Studio gallery in a real browser (issue 7 acceptance 5 and the gallery performance item):
+every image reachable by scrolling (cursor pages, no cap), thumbnails only for tiles, search,
+keyboard navigation without focusing an image, the viewer, delete with a 10-second Undo, the
+rail's Today / Yesterday / This week / Earlier groups."""
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, List
+
+import pytest
+
+from ui_support import seed_gallery, wait_for
+
+pytestmark = pytest.mark.browser
+
+HOUR = 3600 * 1000
+
+
+def tile_names(page: Any, scope: str = "#gallery-grid") -> List[str]:
+    return page.eval_on_selector_all(scope + " .tile", "els => els.map(e => e.dataset.filename)")
+
+
+def scroll_to_end(page: Any, scroller: str, until: Any, rounds: int = 60) -> None:
+    for _ in range(rounds):
+        if until():
+            return
+        page.eval_on_selector(scroller, "el => { el.scrollTop = el.scrollHeight; }")
+        page.wait_for_timeout(60)
+    assert until(), "scrolling never reached the end"
+
+
+def selected(page: Any) -> Any:
+    return page.eval_on_selector("#gallery-grid", "g => { const t = g.querySelector('.tile.selected');"
+                                 " return t ? t.dataset.filename : null; }")
+
+
+def test_gallery_of_300_scrolls_searches_navigates_deletes_and_undoes(studio_factory: Any) -> None:
+    studio = studio_factory()
+    names = seed_gallery(studio.generated, 300, step_ms=HOUR,
+                         prompt=lambda i: ("lighthouse at dusk %d" % i) if i % 50 == 0
+                         else "seed image %d" % i)
+    studio.start()
+    page = studio.new_page("gallery")
+    wait_for(lambda: len(tile_names(page)) >= 50, message="first page of tiles")
+
+    # Every image is reachable: scroll until the oldest tile is there (6 cursor pages).
+    scroll_to_end(page, "#gallery-scroll", lambda: names[-1] in tile_names(page))
+    assert tile_names(page) == names
+    assert "300 of 300" in page.inner_text("#gallery-count")
+    history_calls = [u for m, u in studio.requests if "/api/history" in u]
+    assert len(history_calls) >= 6 and any("beforeFilename=" in u for u in history_calls)
+
+    # Tiles never ask for full-size images.
+    generated = [u for m, u in studio.requests if "/generated/" in u]
+    assert generated and all("thumb=" in u for u in generated), generated[:5]
+
+    # Search narrows to the six lighthouse prompts, then widens again.
+    page.fill("#gallery-search", "lighthouse")
+    wait_for(lambda: len(tile_names(page)) == 6, message="search results")
+    assert tile_names(page) == [names[i] for i in range(0, 300, 50)]
+    page.fill("#gallery-search", names[123][:20])
+    wait_for(lambda: tile_names(page) == [names[123]], message="search by file name")
+    page.fill("#gallery-search", "")
+    wait_for(lambda: len(tile_names(page)) == 300, message="search cleared")
+
+    # Keyboard navigation with the focus on the page, not on an image.
+    page.eval_on_selector("#gallery-search", "el => el.blur()")
+    page.keyboard.press("Home")
+    assert selected(page) == names[0]
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    assert selected(page) == names[2]
+    columns = page.evaluate("() => { const t = Array.from(document.querySelectorAll('#gallery-grid .tile'));"
+                            " return t.findIndex(e => e.offsetTop !== t[0].offsetTop); }")
+    page.keyboard.press("ArrowDown")
+    assert selected(page) == names[2 + columns]
+    page.keyboard.press("End")
+    assert selected(page) == names[-1]
+    page.keyboard.press("Home")
+    assert page.evaluate("() => !document.activeElement.classList.contains('tile')")
+
+    # Enter opens the viewer; arrows move it; Esc closes it.
+    page.keyboard.press("Enter")
+    viewer_image = "#viewer-image"
+    page.wait_for_selector(viewer_image)
+    assert page.get_attribute(viewer_image, "data-filename") == names[0]
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    assert page.get_attribute(viewer_image, "data-filename") == names[2]
+    assert page.inner_text("#viewer-position") == "3 / 300"
+    page.keyboard.press("ArrowLeft")
+    assert page.get_attribute(viewer_image, "data-filename") == names[1]
+    assert "thumb=" not in page.get_attribute(viewer_image, "src")  # the viewer shows the full image
+    page.keyboard.press("End")
+    assert page.get_attribute(viewer_image, "data-filename") == names[-1]
+    page.keyboard.press("Escape")
+    page.wait_for_selector("#viewer", state="hidden")
+
+    # Delete from the viewer: the file goes to the trash, the tile disappears; Undo restores.
+    target = names[7]
+    page.click('#gallery-grid .tile[data-filename="%s"]' % target)
+    page.wait_for_selector(viewer_image)
+    page.click("#viewer .actions .danger")
+    wait_for(lambda: not os.path.exists(os.path.join(studio.generated, target)), message="trashed")
+    wait_for(lambda: target not in tile_names(page), message="tile removed")
+    assert page.get_attribute(viewer_image, "data-filename") == names[8]
+    page.keyboard.press("Escape")
+    page.click(".toast .toast-action")
+    wait_for(lambda: os.path.exists(os.path.join(studio.generated, target)), message="restored")
+    wait_for(lambda: tile_names(page) == names, message="tile back in order")
+
+    # Delete key on the keyboard-selected tile, then Undo again.
+    page.keyboard.press("Home")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("Delete")
+    wait_for(lambda: names[1] not in tile_names(page), message="deleted by key")
+    page.click(".toast .toast-action")
+    wait_for(lambda: tile_names(page) == names, message="restored by Undo")
+
+
+def test_rail_groups_by_day_and_loads_every_page(studio_factory: Any) -> None:
+    studio = studio_factory()
+    now = int(time.time() * 1000)
+    # 130 images, one every 3 hours: today, yesterday, earlier this week and older.
+    names = seed_gallery(studio.generated, 130, now_ms=now, step_ms=3 * HOUR)
+    studio.start()
+    page = studio.new_page("studio")
+    wait_for(lambda: len(tile_names(page, "#rail-scroll")) >= 50, message="rail tiles")
+    scroll_to_end(page, "#rail-scroll", lambda: len(tile_names(page, "#rail-scroll")) == 130)
+    assert tile_names(page, "#rail-scroll") == names
+    groups = page.eval_on_selector_all(
+        ".rail-group:not([hidden])", "els => els.map(e => [e.dataset.group, "
+        "e.querySelectorAll('.tile').length, e.querySelector('h3').textContent])")
+    assert [g[0] for g in groups] == ["today", "yesterday", "week", "earlier"]
+    assert [g[2] for g in groups] == ["Today", "Yesterday", "This week", "Earlier"]
+    assert sum(g[1] for g in groups) == 130
+    page.wait_for_selector("#rail-status:has-text('All 130 images shown')")
+    # A click on a rail tile opens the viewer on that image.
+    page.click('#rail-scroll .tile[data-filename="%s"]' % names[4])
+    assert page.get_attribute("#viewer-image", "data-filename") == names[4]
+    page.keyboard.press("Escape")
+
+
+def test_gallery_groups_by_session_and_thousand_images_use_thumbnails(studio_factory: Any) -> None:
+    studio = studio_factory()
+    names = seed_gallery(studio.generated, 1000, step_ms=1000,
+                         session=lambda i: None if i % 3 else "s_session%d" % (i % 2))
+    studio.start()
+    page = studio.new_page("gallery")
+    wait_for(lambda: len(tile_names(page)) >= 50, message="tiles")
+    for _ in range(8):  # a few pages of scrolling through a 1,000-image gallery
+        page.eval_on_selector("#gallery-scroll", "el => { el.scrollTop = el.scrollHeight; }")
+        page.wait_for_timeout(80)
+    assert len(tile_names(page)) > 200
+    page.check("#gallery-group")
+    sessions = page.eval_on_selector_all(".gallery-group", "els => els.map(e => e.dataset.session)")
+    assert set(sessions) == {"", "s_session0", "s_session1"}
+    full = [u for m, u in studio.requests if "/generated/" in u and "thumb=" not in u]
+    assert full == [], full[:5]
+    assert names[0] in tile_names(page)

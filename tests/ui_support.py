@@ -1,0 +1,414 @@
+"""Browser-test support for the studio (a pytest plugin loaded by conftest.py).
+
+Owns: one headless Chromium per test session (Debian's ``/usr/bin/chromium`` driven by the
+PyPI ``playwright`` package — never a browser download), a fresh browser context per test,
+console-error collection that fails the test on any error the test did not expect, a
+``Studio`` helper (a live ima2 wired to the fake upstream, optional pre-seeded gallery,
+pages on it), and small scripted upstream answers for the fake (SSE with partial images and
+a hold before the final image, HTTP errors). Must not: import playwright at module import
+time (the no-browser test pass never needs it).
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import shutil
+import socket
+import struct
+import threading
+import time
+import zlib
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+
+import pytest
+
+from fake_upstream import FakeUpstream
+from helpers import LiveServer, wait_until
+
+CHROMIUM = "/usr/bin/chromium"
+LAUNCH_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu",
+               "--disable-background-networking", "--disable-component-update", "--disable-sync",
+               "--no-first-run"]
+DESKTOP = {"width": 1280, "height": 860}
+PHONE = {"width": 375, "height": 740}
+_FAILED_RESOURCE = re.compile(r"status of (\d{3})")
+
+
+# --- images --------------------------------------------------------------------------------
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return (struct.pack(">I", len(data)) + kind + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+
+def png(width: int = 8, height: int = 8, color: Tuple[int, int, int] = (200, 80, 40),
+        text: Optional[Dict[str, str]] = None) -> bytes:
+    """A valid RGB PNG built with zlib/struct (optional tEXt chunks)."""
+    row = b"\x00" + bytes(color) * width
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    extra = b"".join(_chunk(b"tEXt", k.encode("latin-1") + b"\x00" + v.encode("latin-1"))
+                     for k, v in (text or {}).items())
+    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + extra
+            + _chunk(b"IDAT", zlib.compress(row * height, 9)) + _chunk(b"IEND", b""))
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+FINAL = png(48, 32, (20, 140, 90))  # actual size 48×32 (the UI shows requested vs actual)
+PARTIAL_A = png(12, 8, (220, 30, 30))
+PARTIAL_B = png(12, 8, (30, 30, 220))
+
+
+def seed_gallery(generated_dir: str, count: int, now_ms: Optional[int] = None,
+                 step_ms: int = 60000, prompt: Callable[[int], str] = lambda i: "seed image %d" % i,
+                 session: Callable[[int], Optional[str]] = lambda i: None) -> List[str]:
+    """Write ``count`` small images with ima2-gen style sidecars; newest first. Returns names."""
+    os.makedirs(generated_dir, exist_ok=True)
+    now_ms = now_ms or int(time.time() * 1000)
+    names = []
+    for i in range(count):
+        created = now_ms - i * step_ms
+        name = "%d_%08x_0.png" % (created, i)
+        with open(os.path.join(generated_dir, name), "wb") as handle:
+            handle.write(png(16, 16, ((i * 37) % 256, (i * 11) % 256, 160)))
+        meta = {"prompt": prompt(i), "userPrompt": prompt(i), "revisedPrompt": None,
+                "promptMode": "auto", "quality": "medium", "size": "1024x1024", "format": "png",
+                "moderation": "low", "model": "gpt-5.4-mini", "provider": "oauth",
+                "createdAt": created, "usage": None, "webSearchCalls": 0}
+        if session(i):
+            meta["sessionId"] = session(i)
+        with open(os.path.join(generated_dir, name + ".json"), "w") as handle:
+            json.dump(meta, handle)
+        names.append(name)
+    return names
+
+
+# --- scripted upstream answers (UPSTREAM §3) ------------------------------------------------
+class Gate:
+    """A named pause inside a scripted stream: ``reached`` is set when the stream gets there,
+    the stream continues after ``open()`` (or gives up after ``timeout`` seconds)."""
+
+    def __init__(self, timeout: float = 20.0) -> None:
+        self.reached = threading.Event()
+        self.opened = threading.Event()
+        self.timeout = timeout
+
+    def open(self) -> None:
+        self.opened.set()
+
+    def wait_reached(self, timeout: float = 10.0) -> None:
+        assert self.reached.wait(timeout), "the upstream stream never reached its gate"
+
+
+def _sse_head(handler: Any) -> None:
+    handler.send_response(200)
+    handler.send_header("Content-Type", "text/event-stream; charset=utf-8")
+    handler.send_header("Cache-Control", "no-cache")
+    handler.send_header("Connection", "close")
+    handler.end_headers()
+    handler.close_connection = True
+
+
+def _send(handler: Any, data: Dict[str, Any]) -> None:
+    raw = "event: %s\ndata: %s\n\n" % (data["type"], json.dumps(data, separators=(",", ":")))
+    handler.wfile.write(raw.encode("utf-8"))
+    handler.wfile.flush()
+
+
+def _closed(handler: Any) -> bool:
+    import select
+
+    try:
+        readable, _, _ = select.select([handler.connection], [], [], 0)
+        return bool(readable) and handler.connection.recv(1, socket.MSG_PEEK) == b""
+    except (OSError, ValueError):
+        return True
+
+
+def image_stream(final: bytes = FINAL, partials: Sequence[bytes] = (PARTIAL_A, PARTIAL_B),
+                 gate: Optional[Gate] = None, revised: Optional[str] = "A revised prompt.",
+                 closed: Optional[threading.Event] = None) -> Callable[..., None]:
+    """§3a: partial images (official field names), optional gate, final item, completion.
+    A non-streaming request (the fallback) gets the completed response as JSON."""
+    item = {"id": "ig_1", "type": "image_generation_call", "status": "generating",
+            "result": b64(final)}
+    if revised:
+        item["revised_prompt"] = revised
+    done = {"id": "resp_1", "object": "response", "status": "completed", "output": [item],
+            "usage": {"input_tokens": 10, "output_tokens": 20, "total_tokens": 30}}
+
+    def action(handler: Any, recorded: Any) -> None:
+        if not (isinstance(recorded.body, dict) and recorded.body.get("stream") is True):
+            json_answer(200, done)(handler, recorded)
+            return
+        _sse_head(handler)
+        try:
+            _send(handler, {"type": "response.created", "response": {"id": "resp_1",
+                                                                      "status": "in_progress"}})
+            for index, data in enumerate(partials):
+                _send(handler, {"type": "response.image_generation_call.partial_image",
+                                "output_index": 0, "item_id": "ig_1",
+                                "partial_image_index": index, "partial_image_b64": b64(data)})
+            if gate is not None:
+                gate.reached.set()
+                deadline = time.monotonic() + gate.timeout
+                while not gate.opened.wait(0.01):
+                    if _closed(handler) or time.monotonic() > deadline:
+                        raise BrokenPipeError()
+            _send(handler, {"type": "response.output_item.done", "output_index": 0, "item": item})
+            _send(handler, {"type": "response.completed", "response": done})
+        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
+            if closed is not None:
+                closed.set()
+    return action
+
+
+def text_stream() -> Callable[..., None]:
+    """§3b b1: the model answers in text, no image (stream and non-stream alike)."""
+    msg = {"id": "msg_1", "type": "message", "status": "completed", "role": "assistant",
+           "content": [{"type": "output_text", "text": "I can't create that image."}]}
+    done = {"id": "resp_2", "object": "response", "status": "completed", "output": [msg]}
+
+    def action(handler: Any, recorded: Any) -> None:
+        if not (isinstance(recorded.body, dict) and recorded.body.get("stream") is True):
+            json_answer(200, done)(handler, recorded)
+            return
+        _sse_head(handler)
+        _send(handler, {"type": "response.created", "response": {"id": "resp_2"}})
+        _send(handler, {"type": "response.output_item.done", "output_index": 0, "item": msg})
+        _send(handler, {"type": "response.completed", "response": done})
+    return action
+
+
+def json_answer(status: int, body: Any, headers: Sequence[Tuple[str, str]] = ()
+                ) -> Callable[..., None]:
+    """A JSON answer before any SSE (§3d error bodies, or the non-stream fallback)."""
+    raw = json.dumps(body).encode("utf-8")
+
+    def action(handler: Any, recorded: Any) -> None:
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json; charset=utf-8")
+        handler.send_header("Content-Length", str(len(raw)))
+        for key, value in headers:
+            handler.send_header(key, value)
+        handler.end_headers()
+        handler.wfile.write(raw)
+    return action
+
+
+def upstream_text(body: Dict[str, Any]) -> str:
+    """The text part of the user message a recorded upstream request carried."""
+    content = body["input"][-1]["content"]
+    if isinstance(content, str):
+        return content
+    return " ".join(p.get("text", "") for p in content if p.get("type") == "input_text")
+
+
+def upstream_images(body: Dict[str, Any]) -> List[str]:
+    content = body["input"][-1]["content"]
+    if isinstance(content, str):
+        return []
+    return [p["image_url"] for p in content if p.get("type") == "input_image"]
+
+
+# --- the browser ---------------------------------------------------------------------------
+class ConsoleErrors:
+    """Errors a page logged; 'Failed to load resource' of an expected status is allowed."""
+
+    def __init__(self) -> None:
+        self.entries: List[str] = []
+        self.allowed_status: set = set()
+
+    def add(self, text: str) -> None:
+        self.entries.append(text)
+
+    def allow_status(self, *statuses: int) -> None:
+        self.allowed_status.update(statuses)
+
+    def unexpected(self) -> List[str]:
+        out = []
+        for text in self.entries:
+            match = _FAILED_RESOURCE.search(text)
+            if "Failed to load resource" in text and match and \
+                    int(match.group(1)) in self.allowed_status:
+                continue
+            out.append(text)
+        return out
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("browser tests need Debian's chromium at %s "
+                    "(apt-get install chromium chromium-driver)" % CHROMIUM)
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:  # pragma: no cover - tests/requirements.txt installs it
+        pytest.fail("browser tests need the playwright package: "
+                    "python3 -m pip install -r tests/requirements.txt")
+    with sync_playwright() as play:
+        chromium = play.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="session")
+def artifacts(tmp_path_factory: Any) -> str:
+    """Where screenshots go (IMA2_UI_ARTIFACTS, else a temp folder printed in the report)."""
+    path = os.environ.get("IMA2_UI_ARTIFACTS") or str(tmp_path_factory.mktemp("ui-artifacts"))
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+class Studio:
+    """A live ima2 on the fake upstream plus browser pages on it."""
+
+    def __init__(self, browser: Any, tmp: str, fake: FakeUpstream, **env: Any) -> None:
+        self.browser = browser
+        self.tmp = tmp
+        self.fake = fake
+        self.env = dict(env)
+        self.env.setdefault("IMA2_OAUTH_URL", fake.url)
+        self.generated = os.path.join(tmp, "state", "generated")
+        self.server: Optional[LiveServer] = None
+        self.errors = ConsoleErrors()
+        self.contexts: List[Any] = []
+        self.pages: List[Any] = []
+        self.requests: List[Tuple[str, str]] = []
+
+    def start(self) -> "Studio":
+        self.server = LiveServer(self.tmp, **self.env)
+        return self
+
+    def restart(self) -> "Studio":
+        assert self.server is not None
+        self.server.stop()
+        self.server = LiveServer(self.tmp, **self.env)
+        return self
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None, "call start() first"
+        return self.server.url
+
+    def new_page(self, view: str = "studio", viewport: Dict[str, int] = DESKTOP,
+                 context: Any = None) -> Any:
+        if context is None:
+            context = self.browser.new_context(viewport=viewport, service_workers="block")
+            context.grant_permissions(["clipboard-read", "clipboard-write"], origin=self.url)
+            self.contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(10000)
+        page.on("console", lambda msg: self.errors.add("console.%s: %s (%s)" % (
+            msg.type, msg.text, msg.location.get("url", ""))) if msg.type == "error" else None)
+        page.on("pageerror", lambda exc: self.errors.add("pageerror: %s" % exc))
+        page.on("request", lambda req: self.requests.append((req.method, req.url)))
+        self.pages.append(page)
+        self.goto(page, view)
+        return page
+
+    def goto(self, page: Any, view: str = "studio") -> None:
+        page.goto(self.url + "/#" + view)
+        page.wait_for_selector("html[data-ready='1']")
+
+    def reload(self, page: Any) -> None:
+        page.reload()
+        page.wait_for_selector("html[data-ready='1']")
+
+    def api(self, method: str, path: str, **kwargs: Any) -> Any:
+        assert self.server is not None
+        return self.server.request(method, path, **kwargs)
+
+    def gallery_files(self) -> List[str]:
+        if not os.path.isdir(self.generated):
+            return []
+        return sorted(f for f in os.listdir(self.generated)
+                      if not f.startswith(".") and not f.endswith(".json"))
+
+    def close(self) -> None:
+        for context in self.contexts:
+            try:
+                context.close()
+            except Exception:  # noqa: BLE001 - the browser may already be gone
+                pass
+        if self.server is not None:
+            self.server.stop()
+
+
+@pytest.fixture
+def studio_factory(browser: Any, tmp_path: Any) -> Iterator[Callable[..., Studio]]:
+    """``studio_factory(**env)`` → an unstarted Studio (seed files, then ``.start()``)."""
+    made: List[Tuple[Studio, FakeUpstream]] = []
+
+    def make(**env: Any) -> Studio:
+        fake = FakeUpstream()
+        studio = Studio(browser, str(tmp_path / ("s%d" % len(made))), fake, **env)
+        made.append((studio, fake))
+        return studio
+
+    yield make
+    problems = []
+    for studio, fake in made:
+        problems.extend(studio.errors.unexpected())
+        studio.close()
+        fake.stop()
+    if problems:
+        pytest.fail("console errors in the page:\n" + "\n".join(problems), pytrace=False)
+
+
+@pytest.fixture
+def studio(studio_factory: Callable[..., Studio]) -> Studio:
+    return studio_factory().start()
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, message: str = "condition"
+             ) -> Any:
+    return wait_until(predicate, timeout, 0.05, message)
+
+
+def no_overlaps(page: Any) -> List[str]:
+    """Pairs of visible controls whose boxes overlap (nested controls excepted)."""
+    return page.evaluate("""() => {
+      const sel = 'button, a[href], input:not([type=hidden]), select, textarea, [role=tab]';
+      // The part of an element its scrolling ancestors let through (null when clipped away).
+      const clipped = (el) => {
+        let r = el.getBoundingClientRect();
+        let box = { left: r.left, top: r.top, right: r.right, bottom: r.bottom };
+        for (let p = el.parentElement; p; p = p.parentElement) {
+          const s = getComputedStyle(p);
+          if (s.overflowX === 'visible' && s.overflowY === 'visible') continue;
+          const c = p.getBoundingClientRect();
+          box = { left: Math.max(box.left, c.left), top: Math.max(box.top, c.top),
+            right: Math.min(box.right, c.right), bottom: Math.min(box.bottom, c.bottom) };
+        }
+        return box.right - box.left > 1 && box.bottom - box.top > 1 ? box : null;
+      };
+      const els = Array.from(document.querySelectorAll(sel)).filter((el) => {
+        const s = getComputedStyle(el);
+        return s.visibility !== 'hidden' && el.offsetParent !== null && !el.closest('[hidden]')
+          && clipped(el);
+      });
+      const out = [];
+      const name = (el) => el.tagName + (el.id ? '#' + el.id : '') + '.' + el.className + ' "'
+        + (el.getAttribute('aria-label') || el.textContent || '').trim().slice(0, 30) + '"';
+      for (let i = 0; i < els.length; i++) {
+        const a = clipped(els[i]);
+        for (let j = i + 1; j < els.length; j++) {
+          if (els[i].contains(els[j]) || els[j].contains(els[i])) continue;
+          const b = clipped(els[j]);
+          const ox = Math.min(a.right, b.right) - Math.max(a.left, b.left);
+          const oy = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
+          if (ox > 1 && oy > 1) out.push(name(els[i]) + ' × ' + name(els[j]));
+        }
+      }
+      return out;
+    }""")
+
+
+def copy_artifact(src: str, artifacts: str, name: str) -> str:
+    target = os.path.join(artifacts, name)
+    shutil.copyfile(src, target)
+    return target
