@@ -104,17 +104,23 @@ class Gate:
 
 
 def _sse_head(handler: Any) -> None:
+    """Like the Node proxy: 200, text/event-stream, chunked transfer encoding."""
     handler.send_response(200)
     handler.send_header("Content-Type", "text/event-stream; charset=utf-8")
     handler.send_header("Cache-Control", "no-cache")
-    handler.send_header("Connection", "close")
+    handler.send_header("Transfer-Encoding", "chunked")
     handler.end_headers()
-    handler.close_connection = True
 
 
 def _send(handler: Any, data: Dict[str, Any]) -> None:
-    raw = "event: %s\ndata: %s\n\n" % (data["type"], json.dumps(data, separators=(",", ":")))
-    handler.wfile.write(raw.encode("utf-8"))
+    raw = ("event: %s\ndata: %s\n\n" % (data["type"], json.dumps(data, separators=(",", ":")))
+           ).encode("utf-8")
+    handler.wfile.write(b"%x\r\n" % len(raw) + raw + b"\r\n")
+    handler.wfile.flush()
+
+
+def _end(handler: Any) -> None:
+    handler.wfile.write(b"0\r\n\r\n")
     handler.wfile.flush()
 
 
@@ -160,7 +166,9 @@ def image_stream(final: bytes = FINAL, partials: Sequence[bytes] = (PARTIAL_A, P
                         raise BrokenPipeError()
             _send(handler, {"type": "response.output_item.done", "output_index": 0, "item": item})
             _send(handler, {"type": "response.completed", "response": done})
+            _end(handler)
         except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
+            handler.close_connection = True
             if closed is not None:
                 closed.set()
     return action
@@ -180,6 +188,7 @@ def text_stream() -> Callable[..., None]:
         _send(handler, {"type": "response.created", "response": {"id": "resp_2"}})
         _send(handler, {"type": "response.output_item.done", "output_index": 0, "item": msg})
         _send(handler, {"type": "response.completed", "response": done})
+        _end(handler)
     return action
 
 
