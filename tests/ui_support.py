@@ -230,6 +230,7 @@ class ConsoleErrors:
     def __init__(self) -> None:
         self.entries: List[str] = []
         self.allowed_status: set = set()
+        self.allowed_text: List[str] = []
 
     def add(self, text: str) -> None:
         self.entries.append(text)
@@ -237,12 +238,18 @@ class ConsoleErrors:
     def allow_status(self, *statuses: int) -> None:
         self.allowed_status.update(statuses)
 
+    def allow_text(self, text: str) -> None:
+        """An error the test provokes on purpose (matched as a substring)."""
+        self.allowed_text.append(text)
+
     def unexpected(self) -> List[str]:
         out = []
         for text in self.entries:
             match = _FAILED_RESOURCE.search(text)
             if "Failed to load resource" in text and match and \
                     int(match.group(1)) in self.allowed_status:
+                continue
+            if any(allowed in text for allowed in self.allowed_text):
                 continue
             out.append(text)
         return out
@@ -379,7 +386,9 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, message: str =
 
 
 def no_overlaps(page: Any) -> List[str]:
-    """Pairs of visible controls whose boxes overlap (nested controls excepted)."""
+    """Pairs of visible controls whose boxes overlap (nested controls excepted), checked at the
+    top of the page; while a modal dialog is open only the controls inside it count."""
+    page.evaluate("() => window.scrollTo(0, 0)")
     return page.evaluate("""() => {
       const sel = 'button, a[href], input:not([type=hidden]), select, textarea, [role=tab]';
       // The part of an element its scrolling ancestors let through (null when clipped away).
@@ -395,10 +404,12 @@ def no_overlaps(page: Any) -> List[str]:
         }
         return box.right - box.left > 1 && box.bottom - box.top > 1 ? box : null;
       };
-      const els = Array.from(document.querySelectorAll(sel)).filter((el) => {
+      const modal = Array.from(document.querySelectorAll('[aria-modal="true"]'))
+        .find((el) => !el.hidden && el.getClientRects().length > 0);
+      const els = Array.from((modal || document).querySelectorAll(sel)).filter((el) => {
         const s = getComputedStyle(el);
-        return s.visibility !== 'hidden' && el.offsetParent !== null && !el.closest('[hidden]')
-          && clipped(el);
+        return s.visibility !== 'hidden' && el.getClientRects().length > 0
+          && !el.closest('[hidden]') && clipped(el);
       });
       const out = [];
       const name = (el) => el.tagName + (el.id ? '#' + el.id : '') + '.' + el.className + ' "'

@@ -19,11 +19,11 @@ export function createCanvas(container, handlers) {
   world.append(edgesSvg);
   const el = h('div', { class: 'canvas', id: 'canvas', tabindex: 0, role: 'application',
     'aria-roledescription': 'canvas', 'aria-label': handlers.label() }, world);
-  const controls = h('div', { class: 'zoom-controls' },
-    iconButton('plus', 'canvas.zoomIn', () => zoomAt(1.2)),
-    iconButton('minus', 'canvas.zoomOut', () => zoomAt(1 / 1.2)),
-    iconButton('fit', 'canvas.fit', () => fit()));
-  el.append(controls);
+  // Zoom buttons live in the toolbar (outside the canvas), so nodes never cover them.
+  const controls = h('div', { class: 'zoom-controls', role: 'group' },
+    iconButton('minus', 'canvas.zoomOut', () => zoomAt(1 / 1.2), { cls: 'btn-small' }),
+    iconButton('plus', 'canvas.zoomIn', () => zoomAt(1.2), { cls: 'btn-small' }),
+    iconButton('fit', 'canvas.fit', () => fit(), { cls: 'btn-small' }));
   container.append(el);
   const nodeEls = new Map();
   const edgeEls = new Map();
@@ -75,7 +75,7 @@ export function createCanvas(container, handlers) {
       const node = handlers.node(nodeEl.dataset.id);
       drag = { kind: 'node', id: nodeEl.dataset.id, sx: e.clientX, sy: e.clientY, ox: node.x,
         oy: node.y, moved: false };
-    } else if (!nodeEl && !e.target.closest('.zoom-controls')) {
+    } else if (!nodeEl) {
       drag = { kind: 'pan', sx: e.clientX, sy: e.clientY, ox: view.x, oy: view.y, moved: false,
         edge: e.target.classList && e.target.classList.contains('edge') ? e.target.dataset.id : null };
       el.classList.add('panning');
@@ -212,5 +212,6 @@ export function createCanvas(container, handlers) {
   }
 
   applyView();
-  return { el, render, place, renderEdges, zoomAt, fit, center, view, nodeEl: (id) => nodeEls.get(id) };
+  return { el, controls, render, place, renderEdges, zoomAt, fit, center, view,
+    nodeEl: (id) => nodeEls.get(id) };
 }

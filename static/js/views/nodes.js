@@ -237,6 +237,7 @@ export function initNodes(root) {
   els.notice = h('div', { class: 'notice graph-notice', id: 'graph-notice', hidden: true });
   root.append(bar, els.notice, tx('p', 'nodes.keys', { class: 'muted small keys-hint nodes-keys' }));
   canvas = createCanvas(root, handlers);
+  bar.insertBefore(canvas.controls, els.count.previousSibling);
   on('graph', ({ reason, id }) => {
     if (reason === 'live' && id && cards.has(id)) updateCard(cards.get(id), graph.nodes.get(id));
     else scheduleRender();
