@@ -160,7 +160,7 @@ def post_json(app: Any, url: str, body: Dict[str, Any], headers: Dict[str, str],
     """POST JSON; ``(status, parsed body or None)``; transport failures raise ``OSError``."""
     config = app.config
     context = make_ssl_context(app.features, config.ca_bundle) if url.startswith("https") else None
-    idle = max(1.0, int(config.upstream_idle_timeout_ms) / 1000.0)
+    idle = max(0.1, int(config.upstream_idle_timeout_ms) / 1000.0)
     handlers: List[Any] = [_HTTPHandler(idle), _HTTPSHandler(idle, context)]
     if not env_proxies:
         handlers.insert(0, urllib.request.ProxyHandler({}))  # a local proxy never via HTTP_PROXY
@@ -169,7 +169,7 @@ def post_json(app: Any, url: str, body: Dict[str, Any], headers: Dict[str, str],
     hdrs = {"Content-Type": "application/json", "Accept": "application/json"}
     hdrs.update(headers)
     request = urllib.request.Request(url, data=data, headers=hdrs, method="POST")
-    connect = max(0.5, int(config.upstream_connect_timeout_ms) / 1000.0)
+    connect = max(0.1, int(config.upstream_connect_timeout_ms) / 1000.0)
     try:
         with opener.open(request, timeout=connect) as resp:
             status, raw = resp.status, resp.read()
