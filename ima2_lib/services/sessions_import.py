@@ -46,16 +46,22 @@ def _quote(name: str) -> str:
 
 
 def _open(path: str) -> sqlite3.Connection:
+    """Read-only connection that creates nothing next to the database when it can.
+
+    Without a -wal / -journal file nobody is mid-write, so ``immutable=1`` reads the file
+    as is (a plain ``mode=ro`` open of a WAL database would create -wal and -shm files).
+    With one, ``mode=ro`` is needed to see the committed pages still in the WAL.
+    """
     uri = pathlib.Path(os.path.abspath(path)).as_uri()
+    busy = any(os.path.exists(path + suffix) for suffix in ("-wal", "-journal"))
+    conn = sqlite3.connect(uri + ("?mode=ro" if busy else "?mode=ro&immutable=1"), uri=True,
+                           timeout=5)
     try:
-        conn = sqlite3.connect(uri + "?mode=ro", uri=True, timeout=5)
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        return conn
     except sqlite3.Error:
-        # A WAL database whose -shm cannot be created read-only: read the main file as is.
-        conn = sqlite3.connect(uri + "?mode=ro&immutable=1", uri=True, timeout=5)
-        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        return conn
+        conn.close()
+        raise
+    return conn
 
 
 def _rows(conn: sqlite3.Connection, kind: str, tables: List[str]) -> List[Dict[str, Any]]:
