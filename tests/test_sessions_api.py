@@ -295,3 +295,13 @@ def test_session_titles_provider(server):
     a, b = _new(server, "alpha"), _new(server, "beta")
     titles = server.app.session_titles([a["id"], b["id"], "s_unknown"])
     assert titles == {a["id"]: "alpha", b["id"]: "beta"}
+
+
+def test_sessions_folder_removed_while_running(server):
+    import shutil
+
+    shutil.rmtree(os.path.join(server.config.config_dir, "sessions"))
+    assert server.get("/api/sessions").json() == {"sessions": []}
+    sid = _new(server, "again")["id"]
+    assert _put_graph(server, sid, [{"id": "a"}], [], 0).status == 200
+    assert [r["id"] for r in server.get("/api/sessions").json()["sessions"]] == [sid]

@@ -134,6 +134,47 @@ def _expected_ok(doc):
     return doc["nodes"] == want_nodes and doc["edges"] == want_edges
 
 
+def _saves_then_kill(env, sids, folder, wanted, torn):
+    """Run the stream worker until ``wanted`` rounds are saved, then kill -9 it mid-round,
+    while a reader thread checks every document it can open is whole and consistent."""
+    child = subprocess.Popen([sys.executable, WORKER, "stream", ",".join(sids)], env=env,
+                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(child.stdout.readline, b"")),
+                              daemon=True)
+    reader.start()
+    stop_reading = threading.Event()
+
+    def read_while_writing():
+        while not stop_reading.is_set():
+            for sid in sids:
+                try:
+                    with open(os.path.join(folder, sid + ".json"), "rb") as handle:
+                        doc = json.loads(handle.read().decode("utf-8"))
+                except FileNotFoundError:
+                    continue
+                except ValueError as exc:
+                    torn.append(str(exc))
+                    continue
+                if not _expected_ok(doc):
+                    torn.append("mixed graph in %s" % sid)
+
+    checker = threading.Thread(target=read_while_writing, daemon=True)
+    checker.start()
+    try:
+        wait_until(lambda: sum(1 for line in lines if line.startswith(b"saved")) >= wanted
+                   or child.poll() is not None, timeout=20, message="saves")
+        assert child.poll() is None, b"".join(lines) + child.stderr.read()
+        os.kill(child.pid, signal.SIGKILL)  # mid-round: some session is being written
+        child.wait(5)
+    finally:
+        stop_reading.set()
+        checker.join(5)
+        if child.poll() is None:
+            child.kill()
+            child.wait(5)
+
+
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs kill -9")
 def test_kill_9_during_a_stream_of_saves_leaves_every_session_whole(tmp):
     with LiveServer(tmp) as live:
@@ -143,44 +184,7 @@ def test_kill_9_during_a_stream_of_saves_leaves_every_session_whole(tmp):
     folder = os.path.join(env["IMA2_CONFIG_DIR"], "sessions")
     torn = []
     for round_no in range(3):
-        child = subprocess.Popen([sys.executable, WORKER, "stream", ",".join(sids)], env=env,
-                                 cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        lines = []
-        reader = threading.Thread(target=lambda: lines.extend(iter(child.stdout.readline, b"")),
-                                  daemon=True)
-        reader.start()
-        stop_reading = threading.Event()
-
-        def read_while_writing():
-            # Readers racing the writer must never see a partial document.
-            while not stop_reading.is_set():
-                for sid in sids:
-                    try:
-                        with open(os.path.join(folder, sid + ".json"), "rb") as handle:
-                            doc = json.loads(handle.read().decode("utf-8"))
-                    except FileNotFoundError:
-                        continue
-                    except ValueError as exc:
-                        torn.append(str(exc))
-                        continue
-                    if not _expected_ok(doc):
-                        torn.append("mixed graph in %s" % sid)
-
-        checker = threading.Thread(target=read_while_writing, daemon=True)
-        checker.start()
-        wanted = 5 + 7 * round_no
-        try:
-            wait_until(lambda: sum(1 for l in lines if l.startswith(b"saved")) >= wanted or
-                       child.poll() is not None, timeout=20, message="saves")
-            assert child.poll() is None, b"".join(lines) + child.stderr.read()
-            os.kill(child.pid, signal.SIGKILL)  # mid-round: some session is being written
-            child.wait(5)
-        finally:
-            stop_reading.set()
-            checker.join(5)
-            if child.poll() is None:
-                child.kill()
-                child.wait(5)
+        _saves_then_kill(env, sids, folder, 5 + 7 * round_no, torn)
     assert not torn, torn[:3]
     with LiveServer(tmp, env=env) as restarted:
         listing = restarted.get("/api/sessions").json()["sessions"]

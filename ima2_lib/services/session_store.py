@@ -148,6 +148,8 @@ class SessionStore:
     def locked(self, session_id: str) -> Iterator[None]:
         """Thread lock first (flock belongs to an open file, not a thread), then the file lock."""
         with self._thread_locks.hold(session_id):
+            if not os.path.isdir(self.lock_dir):
+                self.ensure()  # the folder was removed under a running server
             with FileLock(os.path.join(self.lock_dir, session_id + ".lock")):
                 yield
 
