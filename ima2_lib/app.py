@@ -89,6 +89,9 @@ class App:
 
     def _build_services(self) -> None:
         """Create the services later parts plug in (each registers itself in ``_services``)."""
+        from .services.sessions import SessionsService
+
+        self.sessions = self.add_service(SessionsService(self))
 
     def add_service(self, service: Any) -> Any:
         self._services.append(service)

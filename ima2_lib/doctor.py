@@ -86,10 +86,17 @@ def _core_checks(config: Any) -> List[Check]:
     return checks
 
 
+def _sessions_lines(config: Any) -> List[Check]:
+    from .services.sessions_import import doctor_lines
+
+    return doctor_lines(config)
+
+
 # Later parts (storage, sessions import) append callables(config) -> List[Check] here.
 SECTIONS: List[Tuple[str, Callable[[Any], List[Check]]]] = [
     ("Checks", _core_checks),
     ("Settings", _settings_lines),
+    ("Sessions", _sessions_lines),
 ]
 
 
