@@ -86,3 +86,35 @@ def list_all(server: Any, **params: Any) -> list:
         if cursor is None:
             return rows
         query.update(before=cursor["before"], beforeFilename=cursor["beforeFilename"])
+
+
+# --- pytest fixtures (import them into a test module to use them) ------------------------
+import pytest  # noqa: E402
+
+from helpers import LiveServer  # noqa: E402
+
+
+@pytest.fixture
+def gallery(tmp: str) -> str:
+    """The default generated folder of a LiveServer rooted in ``tmp`` (created empty)."""
+    path = os.path.join(tmp, "state", "generated")
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+@pytest.fixture
+def start(tmp: str) -> Any:
+    """``start(**env)`` → a LiveServer on ``tmp`` (restartable: stop one, start the next)."""
+    started = []
+
+    def _start(**env: Any) -> LiveServer:
+        live = LiveServer(tmp, **env)
+        started.append(live)
+        return live
+
+    yield _start
+    for live in started:
+        try:
+            live.stop()
+        except Exception:  # noqa: BLE001 - already stopped
+            pass

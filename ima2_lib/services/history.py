@@ -24,7 +24,7 @@ from .history_index import HistoryIndex
 from .thumbs import ThumbnailService
 from .trash import TrashService
 
-_INT = re.compile(r"^\d{1,16}(\.\d*)?$")
+_INT = re.compile(r"^[0-9]{1,16}(\.[0-9]*)?$")
 
 
 def _parse_ms(raw: Optional[str], code: str, name: str) -> Optional[int]:
@@ -45,7 +45,7 @@ def parse_list_query(get: Callable[[str], Optional[str]], default_limit: int,
         limit = default_limit
     else:
         text = raw_limit.strip()
-        if not re.match(r"^\+?\d{1,9}$", text) or int(text) <= 0:
+        if not re.match(r"^\+?[0-9]{1,9}$", text) or int(text) <= 0:
             raise ApiError(400, "INVALID_LIMIT", "limit must be a positive integer (at most %d), "
                                                  "got %r" % (max_limit, raw_limit[:40]))
         limit = int(text)

@@ -26,7 +26,7 @@ from .gallery import MAX_DEPTH, THUMBS_DIR, gallery_url, is_image_name, stem_sid
 
 RACY_NS = 2_000_000_000
 Key = Tuple[int, str]
-_NUMERIC = re.compile(r"^\s*-?\d+(\.\d+)?\s*$")
+_NUMERIC = re.compile(r"^\s*-?[0-9]+(\.[0-9]+)?\s*$")
 
 
 def js_truthy(value: Any) -> bool:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import threading
 from typing import Any, Optional, Tuple
@@ -28,7 +29,7 @@ HEADER = "X-Ima2-Thumbnail"
 
 def parse_thumb_px(raw: str) -> int:
     text = (raw or "").strip()
-    if not text.isdigit() or len(text) > 6 or int(text) <= 0:
+    if not re.match(r"^[0-9]{1,6}$", text) or int(text) <= 0:
         raise ApiError(400, "INVALID_THUMB_SIZE",
                        "thumb must be a positive number of pixels, e.g. ?thumb=384")
     return clamp_thumb_px(int(text))

@@ -26,7 +26,7 @@ from ..store import ensure_dir, read_json, write_json
 from .gallery import inside, stem_sidecar, validate_name
 
 MANIFEST = ".manifest.json"
-_TRASH_ID = re.compile(r"^(\d{10,17})_[^/\\\x00]+$")
+_TRASH_ID = re.compile(r"^([0-9]{10,17})_[^/\\\x00]+$")
 
 
 def _flatten(relative: str) -> str:

@@ -1,0 +1,55 @@
+"""Acceptance 4: files added or removed by hand show up / vanish within 2 s, no restart.
+
+The index re-lists only folders whose mtime changed (plus a second look at folders changed
+within the last timestamp tick), so these changes are found by the running server itself.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+from gallery_files import gallery, start, write_image  # noqa: F401 - fixtures
+from helpers import wait_until
+
+
+def _rows(server) -> dict:
+    return {r["filename"]: r for r in server.get("/api/history?limit=500").json()["items"]}
+
+
+def test_hand_made_changes_appear_within_two_seconds(gallery, start):
+    write_image(gallery, "a.png", {"prompt": "a", "createdAt": 10})
+    write_image(gallery, "sub/b.png", {"prompt": "b", "createdAt": 20})
+    server = start()
+    assert set(_rows(server)) == {"a.png", "sub/b.png"}
+
+    write_image(gallery, "c.png", {"prompt": "c", "createdAt": 30})
+    write_image(gallery, "new/deep/d.webp", {"prompt": "d", "createdAt": 40})
+    wait_until(lambda: {"c.png", "new/deep/d.webp"} <= set(_rows(server)), timeout=2,
+               message="added files listed")
+
+    os.unlink(os.path.join(gallery, "a.png"))
+    shutil.rmtree(os.path.join(gallery, "sub"))
+    wait_until(lambda: set(_rows(server)) == {"c.png", "new/deep/d.webp"}, timeout=2,
+               message="removed files dropped")
+
+    side = os.path.join(gallery, "c.png.json")
+    with open(side + ".tmp", "w") as handle:
+        json.dump({"prompt": "edited", "createdAt": 30}, handle)
+    os.replace(side + ".tmp", side)
+    wait_until(lambda: _rows(server)["c.png"]["prompt"] == "edited", timeout=2,
+               message="edited sidecar re-read")
+
+    os.unlink(side)
+    wait_until(lambda: _rows(server)["c.png"]["prompt"] is None, timeout=2,
+               message="removed sidecar")
+
+
+def test_gallery_folder_removed_and_recreated(gallery, start):
+    write_image(gallery, "a.png", {"createdAt": 1})
+    server = start()
+    assert set(_rows(server)) == {"a.png"}
+    shutil.rmtree(gallery)
+    wait_until(lambda: _rows(server) == {}, timeout=2, message="empty listing")
+    write_image(gallery, "b.png", {"createdAt": 2})
+    wait_until(lambda: set(_rows(server)) == {"b.png"}, timeout=2, message="b listed")
