@@ -54,6 +54,9 @@ class Ima2Handler(BaseHTTPRequestHandler):
     server_version = "ima2/" + __version__
     sys_version = ""
     timeout = 300  # idle keep-alive connections and stalled clients release their thread
+    # Headers and body go out in two writes; with Nagle on, keep-alive clients wait for the
+    # peer's delayed ACK (~40 ms) before the body leaves. TCP_NODELAY sends both at once.
+    disable_nagle_algorithm = True
     server: Ima2Server
 
     def version_string(self) -> str:

@@ -53,3 +53,28 @@ def test_gallery_folder_removed_and_recreated(gallery, start):
     wait_until(lambda: _rows(server) == {}, timeout=2, message="empty listing")
     write_image(gallery, "b.png", {"createdAt": 2})
     wait_until(lambda: set(_rows(server)) == {"b.png"}, timeout=2, message="b listed")
+
+
+def test_many_files_at_once_keep_order_and_sessions(gallery, start):
+    def add(folder, count, offset):
+        for i in range(count):
+            write_image(gallery, "%s%05d.png" % (folder, i),
+                        {"createdAt": offset + i // 2, "sessionId": "s_%d" % (i % 3)})
+
+    add("", 150, 1000)  # start-up build in bulk
+    server = start()
+    add("batch/", 120, 500)  # one re-listing adds 120 rows in bulk
+    wait_until(lambda: server.get("/api/history").json()["total"] == 270, timeout=2,
+               message="bulk add")
+    rows = server.get("/api/history?limit=500").json()["items"]
+    keys = [(r["createdAt"], r["filename"]) for r in rows]
+    assert keys == sorted(keys, reverse=True) and len(set(keys)) == 270
+    by_session = server.get("/api/history?limit=500&sessionId=s_1").json()
+    assert [r["filename"] for r in by_session["items"]] == [
+        r["filename"] for r in rows if r["sessionId"] == "s_1"]
+    shutil.rmtree(os.path.join(gallery, "batch"))  # one re-listing drops 120 rows in bulk
+    wait_until(lambda: server.get("/api/history").json()["total"] == 150, timeout=2,
+               message="bulk removal")
+    left = server.get("/api/history?limit=500&sessionId=s_2").json()
+    assert left["filteredTotal"] == 50 and all(
+        not r["filename"].startswith("batch/") for r in left["items"])
