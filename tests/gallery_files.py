@@ -88,14 +88,14 @@ def list_all(server: Any, **params: Any) -> list:
         query.update(before=cursor["before"], beforeFilename=cursor["beforeFilename"])
 
 
-# --- pytest fixtures (import them into a test module to use them) ------------------------
+# --- pytest fixtures (registered by an import in conftest.py) -----------------------------
 import pytest  # noqa: E402
 
 from helpers import LiveServer  # noqa: E402
 
 
 @pytest.fixture
-def gallery(tmp: str) -> str:
+def gallery_dir(tmp: str) -> str:
     """The default generated folder of a LiveServer rooted in ``tmp`` (created empty)."""
     path = os.path.join(tmp, "state", "generated")
     os.makedirs(path, exist_ok=True)
@@ -103,8 +103,8 @@ def gallery(tmp: str) -> str:
 
 
 @pytest.fixture
-def start(tmp: str) -> Any:
-    """``start(**env)`` → a LiveServer on ``tmp`` (restartable: stop one, start the next)."""
+def start_server(tmp: str) -> Any:
+    """``start_server(**env)`` → a LiveServer on ``tmp`` (restartable: stop one, start the next)."""
     started = []
 
     def _start(**env: Any) -> LiveServer:

@@ -6,15 +6,15 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from gallery_files import gallery, start, write_image  # noqa: F401 - fixtures
+from gallery_files import write_image
 
 GARBAGE = ["-1", "0", "abc", "1e3", "0x10", " ", "%00", "1;2", "99999999999999999999",
            "NaN", "Infinity", "１２", "1.2.3", "\u202e5", "\\", "../x", "%25"]
 
 
-def test_list_parameters_are_validated(gallery, start):
-    write_image(gallery, "a.png", {"createdAt": 5})
-    server = start()
+def test_list_parameters_are_validated(gallery_dir, start_server):
+    write_image(gallery_dir, "a.png", {"createdAt": 5})
+    server = start_server()
     cases = [
         ("limit=-1", "INVALID_LIMIT"), ("limit=0", "INVALID_LIMIT"),
         ("limit=abc", "INVALID_LIMIT"), ("limit=2.5", "INVALID_LIMIT"),
@@ -34,9 +34,9 @@ def test_list_parameters_are_validated(gallery, start):
     assert ok.status == 200 and [r["filename"] for r in ok.json()["items"]] == ["a.png"]
 
 
-def test_no_input_produces_a_500(gallery, start):
-    write_image(gallery, "a.png", {"createdAt": 5})
-    server = start()
+def test_no_input_produces_a_500(gallery_dir, start_server):
+    write_image(gallery_dir, "a.png", {"createdAt": 5})
+    server = start_server()
     for value in GARBAGE:
         enc = quote(value, safe="")
         for query in ("limit", "before", "since", "sessionId", "groupBy", "beforeFilename"):
@@ -58,8 +58,8 @@ def test_no_input_produces_a_500(gallery, start):
     assert server.get("/api/history").json()["items"][0]["filename"] == "a.png"
 
 
-def test_wrong_methods_and_shapes(gallery, start):
-    server = start()
+def test_wrong_methods_and_shapes(gallery_dir, start_server):
+    server = start_server()
     resp = server.request("PUT", "/api/history")
     assert resp.status == 405 and resp.header("Allow") == "GET, HEAD"
     resp = server.request("GET", "/api/history/a.png")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import threading
 
-from gallery_files import gallery, list_all, start, write_image  # noqa: F401 - fixtures
+from gallery_files import list_all, write_image
 from helpers import wait_until
 
 T0 = 1_700_000_000_000
@@ -27,17 +27,17 @@ def _fill(folder: str, count: int, ties: int = 3, session_every: int = 0) -> lis
     return [n for _c, n in sorted(names, reverse=True)]
 
 
-def test_order_is_created_desc_then_filename_desc(gallery, start):
-    expected = _fill(gallery, 12, ties=4)
-    server = start()
+def test_order_is_created_desc_then_filename_desc(gallery_dir, start_server):
+    expected = _fill(gallery_dir, 12, ties=4)
+    server = start_server()
     body = server.get("/api/history").json()
     assert [r["filename"] for r in body["items"]] == expected
     assert body["total"] == 12 and body["filteredTotal"] == 12 and body["nextCursor"] is None
 
 
-def test_cursor_walk_returns_every_image_once(gallery, start):
-    expected = _fill(gallery, 23, ties=4)
-    server = start()
+def test_cursor_walk_returns_every_image_once(gallery_dir, start_server):
+    expected = _fill(gallery_dir, 23, ties=4)
+    server = start_server()
     for limit in (1, 4, 5, 23, 50):
         rows = list_all(server, limit=limit)
         assert [r["filename"] for r in rows] == expected, limit
@@ -46,9 +46,9 @@ def test_cursor_walk_returns_every_image_once(gallery, start):
                                    "beforeFilename": first["items"][-1]["filename"]}
 
 
-def test_filters_since_before_session_and_totals(gallery, start):
-    _fill(gallery, 20, ties=2, session_every=3)
-    server = start()
+def test_filters_since_before_session_and_totals(gallery_dir, start_server):
+    _fill(gallery_dir, 20, ties=2, session_every=3)
+    server = start_server()
     every = server.get("/api/history?limit=500").json()["items"]
     since = T0 + 5
     body = server.get("/api/history?limit=500&since=%d" % since).json()
@@ -69,20 +69,20 @@ def test_filters_since_before_session_and_totals(gallery, start):
     assert [r["filename"] for r in list_all(server, sessionId="s_0", limit=2)] == wanted
 
 
-def test_limit_default_and_cap_come_from_settings(gallery, start):
-    _fill(gallery, 9)
-    server = start(IMA2_HISTORY_PAGE_SIZE=3, IMA2_HISTORY_MAX_PAGE=5)
+def test_limit_default_and_cap_come_from_settings(gallery_dir, start_server):
+    _fill(gallery_dir, 9)
+    server = start_server(IMA2_HISTORY_PAGE_SIZE=3, IMA2_HISTORY_MAX_PAGE=5)
     assert len(server.get("/api/history").json()["items"]) == 3
     assert len(server.get("/api/history?limit=100").json()["items"]) == 5
     assert len(server.get("/api/history?limit=4").json()["items"]) == 4
 
 
-def test_group_by_session_uses_session_titles(gallery, start):
-    write_image(gallery, "a.png", {"createdAt": T0 + 1, "sessionId": "s_first_session"})
-    write_image(gallery, "b.png", {"createdAt": T0 + 2, "sessionId": "s_second_session"})
-    write_image(gallery, "c.png", {"createdAt": T0 + 3, "sessionId": "s_first_session"})
-    write_image(gallery, "d.png", {"createdAt": T0 + 4})
-    server = start()
+def test_group_by_session_uses_session_titles(gallery_dir, start_server):
+    write_image(gallery_dir, "a.png", {"createdAt": T0 + 1, "sessionId": "s_first_session"})
+    write_image(gallery_dir, "b.png", {"createdAt": T0 + 2, "sessionId": "s_second_session"})
+    write_image(gallery_dir, "c.png", {"createdAt": T0 + 3, "sessionId": "s_first_session"})
+    write_image(gallery_dir, "d.png", {"createdAt": T0 + 4})
+    server = start_server()
     asked = []
 
     def titles(ids):
@@ -100,20 +100,20 @@ def test_group_by_session_uses_session_titles(gallery, start):
     assert asked == [["s_first_session", "s_second_session"]]
 
 
-def test_generation_hook_updates_the_listing_at_once(gallery, start):
-    server = start()
+def test_generation_hook_updates_the_listing_at_once(gallery_dir, start_server):
+    server = start_server()
     assert server.get("/api/history").json()["items"] == []
     for i in range(3):  # reconciliation (every 0.5 s) cannot win three ~ms races in a row
         name = "n_00000000a%d.png" % i
-        write_image(gallery, name, {"prompt": "fresh", "createdAt": T0 + i, "sessionId": "s_x"})
+        write_image(gallery_dir, name, {"prompt": "fresh", "createdAt": T0 + i, "sessionId": "s_x"})
         server.app.fire_image_saved(name)
         rows = server.get("/api/history?sessionId=s_x").json()["items"]
         assert [r["filename"] for r in rows][:1] == [name]
 
 
-def test_walk_while_images_are_being_added(gallery, start):
-    expected = _fill(gallery, 30, ties=3)
-    server = start()
+def test_walk_while_images_are_being_added(gallery_dir, start_server):
+    expected = _fill(gallery_dir, 30, ties=3)
+    server = start_server()
     stop = threading.Event()
     added = []
 
@@ -121,7 +121,7 @@ def test_walk_while_images_are_being_added(gallery, start):
         i = 0
         while not stop.is_set() and i < 200:
             name = "n_%010x.png" % i
-            write_image(gallery, name, {"createdAt": T0 + 10_000 + i, "prompt": "new"})
+            write_image(gallery_dir, name, {"createdAt": T0 + 10_000 + i, "prompt": "new"})
             if i % 2:  # half through the generation hook, half found by reconciliation
                 server.app.fire_image_saved(name)
             added.append(name)
@@ -144,16 +144,16 @@ def test_walk_while_images_are_being_added(gallery, start):
                timeout=3, message="every added image indexed")
 
 
-def test_hidden_folders_and_depth(gallery, tmp, start):
-    write_image(gallery, "top.png", {})
-    write_image(gallery, "sub/one.jpg", {})
-    write_image(gallery, "sub/deep/two.webp", {})
-    write_image(gallery, "sub/deep/deeper/three.png", {})
-    write_image(gallery, ".trash/1700000000000_x.png", {})
-    write_image(gallery, ".thumbs/abc/384-1-1.png", {})
-    write_image(gallery, "bin/old.png", {})  # the custom trash folder below
-    write_image(gallery, ".hidden.png", {})
-    write_image(gallery, "notes.txt.png.json", None, data=b"{}")
-    server = start(IMA2_TRASH_DIR=os.path.join(gallery, "bin"))
+def test_hidden_folders_and_depth(gallery_dir, tmp, start_server):
+    write_image(gallery_dir, "top.png", {})
+    write_image(gallery_dir, "sub/one.jpg", {})
+    write_image(gallery_dir, "sub/deep/two.webp", {})
+    write_image(gallery_dir, "sub/deep/deeper/three.png", {})
+    write_image(gallery_dir, ".trash/1700000000000_x.png", {})
+    write_image(gallery_dir, ".thumbs/abc/384-1-1.png", {})
+    write_image(gallery_dir, "bin/old.png", {})  # the custom trash folder below
+    write_image(gallery_dir, ".hidden.png", {})
+    write_image(gallery_dir, "notes.txt.png.json", None, data=b"{}")
+    server = start_server(IMA2_TRASH_DIR=os.path.join(gallery_dir, "bin"))
     names = sorted(r["filename"] for r in server.get("/api/history").json()["items"])
     assert names == ["sub/deep/two.webp", "sub/one.jpg", "top.png"]

@@ -1,5 +1,5 @@
 """Acceptance 6: an image made by ima2, dropped on POST /api/metadata/read, gives back its
-prompt and settings (``ima2`` PNG text chunk, A1111 ``parameters``, the gallery sidecar).
+prompt and settings (``ima2`` PNG text chunk, A1111 ``parameters``, the gallery_dir sidecar).
 """
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from gallery_files import gallery, png_bytes, start, text_chunk, write_image  # noqa: F401
+from gallery_files import png_bytes, text_chunk, write_image
 from ima2_lib.images import read_png_text
 
 SETTINGS = {"prompt": "a red fox in snow", "userPrompt": "a red fox in snow",
@@ -36,8 +36,8 @@ def test_png_text_chunks_of_every_kind(kind):
     assert read_png_text(_ima2_png()[:60]) == {}  # truncated inside the first chunk
 
 
-def test_ima2_chunk_from_raw_bytes(gallery, start):
-    server = start()
+def test_ima2_chunk_from_raw_bytes(gallery_dir, start_server):
+    server = start_server()
     resp = server.request("POST", "/api/metadata/read", body=_ima2_png(),
                           headers={"Content-Type": "image/png"})
     assert resp.status == 200, resp
@@ -55,8 +55,8 @@ def test_ima2_chunk_from_raw_bytes(gallery, start):
                                  "Note": "a, b", "Seed": "42"}
 
 
-def test_data_url_and_bare_base64(gallery, start):
-    server = start()
+def test_data_url_and_bare_base64(gallery_dir, start_server):
+    server = start_server()
     b64 = base64.b64encode(_ima2_png("zTXt")).decode("ascii")
     for body in ({"dataUrl": "data:image/png;base64," + b64}, {"image": b64},
                  {"image": base64.urlsafe_b64encode(_ima2_png("zTXt")).decode().rstrip("=")}):
@@ -65,15 +65,15 @@ def test_data_url_and_bare_base64(gallery, start):
         assert resp.json()["settings"]["prompt"] == SETTINGS["prompt"]
 
 
-def test_gallery_file_brings_its_sidecar(gallery, start):
-    data = png_bytes(16, 16, seed=77)  # no text chunks: only the gallery knows its settings
+def test_gallery_file_brings_its_sidecar(gallery_dir, start_server):
+    data = png_bytes(16, 16, seed=77)  # no text chunks: only the gallery_dir knows its settings
     sidecar = {"nodeId": "n_aa", "prompt": "from the sidecar", "options": {
         "quality": "low", "size": "1024x1024", "format": "png", "moderation": "auto"},
         "model": "gpt-5.5", "createdAt": 5}
-    write_image(gallery, "sub/n_aa.png", sidecar, data=data)
-    write_image(gallery, "other.png", {"prompt": "same size, other bytes"},
+    write_image(gallery_dir, "sub/n_aa.png", sidecar, data=data)
+    write_image(gallery_dir, "other.png", {"prompt": "same size, other bytes"},
                 data=png_bytes(16, 16, seed=78))
-    server = start()
+    server = start_server()
     resp = server.request("POST", "/api/metadata/read", body=data,
                           headers={"Content-Type": "application/octet-stream"})
     body = resp.json()
@@ -87,8 +87,8 @@ def test_gallery_file_brings_its_sidecar(gallery, start):
     assert named["filename"] == "sub/n_aa.png"
 
 
-def test_bad_inputs_are_json_400(gallery, start):
-    server = start()
+def test_bad_inputs_are_json_400(gallery_dir, start_server):
+    server = start_server()
     cases = [
         (b"", {"Content-Type": "image/png"}, "METADATA_NO_IMAGE"),
         (b"GIF87 not really", {"Content-Type": "image/png"}, "UNSUPPORTED_IMAGE"),
@@ -108,9 +108,9 @@ def test_bad_inputs_are_json_400(gallery, start):
         assert resp.status == 400 and resp.json()["error"]["code"] == code, (body[:30], resp)
 
 
-def test_image_generated_by_ima2_round_trips(gallery, start, fake):
+def test_image_generated_by_ima2_round_trips(gallery_dir, start_server, fake):
     """Through the real generation route when this build has it (the generation part)."""
-    server = start(IMA2_OAUTH_URL=fake.url)
+    server = start_server(IMA2_OAUTH_URL=fake.url)
     if not any(r.method == "POST" and r.pattern == "/api/generate"
                for r in server.app.router.routes):
         pytest.skip("POST /api/generate is not part of this build")
@@ -135,7 +135,7 @@ def test_image_generated_by_ima2_round_trips(gallery, start, fake):
     made = server.post("/api/generate", {"prompt": "a fox", "quality": "low"})
     assert made.status == 200, made
     filename = made.json()["filename"]
-    with open(os.path.join(gallery, filename), "rb") as handle:
+    with open(os.path.join(gallery_dir, filename), "rb") as handle:
         data = handle.read()
     listed = [r["filename"] for r in server.get("/api/history").json()["items"]]
     assert filename in listed

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from gallery_files import gallery, start, write_image  # noqa: F401 - fixtures
+from gallery_files import write_image
 
 USAGE = {"input_tokens": 2294, "input_tokens_details": {"cached_tokens": 0},
          "output_tokens": 119, "output_tokens_details": {"reasoning_tokens": 0},
@@ -43,22 +43,22 @@ def _snapshot(folder: str):
     return found
 
 
-def test_node_written_gallery_lists_identically(gallery, start):
+def test_node_written_gallery_lists_identically(gallery_dir, start_server):
     classic = {"prompt": "a red fox", "userPrompt": "a red fox",
                "revisedPrompt": "A photorealistic red fox", "promptMode": "auto",
                "effectivePrompt": "Medium: oil. a red fox", "styleSheetApplied": {"medium": "oil"},
                "quality": "medium", "size": "1024x1024", "format": "png", "moderation": "low",
                "model": "gpt-5.4-mini", "provider": "oauth", "createdAt": 1714000000000,
                "usage": USAGE, "webSearchCalls": 1}
-    write_image(gallery, "1714000000000_ab12cd34_0.png", classic)
-    write_image(gallery, "1714000000005_ab12cd35_1.jpeg", dict(
+    write_image(gallery_dir, "1714000000000_ab12cd34_0.png", classic)
+    write_image(gallery_dir, "1714000000005_ab12cd35_1.jpeg", dict(
         classic, format="jpeg", createdAt=1714000000005, revisedPrompt=None, usage=None,
         webSearchCalls=0))
     edit = {"prompt": "make it blue", "userPrompt": "make it blue", "revisedPrompt": None,
             "promptMode": "direct", "quality": "high", "size": "1536x1024",
             "moderation": "auto", "model": "gpt-5.5", "format": "png", "provider": "oauth",
             "kind": "edit", "createdAt": 1714000001000, "usage": None, "webSearchCalls": 0}
-    write_image(gallery, "1714000001000_ef56ab78.png", edit)
+    write_image(gallery_dir, "1714000001000_ef56ab78.png", edit)
     node = {"nodeId": "n_0a1b2c3d4e", "parentNodeId": "n_ffffffffff",
             "sessionId": "s_01HX0000000000000000000000", "clientNodeId": "c-17",
             "prompt": "", "userPrompt": "night version", "revisedPrompt": None,
@@ -69,27 +69,27 @@ def test_node_written_gallery_lists_identically(gallery, start):
             "webSearchCalls": 0, "contextMode": "parent", "searchMode": "off",
             "provider": "oauth", "kind": "edit", "requestId": "req_abc", "refsCount": 2,
             "quality": "low", "size": "1024x1024", "format": "webp", "moderation": "low"}
-    write_image(gallery, "n_0a1b2c3d4e.webp", node, pretty=True)
-    write_image(gallery, "legacy.png", None, mtime_ms=1600000000000)
-    os.utime(os.path.join(gallery, "legacy.png"), ns=(1600000000123456789,) * 2)
-    write_image(gallery, "old.jpg", {"prompt": "stem sidecar", "createdAt": 0},
+    write_image(gallery_dir, "n_0a1b2c3d4e.webp", node, pretty=True)
+    write_image(gallery_dir, "legacy.png", None, mtime_ms=1600000000000)
+    os.utime(os.path.join(gallery_dir, "legacy.png"), ns=(1600000000123456789,) * 2)
+    write_image(gallery_dir, "old.jpg", {"prompt": "stem sidecar", "createdAt": 0},
                 sidecar="stem", mtime_ms=1500000000000)
-    write_image(gallery, "broken.png", None, mtime_ms=1400000000000)
-    with open(os.path.join(gallery, "broken.png.json"), "w") as handle:
+    write_image(gallery_dir, "broken.png", None, mtime_ms=1400000000000)
+    with open(os.path.join(gallery_dir, "broken.png.json"), "w") as handle:
         handle.write('{"prompt": "trunc')
-    write_image(gallery, "my folder/n_1111111111.png", {"nodeId": "n_1111111111",
+    write_image(gallery_dir, "my folder/n_1111111111.png", {"nodeId": "n_1111111111",
                                                         "createdAt": 1714000003000,
                                                         "refsCount": "2", "cardOrder": 3})
-    write_image(gallery, ".trash/1714000004000_gone.png", {"prompt": "deleted"})
-    write_image(gallery, "cardnews/set-1/card-1.png", {"createdAt": 1300000000000,
+    write_image(gallery_dir, ".trash/1714000004000_gone.png", {"prompt": "deleted"})
+    write_image(gallery_dir, "cardnews/set-1/card-1.png", {"createdAt": 1300000000000,
                                                        "cardId": "k1", "cardOrder": 1,
                                                        "headline": "H", "body": "B"})
-    with open(os.path.join(gallery, "cardnews", "set-1", "manifest.json"), "w") as handle:
+    with open(os.path.join(gallery_dir, "cardnews", "set-1", "manifest.json"), "w") as handle:
         handle.write('{"setId":"set-1","title":"News","createdAt":1200000000000,'
                      '"size":"1024x1536","sessionId":"s_c","cards":[{"imageFilename":'
                      '"card-1.png","headline":"H","body":"B","cardOrder":1}]}')
-    before = _snapshot(gallery)
-    server = start()
+    before = _snapshot(gallery_dir)
+    server = start_server()
     body = server.get("/api/history?limit=500").json()
     expected = [
         row("my folder/n_1111111111.png", 1714000003000, nodeId="n_1111111111",
@@ -126,5 +126,5 @@ def test_node_written_gallery_lists_identically(gallery, start):
     expected.append(card_set)
     assert body["items"] == expected
     assert body["total"] == len(expected)
-    assert _snapshot(gallery) == before, "listing must not change an ima2-gen gallery"
+    assert _snapshot(gallery_dir) == before, "listing must not change an ima2-gen gallery"
     assert server.get(body["items"][0]["url"]).status == 200  # "my%20folder/..." is served

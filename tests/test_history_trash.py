@@ -1,7 +1,7 @@
 """Acceptance 3: delete → restore round trip, refused restores, expiry that survives restarts.
 
 CONTRACT §6.14–6.15, §11.1 with decision 4: restore only brings back what that delete moved,
-under the same name, never onto an existing file; the trash follows a custom gallery folder.
+under the same name, never onto an existing file; the trash follows a custom gallery_dir folder.
 """
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import json
 import os
 import time
 
-from gallery_files import gallery, png_bytes, start, write_image  # noqa: F401 - fixtures
+from gallery_files import png_bytes, write_image
 from helpers import wait_until
 
 
@@ -22,11 +22,11 @@ def _names(server) -> list:
     return [r["filename"] for r in server.get("/api/history?limit=500").json()["items"]]
 
 
-def test_delete_then_restore_is_byte_identical(gallery, start):
-    image, data = write_image(gallery, "sub/a.png", {"prompt": "fox", "createdAt": 1})
+def test_delete_then_restore_is_byte_identical(gallery_dir, start_server):
+    image, data = write_image(gallery_dir, "sub/a.png", {"prompt": "fox", "createdAt": 1})
     sidecar = _read(image + ".json")
-    write_image(gallery, "keep.png", {"createdAt": 2})
-    server = start(IMA2_TRASH_TTL_MS=60000)
+    write_image(gallery_dir, "keep.png", {"createdAt": 2})
+    server = start_server(IMA2_TRASH_TTL_MS=60000)
     calls = []
     server.app.asset_deleted_hooks.append(
         lambda f: calls.append(("deleted", f)) or {"sessionsTouched": 1, "nodesTouched": 2})
@@ -41,7 +41,7 @@ def test_delete_then_restore_is_byte_identical(gallery, start):
     assert body["unlinkAt"] >= before + 60000
     assert (body["sessionsTouched"], body["nodesTouched"]) == (1, 2)
     assert not os.path.exists(image) and not os.path.exists(image + ".json")
-    trash = os.path.join(gallery, ".trash")
+    trash = os.path.join(gallery_dir, ".trash")
     assert _read(os.path.join(trash, body["trashId"])) == data
     assert _names(server) == ["keep.png"]
     resp = server.post("/api/history/sub%2Fa.png/restore", {"trashId": body["trashId"]})
@@ -54,10 +54,10 @@ def test_delete_then_restore_is_byte_identical(gallery, start):
     assert again.status == 404 and again.json()["code"] == "TRASH_NOT_FOUND"
 
 
-def test_restore_refusals(gallery, tmp, start):
-    write_image(gallery, "a.png", {"prompt": "a"})
-    write_image(gallery, "b.png", {"prompt": "b"})
-    server = start(IMA2_TRASH_TTL_MS=60000)
+def test_restore_refusals(gallery_dir, tmp, start_server):
+    write_image(gallery_dir, "a.png", {"prompt": "a"})
+    write_image(gallery_dir, "b.png", {"prompt": "b"})
+    server = start_server(IMA2_TRASH_TTL_MS=60000)
     tid_a = server.request("DELETE", "/api/history/a.png").json()["trashId"]
     tid_b = server.request("DELETE", "/api/history/b.png").json()["trashId"]
     cases = [
@@ -77,19 +77,19 @@ def test_restore_refusals(gallery, tmp, start):
         resp = server.post("/api/history/%s/restore" % name, body)
         assert (resp.status, resp.json().get("code")) == (status, code), (name, body, resp)
         assert tmp not in resp.body.decode("utf-8")
-    write_image(gallery, "a.png", {"prompt": "a new one"})  # the name is taken again
+    write_image(gallery_dir, "a.png", {"prompt": "a new one"})  # the name is taken again
     resp = server.post("/api/history/a.png/restore", {"trashId": tid_a})
     assert resp.status == 409 and resp.json()["code"] == "RESTORE_CONFLICT"
-    assert json.loads(_read(os.path.join(gallery, "a.png.json")))["prompt"] == "a new one"
+    assert json.loads(_read(os.path.join(gallery_dir, "a.png.json")))["prompt"] == "a new one"
     resp = server.post("/api/history/b.png/restore", {"trashId": tid_b})
     assert resp.status == 200
 
 
-def test_delete_refusals(gallery, tmp, start):
-    write_image(gallery, "a.png", {"prompt": "a"})
-    os.makedirs(os.path.join(gallery, "dir.png"))
-    write_image(gallery, "100%.png", None)
-    server = start()
+def test_delete_refusals(gallery_dir, tmp, start_server):
+    write_image(gallery_dir, "a.png", {"prompt": "a"})
+    os.makedirs(os.path.join(gallery_dir, "dir.png"))
+    write_image(gallery_dir, "100%.png", None)
+    server = start_server()
     cases = [
         ("missing.png", 404, "ASSET_NOT_FOUND"),
         ("a.png.json", 400, "INVALID_FILENAME"),
@@ -111,14 +111,14 @@ def test_delete_refusals(gallery, tmp, start):
         assert tmp not in resp.body.decode("utf-8")
     resp = server.request("DELETE", "/api/history/100%25.png")  # decoded once: "100%.png"
     assert resp.status == 200 and resp.json()["filename"] == "100%.png"
-    assert os.path.exists(os.path.join(gallery, "a.png"))
+    assert os.path.exists(os.path.join(gallery_dir, "a.png"))
 
 
-def test_expired_trash_is_purged_after_a_restart(gallery, start):
-    trash = os.path.join(gallery, ".trash")
-    write_image(gallery, ".trash/1600000000000_from_ima2_gen.png", {"prompt": "old"})
-    write_image(gallery, "a.png", {"prompt": "a"})
-    server = start(IMA2_TRASH_TTL_MS=1500)
+def test_expired_trash_is_purged_after_a_restart(gallery_dir, start_server):
+    trash = os.path.join(gallery_dir, ".trash")
+    write_image(gallery_dir, ".trash/1600000000000_from_ima2_gen.png", {"prompt": "old"})
+    write_image(gallery_dir, "a.png", {"prompt": "a"})
+    server = start_server(IMA2_TRASH_TTL_MS=1500)
     wait_until(lambda: not os.path.exists(os.path.join(trash, "1600000000000_from_ima2_gen.png")),
                timeout=3, message="ima2-gen leftovers purged")
     body = server.request("DELETE", "/api/history/a.png").json()
@@ -128,27 +128,27 @@ def test_expired_trash_is_purged_after_a_restart(gallery, start):
     wait_until(lambda: time.time() * 1000 > body["unlinkAt"] + 20, timeout=5,
                message="the entry's expiry time")
     assert os.path.exists(entry), "nothing may purge while no server runs"
-    restarted = start(IMA2_TRASH_TTL_MS=1500)
+    restarted = start_server(IMA2_TRASH_TTL_MS=1500)
     wait_until(lambda: not os.path.exists(entry) and not os.path.exists(entry + ".json"),
                timeout=3, message="start-up sweep")
     resp = restarted.post("/api/history/a.png/restore", {"trashId": body["trashId"]})
     assert resp.status == 404 and resp.json()["code"] == "TRASH_NOT_FOUND"
 
 
-def test_running_sweeper_purges_on_time(gallery, start):
-    write_image(gallery, "a.png", {"prompt": "a"})
-    server = start(IMA2_TRASH_TTL_MS=200)
+def test_running_sweeper_purges_on_time(gallery_dir, start_server):
+    write_image(gallery_dir, "a.png", {"prompt": "a"})
+    server = start_server(IMA2_TRASH_TTL_MS=200)
     body = server.request("DELETE", "/api/history/a.png").json()
-    entry = os.path.join(gallery, ".trash", body["trashId"])
+    entry = os.path.join(gallery_dir, ".trash", body["trashId"])
     wait_until(lambda: not os.path.exists(entry), timeout=3, message="sweeper")
-    with open(os.path.join(gallery, ".trash", ".manifest.json")) as handle:
+    with open(os.path.join(gallery_dir, ".trash", ".manifest.json")) as handle:
         assert json.load(handle)["entries"] == {}
 
 
-def test_trash_follows_a_custom_gallery_folder(tmp, start):
+def test_trash_follows_a_custom_gallery_folder(tmp, start_server):
     custom = os.path.join(tmp, "elsewhere", "pictures")
     write_image(custom, "x.png", {"prompt": "x"}, data=png_bytes(seed=9))
-    server = start(IMA2_GENERATED_DIR=custom, IMA2_TRASH_TTL_MS=60000)
+    server = start_server(IMA2_GENERATED_DIR=custom, IMA2_TRASH_TTL_MS=60000)
     assert server.app.config.trash_dir == os.path.join(custom, ".trash")
     body = server.request("DELETE", "/api/history/x.png").json()
     assert os.path.exists(os.path.join(custom, ".trash", body["trashId"]))

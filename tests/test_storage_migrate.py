@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 
-from gallery_files import gallery, png_bytes, start, write_image  # noqa: F401 - fixtures
+from gallery_files import png_bytes, write_image
 from helpers import ROOT, base_env
 from test_storage_status import legacy
 
@@ -30,7 +30,7 @@ def _tree(folder):
     return out
 
 
-def test_doctor_migrate_copies_without_overwriting(gallery, tmp, start):
+def test_doctor_migrate_copies_without_overwriting(gallery_dir, tmp, start_server):
     home = os.path.join(tmp, "home")
     old = legacy(home, ".npm-global", "lib")
     write_image(old, "1700000000000_aa_0.png", {"prompt": "old", "createdAt": 1700000000000})
@@ -38,7 +38,7 @@ def test_doctor_migrate_copies_without_overwriting(gallery, tmp, start):
     write_image(old, "nometa.png", None, mtime_ms=1500000000000)
     write_image(old, "clash.png", {"prompt": "old clash"}, data=png_bytes(seed=1))
     write_image(old, ".trash/1600000000000_gone.png", None)
-    write_image(gallery, "clash.png", {"prompt": "mine"}, data=png_bytes(seed=2))
+    write_image(gallery_dir, "clash.png", {"prompt": "mine"}, data=png_bytes(seed=2))
     source_before = _tree(old)
     env = base_env(tmp, IMA2_TEST_EXEC_PATH=os.path.join(tmp, "nonode", "bin", "node"))
 
@@ -50,7 +50,7 @@ def test_doctor_migrate_copies_without_overwriting(gallery, tmp, start):
     assert code == 0, out
     assert "copied 5 file(s), kept 2 existing" in out, out
     assert _tree(old) == source_before, "the source must not change"
-    mine = _tree(gallery)
+    mine = _tree(gallery_dir)
     assert mine["clash.png"][0] == png_bytes(seed=2)
     assert b"mine" in mine["clash.png.json"][0]
     assert mine["nometa.png"][1] == source_before["nometa.png"][1]
@@ -60,7 +60,7 @@ def test_doctor_migrate_copies_without_overwriting(gallery, tmp, start):
     code, again = _run(env, "doctor", "--migrate")
     assert code == 0 and "copied 0 file(s), kept 7 existing" in again, again
 
-    server = start(IMA2_TEST_EXEC_PATH=env["IMA2_TEST_EXEC_PATH"])
+    server = start_server(IMA2_TEST_EXEC_PATH=env["IMA2_TEST_EXEC_PATH"])
     rows = {r["filename"]: r for r in server.get("/api/history").json()["items"]}
     assert set(rows) == {"1700000000000_aa_0.png", "sub/n_bbbbbbbbbb.webp", "nometa.png",
                          "clash.png"}

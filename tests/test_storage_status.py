@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from gallery_files import gallery, start, write_image  # noqa: F401 - fixtures
+from gallery_files import write_image
 
 KEYS = {"generatedDirLabel", "generatedCount", "legacyCandidatesScanned", "legacySourcesFound",
         "legacyFilesFound", "state", "messageKind", "recoveryDocsPath", "doctorCommand",
@@ -32,8 +32,8 @@ def hermetic(tmp: str, **env):
     return env
 
 
-def test_empty_gallery_without_legacy_is_not_found(gallery, tmp, start):
-    server = start(**hermetic(tmp))
+def test_empty_gallery_without_legacy_is_not_found(gallery_dir, tmp, start_server):
+    server = start_server(**hermetic(tmp))
     body = server.get("/api/storage/status").json()
     assert body["ok"] is True and set(body["data"]) == KEYS
     data = body["data"]
@@ -42,10 +42,10 @@ def test_empty_gallery_without_legacy_is_not_found(gallery, tmp, start):
     assert data["legacyCandidatesScanned"] > 10
     assert data["recoveryDocsPath"] == "docs/RECOVER_OLD_IMAGES.md"
     assert data["overrides"] == {"generatedDir": False, "configDir": True}
-    assert data["generatedDirLabel"] == gallery
+    assert data["generatedDirLabel"] == gallery_dir
 
 
-def test_legacy_folders_make_it_recoverable_without_leaking_paths(tmp, start):
+def test_legacy_folders_make_it_recoverable_without_leaking_paths(tmp, start_server):
     home = os.path.join(tmp, "home")
     npm = legacy(home, ".npm-global", "lib")
     nvm = legacy(home, ".nvm", "versions", "node", "v20.11.0", "lib")
@@ -56,7 +56,7 @@ def test_legacy_folders_make_it_recoverable_without_leaking_paths(tmp, start):
     write_image(prefix, "4.jpg", None)
     write_image(npm, ".trash/1600000000000_x.png", None)  # trash is not counted
     pics = os.path.join(home, "pics")
-    server = start(**hermetic(tmp, IMA2_GENERATED_DIR=pics))
+    server = start_server(**hermetic(tmp, IMA2_GENERATED_DIR=pics))
     resp = server.get("/api/storage/status")
     data = resp.json()["data"]
     assert (data["state"], data["messageKind"]) == ("recoverable", "recoverable")
@@ -70,11 +70,11 @@ def test_legacy_folders_make_it_recoverable_without_leaking_paths(tmp, start):
     assert data["state"] == "ok" and data["generatedCount"] == 1
 
 
-def test_a_legacy_folder_that_is_the_gallery_is_not_a_source(tmp, start):
+def test_a_legacy_folder_that_is_the_gallery_is_not_a_source(tmp, start_server):
     home = os.path.join(tmp, "home")
     npm = legacy(home, ".npm-global", "lib")
     write_image(npm, "1.png", None)
-    server = start(**hermetic(tmp, IMA2_GENERATED_DIR=npm))
+    server = start_server(**hermetic(tmp, IMA2_GENERATED_DIR=npm))
     data = server.get("/api/storage/status").json()["data"]
     assert (data["state"], data["legacySourcesFound"]) == ("ok", 0)
 
@@ -94,11 +94,11 @@ def _fake_opener(tmp: str, body: str) -> str:
 
 
 @posix_only
-def test_open_generated_dir_runs_the_opener_with_one_argument(tmp, start):
+def test_open_generated_dir_runs_the_opener_with_one_argument(tmp, start_server):
     record = os.path.join(tmp, "args.json")
     fake = _fake_opener(tmp, 'printf "%%s\\n" "$#" "$@" > "%s"; exit 0' % record)
     weird = os.path.join(tmp, "pics $(touch PWNED) `id`; x")
-    server = start(IMA2_GENERATED_DIR=weird, PATH=fake + os.pathsep + os.environ["PATH"])
+    server = start_server(IMA2_GENERATED_DIR=weird, PATH=fake + os.pathsep + os.environ["PATH"])
     resp = server.post("/api/storage/open-generated-dir")
     assert resp.status == 200 and resp.json() == {"ok": True}
     with open(record) as handle:
@@ -109,16 +109,16 @@ def test_open_generated_dir_runs_the_opener_with_one_argument(tmp, start):
 
 
 @posix_only
-def test_open_generated_dir_failures_are_family_b(tmp, start):
+def test_open_generated_dir_failures_are_family_b(tmp, start_server):
     fake = _fake_opener(tmp, "exit 3")
-    server = start(PATH=fake + os.pathsep + os.environ["PATH"])
+    server = start_server(PATH=fake + os.pathsep + os.environ["PATH"])
     resp = server.post("/api/storage/open-generated-dir")
     assert resp.status == 500
     assert resp.json() == {"ok": False, "error": {"code": "OPEN_GENERATED_DIR_FAILED",
                                                   "message": "xdg-open exited with code 3"}}
     empty = os.path.join(tmp, "emptybin")
     os.makedirs(empty)
-    server = start(PATH=empty)
+    server = start_server(PATH=empty)
     resp = server.post("/api/storage/open-generated-dir")
     assert resp.status == 500 and resp.json()["ok"] is False
     assert "not found" in resp.json()["error"]["message"]
@@ -126,9 +126,9 @@ def test_open_generated_dir_failures_are_family_b(tmp, start):
 
 
 @posix_only
-def test_slow_opener_counts_as_success_and_cross_site_is_refused(tmp, start):
+def test_slow_opener_counts_as_success_and_cross_site_is_refused(tmp, start_server):
     fake = _fake_opener(tmp, "sleep 1")
-    server = start(PATH=fake + os.pathsep + os.environ["PATH"])
+    server = start_server(PATH=fake + os.pathsep + os.environ["PATH"])
     assert server.post("/api/storage/open-generated-dir").status == 200
     resp = server.post("/api/storage/open-generated-dir",
                        headers={"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"})
