@@ -78,3 +78,17 @@ def test_many_files_at_once_keep_order_and_sessions(gallery_dir, start_server):
     left = server.get("/api/history?limit=500&sessionId=s_2").json()
     assert left["filteredTotal"] == 50 and all(
         not r["filename"].startswith("batch/") for r in left["items"])
+
+
+def test_in_place_rewrites_are_caught_by_the_deep_check(gallery_dir, start_server):
+    write_image(gallery_dir, "a.png", {"prompt": "before", "createdAt": 1})
+    server = start_server()
+    assert _rows(server)["a.png"]["prompt"] == "before"
+    server.app.history.DEEP_INTERVAL = 0.0  # every check is deep (default: every 30 s)
+    side = os.path.join(gallery_dir, "a.png.json")
+    inode = os.stat(side).st_ino
+    with open(side, "r+") as handle:  # same inode, folder mtime unchanged
+        handle.write(json.dumps({"prompt": "after!", "createdAt": 1}))
+    assert os.stat(side).st_ino == inode
+    wait_until(lambda: _rows(server)["a.png"]["prompt"] == "after!", timeout=2,
+               message="in-place edit")

@@ -74,6 +74,7 @@ def _rows_json(rows: List[bytes]) -> bytes:
 
 class HistoryService:
     CHECK_INTERVAL = 0.5  # seconds between folder-mtime checks (hand-made changes ≤ ~1 s)
+    DEEP_INTERVAL = 30.0  # seconds between checks that also stat every file (in-place edits)
     READY_WAIT = 3.0  # how long a listing waits for the start-up index
 
     def __init__(self, app: Any) -> None:
@@ -111,9 +112,12 @@ class HistoryService:
             self.index.ready.set()
         self.app.log.info("history", "index_ready", images=self.index.count(),
                           ms=int((time.monotonic() - started) * 1000))
+        last_deep = time.monotonic()
         while not self._stop.wait(self.CHECK_INTERVAL):
+            deep = time.monotonic() - last_deep >= self.DEEP_INTERVAL
             try:
-                self.index.check()
+                if self.index.check(deep=deep) and deep:
+                    last_deep = time.monotonic()
             except Exception as exc:  # noqa: BLE001 - keep reconciling
                 self.app.log.warn("history", "reconcile_failed", error=exc)
 

@@ -5,9 +5,10 @@ thumbnail cache), reading sidecars into the row shape of CONTRACT §6.13 (stored
 JSON bytes, which keeps 10,000 rows small), the sort order (createdAt desc, filename desc) as
 an ascending list of ``(createdAt, filename)`` keys plus one such list per sessionId, pages by
 bisection, and *reconciliation*: each known folder's mtime is re-checked (``check``) and only a
-changed folder is re-listed, so files added or removed behind ima2's back show up. A folder
-whose mtime was younger than ``RACY_NS`` when it was listed is re-listed once more, so changes
-within one timestamp tick are not missed.
+changed folder is re-listed (files whose inode and sidecar inode are unchanged are not even
+stat'ed), so files added, removed or replaced behind ima2's back show up. A folder whose mtime
+was younger than one timestamp tick when it was listed is re-listed once more, so changes
+within that tick are not missed; a periodic ``deep`` check also catches in-place rewrites.
 Must not: know about HTTP, move or delete files, or hold state outside the instance.
 """
 from __future__ import annotations
@@ -22,9 +23,10 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from ..httpio import json_bytes
-from .gallery import MAX_DEPTH, THUMBS_DIR, gallery_url, is_image_name, stem_sidecar, thumb_url
+from .gallery import MAX_DEPTH, gallery_url, is_image_name, stem_sidecar, thumb_url
 
-RACY_NS = 2_000_000_000
+RACY_COARSE_NS = 2_000_000_000  # FAT, HFS+, some network filesystems: 1–2 s timestamps
+RACY_FINE_NS = 100_000_000  # ext4, APFS, NTFS...: timestamps follow a coarse kernel clock
 BULK = 64  # changes at once above which the sorted lists are rebuilt instead of edited
 Key = Tuple[int, str]
 _NUMERIC = re.compile(r"^\s*-?[0-9]+(\.[0-9]+)?\s*$")
@@ -178,8 +180,10 @@ class HistoryIndex:
         self.last_check = time.monotonic()
         self.ready.set()
 
-    def check(self) -> bool:
-        """Re-list every known folder whose mtime changed; False if another walk is running."""
+    def check(self, deep: bool = False) -> bool:
+        """Re-list every known folder whose mtime changed (``deep``: every folder, comparing
+        each file's mtime and size too, which also catches files rewritten in place).
+        Returns False if another walk is running."""
         if not self._scan_lock.acquire(blocking=False):
             return False
         try:
@@ -192,27 +196,22 @@ class HistoryIndex:
                     mtime = os.stat(self._abs(folder)).st_mtime_ns
                 except OSError:
                     mtime = None
-                if mtime is None or mtime != state.mtime_ns or state.racy:
-                    self._rescan(folder, state.depth)
+                if deep or mtime is None or mtime != state.mtime_ns or state.racy:
+                    self._rescan(folder, state.depth, deep)
             self.last_check = time.monotonic()
             return True
         finally:
             self._scan_lock.release()
 
-    def _rescan(self, folder: str, depth: int) -> None:
-        path = self._abs(folder)
-        try:
-            stat = os.stat(path)
-            listing = list(os.scandir(path))
-        except OSError:
-            self._drop_dir(folder, keep_state=folder == "", depth=depth)
-            return
+    def _list(self, path: str, depth: int) -> Tuple[Dict[str, Any], Dict[str, Any], List[str]]:
+        """(images, json files, sub-folder names) of one folder; dot-entries and symlinks
+        skipped, sub-folders only above the depth limit and never the excluded ones."""
         images: Dict[str, Any] = {}
         jsons: Dict[str, Any] = {}
         subdirs: List[str] = []
-        for entry in listing:
+        for entry in os.scandir(path):
             name = entry.name
-            if name.startswith(".") or name == THUMBS_DIR:
+            if name[0] == ".":
                 continue
             try:
                 if entry.is_symlink():
@@ -225,11 +224,23 @@ class HistoryIndex:
                     continue
             except OSError:
                 continue
-            low = name.lower()
             if is_image_name(name):
                 images[name] = entry
-            elif low.endswith(".json"):
+            elif name[-5:].lower() == ".json":
                 jsons[name] = entry
+        return images, jsons, subdirs
+
+    def _rescan(self, folder: str, depth: int, deep: bool = False) -> None:
+        """Re-list one folder. A file whose inode (free from ``scandir`` on POSIX) and whose
+        sidecar's inode are unchanged is kept without a ``stat``; new or replaced files are
+        stat'ed and re-read. ``deep`` stats every file."""
+        path = self._abs(folder)
+        try:
+            stat = os.stat(path)
+            images, jsons, subdirs = self._list(path, depth)
+        except OSError:
+            self._drop_dir(folder, keep_state=folder == "", depth=depth)
+            return
         with self._lock:
             known = {rel: self._entries[rel].sig for rel in self._dir_names.get(folder, ())
                      if rel in self._entries}
@@ -239,23 +250,32 @@ class HistoryIndex:
             sidecar = name + ".json" if name + ".json" in jsons else (
                 stem_sidecar(name) if stem_sidecar(name) in jsons else None)
             try:
+                fast = (entry.inode(), sidecar, jsons[sidecar].inode() if sidecar else 0)
+                old = known.get(rel)
+                if old is not None and old[0] == fast and not deep:
+                    fresh[rel] = None  # unchanged
+                    continue
                 img = entry.stat(follow_symlinks=False)
                 side = jsons[sidecar].stat(follow_symlinks=False) if sidecar else None
             except OSError:
                 continue
-            sig = (img.st_mtime_ns, img.st_size, sidecar,
-                   side.st_mtime_ns if side else 0, side.st_size if side else 0)
-            if known.get(rel) != sig:
+            sig = (fast, (img.st_mtime_ns, img.st_size, side.st_mtime_ns if side else 0,
+                          side.st_size if side else 0))
+            if old != sig:
                 fresh[rel] = self._make_entry(rel, sig, img.st_size,
                                               os.path.join(path, sidecar) if sidecar else None)
             else:
-                fresh[rel] = None  # unchanged
+                fresh[rel] = None
         if depth == 2 and _parent(folder) == "cardnews" and "manifest.json" in jsons:
             self._card_news(folder, jsons["manifest.json"], known, fresh)
         gone = [rel for rel in known if rel not in fresh]
         with self._lock:
             self._apply_locked(gone, [(rel, new) for rel, new in fresh.items() if new])
-            racy = time.time_ns() - stat.st_mtime_ns < RACY_NS
+            # A change within the same timestamp tick as this listing would leave the mtime
+            # unchanged: look once more while the folder's mtime is that young. Coarse
+            # (whole-second) filesystems need a long window, fine-grained ones a short one.
+            window = RACY_COARSE_NS if stat.st_mtime_ns % 1_000_000_000 == 0 else RACY_FINE_NS
+            racy = time.time_ns() - stat.st_mtime_ns < window
             self._dirs[folder] = _Dir(stat.st_mtime_ns, racy, depth)
             known_subdirs = [d for d in self._dirs if d and _parent(d) == folder]
         for sub in known_subdirs:
@@ -273,7 +293,7 @@ class HistoryIndex:
             st = entry.stat(follow_symlinks=False)
         except OSError:
             return
-        sig = ("card-news", st.st_mtime_ns, st.st_size)
+        sig = (("card-news", st.st_ino), (st.st_mtime_ns, st.st_size))
         if known.get(rel) == sig:
             fresh[rel] = None
             return
@@ -298,7 +318,7 @@ class HistoryIndex:
     def _make_entry(self, rel: str, sig: Tuple[Any, ...], size: int,
                     sidecar_path: Optional[str]) -> _Entry:
         meta = (self._read_json(sidecar_path) if sidecar_path else None) or {}
-        row = image_row(rel, meta, sig[0])
+        row = image_row(rel, meta, sig[1][0])
         session = row["sessionId"] if isinstance(row["sessionId"], str) else None
         return _Entry((row["createdAt"], rel), session, json_bytes(row), sig, size)
 
@@ -332,8 +352,9 @@ class HistoryIndex:
                 break
             except OSError:
                 continue
-        sig = (img.st_mtime_ns, img.st_size, sidecar,
-               side.st_mtime_ns if side else 0, side.st_size if side else 0)
+        sig = ((img.st_ino, sidecar, side.st_ino if side else 0),
+               (img.st_mtime_ns, img.st_size, side.st_mtime_ns if side else 0,
+                side.st_size if side else 0))
         entry = self._make_entry(relative, sig, img.st_size, os.path.join(
             os.path.dirname(path), sidecar) if sidecar else None)
         with self._lock:
