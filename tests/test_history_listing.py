@@ -157,3 +157,11 @@ def test_hidden_folders_and_depth(gallery_dir, tmp, start_server):
     server = start_server(IMA2_TRASH_DIR=os.path.join(gallery_dir, "bin"))
     names = sorted(r["filename"] for r in server.get("/api/history").json()["items"])
     assert names == ["sub/deep/two.webp", "sub/one.jpg", "top.png"]
+
+
+def test_generation_hook_accepts_an_absolute_path_inside_the_gallery(gallery_dir, start_server):
+    server = start_server()
+    path, _ = write_image(gallery_dir, "sub/abs.png", {"prompt": "abs", "createdAt": T0})
+    server.app.fire_image_saved(path)
+    server.app.fire_image_saved("/etc/passwd")  # ignored, never listed
+    assert [r["filename"] for r in server.get("/api/history").json()["items"]] == ["sub/abs.png"]

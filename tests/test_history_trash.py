@@ -155,3 +155,19 @@ def test_trash_follows_a_custom_gallery_folder(tmp, start_server):
     assert not os.path.exists(os.path.join(tmp, "state", "generated", ".trash"))
     assert server.post("/api/history/x.png/restore", {"trashId": body["trashId"]}).status == 200
     assert _read(os.path.join(custom, "x.png")) == png_bytes(seed=9)
+
+
+def test_stem_sidecar_travels_with_its_image_only(gallery_dir, start_server):
+    write_image(gallery_dir, "old.jpg", {"prompt": "stem"}, sidecar="stem")
+    write_image(gallery_dir, "twin.png", {"prompt": "shared"}, sidecar="stem")
+    write_image(gallery_dir, "twin.webp", None)
+    server = start_server(IMA2_TRASH_TTL_MS=60000)
+    body = server.request("DELETE", "/api/history/old.jpg").json()
+    assert not os.path.exists(os.path.join(gallery_dir, "old.json"))
+    shared = server.request("DELETE", "/api/history/twin.png").json()
+    assert os.path.exists(os.path.join(gallery_dir, "twin.json")), "twin.webp still uses it"
+    assert server.post("/api/history/old.jpg/restore", {"trashId": body["trashId"]}).status == 200
+    rows = {r["filename"]: r for r in server.get("/api/history").json()["items"]}
+    assert rows["old.jpg"]["prompt"] == "stem" and rows["twin.webp"]["prompt"] == "shared"
+    assert server.post("/api/history/twin.png/restore",
+                       {"trashId": shared["trashId"]}).status == 200

@@ -19,7 +19,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..errors import ApiError
 from ..httpio import json_bytes
-from .gallery import THUMBS_DIR
+from .gallery import THUMBS_DIR, validate_name
 from .history_index import HistoryIndex
 from .thumbs import ThumbnailService
 from .trash import TrashService
@@ -134,8 +134,18 @@ class HistoryService:
         return self.index.ready.wait(self.READY_WAIT)
 
     # --- hooks ---------------------------------------------------------------------------
-    def on_image_saved(self, relative: str) -> None:
-        self.index.upsert(relative.replace(os.sep, "/"))
+    def on_image_saved(self, filename: str) -> None:
+        """Generation saved ``filename`` (relative to the gallery; an absolute path inside
+        it is accepted too) with its sidecar: index it now."""
+        relative = filename
+        if os.path.isabs(relative):
+            relative = os.path.relpath(relative, self.root)
+        try:
+            relative = validate_name(relative.replace(os.sep, "/"))
+        except ApiError:
+            self.app.log.warn("history", "saved_name_ignored", file=str(filename)[-120:])
+            return
+        self.index.upsert(relative)
 
     # --- listing -------------------------------------------------------------------------
     def list_json(self, query: Dict[str, Any]) -> bytes:

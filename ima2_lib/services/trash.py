@@ -21,9 +21,10 @@ import threading
 from typing import Any, Dict, Optional
 
 from ..errors import ApiError
+from ..images import IMAGE_EXTENSIONS
 from ..log import now_ms
 from ..store import ensure_dir, read_json, write_json
-from .gallery import inside, stem_sidecar, validate_name
+from .gallery import inside, validate_name
 
 MANIFEST = ".manifest.json"
 _TRASH_ID = re.compile(r"^([0-9]{10,17})_[^/\\\x00]+$")
@@ -47,6 +48,22 @@ def move_file(src: str, dst: str) -> None:
     shutil.copy2(src, tmp)
     os.replace(tmp, dst)
     os.unlink(src)
+
+
+def _sidecar_of(path: str) -> Optional[str]:
+    """Name of the sidecar that belongs to ``path`` alone: ``<file>.json``, else
+    ``<stem>.json`` unless another image of the same stem shares it."""
+    if os.path.isfile(path + ".json"):
+        return os.path.basename(path) + ".json"
+    folder, name = os.path.split(path)
+    stem = os.path.splitext(name)[0]
+    if not os.path.isfile(os.path.join(folder, stem + ".json")):
+        return None
+    for ext in IMAGE_EXTENSIONS + tuple(e.upper() for e in IMAGE_EXTENSIONS):
+        other = stem + ext
+        if other != name and os.path.exists(os.path.join(folder, other)):
+            return None
+    return stem + ".json"
 
 
 class TrashService:
@@ -94,14 +111,11 @@ class TrashService:
     def delete(self, name: str) -> Dict[str, Any]:
         relative = validate_name(name)
         path = self._gallery_file(relative)
-        sidecar_name = None
-        for candidate in (path + ".json", os.path.join(os.path.dirname(path),
-                                                       stem_sidecar(os.path.basename(path)))):
-            if os.path.isfile(candidate):
-                sidecar_name = os.path.basename(candidate)
-                break
+        sidecar_name = _sidecar_of(path)
         ttl = int(self.app.config.trash_ttl_ms)
         with self._lock:
+            if not os.path.lexists(path):  # a concurrent delete won
+                raise ApiError(404, "ASSET_NOT_FOUND", "Asset not found")
             ensure_dir(self.trash_dir)
             entries = self._load()
             now = now_ms()
