@@ -9,7 +9,7 @@ gallery file name runs, §19.2/§19.4/§19.15). Must not: touch the index or mov
 from __future__ import annotations
 
 import os
-from typing import List, Optional
+from typing import List, Optional, Tuple
 from urllib.parse import quote
 
 from ..errors import ApiError
@@ -28,6 +28,12 @@ def is_image_name(name: str) -> bool:
 def stem_sidecar(name: str) -> str:
     """``x.png`` → ``x.json`` (the sibling sidecar the original's reader also accepts)."""
     return os.path.splitext(name)[0] + ".json"
+
+
+def sidecar_candidates(path: str) -> Tuple[str, str]:
+    """The two sidecar paths of an image, in the order the original's reader tries them."""
+    folder, name = os.path.split(path)
+    return path + ".json", os.path.join(folder, stem_sidecar(name))
 
 
 def gallery_url(relative: str) -> str:

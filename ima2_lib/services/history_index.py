@@ -14,7 +14,6 @@ Must not: know about HTTP, move or delete files, or hold state outside the insta
 from __future__ import annotations
 
 import bisect
-import json
 import math
 import os
 import re
@@ -23,7 +22,9 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from ..httpio import json_bytes
-from .gallery import MAX_DEPTH, gallery_url, is_image_name, stem_sidecar, thumb_url
+from ..store import read_json
+from .gallery import (MAX_DEPTH, gallery_url, is_image_name, sidecar_candidates,
+                      stem_sidecar, thumb_url)
 
 RACY_COARSE_NS = 2_000_000_000  # FAT, HFS+, some network filesystems: 1–2 s timestamps
 RACY_FINE_NS = 100_000_000  # ext4, APFS, NTFS...: timestamps follow a coarse kernel clock
@@ -304,15 +305,8 @@ class HistoryIndex:
         fresh[rel] = _Entry((row["createdAt"], rel), row["sessionId"], json_bytes(row), sig, -1)
 
     def _read_json(self, path: str) -> Optional[Dict[str, Any]]:
-        try:
-            with open(path, "rb") as handle:
-                data = json.loads(handle.read().decode("utf-8"))
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError, UnicodeDecodeError, RecursionError) as exc:
-            self._warn("history", "sidecar_unreadable", file=os.path.basename(path),
-                       error=type(exc).__name__)
-            return None
+        data = read_json(path, None, warn=lambda m: self._warn("history", "sidecar_skipped",
+                                                                detail=m))
         return data if isinstance(data, dict) else None
 
     def _make_entry(self, rel: str, sig: Tuple[Any, ...], size: int,
@@ -337,7 +331,6 @@ class HistoryIndex:
     def upsert(self, relative: str) -> None:
         """Re-read one image (and its sidecar) now; drop it if it no longer exists."""
         path = self._abs(relative)
-        name = relative.rsplit("/", 1)[-1]
         try:
             img = os.stat(path)
         except OSError:
@@ -345,18 +338,18 @@ class HistoryIndex:
             return
         sidecar = None
         side = None
-        for candidate in (name + ".json", stem_sidecar(name)):
+        for candidate in sidecar_candidates(path):
             try:
-                side = os.stat(os.path.join(os.path.dirname(path), candidate))
-                sidecar = candidate
+                side = os.stat(candidate)
+                sidecar = os.path.basename(candidate)
                 break
             except OSError:
                 continue
         sig = ((img.st_ino, sidecar, side.st_ino if side else 0),
                (img.st_mtime_ns, img.st_size, side.st_mtime_ns if side else 0,
                 side.st_size if side else 0))
-        entry = self._make_entry(relative, sig, img.st_size, os.path.join(
-            os.path.dirname(path), sidecar) if sidecar else None)
+        entry = self._make_entry(relative, sig, img.st_size,
+                                 os.path.join(os.path.dirname(path), sidecar) if sidecar else None)
         with self._lock:
             self._put_locked(relative, entry)
 

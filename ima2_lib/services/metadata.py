@@ -19,7 +19,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from ..errors import ApiError
 from ..images import dimensions, read_png_text, sniff, sniff_mime
-from .gallery import gallery_url, inside, stem_sidecar, validate_name
+from ..store import read_json
+from .gallery import gallery_url, inside, sidecar_candidates, validate_name
 
 SETTINGS_KEYS = ("prompt", "userPrompt", "revisedPrompt", "effectivePrompt", "negativePrompt",
                  "promptMode", "quality", "size", "format", "moderation", "model", "provider",
@@ -162,13 +163,8 @@ class MetadataReader:
 
     @staticmethod
     def _sidecar(path: str) -> Optional[Dict[str, Any]]:
-        for candidate in (path + ".json", os.path.join(os.path.dirname(path),
-                                                       stem_sidecar(os.path.basename(path)))):
-            try:
-                with open(candidate, "rb") as handle:
-                    value = json.loads(handle.read().decode("utf-8"))
-            except (OSError, ValueError, UnicodeDecodeError):
-                continue
+        for candidate in sidecar_candidates(path):
+            value = read_json(candidate, None, warn=lambda _m: None)
             if isinstance(value, dict):
                 return value
         return None

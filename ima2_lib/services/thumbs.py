@@ -56,8 +56,15 @@ class ThumbnailService:
         features = self.app.features
         if not features.have_pil:
             return path, None, "unavailable"
+        webp = features.have_webp
+        ext, mime = ("webp", "image/webp") if webp else ("jpg", "image/jpeg")
         try:
             stat = os.stat(path)
+            folder = self.folder_for(relative)
+            name = "%d-%x-%x.%s" % (px, stat.st_mtime_ns, stat.st_size, ext)
+            cached = os.path.join(folder, name)
+            if os.path.isfile(cached):
+                return cached, mime, "hit"
             with open(path, "rb") as handle:
                 head = handle.read(65536)
         except OSError:
@@ -65,13 +72,6 @@ class ThumbnailService:
         size = dimensions(head)
         if size is not None and max(size) <= px:
             return path, None, "original"
-        webp = features.have_webp
-        ext, mime = ("webp", "image/webp") if webp else ("jpg", "image/jpeg")
-        folder = self.folder_for(relative)
-        name = "%d-%x-%x.%s" % (px, stat.st_mtime_ns, stat.st_size, ext)
-        cached = os.path.join(folder, name)
-        if os.path.isfile(cached):
-            return cached, mime, "hit"
         with self._locks[hash(cached) % len(self._locks)]:
             if os.path.isfile(cached):
                 return cached, mime, "hit"

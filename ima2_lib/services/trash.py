@@ -24,7 +24,7 @@ from ..errors import ApiError
 from ..images import IMAGE_EXTENSIONS
 from ..log import now_ms
 from ..store import ensure_dir, read_json, write_json
-from .gallery import inside, validate_name
+from .gallery import inside, sidecar_candidates, validate_name
 
 MANIFEST = ".manifest.json"
 _TRASH_ID = re.compile(r"^([0-9]{10,17})_[^/\\\x00]+$")
@@ -53,17 +53,18 @@ def move_file(src: str, dst: str) -> None:
 def _sidecar_of(path: str) -> Optional[str]:
     """Name of the sidecar that belongs to ``path`` alone: ``<file>.json``, else
     ``<stem>.json`` unless another image of the same stem shares it."""
-    if os.path.isfile(path + ".json"):
-        return os.path.basename(path) + ".json"
+    full, by_stem = sidecar_candidates(path)
+    if os.path.isfile(full):
+        return os.path.basename(full)
+    if not os.path.isfile(by_stem):
+        return None
     folder, name = os.path.split(path)
     stem = os.path.splitext(name)[0]
-    if not os.path.isfile(os.path.join(folder, stem + ".json")):
-        return None
     for ext in IMAGE_EXTENSIONS + tuple(e.upper() for e in IMAGE_EXTENSIONS):
         other = stem + ext
         if other != name and os.path.exists(os.path.join(folder, other)):
             return None
-    return stem + ".json"
+    return os.path.basename(by_stem)
 
 
 class TrashService:
