@@ -9,6 +9,7 @@ services subscribe to. Must not: touch sockets (``server.py`` does) or hold modu
 from __future__ import annotations
 
 import copy
+import functools
 import os
 import re
 import secrets
@@ -89,6 +90,14 @@ class App:
 
     def _build_services(self) -> None:
         """Create the services later parts plug in (each registers itself in ``_services``)."""
+        from .routes.thumbs import thumbnail_response
+        from .services.history import HistoryService
+        from .services.sessions import SessionsService
+
+        self.sessions = self.add_service(SessionsService(self))
+
+        self.history = self.add_service(HistoryService(self))  # + trash sweeper, thumbnails
+        self.thumbnail_response = functools.partial(thumbnail_response, self)
 
     def add_service(self, service: Any) -> Any:
         self._services.append(service)

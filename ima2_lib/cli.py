@@ -85,12 +85,12 @@ def _main(argv: Optional[Sequence[str]] = None) -> int:
         out(HELP % __version__)
         return 0
     if command in CLIENT_COMMANDS:
+        from . import cli_commands
+
         try:
-            from . import cli_client
-        except ImportError:
-            err("The client commands are not available in this build.")
-            return 1
-        return cli_client.main(command, args[1:])
+            return cli_commands.main(command, args[1:])
+        except KeyboardInterrupt:
+            return 130
     handler = LOCAL_COMMANDS.get(command)
     if handler is not None and command not in ("serve", "setup", "login", "doctor") and any(
             a in ("-h", "--help") for a in args[1:]):

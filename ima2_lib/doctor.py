@@ -86,10 +86,30 @@ def _core_checks(config: Any) -> List[Check]:
     return checks
 
 
-# Later parts (storage, sessions import) append callables(config) -> List[Check] here.
+def _sessions_lines(config: Any) -> List[Check]:
+    from .services.sessions_import import doctor_lines
+
+    return doctor_lines(config)
+
+
+def _storage_lines(config: Any) -> List[Check]:
+    from .services.storage import doctor_lines
+
+    return doctor_lines(config)
+
+
+def run_migrate(config: Any, out: Callable[[str], None]) -> int:
+    """``doctor --migrate``: copy-only import of old ima2-gen galleries (services/storage)."""
+    from .services.storage import run_migrate as migrate
+
+    return migrate(config, out)
+
+
 SECTIONS: List[Tuple[str, Callable[[Any], List[Check]]]] = [
     ("Checks", _core_checks),
     ("Settings", _settings_lines),
+    ("Storage", _storage_lines),
+    ("Sessions", _sessions_lines),
 ]
 
 

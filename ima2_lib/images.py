@@ -1,13 +1,16 @@
 """Image bytes without Pillow: type sniffing, dimensions, and the extension that matches.
 
-Owns: magic-byte detection (PNG, JPEG, WebP, GIF, HEIC), reading width/height from headers.
-Later parts add PNG text chunks and Pillow-backed thumbnails/conversion here.
+Owns: magic-byte detection (PNG, JPEG, WebP, GIF, HEIC), reading width/height from headers,
+reading PNG text chunks (tEXt, zTXt, iTXt) and Pillow-backed thumbnails (the Pillow module is
+always passed in by the caller from ``app.features``; nothing here imports it).
 Must not: trust file extensions or request fields for a MIME type.
 """
 from __future__ import annotations
 
+import io
 import struct
-from typing import Optional, Tuple
+import zlib
+from typing import Any, Dict, Optional, Tuple
 
 MIME_BY_KIND = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp",
                 "gif": "image/gif", "heic": "image/heic"}
@@ -86,3 +89,95 @@ def _jpeg_size(data: bytes) -> Optional[Tuple[int, int]]:
             return w, h
         pos += 2 + seg_len
     return None
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_TEXT_LIMIT = 8 << 20  # a decompressed text chunk larger than this is skipped (zlib bombs)
+
+
+def _inflate(data: bytes) -> Optional[bytes]:
+    inflater = zlib.decompressobj()
+    try:
+        out = inflater.decompress(data, _TEXT_LIMIT)
+    except zlib.error:
+        return None
+    return None if inflater.unconsumed_tail else out
+
+
+def read_png_text(data: bytes) -> Dict[str, str]:
+    """Text chunks of a PNG as {keyword: text}: tEXt and zTXt (Latin-1), iTXt (UTF-8).
+
+    Chunks are read until IEND or the end of the data; truncated, corrupt or oversized
+    chunks are skipped, never raised. The first chunk with a given keyword wins.
+    """
+    texts: Dict[str, str] = {}
+    if not data.startswith(PNG_SIGNATURE):
+        return texts
+    pos = len(PNG_SIGNATURE)
+    end = len(data)
+    while pos + 8 <= end:
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + length]
+        pos += 12 + length
+        if kind == b"IEND" or len(body) < length:
+            break
+        if kind not in (b"tEXt", b"zTXt", b"iTXt"):
+            continue
+        keyword, sep, rest = body.partition(b"\x00")
+        if not sep or not keyword:
+            continue
+        text = _chunk_text(kind, rest)
+        name = keyword.decode("latin-1")
+        if text is not None and name not in texts:
+            texts[name] = text
+    return texts
+
+
+def _chunk_text(kind: bytes, rest: bytes) -> Optional[str]:
+    if kind == b"tEXt":
+        return rest.decode("latin-1")
+    if kind == b"zTXt":
+        raw = _inflate(rest[1:]) if rest[:1] == b"\x00" else None
+        return raw.decode("latin-1") if raw is not None else None
+    if len(rest) < 2:
+        return None
+    compressed, method = rest[0], rest[1]
+    parts = rest[2:].split(b"\x00", 2)  # language tag, translated keyword, text
+    if len(parts) != 3:
+        return None
+    raw: Optional[bytes] = parts[2]
+    if compressed:
+        raw = _inflate(parts[2]) if method == 0 else None
+    if raw is None:
+        return None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def make_thumbnail(image_module: Any, path: str, px: int, webp: bool) -> Tuple[bytes, str]:
+    """A thumbnail (longest side ≤ ``px``) of the image at ``path`` as (bytes, MIME).
+
+    ``image_module`` is ``PIL.Image``. WebP when ``webp`` (alpha kept), else JPEG on white.
+    """
+    with image_module.open(path) as img:
+        if getattr(img, "format", None) == "JPEG":
+            img.draft("RGB", (px, px))
+        img.thumbnail((px, px))
+        has_alpha = img.mode in ("RGBA", "LA", "PA") or (
+            img.mode == "P" and "transparency" in img.info)
+        out = io.BytesIO()
+        if webp:
+            img = img.convert("RGBA" if has_alpha else "RGB")
+            img.save(out, "WEBP", quality=80, method=4)
+            return out.getvalue(), "image/webp"
+        if has_alpha:
+            rgba = img.convert("RGBA")
+            flat = image_module.new("RGB", rgba.size, (255, 255, 255))
+            flat.paste(rgba, mask=rgba.split()[3])
+            img = flat
+        else:
+            img = img.convert("RGB")
+        img.save(out, "JPEG", quality=82, optimize=True)
+        return out.getvalue(), "image/jpeg"

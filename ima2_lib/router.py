@@ -8,7 +8,7 @@ errors (``App.handle`` does both).
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Sequence, Tuple
 from urllib.parse import unquote_to_bytes
 
 from .errors import ApiError

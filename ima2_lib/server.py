@@ -54,6 +54,9 @@ class Ima2Handler(BaseHTTPRequestHandler):
     server_version = "ima2/" + __version__
     sys_version = ""
     timeout = 300  # idle keep-alive connections and stalled clients release their thread
+    # Headers and body leave in separate writes: without TCP_NODELAY a keep-alive client's
+    # delayed ACK stalls every response by ~40 ms (Nagle).
+    disable_nagle_algorithm = True
     server: Ima2Server
 
     def version_string(self) -> str:

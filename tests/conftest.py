@@ -10,6 +10,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from fake_upstream import FakeUpstream  # noqa: E402
+from gallery_files import gallery_dir, start_server  # noqa: E402,F401 - gallery fixtures
 from helpers import LiveServer, base_env  # noqa: E402
 
 # Browser fixtures of the studio tests (playwright is imported only when a browser test runs).

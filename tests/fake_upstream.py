@@ -131,3 +131,22 @@ class FakeUpstream:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+def json_action(data: Any, status: int = 200) -> Callable[..., None]:
+    """A scripted answer: one JSON body (e.g. a UPSTREAM §3e non-streaming response)."""
+
+    def action(handler: Any, recorded: Recorded) -> None:
+        handler._send_json(status, data)
+
+    return action
+
+
+def responses_text(text: str, status: str = "completed") -> Dict[str, Any]:
+    """A §3e-shaped non-streaming Responses object whose assistant message says ``text``."""
+    return {"id": "resp_fake", "object": "response", "status": status, "error": None,
+            "model": "gpt-5.4-mini",
+            "output": [{"id": "msg_fake", "type": "message", "status": "completed",
+                        "role": "assistant",
+                        "content": [{"type": "output_text", "annotations": [], "text": text}]}],
+            "usage": {"input_tokens": 10, "output_tokens": 20, "total_tokens": 30}}

@@ -11,9 +11,9 @@ from typing import Any, List, Tuple
 
 
 def all_routes() -> List[Tuple[Any, ...]]:
-    from . import system
+    from . import history, metadata, sessions, storage, system
 
     routes: List[Tuple[Any, ...]] = []
-    for module in (system,):
+    for module in (system, storage, history, metadata, sessions):
         routes.extend(module.ROUTES)
     return routes

@@ -1,0 +1,424 @@
+"""Client side of the CLI: argument parsing, server discovery, HTTP calls, output, exit codes.
+
+Owns: the small flag parser of CONTRACT §16.2 (stricter: unknown flags are usage errors),
+server discovery (``--server`` > ``IMA2_SERVER`` > ``server.json`` backend.url / url / port >
+the configured port), the token, requests with timeouts, the error → exit code and hint
+tables of §16.4, ``--json`` discipline (exactly one JSON document on stdout) and a progress
+line on stderr only when it is a TTY. The commands themselves live in ``cli_commands.py``.
+Must not: import the server side (App, server) — the CLI only talks HTTP.
+"""
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import sys
+import time
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from urllib.parse import urlsplit
+
+from . import __version__
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+
+HINTS = {
+    "SERVER_UNREACHABLE": "Start the server with `python3 ima2.py serve`, or pass "
+                          "--server <url> (or set IMA2_SERVER).",
+    "APIKEY_DISABLED": "Image generation is OAuth-only: sign in with `npx @openai/codex login`.",
+    "IMAGE_MODEL_UNSUPPORTED": "That model cannot generate images; use gpt-5.4 or gpt-5.4-mini.",
+    "INVALID_IMAGE_MODEL": "Valid models: gpt-5.5, gpt-5.4, gpt-5.4-mini.",
+    "OAUTH_UNAVAILABLE": "The OAuth proxy is not running: start it with `npx openai-oauth`, or "
+                         "point ima2 at a running one with IMA2_OAUTH_URL; "
+                         "`python3 ima2.py doctor` shows the state.",
+    "NETWORK_FAILED": "Network, proxy or firewall problem between the proxy and OpenAI "
+                      "(not a moderation refusal).",
+    "SAFETY_REFUSAL": "The backend refused this prompt; rephrase it.",
+    "MODERATION_REFUSED": "Rejected by moderation; rephrase the prompt.",
+    "AUTH_CHATGPT_EXPIRED": "Your ChatGPT login expired: run `npx @openai/codex login`, then "
+                            "restart the proxy (or `python3 ima2.py serve`).",
+    "REF_TOO_LARGE": "Resize or compress the reference image.",
+    "REF_NOT_BASE64": "Use a normal PNG, JPEG or WebP file.",
+    "RATE_LIMITED": "Rate limited by the backend; wait and retry.",
+    "EMPTY_RESPONSE": "The backend answered without an image; retry.",
+    "UPSTREAM_TIMEOUT": "The proxy stopped sending data; retry, or raise "
+                        "IMA2_UPSTREAM_IDLE_TIMEOUT_MS.",
+    "UNAUTHORIZED": "This server needs a token: set IMA2_TOKEN.",
+}
+
+
+class Usage(Exception):
+    """A usage error: exit 2 before anything is sent."""
+
+
+class ClientError(Exception):
+    def __init__(self, message: str, code: Optional[str] = None, status: Optional[int] = None,
+                 body: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.status = status
+        self.body = body
+
+
+def exit_code_for(error: ClientError) -> int:
+    """CONTRACT §16.4 ``exitCodeForError``."""
+    code, status = error.code, error.status or 0
+    if code == "SERVER_UNREACHABLE":
+        return 3
+    if code in ("APIKEY_DISABLED", "AUTH_CHATGPT_EXPIRED", "OAUTH_UNAVAILABLE"):
+        return 4
+    if code == "NETWORK_FAILED":
+        return 6
+    if code in ("REF_TOO_LARGE", "REF_NOT_BASE64"):
+        return 5
+    if code in ("SAFETY_REFUSAL", "MODERATION_REFUSED"):
+        return 7
+    if code == "TIMEOUT" or "abort" in error.message.lower():
+        return 8
+    if status >= 500:
+        return 6
+    if status >= 400:
+        return 5
+    return 1
+
+
+# --------------------------------------------------------------------------------------
+# Flags (CONTRACT §16.2)
+# --------------------------------------------------------------------------------------
+class Flag:
+    def __init__(self, name: str, short: Optional[str] = None, kind: str = "str",
+                 default: Any = None, repeatable: bool = False) -> None:
+        self.name, self.short, self.kind = name, short, kind
+        self.default, self.repeatable = default, repeatable
+
+
+COMMON = [Flag("server"), Flag("json", kind="bool", default=False), Flag("help", "h", "bool",
+                                                                          False)]
+
+
+def parse_flags(argv: Sequence[str], spec: Sequence[Flag]) -> Tuple[Dict[str, Any], List[str]]:
+    flags = list(spec) + COMMON
+    by_long = {f.name: f for f in flags}
+    by_short = {f.short: f for f in flags if f.short}
+    values: Dict[str, Any] = {f.name: ([] if f.repeatable else f.default) for f in flags}
+    positional: List[str] = []
+    items = list(argv)
+    i = 0
+    while i < len(items):
+        arg = items[i]
+        i += 1
+        if arg == "--":
+            positional.extend(items[i:])
+            break
+        flag: Optional[Flag] = None
+        inline: Optional[str] = None
+        if arg.startswith("--") and len(arg) > 2:
+            name, eq, rest = arg[2:].partition("=")
+            flag = by_long.get(name)
+            inline = rest if eq else None
+        elif arg.startswith("-") and len(arg) == 2 and not arg[1].isdigit():
+            flag = by_short.get(arg[1])
+        elif arg.startswith("-") and len(arg) > 1 and not arg[1].isdigit():
+            raise Usage("unknown option %s" % arg)
+        else:
+            positional.append(arg)
+            continue
+        if flag is None:
+            raise Usage("unknown option %s" % arg)
+        if flag.kind == "bool":
+            values[flag.name] = True
+            continue
+        if inline is None:
+            if i >= len(items):
+                raise Usage("option --%s needs a value" % flag.name)
+            inline = items[i]
+            i += 1
+        if flag.repeatable:
+            values[flag.name].append(inline)
+        else:
+            values[flag.name] = inline
+    return values, positional
+
+
+def int_flag(value: Any, default: int, low: Optional[int] = None,
+             high: Optional[int] = None) -> int:
+    try:
+        number = int(str(value).strip())
+    except (TypeError, ValueError):
+        number = default
+    if not number:
+        number = default
+    if low is not None:
+        number = max(low, number)
+    if high is not None:
+        number = min(high, number)
+    return number
+
+
+# --------------------------------------------------------------------------------------
+# Output
+# --------------------------------------------------------------------------------------
+class Output:
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+        self.color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+        self._progress_shown = False
+
+    def line(self, text: str = "") -> None:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+
+    def err(self, text: str) -> None:
+        self.clear_progress()
+        sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+
+    def json(self, data: Any) -> None:
+        sys.stdout.write(json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n")
+        sys.stdout.flush()
+
+    def style(self, text: str, code: str) -> str:
+        return "\x1b[%sm%s\x1b[0m" % (code, text) if self.color else text
+
+    def dim(self, text: str) -> str:
+        return self.style(text, "2")
+
+    def bold(self, text: str) -> str:
+        return self.style(text, "1")
+
+    def progress(self, text: str) -> None:
+        """One updating line on stderr, only when stderr is a terminal."""
+        if not sys.stderr.isatty():
+            return
+        sys.stderr.write("\r\x1b[2K" + text)
+        sys.stderr.flush()
+        self._progress_shown = True
+
+    def clear_progress(self) -> None:
+        if self._progress_shown:
+            sys.stderr.write("\r\x1b[2K")
+            sys.stderr.flush()
+            self._progress_shown = False
+
+    def table(self, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+        widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+        self.line(self.dim("  ".join(h.ljust(widths[i]) for i, h in enumerate(headers)).rstrip()))
+        self.line(self.dim("─" * (sum(widths) + 2 * (len(widths) - 1))))
+        for row in rows:
+            self.line("  ".join(c.ljust(widths[i]) for i, c in enumerate(row)).rstrip())
+
+    def fail(self, error: ClientError, extra: Optional[Dict[str, Any]] = None) -> int:
+        """Report ``error``: one JSON document with --json, else ✗ + Hint on stderr."""
+        hint = HINTS.get(error.code or "")
+        if self.as_json:
+            doc: Dict[str, Any] = {"ok": False, "code": error.code, "message": error.message,
+                                   "error": error.message, "hint": hint, "status": error.status}
+            doc.update(extra or {})
+            self.json(doc)
+        self.err("✗ " + error.message)
+        if hint:
+            self.err("Hint: " + hint)
+        return exit_code_for(error)
+
+    def usage(self, message: str) -> int:
+        if self.as_json:
+            self.json({"ok": False, "code": "USAGE", "message": message, "error": message,
+                       "hint": None})
+        self.err("✗ " + message)
+        return EXIT_USAGE
+
+
+def collapse(text: Any, width: int) -> str:
+    value = " ".join(str(text or "").split())
+    return value if len(value) <= width else value[:width - 3] + "…"
+
+
+# --------------------------------------------------------------------------------------
+# Transport
+# --------------------------------------------------------------------------------------
+class Client:
+    def __init__(self, base: str, token: Optional[str], health: Dict[str, Any]) -> None:
+        self.base = base.rstrip("/")
+        self.token = token
+        self.health = health
+        parts = urlsplit(self.base)
+        self.https = parts.scheme == "https"
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or (443 if self.https else 80)
+        self.prefix = parts.path.rstrip("/")
+
+    def _connection(self, timeout: float) -> http.client.HTTPConnection:
+        if self.https:
+            return http.client.HTTPSConnection(self.host, self.port, timeout=timeout)
+        return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+
+    def headers(self, extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+        hdrs = {"Content-Type": "application/json", "X-Ima2-Client": "cli/" + __version__}
+        if self.token:
+            hdrs["Authorization"] = "Bearer " + self.token
+        hdrs.update(extra or {})
+        return hdrs
+
+    def open(self, method: str, path: str, body: Any = None, timeout: float = 180.0,
+             headers: Optional[Dict[str, str]] = None) -> Tuple[Any, Any]:
+        """Send a request; return (connection, response) for streaming reads."""
+        conn = self._connection(timeout)
+        data = None if body is None else json.dumps(body).encode("utf-8")
+        try:
+            conn.request(method, self.prefix + path, body=data, headers=self.headers(headers))
+            return conn, conn.getresponse()
+        except (OSError, http.client.HTTPException) as exc:
+            conn.close()
+            raise _transport_error(exc, self.base)
+
+    def call(self, method: str, path: str, body: Any = None, timeout: float = 180.0,
+             headers: Optional[Dict[str, str]] = None) -> Tuple[int, Dict[str, str], bytes]:
+        conn, resp = self.open(method, path, body, timeout, headers)
+        try:
+            raw = resp.read()
+        except (OSError, http.client.HTTPException) as exc:
+            raise _transport_error(exc, self.base)
+        finally:
+            conn.close()
+        hdrs = {k.lower(): v for k, v in resp.getheaders()}
+        if resp.status >= 400:
+            raise error_from_body(resp.status, raw)
+        return resp.status, hdrs, raw
+
+    def json(self, method: str, path: str, body: Any = None, timeout: float = 180.0) -> Any:
+        status, _hdrs, raw = self.call(method, path, body, timeout)
+        if status == 204 or not raw:
+            return None
+        try:
+            return json.loads(raw.decode("utf-8"))
+        except ValueError:
+            raise ClientError("server answered %d with a non-JSON body" % status, None, status)
+
+
+def _transport_error(exc: BaseException, base: str) -> ClientError:
+    import socket
+
+    if isinstance(exc, socket.timeout):
+        return ClientError("request timed out (--timeout)", "TIMEOUT")
+    if isinstance(exc, ConnectionRefusedError):
+        return ClientError("server unreachable at %s" % base, "SERVER_UNREACHABLE")
+    return ClientError("connection to %s failed: %s" % (base, exc), "SERVER_UNREACHABLE")
+
+
+def error_from_body(status: int, raw: bytes) -> ClientError:
+    """Both error families: flat {"error": msg, "code"} and nested {"error": {code, message}}."""
+    try:
+        body = json.loads(raw.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        return ClientError("HTTP %d" % status, None, status)
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        return ClientError(str(error.get("message") or "HTTP %d" % status), error.get("code"),
+                           status, body)
+    code = body.get("code") if isinstance(body, dict) else None
+    return ClientError(str(error) if error else "HTTP %d" % status, code, status, body)
+
+
+def iter_sse(resp: Any) -> Iterator[Tuple[str, Any]]:
+    """(event, JSON data) pairs from a streaming response (CRLF-tolerant, multi-line data)."""
+    name, data = "message", []
+    while True:
+        line = resp.readline()
+        if not line:
+            break
+        text = line.decode("utf-8").rstrip("\r\n")
+        if text == "":
+            if data:
+                try:
+                    yield name, json.loads("\n".join(data))
+                except ValueError:
+                    pass
+            name, data = "message", []
+        elif text.startswith(":"):
+            continue
+        elif text.startswith("event:"):
+            name = text[6:].strip()
+        elif text.startswith("data:"):
+            data.append(text[5:][1:] if text[5:].startswith(" ") else text[5:])
+    if data:
+        try:
+            yield name, json.loads("\n".join(data))
+        except ValueError:
+            pass
+
+
+# --------------------------------------------------------------------------------------
+# Discovery (CONTRACT §16.4, §13.3)
+# --------------------------------------------------------------------------------------
+def probe(base: str, token: Optional[str], timeout: float = 0.6) -> Optional[Dict[str, Any]]:
+    client = Client(base, token, {})
+    try:
+        status, _h, raw = client.call("GET", "/api/health", timeout=timeout)
+        data = json.loads(raw.decode("utf-8"))
+    except (ClientError, ValueError, UnicodeDecodeError):
+        return None
+    return data if 200 <= status < 300 and isinstance(data, dict) else None
+
+
+def _local_config() -> Any:
+    from .config import ConfigError, load_config
+
+    try:
+        return load_config()
+    except ConfigError:
+        return None
+
+
+def discover(server_flag: Optional[str]) -> Client:
+    config = _local_config()
+    token = os.environ.get("IMA2_TOKEN") or None
+    if token is None and config is not None:
+        try:
+            with open(os.path.join(config.config_dir, "token"), encoding="utf-8") as handle:
+                token = handle.read().strip() or None
+        except OSError:
+            token = None
+    if server_flag:
+        base = server_flag.rstrip("/")
+        health = probe(base, token)
+        if health is None:
+            raise ClientError("server unreachable at %s" % base, "SERVER_UNREACHABLE")
+        return Client(base, token, health)
+    candidates: List[str] = []
+    env_server = os.environ.get("IMA2_SERVER")
+    if env_server:
+        candidates.append(env_server.rstrip("/"))
+    advert_path = os.environ.get("IMA2_ADVERTISE_FILE") or (
+        config.advertise_file if config is not None else os.path.join(
+            os.path.expanduser("~"), ".ima2", "server.json"))
+    advert = _read_json(advert_path)
+    if isinstance(advert, dict):
+        backend = advert.get("backend") if isinstance(advert.get("backend"), dict) else {}
+        for url in (backend.get("url"), advert.get("url")):
+            if isinstance(url, str) and url:
+                candidates.append(url.rstrip("/"))
+        if isinstance(advert.get("port"), int):
+            candidates.append("http://127.0.0.1:%d" % advert["port"])
+    candidates.append("http://127.0.0.1:%d" % (config.port if config is not None else 3333))
+    seen = set()
+    for base in candidates:
+        if base in seen:
+            continue
+        seen.add(base)
+        health = probe(base, token)
+        if health is not None:
+            return Client(base, token, health)
+    raise ClientError("server unreachable — is 'python3 ima2.py serve' running?",
+                      "SERVER_UNREACHABLE")
+
+
+def _read_json(path: str) -> Any:
+    try:
+        with open(path, "rb") as handle:
+            return json.loads(handle.read().decode("utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+
+
+def elapsed_since(start: float) -> str:
+    return "%.1fs" % (time.monotonic() - start)

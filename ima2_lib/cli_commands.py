@@ -1,0 +1,340 @@
+"""Client command table and the listing / API-parity commands (CONTRACT §16.5): ls, show,
+ps, cancel, ping, history, session, storage, oauth (gen, edit, node live in ``cli_gen.py``).
+
+Owns: dispatch with per-command flags and ``--help`` (never a side effect), human tables and
+``--json`` output (exactly one JSON document on stdout).
+Must not: print anything but that one JSON document on stdout when ``--json`` is given.
+"""
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from typing import Any, Callable, Dict, List, Optional, Tuple
+from urllib.parse import quote, urlencode
+
+from .cli_client import (EXIT_OK, Client, ClientError, Flag, Output, Usage, collapse, discover,
+                         int_flag, parse_flags)
+from .cli_gen import GEN_FLAGS, cmd_edit, cmd_gen, cmd_node
+
+USAGE = {
+    "gen": "gen <prompt> [-q low|medium|high] [-s WxH] [-f png|jpeg|webp] [-n 1..8] "
+           "[--ref FILE]... [-o FILE | -d DIR | --stdout | --no-save] [--model ID] "
+           "[--mode auto|direct] [--moderation auto|low] [--session ID] [--stdin] [--force] "
+           "[--timeout S] [--json] [--server URL]",
+    "edit": "edit <file> --prompt TEXT [-q Q] [-s WxH] [-o FILE] [--model ID] [--mode M] "
+            "[--moderation M] [--session ID] [--force] [--timeout S] [--json] [--server URL]",
+    "node": "node <prompt> [--parent NODE_ID] [--session ID] [-q Q] [-s WxH] [-f FORMAT] "
+            "[--ref FILE]... [-o FILE] [--model ID] [--mode M] [--moderation M] [--json]",
+    "ls": "ls [-n COUNT] [--session ID] [--json] [--server URL]",
+    "show": "show <name> [--json] [--reveal] [--server URL]",
+    "ps": "ps [--kind classic|node] [--session ID] [--terminal] [--json] [--server URL]",
+    "cancel": "cancel <requestId> [--json] [--server URL]",
+    "ping": "ping [--json] [--server URL]",
+    "history": "history rm <filename> | history restore <filename> --trash-id ID  [--json]",
+    "session": "session ls | new [TITLE] | rename <id> <title> | rm <id> | show <id>  [--json]",
+    "storage": "storage status [--json] [--server URL]",
+    "oauth": "oauth status [--json] [--server URL]",
+}
+USAGE["inflight"] = USAGE["ps"].replace("ps", "inflight", 1)
+
+
+def _connect(opts: Dict[str, Any]) -> Client:
+    return discover(opts.get("server"))
+
+
+def main(command: str, argv: List[str]) -> int:
+    handler = COMMANDS[command]
+    spec = SPECS.get(command, [])
+    out = Output("--json" in argv)
+    try:
+        opts, args = parse_flags(argv, spec)
+    except Usage as exc:
+        return out.usage("%s\nusage: python3 ima2.py %s" % (exc, USAGE[command]))
+    if opts["help"]:
+        out.line("usage: python3 ima2.py " + USAGE[command])
+        return EXIT_OK
+    try:
+        return handler(opts, args, out)
+    except Usage as exc:
+        return out.usage(str(exc))
+    except ClientError as exc:
+        return out.fail(exc)
+
+
+# --------------------------------------------------------------------------------------
+# listing commands
+# --------------------------------------------------------------------------------------
+def _history_pages(client: Client, session: Optional[str], page: int,
+                   timeout: float = 30.0) -> Any:
+    cursor: Optional[Dict[str, Any]] = None
+    while True:
+        query: Dict[str, Any] = {"limit": page}
+        if session:
+            query["sessionId"] = session
+        if cursor:
+            query["before"] = cursor.get("before")
+            query["beforeFilename"] = cursor.get("beforeFilename")
+        data = client.json("GET", "/api/history?" + urlencode(query), timeout=timeout) or {}
+        yield data.get("items") or []
+        cursor = data.get("nextCursor")
+        if not cursor:
+            return
+
+
+def _when(ms: Any) -> str:
+    try:
+        return datetime.fromtimestamp(float(ms) / 1000, timezone.utc).strftime(
+            "%Y-%m-%d %H:%M:%S")
+    except (TypeError, ValueError, OverflowError, OSError):
+        return "-"
+
+
+def cmd_ls(opts: Dict[str, Any], args: List[str], out: Output) -> int:
+    count = int_flag(opts["count"], 20, 1)
+    client = _connect(opts)
+    rows: List[Dict[str, Any]] = []
+    for items in _history_pages(client, opts["session"], min(count, 500)):
+        rows.extend(items)
+        if len(rows) >= count:
+            break
+    rows = rows[:count]
+    if out.as_json:
+        out.json({"items": rows})
+        return EXIT_OK
+    if not rows:
+        out.line(out.dim("(no history)"))
+        return EXIT_OK
+    out.table(["FILENAME", "Q", "SIZE", "WHEN", "PROMPT"], [
+        [str(r.get("filename")), str(r.get("quality") or "-"), str(r.get("size") or "-"),
+         _when(r.get("createdAt")), collapse(r.get("prompt"), 48)] for r in rows])
+    return EXIT_OK
+
+
+def cmd_show(opts: Dict[str, Any], args: List[str], out: Output) -> int:
+    if not args:
+        raise Usage("filename required")
+    name = args[0]
+    client = _connect(opts)
+    found = None
+    for items in _history_pages(client, None, 500):
+        found = next((r for r in items if r.get("filename") == name
+                      or str(r.get("filename", "")).endswith(name)), None)
+        if found:
+            break
+    if found is None:
+        raise ClientError("not found: %s" % name, "NOT_FOUND")
+    if out.as_json:
+        out.json(found)
+    else:
+        out.line(out.bold(str(found.get("filename"))))
+        out.line("prompt: %s" % (found.get("prompt") or ""))
+        out.line("size: %s  quality: %s" % (found.get("size"), found.get("quality")))
+        out.line("when: %s" % _when(found.get("createdAt")).replace(" ", "T"))
+        out.line("url: %s%s" % (client.base, found.get("url")))
+    if opts.get("reveal"):
+        from .cli import open_url
+
+        if not open_url("%s%s" % (client.base, found.get("url"))):
+            out.err("(could not reveal)")
+    return EXIT_OK
+
+
+def cmd_ps(opts: Dict[str, Any], args: List[str], out: Output) -> int:
+    query = {k: v for k, v in (("kind", opts["kind"]), ("sessionId", opts["session"])) if v}
+    if opts["terminal"]:
+        query["includeTerminal"] = "1"
+    client = _connect(opts)
+    data = client.json("GET", "/api/inflight" + ("?" + urlencode(query) if query else ""),
+                       timeout=30) or {}
+    jobs, terminal = data.get("jobs") or [], data.get("terminalJobs") or []
+    if out.as_json:
+        out.json({"jobs": jobs, "terminalJobs": terminal} if opts["terminal"] else {"jobs": jobs})
+        return EXIT_OK
+    now = time.time() * 1000
+    if not jobs and not terminal:
+        out.line(out.dim("(no active or terminal jobs)" if opts["terminal"] else
+                         "(no active jobs)"))
+        return EXIT_OK
+    if jobs:
+        out.line(out.bold("Active jobs"))
+        out.table(["ID", "KIND", "PHASE", "AGE", "PROMPT"], [
+            [str(j.get("requestId"))[:10], str(j.get("kind")), str(j.get("phase")),
+             "%ds" % max(0, (now - float(j.get("startedAt") or now)) / 1000),
+             collapse(j.get("prompt"), 40)] for j in jobs])
+    if terminal:
+        if jobs:
+            out.line("")
+        out.line(out.bold("Terminal jobs"))
+        out.table(["ID", "KIND", "STATUS", "AGE", "PROMPT"], [
+            [str(j.get("requestId"))[:10], str(j.get("kind")), str(j.get("status")),
+             "%ds" % max(0, (now - float(j.get("finishedAt") or now)) / 1000), ""]
+            for j in terminal])
+    return EXIT_OK
+
+
+def cmd_cancel(opts: Dict[str, Any], args: List[str], out: Output) -> int:
+    if not args:
+        raise Usage("requestId required")
+    request_id = args[0]
+    client = _connect(opts)
+    try:
+        client.call("DELETE", "/api/inflight/" + quote(request_id, safe=""), timeout=30)
+    except ClientError as exc:
+        return out.fail(exc, {"requestId": request_id})
+    if out.as_json:
+        out.json({"ok": True, "requestId": request_id})
+    else:
+        out.line("✓ canceled %s" % request_id)
+    return EXIT_OK
+
+
+def cmd_ping(opts: Dict[str, Any], args: List[str], out: Output) -> int:
+    client = _connect(opts)
+    health = client.health
+    if out.as_json:
+        doc = {"ok": True, "base": client.base}
+        doc.update({k: v for k, v in health.items() if k != "ok"})
+        out.json(doc)
+    else:
+        out.line("✓ %s  v%s  uptime %ss  activeJobs %s" % (
+            client.base, health.get("version"), health.get("uptimeSec"),
+            health.get("activeJobs")))
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------------------
+# API parity: history, session, storage, oauth
+# --------------------------------------------------------------------------------------
+def _sub(args: List[str], choices: Tuple[str, ...], command: str) -> Tuple[str, List[str]]:
+    if not args or args[0] not in choices:
+        raise Usage("usage: python3 ima2.py %s" % USAGE[command])
+    return args[0], args[1:]
+
+
+def _print_ok(out: Output, data: Any, text: str) -> int:
+    if out.as_json:
+        doc = {"ok": True}
+        if isinstance(data, dict):
+            doc.update(data)
+        out.json(doc)
+    else:
+        out.line(text)
+    return EXIT_OK
+
+
+def cmd_history(opts: Dict[str, Any], args: List[str], out: Output) -> int:
+    action, rest = _sub(args, ("rm", "restore"), "history")
+    if not rest:
+        raise Usage("filename required")
+    name = rest[0]
+    path = "/api/history/" + quote(name, safe="")
+    if action == "rm":
+        client = _connect(opts)
+        data = client.json("DELETE", path, timeout=30) or {}
+        return _print_ok(out, data, "✓ trashed %s (trashId %s; restorable until %s)" % (
+            name, data.get("trashId"), _when(data.get("unlinkAt"))))
+    if not opts["trash-id"]:
+        raise Usage("--trash-id is required (printed by `history rm`)")
+    client = _connect(opts)
+    data = client.json("POST", path + "/restore", {"trashId": opts["trash-id"]}, timeout=30)
+    return _print_ok(out, data, "✓ restored %s" % name)
+
+
+def cmd_session(opts: Dict[str, Any], args: List[str], out: Output) -> int:
+    action, rest = _sub(args, ("ls", "new", "rename", "rm", "show"), "session")
+    if action in ("rename", "rm", "show") and not rest:
+        raise Usage("session id required")
+    if action == "rename" and len(rest) < 2:
+        raise Usage("new title required")
+    client = _connect(opts)
+    if action == "ls":
+        sessions = (client.json("GET", "/api/sessions", timeout=30) or {}).get("sessions") or []
+        if out.as_json:
+            out.json({"sessions": sessions})
+        elif not sessions:
+            out.line(out.dim("(no sessions)"))
+        else:
+            out.table(["ID", "TITLE", "NODES", "VERSION", "UPDATED"], [
+                [str(s.get("id")), collapse(s.get("title"), 40), str(s.get("nodeCount")),
+                 str(s.get("graphVersion")), _when(s.get("updatedAt"))] for s in sessions])
+        return EXIT_OK
+    if action == "new":
+        title = " ".join(rest) or None
+        data = client.json("POST", "/api/sessions", {"title": title} if title else {}, 30)
+        session = (data or {}).get("session") or {}
+        return _print_ok(out, data, "✓ %s  %s" % (session.get("id"), session.get("title")))
+    session_id = quote(rest[0], safe="")
+    if action == "rename":
+        data = client.json("PATCH", "/api/sessions/" + session_id, {"title": " ".join(rest[1:])},
+                           30)
+        return _print_ok(out, data, "✓ renamed %s" % rest[0])
+    if action == "rm":
+        data = client.json("DELETE", "/api/sessions/" + session_id, timeout=30)
+        return _print_ok(out, data, "✓ deleted %s" % rest[0])
+    data = client.json("GET", "/api/sessions/" + session_id, timeout=30) or {}
+    if out.as_json:
+        out.json(data)
+        return EXIT_OK
+    session = data.get("session") or {}
+    out.line(out.bold("%s  %s" % (session.get("id"), session.get("title"))))
+    out.line("graphVersion: %s  nodes: %d  edges: %d" % (
+        session.get("graphVersion"), len(session.get("nodes") or []),
+        len(session.get("edges") or [])))
+    out.line("updated: %s" % _when(session.get("updatedAt")))
+    return EXIT_OK
+
+
+def cmd_storage(opts: Dict[str, Any], args: List[str], out: Output) -> int:
+    _sub(args, ("status",), "storage")
+    client = _connect(opts)
+    data = (client.json("GET", "/api/storage/status", timeout=30) or {}).get("data") or {}
+    if out.as_json:
+        out.json({"ok": True, "data": data})
+        return EXIT_OK
+    out.line("gallery: %s (%s files)" % (data.get("generatedDirLabel"),
+                                         data.get("generatedCount")))
+    out.line("state: %s" % data.get("state"))
+    out.line("legacy folders: %s found of %s scanned, %s files" % (
+        data.get("legacySourcesFound"), data.get("legacyCandidatesScanned"),
+        data.get("legacyFilesFound")))
+    return EXIT_OK
+
+
+def cmd_oauth(opts: Dict[str, Any], args: List[str], out: Output) -> int:
+    _sub(args, ("status",), "oauth")
+    client = _connect(opts)
+    data = client.json("GET", "/api/oauth/status", timeout=30) or {}
+    if out.as_json:
+        out.json(data)
+        return EXIT_OK
+    oauth = (data.get("runtime") or {}).get("oauth") or {}
+    out.line("status: %s" % data.get("status"))
+    out.line("proxy: %s" % oauth.get("url"))
+    if data.get("models"):
+        out.line("models: %s" % ", ".join(str(m) for m in data["models"]))
+    return EXIT_OK
+
+
+NODE_FLAGS = [f for f in GEN_FLAGS if f.name in (
+    "quality", "size", "format", "ref", "out", "force", "timeout", "model", "mode",
+    "moderation", "session")] + [Flag("parent")]
+SPECS: Dict[str, List[Flag]] = {
+    "gen": GEN_FLAGS,
+    "edit": [Flag("prompt", "p"), Flag("quality", "q", default="low"),
+             Flag("size", "s", default="1024x1024"), Flag("out", "o"),
+             Flag("timeout", default="180"), Flag("model"), Flag("mode", default="auto"),
+             Flag("moderation", default="low"), Flag("session"),
+             Flag("force", kind="bool", default=False)],
+    "node": NODE_FLAGS,
+    "ls": [Flag("count", "n", default="20"), Flag("session")],
+    "show": [Flag("reveal", kind="bool", default=False)],
+    "ps": [Flag("kind"), Flag("session"), Flag("terminal", kind="bool", default=False)],
+    "history": [Flag("trash-id")],
+}
+SPECS["inflight"] = SPECS["ps"]
+
+COMMANDS: Dict[str, Callable[[Dict[str, Any], List[str], Output], int]] = {
+    "gen": cmd_gen, "edit": cmd_edit, "node": cmd_node, "ls": cmd_ls, "show": cmd_show,
+    "ps": cmd_ps, "inflight": cmd_ps, "cancel": cmd_cancel, "ping": cmd_ping,
+    "history": cmd_history, "session": cmd_session, "storage": cmd_storage, "oauth": cmd_oauth,
+}

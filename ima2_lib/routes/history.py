@@ -1,0 +1,33 @@
+"""History routes: listing, delete to trash, restore (CONTRACT §6.13–6.15; family A).
+
+Handlers parse, call ``app.history`` and respond; the logic is in ``services/history.py``
+and ``services/trash.py``. ``{filename}`` (one segment; sub-folders as ``%2F``) is percent-decoded exactly once by the router.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict
+
+from ..httpio import JSON_TYPE, Request, Response
+from ..services.history import parse_list_query
+
+
+def handle_list(app: Any, req: Request) -> Response:
+    query = parse_list_query(req.query_one, app.config.history_page_size,
+                             app.config.history_max_page)
+    return Response(200, app.history.list_json(query), [("Content-Type", JSON_TYPE)])
+
+
+def handle_delete(app: Any, req: Request) -> Dict[str, Any]:
+    return app.history.trash.delete(req.params["filename"])
+
+
+def handle_restore(app: Any, req: Request) -> Dict[str, Any]:
+    body = req.json_object(app.json_limit())
+    return app.history.trash.restore(req.params["filename"], body.get("trashId"))
+
+
+ROUTES = [
+    ("GET", "/api/history", handle_list, "A"),
+    ("POST", "/api/history/{filename}/restore", handle_restore, "A"),
+    ("DELETE", "/api/history/{filename}", handle_delete, "A"),
+]

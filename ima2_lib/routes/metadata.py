@@ -1,0 +1,29 @@
+"""``POST /api/metadata/read``: generation settings embedded in a dropped image (family B).
+
+Body: the image bytes (``Content-Type: image/*`` or ``application/octet-stream``; a gallery
+name may be given as ``?filename=``) or JSON ``{"dataUrl": ...}`` / ``{"image": base64,
+"filename": ...}``. The logic is in ``services/metadata.py``.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict
+
+from ..httpio import Request
+from ..services.metadata import MetadataReader, decode_image_field
+
+
+def handle_read(app: Any, req: Request) -> Dict[str, Any]:
+    ctype = (req.header("Content-Type") or "").lower()
+    if ctype.startswith(("image/", "application/octet-stream")):
+        data = req.read_body(app.json_limit())
+        filename = req.query_one("filename")
+    else:
+        body = req.json_object(app.json_limit())
+        data = decode_image_field(body.get("dataUrl") or body.get("image"))
+        filename = body.get("filename") if isinstance(body.get("filename"), str) else None
+    return MetadataReader(app, app.history).read(data, filename)
+
+
+ROUTES = [
+    ("POST", "/api/metadata/read", handle_read, "B"),
+]

@@ -1,0 +1,25 @@
+"""Storage routes (CONTRACT §6.5–6.6): status summary and opening the gallery folder.
+
+``status`` never exposes legacy paths; ``open-generated-dir`` reads no body (it never takes a
+path) and answers family B with ``"ok": false`` on failure.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict
+
+from ..httpio import Request
+from ..services import storage
+
+
+def handle_status(app: Any, req: Request) -> Dict[str, Any]:
+    return {"ok": True, "data": storage.status(app.config)}
+
+
+def handle_open(app: Any, req: Request) -> Dict[str, Any]:
+    return storage.open_generated_dir(app.config)
+
+
+ROUTES = [
+    ("GET", "/api/storage/status", handle_status, "B"),
+    ("POST", "/api/storage/open-generated-dir", handle_open, "B"),
+]

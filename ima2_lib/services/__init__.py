@@ -1,0 +1,1 @@
+"""Services: the logic behind each resource (no HTTP knowledge; raise ApiError at most)."""

@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""Benchmark: GET /api/history over a 10,000-image gallery (issue 4 performance targets).
+
+Builds a gallery of N tiny PNGs with realistic sidecars in a temporary state folder, runs
+``python3 ima2.py serve --port 0`` as a real subprocess and prints, beside each target:
+  * first answer after a (re)start: spawn → first 200 from /api/history?limit=50  (≤ 2 s)
+  * warm median of /api/history?limit=50                                      (≤ 15 ms)
+  * warm median with a sessionId filter                                        (≤ 50 ms)
+  * server RSS with every image indexed                                        (≤ 80 MB)
+Usage: python3 tests/bench/bench_history.py [--images 10000] [--rounds 200]
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+
+from gallery_files import png_bytes  # noqa: E402
+from helpers import ServeProcess, base_env  # noqa: E402
+
+T0 = 1_700_000_000_000
+
+
+def build_gallery(folder: str, count: int) -> None:
+    os.makedirs(folder, exist_ok=True)
+    data = png_bytes(8, 8)
+    usage = {"input_tokens": 2294, "input_tokens_details": {"cached_tokens": 0},
+             "output_tokens": 119, "total_tokens": 2413}
+    for i in range(count):
+        node = i % 3 == 0
+        name = ("n_%010x.png" % i) if node else ("%d_%08x_0.png" % (T0 + i * 1000, i))
+        meta = {"prompt": "benchmark prompt number %d: a red fox in fresh snow, soft light" % i,
+                "userPrompt": "benchmark prompt number %d" % i, "revisedPrompt": None,
+                "promptMode": "auto", "quality": "medium", "size": "1024x1024",
+                "format": "png", "moderation": "low", "model": "gpt-5.4-mini",
+                "provider": "oauth", "createdAt": T0 + i * 1000, "usage": usage,
+                "webSearchCalls": 0}
+        if node:
+            meta.update({"nodeId": name[:-4], "sessionId": "s_bench_%03d" % (i % 100),
+                         "requestId": "req_%d" % i, "refsCount": 0, "kind": "generate"})
+        with open(os.path.join(folder, name), "wb") as handle:
+            handle.write(data)
+        with open(os.path.join(folder, name + ".json"), "w") as handle:
+            json.dump(meta, handle, separators=(",", ":"))
+
+
+def rss_mb(pid: int) -> float:
+    try:
+        with open("/proc/%d/status" % pid) as handle:
+            for line in handle:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    import subprocess
+
+    out = subprocess.run(["ps", "-o", "rss=", "-p", str(pid)], stdout=subprocess.PIPE)
+    return int(out.stdout.strip() or 0) / 1024.0
+
+
+def start_and_first_answer(env: dict) -> tuple:
+    """(ServeProcess, seconds from spawn to the first full /api/history answer)."""
+    started = time.perf_counter()
+    proc = ServeProcess(env, ("--port", "0"))
+    advert = proc.wait_advertised(timeout=30)
+    port = int(advert["port"])
+    listening = time.perf_counter() - started
+    while True:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("GET", "/api/history?limit=50")
+        resp = conn.getresponse()
+        body = json.loads(resp.read())
+        conn.close()
+        if resp.status == 200 and not body.get("indexing"):
+            return proc, port, time.perf_counter() - started, listening, body["total"]
+
+
+def median_ms(port: int, path: str, rounds: int) -> float:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    times = []
+    size = 0
+    for _ in range(rounds):
+        begin = time.perf_counter()
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        size = len(resp.read())
+        times.append((time.perf_counter() - begin) * 1000)
+        assert resp.status == 200, resp.status
+    conn.close()
+    assert size > 60, "a page of rows; got %d bytes" % size
+    return statistics.median(times)
+
+
+def line(name: str, value: float, unit: str, target: float) -> None:
+    verdict = "ok" if value <= target else "MISSED"
+    print("  %-52s %9.2f %-3s (target ≤ %g %s) %s" % (name, value, unit, target, unit, verdict))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--images", type=int, default=10000)
+    parser.add_argument("--rounds", type=int, default=200)
+    opts = parser.parse_args()
+    tmp = tempfile.mkdtemp(prefix="ima2-bench-")
+    try:
+        env = base_env(tmp, IMA2_LOG_LEVEL="error")
+        gallery = os.path.join(env["IMA2_CONFIG_DIR"], "generated")
+        began = time.perf_counter()
+        build_gallery(gallery, opts.images)
+        print("ima2 history benchmark: %d images + sidecars written in %.1f s (Python %s)"
+              % (opts.images, time.perf_counter() - began, sys.version.split()[0]))
+        proc, port, first, listening, total = start_and_first_answer(env)
+        assert total == opts.images, total
+        line("first answer after start (spawn → full page)", first * 1000, "ms", 2000)
+        print("    (listening after %.0f ms)" % (listening * 1000))
+        warm = median_ms(port, "/api/history?limit=50", opts.rounds)
+        line("GET /api/history?limit=50, warm median", warm, "ms", 15)
+        session = median_ms(port, "/api/history?limit=50&sessionId=s_bench_007", opts.rounds)
+        line("GET /api/history?limit=50&sessionId=…, median", session, "ms", 50)
+        deep = median_ms(port, "/api/history?limit=50&before=%d" % (T0 + opts.images * 500),
+                         opts.rounds)
+        line("GET /api/history?limit=50&before=<middle>, median", deep, "ms", 15)
+        grouped = median_ms(port, "/api/history?limit=50&groupBy=session", opts.rounds)
+        line("GET /api/history?limit=50&groupBy=session, median", grouped, "ms", 15)
+        line("server RSS with %d images indexed" % total, rss_mb(proc.proc.pid), "MB", 80)
+        proc.stop()
+        proc, port, first, _listening, total = start_and_first_answer(env)
+        line("first answer after a restart", first * 1000, "ms", 2000)
+        proc.stop()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
