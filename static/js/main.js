@@ -158,6 +158,7 @@ function boot() {
   startPolling();
   history.loadMore().catch((err) => toast(t('gallery.loadFailed', { message: err.message }),
     { kind: 'error' }));
+  document.documentElement.dataset.readyMs = String(Math.round(performance.now()));
   document.documentElement.dataset.ready = '1';
 }
 
