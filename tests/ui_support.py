@@ -432,3 +432,70 @@ def copy_artifact(src: str, artifacts: str, name: str) -> str:
     target = os.path.join(artifacts, name)
     shutil.copyfile(src, target)
     return target
+
+
+# --- node mode -----------------------------------------------------------------------------
+def node_ids(page: Any) -> List[str]:
+    return page.eval_on_selector_all(".gnode", "els => els.map(e => e.dataset.id)")
+
+
+def node(node_id: str, inner: str = "") -> str:
+    return ('.gnode[data-id="%s"] ' % node_id + inner).strip()
+
+
+def open_nodes(studio: "Studio", page: Any = None, **kwargs: Any) -> Any:
+    """A page on node mode with its session loaded."""
+    if page is None:
+        page = studio.new_page("nodes", **kwargs)
+    else:
+        studio.goto(page, "nodes")
+    page.wait_for_selector("#session-select")
+    page.wait_for_function("document.getElementById('graph-save-state').dataset.version !== undefined")
+    return page
+
+
+def session_id(page: Any) -> str:
+    return page.input_value("#session-select")
+
+
+def server_graph(studio: "Studio", sid: str) -> Dict[str, Any]:
+    return studio.api("GET", "/api/sessions/" + sid).json()["session"]
+
+
+def wait_saved(studio: "Studio", page: Any, timeout: float = 10.0) -> Dict[str, Any]:
+    """Until the page says Saved and the server holds that version; returns the server graph."""
+    def saved() -> Any:
+        state = page.eval_on_selector("#graph-save-state", "e => [e.textContent, e.dataset.version]")
+        if not state[0].startswith("Saved"):
+            return None
+        graph = server_graph(studio, session_id(page))
+        return graph if str(graph["graphVersion"]) == state[1] else None
+    return wait_for(saved, timeout, "graph saved")
+
+
+def add_root(page: Any, prompt: str = "") -> str:
+    before = set(node_ids(page))
+    page.click("#nodes-new-root")
+    new = wait_for(lambda: [i for i in node_ids(page) if i not in before], message="new root")[0]
+    if prompt:
+        page.fill(node(new, ".gnode-prompt"), prompt)
+    return new
+
+
+def add_child(page: Any, parent: str, prompt: str = "") -> str:
+    before = set(node_ids(page))
+    page.click(node(parent, ".node-add-child"))
+    new = wait_for(lambda: [i for i in node_ids(page) if i not in before], message="new child")[0]
+    if prompt:
+        page.fill(node(new, ".gnode-prompt"), prompt)
+    return new
+
+
+def node_status(page: Any, node_id: str) -> str:
+    return page.get_attribute(node(node_id), "data-status") or ""
+
+
+def node_image(page: Any, node_id: str) -> Any:
+    """(kind, src) of the node's image: kind is final, partial or None."""
+    return page.eval_on_selector(node(node_id), "n => { const i = n.querySelector('.gnode-img');"
+                                 " return i ? [i.dataset.kind, i.getAttribute('src')] : [null, null]; }")

@@ -7,6 +7,7 @@ import { h, iconButton, isTyping } from '../dom.js';
 
 export const NODE_W = 240;
 const ANCHOR_Y = 18;
+const CARD_H = 440;
 const SVG_NS = 'http://www.w3.org/2000/svg';
 
 export function createCanvas(container, handlers) {
@@ -25,6 +26,11 @@ export function createCanvas(container, handlers) {
     iconButton('plus', 'canvas.zoomIn', () => zoomAt(1.2), { cls: 'btn-small' }),
     iconButton('fit', 'canvas.fit', () => fit(), { cls: 'btn-small' }));
   container.append(el);
+  // The canvas never scrolls (it pans); undo scrolling that focus() or the browser starts.
+  el.addEventListener('scroll', () => {
+    el.scrollTop = 0;
+    el.scrollLeft = 0;
+  });
   const nodeEls = new Map();
   const edgeEls = new Map();
 
@@ -55,6 +61,18 @@ export function createCanvas(container, handlers) {
     view.zoom = Math.min(1, Math.max(0.1, Math.min(el.clientWidth / (w + 80), el.clientHeight / (hgt + 80))));
     view.x = 40 - minX * view.zoom;
     view.y = 40 - minY * view.zoom;
+    applyView();
+  }
+
+  /** Pan so a node's card is in view (new nodes, keyboard focus). */
+  function reveal(node) {
+    const w = el.clientWidth;
+    const hh = el.clientHeight;
+    const sx = node.x * view.zoom + view.x;
+    const sy = node.y * view.zoom + view.y;
+    if (sx >= 0 && sy >= 0 && sx + NODE_W * view.zoom <= w && sy + CARD_H * view.zoom <= hh) return;
+    view.x = w / 2 - (node.x + NODE_W / 2) * view.zoom;
+    view.y = Math.max(20, (hh - CARD_H * view.zoom) / 2) - node.y * view.zoom;
     applyView();
   }
 
@@ -212,6 +230,6 @@ export function createCanvas(container, handlers) {
   }
 
   applyView();
-  return { el, controls, render, place, renderEdges, zoomAt, fit, center, view,
+  return { el, controls, render, place, renderEdges, zoomAt, fit, center, reveal, view,
     nodeEl: (id) => nodeEls.get(id) };
 }

@@ -15,6 +15,8 @@ import { initSessions, pickInitialSession, refreshSessions, renderSessions } fro
 import { openSheet, readSheet } from './stylesheet.js';
 
 const POLL_MS = 4000;
+const SLOT_W = NODE_W + 60;
+const SLOT_H = 470; // a card with its image, prompt and buttons is about 440 px tall
 let canvas = null;
 const selected = new Set();
 let selectedEdge = null;
@@ -34,10 +36,11 @@ const act = {
     const parent = graph.nodes.get(id);
     if (!parent) return;
     const n = childrenOf(id).length;
-    const child = addNode({ x: parent.x + NODE_W + 80, y: parent.y + n * 360,
-      data: { prompt: parent.data.prompt || '' } });
+    const at = freeSpot(parent.x + SLOT_W + 40, parent.y + n * SLOT_H, [[0, 1], [1, 0]]);
+    const child = addNode({ x: at.x, y: at.y, data: { prompt: parent.data.prompt || '' } });
     addEdge(id, child.id);
     selectOnly(child.id);
+    canvas.reveal(child);
     touch('add-child');
     focusPrompt(child.id);
   },
@@ -57,6 +60,20 @@ function removeNodeIds(ids) {
   removeNodes(ids);
   for (const id of ids) selected.delete(id);
   touch('delete');
+}
+
+/** The first place at or after (x, y), stepping along `dirs`, where no card sits. */
+function freeSpot(x, y, dirs = [[1, 0], [0, 1], [-1, 0], [0, -1]]) {
+  const taken = (px, py) => Array.from(graph.nodes.values())
+    .some((n) => Math.abs(n.x - px) < SLOT_W && Math.abs(n.y - py) < SLOT_H);
+  for (let ring = 0; ring < 40; ring += 1) {
+    for (const [dx, dy] of dirs) {
+      const px = x + dx * ring * SLOT_W;
+      const py = y + dy * ring * SLOT_H;
+      if (!taken(px, py)) return { x: px, y: py };
+    }
+  }
+  return { x, y };
 }
 
 function focusPrompt(id) {
@@ -79,9 +96,9 @@ const handlers = {
   move(id, x, y, final) {
     const node = graph.nodes.get(id);
     if (!node) return;
-    node.x = x;
-    node.y = y;
-    canvas.place(id, x, y);
+    node.x = Math.round(x);
+    node.y = Math.round(y);
+    canvas.place(id, node.x, node.y);
     canvas.renderEdges(graph.edges.values(), graph.nodes, selectedEdge);
     if (final) touch('move', { render: false });
   },
@@ -198,19 +215,22 @@ async function pollServer() {
 /** A root node showing a gallery image (children edit it through externalSrc). */
 export async function rootFromImage({ filename, url, prompt }) {
   await ready;
-  const at = canvas.center();
+  const center = canvas.center();
+  const at = freeSpot(center.x, center.y);
   const node = addNode({ x: at.x, y: at.y, data: { externalSrc: filename, filename,
     imageUrl: url, status: 'done', prompt: prompt || '' } });
   selectOnly(node.id);
+  canvas.reveal(node);
   touch('root-from-gallery');
   toast(t('nodes.fromGalleryDone'));
 }
 
 function newRoot() {
-  const at = canvas.center();
-  const jitter = (graph.nodes.size % 5) * 24;
-  const node = addNode({ x: at.x + jitter, y: at.y + jitter, data: {} });
+  const center = canvas.center();
+  const at = freeSpot(center.x, center.y);
+  const node = addNode({ x: at.x, y: at.y, data: {} });
   selectOnly(node.id);
+  canvas.reveal(node);
   touch('add-root');
   focusPrompt(node.id);
 }
