@@ -12,7 +12,6 @@ Needs Debian's /usr/bin/chromium and the playwright package (tests/requirements.
 """
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import sys
