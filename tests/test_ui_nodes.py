@@ -210,8 +210,11 @@ def test_delete_key_only_removes_an_explicitly_selected_node(studio: Any) -> Non
     assert [n["id"] for n in graph["nodes"]] == [keep] and graph["edges"] == []
 
 
-def test_detach_branch_and_node_buttons(studio: Any) -> None:
+def test_detach_delete_edges_and_save_headers(studio: Any) -> None:
     page = open_nodes(studio)
+    saves: List[Dict[str, str]] = []
+    page.on("request", lambda r: saves.append(r.headers)
+            if r.method == "PUT" and r.url.endswith("/graph") else None)
     root = add_root(page, "root")
     kids = [add_child(page, root, "kid %d" % i) for i in range(3)]
     graph = wait_saved(studio, page)
@@ -222,6 +225,20 @@ def test_detach_branch_and_node_buttons(studio: Any) -> None:
     assert edges(graph) == [[root, kids[0]]]
     assert sorted(n["id"] for n in graph["nodes"]) == sorted([root, kids[0], kids[1]])
     assert page.locator(node(kids[1], ".node-detach")).is_hidden()
+    # An edge selected with a click goes with Delete.
+    page.click("[data-i18n-label='canvas.fit']")
+    page.locator(".edges path.edge").first.click(force=True)
+    page.wait_for_selector(".edges path.edge.selected", state="attached")
+    page.keyboard.press("Delete")
+    graph = wait_saved(studio, page)
+    assert graph["edges"] == [] and len(graph["nodes"]) == 3
+    # Every save carried If-Match and the observability headers; one tab id throughout.
+    assert saves and all(h.get("if-match", "").isdigit() for h in saves)
+    assert all(h.get("x-ima2-graph-save-id", "").startswith("save_") for h in saves)
+    assert len({h["x-ima2-graph-save-id"] for h in saves}) == len(saves)
+    assert len({h.get("x-ima2-tab-id") for h in saves}) == 1
+    reasons = " ".join(h.get("x-ima2-graph-save-reason", "") for h in saves)
+    assert "add-child" in reasons and "delete" in reasons and "detach" in reasons
 
 
 def test_cancel_error_and_retry_on_a_node(studio: Any) -> None:
