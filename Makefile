@@ -7,7 +7,7 @@ VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?= -q -x -p no:cacheprovider
 
-.PHONY: test test-full test-nodeps py39 lint bench run doctor clean
+.PHONY: test test-full test-nodeps py39 lint bench run doctor clean browser
 
 test: py39 test-full test-nodeps
 
@@ -19,7 +19,16 @@ $(STAMP): tests/requirements.txt
 py39: $(STAMP)
 	$(VENV)/bin/vermin -q -t=3.9- --no-tips --violations --eval-annotations ima2.py ima2_lib
 
-test-full: $(STAMP)
+# Debian's Chromium for the studio's browser tests (tests skip cleanly when it is absent).
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      chromium chromium-driver || echo "chromium not installed: browser tests will skip"; \
+	  else echo "no /usr/bin/chromium: browser tests will skip (apt-get install chromium)"; fi; \
+	fi
+
+test-full: $(STAMP) browser
 	$(VPY) -m pytest $(PYTEST_ARGS) tests
 
 test-nodeps: $(STAMP)

@@ -16,7 +16,6 @@ export const graph = {
   nodes: new Map(), // id -> {id, x, y, data}
   edges: new Map(), // id -> {id, source, target, data}
   live: new Map(), // node id -> {phase, partial, startedAt} (not saved)
-  saves: 0, // PUTs sent (tests and the status line read it)
 };
 
 let base = { nodes: new Map(), edges: new Map() }; // JSON of each item at the last sync
@@ -111,7 +110,6 @@ async function save() {
   const sent = snapshot(graph.nodes, graph.edges);
   const reason = Array.from(reasons).join(',').slice(0, 100) || 'change';
   reasons.clear();
-  graph.saves += 1;
   saving = (async () => {
     try {
       const res = await api.saveGraph(sessionId, body, graph.version, {

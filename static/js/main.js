@@ -121,7 +121,8 @@ function installDrop() {
   document.addEventListener('dragenter', (e) => {
     if (!hasFiles(e)) return;
     depth += 1;
-    overlay.hidden = false;
+    // Over the references zone a drop adds a reference, not a metadata restore.
+    overlay.hidden = Boolean(e.target.closest && e.target.closest('#ref-zone'));
   });
   document.addEventListener('dragleave', () => {
     depth = Math.max(0, depth - 1);
