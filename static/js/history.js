@@ -50,10 +50,10 @@ export const history = {
   },
 
   /** Load the next page (the first one when nothing is loaded). */
-  loadMore() {
+  loadMore(limit = PAGE) {
     if (loading) return loading;
     if (cursor === null) return Promise.resolve(false);
-    const params = { limit: PAGE };
+    const params = { limit };
     if (cursor) {
       params.before = cursor.before;
       params.beforeFilename = cursor.beforeFilename;

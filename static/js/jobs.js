@@ -154,6 +154,11 @@ export async function poll() {
   try {
     const data = await api.inflight();
     const rows = Array.isArray(data && data.jobs) ? data.jobs : [];
+    for (const row of rows) {
+      // JSON requests (edit) have no stream: their phase comes from the registry.
+      const mine = local.get(row.requestId);
+      if (mine && mine.kind === 'edit' && row.phase) mine.phase = row.phase;
+    }
     const before = new Set(remote.map((j) => j.requestId));
     remote = rows;
     const now = new Set(rows.map((j) => j.requestId));

@@ -19,6 +19,7 @@ let selected = -1;
 const tiles = new Map();
 let titles = {};
 let searching = false;
+const SEARCH_PAGE = 500; // the server's default IMA2_HISTORY_MAX_PAGE
 
 const active = () => state.view === 'gallery' && !document.querySelector('.viewer:not([hidden])');
 
@@ -88,7 +89,8 @@ async function searchAll() {
   if (searching) return;
   searching = true;
   try {
-    while (search.value.trim() && !history.done) await history.loadMore();
+    // Bigger pages while searching: fewer round trips and re-renders over a large gallery.
+    while (search.value.trim() && !history.done) await history.loadMore(SEARCH_PAGE);
   } catch (_) {
     // a failed page ends the search; the count shows what was searched
   } finally {
