@@ -145,6 +145,7 @@ def test_rail_groups_by_day_and_loads_every_page(studio_factory: Any) -> None:
 def test_gallery_groups_by_session_and_thousand_images_use_thumbnails(studio_factory: Any) -> None:
     studio = studio_factory()
     names = seed_gallery(studio.generated, 1000, step_ms=1000,
+                         prompt=lambda i: "the very oldest one" if i == 999 else "seed image %d" % i,
                          session=lambda i: None if i % 3 else "s_session%d" % (i % 2))
     studio.start()
     page = studio.new_page("gallery")
@@ -159,3 +160,8 @@ def test_gallery_groups_by_session_and_thousand_images_use_thumbnails(studio_fac
     full = [u for m, u in studio.requests if "/generated/" in u and "thumb=" not in u]
     assert full == [], full[:5]
     assert names[0] in tile_names(page)
+    # A search covers images not loaded yet: it keeps reading pages until the end.
+    page.uncheck("#gallery-group")
+    page.fill("#gallery-search", "very oldest")
+    wait_for(lambda: tile_names(page) == [names[999]], timeout=15, message="oldest image found")
+    assert "1 matches in 1000 images" in page.inner_text("#gallery-count")
