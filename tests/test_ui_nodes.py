@@ -58,10 +58,16 @@ def test_session_root_and_two_children_survive_reload_and_restart(studio: Any) -
     page.click(node(two, ".gnode-head"), modifiers=["Shift"])
     assert page.inner_text("#nodes-generate-selected") == "Generate selected (2)"
     page.click("#nodes-generate-selected")
+    gate.wait_reached()
+    wait_for(lambda: len(studio.fake.posts()) == 3, message="both children's upstream requests")
+    for post in studio.fake.posts()[1:]:
+        tool = [t for t in post.body["tools"] if t["type"] == "image_generation"][0]
+        assert tool.get("partial_images") == 2, (
+            "a child node is an edit of its parent; in SSE mode the server must ask for "
+            "partial images for it too and relay them (issue 8 acceptance 1)")
     for child in (one, two):
         page.wait_for_selector(node(child, ".gnode-img[data-kind='partial']"))
         assert node_status(page, child) == "running"
-    gate.wait_reached()
     gate.open()
     for child in (one, two):
         page.wait_for_selector(node(child, ".gnode-img[data-kind='final']"))
@@ -118,7 +124,16 @@ def test_reload_while_a_node_is_generating_keeps_one_node_and_shows_its_image(st
     studio.reload(page)
     open_nodes(studio, page)
     # After the reload the node shows its progress (from /api/inflight), not a stale state.
-    wait_for(lambda: node_status(page, root) == "running", message="running after reload")
+    # The page's stream was cut by the reload: the job must keep running on the server (the
+    # node request says X-Ima2-On-Disconnect: continue), unlike studio jobs, which cancel.
+    def reconciled() -> Any:
+        if node_status(page, root) != "running":
+            return True
+        return page.inner_text(node(root, ".gnode-phase")).startswith("Preview received")
+    wait_for(reconciled, message="the node reconciled with /api/inflight")
+    assert node_status(page, root) == "running", (
+        "the server canceled the node job when the reloading page disconnected; node jobs "
+        "must outlive their client (issue 8 acceptance 3)")
     page.wait_for_selector(node(root, ".gnode-phase"))
     gate.open()
     page.wait_for_selector(node(root, ".gnode-img[data-kind='final']"), timeout=15000)
