@@ -283,6 +283,7 @@ def test_cancel_error_and_retry_on_a_node(studio: Any) -> None:
     page.click(node(root, ".node-generate"))
     page.wait_for_selector(node(root, ".gnode-img[data-kind='final']"))
     assert node_status(page, root) == "done" and page.locator(node(root, ".gnode-error")).is_hidden()
+    assert "null" not in page.inner_text(node(root)) and "undefined" not in page.inner_text(node(root))
     # A child cannot be generated before its parent has an image: it says why.
     empty = add_root(page, "no image yet")
     child = add_child(page, empty, "child")

@@ -25,6 +25,7 @@ def test_proxy_ready_with_models_and_login_needed(studio: Any) -> None:
     page.click("#oauth-details button")
     page.wait_for_selector("#oauth-pill[data-state='auth_required']")
     assert "npx @openai/codex login" in page.inner_text("#oauth-details")
+    assert "null" not in page.inner_text("#oauth-details")
     studio.fake.models_mode = "502"
     page.click("#oauth-details button")
     page.wait_for_selector("#oauth-pill[data-state='auth_required'], #oauth-pill[data-state='offline']")

@@ -37,7 +37,7 @@ export const EN = {
   'storage.recoverable.body': 'The gallery folder {dir} is empty, but {n} images from an earlier ima2-gen install were found.',
   'storage.not_found.title': 'No images found yet.',
   'storage.not_found.body': 'The gallery folder {dir} is empty and no earlier install was found.',
-  'storage.doctor': 'Run "{cmd}" for details and "ima2 doctor --migrate" to copy old images in.',
+  'storage.doctor': 'Run "{cmd}" to see the details and copy old images in.',
   'storage.open': 'Open folder',
   'storage.opened': 'Opened the gallery folder on the server machine.',
   'storage.openFailed': 'Could not open the folder: {message}',

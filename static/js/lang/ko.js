@@ -36,7 +36,7 @@ export const KO = {
   'storage.recoverable.body': '갤러리 폴더 {dir}는 비어 있지만, 이전 ima2-gen 설치에서 이미지 {n}개를 찾았습니다.',
   'storage.not_found.title': '아직 이미지가 없습니다.',
   'storage.not_found.body': '갤러리 폴더 {dir}가 비어 있고 이전 설치도 찾지 못했습니다.',
-  'storage.doctor': '자세한 내용은 "{cmd}", 예전 이미지 복사는 "ima2 doctor --migrate"를 실행하세요.',
+  'storage.doctor': '자세한 내용을 보고 예전 이미지를 복사하려면 "{cmd}"를 실행하세요.',
   'storage.open': '폴더 열기',
   'storage.opened': '서버 컴퓨터에서 갤러리 폴더를 열었습니다.',
   'storage.openFailed': '폴더를 열 수 없습니다: {message}',

@@ -2,7 +2,7 @@
 // placeholder or asset-missing), status with phase and elapsed time, the style-sheet mark,
 // the error with its next step, and the node's actions. Must not: change the graph itself
 // (actions go to the handlers nodes.js passes in).
-import { h, clear, iconButton, fmtSeconds } from '../dom.js';
+import { h, clear, append, iconButton, fmtSeconds } from '../dom.js';
 import { t } from '../i18n.js';
 import { graph, parentOf } from '../graph.js';
 import { errorTitle, errorHint } from './errors.js';
@@ -97,16 +97,16 @@ export function updateCard(el, node) {
   else if (node.data.imageUrl) setImage(p, node.data.imageUrl, node.data.prompt || t('node.imageAlt'), 'final');
   else if (BUSY.includes(st)) setPlaceholder(p, t('node.generating'), 'busy');
   else setPlaceholder(p, t('node.noImage'), 'empty');
-  clear(p.status).append(h('span', { class: 'gnode-phase', text: statusText(node, live) }),
+  append(clear(p.status), [h('span', { class: 'gnode-phase', text: statusText(node, live) }),
     node.data.styleApplied && st !== 'running'
-      ? h('span', { class: 'badge style-applied', text: t('node.styleApplied') }) : null);
+      ? h('span', { class: 'badge style-applied', text: t('node.styleApplied') }) : null]);
   const err = node.data.error;
   p.error.hidden = !(err && (st === 'error' || st === 'canceled'));
   if (!p.error.hidden) {
     const text = nodeErrorText(err);
-    clear(p.error).append(h('strong', { text: text.title }),
+    append(clear(p.error), [h('strong', { text: text.title }),
       err.message ? h('span', { text: ' ' + err.message }) : null,
-      text.hint ? h('p', { class: 'small', text: text.hint }) : null);
+      text.hint ? h('p', { class: 'small', text: text.hint }) : null]);
   }
   const busy = BUSY.includes(st);
   p.gen.hidden = busy;

@@ -1,7 +1,7 @@
 // views/status.js — the top bar's state: the OAuth proxy (starting / ready with its models /
 // login needed / offline, with what to do), the storage notice (recoverable / not_found) with
 // Open folder, the theme (light/dark) and the language. Must not: block the page on a probe.
-import { h, tx, clear, icon, iconButton, toast } from '../dom.js';
+import { h, tx, clear, append, icon, iconButton, toast } from '../dom.js';
 import { t, setLang, getLang, LANGUAGES, detectLang } from '../i18n.js';
 import { api } from '../api.js';
 import { state, emit, on, prefs } from '../state.js';
@@ -30,12 +30,12 @@ function renderOauth() {
   clear(pill).append(h('span', { class: 'dot', 'aria-hidden': 'true' }),
     h('span', { text: t('oauth.' + st) }));
   pill.setAttribute('aria-label', t('oauth.label') + ': ' + t('oauth.' + st));
-  clear(details).append(
+  append(clear(details), [
     h('p', { text: t('oauth.' + st + '.help') }),
     st === 'ready' && state.oauth.models.length
       ? h('p', { class: 'mono small', id: 'oauth-models',
         text: t('oauth.models', { list: state.oauth.models.join(', ') }) }) : null,
-    tx('button', 'oauth.recheck', { type: 'button', class: 'btn btn-small', onclick: refreshOauth }));
+    tx('button', 'oauth.recheck', { type: 'button', class: 'btn btn-small', onclick: refreshOauth })]);
 }
 
 async function refreshStorage() {
@@ -67,7 +67,7 @@ function renderStorage() {
       h('strong', { text: t('storage.' + st + '.title') }),
       h('span', { text: t('storage.' + st + '.body', { dir: storage.generatedDirLabel || '',
         n: storage.legacyFilesFound || 0 }) }),
-      h('code', { text: t('storage.doctor', { cmd: storage.doctorCommand || 'ima2 doctor' }) })),
+      h('code', { text: t('storage.doctor', { cmd: storage.doctorCommand || 'python3 ima2.py doctor' }) })),
     h('div', { class: 'actions' },
       h('button', { type: 'button', class: 'btn btn-small', id: 'open-folder', onclick: openFolder },
         icon('folder'), tx('span', 'storage.open')),
@@ -134,6 +134,10 @@ export function initStatus(bar, notices) {
     renderOauth();
     renderStorage();
     applyTheme(document.documentElement.dataset.theme);
+  });
+  // A notice about an empty gallery goes away once images arrive.
+  on('history', ({ items }) => {
+    if (!notice.hidden && items.length && storage && storage.state === 'not_found') refreshStorage();
   });
   on('job:error', ({ error }) => {
     if (['OAUTH_UNAVAILABLE', 'AUTH_CHATGPT_EXPIRED'].includes(error.code)) refreshOauth();

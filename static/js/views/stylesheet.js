@@ -2,7 +2,7 @@
 // medium, subject details and negatives; enable/disable; extract one from a prompt (with the
 // next step when extraction is unavailable). Must not: apply the sheet (the server prefixes
 // prompts of generations in the session).
-import { h, tx, clear, iconButton, trapFocus, toast } from '../dom.js';
+import { h, tx, clear, append, iconButton, trapFocus, toast } from '../dom.js';
 import { t } from '../i18n.js';
 import { api } from '../api.js';
 import { state, emit } from '../state.js';
@@ -43,7 +43,7 @@ function show(kind, text, hint) {
   clear(message);
   message.hidden = !text;
   message.className = 'sheet-message ' + kind;
-  if (text) message.append(h('p', { text }), hint ? h('p', { class: 'error-hint', text: hint }) : null);
+  if (text) append(message, [h('p', { text }), hint ? h('p', { class: 'error-hint', text: hint }) : null]);
 }
 
 function extractHint(code) {
