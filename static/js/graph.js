@@ -122,8 +122,14 @@ async function save() {
       emit('graph:saved', { version: graph.version });
     } catch (err) {
       if (sessionId !== graph.sessionId) return;
-      if (err.code === 'GRAPH_VERSION_CONFLICT') await resolveConflict();
-      else {
+      if (err.code === 'GRAPH_VERSION_CONFLICT') {
+        try {
+          await resolveConflict();
+        } catch (again) {
+          emit('graph:notice', { kind: 'error', key: 'graph.saveFailed', vars: { message: again.message } });
+          schedule(RETRY_MS);
+        }
+      } else {
         emit('graph:notice', { kind: 'error', key: 'graph.saveFailed', vars: { message: err.message } });
         schedule(RETRY_MS);
       }

@@ -122,7 +122,12 @@ export async function generateNode(id) {
 
 export async function cancelNode(id) {
   const node = graph.nodes.get(id);
-  if (node && node.data.requestId) await cancelJob(node.data.requestId);
+  if (!node || !node.data.requestId) return;
+  try {
+    await cancelJob(node.data.requestId);
+  } catch (_) {
+    // the server is unreachable: the next /api/inflight poll settles the node
+  }
 }
 
 /** Generate several nodes: parents before their children, a few at a time. */

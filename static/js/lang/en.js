@@ -101,6 +101,7 @@ export const EN = {
   'job.title': 'Running',
   'job.none': 'Nothing is running.',
   'job.cancel': 'Cancel',
+  'job.cancelFailed': 'Could not cancel: {message}',
   'job.elsewhere': 'started elsewhere',
   'job.noPrompt': '(no prompt)',
   'job.previewAlt': 'Partial preview',

@@ -100,6 +100,7 @@ export const KO = {
   'job.title': '진행 중',
   'job.none': '진행 중인 작업이 없습니다.',
   'job.cancel': '취소',
+  'job.cancelFailed': '취소할 수 없습니다: {message}',
   'job.elsewhere': '다른 곳에서 시작됨',
   'job.noPrompt': '(프롬프트 없음)',
   'job.previewAlt': '중간 미리보기',

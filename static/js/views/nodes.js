@@ -194,7 +194,12 @@ async function switchSession(id) {
   selected.clear();
   selectedEdge = null;
   els.notice.hidden = true;
-  await loadSession(id);
+  try {
+    await loadSession(id);
+  } catch (err) {
+    notice({ kind: 'error', key: 'nodes.loadFailed', vars: { message: err.message } });
+    return;
+  }
   renderSessions();
   canvas.fit();
   refreshSheetBadge();

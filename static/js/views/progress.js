@@ -1,7 +1,7 @@
 // views/progress.js — the running list: every job (this tab's, other tabs', node mode's, the
 // CLI's) with its phase, elapsed time, the partial previews of this tab's streams and a Cancel
 // button. Must not: start jobs (jobs.js does) or decide what a finished job shows.
-import { h, tx, clear, iconButton, fmtSeconds } from '../dom.js';
+import { h, tx, clear, iconButton, fmtSeconds, toast } from '../dom.js';
 import { t } from '../i18n.js';
 import { on } from '../state.js';
 import { runningJobs, cancelJob } from '../jobs.js';
@@ -28,7 +28,12 @@ function build(job) {
   const previews = h('div', { class: 'job-previews' });
   const cancel = iconButton('stop', 'job.cancel', async () => {
     cancel.disabled = true;
-    await cancelJob(job.requestId);
+    try {
+      await cancelJob(job.requestId);
+    } catch (err) {
+      cancel.disabled = false;
+      toast(t('job.cancelFailed', { message: err.message }), { kind: 'error' });
+    }
   }, { showLabel: true, cls: 'btn-small job-cancel' });
   const el = h('li', { class: 'job', dataset: { requestId: job.requestId } },
     h('div', { class: 'job-head' },
