@@ -89,6 +89,13 @@ class App:
 
     def _build_services(self) -> None:
         """Create the services later parts plug in (each registers itself in ``_services``)."""
+        from .services.generation import GenerationService
+        from .services.inflight import InflightRegistry
+        from .services.oauth import OAuthSupervisor
+
+        self.inflight = self.add_service(InflightRegistry(self))
+        self.oauth = self.add_service(OAuthSupervisor(self))
+        self.generation = self.add_service(GenerationService(self))
 
     def add_service(self, service: Any) -> Any:
         self._services.append(service)

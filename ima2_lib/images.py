@@ -1,13 +1,17 @@
 """Image bytes without Pillow: type sniffing, dimensions, and the extension that matches.
 
-Owns: magic-byte detection (PNG, JPEG, WebP, GIF, HEIC), reading width/height from headers.
-Later parts add PNG text chunks and Pillow-backed thumbnails/conversion here.
-Must not: trust file extensions or request fields for a MIME type.
+Owns: magic-byte detection (PNG, JPEG, WebP, GIF, HEIC), reading width/height from headers,
+PNG text chunks (``tEXt``/``iTXt`` written with zlib/struct only; ``read_png_text`` reads
+``tEXt``/``zTXt``/``iTXt`` back), and format conversion through Pillow when the caller hands
+in the ``PIL.Image`` module (``app.features.pil``). Later parts add thumbnails here.
+Must not: trust file extensions or request fields for a MIME type, or import Pillow itself.
 """
 from __future__ import annotations
 
+import io
 import struct
-from typing import Optional, Tuple
+import zlib
+from typing import Any, Dict, Iterable, Optional, Tuple
 
 MIME_BY_KIND = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp",
                 "gif": "image/gif", "heic": "image/heic"}
@@ -86,3 +90,111 @@ def _jpeg_size(data: bytes) -> Optional[Tuple[int, int]]:
             return w, h
         pos += 2 + seg_len
     return None
+
+
+# --------------------------------------------------------------------------------------
+# PNG text chunks (generation parameters travel inside the file)
+# --------------------------------------------------------------------------------------
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_IHDR_END = 8 + 8 + 13 + 4  # signature + IHDR length/type + 13 data bytes + CRC
+
+
+def png_chunk(chunk_type: bytes, data: bytes) -> bytes:
+    """One PNG chunk: length, type, data, CRC-32 of type + data."""
+    crc = zlib.crc32(chunk_type + data) & 0xFFFFFFFF
+    return struct.pack(">I", len(data)) + chunk_type + data + struct.pack(">I", crc)
+
+
+def png_text_chunk(keyword: str, text: str) -> bytes:
+    """``tEXt`` when the text is Latin-1, else an uncompressed UTF-8 ``iTXt``."""
+    key = keyword.encode("latin-1")[:79]
+    try:
+        return png_chunk(b"tEXt", key + b"\x00" + text.encode("latin-1"))
+    except UnicodeEncodeError:
+        # keyword, NUL, compression flag 0, method 0, empty language tag, NUL,
+        # empty translated keyword, NUL, UTF-8 text
+        return png_chunk(b"iTXt", key + b"\x00\x00\x00\x00\x00" + text.encode("utf-8"))
+
+
+def add_png_text(data: bytes, entries: Iterable[Tuple[str, str]]) -> bytes:
+    """``data`` with text chunks inserted right after IHDR; non-PNG input is returned as is."""
+    if not data.startswith(PNG_SIGNATURE) or len(data) < _IHDR_END or data[12:16] != b"IHDR":
+        return data
+    chunks = [png_text_chunk(key, text) for key, text in entries]
+    return b"".join([data[:_IHDR_END]] + chunks + [data[_IHDR_END:]])
+
+
+def read_png_text(data: bytes) -> Dict[str, str]:
+    """Keyword → text of every ``tEXt``/``zTXt``/``iTXt`` chunk (the last one wins)."""
+    found: Dict[str, str] = {}
+    if not data.startswith(PNG_SIGNATURE):
+        return found
+    pos = 8
+    size = len(data)
+    while pos + 12 <= size:
+        length = struct.unpack(">I", data[pos:pos + 4])[0]
+        ctype = data[pos + 4:pos + 8]
+        body_start = pos + 8
+        body_end = body_start + length
+        if body_end + 4 > size:
+            break
+        if ctype in (b"tEXt", b"zTXt", b"iTXt"):
+            item = _decode_text_chunk(ctype, data[body_start:body_end])
+            if item is not None:
+                found[item[0]] = item[1]
+        elif ctype == b"IEND":
+            break
+        pos = body_end + 4
+    return found
+
+
+def _decode_text_chunk(ctype: bytes, body: bytes) -> Optional[Tuple[str, str]]:
+    key, sep, rest = body.partition(b"\x00")
+    if not sep or not key:
+        return None
+    keyword = key.decode("latin-1")
+    try:
+        if ctype == b"tEXt":
+            return keyword, rest.decode("latin-1")
+        if ctype == b"zTXt":
+            return keyword, _inflate(rest[1:]).decode("latin-1")
+        if len(rest) < 2:
+            return None
+        compressed = rest[0] == 1
+        _lang, _, rest = rest[2:].partition(b"\x00")
+        _translated, _, text = rest.partition(b"\x00")
+        return keyword, (_inflate(text) if compressed else text).decode("utf-8", "replace")
+    except (zlib.error, ValueError):
+        return None
+
+
+def _inflate(data: bytes, limit: int = 16 << 20) -> bytes:
+    decompressor = zlib.decompressobj()
+    out = decompressor.decompress(data, limit)
+    if decompressor.unconsumed_tail:
+        raise ValueError("text chunk too large")
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# Conversion (Pillow, optional)
+# --------------------------------------------------------------------------------------
+_PIL_FORMAT = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
+
+
+def convert_image(pil_image: Any, data: bytes, target: str) -> bytes:
+    """Re-encode ``data`` as ``target`` (png/jpeg/webp) with the given ``PIL.Image`` module.
+
+    JPEG has no alpha: transparent pixels are flattened onto white. Raises on failure.
+    """
+    image = pil_image.open(io.BytesIO(data))
+    image.load()
+    if target == "jpeg" and image.mode not in ("RGB", "L"):
+        rgba = image.convert("RGBA")
+        flat = pil_image.new("RGB", rgba.size, (255, 255, 255))
+        flat.paste(rgba, mask=rgba.split()[3])
+        image = flat
+    out = io.BytesIO()
+    options: Dict[str, Any] = {"quality": 95} if target in ("jpeg", "webp") else {}
+    image.save(out, _PIL_FORMAT[target], **options)
+    return out.getvalue()

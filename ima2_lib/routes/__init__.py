@@ -11,9 +11,9 @@ from typing import Any, List, Tuple
 
 
 def all_routes() -> List[Tuple[Any, ...]]:
-    from . import system
+    from . import generate, inflight, nodes, oauth, system
 
     routes: List[Tuple[Any, ...]] = []
-    for module in (system,):
+    for module in (system, oauth, inflight, generate, nodes):
         routes.extend(module.ROUTES)
     return routes
