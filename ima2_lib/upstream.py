@@ -477,10 +477,14 @@ class _Exchange:
         while not finished:
             try:
                 chunk = self.resp.read1(READ_SIZE)
-            except (OSError, http.client.HTTPException, ValueError) as exc:
+            except socket.timeout as exc:
                 if result.image is not None and not self.cancel.canceled:
-                    break  # cut or stalled after the image arrived: keep the image
+                    break  # stalled after the image arrived: keep the image
                 raise self._fail(exc, "read")
+            except (OSError, http.client.HTTPException, ValueError) as exc:
+                if self.cancel.canceled or self._aborted:
+                    raise self._fail(exc, "read")
+                chunk = b""  # the connection was cut mid-stream: end of stream, no terminal
             if self.cancel.canceled:
                 raise canceled(self.cancel.reason)
             events = decoder.feed(chunk) if chunk else decoder.close()

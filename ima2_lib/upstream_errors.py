@@ -229,7 +229,8 @@ def from_stream_error(data: Dict[str, Any], event_type: str, event_count: int) -
         status = None
     else:
         nested = data.get("error")
-        err = nested if isinstance(nested, dict) else data
+        err = nested if isinstance(nested, dict) else {
+            k: v for k, v in data.items() if k != "type"}  # c1: "type" is the event's own
         status = data.get("status") or data.get("status_code")
         status = status if isinstance(status, int) and not isinstance(status, bool) else None
     code, type_ = _text(err.get("code")), _text(err.get("type"))
