@@ -191,8 +191,8 @@ class InflightRegistry:
     def list_active(self, kind: Optional[str] = None,
                     session_id: Optional[str] = None) -> List[Dict[str, Any]]:
         with self._lock:
-            jobs = [j for j in self._active.values()
-                    if (not kind or j.kind == kind) and (not session_id or j.session_id == session_id)]
+            jobs = [j for j in self._active.values() if (not kind or j.kind == kind)
+                    and (not session_id or j.session_id == session_id)]
             return [j.active_view() for j in sorted(jobs, key=lambda j: j.started_at)]
 
     def list_terminal(self, kind: Optional[str] = None,

@@ -146,7 +146,8 @@ class NodeRequest:
         context = body.get("contextMode")
         self.context_mode = context if context in CONTEXT_MODES else "parent-plus-refs"
         if self.context_mode == "ancestry":
-            raise ApiError(400, "CONTEXT_MODE_UNSUPPORTED", "Ancestry context is not supported yet.")
+            raise ApiError(400, "CONTEXT_MODE_UNSUPPORTED",
+                           "Ancestry context is not supported yet.")
         if body.get("provider") == "api":
             raise ApiError(403, "APIKEY_DISABLED", "API key provider is disabled. Use OAuth.")
         prompt = body.get("prompt")
