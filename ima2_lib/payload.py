@@ -15,16 +15,18 @@ from .httpio import JSON_TYPE, StreamResponse
 
 
 class DataUrl:
-    """``data:<mime>;base64,<b64>`` rendered lazily; ``b64`` is ASCII bytes (no newlines)."""
+    """``data:<mime>;base64,<b64>`` rendered lazily; ``b64`` is ASCII bytes (no newlines) or
+    a list of bytes-like pieces that concatenate to it."""
 
     __slots__ = ("mime", "b64")
 
-    def __init__(self, mime: str, b64: bytes) -> None:
+    def __init__(self, mime: str, b64: Any) -> None:
         self.mime = mime
-        self.b64 = b64
+        self.b64 = b64 if isinstance(b64, list) else [b64]
 
     def text(self) -> str:
-        return "data:%s;base64,%s" % (self.mime, self.b64.decode("ascii"))
+        return "data:%s;base64,%s" % (self.mime, b"".join(bytes(p) for p in self.b64)
+                                      .decode("ascii"))
 
 
 def json_parts(value: Any) -> List[bytes]:
@@ -48,7 +50,7 @@ def json_parts(value: Any) -> List[bytes]:
         marker = json.dumps("\x00ima2-%s-%d\x00" % (nonce, index)).encode("ascii")
         head, _, rest = rest.partition(marker)
         pieces.append(head + b'"data:' + blob.mime.encode("ascii") + b";base64,")
-        pieces.append(blob.b64)
+        pieces.extend(blob.b64)
         rest = b'"' + rest
     pieces.append(rest)
     return pieces

@@ -8,15 +8,16 @@ on purpose) a final event that is not followed by a blank line when ``close()`` 
 
 Cost is linear in the input: every byte is scanned once for line endings and a long line is
 accumulated in one ``bytearray`` (never re-joined or re-scanned per chunk), so a multi-MB
-base64 ``data:`` line costs what copying it once costs. Data is handed out as a bytes-like
-object (``SSEEvent.raw``) so callers can parse it without another copy.
+base64 ``data:`` line costs what copying it once costs. Data is handed out as ``bytes`` or
+(for a long line) the accumulating ``bytearray`` itself (``SSEEvent.raw``), so callers can
+parse it without another copy.
 Must not: do network I/O, parse JSON, or know about the upstream's event types.
 """
 from __future__ import annotations
 
 from typing import List, Optional, Union
 
-BytesLike = Union[bytes, bytearray, memoryview]
+BytesLike = Union[bytes, bytearray]
 _BOM = b"\xef\xbb\xbf"
 
 
@@ -118,15 +119,16 @@ class SSEDecoder:
                 if bytes(line[:3]) == _BOM:
                     line = line[3:]
             if line:
-                self._process(memoryview(line), out)
+                self._process(line, out)
         self._dispatch(out)
         return out
 
     # --- lines and fields ------------------------------------------------------------
     def _end_line(self, data: bytes, start: int, stop: int, out: List[SSEEvent]) -> None:
+        line: Union[bytearray, memoryview]
         if self._line_open:
             self._line.extend(memoryview(data)[start:stop])
-            line: BytesLike = memoryview(self._line)
+            line = self._line  # handed over whole: a long data line is never copied again
             self._line = bytearray()
             self._line_open = False
         else:
@@ -136,7 +138,7 @@ class SSEDecoder:
         else:
             self._process(line, out)
 
-    def _process(self, line: memoryview, out: List[SSEEvent]) -> None:
+    def _process(self, line: Union[bytearray, memoryview], out: List[SSEEvent]) -> None:
         if line[0] == 0x3A:  # ":" comment
             return
         head = bytes(line[:16])
@@ -144,23 +146,28 @@ class SSEDecoder:
         if colon < 0 and len(line) > 16:
             return  # a field name this long is none of data/event/id/retry: ignored
         if colon < 0:
-            name, value = head, memoryview(b"")
+            name, start = head, len(line)
         else:
-            name = bytes(line[:colon])
+            name = head[:colon]
             start = colon + 1
             if start < len(line) and line[start] == 0x20:
                 start += 1
-            value = line[start:]
         if name == b"data":
-            self._data.append(value)
-        elif name == b"event":
-            self._event_type = bytes(value).decode("utf-8", "replace")
+            if isinstance(line, bytearray):
+                del line[:start]  # O(1) for a bytearray: no copy of a multi-MB payload
+                self._data.append(line)
+            else:
+                self._data.append(bytes(line[start:]))
+            return
+        value = bytes(line[start:])
+        if name == b"event":
+            self._event_type = value.decode("utf-8", "replace")
         elif name == b"id":
-            text = bytes(value).decode("utf-8", "replace")
+            text = value.decode("utf-8", "replace")
             if "\x00" not in text:
                 self.last_event_id = text
         elif name == b"retry":
-            text = bytes(value).decode("ascii", "replace")
+            text = value.decode("ascii", "replace")
             if text.isdigit() and text.isascii():
                 self.retry = int(text)
         # Any other field name is ignored (spec).

@@ -54,9 +54,10 @@ def _fsync_dir(folder: str) -> None:
         os.close(fd)
 
 
-def atomic_write(path: str, data: bytes, mode: Optional[int] = None, fsync: bool = True) -> None:
+def atomic_write(path: str, data: Any, mode: Optional[int] = None, fsync: bool = True) -> None:
     """Write ``data`` so readers see the old file or the new one, never a mix or a truncation.
 
+    ``data`` is bytes, or a list/tuple of bytes-like pieces written in order (no join copy).
     The temp file starts with a dot so gallery listings and static serving never show it.
     ``mode`` sets the final permissions (``0o600`` for secrets); None keeps 0644-style files.
     """
@@ -65,7 +66,8 @@ def atomic_write(path: str, data: bytes, mode: Optional[int] = None, fsync: bool
                                suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            for piece in data if isinstance(data, (list, tuple)) else (data,):
+                handle.write(piece)
             handle.flush()
             if fsync:
                 os.fsync(handle.fileno())

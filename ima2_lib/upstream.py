@@ -17,9 +17,9 @@ log bodies, prompts or base64.
 """
 from __future__ import annotations
 
+import binascii
 import http.client
 import json
-import re
 import socket
 import threading
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
@@ -32,7 +32,7 @@ B64 = Union[str, bytes, memoryview]
 READ_SIZE = 256 * 1024
 AFTER_IMAGE_IDLE_S = 10.0  # once the image is in hand, a stalled tail is not worth a long wait
 _BLOB_MIN_EVENT = 64 * 1024
-_BLOB = re.compile(rb'"([A-Za-z0-9+/]{1024,}={0,2})"')
+_BLOB_MIN_CHARS = 1024
 _BLOB_MARK = "\x00ima2blob:"
 
 
@@ -138,20 +138,43 @@ def fallback_body(stream_body: Dict[str, Any]) -> Dict[str, Any]:
 # Event parsing
 # --------------------------------------------------------------------------------------
 def parse_event_json(raw: Any) -> Any:
-    """``json.loads`` of an event's data; long base64 strings come back as memoryviews."""
+    """``json.loads`` of an event's data; long plain string literals come back as memoryviews.
+
+    A string literal of at least 1 KB without any backslash is taken verbatim (JSON needs no
+    unescaping there): found with ``bytes.find`` (memchr speed), replaced by a marker before
+    ``json.loads`` and put back as a zero-copy memoryview of ``raw``.
+    """
     if len(raw) < _BLOB_MIN_EVENT:
         return json.loads(bytes(raw))
-    view = memoryview(raw)
+    data = raw if isinstance(raw, (bytes, bytearray)) else bytes(raw)
+    view = memoryview(data)
     pieces: List[bytes] = []
     blobs: List[memoryview] = []
-    last = 0
-    for match in _BLOB.finditer(view):
-        pieces.append(bytes(view[last:match.start()]))
-        pieces.append(b'"\\u0000ima2blob:%d"' % len(blobs))
-        blobs.append(view[match.start(1):match.end(1)])
-        last = match.end()
+    last = pos = 0
+    find = data.find
+    while True:
+        opening = find(b'"', pos)
+        if opening < 0:
+            break
+        closing = opening + 1
+        while True:
+            closing = find(b'"', closing)
+            if closing < 0:
+                return json.loads(bytes(data))  # malformed: let json report it
+            back = closing - 1
+            while data[back] == 0x5C:
+                back -= 1
+            if (closing - 1 - back) % 2 == 0:
+                break  # not escaped
+            closing += 1
+        if closing - opening > _BLOB_MIN_CHARS and find(b"\\", opening, closing) < 0:
+            pieces.append(bytes(view[last:opening]))
+            pieces.append(b'"\\u0000ima2blob:%d"' % len(blobs))
+            blobs.append(view[opening + 1:closing])
+            last = closing + 1
+        pos = closing + 1
     if not blobs:
-        return json.loads(bytes(view))
+        return json.loads(bytes(data))
     pieces.append(bytes(view[last:]))
     return _put_back(json.loads(b"".join(pieces)), blobs)
 
@@ -196,6 +219,23 @@ class ImageResult:
         self.terminal: Optional[str] = None  # completed | failed | incomplete
         self.incomplete_reason: Optional[str] = None
         self.error: Optional[UpstreamError] = None
+        self.image_bytes: Optional[bytes] = None
+
+    @property
+    def has_image(self) -> bool:
+        return self.image is not None or self.image_bytes is not None
+
+    def decode_image(self, drop_base64: bool = False) -> Optional[bytes]:
+        """The image bytes, decoded once. ``drop_base64`` releases the (multi-MB) base64 text
+        afterwards; a payload that is not base64 is kept for the caller to report."""
+        if self.image_bytes is None and self.image is not None:
+            try:
+                self.image_bytes = binascii.a2b_base64(self.image)
+            except (binascii.Error, ValueError):
+                return None
+        if drop_base64 and self.image_bytes is not None:
+            self.image = None
+        return self.image_bytes
 
     @property
     def web_search_calls(self) -> int:
@@ -207,7 +247,7 @@ class ImageResult:
         if item.get("type") == "image_generation_call":
             result = b64_value(item.get("result"))
             if result is not None:
-                self.image = result
+                self.image, self.image_bytes = result, None  # the last image item wins
             revised = item.get("revised_prompt")
             if isinstance(revised, str) and revised:
                 self.revised_prompt = revised
@@ -234,7 +274,7 @@ class ImageResult:
         for item in output:
             if not isinstance(item, dict):
                 continue
-            if item.get("type") == "image_generation_call" and self.image is None:
+            if item.get("type") == "image_generation_call" and not self.has_image:
                 self.take_item(item)
             elif item.get("type") == "web_search_call" and not streamed:
                 self.web_search_items += 1
@@ -269,9 +309,9 @@ def apply_event(result: ImageResult, data: Any, event_name: str,
             on_partial(b64, index)
         return False
     if etype == "response.output_item.done":
-        had = result.image is not None
+        had = result.has_image
         result.take_item(item)
-        if not had and result.image is not None and on_phase is not None:
+        if not had and result.has_image and on_phase is not None:
             on_phase("decoding")
         return False
     if etype in ("response.completed", "response.incomplete", "response.failed"):
@@ -282,7 +322,7 @@ def apply_event(result: ImageResult, data: Any, event_name: str,
             details = response.get("incomplete_details")
             if isinstance(details, dict) and isinstance(details.get("reason"), str):
                 result.incomplete_reason = details["reason"]
-        if etype == "response.failed" and result.image is None:
+        if etype == "response.failed" and not result.has_image:
             result.error = from_stream_error(data, etype, result.event_count)
         return True
     if etype == "error":
@@ -337,7 +377,7 @@ def response_object_result(raw: bytes, what: str) -> ImageResult:
     result.take_response(data, streamed=False)
     status = data.get("status")
     result.terminal = status if isinstance(status, str) else None
-    if result.image is None and status == "failed":
+    if not result.has_image and status == "failed":
         result.error = from_stream_error({"response": data}, "response.failed", 0)
     if status == "incomplete":
         details = data.get("incomplete_details")
@@ -474,11 +514,13 @@ class _Exchange:
         decoder = SSEDecoder()
         result = ImageResult()
         finished = False
+        event: Any = None
+        data: Any = None
         while not finished:
             try:
                 chunk = self.resp.read1(READ_SIZE)
             except socket.timeout as exc:
-                if result.image is not None and not self.cancel.canceled:
+                if result.has_image and not self.cancel.canceled:
                     break  # stalled after the image arrived: keep the image
                 raise self._fail(exc, "read")
             except (OSError, http.client.HTTPException, ValueError) as exc:
@@ -488,7 +530,7 @@ class _Exchange:
             if self.cancel.canceled:
                 raise canceled(self.cancel.reason)
             events = decoder.feed(chunk) if chunk else decoder.close()
-            had_image = result.image is not None
+            had_image = result.has_image
             for event in events:
                 try:
                     data = parse_event_json(event.raw)
@@ -497,8 +539,16 @@ class _Exchange:
                 if apply_event(result, data, event.event, on_partial, on_phase):
                     finished = True
                     break
-            if not had_image and result.image is not None and self.conn.sock is not None:
-                self.conn.sock.settimeout(min(self.client.idle_timeout_s, AFTER_IMAGE_IDLE_S))
+            events = event = data = None  # type: ignore[assignment]  # free the line now
+            if result.image is not None:
+                # Decode now and let the base64 go: the rest of the stream (response.completed
+                # repeats the whole output) keeps coming meanwhile, so this work is off the
+                # critical path and only one copy of the image stays in memory.
+                result.decode_image(drop_base64=True)
+            if not had_image and result.has_image:
+                if self.conn.sock is not None:
+                    self.conn.sock.settimeout(min(self.client.idle_timeout_s,
+                                                  AFTER_IMAGE_IDLE_S))
             if not chunk:
                 break
         self.cancel.check()

@@ -26,6 +26,17 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 DEFAULT_MODELS = ["gpt-5.5", "gpt-5.4", "gpt-5.4-mini", "gpt-image-2"]
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """ima2 closes upstream connections early (cancel, after the terminal event): not news."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if isinstance(sys.exc_info()[1], (ConnectionError, OSError)):
+            return
+        super().handle_error(request, client_address)
+
+
 class Recorded:
     def __init__(self, method: str, path: str, headers: Dict[str, str], body: Any) -> None:
         self.method = method
@@ -50,6 +61,7 @@ class FakeUpstream:
         self.closed_at: List[float] = []
         self.sent: List[Tuple[float, int, str]] = []  # (monotonic time, post index, event type)
         self.billing_mode = "ok"
+        self.streams: Dict[int, Dict[str, float]] = {}  # post index -> {"start", "end"} times
         self._holds: Dict[str, threading.Event] = {}
         self._reached: Dict[str, threading.Event] = {}
         fake = self
@@ -72,7 +84,17 @@ class FakeUpstream:
 
             def do_GET(self) -> None:
                 fake._record(self, None)
-                if self.path == "/health":
+                if self.path == "/_fake/stats":  # benchmarks read timings from here
+                    with fake.lock:
+                        inputs = []
+                        for rec in fake.requests:
+                            if rec.method == "POST" and isinstance(rec.body, dict):
+                                content = rec.body.get("input", [{}])[-1].get("content")
+                                inputs.append(content if isinstance(content, str) else None)
+                        stats = {"sent": fake.sent, "streams": fake.streams,
+                                 "closed": fake.closed, "inputs": inputs}
+                    self._send_json(200, stats)
+                elif self.path == "/health":
                     self._send_json(200, {"ok": True, "replay_state": "stateless"})
                 elif self.path.startswith("/v1/organization/costs") or \
                         self.path == "/dashboard/billing/credit_grants":
@@ -118,7 +140,7 @@ class FakeUpstream:
                 action(self, recorded)
 
         self.handler_class = Handler
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _QuietServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.port = int(self.server.server_address[1])
         self.url = "http://127.0.0.1:%d" % self.port
@@ -171,6 +193,10 @@ class FakeUpstream:
     def note_sent(self, index: int, etype: str) -> None:
         with self.lock:
             self.sent.append((time.monotonic(), index, etype))
+
+    def note_stream(self, index: int, what: str) -> None:
+        with self.lock:
+            self.streams.setdefault(index, {})[what] = time.monotonic()
 
     # --- scenario actions -----------------------------------------------------------------
     def sse(self, transcript: "Transcript") -> Callable[..., None]:
@@ -240,16 +266,18 @@ class Transcript:
 
     def __init__(self, steps: List[Tuple[str, Any]], crlf: bool = False,
                  event_lines: bool = True, chunk: Optional[int] = None,
-                 headers: Sequence[Tuple[str, str]] = ()) -> None:
+                 headers: Sequence[Tuple[str, str]] = (), pace: float = 0.0) -> None:
         self.steps = steps
         self.crlf = crlf
         self.event_lines = event_lines
         self.chunk = chunk
         self.headers = list(headers)
+        self.pace = pace  # seconds between the chunks of one event (network-like pacing)
+        self._encoded: Dict[int, bytes] = {}
 
     def variant(self, **changes: Any) -> "Transcript":
         options = {"crlf": self.crlf, "event_lines": self.event_lines, "chunk": self.chunk,
-                   "headers": self.headers}
+                   "headers": self.headers, "pace": self.pace}
         options.update(changes)
         return Transcript(list(self.steps), **options)
 
@@ -278,10 +306,15 @@ class Transcript:
         for key, value in self.headers:
             handler.send_header(key, value)
         handler.end_headers()
+        handler.wfile.flush()
+        fake.note_stream(index, "start")
         try:
-            for kind, payload in self.steps:
+            for number, (kind, payload) in enumerate(self.steps):
                 if kind == "event":
-                    self._send(handler, self.encode(payload))
+                    raw = self._encoded.get(number)
+                    if raw is None:
+                        raw = self._encoded[number] = self.encode(payload)
+                    self._send(handler, raw)
                     fake.note_sent(index, payload.get("type", ""))
                 elif kind == "raw":
                     self._send(handler, payload)
@@ -300,6 +333,7 @@ class Transcript:
                     handler.close_connection = True
                     handler.connection.shutdown(socket.SHUT_RDWR)
                     return
+            fake.note_stream(index, "end")  # last event written
             handler.wfile.write(b"0\r\n\r\n")
             handler.wfile.flush()
         except (_Closed, BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
@@ -309,6 +343,8 @@ class Transcript:
     def _send(self, handler: BaseHTTPRequestHandler, raw: bytes) -> None:
         size = self.chunk or len(raw)
         for start in range(0, len(raw), max(1, size)):
+            if start and self.pace:
+                time.sleep(self.pace)
             piece = raw[start:start + size]
             handler.wfile.write(b"%x\r\n" % len(piece) + piece + b"\r\n")
             handler.wfile.flush()

@@ -87,7 +87,8 @@ def _dedupe(warnings: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
 
 def partial_payload(request_id: str, b64: Any, index: Optional[int]) -> Dict[str, Any]:
     mime = P.REF_KINDS.get(P.sniff_b64(b64) or "", "image/png")
-    return {"requestId": request_id, "image": DataUrl(mime, b64_bytes(b64)), "index": index}
+    piece = b64 if isinstance(b64, (bytes, memoryview)) else b64_bytes(b64)
+    return {"requestId": request_id, "image": DataUrl(mime, piece), "index": index}
 
 
 def raw_response(saved: List[Saved], request_id: str, revised: Optional[str],
@@ -222,10 +223,14 @@ class Classic:
             on_partial = (lambda b64, i: emit(partial_payload(self.request_id, b64, i))) \
                 if self.mode == "sse" else None
             result = app.generation.produce(self.job, spec, on_partial)
-            image, result.image = result.image, None
+            decoded = result.decode_image()
+            image, result.image, result.image_bytes = result.image, None, None
+            if decoded is None and image is None:
+                raise UpstreamError("EMPTY_RESPONSE", "The upstream sent no image data")
             saved = save_image(app, self.job, image, self.format, name_for,
                                lambda f, now, kind, actual: self.sidecar(result, now, kind,
-                                                                         actual))
+                                                                         actual),
+                               decoded=decoded)
             return saved, result
         return work
 
@@ -313,7 +318,7 @@ class Classic:
         saved = [s for s, _ in done]
         results = [r for _, r in done]
         warnings = _dedupe(self.warnings + [w for s in saved for w in s.warnings])
-        meta = ({"filename": saved[0].filename, "imageChars": (len(saved[0].data) + 2) // 3 * 4}
+        meta = ({"filename": saved[0].filename, "imageChars": (saved[0].length + 2) // 3 * 4}
                 if self.kind == "edit" else
                 {"filenames": [s.filename for s in saved], "imageCount": len(saved)})
         app.inflight.finish(job, "completed", 200, None, meta)

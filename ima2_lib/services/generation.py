@@ -98,13 +98,13 @@ class GenerationService:
                 on_partial(b64, index)
 
         result = self.client.stream_image(spec.body, cancel, on_phase, partial)
-        if result.image is None and spec.fallback:
+        if not result.has_image and spec.fallback:
             self.app.log.info(spec.label, "fallback_json", requestId=job.request_id,
                               events=result.event_count)
             second = self.client.request_json(fallback_body(spec.body), cancel)
             if second.error is not None:
                 raise second.error
-            if second.image is not None:
+            if second.has_image:
                 second.web_search_items = max(second.web_search_items, result.web_search_calls)
                 if second.usage is None:
                     second.usage = result.usage
@@ -114,7 +114,7 @@ class GenerationService:
             if result.incomplete_reason and not second.incomplete_reason:
                 second.incomplete_reason = result.incomplete_reason
             result = second
-        if result.image is None:
+        if not result.has_image:
             raise no_image_error(result)
         return result
 

@@ -141,7 +141,15 @@ class InflightRegistry:
 
     def finish(self, job: Job, status: str, http_status: Optional[int] = None,
                error_code: Optional[str] = None, meta: Optional[Dict[str, Any]] = None) -> bool:
-        """Move ``job`` to the terminal list; False if it was already finished (canceled)."""
+        """Move ``job`` to the terminal list; False if it was already finished (canceled).
+
+        A ``canceled`` snapshot looks the same whoever records it first (the DELETE / the
+        disconnect watcher, or the request thread noticing the cancel): no httpStatus or
+        errorCode, ``meta.cancelReason``.
+        """
+        if status == "canceled":
+            http_status, error_code = None, None
+            meta = dict(meta or {}, cancelReason=job.cancel.reason or "canceled")
         now = now_ms()
         with self._lock:
             if self._active.get(job.request_id) is not job:
@@ -176,7 +184,7 @@ class InflightRegistry:
         """Abort the job's upstream work now; saving in progress finishes first."""
         with job.commit_lock:
             job.cancel.cancel(reason)
-        return self.finish(job, "canceled", meta={"cancelReason": reason})
+        return self.finish(job, "canceled")
 
     # --- queries ---------------------------------------------------------------------------
     def _reap(self, now: int) -> None:

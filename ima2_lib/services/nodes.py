@@ -222,11 +222,14 @@ class NodeRequest:
             on_partial = (lambda b64, i: emit(partial_payload(self.request_id or "", b64, i))) \
                 if previews else None
             result = self.app.generation.produce(self.job, spec, on_partial)
-            image, result.image = result.image, None
+            decoded = result.decode_image()
+            image, result.image, result.image_bytes = result.image, None, None
+            if decoded is None and image is None:
+                raise UpstreamError("EMPTY_RESPONSE", "The upstream sent no image data")
             saved = save_image(self.app, self.job, image, self.format, name_for,
                                lambda f, now, kind, actual: self.sidecar(result, now, kind,
                                                                          actual),
-                               pretty=True)
+                               pretty=True, decoded=decoded)
             return saved, result
         return work
 
@@ -277,7 +280,7 @@ class NodeRequest:
         saved, result = run.values[0]
         app.inflight.finish(job, "completed", 200, None, {
             "nodeId": self.node_id, "filename": saved.filename,
-            "imageChars": (len(saved.data) + 2) // 3 * 4})
+            "imageChars": (saved.length + 2) // 3 * 4})
         warnings = self.warnings + saved.warnings
         return "ok", {
             "nodeId": self.node_id, "parentNodeId": self.parent, "requestId": self.request_id,

@@ -19,7 +19,7 @@ import secrets
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .. import __version__
-from ..images import add_png_text, convert_image, dimensions, sniff
+from ..images import convert_image, dimensions, png_text_pieces, sniff
 from ..log import now_ms
 from ..store import atomic_write, dumps
 from ..upstream import B64
@@ -30,25 +30,44 @@ SAVABLE = ("png", "jpeg", "webp")
 
 
 class Saved:
-    """One image on disk: its name, the exact bytes written, and what changed on the way."""
+    """One image on disk: its name, the pieces written (in order) and what changed."""
 
-    def __init__(self, filename: str, data: bytes, kind: str, sidecar: Dict[str, Any]) -> None:
+    def __init__(self, filename: str, parts: List[Any], kind: str, sidecar: Dict[str, Any],
+                 b64_tail: Any = None) -> None:
         self.filename = filename
-        self.data = data
+        self.parts = parts
         self.kind = kind
         self.sidecar = sidecar
+        self.length = sum(len(p) for p in parts)
         self.index = 0
         self.warnings: List[Dict[str, Any]] = []
+        self._b64_tail = b64_tail
+        self._data: Optional[bytes] = None
 
     @property
     def mime(self) -> str:
         return MIME_BY_FORMAT[self.kind]
 
-    def b64(self) -> bytes:
-        return binascii.b2a_base64(self.data, newline=False)
+    @property
+    def data(self) -> bytes:
+        if self._data is None:
+            self._data = b"".join(self.parts) if len(self.parts) != 1 else bytes(self.parts[0])
+        return self._data
+
+    def b64(self) -> List[Any]:
+        """Base64 of the saved bytes as pieces. When the upstream's own base64 is canonical
+        and only text chunks were inserted (a multiple of 3 bytes at byte 33), its tail is
+        reused as is instead of re-encoding megabytes."""
+        if self._b64_tail is not None:
+            head = binascii.b2a_base64(self.parts[0] + self.parts[1], newline=False)
+            return [head, self._b64_tail]
+        return [binascii.b2a_base64(self.data, newline=False)]
 
 
-def decode_image(b64: B64) -> bytes:
+def decode_image(b64: Any) -> bytes:
+    """Bytes of the upstream image (``b64`` may already be the decoded ``bytes``)."""
+    if isinstance(b64, bytes) and sniff(b64[:16]) in SAVABLE:
+        return b64
     try:
         data = binascii.a2b_base64(b64)
     except (binascii.Error, ValueError):
@@ -119,19 +138,24 @@ SidecarFn = Callable[[str, int, str, Optional[str]], Dict[str, Any]]  # name, no
 
 
 def save_image(app: Any, job: Any, b64: B64, requested: str, name_for: NameFn,
-               build_sidecar: SidecarFn, pretty: bool = False) -> Saved:
-    """Decode, match the requested format, then ``commit``."""
-    data, kind, warnings = match_format(app, decode_image(b64), requested)
-    saved = commit(app, job, data, kind, name_for, build_sidecar, pretty)
+               build_sidecar: SidecarFn, pretty: bool = False,
+               decoded: Optional[bytes] = None) -> Saved:
+    """Decode (unless ``decoded`` is given), match the requested format, then ``commit``."""
+    raw = decode_image(b64 if decoded is None else decoded)
+    data, kind, warnings = match_format(app, raw, requested)
+    canonical = b64 is not None and data is raw and len(b64) == 4 * ((len(raw) + 2) // 3)
+    saved = commit(app, job, data, kind, name_for, build_sidecar, pretty,
+                   b64 if canonical else None)
     saved.warnings = warnings
     return saved
 
 
 def commit(app: Any, job: Any, data: bytes, kind: str, name_for: NameFn,
-           build_sidecar: SidecarFn, pretty: bool = False) -> Saved:
+           build_sidecar: SidecarFn, pretty: bool = False, source_b64: Any = None) -> Saved:
     """Write image then sidecar under ``job.commit_lock``; raises CANCELED if canceled first.
 
     The sidecar is also embedded in PNGs as the ``ima2`` text chunk (plus ``parameters``).
+    ``source_b64``: the canonical base64 ``data`` came from (lets the response reuse it).
     """
     folder = app.config.generated_dir
     actual = size_text(data)
@@ -145,14 +169,16 @@ def commit(app: Any, job: Any, data: bytes, kind: str, name_for: NameFn,
         if os.sep in filename or "/" in filename or filename.startswith("."):
             raise ValueError("refusing to write outside the gallery: %r" % filename)
         sidecar = build_sidecar(filename, now_ms(), kind, actual)
+        pieces = None
         if kind == "png":
             prompt = sidecar.get("effectivePrompt") or sidecar.get("prompt") or ""
-            data = add_png_text(data, [
+            pieces = png_text_pieces(data, [
                 ("ima2", json.dumps(sidecar, ensure_ascii=False, separators=(",", ":"))),
-                ("parameters", a1111_parameters(str(prompt), sidecar))])
+                ("parameters", a1111_parameters(str(prompt), sidecar))], pad_key="ima2")
+        parts: List[Any] = pieces if pieces is not None else [data]
         path = os.path.join(folder, filename)
         fsync = bool(app.config.fsync)
-        atomic_write(path, data, fsync=fsync)
+        atomic_write(path, parts, fsync=fsync)
         try:
             atomic_write(path + ".json", dumps(sidecar, pretty=pretty), fsync=fsync)
         except BaseException:
@@ -161,9 +187,13 @@ def commit(app: Any, job: Any, data: bytes, kind: str, name_for: NameFn,
             except OSError:
                 pass
             raise
+    tail = None
+    if source_b64 is not None and pieces is not None:
+        tail = source_b64[44:]
+        tail = tail.encode("ascii") if isinstance(tail, str) else tail
+    saved = Saved(filename, parts, kind, sidecar, tail)
     app.log.info("generate", "saved", requestId=job.request_id, filename=filename,
-                 bytes=len(data), kind=kind)
+                 bytes=saved.length, kind=kind)
     app.fire_image_saved(filename)
-    saved = Saved(filename, data, kind, sidecar)
     saved.index = index
     return saved
