@@ -116,23 +116,13 @@ def png_text_chunk(keyword: str, text: str) -> bytes:
         return png_chunk(b"iTXt", key + b"\x00\x00\x00\x00\x00" + text.encode("utf-8"))
 
 
-def png_text_pieces(data: bytes, entries: Iterable[Tuple[str, str]],
-                    pad_key: Optional[str] = None) -> Optional[List[Any]]:
-    """``[head, chunks, rest]`` with text chunks inserted right after IHDR, or None (not a PNG).
-
-    ``rest`` is a memoryview of ``data`` (no copy). With ``pad_key`` the text of that entry
-    gets up to two trailing spaces so the inserted length is a multiple of 3: the base64 of
-    the result is then the base64 of the head + chunks followed by the original base64 from
-    character 44 on (IHDR ends at byte 33 = 11 x 3).
-    """
+def png_text_pieces(data: bytes, entries: Iterable[Tuple[str, str]]) -> Optional[List[Any]]:
+    """``[head, chunks, rest]`` with text chunks inserted right after IHDR (before IDAT, where
+    every reader looks), or None when ``data`` is not a PNG. ``rest`` is a memoryview of
+    ``data`` (no copy)."""
     if not data.startswith(PNG_SIGNATURE) or len(data) < _IHDR_END or data[12:16] != b"IHDR":
         return None
-    items = list(entries)
-    chunks = b"".join(png_text_chunk(key, text) for key, text in items)
-    if pad_key is not None and len(chunks) % 3:
-        pad = " " * (-len(chunks) % 3)
-        chunks = b"".join(png_text_chunk(key, text + pad if key == pad_key else text)
-                          for key, text in items)
+    chunks = b"".join(png_text_chunk(key, text) for key, text in entries)
     return [data[:_IHDR_END], chunks, memoryview(data)[_IHDR_END:]]
 
 

@@ -81,6 +81,33 @@ def atomic_write(path: str, data: Any, mode: Optional[int] = None, fsync: bool =
         _fsync_dir(folder)
 
 
+def write_temp(folder: str, data: Any, fsync: bool = True, prefix: str = ".tmp-",
+               suffix: str = ".part") -> str:
+    """Write ``data`` (bytes or a list of pieces) to a new hidden temp file in ``folder``
+    (fsynced when asked) and return its path; ``publish_temp`` moves it into place later."""
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=suffix)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            for piece in data if isinstance(data, (list, tuple)) else (data,):
+                handle.write(piece)
+            handle.flush()
+            if fsync:
+                os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return tmp
+
+
+def publish_temp(tmp: str, path: str, fsync: bool = True) -> None:
+    """Atomically move a ``write_temp`` file to ``path`` (same folder) and persist the rename."""
+    os.replace(tmp, path)
+    if fsync:
+        _fsync_dir(os.path.dirname(os.path.abspath(path)) or ".")
+
+
 def dumps(obj: Any, pretty: bool = False) -> bytes:
     if pretty:
         return json.dumps(obj, indent=2, ensure_ascii=False).encode("utf-8")

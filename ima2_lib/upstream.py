@@ -20,6 +20,7 @@ from __future__ import annotations
 import binascii
 import http.client
 import json
+import re
 import socket
 import threading
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
@@ -34,6 +35,41 @@ AFTER_IMAGE_IDLE_S = 10.0  # once the image is in hand, a stalled tail is not wo
 _BLOB_MIN_EVENT = 64 * 1024
 _BLOB_MIN_CHARS = 1024
 _BLOB_MARK = "\x00ima2blob:"
+
+
+class RunElider:
+    """Cuts runs of base64-alphabet characters longer than ``limit`` out of a byte stream.
+
+    Used once the image is in hand: the rest of the stream can only repeat it
+    (``response.completed`` carries the whole output again), and such a run always sits inside
+    a JSON string, so cutting it keeps every event valid JSON while ima2 never holds the
+    second multi-MB copy. Runs that continue across chunks are tracked.
+    """
+
+    _RUN = re.compile(rb"[A-Za-z0-9+/=]+")
+
+    def __init__(self, limit: int = 4096) -> None:
+        self.limit = limit
+        self.run = 0  # length of the alphabet run at the end of the bytes seen so far
+
+    def filter(self, chunk: bytes) -> bytes:
+        pieces: List[bytes] = []
+        last = 0
+        carried, self.run = self.run, 0
+        size = len(chunk)
+        for match in self._RUN.finditer(chunk):
+            start, end = match.span()
+            prior = carried if start == 0 else 0
+            keep_until = start + max(0, self.limit - prior)
+            if end > keep_until:
+                pieces.append(chunk[last:keep_until])
+                last = end
+            if end == size:
+                self.run = prior + (end - start)
+        if not pieces:
+            return chunk
+        pieces.append(chunk[last:])
+        return b"".join(pieces)
 
 
 class CancelToken:
@@ -220,10 +256,11 @@ class ImageResult:
         self.incomplete_reason: Optional[str] = None
         self.error: Optional[UpstreamError] = None
         self.image_bytes: Optional[bytes] = None
+        self.image_taken = False  # an on_image callback took the image over
 
     @property
     def has_image(self) -> bool:
-        return self.image is not None or self.image_bytes is not None
+        return self.image is not None or self.image_bytes is not None or self.image_taken
 
     def decode_image(self, drop_base64: bool = False) -> Optional[bytes]:
         """The image bytes, decoded once. ``drop_base64`` releases the (multi-MB) base64 text
@@ -246,8 +283,8 @@ class ImageResult:
             return
         if item.get("type") == "image_generation_call":
             result = b64_value(item.get("result"))
-            if result is not None:
-                self.image, self.image_bytes = result, None  # the last image item wins
+            if result is not None and not self.image_taken:  # the first image kept wins
+                self.image, self.image_bytes = result, None
             revised = item.get("revised_prompt")
             if isinstance(revised, str) and revised:
                 self.revised_prompt = revised
@@ -282,6 +319,7 @@ class ImageResult:
 
 PartialFn = Callable[[B64, Optional[int]], None]
 PhaseFn = Callable[[str], None]
+ImageFn = Callable[["ImageResult"], None]
 
 
 def apply_event(result: ImageResult, data: Any, event_name: str,
@@ -346,8 +384,13 @@ class UpstreamClient:
 
     def stream_image(self, body: Dict[str, Any], cancel: CancelToken,
                      on_phase: Optional[PhaseFn] = None,
-                     on_partial: Optional[PartialFn] = None) -> ImageResult:
-        """The streaming call. Returns a result (image or not); raises UpstreamError."""
+                     on_partial: Optional[PartialFn] = None,
+                     on_image: Optional[ImageFn] = None) -> ImageResult:
+        """The streaming call. Returns a result (image or not); raises UpstreamError.
+
+        ``on_image(result)`` runs in this thread as soon as an image item has arrived and
+        been decoded (``result.image_bytes``), while the rest of the stream still comes in;
+        it may take the image over (``image_taken``)."""
         with _Exchange(self, cancel) as exchange:
             resp = exchange.post(body, "text/event-stream")
             if on_phase is not None:
@@ -355,7 +398,7 @@ class UpstreamClient:
             ctype = (resp.getheader("Content-Type") or "").lower()
             if "text/event-stream" not in ctype:
                 return response_object_result(exchange.read_all(), "non-stream answer")
-            return exchange.read_stream(on_phase, on_partial)
+            return exchange.read_stream(on_phase, on_partial, on_image)
 
     def request_json(self, body: Dict[str, Any], cancel: CancelToken) -> ImageResult:
         """The non-streaming fallback call (§3e answer: a response object)."""
@@ -507,8 +550,8 @@ class _Exchange:
         self.cancel.check()
         return bytes(buf)
 
-    def read_stream(self, on_phase: Optional[PhaseFn],
-                    on_partial: Optional[PartialFn]) -> ImageResult:
+    def read_stream(self, on_phase: Optional[PhaseFn], on_partial: Optional[PartialFn],
+                    on_image: Optional[ImageFn] = None) -> ImageResult:
         """Decode SSE until a terminal event, an error event or the end of the stream."""
         assert self.resp is not None and self.conn is not None
         decoder = SSEDecoder()
@@ -516,6 +559,7 @@ class _Exchange:
         finished = False
         event: Any = None
         data: Any = None
+        elider: Optional[RunElider] = None
         while not finished:
             try:
                 chunk = self.resp.read1(READ_SIZE)
@@ -529,7 +573,10 @@ class _Exchange:
                 chunk = b""  # the connection was cut mid-stream: end of stream, no terminal
             if self.cancel.canceled:
                 raise canceled(self.cancel.reason)
-            events = decoder.feed(chunk) if chunk else decoder.close()
+            eof = not chunk
+            if elider is not None and not eof:
+                chunk = elider.filter(chunk)  # may leave nothing: that is not the end
+            events = decoder.close() if eof else decoder.feed(chunk)
             had_image = result.has_image
             for event in events:
                 try:
@@ -544,12 +591,14 @@ class _Exchange:
                 # Decode now and let the base64 go: the rest of the stream (response.completed
                 # repeats the whole output) keeps coming meanwhile, so this work is off the
                 # critical path and only one copy of the image stays in memory.
-                result.decode_image(drop_base64=True)
+                if result.decode_image(drop_base64=True) is not None and on_image is not None:
+                    on_image(result)
             if not had_image and result.has_image:
+                elider = RunElider()  # the rest of the stream only repeats the image
                 if self.conn.sock is not None:
                     self.conn.sock.settimeout(min(self.client.idle_timeout_s,
                                                   AFTER_IMAGE_IDLE_S))
-            if not chunk:
+            if eof:
                 break
         self.cancel.check()
         if result.error is not None:

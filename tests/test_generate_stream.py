@@ -59,7 +59,7 @@ def test_first_partial_reaches_the_client_while_the_final_item_is_held(server, f
         assert data_url_bytes(first["image"])[1] == data_url_bytes("data:x;base64," + P0)[1]
         name, second = client.next_event()
         assert name == "partial" and second["index"] == 1
-        assert reached.is_set()  # both partials arrived while the final item was held back
+        assert reached.wait(2)  # both partials arrived while the final item was held back
         assert server.get("/api/inflight").json()["jobs"][0]["phase"] == "partial"
         fake.release("final")
         name, done = client.next_event()
@@ -102,6 +102,9 @@ def test_multi_megabyte_image_split_inside_json(server, fake):
     # ima2 adds its text chunks after IHDR; the image data itself is untouched
     assert on_disk[:33] == big[:33] and on_disk.endswith(big[33:])
     assert data_url_bytes(resp.json()["image"])[1] == on_disk
+    # response.completed (which repeats the multi-MB image) was still read to its end
+    assert resp.json()["usage"]["total_tokens"] == 2413 and resp.json()["webSearchCalls"] == 1
+    assert fake.closed == 0
 
 
 def test_legacy_partial_field_names_are_accepted(server, fake):

@@ -142,3 +142,24 @@ def test_big_event_base64_is_cut_out_without_changing_the_result():
     result = ImageResult()
     apply_event(result, data, "message", None, None)
     assert bytes(result.image) == b64.encode() and result.revised_prompt == "x"
+
+
+def test_run_elider_keeps_json_valid_across_any_split():
+    import random
+
+    from ima2_lib.upstream import RunElider
+
+    b64 = "QUJD" * 5000 + "=="
+    text = ('event: response.completed\ndata: {"type":"response.completed","response":{'
+            '"output":[{"result":"%s","x":"abc"}],"usage":{"total_tokens":5}}}\n\n' % b64).encode()
+    rng = random.Random(7)
+    for _ in range(100):
+        elider, out, pos = RunElider(100), b"", 0
+        while pos < len(text):
+            size = rng.randint(1, 3000)
+            out += elider.filter(text[pos:pos + size])
+            pos += size
+        event = json.loads(out.decode().split("data: ", 1)[1])
+        assert event["response"]["usage"] == {"total_tokens": 5}
+        assert b64.startswith(event["response"]["output"][0]["result"])
+        assert len(event["response"]["output"][0]["result"]) == 100

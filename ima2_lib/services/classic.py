@@ -24,7 +24,7 @@ from ..upstream import b64_bytes, edit_body, generate_body, image_tool
 from ..upstream_errors import UpstreamError, canceled
 from . import params as P
 from .generation import ImageSpec, Run, aggregate_usage
-from .saving import Saved, random_hex, save_image
+from .saving import ImageSaver, Saved, random_hex
 
 API_DISABLED = "API key provider is disabled. Use OAuth (Codex login)."
 _INT_PREFIX = re.compile(r"^\s*([+-]?\d+)")
@@ -222,15 +222,12 @@ class Classic:
         def work(index: int, emit: Any) -> Tuple[Saved, Any]:
             on_partial = (lambda b64, i: emit(partial_payload(self.request_id, b64, i))) \
                 if self.mode == "sse" else None
-            result = app.generation.produce(self.job, spec, on_partial)
-            decoded = result.decode_image()
-            image, result.image, result.image_bytes = result.image, None, None
-            if decoded is None and image is None:
-                raise UpstreamError("EMPTY_RESPONSE", "The upstream sent no image data")
-            saved = save_image(app, self.job, image, self.format, name_for,
-                               lambda f, now, kind, actual: self.sidecar(result, now, kind,
-                                                                         actual),
-                               decoded=decoded)
+            saver = ImageSaver(app, self.job, self.format, self.mode == "raw", self.sidecar)
+            try:
+                result = app.generation.produce(self.job, spec, on_partial, saver.on_image)
+                saved = saver.save(result, name_for)
+            finally:
+                saver.close()
             return saved, result
         return work
 

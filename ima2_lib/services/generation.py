@@ -19,6 +19,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 from ..deps import make_ssl_context
 from ..upstream import B64, CancelToken, ImageResult, UpstreamClient, fallback_body
 from ..upstream_errors import UpstreamError, canceled
+from .saving import remove_stale_temps
 
 RETRY_BACKOFF_S = 0.25
 RATE_LIMIT_DEFAULT_WAIT_S = 1.0
@@ -50,6 +51,11 @@ class GenerationService:
             idle_timeout_s=max(0.05, float(config.upstream_idle_timeout_ms) / 1000.0),
             ssl_context=self._ssl_context)
 
+    def start(self) -> None:
+        removed = remove_stale_temps(self.app.config.generated_dir)
+        if removed:
+            self.app.log.warn("generate", "stale_temp_files_removed", count=removed)
+
     def _ssl_context(self) -> Any:
         with self._ssl_lock:
             if self._ssl is None:
@@ -57,8 +63,8 @@ class GenerationService:
             return self._ssl
 
     # --- one image -------------------------------------------------------------------------
-    def produce(self, job: Any, spec: ImageSpec,
-                on_partial: Optional[PartialSink] = None) -> ImageResult:
+    def produce(self, job: Any, spec: ImageSpec, on_partial: Optional[PartialSink] = None,
+                on_image: Optional[Callable[[ImageResult], None]] = None) -> ImageResult:
         """An ImageResult with an image, or raise the classified UpstreamError."""
         last: Optional[UpstreamError] = None
         for attempt in (1, 2):
@@ -72,7 +78,7 @@ class GenerationService:
                 if job.cancel.wait(delay):
                     raise canceled(job.cancel.reason)
             try:
-                return self._attempt(job, spec, on_partial)
+                return self._attempt(job, spec, on_partial, on_image)
             except UpstreamError as err:
                 if err.code != "CANCELED":
                     self.app.log.warn(spec.label, "upstream_failed", requestId=job.request_id,
@@ -83,8 +89,8 @@ class GenerationService:
         assert last is not None
         raise last
 
-    def _attempt(self, job: Any, spec: ImageSpec,
-                 on_partial: Optional[PartialSink]) -> ImageResult:
+    def _attempt(self, job: Any, spec: ImageSpec, on_partial: Optional[PartialSink],
+                 on_image: Optional[Callable[[ImageResult], None]]) -> ImageResult:
         cancel: CancelToken = job.cancel
         self.app.oauth.gate(cancel)
         inflight = self.app.inflight
@@ -97,7 +103,7 @@ class GenerationService:
             if on_partial is not None:
                 on_partial(b64, index)
 
-        result = self.client.stream_image(spec.body, cancel, on_phase, partial)
+        result = self.client.stream_image(spec.body, cancel, on_phase, partial, on_image)
         if not result.has_image and spec.fallback:
             self.app.log.info(spec.label, "fallback_json", requestId=job.request_id,
                               events=result.event_count)

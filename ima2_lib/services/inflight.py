@@ -75,6 +75,8 @@ class InflightRegistry:
         self._version = 0
         self._written = -1
         self._frozen = False
+        self._dirty = threading.Event()
+        self._writer: Optional[threading.Thread] = None
         self._recover()
 
     # --- journal -------------------------------------------------------------------------
@@ -117,6 +119,27 @@ class InflightRegistry:
                 self._written = version
             except OSError as exc:
                 self.app.log.warn("inflight", "journal_write_failed", error=exc.strerror)
+
+    def _write_journal_later(self) -> None:
+        """Finishing a job rewrites the journal off the request's critical path (coalesced).
+
+        A crash in the few milliseconds before the write can only make a finished job read
+        as ``interrupted`` on the next start — never hide a running one (register writes
+        synchronously)."""
+        with self._lock:
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._journal_loop,
+                                                name="ima2-inflight-journal", daemon=True)
+                self._writer.start()
+        self._dirty.set()
+
+    def _journal_loop(self) -> None:
+        while True:
+            self._dirty.wait()
+            self._dirty.clear()
+            if self._frozen:
+                return
+            self._write_journal()
 
     # --- lifecycle of a job ----------------------------------------------------------------
     def register(self, request_id: str, kind: str, prompt: Any, meta: Dict[str, Any]) -> Job:
@@ -170,7 +193,7 @@ class InflightRegistry:
             self._reap(now)
         self.app.log.info("inflight", "finish", requestId=job.request_id, status=status,
                           httpStatus=http_status, errorCode=error_code)
-        self._write_journal()
+        self._write_journal_later()
         return True
 
     def cancel(self, request_id: str, reason: str = "canceled by DELETE /api/inflight") -> bool:
@@ -225,9 +248,11 @@ class InflightRegistry:
     def stop(self) -> None:
         """Shutdown: keep the journal as it is (running jobs read as interrupted next start)
         and abort their upstream calls so request threads end promptly."""
+        self._write_journal()  # finished jobs leave the journal; running ones stay in it
         with self._lock:
             self._frozen = True
             jobs = list(self._active.values())
+        self._dirty.set()  # lets the writer thread see the freeze and end
         for job in jobs:
             job.cancel.cancel("server shutting down")
 

@@ -27,7 +27,7 @@ from ..upstream_errors import UpstreamError, canceled
 from . import params as P
 from .classic import partial_payload
 from .generation import ImageSpec, Run
-from .saving import iso_utc, random_hex, save_image
+from .saving import ImageSaver, iso_utc, random_hex
 
 CONTEXT_MODES = ("parent-plus-refs", "parent-only", "ancestry")
 SEARCH_MODES = ("off", "auto", "on")
@@ -221,15 +221,12 @@ class NodeRequest:
             previews = self.sse and self.source is None
             on_partial = (lambda b64, i: emit(partial_payload(self.request_id or "", b64, i))) \
                 if previews else None
-            result = self.app.generation.produce(self.job, spec, on_partial)
-            decoded = result.decode_image()
-            image, result.image, result.image_bytes = result.image, None, None
-            if decoded is None and image is None:
-                raise UpstreamError("EMPTY_RESPONSE", "The upstream sent no image data")
-            saved = save_image(self.app, self.job, image, self.format, name_for,
-                               lambda f, now, kind, actual: self.sidecar(result, now, kind,
-                                                                         actual),
-                               pretty=True, decoded=decoded)
+            saver = ImageSaver(self.app, self.job, self.format, False, self.sidecar)
+            try:
+                result = self.app.generation.produce(self.job, spec, on_partial, saver.on_image)
+                saved = saver.save(result, name_for, pretty=True)
+            finally:
+                saver.close()
             return saved, result
         return work
 

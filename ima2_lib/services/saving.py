@@ -4,9 +4,17 @@ Owns: decoding the upstream base64, making the bytes match the requested format 
 ``app.features`` when it differs; without Pillow the true format is kept and a
 ``FORMAT_NOT_CONVERTED`` warning says so), the file names of CONTRACT §3.3, the sidecar
 fields of §3.2 plus ``requestedSize``/``actualSize`` (and ``requestedFormat`` when the format
-had to change), the ``ima2`` JSON and A1111-style ``parameters`` PNG text chunks, and the
-commit: image then sidecar, both atomic, under the job's commit lock so a cancel either
-happens before (nothing written) or after (both written) — never in between.
+had to change), the ``ima2`` JSON and A1111-style ``parameters`` PNG text chunks (written
+before IDAT, so every PNG reader sees them), and saving in two steps:
+
+* ``prepare`` — as soon as the image arrives, usually while the rest of the upstream stream
+  (``response.completed`` repeats the image) is still coming: convert, add the text chunks,
+  write a hidden, fsynced temp file in the gallery, and keep what the response needs (the
+  base64, or the bytes for raw answers) — the multi-MB work is off the critical path;
+* ``publish`` — under the job's commit lock: refuse if canceled, pick the name, rename the
+  temp file into place, then write the sidecar atomically (if that fails the image goes
+  too). A cancel therefore happens before (nothing visible) or after (both visible).
+
 Must not: write anywhere but directly inside the generated folder, or know about HTTP.
 """
 from __future__ import annotations
@@ -21,28 +29,46 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from .. import __version__
 from ..images import convert_image, dimensions, png_text_pieces, sniff
 from ..log import now_ms
-from ..store import atomic_write, dumps
-from ..upstream import B64
+from ..payload import B64Stream
+from ..store import atomic_write, dumps, publish_temp, write_temp
 from ..upstream_errors import UpstreamError
 from .params import MIME_BY_FORMAT
 
 SAVABLE = ("png", "jpeg", "webp")
+TEMP_PREFIX = ".ima2-"
+TEMP_SUFFIX = ".part"
+NameFn = Callable[[int, str], str]  # (saved-image index k, kind) -> file name
+SidecarFn = Callable[[int, str, Optional[str]], Dict[str, Any]]  # now, kind, "WxH"
+
+
+class Prepared:
+    """An image written to a hidden temp file, waiting for ``publish``."""
+
+    def __init__(self, temp: str, kind: str, actual: Optional[str], length: int,
+                 warnings: List[Dict[str, Any]], b64: Optional[List[bytes]],
+                 parts: Optional[List[Any]]) -> None:
+        self.temp = temp
+        self.kind = kind
+        self.actual = actual
+        self.length = length
+        self.warnings = warnings
+        self.b64_pieces = b64
+        self.parts = parts
+        self.published = False
 
 
 class Saved:
-    """One image on disk: its name, the pieces written (in order) and what changed."""
+    """One image on disk: its name, its sidecar, and what the response needs."""
 
-    def __init__(self, filename: str, parts: List[Any], kind: str, sidecar: Dict[str, Any],
-                 b64_tail: Any = None) -> None:
+    def __init__(self, filename: str, prepared: Prepared, sidecar: Dict[str, Any],
+                 index: int) -> None:
         self.filename = filename
-        self.parts = parts
-        self.kind = kind
+        self.kind = prepared.kind
+        self.length = prepared.length
+        self.warnings = prepared.warnings
         self.sidecar = sidecar
-        self.length = sum(len(p) for p in parts)
-        self.index = 0
-        self.warnings: List[Dict[str, Any]] = []
-        self._b64_tail = b64_tail
-        self._data: Optional[bytes] = None
+        self.index = index
+        self._prepared = prepared
 
     @property
     def mime(self) -> str:
@@ -50,18 +76,15 @@ class Saved:
 
     @property
     def data(self) -> bytes:
-        if self._data is None:
-            self._data = b"".join(self.parts) if len(self.parts) != 1 else bytes(self.parts[0])
-        return self._data
+        parts = self._prepared.parts
+        if parts is None:
+            return b"".join(binascii.a2b_base64(p) for p in self.b64())
+        return b"".join(parts) if len(parts) != 1 else bytes(parts[0])
 
     def b64(self) -> List[Any]:
-        """Base64 of the saved bytes as pieces. When the upstream's own base64 is canonical
-        and only text chunks were inserted (a multiple of 3 bytes at byte 33), its tail is
-        reused as is instead of re-encoding megabytes."""
-        if self._b64_tail is not None:
-            head = binascii.b2a_base64(self.parts[0] + self.parts[1], newline=False)
-            return [head, self._b64_tail]
-        return [binascii.b2a_base64(self.data, newline=False)]
+        if self._prepared.b64_pieces is not None:
+            return self._prepared.b64_pieces
+        return [B64Stream(self._prepared.parts or [])]
 
 
 def decode_image(b64: Any) -> bytes:
@@ -70,7 +93,7 @@ def decode_image(b64: Any) -> bytes:
         return b64
     try:
         data = binascii.a2b_base64(b64)
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, TypeError):
         raise UpstreamError("EMPTY_RESPONSE", "The upstream image is not valid base64")
     if sniff(data[:16]) not in SAVABLE:
         raise UpstreamError("EMPTY_RESPONSE", "The upstream sent data that is not a PNG, JPEG "
@@ -114,13 +137,13 @@ def iso_utc(ms: int) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (ms % 1000)
 
 
-def a1111_parameters(prompt: str, sidecar: Dict[str, Any]) -> str:
+def a1111_parameters(prompt: str, meta: Dict[str, Any]) -> str:
     """Stable-Diffusion-WebUI-style ``parameters`` text, so other tools show the settings."""
-    options = sidecar.get("options") if isinstance(sidecar.get("options"), dict) else sidecar
-    fields = [("Size", sidecar.get("actualSize") or options.get("size")),
-              ("Model", sidecar.get("model")), ("Quality", options.get("quality")),
-              ("Moderation", options.get("moderation")), ("Prompt mode", sidecar.get("promptMode")),
-              ("Revised prompt", sidecar.get("revisedPrompt")),
+    options = meta.get("options") if isinstance(meta.get("options"), dict) else meta
+    fields = [("Size", meta.get("actualSize") or options.get("size")),
+              ("Model", meta.get("model")), ("Quality", options.get("quality")),
+              ("Moderation", options.get("moderation")), ("Prompt mode", meta.get("promptMode")),
+              ("Revised prompt", meta.get("revisedPrompt")),
               ("Generator", "ima2 " + __version__)]
     parts = []
     for name, value in fields:
@@ -133,52 +156,56 @@ def a1111_parameters(prompt: str, sidecar: Dict[str, Any]) -> str:
     return prompt + "\n" + ", ".join(parts)
 
 
-NameFn = Callable[[int, str], str]  # (saved-image index k, kind) -> file name
-SidecarFn = Callable[[str, int, str, Optional[str]], Dict[str, Any]]  # name, now, kind, WxH
+# Sidecar fields that are only known once the response has completed: not in the PNG chunk.
+_LATE_FIELDS = ("usage", "webSearchCalls", "createdAt", "createdAtIso", "elapsed", "nodeId")
 
 
-def save_image(app: Any, job: Any, b64: B64, requested: str, name_for: NameFn,
-               build_sidecar: SidecarFn, pretty: bool = False,
-               decoded: Optional[bytes] = None) -> Saved:
-    """Decode (unless ``decoded`` is given), match the requested format, then ``commit``."""
-    raw = decode_image(b64 if decoded is None else decoded)
-    data, kind, warnings = match_format(app, raw, requested)
-    canonical = b64 is not None and data is raw and len(b64) == 4 * ((len(raw) + 2) // 3)
-    saved = commit(app, job, data, kind, name_for, build_sidecar, pretty,
-                   b64 if canonical else None)
-    saved.warnings = warnings
-    return saved
+def prepare(app: Any, b64_or_bytes: Any, requested: str, build_sidecar: SidecarFn,
+            keep_bytes: bool) -> Prepared:
+    """Decode, convert, embed the parameters, write the temp file (see the module doc).
 
-
-def commit(app: Any, job: Any, data: bytes, kind: str, name_for: NameFn,
-           build_sidecar: SidecarFn, pretty: bool = False, source_b64: Any = None) -> Saved:
-    """Write image then sidecar under ``job.commit_lock``; raises CANCELED if canceled first.
-
-    The sidecar is also embedded in PNGs as the ``ima2`` text chunk (plus ``parameters``).
-    ``source_b64``: the canonical base64 ``data`` came from (lets the response reuse it).
+    ``build_sidecar`` gives the parameters for the ``ima2`` chunk (fields known only after
+    completion are left out); ``keep_bytes`` keeps the bytes (raw answers) instead of the
+    base64 (JSON/SSE answers).
     """
-    folder = app.config.generated_dir
+    data, kind, warnings = match_format(app, decode_image(b64_or_bytes), requested)
     actual = size_text(data)
+    pieces: Optional[List[Any]] = None
+    if kind == "png":
+        meta = {k: v for k, v in build_sidecar(now_ms(), kind, actual).items()
+                if k not in _LATE_FIELDS}
+        prompt = meta.get("effectivePrompt") or meta.get("prompt") or ""
+        pieces = png_text_pieces(data, [
+            ("ima2", json.dumps(meta, ensure_ascii=False, separators=(",", ":"))),
+            ("parameters", a1111_parameters(str(prompt), meta))])
+    parts: List[Any] = pieces if pieces is not None else [data]
+    folder = app.config.generated_dir
+    os.makedirs(folder, exist_ok=True)
+    temp = write_temp(folder, parts, fsync=bool(app.config.fsync), prefix=TEMP_PREFIX,
+                      suffix=TEMP_SUFFIX)
+    length = sum(len(p) for p in parts)
+    if keep_bytes:
+        return Prepared(temp, kind, actual, length, warnings, None, parts)
+    return Prepared(temp, kind, actual, length, warnings, list(B64Stream(parts)), None)
+
+
+def publish(app: Any, job: Any, prepared: Prepared, name_for: NameFn,
+            build_sidecar: SidecarFn, pretty: bool = False) -> Saved:
+    """Move the prepared image into the gallery and write its sidecar (CANCELED if canceled)."""
+    folder = app.config.generated_dir
+    fsync = bool(app.config.fsync)
     with job.commit_lock:
         job.cancel.check()
-        os.makedirs(folder, exist_ok=True)
         index = job.next_index()
-        filename = name_for(index, kind)
+        filename = name_for(index, prepared.kind)
         while os.path.exists(os.path.join(folder, filename)):
-            filename = name_for(index, kind)  # a random-hex collision: draw again
+            filename = name_for(index, prepared.kind)  # a random-hex collision: draw again
         if os.sep in filename or "/" in filename or filename.startswith("."):
             raise ValueError("refusing to write outside the gallery: %r" % filename)
-        sidecar = build_sidecar(filename, now_ms(), kind, actual)
-        pieces = None
-        if kind == "png":
-            prompt = sidecar.get("effectivePrompt") or sidecar.get("prompt") or ""
-            pieces = png_text_pieces(data, [
-                ("ima2", json.dumps(sidecar, ensure_ascii=False, separators=(",", ":"))),
-                ("parameters", a1111_parameters(str(prompt), sidecar))], pad_key="ima2")
-        parts: List[Any] = pieces if pieces is not None else [data]
+        sidecar = build_sidecar(now_ms(), prepared.kind, prepared.actual)
         path = os.path.join(folder, filename)
-        fsync = bool(app.config.fsync)
-        atomic_write(path, parts, fsync=fsync)
+        publish_temp(prepared.temp, path, fsync=fsync)
+        prepared.published = True
         try:
             atomic_write(path + ".json", dumps(sidecar, pretty=pretty), fsync=fsync)
         except BaseException:
@@ -187,13 +214,72 @@ def commit(app: Any, job: Any, data: bytes, kind: str, name_for: NameFn,
             except OSError:
                 pass
             raise
-    tail = None
-    if source_b64 is not None and pieces is not None:
-        tail = source_b64[44:]
-        tail = tail.encode("ascii") if isinstance(tail, str) else tail
-    saved = Saved(filename, parts, kind, sidecar, tail)
     app.log.info("generate", "saved", requestId=job.request_id, filename=filename,
-                 bytes=saved.length, kind=kind)
+                 bytes=prepared.length, kind=prepared.kind)
     app.fire_image_saved(filename)
-    saved.index = index
-    return saved
+    return Saved(filename, prepared, sidecar, index)
+
+
+def discard(prepared: Optional[Prepared]) -> None:
+    """Remove a temp file that was never published (failure, cancel, replaced image)."""
+    if prepared is not None and not prepared.published:
+        try:
+            os.unlink(prepared.temp)
+        except OSError:
+            pass
+
+
+def remove_stale_temps(folder: str) -> int:
+    """At start-up: temp files left by a process that died mid-generation."""
+    removed = 0
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return 0
+    for name in names:
+        if name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX):
+            try:
+                os.unlink(os.path.join(folder, name))
+                removed += 1
+            except OSError:
+                pass
+    return removed
+
+
+class ImageSaver:
+    """Glue for one image of a request: prepare early (``on_image``), publish at the end."""
+
+    def __init__(self, app: Any, job: Any, requested: str, keep_bytes: bool,
+                 build_sidecar: Callable[[Any, int, str, Optional[str]], Dict[str, Any]]) -> None:
+        self.app = app
+        self.job = job
+        self.requested = requested
+        self.keep_bytes = keep_bytes
+        self.build_sidecar = build_sidecar  # (result, now, kind, actual) -> sidecar
+        self.prepared: Optional[Prepared] = None
+
+    def on_image(self, result: Any) -> None:
+        """Upstream callback: the image just arrived (decoded) while the stream goes on."""
+        self._prepare(result, result.image_bytes)
+
+    def _prepare(self, result: Any, image: Any) -> None:
+        discard(self.prepared)  # a later image item replaces an earlier one
+        self.prepared = None
+        self.prepared = prepare(self.app, image, self.requested,
+                                lambda now, kind, actual: self.build_sidecar(
+                                    result, now, kind, actual), self.keep_bytes)
+        result.image, result.image_bytes, result.image_taken = None, None, True
+
+    def save(self, result: Any, name_for: NameFn, pretty: bool = False) -> Saved:
+        if self.prepared is None:  # non-stream answer or fallback: prepare now
+            image = result.image_bytes if result.image_bytes is not None else result.image
+            if image is None:
+                raise UpstreamError("EMPTY_RESPONSE", "The upstream sent no image data")
+            self._prepare(result, image)
+        assert self.prepared is not None
+        return publish(self.app, self.job, self.prepared, name_for,
+                       lambda now, kind, actual: self.build_sidecar(result, now, kind, actual),
+                       pretty)
+
+    def close(self) -> None:
+        discard(self.prepared)
