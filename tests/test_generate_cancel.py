@@ -8,6 +8,7 @@ is refused instead of clobbering the other job.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import time
 
@@ -175,5 +176,34 @@ def test_jobs_running_at_a_restart_are_reported_interrupted(tmp, fake):
         assert job["meta"]["sessionId"] == "s_x"
         assert second.get("/api/health").json()["activeJobs"] == 0
         assert images(second) == []
+    finally:
+        second.stop()
+
+
+def test_finished_jobs_are_not_reported_interrupted_after_a_clean_restart(tmp, fake):
+    first = LiveServer(tmp, IMA2_OAUTH_URL=fake.url)
+    fake.default = fake.sse(success(FINAL))
+    assert first.post("/api/generate", {"prompt": "p", "requestId": "done-1"}).status == 200
+    first.stop()  # right after: the journal must already say nothing is running
+    second = LiveServer(tmp, env=first.env)
+    try:
+        body = second.get("/api/inflight?includeTerminal=1").json()
+        assert body == {"jobs": [], "terminalJobs": []}
+    finally:
+        second.stop()
+
+
+def test_temp_files_of_a_dead_process_are_removed_at_start(tmp, fake):
+    first = LiveServer(tmp, IMA2_OAUTH_URL=fake.url)
+    first.stop()
+    folder = first.config.generated_dir
+    stale = os.path.join(folder, ".ima2-abc.part")
+    with open(stale, "wb") as handle:
+        handle.write(b"half an image")
+    keep = os.path.join(folder, ".other")
+    open(keep, "wb").close()
+    second = LiveServer(tmp, env=first.env)
+    try:
+        assert not os.path.exists(stale) and os.path.exists(keep)
     finally:
         second.stop()

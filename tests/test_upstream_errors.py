@@ -163,3 +163,25 @@ def test_run_elider_keeps_json_valid_across_any_split():
         assert event["response"]["usage"] == {"total_tokens": 5}
         assert b64.startswith(event["response"]["output"][0]["result"])
         assert len(event["response"]["output"][0]["result"]) == 100
+
+
+def test_non_stream_response_objects_of_the_proxy():
+    from ima2_lib.upstream import response_object_result
+
+    failed = response_object_result(json.dumps({
+        "id": "r", "status": "failed", "output": [], "usage": None,
+        "error": {"code": "rate_limit_exceeded", "message": "Please try again in 2s."}}).encode(),
+        "fallback answer")
+    assert failed.error.code == "RATE_LIMITED" and failed.error.retry_after == 2
+    in_progress = response_object_result(json.dumps({
+        "id": "r", "status": "in_progress", "output": [
+            {"type": "image_generation_call", "status": "generating", "result": "QUJD"}]})
+        .encode(), "fallback answer")
+    assert in_progress.has_image and in_progress.error is None  # an image whatever the status
+    incomplete = response_object_result(json.dumps({
+        "status": "incomplete", "incomplete_details": {"reason": "content_filter"},
+        "output": []}).encode(), "x")
+    assert not incomplete.has_image and incomplete.incomplete_reason == "content_filter"
+    with pytest.raises(Exception) as info:
+        response_object_result(b"<html>", "fallback answer")
+    assert info.value.code == "OAUTH_UPSTREAM_ERROR"

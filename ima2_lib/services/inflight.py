@@ -25,7 +25,6 @@ from ..upstream import CancelToken
 
 PROMPT_CHARS = 500
 MAX_TERMINAL = 1000
-_LINKS = ("sessionId", "parentNodeId", "clientNodeId")
 
 
 class Job:
@@ -256,11 +255,3 @@ class InflightRegistry:
         for job in jobs:
             job.cancel.cancel("server shutting down")
 
-
-def link_meta(meta: Dict[str, Any]) -> Dict[str, Any]:
-    """Normalise the sessionId/parentNodeId/clientNodeId links (non-empty strings or null)."""
-    out = dict(meta)
-    for key in _LINKS:
-        if key in out and not (isinstance(out[key], str) and out[key]):
-            out[key] = None
-    return out
