@@ -132,6 +132,19 @@ class FakeUpstream:
                     self._send_json(404, {"error": {"message": "Route not found.",
                                                     "type": "not_found_error"}})
                     return
+                if not isinstance(body, dict):  # the proxy's own checks (UPSTREAM §2.3)
+                    self._send_json(400, {"error": {
+                        "message": "Request body must be a JSON object.",
+                        "type": "invalid_request_error"}})
+                    return
+                items = body.get("input") if isinstance(body.get("input"), list) else []
+                if "previous_response_id" in body or any(
+                        isinstance(i, dict) and i.get("type") == "item_reference" for i in items):
+                    self._send_json(400, {"error": {
+                        "message": "Stateless Codex responses endpoint does not support "
+                                   "previous_response_id or item_reference; replay the full "
+                                   "history.", "type": "invalid_request_error"}})
+                    return
                 action = fake._next()
                 if action is None:
                     self._send_json(500, {"error": {"message": "fake upstream: no scenario",

@@ -50,6 +50,7 @@ def test_generate_n1_json_files_sidecar_and_upstream_body(server, fake):
     assert post.headers.get("Accept") == "text/event-stream"
     assert "Authorization" not in post.headers
     assert sent["stream"] is True and sent["tool_choice"] == "auto"
+    assert not {"previous_response_id", "max_output_tokens", "store"} & set(sent)
     assert sent["model"] == "gpt-5.4-mini"
     assert sent["tools"] == [{"type": "web_search"},
                              {"type": "image_generation", "quality": "high",
