@@ -11,6 +11,8 @@ script is the client. Times use the system-wide monotonic clock shared by the pr
 3. Partial-to-client latency: fake wrote the partial event → SSE client parsed it.
    Target ≤ 20 ms median.
 4. Linearity: added time for an 8 MB image vs a 4 MB one (single generation). Target ≤ 2x.
+
+``BENCH_FSYNC=0`` runs the server without fsync (default: fsync on, as shipped).
 """
 from __future__ import annotations
 
@@ -180,7 +182,8 @@ def ms(values: List[float]) -> str:
 
 
 def main() -> int:
-    print("ima2 generation benchmarks (fake upstream: noisy PNG, 64 KB chunks, 2 ms pacing)")
+    print("ima2 generation benchmarks (fake upstream: noisy PNG, 64 KB chunks, 2 ms pacing; "
+          "fsync %s)" % ("off" if os.environ.get("BENCH_FSYNC", "1") == "0" else "on"))
     tmp = tempfile.mkdtemp(prefix="ima2-bench-")
     started: List[Any] = []
     try:
