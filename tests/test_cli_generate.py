@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 from fake_upstream import success
 from genkit import FINAL, P0
@@ -195,4 +194,33 @@ def test_session_and_history_parity(server, env, tmp):
     assert os.path.exists(os.path.join(server.config.generated_dir, "gone.png"))
     assert json.loads(cli(env, "storage", "status", "--json").stdout)["ok"] is True
     assert json.loads(cli(env, "oauth", "status", "--json").stdout)["status"] == "ready"
-    assert time
+
+
+def test_progress_only_on_a_terminal(server, fake, env, tmp):
+    import pty
+
+    _ok(fake)
+    env = _env_for(server, env)
+    piped = cli(env, "gen", "quiet on a pipe", "--out-dir", os.path.join(tmp, "p"))
+    assert piped.returncode == 0 and piped.stderr == b""
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "ima2.py"), "gen", "tty",
+                                 "--out-dir", os.path.join(tmp, "t")], env=env,
+                                stdout=subprocess.PIPE, stderr=slave)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        os.close(slave)
+    seen = b""
+    while True:
+        try:
+            block = os.read(master, 65536)
+        except OSError:
+            break
+        if not block:
+            break
+        seen += block
+    os.close(master)
+    assert proc.returncode == 0 and out.decode().startswith("✓ ")
+    text = seen.decode("utf-8", "replace")
+    assert "\r" in text and "partial" in text  # one updating line: phase, seconds, partials
