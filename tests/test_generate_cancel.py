@@ -73,12 +73,12 @@ def test_delete_cancels_node_sse_with_an_error_event(server, fake):
     assert _terminal(server, "node-cancel")["status"] == "canceled"
 
 
-def _raw_post(port, path, body, accept="application/json"):
+def _raw_post(port, path, body, accept="application/json", extra=""):
     sock = socket.create_connection(("127.0.0.1", port))
     data = json.dumps(body).encode()
     sock.sendall(("POST %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/json\r\n"
-                  "Accept: %s\r\nContent-Length: %d\r\n\r\n" % (path, port, accept, len(data))
-                  ).encode() + data)
+                  "Accept: %s\r\n%sContent-Length: %d\r\n\r\n"
+                  % (path, port, accept, extra, len(data))).encode() + data)
     return sock
 
 
@@ -112,6 +112,34 @@ def test_client_disconnect_cancels_sse_generation(server, fake):
     assert _terminal(server, "gone-2")["status"] == "canceled"
     fake.release("final")
     assert images(server) == []
+
+
+def test_node_job_asked_to_continue_outlives_its_client(server, fake):
+    """``X-Ima2-On-Disconnect: continue`` (the studio, for reloads): the node job keeps running
+    after the page's stream is cut, saves its image and records it on the terminal job."""
+    reached = _hold(fake, partials=[P0])
+    sock = _raw_post(server.port, "/api/node/generate",
+                     {"prompt": "p", "requestId": "stay-1", "clientNodeId": "c-stay"},
+                     accept="text/event-stream", extra="X-Ima2-On-Disconnect: continue\r\n")
+    assert reached.wait(5)
+    received = b""
+    while b"event: partial" not in received:
+        received += sock.recv(65536)
+    sock.close()
+    # Still running well past the disconnect poll (0.25 s): visible by clientNodeId for the
+    # reloaded page, and the upstream connection stays open.
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:
+        jobs = server.get("/api/inflight").json()["jobs"]
+        assert [j["meta"]["clientNodeId"] for j in jobs] == ["c-stay"]
+        assert fake.closed == 0
+        time.sleep(0.05)
+    fake.release("final")
+    job = wait_until(lambda: _terminal(server, "stay-1"), 5)
+    assert job["status"] == "completed"
+    assert job["meta"]["filename"] in images(server)
+    assert job["meta"]["nodeId"] and job["meta"]["clientNodeId"] == "c-stay"
+    assert_consistent_gallery(server)
 
 
 def test_request_id_collision_never_clobbers_the_running_job(server, fake):

@@ -155,14 +155,15 @@ def test_node_root_json_has_no_partial_images_and_pretty_sidecar(server, fake):
 def test_node_child_sse_uses_the_parent_and_references(server, fake):
     fake.default = fake.sse(success(FINAL))
     root = server.post("/api/node/generate", {"prompt": "root", "format": "png"}).json()
-    fake.default = fake.sse(success(FINAL, web_search=False))
+    fake.default = fake.sse(success(FINAL, partials=[P0], web_search=False))
     resp = server.request("POST", "/api/node/generate", json_body={
         "prompt": "child", "parentNodeId": root["nodeId"], "references": [REF_WEBP],
         "searchMode": "on"}, headers={"Accept": "text/event-stream"})
     assert resp.status == 200
     assert resp.header("Content-Type").startswith("text/event-stream")
     events = sse_events(resp.body)
-    assert [e for e, _ in events] == ["phase", "done"]  # edits have no previews
+    # Unlike ima2-gen, a child (an edit of its parent) gets previews in SSE mode (issue 8).
+    assert [e for e, _ in events] == ["phase", "partial", "done"]
     done = events[-1][1]
     assert done["parentNodeId"] == root["nodeId"] and done["refsCount"] == 1
     meta = sidecar(server, done["filename"])
@@ -170,7 +171,7 @@ def test_node_child_sse_uses_the_parent_and_references(server, fake):
     child_post = fake.posts()[-1].body
     assert child_post["tool_choice"] == "required"
     assert child_post["tools"][0] == {"type": "web_search"}
-    assert "partial_images" not in child_post["tools"][-1]
+    assert child_post["tools"][-1]["partial_images"] == 2
     parts = image_parts(child_post)
     assert [mime_of(p) for p in parts] == ["image/png", "image/webp"]
     assert data_url_bytes(parts[0])[1] == file_bytes(server, root["filename"])

@@ -152,9 +152,13 @@ class Run:
     """
 
     def __init__(self, app: Any, job: Any, count: int, parallel: int,
-                 work: Callable[[int, Callable[[Any], None]], Any]) -> None:
+                 work: Callable[[int, Callable[[Any], None]], Any],
+                 detach: bool = False) -> None:
         self.app = app
         self.job = job
+        # detach: the client asked the job to outlive its connection
+        # (``X-Ima2-On-Disconnect: continue``), so a disconnect does not cancel it.
+        self.detach = detach
         self.count = count
         self.queue: "queue.Queue[Tuple[Any, ...]]" = queue.Queue()
         self.values: List[Any] = [None] * count
@@ -197,7 +201,7 @@ class Run:
     def _watch(self, req: Any) -> None:
         if self.job.cancel.canceled:
             return
-        if req.is_disconnected():
+        if req is not None and not self.detach and req.is_disconnected():
             self.app.inflight.cancel_job(self.job, "client disconnected")
         elif self.app.shutdown_event.is_set():
             self.app.inflight.cancel_job(self.job, "server shutting down")

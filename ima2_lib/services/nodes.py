@@ -13,6 +13,7 @@ from __future__ import annotations
 import binascii
 import os
 import re
+import threading
 import time
 from typing import Any, Dict, Iterator, Optional, Tuple
 
@@ -115,6 +116,9 @@ class NodeRequest:
         self.started = time.monotonic()
         self.body = req.json_object(app.json_limit())
         self.sse = req.wants("text/event-stream")
+        # A node job may outlive its page (reload during generation, issue 8): the studio
+        # sends this header and reconciles the result from /api/inflight afterwards.
+        self.detach = (req.header("X-Ima2-On-Disconnect") or "").strip().lower() == "continue"
         self.parent = self.body.get("parentNodeId")
         self.request_id: Optional[str] = req.request_id
         self.job: Any = None
@@ -177,9 +181,10 @@ class NodeRequest:
             search_on = self.search_mode == "on"
             text = prompts.text_prompt(self.effective, "edit", self.prompt_mode, research,
                                        search_on)
+            # Unlike ima2-gen, child nodes also get previews in SSE mode (issue 8).
+            tool = image_tool(self.quality, self.size, self.moderation, 2 if self.sse else None)
             body = edit_body(self.model, prompts.EDIT_DEVELOPER, text, self.source[:2],
-                             self.refs, image_tool(self.quality, self.size, self.moderation),
-                             search_on)
+                             self.refs, tool, search_on)
             return ImageSpec(body, False, "node")
         text = prompts.text_prompt(self.effective, "generate", self.prompt_mode, research)
         tool = image_tool(self.quality, self.size, self.moderation, 2 if self.sse else None)
@@ -218,7 +223,7 @@ class NodeRequest:
             return "%s.%s" % (self.node_id, kind)
 
         def work(_index: int, emit: Any) -> Any:
-            previews = self.sse and self.source is None
+            previews = self.sse
             on_partial = (lambda b64, i: emit(partial_payload(self.request_id or "", b64, i))) \
                 if previews else None
             saver = ImageSaver(self.app, self.job, self.format, False, self.sidecar)
@@ -234,10 +239,9 @@ class NodeRequest:
         self.app.log.info("node", "request", requestId=self.request_id, sse=self.sse,
                           operation="edit" if self.source else "generate",
                           promptChars=len(self.effective), refs=len(self.refs))
-        run = Run(self.app, self.job, 1, 1, self._work(self.spec()))
+        run = Run(self.app, self.job, 1, 1, self._work(self.spec()), detach=self.detach)
         if self.sse:
-            return sse_response(self._events(run), on_disconnect=lambda: (
-                self.app.inflight.cancel_job(self.job, "client disconnected")))
+            return sse_response(self._events(run), on_disconnect=self._on_disconnect)
         run.wait(self.req)
         kind, value = self.conclude(run)
         if kind == "error":
@@ -261,7 +265,20 @@ class NodeRequest:
                 yield from sse_parts("done", value)
         finally:
             if not done:
-                self.app.inflight.cancel_job(self.job, "client disconnected")
+                if self.detach:
+                    threading.Thread(target=self._finish_detached, args=(run,),
+                                     name="ima2-node-detached", daemon=True).start()
+                else:
+                    self.app.inflight.cancel_job(self.job, "client disconnected")
+
+    def _on_disconnect(self) -> None:
+        if not self.detach:
+            self.app.inflight.cancel_job(self.job, "client disconnected")
+
+    def _finish_detached(self, run: Run) -> None:
+        """The client left but asked the job to continue: save it and record the result."""
+        run.wait(None)
+        self.conclude(run)
 
     def conclude(self, run: Run) -> Tuple[str, Any]:
         app, job = self.app, self.job
