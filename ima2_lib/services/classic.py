@@ -17,9 +17,9 @@ from urllib.parse import quote
 
 from .. import prompts
 from ..errors import ApiError
-from ..httpio import Request, Response, SSE_KEEPALIVE, sse_event, sse_response
+from ..httpio import Request, Response, sse_response
 from ..log import now_ms
-from ..payload import DataUrl, json_stream, sse_parts
+from ..payload import DataUrl, json_stream
 from ..upstream import b64_bytes, edit_body, generate_body, image_tool
 from ..upstream_errors import UpstreamError, canceled
 from . import params as P
@@ -280,25 +280,13 @@ class Classic:
         self.app.inflight.cancel_job(self.job, "client disconnected")
 
     def _events(self, run: Run) -> Iterator[bytes]:
-        done = False
-        try:
-            yield sse_event("phase", {"requestId": self.request_id, "phase": "streaming"})
-            for item in run.follow(self.req):
-                if item[0] == "keepalive":
-                    yield SSE_KEEPALIVE
-                elif item[0] == "partial":
-                    payload = dict(item[2])
-                    payload["imageIndex"] = item[1]
-                    yield from sse_parts("partial", payload)
-            kind, value = self.conclude(run)
-            done = True
-            if kind == "error":
-                yield sse_event("error", _family_a(value))
-            else:
-                yield from sse_parts("done", value)
-        finally:
-            if not done:
-                self.app.inflight.cancel_job(self.job, "client disconnected")
+        def with_index(index: int, payload: Any) -> Any:
+            payload = dict(payload)
+            payload["imageIndex"] = index
+            return payload
+
+        return run.events(self.req, self.request_id, self.conclude, _family_a,
+                          lambda _run: self._disconnected(), with_index)
 
     def conclude(self, run: Run) -> Tuple[str, Any]:
         """("ok", payload or Response) / ("error", ApiError); finishes the in-flight job."""

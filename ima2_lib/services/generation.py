@@ -17,6 +17,8 @@ import threading
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from ..deps import make_ssl_context
+from ..httpio import SSE_KEEPALIVE, sse_event
+from ..payload import sse_parts
 from ..upstream import B64, CancelToken, ImageResult, UpstreamClient, fallback_body
 from ..upstream_errors import UpstreamError, canceled
 from .saving import remove_stale_temps
@@ -215,6 +217,32 @@ class Run:
                 self._watch(req)
                 continue
             self._record(item)
+
+    def events(self, req: Any, request_id: Optional[str],
+               conclude: Callable[["Run"], Tuple[str, Any]],
+               render_error: Callable[[Any], Dict[str, Any]],
+               on_abandon: Callable[["Run"], None],
+               partial: Callable[[int, Any], Any] = lambda _index, payload: payload,
+               ) -> Iterator[bytes]:
+        """The SSE body of a generation: ``phase``, each ``partial`` as it arrives, then one
+        ``done`` or ``error``. ``on_abandon`` runs when the client left before the end."""
+        done = False
+        try:
+            yield sse_event("phase", {"requestId": request_id, "phase": "streaming"})
+            for item in self.follow(req):
+                if item[0] == "keepalive":
+                    yield SSE_KEEPALIVE
+                elif item[0] == "partial":
+                    yield from sse_parts("partial", partial(item[1], item[2]))
+            kind, value = conclude(self)
+            done = True
+            if kind == "error":
+                yield sse_event("error", render_error(value))
+            else:
+                yield from sse_parts("done", value)
+        finally:
+            if not done:
+                on_abandon(self)
 
     def follow(self, req: Any) -> Iterator[Tuple[Any, ...]]:
         """SSE mode: yield partials and results as they come; ("keepalive",) when idle."""

@@ -19,9 +19,9 @@ from typing import Any, Dict, Iterator, Optional, Tuple
 
 from .. import prompts
 from ..errors import ApiError, error_body
-from ..httpio import Request, Response, SSE_KEEPALIVE, sse_event, sse_response
+from ..httpio import Request, Response, sse_response
 from ..images import sniff
-from ..payload import DataUrl, json_stream, sse_parts
+from ..payload import DataUrl, json_stream
 from ..store import read_json
 from ..upstream import edit_body, generate_body, image_tool
 from ..upstream_errors import UpstreamError, canceled
@@ -249,27 +249,15 @@ class NodeRequest:
         return json_stream(value)
 
     def _events(self, run: Run) -> Iterator[bytes]:
-        done = False
-        try:
-            yield sse_event("phase", {"requestId": self.request_id, "phase": "streaming"})
-            for item in run.follow(self.req):
-                if item[0] == "keepalive":
-                    yield SSE_KEEPALIVE
-                elif item[0] == "partial":
-                    yield from sse_parts("partial", item[2])
-            kind, value = self.conclude(run)
-            done = True
-            if kind == "error":
-                yield sse_event("error", error_body(value, "B"))
-            else:
-                yield from sse_parts("done", value)
-        finally:
-            if not done:
-                if self.detach:
-                    threading.Thread(target=self._finish_detached, args=(run,),
-                                     name="ima2-node-detached", daemon=True).start()
-                else:
-                    self.app.inflight.cancel_job(self.job, "client disconnected")
+        return run.events(self.req, self.request_id, self.conclude,
+                          lambda err: error_body(err, "B"), self._abandoned)
+
+    def _abandoned(self, run: Run) -> None:
+        if self.detach:
+            threading.Thread(target=self._finish_detached, args=(run,),
+                             name="ima2-node-detached", daemon=True).start()
+        else:
+            self.app.inflight.cancel_job(self.job, "client disconnected")
 
     def _on_disconnect(self) -> None:
         if not self.detach:
