@@ -91,13 +91,18 @@ class App:
     def _build_services(self) -> None:
         """Create the services later parts plug in (each registers itself in ``_services``)."""
         from .routes.thumbs import thumbnail_response
+        from .services.generation import GenerationService
         from .services.history import HistoryService
+        from .services.inflight import InflightRegistry
+        from .services.oauth import OAuthSupervisor
         from .services.sessions import SessionsService
 
+        self.inflight = self.add_service(InflightRegistry(self))
+        self.oauth = self.add_service(OAuthSupervisor(self))
         self.sessions = self.add_service(SessionsService(self))
-
         self.history = self.add_service(HistoryService(self))  # + trash sweeper, thumbnails
         self.thumbnail_response = functools.partial(thumbnail_response, self)
+        self.generation = self.add_service(GenerationService(self))
 
     def add_service(self, service: Any) -> Any:
         self._services.append(service)

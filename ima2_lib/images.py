@@ -1,8 +1,9 @@
 """Image bytes without Pillow: type sniffing, dimensions, and the extension that matches.
 
 Owns: magic-byte detection (PNG, JPEG, WebP, GIF, HEIC), reading width/height from headers,
-reading PNG text chunks (tEXt, zTXt, iTXt) and Pillow-backed thumbnails (the Pillow module is
-always passed in by the caller from ``app.features``; nothing here imports it).
+reading PNG text chunks (tEXt, zTXt, iTXt) and writing them with zlib/struct only,
+Pillow-backed thumbnails and format conversion (the Pillow module is always passed in by the
+caller from ``app.features``; nothing here imports it).
 Must not: trust file extensions or request fields for a MIME type.
 """
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import io
 import struct
 import zlib
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 MIME_BY_KIND = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp",
                 "gif": "image/gif", "heic": "image/heic"}
@@ -181,3 +182,64 @@ def make_thumbnail(image_module: Any, path: str, px: int, webp: bool) -> Tuple[b
             img = img.convert("RGB")
         img.save(out, "JPEG", quality=82, optimize=True)
         return out.getvalue(), "image/jpeg"
+# --------------------------------------------------------------------------------------
+# PNG text chunks (generation parameters travel inside the file)
+# --------------------------------------------------------------------------------------
+_IHDR_END = 8 + 8 + 13 + 4  # signature + IHDR length/type + 13 data bytes + CRC
+
+
+def png_chunk(chunk_type: bytes, data: bytes) -> bytes:
+    """One PNG chunk: length, type, data, CRC-32 of type + data."""
+    crc = zlib.crc32(chunk_type + data) & 0xFFFFFFFF
+    return struct.pack(">I", len(data)) + chunk_type + data + struct.pack(">I", crc)
+
+
+def png_text_chunk(keyword: str, text: str) -> bytes:
+    """``tEXt`` when the text is Latin-1, else an uncompressed UTF-8 ``iTXt``."""
+    key = keyword.encode("latin-1")[:79]
+    try:
+        return png_chunk(b"tEXt", key + b"\x00" + text.encode("latin-1"))
+    except UnicodeEncodeError:
+        # keyword, NUL, compression flag 0, method 0, empty language tag, NUL,
+        # empty translated keyword, NUL, UTF-8 text
+        return png_chunk(b"iTXt", key + b"\x00\x00\x00\x00\x00" + text.encode("utf-8"))
+
+
+def png_text_pieces(data: bytes, entries: Iterable[Tuple[str, str]]) -> Optional[List[Any]]:
+    """``[head, chunks, rest]`` with text chunks inserted right after IHDR (before IDAT, where
+    every reader looks), or None when ``data`` is not a PNG. ``rest`` is a memoryview of
+    ``data`` (no copy)."""
+    if not data.startswith(PNG_SIGNATURE) or len(data) < _IHDR_END or data[12:16] != b"IHDR":
+        return None
+    chunks = b"".join(png_text_chunk(key, text) for key, text in entries)
+    return [data[:_IHDR_END], chunks, memoryview(data)[_IHDR_END:]]
+
+
+def add_png_text(data: bytes, entries: Iterable[Tuple[str, str]]) -> bytes:
+    """``data`` with text chunks inserted right after IHDR; non-PNG input is returned as is."""
+    pieces = png_text_pieces(data, entries)
+    return data if pieces is None else b"".join(pieces)
+
+
+# --------------------------------------------------------------------------------------
+# Conversion (Pillow, optional)
+# --------------------------------------------------------------------------------------
+_PIL_FORMAT = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
+
+
+def convert_image(pil_image: Any, data: bytes, target: str) -> bytes:
+    """Re-encode ``data`` as ``target`` (png/jpeg/webp) with the given ``PIL.Image`` module.
+
+    JPEG has no alpha: transparent pixels are flattened onto white. Raises on failure.
+    """
+    image = pil_image.open(io.BytesIO(data))
+    image.load()
+    if target == "jpeg" and image.mode not in ("RGB", "L"):
+        rgba = image.convert("RGBA")
+        flat = pil_image.new("RGB", rgba.size, (255, 255, 255))
+        flat.paste(rgba, mask=rgba.split()[3])
+        image = flat
+    out = io.BytesIO()
+    options: Dict[str, Any] = {"quality": 95} if target in ("jpeg", "webp") else {}
+    image.save(out, _PIL_FORMAT[target], **options)
+    return out.getvalue()

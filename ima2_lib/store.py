@@ -54,9 +54,10 @@ def _fsync_dir(folder: str) -> None:
         os.close(fd)
 
 
-def atomic_write(path: str, data: bytes, mode: Optional[int] = None, fsync: bool = True) -> None:
+def atomic_write(path: str, data: Any, mode: Optional[int] = None, fsync: bool = True) -> None:
     """Write ``data`` so readers see the old file or the new one, never a mix or a truncation.
 
+    ``data`` is bytes, or a list/tuple of bytes-like pieces written in order (no join copy).
     The temp file starts with a dot so gallery listings and static serving never show it.
     ``mode`` sets the final permissions (``0o600`` for secrets); None keeps 0644-style files.
     """
@@ -65,7 +66,8 @@ def atomic_write(path: str, data: bytes, mode: Optional[int] = None, fsync: bool
                                suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            for piece in data if isinstance(data, (list, tuple)) else (data,):
+                handle.write(piece)
             handle.flush()
             if fsync:
                 os.fsync(handle.fileno())
@@ -77,6 +79,33 @@ def atomic_write(path: str, data: bytes, mode: Optional[int] = None, fsync: bool
         raise
     if fsync:
         _fsync_dir(folder)
+
+
+def write_temp(folder: str, data: Any, fsync: bool = True, prefix: str = ".tmp-",
+               suffix: str = ".part") -> str:
+    """Write ``data`` (bytes or a list of pieces) to a new hidden temp file in ``folder``
+    (fsynced when asked) and return its path; ``publish_temp`` moves it into place later."""
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=suffix)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            for piece in data if isinstance(data, (list, tuple)) else (data,):
+                handle.write(piece)
+            handle.flush()
+            if fsync:
+                os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return tmp
+
+
+def publish_temp(tmp: str, path: str, fsync: bool = True) -> None:
+    """Atomically move a ``write_temp`` file to ``path`` (same folder) and persist the rename."""
+    os.replace(tmp, path)
+    if fsync:
+        _fsync_dir(os.path.dirname(os.path.abspath(path)) or ".")
 
 
 def dumps(obj: Any, pretty: bool = False) -> bytes:

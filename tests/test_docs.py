@@ -40,5 +40,11 @@ def test_every_setting_is_in_the_settings_table():
             assert "`%s`" % setting.flag in table, setting.flag
 
 
+def test_api_table_lists_only_real_routes():
+    routes = {(r[0], r[1]) for r in all_routes()}
+    extra = [row for row in _api_rows() if row not in routes and not row[1].startswith("/generated")]
+    assert not extra, "README API table rows without a route: %r" % extra
+
+
 def test_changelog_section_exists():
     assert "## Changelog" in README

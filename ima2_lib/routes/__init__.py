@@ -11,9 +11,10 @@ from typing import Any, List, Tuple
 
 
 def all_routes() -> List[Tuple[Any, ...]]:
-    from . import history, metadata, sessions, storage, system
+    from . import generate, history, inflight, metadata, nodes, oauth, sessions, storage, system
 
     routes: List[Tuple[Any, ...]] = []
-    for module in (system, storage, history, metadata, sessions):
+    for module in (system, oauth, inflight, storage, history, metadata, sessions, generate,
+                   nodes):
         routes.extend(module.ROUTES)
     return routes

@@ -113,26 +113,26 @@ def parse_sheet_text(text: Any) -> Dict[str, Any]:
 
 
 # --- HTTP ------------------------------------------------------------------------------
-class _TimedHTTPConnection(http.client.HTTPConnection):
+class _IdleTimeout:
     """Connect with ``timeout``; afterwards every read may idle at most ``idle_timeout``."""
 
+    sock: Any
+
     def __init__(self, *args: Any, idle_timeout: float = 60.0, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, **kwargs)  # type: ignore[call-arg]
         self.idle_timeout = idle_timeout
 
     def connect(self) -> None:
-        super().connect()
+        super().connect()  # type: ignore[misc]
         self.sock.settimeout(self.idle_timeout)
 
 
-class _TimedHTTPSConnection(http.client.HTTPSConnection):
-    def __init__(self, *args: Any, idle_timeout: float = 60.0, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.idle_timeout = idle_timeout
+class _TimedHTTPConnection(_IdleTimeout, http.client.HTTPConnection):
+    pass
 
-    def connect(self) -> None:
-        super().connect()
-        self.sock.settimeout(self.idle_timeout)
+
+class _TimedHTTPSConnection(_IdleTimeout, http.client.HTTPSConnection):
+    pass
 
 
 class _HTTPHandler(urllib.request.HTTPHandler):

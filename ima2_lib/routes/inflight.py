@@ -1,0 +1,32 @@
+"""In-flight jobs: ``GET /api/inflight`` and ``DELETE /api/inflight/{requestId}`` (CONTRACT
+§6.7–6.8). DELETE really cancels: it aborts the job's upstream connection; always 204.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+from ..httpio import Request, Response, empty_response
+
+
+def _filter(req: Request, name: str) -> Optional[str]:
+    value = req.query_one(name)
+    return value if value else None
+
+
+def handle_list(app: Any, req: Request) -> Dict[str, Any]:
+    kind, session_id = _filter(req, "kind"), _filter(req, "sessionId")
+    body: Dict[str, Any] = {"jobs": app.inflight.list_active(kind, session_id)}
+    if req.query_one("includeTerminal") in ("1", "true"):
+        body["terminalJobs"] = app.inflight.list_terminal(kind, session_id)
+    return body
+
+
+def handle_cancel(app: Any, req: Request) -> Response:
+    app.inflight.cancel(req.params["requestId"])
+    return empty_response(204)
+
+
+ROUTES = [
+    ("GET", "/api/inflight", handle_list, "B"),
+    ("DELETE", "/api/inflight/{requestId}", handle_cancel, "B"),
+]

@@ -1,0 +1,159 @@
+"""Validation and defaults of the image routes' request fields (CONTRACT §17, §6.9–6.11).
+
+Owns: model resolution, quality normalisation (warning, never an error), moderation, the
+``format`` whitelist (png|jpeg|webp, decision 4), the ``size`` shape, references (§17.6 plus
+decision 7: each must be a real PNG/JPEG/WebP/GIF, labelled with its sniffed MIME type), the
+edit ``image`` field, the client ``requestId``, prompt-mode and the style-sheet prefix
+(§9.3, through ``app.style_sheet_for``). Each check raises ``ApiError`` with the contract's
+message; the caller decides the order and the error family. Must not: do I/O.
+"""
+from __future__ import annotations
+
+import binascii
+import re
+from typing import Any, Dict, List, Optional, Tuple
+
+from ..config import UNSUPPORTED_IMAGE_MODELS, VALID_IMAGE_MODELS
+from ..errors import ApiError
+from ..images import sniff
+
+FORMATS = ("png", "jpeg", "webp")
+MIME_BY_FORMAT = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+REF_KINDS = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp", "gif": "image/gif"}
+QUALITIES = ("low", "medium", "high")
+_DATA_URL_PREFIX = re.compile(r"^data:[^;]*;base64,")
+_BASE64 = re.compile(r"[A-Za-z0-9+/]+=*")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_SIZE = re.compile(r"^[1-9][0-9]{1,4}x[1-9][0-9]{1,4}$")
+
+
+def resolve_model(app: Any, raw: Any) -> str:
+    if not isinstance(raw, str) or not raw:
+        default = app.config.image_model_default
+        return default if default in VALID_IMAGE_MODELS else "gpt-5.4-mini"
+    if raw in UNSUPPORTED_IMAGE_MODELS:
+        raise ApiError(400, "IMAGE_MODEL_UNSUPPORTED", "model is listed by OAuth but does not "
+                       "support image_generation: %s" % raw)
+    if raw not in VALID_IMAGE_MODELS:
+        raise ApiError(400, "INVALID_IMAGE_MODEL",
+                       "model must be one of: %s" % ", ".join(VALID_IMAGE_MODELS))
+    return raw
+
+
+def normalize_quality(raw: Any) -> Tuple[str, List[Dict[str, Any]]]:
+    value = "medium" if raw is None else raw
+    if isinstance(value, str) and value in QUALITIES:
+        return value, []
+    return "medium", [{"code": "QUALITY_DEFAULTED", "field": "quality",
+                       "normalizedTo": "medium", "reason": "invalid-quality"}]
+
+
+def moderation_ok(app: Any, raw: Any) -> Optional[str]:
+    """The moderation value, or None when invalid (callers pick the error's code)."""
+    value = "low" if raw is None else raw
+    return value if isinstance(value, str) and value in app.config.valid_moderation else None
+
+
+MODERATION_MESSAGE = "moderation must be one of: auto, low"
+
+
+def check_format(raw: Any) -> str:
+    if raw is None:
+        return "png"
+    if isinstance(raw, str) and raw in FORMATS:
+        return raw
+    raise ApiError(400, "INVALID_FORMAT", "format must be one of: %s" % ", ".join(FORMATS))
+
+
+def check_size(raw: Any) -> str:
+    """``WIDTHxHEIGHT`` or ``auto`` (the upstream enforces its own pixel budget)."""
+    if raw is None:
+        return "1024x1024"
+    if isinstance(raw, str) and (raw == "auto" or _SIZE.match(raw)):
+        return raw
+    raise ApiError(400, "INVALID_SIZE", "size must be WIDTHxHEIGHT (e.g. 1024x1024) or auto")
+
+
+def prompt_mode(raw: Any) -> str:
+    return "direct" if raw == "direct" else "auto"
+
+
+def sniff_b64(b64: Any) -> Optional[str]:
+    """Image kind from the first bytes of a base64 str/bytes/memoryview (no full decode)."""
+    head = b64[:32] if isinstance(b64, str) else bytes(b64[:32]).decode("ascii", "replace")
+    head += "=" * (-len(head) % 4)
+    try:
+        return sniff(binascii.a2b_base64(head))
+    except (binascii.Error, ValueError):
+        return None
+
+
+def validate_refs(app: Any, raw: Any) -> List[Tuple[str, str]]:
+    """References → [(mime, base64)] (§17.6 order; then each must be a real image)."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise ApiError(400, "REF_NOT_ARRAY", "references must be an array")
+    max_count = int(app.config.max_ref_count)
+    if len(raw) > max_count:
+        raise ApiError(400, "REF_TOO_MANY", "references may not exceed %d items" % max_count)
+    max_chars = int(app.config.max_ref_b64_bytes)
+    out: List[Tuple[str, str]] = []
+    for index, item in enumerate(raw):
+        if not isinstance(item, str):
+            raise ApiError(400, "REF_NOT_STRING", "references[%d] must be a string" % index)
+        b64 = _DATA_URL_PREFIX.sub("", item, count=1)
+        if not b64:
+            raise ApiError(400, "REF_EMPTY", "references[%d] is empty" % index)
+        if len(b64) > max_chars:
+            raise ApiError(400, "REF_TOO_LARGE", "references[%d] exceeds %d bytes"
+                           % (index, max_chars))
+        if not _BASE64.fullmatch(b64):
+            raise ApiError(400, "REF_NOT_BASE64", "references[%d] is not valid base64" % index)
+        kind = sniff_b64(b64)
+        if kind not in REF_KINDS:
+            raise ApiError(400, "REF_NOT_IMAGE", "references[%d] is not a PNG, JPEG, WebP or "
+                           "GIF image" % index)
+        out.append((REF_KINDS[kind], b64))
+    return out
+
+
+def validate_edit_image(app: Any, raw: Any) -> Tuple[str, str]:
+    """The /api/edit ``image`` (raw base64 or a data URL) → (mime, base64)."""
+    b64 = _DATA_URL_PREFIX.sub("", raw, count=1) if isinstance(raw, str) else ""
+    if not b64 or not _BASE64.fullmatch(b64):
+        raise ApiError(400, "INVALID_IMAGE", "image must be base64 (optionally a data URL)")
+    kind = sniff_b64(b64)
+    if kind not in REF_KINDS:
+        raise ApiError(400, "INVALID_IMAGE", "image is not a PNG, JPEG, WebP or GIF image")
+    return REF_KINDS[kind], b64
+
+
+def choose_request_id(raw: Any, header_id: Optional[str]) -> str:
+    """``body.requestId`` when given (it must be usable in a URL), else the header id."""
+    if raw is None or raw == "":
+        return header_id or ""
+    if not isinstance(raw, str) or not _REQUEST_ID.match(raw):
+        raise ApiError(400, "INVALID_REQUEST_ID",
+                       "requestId must match [A-Za-z0-9._:-]{1,128}")
+    return raw
+
+
+def string_or_none(raw: Any) -> Optional[str]:
+    return raw if isinstance(raw, str) else None
+
+
+def apply_style(app: Any, session_id: Any, prompt: str) -> Tuple[str, Optional[Dict[str, Any]],
+                                                                  List[Dict[str, Any]]]:
+    """(effective prompt, applied sheet or None, warnings) — §9.3 prefix, cut to the cap."""
+    found = app.style_sheet_for(session_id)
+    if not found or not isinstance(found.get("prefix"), str) or not found["prefix"]:
+        return prompt, None, []
+    effective = "%s %s" % (found["prefix"], prompt)
+    cap = int(app.config.style_sheet_max_prefix)
+    warnings: List[Dict[str, Any]] = []
+    if len(effective) > cap:
+        effective = effective[:cap]
+        warnings.append({"code": "PROMPT_TRUNCATED", "field": "prompt", "maxChars": cap,
+                         "reason": "style-sheet prefix + prompt exceed the cap"})
+    return effective, found.get("sheet"), warnings

@@ -1,0 +1,242 @@
+"""The honest error taxonomy of upstream failures (CONTRACT decision 5, UPSTREAM §3c/§3d/§5).
+
+Owns: ``UpstreamError`` (an ``ApiError`` that also carries the upstream's own code, type and
+param, the in-stream event type/count, a Retry-After and whether a retry may help), the
+classifier that maps a status + upstream code/type/message to one ima2 code, parsing of
+error bodies (``{"error": {...}}``, ``{"detail": ...}``, HTML) and of in-stream error events.
+
+Codes and statuses: INVALID_REQUEST 400, AUTH_CHATGPT_EXPIRED / AUTH_API_KEY_INVALID 401,
+SAFETY_REFUSAL 422 (only when the upstream says so), RATE_LIMITED 429, CANCELED 499,
+EMPTY_RESPONSE / UPSTREAM_5XX / OAUTH_UPSTREAM_ERROR 502, NETWORK_FAILED / OAUTH_UNAVAILABLE
+503, UPSTREAM_TIMEOUT 504. Must not: do I/O, or put upstream 5xx/HTML body text in messages.
+"""
+from __future__ import annotations
+
+import email.utils
+import json
+import re
+import time
+from typing import Any, Dict, Mapping, Optional
+
+from .errors import ApiError
+
+STATUS_FOR = {
+    "INVALID_REQUEST": 400, "AUTH_CHATGPT_EXPIRED": 401, "AUTH_API_KEY_INVALID": 401,
+    "SAFETY_REFUSAL": 422, "RATE_LIMITED": 429, "CANCELED": 499, "EMPTY_RESPONSE": 502,
+    "UPSTREAM_5XX": 502, "OAUTH_UPSTREAM_ERROR": 502, "NETWORK_FAILED": 503,
+    "OAUTH_UNAVAILABLE": 503, "UPSTREAM_TIMEOUT": 504,
+}
+# A second attempt may help for these (RATE_LIMITED only when the wait is short).
+RETRYABLE = frozenset(("UPSTREAM_5XX", "OAUTH_UPSTREAM_ERROR", "NETWORK_FAILED",
+                       "OAUTH_UNAVAILABLE", "EMPTY_RESPONSE", "RATE_LIMITED"))
+MAX_RATE_LIMIT_WAIT_S = 10.0
+
+_INVALID_CODES = frozenset((
+    "bad_request", "invalid_request", "invalid_request_error", "invalid_value", "invalid_size",
+    "invalid_type", "invalid_parameter", "missing_required_parameter", "unsupported_parameter",
+    "unsupported_value", "invalid_prompt", "context_length_exceeded", "model_not_found",
+    "not_found_error"))
+_AUTH_CODES = frozenset((
+    "token_expired", "token_invalidated", "refresh_token_reused", "refresh_token_expired",
+    "refresh_token_invalidated", "invalid_grant", "invalid_token", "unauthorized"))
+_RATE_CODES = frozenset(("rate_limit_exceeded", "usage_limit_reached", "insufficient_quota",
+                         "rate_limit_error", "usage_not_included"))
+_SAFETY_CODES = frozenset(("moderation_blocked", "content_filter", "content_policy_violation",
+                           "safety_refusal"))
+_AUTH_PHRASES = ("token is expired", "sign in again", "signing in again", "log in again",
+                 "failed to refresh token", "oauth token request failed", "could not be refreshed",
+                 "access token not found", "account id not found", "token has been invalidated",
+                 "auth file at", "no auth file")
+_NETWORK_PHRASES = ("fetch failed", "failed to fetch", "econnrefused", "econnreset",
+                    "enotfound", "etimedout", "eai_again", "network error", "socket hang up")
+_INVALID_PHRASES = ("invalid size", "requested resolution", "minimum pixel budget",
+                    "unsupported value", "unsupported parameter", "is not supported when using",
+                    "tool choice", "must be set to", "instructions are not valid",
+                    "stateless codex responses endpoint", "invalid_request_error")
+_TRY_AGAIN = re.compile(r"try again in\s+([0-9]+(?:\.[0-9]+)?)\s*(ms|milliseconds|s|sec|seconds)?",
+                        re.I)
+
+
+class UpstreamError(ApiError):
+    """A failed upstream call, classified. Routes turn it into their error family."""
+
+    def __init__(self, code: str, message: str, status: Optional[int] = None,
+                 upstream_code: Optional[str] = None, upstream_type: Optional[str] = None,
+                 upstream_param: Optional[str] = None, event_type: Optional[str] = None,
+                 event_count: Optional[int] = None, retry_after: Optional[float] = None,
+                 retryable: Optional[bool] = None) -> None:
+        super().__init__(status or STATUS_FOR.get(code, 502), code, message)
+        self.upstream_code = upstream_code
+        self.upstream_type = upstream_type
+        self.upstream_param = upstream_param
+        self.event_type = event_type
+        self.event_count = event_count
+        self.retry_after = retry_after
+        if retryable is None:
+            retryable = code in RETRYABLE and not (
+                code == "RATE_LIMITED" and retry_after is not None
+                and retry_after > MAX_RATE_LIMIT_WAIT_S)
+        self.retryable = retryable
+
+    def retry_after_header(self) -> Optional[str]:
+        if self.retry_after is None:
+            return None
+        return str(max(0, int(self.retry_after + 0.999)))
+
+    def describe(self) -> Dict[str, Any]:
+        """Loggable fields (no message text from the upstream)."""
+        return {"code": self.code, "status": self.status, "upstreamCode": self.upstream_code,
+                "upstreamType": self.upstream_type, "eventType": self.event_type}
+
+
+def canceled(reason: str = "") -> UpstreamError:
+    message = "Generation canceled" + (" (%s)" % reason if reason else "")
+    return UpstreamError("CANCELED", message, retryable=False)
+
+
+def _text(value: Any) -> Optional[str]:
+    return value if isinstance(value, str) and value else None
+
+
+def classify(status: Optional[int], code: Optional[str], type_: Optional[str],
+             message: Optional[str]) -> str:
+    """One ima2 code for an upstream failure; first matching rule wins (order matters)."""
+    codes = {(code or "").lower(), (type_ or "").lower()} - {""}
+    msg = (message or "").lower()
+    if (codes & _SAFETY_CODES or any("moderation" in c for c in codes)
+            or "moderation_blocked" in msg or "rejected by the safety system" in msg
+            or "safety_violations" in msg):
+        return "SAFETY_REFUSAL"
+    if status == 429 or codes & _RATE_CODES or "rate limit reached" in msg \
+            or "usage limit has been reached" in msg or "exceeded your current quota" in msg:
+        return "RATE_LIMITED"
+    if codes & _AUTH_CODES or any(p in msg for p in _AUTH_PHRASES) or (
+            "access token" in msg and "expired" in msg):
+        return "AUTH_CHATGPT_EXPIRED"
+    if "incorrect api key" in msg or "invalid api key" in msg or "incorrect organization" in msg:
+        return "AUTH_API_KEY_INVALID"
+    if status == 401:
+        return "AUTH_CHATGPT_EXPIRED"  # the proxy only ever holds a ChatGPT login
+    if any(p in msg for p in _NETWORK_PHRASES) or msg.strip() == "terminated":
+        return "NETWORK_FAILED"
+    if "no completed response found" in msg:
+        return "EMPTY_RESPONSE"
+    if codes & _INVALID_CODES or any(p in msg for p in _INVALID_PHRASES):
+        return "INVALID_REQUEST"
+    if status is not None and status >= 500:
+        return "UPSTREAM_5XX"
+    if status is not None and 400 <= status < 500:
+        return "INVALID_REQUEST"
+    if "server_error" in codes or "an error occurred while processing" in msg:
+        return "UPSTREAM_5XX"
+    return "OAUTH_UPSTREAM_ERROR"
+
+
+# --------------------------------------------------------------------------------------
+# HTTP error bodies
+# --------------------------------------------------------------------------------------
+def parse_error_body(raw: bytes) -> Dict[str, Any]:
+    """``{"message","code","type","param","resets_in_seconds","json"}`` from an error body."""
+    out: Dict[str, Any] = {"message": None, "code": None, "type": None, "param": None,
+                           "resets_in_seconds": None, "json": False}
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        return out
+    if not isinstance(data, dict):
+        return out
+    out["json"] = True
+    err = data.get("error")
+    if isinstance(err, dict):
+        out["message"] = _text(err.get("message"))
+        out["code"] = _text(err.get("code"))
+        out["type"] = _text(err.get("type"))
+        out["param"] = _text(err.get("param"))
+        out["resets_in_seconds"] = err.get("resets_in_seconds")
+    elif isinstance(err, str):
+        out["message"] = _text(err)
+    detail = data.get("detail")
+    if out["message"] is None and isinstance(detail, str):
+        out["message"] = _text(detail)
+    elif out["message"] is None and isinstance(detail, list) and detail:
+        first = detail[0]
+        out["message"] = _text(first.get("msg")) if isinstance(first, dict) else None
+    return out
+
+
+def retry_after_from(headers: Optional[Mapping[str, str]], body: Optional[Dict[str, Any]] = None,
+                     message: Optional[str] = None) -> Optional[float]:
+    """Seconds to wait: Retry-After (seconds or date), X-Codex reset, body, or message text."""
+    if headers is not None:
+        value = headers.get("Retry-After")
+        if value:
+            value = value.strip()
+            try:
+                return max(0.0, float(value))
+            except ValueError:
+                try:
+                    when = email.utils.parsedate_to_datetime(value).timestamp()
+                    return max(0.0, when - time.time())
+                except (TypeError, ValueError, OverflowError):
+                    pass
+        value = headers.get("X-Codex-Primary-Reset-After-Seconds")
+        if value:
+            try:
+                return max(0.0, float(value))
+            except ValueError:
+                pass
+    if body is not None and isinstance(body.get("resets_in_seconds"), (int, float)) \
+            and not isinstance(body.get("resets_in_seconds"), bool):
+        return max(0.0, float(body["resets_in_seconds"]))
+    if message:
+        match = _TRY_AGAIN.search(message)
+        if match:
+            amount = float(match.group(1))
+            unit = (match.group(2) or "s").lower()
+            return amount / 1000.0 if unit.startswith("m") else amount
+    return None
+
+
+_HINTS = {
+    "NETWORK_FAILED": "the proxy could not reach ChatGPT (check the network)",
+    "AUTH_CHATGPT_EXPIRED": "the ChatGPT login is expired or invalid; run `npx openai-oauth "
+                            "login` (or `codex login`) and try again",
+    "EMPTY_RESPONSE": "the upstream stream ended without a response",
+}
+
+
+def from_http(status: int, raw: bytes, headers: Optional[Mapping[str, str]],
+              what: str = "OAuth proxy") -> UpstreamError:
+    """Map a non-2xx answer. 4xx JSON messages are passed on; 5xx and HTML text never are."""
+    body = parse_error_body(raw)
+    code = classify(status, body["code"], body["type"], body["message"])
+    if status < 500 and body["message"]:
+        message = body["message"]
+    else:
+        hint = _HINTS.get(code)
+        message = "%s returned %d" % (what, status) + (": " + hint if hint else "")
+    retry_after = retry_after_from(headers, body, body["message"]) if code == "RATE_LIMITED" \
+        else None
+    return UpstreamError(code, message, upstream_code=body["code"], upstream_type=body["type"],
+                         upstream_param=body["param"], retry_after=retry_after)
+
+
+def from_stream_error(data: Dict[str, Any], event_type: str, event_count: int) -> UpstreamError:
+    """An in-stream ``error`` (c1 top-level fields / c3 nested) or ``response.failed`` (c2)."""
+    if event_type == "response.failed":
+        response = data.get("response") if isinstance(data.get("response"), dict) else {}
+        err = response.get("error") if isinstance(response.get("error"), dict) else {}
+        status = None
+    else:
+        nested = data.get("error")
+        err = nested if isinstance(nested, dict) else {
+            k: v for k, v in data.items() if k != "type"}  # c1: "type" is the event's own
+        status = data.get("status") or data.get("status_code")
+        status = status if isinstance(status, int) and not isinstance(status, bool) else None
+    code, type_ = _text(err.get("code")), _text(err.get("type"))
+    message, param = _text(err.get("message")), _text(err.get("param"))
+    ima2_code = classify(status, code, type_, message)
+    retry_after = retry_after_from(None, err, message) if ima2_code == "RATE_LIMITED" else None
+    return UpstreamError(ima2_code, message or "OAuth stream returned an error",
+                         upstream_code=code, upstream_type=type_, upstream_param=param,
+                         event_type=event_type, event_count=event_count, retry_after=retry_after)

@@ -1,0 +1,237 @@
+"""Acceptance 4 and the in-flight registry (CONTRACT §6.7–6.8, §8 with the §19 fixes).
+
+Cancel through ``DELETE /api/inflight/:id`` and through a client disconnect closes the
+upstream connection within 1 s (the fake sees it), saves nothing, and the terminal job says
+``canceled``. Jobs running at a restart are reported as ``interrupted``; a requestId in use
+is refused instead of clobbering the other job.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+
+from fake_upstream import success
+from genkit import FINAL, P0, Background, assert_consistent_gallery, images
+from helpers import LiveServer, sse_events, wait_until
+
+
+def _terminal(server, request_id):
+    body = server.get("/api/inflight?includeTerminal=1").json()
+    return {j["requestId"]: j for j in body["terminalJobs"]}.get(request_id)
+
+
+def _hold(fake, partials=()):
+    reached = fake.hold("final")
+    fake.default = fake.sse(success(FINAL, partials=list(partials), hold_before_final="final"))
+    return reached
+
+
+def test_delete_cancels_a_json_generation(server, fake):
+    reached = _hold(fake)
+    call = Background(server.port, "POST", "/api/generate",
+                      json_body={"prompt": "slow", "requestId": "cancel-me", "n": 2})
+    assert reached.wait(5)
+    wait_until(lambda: fake.closed == 0 and len(fake.posts()) == 2, 5)
+    active = server.get("/api/inflight").json()["jobs"]
+    assert [j["requestId"] for j in active] == ["cancel-me"]
+    assert active[0]["prompt"] == "slow" and active[0]["kind"] == "classic"
+    started = time.monotonic()
+    deleted = server.request("DELETE", "/api/inflight/cancel-me")
+    assert deleted.status == 204 and deleted.body == b""
+    wait_until(lambda: fake.closed >= 2, 1.0, message="fake sees both connections closed")
+    assert max(fake.closed_at) - started < 1.0
+    resp = call.wait()
+    assert resp.status == 499
+    body = resp.json()
+    assert body["code"] == "CANCELED" and body["requestId"] == "cancel-me"
+    fake.release("final")
+    assert images(server) == []
+    assert_consistent_gallery(server)
+    job = _terminal(server, "cancel-me")
+    assert job["status"] == "canceled" and "prompt" not in job
+    assert job["meta"]["cancelReason"].startswith("canceled by DELETE")
+    assert server.get("/api/inflight").json()["jobs"] == []
+    assert server.get("/api/health").json()["activeJobs"] == 0
+
+
+def test_delete_cancels_node_sse_with_an_error_event(server, fake):
+    reached = _hold(fake, partials=[P0])
+    call = Background(server.port, "POST", "/api/node/generate",
+                      json_body={"prompt": "p", "requestId": "node-cancel"},
+                      headers={"Accept": "text/event-stream"})
+    assert reached.wait(5)
+    assert server.request("DELETE", "/api/inflight/node-cancel").status == 204
+    assert fake.closed_event.wait(1.0)
+    resp = call.wait()
+    events = sse_events(resp.body)
+    assert [e for e, _ in events] == ["phase", "partial", "error"]
+    assert events[-1][1]["error"]["code"] == "CANCELED" and events[-1][1]["status"] == 499
+    fake.release("final")
+    assert images(server) == []
+    assert _terminal(server, "node-cancel")["status"] == "canceled"
+
+
+def _raw_post(port, path, body, accept="application/json", extra=""):
+    sock = socket.create_connection(("127.0.0.1", port))
+    data = json.dumps(body).encode()
+    sock.sendall(("POST %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/json\r\n"
+                  "Accept: %s\r\n%sContent-Length: %d\r\n\r\n"
+                  % (path, port, accept, extra, len(data))).encode() + data)
+    return sock
+
+
+def test_client_disconnect_cancels_json_generation(server, fake):
+    reached = _hold(fake)
+    sock = _raw_post(server.port, "/api/generate", {"prompt": "p", "requestId": "gone-1"})
+    assert reached.wait(5)
+    started = time.monotonic()
+    sock.close()
+    assert fake.closed_event.wait(1.0), "upstream connection not closed after disconnect"
+    assert fake.closed_at[0] - started < 1.0
+    wait_until(lambda: _terminal(server, "gone-1"), 2)
+    job = _terminal(server, "gone-1")
+    assert job["status"] == "canceled" and job["meta"]["cancelReason"] == "client disconnected"
+    fake.release("final")
+    time.sleep(0.05)  # let any (wrong) late save land before checking
+    assert images(server) == []
+
+
+def test_client_disconnect_cancels_sse_generation(server, fake):
+    reached = _hold(fake, partials=[P0])
+    sock = _raw_post(server.port, "/api/node/generate", {"prompt": "p", "requestId": "gone-2"},
+                     accept="text/event-stream")
+    assert reached.wait(5)
+    received = b""
+    while b"event: partial" not in received:
+        received += sock.recv(65536)
+    sock.close()
+    assert fake.closed_event.wait(1.0)
+    wait_until(lambda: _terminal(server, "gone-2"), 2)
+    assert _terminal(server, "gone-2")["status"] == "canceled"
+    fake.release("final")
+    assert images(server) == []
+
+
+def test_node_job_asked_to_continue_outlives_its_client(server, fake):
+    """``X-Ima2-On-Disconnect: continue`` (the studio, for reloads): the node job keeps running
+    after the page's stream is cut, saves its image and records it on the terminal job."""
+    reached = _hold(fake, partials=[P0])
+    sock = _raw_post(server.port, "/api/node/generate",
+                     {"prompt": "p", "requestId": "stay-1", "clientNodeId": "c-stay"},
+                     accept="text/event-stream", extra="X-Ima2-On-Disconnect: continue\r\n")
+    assert reached.wait(5)
+    received = b""
+    while b"event: partial" not in received:
+        received += sock.recv(65536)
+    sock.close()
+    # Still running well past the disconnect poll (0.25 s): visible by clientNodeId for the
+    # reloaded page, and the upstream connection stays open.
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:
+        jobs = server.get("/api/inflight").json()["jobs"]
+        assert [j["meta"]["clientNodeId"] for j in jobs] == ["c-stay"]
+        assert fake.closed == 0
+        time.sleep(0.05)
+    fake.release("final")
+    job = wait_until(lambda: _terminal(server, "stay-1"), 5)
+    assert job["status"] == "completed"
+    assert job["meta"]["filename"] in images(server)
+    assert job["meta"]["nodeId"] and job["meta"]["clientNodeId"] == "c-stay"
+    assert_consistent_gallery(server)
+
+
+def test_request_id_collision_never_clobbers_the_running_job(server, fake):
+    reached = _hold(fake)
+    first = Background(server.port, "POST", "/api/generate",
+                       json_body={"prompt": "first", "requestId": "same"})
+    assert reached.wait(5)
+    second = server.post("/api/generate", {"prompt": "second", "requestId": "same"})
+    assert second.status == 409 and second.json()["code"] == "REQUEST_ID_IN_USE"
+    node = server.post("/api/node/generate", {"prompt": "x", "requestId": "same"})
+    assert node.status == 409 and node.json()["error"]["code"] == "REQUEST_ID_IN_USE"
+    jobs = server.get("/api/inflight").json()["jobs"]
+    assert [(j["requestId"], j["prompt"]) for j in jobs] == [("same", "first")]
+    fake.release("final")
+    assert first.wait().status == 200
+    assert _terminal(server, "same")["status"] == "completed"
+
+
+def test_delete_unknown_id_is_204_and_filters(server, fake):
+    assert server.request("DELETE", "/api/inflight/nope").status == 204
+    fake.default = fake.sse(success(FINAL))
+    server.post("/api/generate", {"prompt": "p", "requestId": "c1", "sessionId": "s_a"})
+    server.post("/api/node/generate", {"prompt": "p", "requestId": "n1", "sessionId": "s_b"})
+    all_jobs = server.get("/api/inflight?includeTerminal=true").json()
+    assert all_jobs["jobs"] == []
+    assert [j["requestId"] for j in all_jobs["terminalJobs"]] == ["n1", "c1"]  # newest first
+    only_node = server.get("/api/inflight?includeTerminal=1&kind=node").json()["terminalJobs"]
+    assert [j["requestId"] for j in only_node] == ["n1"]
+    by_session = server.get("/api/inflight?includeTerminal=1&sessionId=s_a").json()
+    assert [j["requestId"] for j in by_session["terminalJobs"]] == ["c1"]
+    assert "terminalJobs" not in server.get("/api/inflight").json()
+    c1 = _terminal(server, "c1")
+    assert c1["meta"]["imageCount"] == 1 and c1["httpStatus"] == 200
+    assert set(c1) == {"requestId", "kind", "status", "startedAt", "finishedAt", "durationMs",
+                       "phase", "phaseAt", "httpStatus", "meta"}
+
+
+def test_terminal_jobs_expire_after_the_ttl(live_factory, fake):
+    live = live_factory(IMA2_OAUTH_URL=fake.url, IMA2_INFLIGHT_TERMINAL_TTL_MS="150")
+    fake.default = fake.sse(success(FINAL))
+    live.post("/api/generate", {"prompt": "p", "requestId": "short"})
+    assert _terminal(live, "short")["status"] == "completed"
+    wait_until(lambda: _terminal(live, "short") is None, 2)
+
+
+def test_jobs_running_at_a_restart_are_reported_interrupted(tmp, fake):
+    first = LiveServer(tmp, IMA2_OAUTH_URL=fake.url)
+    reached = _hold(fake)
+    call = Background(first.port, "POST", "/api/generate",
+                      json_body={"prompt": "p", "requestId": "survivor", "sessionId": "s_x"})
+    assert reached.wait(5)
+    first.stop()  # shutdown while the job runs: its upstream call is aborted
+    assert fake.closed_event.wait(1.0)
+    call.wait()
+    fake.release("final")
+    second = LiveServer(tmp, env=first.env)
+    try:
+        body = second.get("/api/inflight?includeTerminal=1").json()
+        assert body["jobs"] == []
+        (job,) = body["terminalJobs"]
+        assert job["requestId"] == "survivor" and job["status"] == "interrupted"
+        assert job["meta"]["sessionId"] == "s_x"
+        assert second.get("/api/health").json()["activeJobs"] == 0
+        assert images(second) == []
+    finally:
+        second.stop()
+
+
+def test_finished_jobs_are_not_reported_interrupted_after_a_clean_restart(tmp, fake):
+    first = LiveServer(tmp, IMA2_OAUTH_URL=fake.url)
+    fake.default = fake.sse(success(FINAL))
+    assert first.post("/api/generate", {"prompt": "p", "requestId": "done-1"}).status == 200
+    first.stop()  # right after: the journal must already say nothing is running
+    second = LiveServer(tmp, env=first.env)
+    try:
+        body = second.get("/api/inflight?includeTerminal=1").json()
+        assert body == {"jobs": [], "terminalJobs": []}
+    finally:
+        second.stop()
+
+
+def test_temp_files_of_a_dead_process_are_removed_at_start(tmp, fake):
+    first = LiveServer(tmp, IMA2_OAUTH_URL=fake.url)
+    first.stop()
+    folder = first.config.generated_dir
+    stale = os.path.join(folder, ".ima2-abc.part")
+    with open(stale, "wb") as handle:
+        handle.write(b"half an image")
+    keep = os.path.join(folder, ".other")
+    open(keep, "wb").close()
+    second = LiveServer(tmp, env=first.env)
+    try:
+        assert not os.path.exists(stale) and os.path.exists(keep)
+    finally:
+        second.stop()

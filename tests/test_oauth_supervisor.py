@@ -1,0 +1,206 @@
+"""OAuth proxy supervision (CONTRACT §13.2, UPSTREAM §1) with a fake ``npx`` first on PATH,
+the readiness gate (§7.1), ``GET /api/oauth/status`` (§6.3) and ``GET /api/billing`` (§6.4).
+"""
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+import time
+
+import pytest
+
+from fake_upstream import success
+from genkit import FINAL, closed_port
+from helpers import LiveServer, base_env, wait_until
+
+TESTS = os.path.dirname(os.path.abspath(__file__))
+
+
+@pytest.fixture
+def npx_env(tmp):
+    """Environment with auto-start on and our fake ``npx`` first on PATH."""
+    bindir = os.path.join(tmp, "bin")
+    os.makedirs(bindir)
+    script = os.path.join(bindir, "npx")
+    with open(os.path.join(TESTS, "fake_npx.py")) as handle:
+        body = handle.read()
+    with open(script, "w") as handle:
+        handle.write("#!%s\n%s" % (sys.executable, body))
+    os.chmod(script, os.stat(script).st_mode | stat.S_IEXEC)
+    log = os.path.join(tmp, "npx.log")
+
+    def make(mode, **extra):
+        env = base_env(tmp, IMA2_NO_OAUTH_PROXY=None, IMA2_OAUTH_PROXY_PORT=str(closed_port()),
+                       IMA2_OAUTH_RESTART_DELAY_MS="50", FAKE_NPX_MODE=mode,
+                       FAKE_NPX_LOG=log, FAKE_NPX_TESTS=TESTS,
+                       PATH=bindir + os.pathsep + os.environ.get("PATH", ""), **extra)
+        return env
+
+    def entries():
+        try:
+            with open(log) as handle:
+                return [json.loads(line) for line in handle]
+        except OSError:
+            return []
+
+    make.entries = entries
+    return make
+
+
+def _oauth(server):
+    return server.get("/api/health").json()["runtime"]["oauth"]
+
+
+def test_ready_line_is_detected_and_the_announced_url_adopted(tmp, npx_env):
+    live = LiveServer(tmp, env=npx_env("ready"))
+    try:
+        wait_until(lambda: _oauth(live)["status"] == "ready", 10, message="proxy ready")
+        oauth = _oauth(live)
+        assert oauth["url"].startswith("http://127.0.0.1:") and not oauth["url"].endswith("/v1")
+        assert oauth["actualPort"] != oauth["configuredPort"]
+        assert oauth["url"].endswith(":%d" % oauth["actualPort"])
+        (spawn,) = [e for e in npx_env.entries() if e["event"] == "spawn"]
+        assert spawn["argv"] == ["openai-oauth", "--port", str(oauth["configuredPort"])]
+        status = live.get("/api/oauth/status").json()
+        assert status["status"] == "ready" and "gpt-5.4-mini" in status["models"]
+        # generation goes to the URL the child announced
+        resp = live.post("/api/generate", {"prompt": "through the child"})
+        assert resp.status == 200, resp
+    finally:
+        live.stop()
+    pid = spawn["pid"]
+    wait_until(lambda: any(e["event"] == "sigterm" for e in npx_env.entries()), 5)
+    wait_until(lambda: not _alive(pid), 5, message="child gone after shutdown")
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    try:  # a zombie still answers kill(0); reap it if it is ours
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        return done == 0
+    except ChildProcessError:
+        return True
+
+
+def test_failing_child_restarts_with_exponential_backoff(tmp, npx_env):
+    live = LiveServer(tmp, env=npx_env("fail", IMA2_OAUTH_STATUS_TIMEOUT_MS="200"))
+    try:
+        wait_until(lambda: len(npx_env.entries()) >= 5, 10, message="five spawns")
+        assert _oauth(live)["status"] in ("failed", "starting")
+        wait_until(lambda: _oauth(live)["status"] == "failed", 5)
+        started = time.monotonic()
+        resp = live.post("/api/generate", {"prompt": "p"})
+        assert resp.status == 503 and resp.json()["code"] == "OAUTH_UNAVAILABLE"
+        assert time.monotonic() - started < 2.0
+        status = live.get("/api/oauth/status").json()
+        assert status["status"] in ("offline", "starting")
+    finally:
+        live.stop()
+    times = [e["t"] for e in npx_env.entries() if e["event"] == "spawn"]
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    # 50 ms, 100 ms, 200 ms, 400 ms ... (+ process start-up): clearly growing, not fixed
+    assert gaps[3] > gaps[0] * 2, gaps
+    count = len(times)
+    time.sleep(0.3)
+    assert len([e for e in npx_env.entries() if e["event"] == "spawn"]) == count  # stopped
+
+
+def test_fail_then_ready(tmp, npx_env):
+    live = LiveServer(tmp, env=npx_env("fail-then-ready:2"))
+    try:
+        wait_until(lambda: _oauth(live)["status"] == "ready", 10)
+        assert len([e for e in npx_env.entries() if e["event"] == "spawn"]) == 3
+    finally:
+        live.stop()
+
+
+def test_already_running_is_probed_and_adopted_without_restarts(tmp, npx_env, fake):
+    live = LiveServer(tmp, env=npx_env("already", FAKE_NPX_EXISTING=fake.url))
+    try:
+        wait_until(lambda: _oauth(live)["status"] == "ready", 10)
+        assert _oauth(live)["url"] == fake.url
+        assert any(r.path == "/health" for r in fake.requests)
+        fake.default = fake.sse(success(FINAL))
+        assert live.post("/api/generate", {"prompt": "p"}).status == 200
+        time.sleep(0.3)
+        assert len([e for e in npx_env.entries() if e["event"] == "spawn"]) == 1
+        assert _oauth(live)["status"] == "ready"
+    finally:
+        live.stop()
+
+
+def test_a_url_line_that_is_not_the_announcement_is_ignored(tmp, npx_env):
+    live = LiveServer(tmp, env=npx_env("decoy", IMA2_OAUTH_STATUS_TIMEOUT_MS="200"))
+    try:
+        wait_until(lambda: npx_env.entries(), 5)
+        time.sleep(0.3)
+        assert _oauth(live)["status"] == "starting"
+        assert live.get("/api/oauth/status").json()["status"] == "starting"
+        resp = live.post("/api/generate", {"prompt": "p"})
+        assert resp.status == 503 and "not ready yet" in resp.json()["error"]
+    finally:
+        live.stop()
+
+
+def test_no_npx_means_failed_with_a_reason_and_the_server_runs(tmp):
+    empty = os.path.join(tmp, "empty-bin")
+    os.makedirs(empty)
+    live = LiveServer(tmp, IMA2_NO_OAUTH_PROXY=None, PATH=empty)
+    try:
+        assert _oauth(live)["status"] == "failed"
+        status = live.get("/api/oauth/status").json()
+        assert status["status"] == "offline" and "npx" in status["reason"]
+        resp = live.post("/api/generate", {"prompt": "p"})
+        assert resp.status == 503 and "npx" in resp.json()["error"]
+        assert live.get("/api/health").status == 200
+    finally:
+        live.stop()
+
+
+def test_external_url_never_spawns(tmp, npx_env, fake):
+    live = LiveServer(tmp, env=npx_env("ready", IMA2_OAUTH_URL=fake.url))
+    try:
+        time.sleep(0.2)
+        assert npx_env.entries() == []
+        assert _oauth(live) == {"configuredPort": live.config.oauth_proxy_port,
+                                "actualPort": fake.port, "url": fake.url, "status": "ready"}
+    finally:
+        live.stop()
+
+
+def test_oauth_status_modes(server, fake, live_factory):
+    body = server.get("/api/oauth/status").json()
+    assert body["status"] == "ready" and body["models"][:3] == ["gpt-5.5", "gpt-5.4",
+                                                                 "gpt-5.4-mini"]
+    assert body["runtime"]["oauth"]["url"] == fake.url
+    fake.models_mode = "401"
+    assert server.get("/api/oauth/status").json()["status"] == "auth_required"
+    down = live_factory(IMA2_OAUTH_URL="http://127.0.0.1:%d" % closed_port())
+    assert down.get("/api/oauth/status").json()["status"] == "offline"
+
+
+def test_billing_without_and_with_a_key(server, fake, live_factory):
+    assert server.get("/api/billing").json() == {"oauth": True, "apiKeyValid": False,
+                                                 "apiKeySource": "none"}
+    live = live_factory(OPENAI_API_KEY="sk-test-123", IMA2_OPENAI_BASE_URL=fake.url)
+    body = live.get("/api/billing").json()
+    assert body["apiKeySource"] == "env" and body["apiKeyValid"] is True
+    assert body["costs"]["kind"] == "costs" and body["credits"]["kind"] == "credits"
+    gets = {r.path.split("?")[0]: r for r in fake.requests if r.method == "GET"}
+    assert set(gets) >= {"/v1/organization/costs", "/dashboard/billing/credit_grants",
+                         "/v1/models"}
+    assert gets["/v1/models"].headers["Authorization"] == "Bearer sk-test-123"
+    costs = [r.path for r in fake.requests if r.path.startswith("/v1/organization/costs")][0]
+    assert "bucket_width=1d" in costs and "limit=31" in costs and "start_time=" in costs
+    assert "sk-test" not in json.dumps(body)
+    fake.billing_mode = "401"
+    body = live.get("/api/billing").json()
+    assert "costs" not in body and "credits" not in body
+    down = live_factory(OPENAI_API_KEY="sk-x",
+                        IMA2_OPENAI_BASE_URL="http://127.0.0.1:%d" % closed_port())
+    assert down.get("/api/billing").json() == {"apiKeySource": "env", "apiKeyValid": False}
