@@ -92,7 +92,7 @@ def test_custom_size_blocks_generate_until_valid_and_settings_persist(studio: An
 
 
 def test_references_picker_drop_paste_limit_heic_and_downscale(studio: Any) -> None:
-    studio.fake.default = image_stream(partials=())
+    studio.fake.default = image_stream(studio.fake, partials=())
     page = studio.new_page()
 
     # HEIC/HEIF is refused with a conversion hint (by name and by its ftyp box).
@@ -161,7 +161,7 @@ def drop_on_page(page: Any, data: bytes, name: str) -> None:
 
 
 def test_dropping_an_ima2_png_restores_prompt_and_settings(studio: Any) -> None:
-    studio.fake.default = image_stream(partials=())
+    studio.fake.default = image_stream(studio.fake, partials=())
     resp = studio.api("POST", "/api/generate", json_body={
         "prompt": "a lighthouse in a storm", "quality": "high", "size": "1536x1024",
         "format": "png", "moderation": "auto", "model": "gpt-5.4", "mode": "direct"})
@@ -194,7 +194,7 @@ def test_dropping_an_ima2_png_restores_prompt_and_settings(studio: Any) -> None:
 
 
 def test_settings_reach_the_request(studio: Any) -> None:
-    studio.fake.default = image_stream(partials=())
+    studio.fake.default = image_stream(studio.fake, partials=())
     page = studio.new_page()
     page.select_option("#quality", "low")
     page.select_option("#size", "2688x1152")

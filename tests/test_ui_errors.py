@@ -38,17 +38,18 @@ BACKEND_DOWN = {"error": {"type": "upstream_error",
                           "message": "Failed to forward Codex image request"}}
 FETCH_FAILED = {"error": {"message": "fetch failed", "type": "server_error"}}
 
-# class, upstream answer (None: the proxy is down), expected title, words of the hint
-CASES: Dict[str, Tuple[Optional[Callable[..., None]], str, str]] = {
+# class, upstream answer for a fake (None: the proxy is down), expected title, words of the hint
+CASES: Dict[str, Tuple[Optional[Callable[..., Any]], str, str]] = {
     "proxy": (None, "The OAuth proxy is offline", "npx openai-oauth"),
-    "auth": (json_answer(401, EXPIRED), "Your login expired", "npx @openai/codex login"),
-    "safety": (json_answer(400, MODERATION), "Refused by the safety system", "Rephrase the prompt"),
-    "empty": (text_stream(), "No image came back", "Direct mode"),
-    "rate": (json_answer(429, RATE, headers=[("Retry-After", "1")]), "Rate limited",
+    "auth": (lambda fake: json_answer(401, EXPIRED), "Your login expired", "npx @openai/codex login"),
+    "safety": (lambda fake: json_answer(400, MODERATION), "Refused by the safety system", "Rephrase the prompt"),
+    "empty": (text_stream, "No image came back", "Direct mode"),
+    "rate": (lambda fake: json_answer(429, RATE, headers=[("Retry-After", "1")]), "Rate limited",
              "Try again in 1 s"),
-    "size": (json_answer(400, SIZE), "Invalid image size", "multiples of 16"),
-    "upstream": (json_answer(502, BACKEND_DOWN), "The image service failed", "Retry in a moment"),
-    "network": (json_answer(500, FETCH_FAILED), "Network problem", "internet connection"),
+    "size": (lambda fake: json_answer(400, SIZE), "Invalid image size", "multiples of 16"),
+    "upstream": (lambda fake: json_answer(502, BACKEND_DOWN), "The image service failed",
+                 "Retry in a moment"),
+    "network": (lambda fake: json_answer(500, FETCH_FAILED), "Network problem", "internet connection"),
 }
 
 
@@ -59,7 +60,7 @@ def test_error_class_shows_its_card_and_hint(studio_factory: Any, cls: str) -> N
         studio = studio_factory(IMA2_OAUTH_URL="http://127.0.0.1:%d" % closed_port()).start()
     else:
         studio = studio_factory().start()
-        studio.fake.default = answer
+        studio.fake.default = answer(studio.fake)
     # Errors that end the request before the stream starts arrive as an HTTP status.
     studio.errors.allow_status(400, 401, 422, 429, 500, 502, 503, 504)
     page = studio.new_page()
@@ -89,7 +90,7 @@ def test_retry_runs_the_same_request_again(studio: Any) -> None:
 
     studio.errors.allow_status(500, 502)
     studio.fake.script(json_answer(502, BACKEND_DOWN), json_answer(502, BACKEND_DOWN),
-                       image_stream(partials=()))
+                       image_stream(studio.fake, partials=()))
     page = studio.new_page()
     page.fill("#prompt", "second time lucky")
     page.click("#generate")

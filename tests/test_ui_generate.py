@@ -27,8 +27,8 @@ def rail(page: Any) -> List[str]:
 
 
 def test_partial_preview_then_final_image_metadata_and_gallery_entry(studio: Any) -> None:
-    gate = Gate()
-    studio.fake.script(image_stream(gate=gate, revised="A red fox, photographed in snow."))
+    gate = Gate(studio.fake)
+    studio.fake.script(image_stream(studio.fake, gate=gate, revised="A red fox, photographed in snow."))
     page = studio.new_page()
     page.fill("#prompt", "a red fox in snow")
     page.keyboard.press("Control+Enter")
@@ -60,7 +60,7 @@ def test_partial_preview_then_final_image_metadata_and_gallery_entry(studio: Any
 
 
 def test_count_three_with_two_references_then_edit(studio: Any) -> None:
-    studio.fake.default = image_stream(partials=())
+    studio.fake.default = image_stream(studio.fake, partials=())
     page = studio.new_page()
     page.select_option("#count", "3")
     page.set_input_files("#ref-file", [file_payload("a.png", png(30, 20, (250, 0, 0))),
@@ -100,7 +100,7 @@ def test_count_three_with_two_references_then_edit(studio: Any) -> None:
 
 
 def test_edit_an_uploaded_image(studio: Any) -> None:
-    studio.fake.default = image_stream(partials=())
+    studio.fake.default = image_stream(studio.fake, partials=())
     page = studio.new_page()
     page.set_input_files("#edit-file", [file_payload("photo.png", png(40, 40, (9, 9, 9)))])
     page.wait_for_selector("#edit-source:not([hidden])")
@@ -113,11 +113,8 @@ def test_edit_an_uploaded_image(studio: Any) -> None:
 
 
 def test_cancel_a_slow_job_removes_it_and_saves_nothing(studio: Any) -> None:
-    import threading
-
-    gate = Gate(timeout=30)
-    closed = threading.Event()
-    studio.fake.script(image_stream(gate=gate, closed=closed))
+    gate = Gate(studio.fake)
+    studio.fake.script(image_stream(studio.fake, gate=gate))
     page = studio.new_page()
     page.fill("#prompt", "a very slow picture")
     page.click("#generate")
@@ -125,7 +122,7 @@ def test_cancel_a_slow_job_removes_it_and_saves_nothing(studio: Any) -> None:
     gate.wait_reached()
     page.click(".job .job-cancel")
     page.wait_for_selector(".job", state="detached")
-    assert closed.wait(5), "the upstream connection was not closed by the cancel"
+    assert studio.fake.closed_event.wait(5), "the upstream connection was not closed by the cancel"
     gate.open()
     page.wait_for_timeout(300)
     assert studio.gallery_files() == []
@@ -140,8 +137,8 @@ def test_jobs_from_elsewhere_are_listed_and_cancelable(studio: Any) -> None:
     from helpers import http_request
     import threading
 
-    gate = Gate(timeout=30)
-    studio.fake.script(image_stream(gate=gate))
+    gate = Gate(studio.fake)
+    studio.fake.script(image_stream(studio.fake, gate=gate))
     page = studio.new_page()
     result: Dict[str, Any] = {}
     thread = threading.Thread(target=lambda: result.update(resp=http_request(

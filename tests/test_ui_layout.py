@@ -25,10 +25,10 @@ def busy_studio(studio_factory: Any) -> Any:
 
 
 def fill_screen(studio: Any, page: Any, gate: Gate) -> None:
-    studio.fake.script(image_stream(partials=()),
+    studio.fake.script(image_stream(studio.fake, partials=()),
                        json_answer(502, {"error": {"type": "upstream_error", "message": "down"}}),
                        json_answer(502, {"error": {"type": "upstream_error", "message": "down"}}),
-                       image_stream(gate=gate))
+                       image_stream(studio.fake, gate=gate))
     page.fill("#prompt", "a result on screen")
     page.click("#generate")
     page.wait_for_selector(".result[data-loaded='1']")
@@ -49,7 +49,7 @@ def test_screenshots_of_every_view_without_overlapping_controls(
         studio_factory: Any, artifacts: str, name: str, viewport: Any) -> None:
     studio = busy_studio(studio_factory)
     page = studio.new_page("studio", viewport=viewport)
-    gate = Gate()
+    gate = Gate(studio.fake)
     fill_screen(studio, page, gate)
     shots: List[str] = []
     for view in ("studio", "gallery", "nodes"):

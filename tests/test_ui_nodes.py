@@ -34,8 +34,8 @@ def drag(page: Any, selector: str, dx: int, dy: int) -> None:
 
 
 def test_session_root_and_two_children_survive_reload_and_restart(studio: Any) -> None:
-    gate = Gate()
-    studio.fake.script(image_stream(), image_stream(gate=gate), image_stream(gate=gate))
+    gate = Gate(studio.fake)
+    studio.fake.script(image_stream(studio.fake), image_stream(studio.fake, gate=gate), image_stream(studio.fake, gate=gate))
     page = open_nodes(studio)
 
     # A new session.
@@ -113,8 +113,8 @@ def test_session_root_and_two_children_survive_reload_and_restart(studio: Any) -
 
 
 def test_reload_while_a_node_is_generating_keeps_one_node_and_shows_its_image(studio: Any) -> None:
-    gate = Gate(timeout=30)
-    studio.fake.script(image_stream(gate=gate))
+    gate = Gate(studio.fake)
+    studio.fake.script(image_stream(studio.fake, gate=gate))
     page = open_nodes(studio)
     root = add_root(page, "a slow lighthouse")
     page.click(node(root, ".node-generate"))
@@ -257,14 +257,11 @@ def test_detach_delete_edges_and_save_headers(studio: Any) -> None:
 
 
 def test_cancel_error_and_retry_on_a_node(studio: Any) -> None:
-    import threading
-
-    gate = Gate(timeout=30)
-    closed = threading.Event()
+    gate = Gate(studio.fake)
     moderation = {"error": {"message": "Your request was rejected by the safety system.",
                             "type": "image_generation_user_error", "code": "moderation_blocked"}}
-    studio.fake.script(image_stream(gate=gate, closed=closed), json_answer(400, moderation),
-                       image_stream(partials=()))
+    studio.fake.script(image_stream(studio.fake, gate=gate), json_answer(400, moderation),
+                       image_stream(studio.fake, partials=()))
     studio.errors.allow_status(400, 422)
     page = open_nodes(studio)
     root = add_root(page, "cancel me")
@@ -272,7 +269,7 @@ def test_cancel_error_and_retry_on_a_node(studio: Any) -> None:
     gate.wait_reached()
     page.click(node(root, ".node-cancel"))
     wait_for(lambda: node_status(page, root) == "canceled", message="canceled")
-    assert closed.wait(5)
+    assert studio.fake.closed_event.wait(5)
     assert studio.gallery_files() == []
 
     page.click(node(root, ".node-generate"))  # now labelled Retry

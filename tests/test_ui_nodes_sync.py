@@ -66,7 +66,7 @@ def test_gallery_root_asset_missing_and_undo(studio_factory: Any) -> None:
     studio = studio_factory()
     names = seed_gallery(studio.generated, 3, prompt=lambda i: "gallery picture %d" % i)
     studio.start()
-    studio.fake.default = image_stream(partials=())
+    studio.fake.default = image_stream(studio.fake, partials=())
     page = studio.new_page("gallery")
     page.wait_for_selector("#gallery-grid .tile")
 
@@ -107,7 +107,7 @@ def test_gallery_root_asset_missing_and_undo(studio_factory: Any) -> None:
 
 
 def test_style_sheet_dialog_prefix_reaches_the_next_node(studio: Any) -> None:
-    studio.fake.default = image_stream(partials=())
+    studio.fake.default = image_stream(studio.fake, partials=())
     page = open_nodes(studio)
     page.click("#nodes-style-sheet")
     page.wait_for_selector("#sheet-dialog")

@@ -57,7 +57,7 @@ def test_storage_notice_with_open_folder(studio_factory: Any, tmp_path: Any) -> 
 
 
 def test_download_link_and_copy_prompt(studio: Any) -> None:
-    studio.fake.default = image_stream(partials=())
+    studio.fake.default = image_stream(studio.fake, partials=())
     page = studio.new_page()
     page.fill("#prompt", "copy me")
     page.click("#generate")

@@ -4,9 +4,9 @@ Owns: one headless Chromium per test session (Debian's ``/usr/bin/chromium`` dri
 PyPI ``playwright`` package — never a browser download), a fresh browser context per test,
 console-error collection that fails the test on any error the test did not expect, a
 ``Studio`` helper (a live ima2 wired to the fake upstream, optional pre-seeded gallery,
-pages on it), and small scripted upstream answers for the fake (SSE with partial images and
-a hold before the final image, HTTP errors). Must not: import playwright at module import
-time (the no-browser test pass never needs it).
+pages on it), and short names for the fake upstream's scripted answers the studio tests use
+(SSE with partial images and a gate before the final image, a text-only stream, HTTP errors).
+Must not: import playwright at module import time (the no-browser test pass never needs it).
 """
 from __future__ import annotations
 
@@ -15,16 +15,14 @@ import json
 import os
 import re
 import shutil
-import socket
 import struct
-import threading
 import time
 import zlib
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import pytest
 
-from fake_upstream import FakeUpstream
+from fake_upstream import FakeUpstream, http_error, success, text_only
 from helpers import LiveServer, wait_until
 
 CHROMIUM = "/usr/bin/chromium"
@@ -86,126 +84,45 @@ def seed_gallery(generated_dir: str, count: int, now_ms: Optional[int] = None,
     return names
 
 
-# --- scripted upstream answers (UPSTREAM §3) ------------------------------------------------
+# --- scripted upstream answers (UPSTREAM §3, built on fake_upstream's transcripts) ---------
 class Gate:
-    """A named pause inside a scripted stream: ``reached`` is set when the stream gets there,
-    the stream continues after ``open()`` (or gives up after ``timeout`` seconds)."""
+    """A named pause inside a scripted stream (the fake's hold): ``wait_reached()`` returns
+    once the stream got there, the stream goes on after ``open()``. A client that closes the
+    connection meanwhile ends the stream (``fake.closed_event`` is set)."""
 
-    def __init__(self, timeout: float = 20.0) -> None:
-        self.reached = threading.Event()
-        self.opened = threading.Event()
-        self.timeout = timeout
+    _count = 0
+
+    def __init__(self, fake: FakeUpstream) -> None:
+        Gate._count += 1
+        self.fake = fake
+        self.name = "ui-gate-%d" % Gate._count
+        self.reached = fake.hold(self.name)
 
     def open(self) -> None:
-        self.opened.set()
+        self.fake.release(self.name)
 
     def wait_reached(self, timeout: float = 10.0) -> None:
         assert self.reached.wait(timeout), "the upstream stream never reached its gate"
 
 
-def _sse_head(handler: Any) -> None:
-    """Like the Node proxy: 200, text/event-stream, chunked transfer encoding."""
-    handler.send_response(200)
-    handler.send_header("Content-Type", "text/event-stream; charset=utf-8")
-    handler.send_header("Cache-Control", "no-cache")
-    handler.send_header("Transfer-Encoding", "chunked")
-    handler.end_headers()
+def image_stream(fake: FakeUpstream, final: bytes = FINAL,
+                 partials: Sequence[bytes] = (PARTIAL_A, PARTIAL_B), gate: Optional[Gate] = None,
+                 revised: Optional[str] = "A revised prompt.") -> Callable[..., None]:
+    """§3a: partial images, an optional gate before the final image, completion (the
+    non-streaming fallback gets the aggregated response)."""
+    return fake.stream(success(b64(final), partials=[b64(p) for p in partials], revised=revised,
+                               hold_before_final=gate.name if gate else None))
 
 
-def _send(handler: Any, data: Dict[str, Any]) -> None:
-    raw = ("event: %s\ndata: %s\n\n" % (data["type"], json.dumps(data, separators=(",", ":")))
-           ).encode("utf-8")
-    handler.wfile.write(b"%x\r\n" % len(raw) + raw + b"\r\n")
-    handler.wfile.flush()
-
-
-def _end(handler: Any) -> None:
-    handler.wfile.write(b"0\r\n\r\n")
-    handler.wfile.flush()
-
-
-def _closed(handler: Any) -> bool:
-    import select
-
-    try:
-        readable, _, _ = select.select([handler.connection], [], [], 0)
-        return bool(readable) and handler.connection.recv(1, socket.MSG_PEEK) == b""
-    except (OSError, ValueError):
-        return True
-
-
-def image_stream(final: bytes = FINAL, partials: Sequence[bytes] = (PARTIAL_A, PARTIAL_B),
-                 gate: Optional[Gate] = None, revised: Optional[str] = "A revised prompt.",
-                 closed: Optional[threading.Event] = None) -> Callable[..., None]:
-    """§3a: partial images (official field names), optional gate, final item, completion.
-    A non-streaming request (the fallback) gets the completed response as JSON."""
-    item = {"id": "ig_1", "type": "image_generation_call", "status": "generating",
-            "result": b64(final)}
-    if revised:
-        item["revised_prompt"] = revised
-    done = {"id": "resp_1", "object": "response", "status": "completed", "output": [item],
-            "usage": {"input_tokens": 10, "output_tokens": 20, "total_tokens": 30}}
-
-    def action(handler: Any, recorded: Any) -> None:
-        if not (isinstance(recorded.body, dict) and recorded.body.get("stream") is True):
-            json_answer(200, done)(handler, recorded)
-            return
-        _sse_head(handler)
-        try:
-            _send(handler, {"type": "response.created", "response": {"id": "resp_1",
-                                                                      "status": "in_progress"}})
-            for index, data in enumerate(partials):
-                _send(handler, {"type": "response.image_generation_call.partial_image",
-                                "output_index": 0, "item_id": "ig_1",
-                                "partial_image_index": index, "partial_image_b64": b64(data)})
-            if gate is not None:
-                gate.reached.set()
-                deadline = time.monotonic() + gate.timeout
-                while not gate.opened.wait(0.01):
-                    if _closed(handler) or time.monotonic() > deadline:
-                        raise BrokenPipeError()
-            _send(handler, {"type": "response.output_item.done", "output_index": 0, "item": item})
-            _send(handler, {"type": "response.completed", "response": done})
-            _end(handler)
-        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
-            handler.close_connection = True
-            if closed is not None:
-                closed.set()
-    return action
-
-
-def text_stream() -> Callable[..., None]:
-    """§3b b1: the model answers in text, no image (stream and non-stream alike)."""
-    msg = {"id": "msg_1", "type": "message", "status": "completed", "role": "assistant",
-           "content": [{"type": "output_text", "text": "I can't create that image."}]}
-    done = {"id": "resp_2", "object": "response", "status": "completed", "output": [msg]}
-
-    def action(handler: Any, recorded: Any) -> None:
-        if not (isinstance(recorded.body, dict) and recorded.body.get("stream") is True):
-            json_answer(200, done)(handler, recorded)
-            return
-        _sse_head(handler)
-        _send(handler, {"type": "response.created", "response": {"id": "resp_2"}})
-        _send(handler, {"type": "response.output_item.done", "output_index": 0, "item": msg})
-        _send(handler, {"type": "response.completed", "response": done})
-        _end(handler)
-    return action
+def text_stream(fake: FakeUpstream) -> Callable[..., None]:
+    """§3b b1: the model answers in text, no image."""
+    return fake.stream(text_only())
 
 
 def json_answer(status: int, body: Any, headers: Sequence[Tuple[str, str]] = ()
                 ) -> Callable[..., None]:
-    """A JSON answer before any SSE (§3d error bodies, or the non-stream fallback)."""
-    raw = json.dumps(body).encode("utf-8")
-
-    def action(handler: Any, recorded: Any) -> None:
-        handler.send_response(status)
-        handler.send_header("Content-Type", "application/json; charset=utf-8")
-        handler.send_header("Content-Length", str(len(raw)))
-        for key, value in headers:
-            handler.send_header(key, value)
-        handler.end_headers()
-        handler.wfile.write(raw)
-    return action
+    """A JSON answer before any SSE (§3d error bodies)."""
+    return http_error(status, body, headers)
 
 
 def upstream_text(body: Dict[str, Any]) -> str:
