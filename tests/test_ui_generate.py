@@ -110,6 +110,18 @@ def test_edit_an_uploaded_image(studio: Any) -> None:
     assert len(studio.gallery_files()) == 1
     page.click("#edit-source button")  # stop editing: back to generating
     assert page.inner_text("#generate").startswith("Generate")
+    # Pick the image to edit from the gallery: the viewer's Edit.
+    made = studio.gallery_files()[0]
+    studio.goto(page, "gallery")
+    page.click('#gallery-grid .tile[data-filename="%s"]' % made)
+    page.click("#viewer button:has-text('Edit this image')")
+    page.wait_for_selector("#edit-source:not([hidden])")
+    assert page.evaluate("location.hash") == "#studio"
+    assert page.inner_text("#edit-source .muted") == made
+    page.fill("#prompt", "and a scarf")
+    page.click("#generate")
+    wait_for(lambda: len(studio.gallery_files()) == 2, message="edit of a gallery image")
+    assert "and a scarf" in upstream_text(studio.fake.posts()[-1].body)
 
 
 def test_cancel_a_slow_job_removes_it_and_saves_nothing(studio: Any) -> None:
