@@ -180,6 +180,7 @@ class _Exchange:
         self.cancel = cancel
         self.conn: Optional[http.client.HTTPConnection] = None
         self.resp: Optional[http.client.HTTPResponse] = None
+        self.sock: Optional[socket.socket] = None
         self._aborted = False
 
     def __enter__(self) -> "_Exchange":
@@ -197,8 +198,9 @@ class _Exchange:
     def abort(self) -> None:
         """From any thread: make a blocked connect/read return now."""
         self._aborted = True
-        conn = self.conn
-        sock = getattr(conn, "sock", None) if conn is not None else None
+        # Not conn.sock: for a close-delimited response http.client hands the socket to the
+        # response and sets conn.sock to None; the socket kept at connect time still works.
+        sock = self.sock
         if sock is not None:
             try:
                 sock.shutdown(socket.SHUT_RDWR)
@@ -245,10 +247,11 @@ class _Exchange:
             self.conn.connect()
         except (OSError, http.client.HTTPException) as exc:
             raise self._fail(exc, "connect")
+        self.sock = self.conn.sock  # before the abort check: abort() reads it
         if self._aborted or self.cancel.canceled:
             raise canceled(self.cancel.reason)
-        assert self.conn.sock is not None
-        self.conn.sock.settimeout(self.client.idle_timeout_s)
+        assert self.sock is not None
+        self.sock.settimeout(self.client.idle_timeout_s)
         try:
             self.conn.request("POST", path, body=payload, headers={
                 "Content-Type": "application/json", "Accept": accept})
@@ -338,8 +341,8 @@ class _Exchange:
                     on_image(result)
             if not had_image and result.has_image:
                 elider = RunElider()  # the rest of the stream only repeats the image
-                if self.conn.sock is not None:
-                    self.conn.sock.settimeout(min(self.client.idle_timeout_s,
+                if self.sock is not None:
+                    self.sock.settimeout(min(self.client.idle_timeout_s,
                                                   AFTER_IMAGE_IDLE_S))
             if eof:
                 break

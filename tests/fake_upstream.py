@@ -279,8 +279,12 @@ class Transcript:
 
     def __init__(self, steps: List[Tuple[str, Any]], crlf: bool = False,
                  event_lines: bool = True, chunk: Optional[int] = None,
-                 headers: Sequence[Tuple[str, str]] = (), pace: float = 0.0) -> None:
+                 headers: Sequence[Tuple[str, str]] = (), pace: float = 0.0,
+                 close_delimited: bool = False) -> None:
         self.steps = steps
+        # close_delimited: no chunked encoding; the body ends when the connection closes
+        # (``Connection: close``), as an HTTP/1.0-style proxy would answer.
+        self.close_delimited = close_delimited
         self.crlf = crlf
         self.event_lines = event_lines
         self.chunk = chunk
@@ -290,7 +294,8 @@ class Transcript:
 
     def variant(self, **changes: Any) -> "Transcript":
         options = {"crlf": self.crlf, "event_lines": self.event_lines, "chunk": self.chunk,
-                   "headers": self.headers, "pace": self.pace}
+                   "headers": self.headers, "pace": self.pace,
+                   "close_delimited": self.close_delimited}
         options.update(changes)
         return Transcript(list(self.steps), **options)
 
@@ -314,7 +319,11 @@ class Transcript:
             return
         handler.send_response(200)
         handler.send_header("Content-Type", "text/event-stream; charset=utf-8")
-        handler.send_header("Transfer-Encoding", "chunked")
+        if self.close_delimited:
+            handler.send_header("Connection", "close")
+            handler.close_connection = True
+        else:
+            handler.send_header("Transfer-Encoding", "chunked")
         handler.send_header("Cache-Control", "no-cache")
         for key, value in self.headers:
             handler.send_header(key, value)
@@ -347,7 +356,8 @@ class Transcript:
                     handler.connection.shutdown(socket.SHUT_RDWR)
                     return
             fake.note_stream(index, "end")  # last event written
-            handler.wfile.write(b"0\r\n\r\n")
+            if not self.close_delimited:
+                handler.wfile.write(b"0\r\n\r\n")
             handler.wfile.flush()
         except (_Closed, BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
             handler.close_connection = True
@@ -359,7 +369,10 @@ class Transcript:
             if start and self.pace:
                 time.sleep(self.pace)
             piece = raw[start:start + size]
-            handler.wfile.write(b"%x\r\n" % len(piece) + piece + b"\r\n")
+            if self.close_delimited:
+                handler.wfile.write(piece)
+            else:
+                handler.wfile.write(b"%x\r\n" % len(piece) + piece + b"\r\n")
             handler.wfile.flush()
 
     def _aggregate(self, handler: BaseHTTPRequestHandler) -> None:

@@ -56,6 +56,28 @@ def test_delete_cancels_a_json_generation(server, fake):
     assert server.get("/api/health").json()["activeJobs"] == 0
 
 
+def test_delete_cancels_a_close_delimited_stream(server, fake):
+    """An upstream answering without chunked encoding (``Connection: close``): http.client
+    hands the socket to the response, and cancel must still reach it."""
+    reached = fake.hold("final")
+    fake.default = fake.sse(success(FINAL, hold_before_final="final").variant(
+        close_delimited=True))
+    call = Background(server.port, "POST", "/api/generate",
+                      json_body={"prompt": "slow", "requestId": "cancel-close"})
+    assert reached.wait(5)
+    assert server.request("DELETE", "/api/inflight/cancel-close").status == 204
+    assert fake.closed_event.wait(1.0), "upstream connection not closed by the cancel"
+    assert call.wait().json()["code"] == "CANCELED"
+    fake.release("final")
+    assert images(server) == []
+
+
+def test_close_delimited_stream_succeeds(server, fake):
+    fake.default = fake.sse(success(FINAL, partials=[P0]).variant(close_delimited=True))
+    resp = server.post("/api/generate", {"prompt": "ok"})
+    assert resp.status == 200 and resp.json()["filename"] in images(server)
+
+
 def test_delete_cancels_node_sse_with_an_error_event(server, fake):
     reached = _hold(fake, partials=[P0])
     call = Background(server.port, "POST", "/api/node/generate",
