@@ -175,6 +175,8 @@ class ConsoleErrors:
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     if not os.path.exists(CHROMIUM):
+        if os.environ.get("IMA2_REQUIRE_BROWSER") == "1":  # CI: a missing browser is a failure
+            pytest.fail("IMA2_REQUIRE_BROWSER=1 but %s is missing" % CHROMIUM)
         pytest.skip("browser tests need Debian's chromium at %s "
                     "(apt-get install chromium chromium-driver)" % CHROMIUM)
     try:
