@@ -179,6 +179,7 @@ export const EN = {
   'rail.group.earlier': 'Earlier',
   'rail.loading': 'Loading older images…',
   'rail.end': 'All {n} images shown.',
+  'rail.end.one': 'The only image is shown.',
   'rail.empty': 'No images yet.',
 
   'gallery.title': 'Gallery',

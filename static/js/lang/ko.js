@@ -178,6 +178,7 @@ export const KO = {
   'rail.group.earlier': '이전',
   'rail.loading': '이전 이미지를 불러오는 중…',
   'rail.end': '이미지 {n}개를 모두 표시했습니다.',
+  'rail.end.one': '이미지 1개를 표시했습니다.',
   'rail.empty': '아직 이미지가 없습니다.',
 
   'gallery.title': '갤러리',

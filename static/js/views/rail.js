@@ -77,7 +77,8 @@ function render() {
     }
   }
   status.textContent = history.items.length === 0 && history.done ? t('rail.empty')
-    : history.done ? t('rail.end', { n: history.items.length }) : t('rail.loading');
+    : history.done ? (history.items.length === 1 ? t('rail.end.one')
+      : t('rail.end', { n: history.items.length })) : t('rail.loading');
 }
 
 export function initRail(container) {
