@@ -62,16 +62,9 @@ def atomic_write(path: str, data: Any, mode: Optional[int] = None, fsync: bool =
     ``mode`` sets the final permissions (``0o600`` for secrets); None keeps 0644-style files.
     """
     folder = os.path.dirname(os.path.abspath(path)) or "."
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path)[:40] + ".",
-                               suffix=".tmp")
+    tmp = write_temp(folder, data, fsync=fsync, prefix="." + os.path.basename(path)[:40] + ".",
+                     suffix=".tmp", mode=0o644 if mode is None else mode)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            for piece in data if isinstance(data, (list, tuple)) else (data,):
-                handle.write(piece)
-            handle.flush()
-            if fsync:
-                os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644 if mode is None else mode)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -82,7 +75,7 @@ def atomic_write(path: str, data: Any, mode: Optional[int] = None, fsync: bool =
 
 
 def write_temp(folder: str, data: Any, fsync: bool = True, prefix: str = ".tmp-",
-               suffix: str = ".part") -> str:
+               suffix: str = ".part", mode: int = 0o644) -> str:
     """Write ``data`` (bytes or a list of pieces) to a new hidden temp file in ``folder``
     (fsynced when asked) and return its path; ``publish_temp`` moves it into place later."""
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=suffix)
@@ -93,7 +86,7 @@ def write_temp(folder: str, data: Any, fsync: bool = True, prefix: str = ".tmp-"
             handle.flush()
             if fsync:
                 os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, mode)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -117,9 +110,6 @@ def dumps(obj: Any, pretty: bool = False) -> bytes:
 def write_json(path: str, obj: Any, mode: Optional[int] = None, fsync: bool = True,
                pretty: bool = False) -> None:
     atomic_write(path, dumps(obj, pretty), mode=mode, fsync=fsync)
-
-
-_MISSING = object()
 
 
 def read_json(path: str, default: Any = None, warn: Optional[Callable[[str], None]] = None) -> Any:
