@@ -86,6 +86,56 @@ def _core_checks(config: Any) -> List[Check]:
     return checks
 
 
+def _oauth_lines(config: Any) -> List[Check]:
+    """Codex login files (non-secret facts only) and a live probe of the proxy's models."""
+    from . import codex
+    from .cli import live_server_from_advertisement
+    from .deps import Features, make_ssl_context
+    from .services.oauth import probe
+    from .store import read_json
+
+    lines: List[Check] = []
+    found = False
+    for name, path in codex.auth_candidates(config.env).items():
+        info = codex.describe_auth_file(path)
+        if not info["exists"]:
+            continue
+        found = True
+        if not info.get("readable"):
+            lines.append(("⚠", "Codex auth file %s is not a readable JSON object" % path))
+        elif info.get("expired"):
+            lines.append(("⚠", "Codex auth file %s: access token expired (the proxy refreshes "
+                                "it; if requests fail run `npx @openai/codex login`)" % path))
+        else:
+            lines.append(("✓" if info.get("hasAccessToken") else "⚠",
+                          "Codex auth file %s: access token %s, refresh token %s" % (
+                              path, "present" if info.get("hasAccessToken") else "missing",
+                              "present" if info.get("hasRefreshToken") else "missing")))
+    if not found:
+        lines.append(("⚠", "no Codex auth file (~/.codex/auth.json): sign in with "
+                           "`npx @openai/codex login`"))
+    url = config.oauth_base_url
+    if live_server_from_advertisement(config.advertise_file):
+        advert = read_json(config.advertise_file, default={}, warn=lambda _m: None) or {}
+        url = ((advert.get("oauth") or {}).get("url") or url) if isinstance(advert, dict) else url
+    context = (make_ssl_context(Features(config.env), config.ca_bundle)
+               if url.startswith("https:") else None)
+    status, data = probe(url, "/v1/models", min(3.0, config.oauth_status_timeout_ms / 1000.0),
+                         context)
+    if status is None:
+        lines.append(("ℹ", "OAuth proxy at %s is not answering (start `npx openai-oauth`, or "
+                           "`python3 ima2.py serve` starts it; IMA2_OAUTH_URL points elsewhere)"
+                      % url))
+    elif not 200 <= status < 300:
+        lines.append(("⚠", "OAuth proxy at %s answers %d: login required (`npx @openai/codex "
+                           "login`)" % (url, status)))
+    else:
+        models = [m.get("id") for m in (data or {}).get("data", []) if isinstance(m, dict)] \
+            if isinstance(data, dict) else []
+        lines.append(("✓", "OAuth proxy at %s is ready (%d models)" % (url, len(models))))
+    return lines
+
+
 def _sessions_lines(config: Any) -> List[Check]:
     from .services.sessions_import import doctor_lines
 
@@ -108,6 +158,7 @@ def run_migrate(config: Any, out: Callable[[str], None]) -> int:
 SECTIONS: List[Tuple[str, Callable[[Any], List[Check]]]] = [
     ("Checks", _core_checks),
     ("Settings", _settings_lines),
+    ("OAuth", _oauth_lines),
     ("Storage", _storage_lines),
     ("Sessions", _sessions_lines),
 ]

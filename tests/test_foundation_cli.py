@@ -98,3 +98,33 @@ def test_no_side_effects_on_import(tmp):
                           text=True, timeout=30)
     assert proc.returncode == 0 and proc.stdout.strip() == "[]"
     assert not os.path.exists(env["IMA2_CONFIG_DIR"])
+
+
+def _doctor_oauth(env):
+    proc = run(env, "doctor")
+    section = proc.stdout.split("\nOAuth\n", 1)[1].split("\n\n", 1)[0]
+    return proc, section
+
+
+def test_doctor_probes_the_proxy_and_reports_auth_files(tmp, fake):
+    import base64
+    import time
+
+    env = base_env(tmp, IMA2_OAUTH_URL=fake.url)
+    proc, section = _doctor_oauth(env)
+    assert proc.returncode == 0
+    assert "ready (4 models)" in section and "no Codex auth file" in section
+    fake.models_mode = "401"
+    assert "login required" in _doctor_oauth(env)[1]
+    # An auth file: facts only, never the token.
+    claims = base64.urlsafe_b64encode(json.dumps({"exp": int(time.time()) + 3600}).encode())
+    token = "eyJhbGciOiJub25lIn0." + claims.decode().rstrip("=") + ".sig-secret-part"
+    os.makedirs(os.path.join(env["HOME"], ".codex"))
+    with open(os.path.join(env["HOME"], ".codex", "auth.json"), "w") as handle:
+        json.dump({"auth_mode": "chatgpt", "tokens": {"access_token": token,
+                                                       "refresh_token": "rt-secret"}}, handle)
+    proc, section = _doctor_oauth(env)
+    assert "access token present, refresh token present" in section
+    assert "sig-secret-part" not in proc.stdout and "rt-secret" not in proc.stdout
+    fake.stop()
+    assert "is not answering" in _doctor_oauth(env)[1]
