@@ -4,11 +4,10 @@ from __future__ import annotations
 import base64
 import json
 import os
-import socket
 import threading
 from typing import Any, Dict, List, Optional, Tuple
 
-from helpers import http_request
+from helpers import closed_port, http_request  # noqa: F401 (re-exported)
 from pngs import TINY_JPEG, TINY_WEBP, b64, make_png
 
 FINAL_PNG = make_png(8, 6, (0, 160, 80))
@@ -61,14 +60,6 @@ def assert_consistent_gallery(server: Any) -> None:
         else:
             assert name + ".json" in names, "image without sidecar %s" % name
 
-
-def closed_port() -> int:
-    """A port nothing listens on (bound, then released)."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return port
 
 
 class Background:

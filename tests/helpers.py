@@ -10,6 +10,7 @@ import http.client
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -202,3 +203,20 @@ class ServeProcess:
 def iter_chunks(data: bytes, size: int) -> Iterator[bytes]:
     for start in range(0, len(data), size):
         yield data[start:start + size]
+
+
+def closed_port() -> int:
+    """A port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def read_until_close(sock: socket.socket) -> bytes:
+    """Every byte the peer sends until it closes the connection."""
+    data = b""
+    while True:
+        block = sock.recv(65536)
+        if not block:
+            return data
+        data += block

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
 import pytest
-from helpers import ROOT
+from helpers import ROOT, closed_port
 
 from ima2_lib.cli_commands import COMMANDS
 
@@ -19,14 +18,9 @@ def cli(env, *args, timeout=60, stdin=None):
                           capture_output=True, text=True, timeout=timeout, input=stdin)
 
 
-def _dead_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 def test_unreachable_server_exit_3_json_and_hint(env):
-    url = "http://127.0.0.1:%d" % _dead_port()
+    url = "http://127.0.0.1:%d" % closed_port()
     proc = cli(env, "ping", "--server", url, "--json")
     assert proc.returncode == 3
     doc = json.loads(proc.stdout)
@@ -37,7 +31,7 @@ def test_unreachable_server_exit_3_json_and_hint(env):
     assert human.returncode == 3 and human.stdout == ""
     assert "Hint:" in human.stderr and "python3 ima2.py serve" in human.stderr
     # Discovery without --server: no server.json, nothing on the configured port.
-    env2 = dict(env, IMA2_PORT=str(_dead_port()))
+    env2 = dict(env, IMA2_PORT=str(closed_port()))
     assert cli(env2, "ping").returncode == 3
 
 
@@ -51,7 +45,7 @@ def test_ping_discovers_the_advertised_server(server, env):
     assert human.returncode == 0
     assert human.stdout.startswith("✓ %s  v" % server.url) and "activeJobs" in human.stdout
     # IMA2_SERVER wins over server.json; --server wins over both.
-    dead = "http://127.0.0.1:%d" % _dead_port()
+    dead = "http://127.0.0.1:%d" % closed_port()
     assert cli(dict(env, IMA2_SERVER=server.url), "ping").returncode == 0
     assert cli(dict(env, IMA2_SERVER=dead), "ping").returncode == 0  # falls through to advert
     assert cli(env, "ping", "--server", dead).returncode == 3

@@ -8,6 +8,7 @@ import struct
 import zlib
 
 import pytest
+from helpers import read_until_close
 
 
 def tiny_png(width: int = 3, height: int = 2) -> bytes:
@@ -25,12 +26,7 @@ def raw_get(port: int, path: str) -> bytes:
     try:
         sock.sendall(("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
                       % path).encode("latin-1"))
-        data = b""
-        while True:
-            block = sock.recv(65536)
-            if not block:
-                return data
-            data += block
+        return read_until_close(sock)
     finally:
         sock.close()
 

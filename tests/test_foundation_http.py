@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 
 import pytest
-from helpers import LiveServer, base_env
+from helpers import LiveServer, base_env, read_until_close
 
 from ima2_lib.errors import ApiError
 from ima2_lib.router import Router
@@ -99,12 +99,7 @@ def test_chunked_body_and_chunked_limit(live):
             chunks = b"".join(b"%x\r\n%s\r\n" % (len(payload[i:i + 7]), payload[i:i + 7])
                               for i in range(0, len(payload), 7))
             sock.sendall(head + chunks + b"0\r\n\r\n")
-            data = b""
-            while True:
-                block = sock.recv(65536)
-                if not block:
-                    return data
-                data += block
+            return read_until_close(sock)
         finally:
             sock.close()
 

@@ -5,7 +5,6 @@ import base64
 import io
 import json
 import os
-import socket
 import struct
 import threading
 import zlib
@@ -14,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from fake_upstream import json_action, responses_text
-from helpers import LiveServer
+from helpers import LiveServer, closed_port
 
 from ima2_lib.routes import all_routes
 from ima2_lib.services.stylesheet import apply_prefix, render_prefix
@@ -188,16 +187,9 @@ def test_no_key_and_no_proxy_is_style_sheet_no_key(server, fake):
     assert fake.posts() == []
 
 
-def _closed_port():
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return port
-
 
 def test_unreachable_proxy_is_503(live_factory):
-    live = live_factory(IMA2_OAUTH_URL="http://127.0.0.1:%d" % _closed_port())
+    live = live_factory(IMA2_OAUTH_URL="http://127.0.0.1:%d" % closed_port())
     resp = live.post(_url(_sid(live), "/extract"), {"prompt": "x"})
     assert resp.status == 503 and resp.json()["error"]["code"] == "OAUTH_UNAVAILABLE"
 

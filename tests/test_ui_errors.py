@@ -4,22 +4,15 @@ safety, empty response, rate limited with the retry time, invalid size, upstream
 network failure."""
 from __future__ import annotations
 
-import socket
 from typing import Any, Callable, Dict, Optional, Tuple
 
 import pytest
 
+from helpers import closed_port
 from ui_support import json_answer, text_stream
 
 pytestmark = pytest.mark.browser
 
-
-def closed_port() -> int:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return port
 
 
 EXPIRED = {"error": {"message": "Provided authentication token is expired. Please try signing "
