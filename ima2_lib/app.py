@@ -94,6 +94,7 @@ class App:
         from .services.generation import GenerationService
         from .services.history import HistoryService
         from .services.inflight import InflightRegistry
+        from .services.jobs import JobQueue
         from .services.oauth import OAuthSupervisor
         from .services.sessions import SessionsService
 
@@ -103,6 +104,8 @@ class App:
         self.history = self.add_service(HistoryService(self))  # + trash sweeper, thumbnails
         self.thumbnail_response = functools.partial(thumbnail_response, self)
         self.generation = self.add_service(GenerationService(self))
+        self.jobs = self.add_service(JobQueue(self))
+        self.inflight.on_canceled = self.jobs.on_inflight_cancel
 
     def add_service(self, service: Any) -> Any:
         self._services.append(service)

@@ -79,6 +79,11 @@ SETTINGS: List[Setting] = [
             "most reference images per request"),
     Setting("max_parallel", "int", 8, ["IMA2_MAX_PARALLEL"], ["limits.maxParallel"], None,
             "most upstream calls one request runs at once (n is still capped at 8)"),
+    Setting("max_concurrent_jobs", "int", 2, ["IMA2_MAX_CONCURRENT_JOBS"],
+            ["jobs.maxConcurrent"], None, "most generation jobs running at once (the rest wait "
+            "in the queue)"),
+    Setting("job_deadline_ms", "int", 0, ["IMA2_JOB_DEADLINE_MS"], ["jobs.deadlineMs"], None,
+            "longest a job may run, upstream retries included (0 = no deadline)"),
     Setting("graph_max_nodes", "int", 500, ["IMA2_GRAPH_MAX_NODES"], ["limits.graphMaxNodes"],
             None, "most nodes in one saved graph"),
     Setting("graph_max_edges", "int", 1000, ["IMA2_GRAPH_MAX_EDGES"], ["limits.graphMaxEdges"],

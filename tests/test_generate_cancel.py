@@ -104,9 +104,13 @@ def _raw_post(port, path, body, accept="application/json", extra=""):
     return sock
 
 
-def test_client_disconnect_cancels_json_generation(server, fake):
+OPT_CANCEL = "X-Ima2-On-Disconnect: cancel\r\n"
+
+
+def test_client_disconnect_cancels_json_generation_when_asked(server, fake):
     reached = _hold(fake)
-    sock = _raw_post(server.port, "/api/generate", {"prompt": "p", "requestId": "gone-1"})
+    sock = _raw_post(server.port, "/api/generate", {"prompt": "p", "requestId": "gone-1"},
+                     extra=OPT_CANCEL)
     assert reached.wait(5)
     started = time.monotonic()
     sock.close()
@@ -120,10 +124,10 @@ def test_client_disconnect_cancels_json_generation(server, fake):
     assert images(server) == []
 
 
-def test_client_disconnect_cancels_sse_generation(server, fake):
+def test_client_disconnect_cancels_sse_generation_when_asked(server, fake):
     reached = _hold(fake, partials=[P0])
     sock = _raw_post(server.port, "/api/node/generate", {"prompt": "p", "requestId": "gone-2"},
-                     accept="text/event-stream")
+                     accept="text/event-stream", extra=OPT_CANCEL)
     assert reached.wait(5)
     received = b""
     while b"event: partial" not in received:
@@ -134,6 +138,52 @@ def test_client_disconnect_cancels_sse_generation(server, fake):
     assert _terminal(server, "gone-2")["status"] == "canceled"
     fake.release("final")
     assert images(server) == []
+
+
+def test_a_classic_job_outlives_its_client_by_default(server, fake):
+    """A reload no longer loses a paid image: without ``X-Ima2-On-Disconnect: cancel`` the
+    job finishes, its image lands in the gallery and the job lists say so."""
+    reached = _hold(fake)
+    sock = _raw_post(server.port, "/api/generate", {"prompt": "p", "requestId": "stay-c"})
+    assert reached.wait(5)
+    sock.close()
+    deadline = time.monotonic() + 0.6  # well past the disconnect poll
+    while time.monotonic() < deadline:
+        assert [j["requestId"] for j in server.get("/api/inflight").json()["jobs"]] == ["stay-c"]
+        assert fake.closed == 0
+        time.sleep(0.05)
+    fake.release("final")
+    job = wait_until(lambda: _terminal(server, "stay-c"), 5)
+    assert job["status"] == "completed"
+    (name,) = job["meta"]["filenames"]
+    assert images(server) == [name]
+    record = server.get("/api/jobs/stay-c").json()["job"]
+    assert record["state"] == "done" and record["images"][0]["filename"] == name
+    assert_consistent_gallery(server)
+
+
+def test_a_cancel_after_an_image_was_saved_keeps_the_result(server, fake):
+    """n=2: the first image is saved, the second is still streaming when the cancel comes.
+    The answer is the saved image (200), never 499 CANCELED with the image kept."""
+    reached = fake.hold("final")
+    fake.script(fake.sse(success(FINAL)),
+                fake.sse(success(FINAL, hold_before_final="final")))
+    call = Background(server.port, "POST", "/api/generate",
+                      json_body={"prompt": "two", "requestId": "late-cancel", "n": 2})
+    assert reached.wait(5)
+    wait_until(lambda: len(images(server)) == 1, 5, message="first image saved")
+    assert server.request("DELETE", "/api/inflight/late-cancel").status == 204
+    assert fake.closed_event.wait(1.0), "the second image's upstream call goes on"
+    resp = call.wait()
+    fake.release("final")
+    assert resp.status == 200, resp
+    body = resp.json()
+    assert body["count"] == 1 and body["requestId"] == "late-cancel"
+    assert [i["filename"] for i in body["images"]] == images(server)
+    job = _terminal(server, "late-cancel")
+    assert job["status"] == "completed" and job["meta"]["filenames"] == images(server)
+    assert server.get("/api/jobs/late-cancel").json()["job"]["state"] == "done"
+    assert_consistent_gallery(server)
 
 
 def test_node_job_asked_to_continue_outlives_its_client(server, fake):

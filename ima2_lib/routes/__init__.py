@@ -11,10 +11,11 @@ from typing import Any, List, Tuple
 
 
 def all_routes() -> List[Tuple[Any, ...]]:
-    from . import generate, history, inflight, metadata, nodes, oauth, sessions, storage, system
+    from . import (generate, history, inflight, jobs, metadata, nodes, oauth, sessions, storage,
+                   system)
 
     routes: List[Tuple[Any, ...]] = []
     for module in (system, oauth, inflight, storage, history, metadata, sessions, generate,
-                   nodes):
+                   nodes, jobs):
         routes.extend(module.ROUTES)
     return routes

@@ -1,22 +1,23 @@
 """Image routes of the classic studio: ``POST /api/generate`` and ``POST /api/edit`` (family A).
 
-Thin: the whole flow (validation order, upstream, saving, JSON / SSE / raw-bytes answers)
-lives in ``services/classic.py``.
+Thin: validation and the job's parts live in ``services/classic.py``, the run in the job
+queue (``services/jobs.py``); ``answer.py`` renders the outcome as JSON, SSE or raw bytes.
 """
 from __future__ import annotations
 
 from typing import Any
 
 from ..httpio import Request, Response
-from ..services import classic
+from .answer import response_mode, submit_sync
 
 
 def handle_generate(app: Any, req: Request) -> Response:
-    return classic.generate(app, req)
+    return submit_sync(app, req, "generate", response_mode(req))
 
 
 def handle_edit(app: Any, req: Request) -> Response:
-    return classic.edit(app, req)
+    mode = response_mode(req)
+    return submit_sync(app, req, "edit", "json" if mode == "sse" else mode)
 
 
 ROUTES = [

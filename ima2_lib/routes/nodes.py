@@ -1,6 +1,7 @@
 """Node-mode routes: ``POST /api/node/generate`` (JSON or SSE) and ``GET /api/node/{nodeId}``.
 
-Thin: the logic lives in ``services/nodes.py``. Family B errors.
+Thin: the job's parts live in ``services/nodes.py``, the run in the job queue; ``answer.py``
+renders the outcome (JSON or SSE). Family B errors.
 """
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from typing import Any, Dict
 
 from ..httpio import Request, Response
 from ..services import nodes
+from .answer import submit_sync
 
 
 def handle_node_generate(app: Any, req: Request) -> Response:
-    return nodes.generate(app, req)
+    return submit_sync(app, req, "node", "sse" if req.wants("text/event-stream") else "json")
 
 
 def handle_node_get(app: Any, req: Request) -> Dict[str, Any]:

@@ -4,30 +4,22 @@ Owns: the upstream client (base URL = the current OAuth URL, connect/idle timeou
 settings), one image = up to two attempts (decision 5: SAFETY_REFUSAL, INVALID_REQUEST, auth,
 timeouts and cancels are never retried; RATE_LIMITED is retried once after Retry-After when
 that is short; the rest once after a short backoff), the non-stream fallback of generate calls
-(§7.4 + decision 7), the readiness gate before every call, and ``Run``: the worker threads of
-one request plus the queue the request thread watches, so a cancel or a client disconnect is
-noticed within ~250 ms while the upstream work goes on elsewhere.
-Must not: know the routes' response shapes (classic.py / nodes.py do) or write files
-(saving.py does).
+(§7.4 + decision 7) and the readiness gate before every call. The threads of a job and its
+outcome are the pipeline's (pipeline.py). Must not: know the routes' response shapes
+(classic.py / nodes.py do) or write files (saving.py does).
 """
 from __future__ import annotations
 
-import queue
 import threading
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional
 
 from ..deps import make_ssl_context
-from ..httpio import SSE_KEEPALIVE, sse_event
-from ..payload import sse_parts
 from ..upstream import B64, CancelToken, ImageResult, UpstreamClient, fallback_body
 from ..upstream_errors import UpstreamError, canceled
 from .saving import remove_stale_temps
 
 RETRY_BACKOFF_S = 0.25
 RATE_LIMIT_DEFAULT_WAIT_S = 1.0
-POLL_S = 0.1
-SSE_POLL_S = 0.25
-KEEPALIVE_S = 15.0
 
 PartialSink = Callable[[B64, Optional[int]], None]
 
@@ -142,130 +134,6 @@ def no_image_error(result: ImageResult) -> UpstreamError:
     return UpstreamError("EMPTY_RESPONSE", "No image from the upstream: %s; parsed %d events"
                          % (how, result.event_count), event_count=result.event_count,
                          event_type="response.%s" % result.terminal if result.terminal else None)
-
-
-# --------------------------------------------------------------------------------------
-# Run: worker threads + a queue the request thread watches
-# --------------------------------------------------------------------------------------
-class Run:
-    """``count`` pieces of work (``work(index, emit)``) on at most ``parallel`` threads.
-
-    Queue items: ("partial", index, payload) and ("result", index, value, exception).
-    """
-
-    def __init__(self, app: Any, job: Any, count: int, parallel: int,
-                 work: Callable[[int, Callable[[Any], None]], Any],
-                 detach: bool = False) -> None:
-        self.app = app
-        self.job = job
-        # detach: the client asked the job to outlive its connection
-        # (``X-Ima2-On-Disconnect: continue``), so a disconnect does not cancel it.
-        self.detach = detach
-        self.count = count
-        self.queue: "queue.Queue[Tuple[Any, ...]]" = queue.Queue()
-        self.values: List[Any] = [None] * count
-        self.errors: List[Optional[BaseException]] = [None] * count
-        self.remaining = count
-        self._work = work
-        self._next = 0
-        self._lock = threading.Lock()
-        for number in range(max(1, min(count, parallel))):
-            threading.Thread(target=self._worker, name="ima2-gen-%s-%d" % (
-                job.request_id[:24], number), daemon=True).start()
-
-    def _take(self) -> Optional[int]:
-        with self._lock:
-            if self._next >= self.count:
-                return None
-            index = self._next
-            self._next += 1
-            return index
-
-    def _worker(self) -> None:
-        while True:
-            index = self._take()
-            if index is None:
-                return
-            try:
-                value = self._work(index, lambda payload, i=index: self.queue.put(
-                    ("partial", i, payload)))
-                self.queue.put(("result", index, value, None))
-            except BaseException as exc:  # noqa: BLE001 - reported to the request thread
-                self.queue.put(("result", index, None, exc))
-
-    def _record(self, item: Tuple[Any, ...]) -> None:
-        if item[0] == "result":
-            _, index, value, exc = item
-            self.values[index] = value
-            self.errors[index] = exc
-            self.remaining -= 1
-
-    def _watch(self, req: Any) -> None:
-        if self.job.cancel.canceled:
-            return
-        if req is not None and not self.detach and req.is_disconnected():
-            self.app.inflight.cancel_job(self.job, "client disconnected")
-        elif self.app.shutdown_event.is_set():
-            self.app.inflight.cancel_job(self.job, "server shutting down")
-
-    def wait(self, req: Any) -> None:
-        """JSON mode: block until every piece finished, canceling on disconnect/shutdown."""
-        while self.remaining:
-            try:
-                item = self.queue.get(timeout=POLL_S)
-            except queue.Empty:
-                self._watch(req)
-                continue
-            self._record(item)
-
-    def events(self, req: Any, request_id: Optional[str],
-               conclude: Callable[["Run"], Tuple[str, Any]],
-               render_error: Callable[[Any], Dict[str, Any]],
-               on_abandon: Callable[["Run"], None],
-               partial: Callable[[int, Any], Any] = lambda _index, payload: payload,
-               ) -> Iterator[bytes]:
-        """The SSE body of a generation: ``phase``, each ``partial`` as it arrives, then one
-        ``done`` or ``error``. ``on_abandon`` runs when the client left before the end."""
-        done = False
-        try:
-            yield sse_event("phase", {"requestId": request_id, "phase": "streaming"})
-            for item in self.follow(req):
-                if item[0] == "keepalive":
-                    yield SSE_KEEPALIVE
-                elif item[0] == "partial":
-                    yield from sse_parts("partial", partial(item[1], item[2]))
-            kind, value = conclude(self)
-            done = True
-            if kind == "error":
-                yield sse_event("error", render_error(value))
-            else:
-                yield from sse_parts("done", value)
-        finally:
-            if not done:
-                on_abandon(self)
-
-    def follow(self, req: Any) -> Iterator[Tuple[Any, ...]]:
-        """SSE mode: yield partials and results as they come; ("keepalive",) when idle."""
-        idle = 0.0
-        while self.remaining:
-            try:
-                item = self.queue.get(timeout=SSE_POLL_S)
-            except queue.Empty:
-                self._watch(req)
-                idle += SSE_POLL_S
-                if idle >= KEEPALIVE_S:
-                    idle = 0.0
-                    yield ("keepalive",)
-                continue
-            idle = 0.0
-            self._record(item)
-            yield item
-
-    def first_error(self) -> Optional[BaseException]:
-        for exc in self.errors:
-            if exc is not None:
-                return exc
-        return None
 
 
 def aggregate_usage(usages: List[Any]) -> Any:
