@@ -232,6 +232,14 @@ class JobQueue:
             path = os.path.join(folder, name)
             if os.path.isfile(path) and os.path.isfile(path + ".json"):
                 out.append(name)
+            elif os.path.isfile(path):
+                # Killed between the image and its sidecar: the publish never completed.
+                self.app.log.warn("jobs", "unfinished_publish_removed", id=record["id"],
+                                  filename=name)
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
         return out
 
     def _requeue(self, record: Dict[str, Any]) -> None:
