@@ -30,6 +30,7 @@ from .routes import all_routes
 from .routes.files import PREFIX as GENERATED_PREFIX
 from .routes.files import handle_generated
 from .security import COOKIE_NAME, Security, is_loopback_host, is_wildcard_host
+from .services.events import EventBus
 from .static import StaticFiles
 from .store import atomic_write, ensure_dir, ensure_private_dir, read_json, write_json
 
@@ -86,6 +87,7 @@ class App:
         self.inflight: Any = None  # set by the generation service
         # Set by the sessions service: session id -> {"prefix", "sheet"} or None (§9.3).
         self.style_sheet_provider: Optional[Callable[[str], Optional[Dict[str, Any]]]] = None
+        self.events = EventBus(self.started_at)
         self._build_services()
 
     def _build_services(self) -> None:
@@ -106,6 +108,22 @@ class App:
         self.generation = self.add_service(GenerationService(self))
         self.jobs = self.add_service(JobQueue(self))
         self.inflight.on_canceled = self.jobs.on_inflight_cancel
+        self._wire_events()
+
+    def _wire_events(self) -> None:
+        """What ``GET /api/events`` carries: jobs, the queue, gallery changes."""
+        events = self.events
+
+        def job_event(name: str, data: Dict[str, Any]) -> None:
+            events.publish(name, {"queue": data} if name.startswith("queue.") else {"job": data})
+
+        def image_event(name: str) -> Callable[[str], None]:
+            return lambda filename: events.publish(name, {"filename": filename}) and None
+
+        self.jobs.listeners.append(job_event)
+        self.image_saved_hooks.append(image_event("image.saved"))
+        self.asset_deleted_hooks.append(image_event("image.deleted"))
+        self.asset_restored_hooks.append(image_event("image.restored"))
 
     def add_service(self, service: Any) -> Any:
         self._services.append(service)
@@ -163,6 +181,8 @@ class App:
             if url:
                 oauth["url"] = url.rstrip("/")
                 oauth["actualPort"] = _url_port(url, oauth["configuredPort"])
+            current = {"status": oauth["status"], "url": oauth["url"]}
+        self.events.publish("oauth.status", current)
         if self.advertising:
             self.write_advertisement()
 
