@@ -267,3 +267,38 @@ def test_job_records_are_private_files(server, fake):
     folder = os.path.join(server.env["IMA2_CONFIG_DIR"], "jobs")
     for name in os.listdir(folder):
         assert os.stat(os.path.join(folder, name)).st_mode & 0o077 == 0
+
+
+def test_a_429_pauses_the_queue_until_the_reset_and_requeues_the_job_once(live_factory, fake):
+    from test_events import Stream
+
+    live = live_factory(IMA2_OAUTH_URL=fake.url, IMA2_MAX_CONCURRENT_JOBS="1")
+    limited = http_error(429, {"error": {"type": "usage_limit_reached", "message": "The usage "
+                                         "limit has been reached", "resets_in_seconds": 2}},
+                         [("Retry-After", "2")])
+    fake.default = fake.sse(success(FINAL))
+    fake.script(limited, limited)  # the first job: its attempt and its one upstream retry
+    events = Stream(live.port)
+    live.post("/api/jobs", {"prompt": "limited", "requestId": "quota-1"})
+    live.post("/api/jobs", {"prompt": "waits", "requestId": "quota-2"})
+    paused = events.until("queue.paused")[-1][2]["queue"]
+    assert paused["paused"] == "quota" and paused["resumesAt"] > 0
+    queue = live.get("/api/queue").json()["queue"]
+    assert queue["paused"] in ("quota", False)  # False only if the reset already passed
+    assert _state(live, "quota-1") in ("queued", "running", "done")  # never "failed"
+    resumed = events.until("queue.resumed")[-1][2]["queue"]
+    assert resumed["paused"] is False and resumed["resumesAt"] is None
+    events.close()
+    first = _wait_state(live, "quota-1", "done")
+    _wait_state(live, "quota-2", "done")
+    assert len(first["images"]) == 1 and len(fake.posts()) == 4
+
+
+def test_a_second_429_fails_the_requeued_job(live_factory, fake):
+    live = live_factory(IMA2_OAUTH_URL=fake.url)
+    limited = http_error(429, {"error": {"type": "usage_limit_reached", "message": "limit",
+                                         "resets_in_seconds": 0}}, [("Retry-After", "0")])
+    fake.default = limited
+    live.post("/api/jobs", {"prompt": "always limited", "requestId": "quota-3"})
+    job = _wait_state(live, "quota-3", "failed")
+    assert job["error"]["code"] == "RATE_LIMITED" and len(fake.posts()) == 4

@@ -39,6 +39,7 @@ KINDS = ("generate", "edit", "node")
 KEEP_FINISHED = 2000  # job records kept on disk (newest finished first)
 PROMPT_CHARS = 500
 SHUTDOWN_REASON = "server shutting down"
+QUOTA_DEFAULT_WAIT_S = 60.0  # a 429 without any reset time
 
 
 def fingerprint(kind: str, body: Dict[str, Any]) -> str:
@@ -315,15 +316,21 @@ class JobQueue:
         with self._lock:
             if not self._started or self._stopping:
                 return
-            while self._heap and self._paused is None and self._running < self.limit():
-                _, _, job_id = heapq.heappop(self._heap)
-                handle = self._handles.get(job_id)
+            held: List[Tuple[int, int, str]] = []
+            while self._heap and self._running < self.limit():
+                entry = heapq.heappop(self._heap)
+                handle = self._handles.get(entry[2])
                 if handle is None or handle.record["state"] != "queued":
+                    continue
+                if self._paused is not None and handle.record.get("source") != "sync":
+                    held.append(entry)  # a paused queue holds queued jobs, not live requests
                     continue
                 self._running += 1
                 handle.record.update(state="running", startedAt=now_ms())
                 self._write(handle.record)  # journaled before anything is sent upstream
                 starts.append(handle)
+            for entry in held:
+                heapq.heappush(self._heap, entry)
         for handle in starts:
             self._publish("job.started", self.view(handle.record))
             threading.Thread(target=self._run, args=(handle,), daemon=True,
@@ -355,7 +362,54 @@ class JobQueue:
             handle.record["pending"] = list(handle.record.get("pending") or []) + [name]
             self._write(handle.record)
 
+    def _quota_requeue(self, handle: Handle, outcome: Outcome) -> bool:
+        """A queued job rejected by a 429: pause the queue until the reset, queue it again
+        (once). Synchronous requests get their 429 as before."""
+        err = outcome.error
+        if outcome.state != "failed" or err is None or err.code != "RATE_LIMITED":
+            return False
+        wait = err.extra.get("retryAfter")
+        wait = float(wait) if isinstance(wait, (int, float)) else QUOTA_DEFAULT_WAIT_S
+        self.pause_for_quota(wait)
+        record = handle.record
+        if record.get("source") == "sync" or record.get("quotaRequeued"):
+            return False
+        try:
+            plan = make_plan(self.app, record["kind"], dict(record["body"]))
+        except ApiError:
+            return False
+        with self._lock:
+            self._running -= 1
+            handle.plan = plan
+            record.update(state="queued", startedAt=None, pending=[], quotaRequeued=True)
+            self._write(record)
+            heapq.heappush(self._heap, (PRIORITIES.get(record.get("priority"), 0),
+                                        next(self._seq), record["id"]))
+        self._publish("job.queued", self.view(record))
+        self._pump()
+        return True
+
+    def pause_for_quota(self, wait_s: float) -> None:
+        resumes_at = now_ms() + int(max(0.0, wait_s) * 1000)
+        with self._lock:
+            if self._paused == "user":
+                return
+            if self._paused == "quota" and (self._resumes_at or 0) >= resumes_at:
+                return
+        self.pause("quota", resumes_at)
+        timer = threading.Timer(max(0.0, wait_s), self._quota_over)
+        timer.daemon = True
+        timer.start()
+
+    def _quota_over(self) -> None:
+        with self._lock:
+            due = self._paused == "quota" and (self._resumes_at or 0) <= now_ms() + 5
+        if due:
+            self.resume()
+
     def _finish(self, handle: Handle, outcome: Outcome) -> None:
+        if self._quota_requeue(handle, outcome):
+            return
         record = handle.record
         shutdown = outcome.state == "canceled" and \
             handle.plan is not None and handle.plan.job.cancel.reason == SHUTDOWN_REASON
