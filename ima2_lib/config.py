@@ -82,6 +82,8 @@ SETTINGS: List[Setting] = [
     Setting("max_concurrent_jobs", "int", 2, ["IMA2_MAX_CONCURRENT_JOBS"],
             ["jobs.maxConcurrent"], None, "most generation jobs running at once (the rest wait "
             "in the queue)"),
+    Setting("callback_hosts", "list", [], ["IMA2_CALLBACK_HOSTS"], ["jobs.callbackHosts"], None,
+            "hosts job callbacks may reach besides loopback"),
     Setting("job_deadline_ms", "int", 0, ["IMA2_JOB_DEADLINE_MS"], ["jobs.deadlineMs"], None,
             "longest a job may run, upstream retries included (0 = no deadline)"),
     Setting("graph_max_nodes", "int", 500, ["IMA2_GRAPH_MAX_NODES"], ["limits.graphMaxNodes"],

@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from ..errors import ApiError
 from ..httpio import Request, Response, json_response
+from ..services.callbacks import check_url
 from ..services.jobs import KINDS, PRIORITIES, STATES, fingerprint, make_plan
 
 MAX_BATCH = 1000
@@ -28,6 +29,7 @@ def _one(app: Any, body: Any) -> Tuple[int, Dict[str, Any]]:
     if priority not in PRIORITIES:
         raise ApiError(400, "INVALID_PRIORITY", "priority must be interactive or batch")
     fields = {k: v for k, v in body.items() if k not in ("kind", "priority")}
+    callback = check_url(app, fields.get("callbackUrl"))
     request_id = fields.get("requestId")
     if isinstance(request_id, str) and request_id:
         existing = app.jobs.find(request_id)
@@ -44,7 +46,8 @@ def _one(app: Any, body: Any) -> Tuple[int, Dict[str, Any]]:
         if err.code is None:  # the classic routes' code-less validation errors
             raise ApiError(err.status, "INVALID_REQUEST", err.message)
         raise
-    handle = app.jobs.submit(plan, fields, priority, "api")
+    handle = app.jobs.submit(plan, fields, priority, "api",
+                             {"callbackUrl": callback} if callback else None)
     return 202, app.jobs.get(handle.id)
 
 

@@ -30,6 +30,7 @@ from ..log import now_ms
 from ..store import read_json, write_json
 from ..upstream_errors import canceled
 from . import pipeline
+from .callbacks import Callbacks
 from .pipeline import Outcome, Plan
 
 STATES = ("queued", "running", "done", "failed", "canceled", "interrupted")
@@ -117,6 +118,12 @@ class JobQueue:
         self._started = False
         self._finished_since_prune = 0
         self.listeners: List[Callable[[str, Dict[str, Any]], None]] = []  # (event, data)
+        self.callbacks = Callbacks(app, self._save, self.view)
+
+    def _save(self, record: Dict[str, Any]) -> None:
+        with self._lock:
+            if self._records.get(record["id"]) is record:
+                self._write(record)
 
     # --- settings --------------------------------------------------------------------------
     def limit(self) -> int:
@@ -198,10 +205,16 @@ class JobQueue:
                                          "running; its outcome is unknown (retry re-sends it)"})
                     interrupted += 1
                     self.app.inflight.add_interrupted(record)
-                self._write(record)
+                self._records[record["id"]] = record
+                self._ended(record)
+                continue
             elif record["state"] == "queued":
                 requeue.append(record)
             self._records[record["id"]] = record
+            callback = record.get("callback")
+            if record["state"] in TERMINAL and isinstance(callback, dict) \
+                    and callback.get("state") == "pending" and record.get("callbackUrl"):
+                self.callbacks.deliver(record)  # a delivery the previous process left
         if interrupted:
             self.app.log.warn("jobs", "interrupted_jobs", count=interrupted)
         with self._lock:
@@ -214,6 +227,7 @@ class JobQueue:
     def stop(self) -> None:
         """Shutdown: queued jobs stay queued on disk, running ones read as interrupted next
         start (their upstream calls are aborted by the in-flight registry)."""
+        self.callbacks.stop()
         with self._lock:
             self._stopping = True
             waiting = [self._handles[i] for _, _, i in self._heap if i in self._handles]
@@ -435,7 +449,15 @@ class JobQueue:
         elif outcome.error is not None:
             record["error"] = {"status": outcome.error.status, "code": outcome.error.code,
                                "message": outcome.error.message}
+        self._ended(record)
+
+    def _ended(self, record: Dict[str, Any]) -> None:
+        """Journal a terminal record; start its callback (journaled as pending first)."""
+        if record.get("callbackUrl"):
+            record["callback"] = {"state": "pending", "attempts": 0}
         self._write(record)
+        if record.get("callbackUrl"):
+            self.callbacks.deliver(record)
 
     def _canceled_outcome(self, plan: Plan, record_it: bool = True) -> Outcome:
         err = pipeline.job_error(plan, canceled(plan.job.cancel.reason))
