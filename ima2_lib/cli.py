@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Optional, Sequence
 from . import __version__
 
 CLIENT_COMMANDS = ("gen", "edit", "ls", "show", "ps", "cancel", "ping", "history", "session",
-                   "node", "inflight", "storage", "oauth")
+                   "node", "inflight", "storage", "oauth", "batch")
 
 HELP = """ima2 %s — local image studio
 
@@ -40,6 +40,7 @@ Client commands (talk to a running server):
   ping                 is the server up?        node <prompt> [--parent ID]
   history rm|restore   session ls|new|rename|rm|show
   storage status       oauth status             inflight                 (alias of ps)
+  batch FILE.jsonl|FILE.csv --out-dir DIR      a prompt file into a folder (resumable)
 
 Options:
   -v, --version        version, Python, optional features and the state folder

@@ -14,6 +14,7 @@ from urllib.parse import quote, urlencode
 
 from .cli_client import (EXIT_OK, Client, ClientError, Flag, Output, Usage, collapse, discover,
                          int_flag, parse_flags)
+from .cli_batch import cmd_batch
 from .cli_gen import GEN_FLAGS, cmd_edit, cmd_gen, cmd_node
 
 USAGE = {
@@ -34,6 +35,7 @@ USAGE = {
     "session": "session ls | new [TITLE] | rename <id> <title> | rm <id> | show <id>  [--json]",
     "storage": "storage status [--json] [--server URL]",
     "oauth": "oauth status [--json] [--server URL]",
+    "batch": "batch <prompts.jsonl|prompts.csv> --out-dir DIR [--json] [--server URL]",
 }
 USAGE["inflight"] = USAGE["ps"].replace("ps", "inflight", 1)
 
@@ -330,6 +332,7 @@ SPECS: Dict[str, List[Flag]] = {
     "show": [Flag("reveal", kind="bool", default=False)],
     "ps": [Flag("kind"), Flag("session"), Flag("terminal", kind="bool", default=False)],
     "history": [Flag("trash-id")],
+    "batch": [Flag("out-dir", "d")],
 }
 SPECS["inflight"] = SPECS["ps"]
 
@@ -337,4 +340,5 @@ COMMANDS: Dict[str, Callable[[Dict[str, Any], List[str], Output], int]] = {
     "gen": cmd_gen, "edit": cmd_edit, "node": cmd_node, "ls": cmd_ls, "show": cmd_show,
     "ps": cmd_ps, "inflight": cmd_ps, "cancel": cmd_cancel, "ping": cmd_ping,
     "history": cmd_history, "session": cmd_session, "storage": cmd_storage, "oauth": cmd_oauth,
+    "batch": cmd_batch,
 }
