@@ -95,6 +95,10 @@ SETTINGS: List[Setting] = [
             "--no-oauth-proxy", "do not start `npx openai-oauth` (use a running proxy)"),
     Setting("oauth_url", "str", None, ["IMA2_OAUTH_URL"], ["oauth.url"], None,
             "base URL of an external OpenAI-compatible Responses endpoint (skips spawning)"),
+    Setting("provider", "str", "oauth", ["IMA2_PROVIDER"], [], "--offline",
+            "image provider: oauth (the proxy) or offline (deterministic local pictures)"),
+    Setting("offline_step_ms", "int", 250, ["IMA2_OFFLINE_STEP_MS"], [], None,
+            "offline provider: pause between stream events (phases, partials)"),
     Setting("oauth_status_timeout_ms", "int", 3000, ["IMA2_OAUTH_STATUS_TIMEOUT_MS"],
             ["oauth.statusTimeoutMs"], None, "proxy readiness wait and /v1/models timeout"),
     Setting("oauth_restart_delay_ms", "int", 5000, ["IMA2_OAUTH_RESTART_DELAY_MS"],
@@ -427,6 +431,9 @@ def _validate(values: Dict[str, Any], sources: Dict[str, str]) -> None:
     port = values["port"]
     if not isinstance(port, int) or not 0 <= port <= 65535:
         raise ConfigError("port %r (from %s) must be an integer 0..65535" % (port, sources["port"]))
+    if values["provider"] not in ("oauth", "offline"):
+        raise ConfigError("provider %r (from %s) must be oauth or offline"
+                          % (values["provider"], sources["provider"]))
     if not isinstance(values["oauth_proxy_port"], int):
         raise ConfigError("oauth proxy port %r (from %s) must be an integer"
                           % (values["oauth_proxy_port"], sources["oauth_proxy_port"]))

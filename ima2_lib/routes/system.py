@@ -15,7 +15,7 @@ def handle_health(app: Any, req: Request) -> Dict[str, Any]:
     return {
         "ok": True,
         "version": app.version,
-        "provider": "oauth",
+        "provider": app.provider,
         "uptimeSec": int(round(time.monotonic() - app.started_monotonic)),
         "activeJobs": app.active_job_count(),
         "pid": os.getpid(),
