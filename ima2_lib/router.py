@@ -57,7 +57,11 @@ class Router:
                 self._exact.setdefault(route.exact, []).append(route)
 
     def _candidates(self, path: str) -> List[Tuple[Route, Dict[str, str]]]:
-        found = [(r, {}) for r in self._exact.get(path, [])]
+        """Routes matching ``path``; a literal path shadows patterns (``/api/node/generate``
+        is never the node ``generate``), so 405 and ``Allow`` name only its own methods."""
+        found: List[Tuple[Route, Dict[str, str]]] = [(r, {}) for r in self._exact.get(path, [])]
+        if found:
+            return found
         for route in self.routes:
             if route.regex is None:
                 continue

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Dict
 
+from ..apispec import RUNTIME, arr, b, obj, op, s
 from ..errors import ApiError
 from ..httpio import Request
 from ..services import billing
@@ -26,3 +27,16 @@ ROUTES = [
     ("GET", "/api/oauth/status", handle_oauth_status, "B"),
     ("GET", "/api/billing", handle_billing, "A"),
 ]
+
+API = {
+    ("GET", "/api/oauth/status"): op(
+        "OAuth proxy state and its models (always 200)",
+        responses={200: obj({"status": s(enum=["ready", "starting", "offline",
+                                                   "auth_required"]),
+                             "models": arr(s()), "reason": s(), "runtime": RUNTIME},
+                            ["status"])}),
+    ("GET", "/api/billing"): op(
+        "API-key billing probe (only when a key is configured)",
+        responses={200: obj({"oauth": b(), "apiKeyValid": b(), "apiKeySource": s()})},
+        errors=(500,)),
+}

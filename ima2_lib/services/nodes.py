@@ -154,6 +154,8 @@ class NodeRequest:
                            "Ancestry context is not supported yet.")
         if body.get("provider") == "api":
             raise ApiError(403, "APIKEY_DISABLED", "API key provider is disabled. Use OAuth.")
+        if self.parent is not None and not isinstance(self.parent, str):
+            raise ApiError(400, "INVALID_NODE_ID", "parentNodeId must be a string or null")
         prompt = body.get("prompt")
         if not isinstance(prompt, str) or not prompt:
             raise ApiError(400, "INVALID_PROMPT", "Prompt is required")

@@ -379,6 +379,21 @@ class _Events:
                          "moderation": self.tool.get("moderation"), "model": self.model,
                          "images": _digest(images)}
         self.seq = 0
+        self.developer = " ".join(
+            item["content"] for item in body.get("input") or []
+            if isinstance(item, dict) and item.get("role") in ("developer", "system")
+            and isinstance(item.get("content"), str))
+
+    def text_answer(self) -> str:
+        """A text-only answer: a JSON style sheet when one is asked for, else a refusal."""
+        if self.tool or "style sheet" not in self.developer.lower():
+            return "Offline provider: no image for this request."
+        seed = offline_images.seed_of(self.text, {"kind": "style-sheet"})
+        palette = ["#%02x%02x%02x" % (seed[k], seed[k + 1], seed[k + 2]) for k in (0, 3, 6)]
+        words = offline_images.display_words(self.text, 12) or "the subject"
+        return json.dumps({"palette": palette, "composition": "centred, offline preview",
+                           "mood": "calm, even", "medium": "offline placeholder pattern",
+                           "subject_details": words, "negative": ["real photographs"]})
 
     def _response(self, status: str, output: Optional[list] = None, **extra: Any) -> Dict[str, Any]:
         resp = {"id": self.rid, "object": "response", "created_at": int(time.time()),
@@ -405,7 +420,7 @@ class _Events:
                    "role": "assistant", "phase": "final_answer",
                    "content": [{"type": "output_text", "annotations": [], "text": ""}]}
         if not self.tool or self.marks.get("empty"):
-            message["content"][0]["text"] = "Offline provider: no image for this request."
+            message["content"][0]["text"] = self.text_answer()
             yield self._event("response.output_item.done", output_index=0, item=message)
             yield self._event("response.completed",
                               response=self._response("completed", [message], usage=usage))
