@@ -29,8 +29,10 @@ Server commands:
                        account, deterministic local pictures)
   setup | login        choose OAuth (Codex login) or store an API key (--oauth / --api-key K)
   status               configuration and Codex login state
-  doctor [--routes] [--migrate]
+  doctor [--routes] [--migrate] [--openapi FILE]
                        check Python, optional features, settings and their sources, storage
+  mcp [--embedded] [--print-config claude|codex|cursor|vscode]
+                       MCP server on stdio for agents (tools: generate_image, edit_image, ...)
   open                 open the running studio in a browser
   reset                reset config.json to {}
 
@@ -93,7 +95,7 @@ def _main(argv: Optional[Sequence[str]] = None) -> int:
         except KeyboardInterrupt:
             return 130
     handler = LOCAL_COMMANDS.get(command)
-    if handler is not None and command not in ("serve", "setup", "login", "doctor") and any(
+    if handler is not None and command not in ("serve", "setup", "login", "doctor", "mcp") and any(
             a in ("-h", "--help") for a in args[1:]):
         out(HELP % __version__)
         return 0
@@ -481,8 +483,15 @@ def cmd_setup(argv: List[str]) -> int:
     return 0
 
 
+def cmd_mcp(argv: List[str]) -> int:
+    from .mcp_server import main as mcp_main
+
+    return mcp_main(argv)
+
+
 LOCAL_COMMANDS = {
     "serve": cmd_serve,
+    "mcp": cmd_mcp,
     "doctor": cmd_doctor,
     "status": cmd_status,
     "open": cmd_open,
