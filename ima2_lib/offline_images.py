@@ -35,6 +35,24 @@ def parse_size(size: Any) -> Tuple[int, int]:
     return max(16, min(MAX_EDGE, width)), max(16, min(MAX_EDGE, height))
 
 
+def size_problem(size: Any) -> Optional[str]:
+    """Why the image backend would refuse ``size`` (gpt-image-2 rules), or None."""
+    match = _SIZE.match(size) if isinstance(size, str) else None
+    if size in (None, "auto") or not match:
+        return None
+    width, height = int(match.group(1)), int(match.group(2))
+    if width % 16 or height % 16:
+        return "Invalid size '%s'. Width and height must both be divisible by 16." % size
+    if max(width, height) > MAX_EDGE:
+        return "Invalid size '%s'. The longest edge must be at most %d." % (size, MAX_EDGE)
+    if max(width, height) > 3 * min(width, height):
+        return "Invalid size '%s'. The aspect ratio must be at most 3:1." % size
+    if not 655360 <= width * height <= 8294400:
+        return ("Invalid size '%s'. The requested resolution must be between 655,360 and "
+                "8,294,400 pixels." % size)
+    return None
+
+
 def seed_of(text: str, settings: Dict[str, Any]) -> bytes:
     """SHA-256 of the text and the settings (sorted JSON): the picture's identity."""
     blob = text + "\x00" + json.dumps(settings, sort_keys=True, default=str)

@@ -260,6 +260,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         tool = next((t for t in body.get("tools") or [] if isinstance(t, dict)
                      and t.get("type") == "image_generation"), None)
+        problem = offline_images.size_problem((tool or {}).get("size"))
+        if problem:
+            self._json(400, {"error": {"message": problem, "type": "invalid_request_error",
+                                       "param": "tools[0].size", "code": "invalid_value"}})
+            return
         events = _Events(self.owner, body, tool, text, images, marks)
         if body.get("stream") is not True:
             self._json(200, events.aggregate())
@@ -338,6 +343,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if marks.get("empty"):
             self._json(200, {"created": int(time.time()), "data": []})
+            return
+        problem = offline_images.size_problem(body.get("size"))
+        if problem:
+            self._invalid(problem)
             return
         self.owner.pause(marks["slow"] / 1000.0 if "slow" in marks else self.owner.step_s * 3)
         try:
