@@ -119,6 +119,8 @@ export const EN = {
   'result.prompt': 'Prompt',
   'result.revised': 'Revised prompt',
   'result.model': 'Model',
+  'result.provider': 'Provider',
+  'provider.offline': 'Offline',
   'result.requested': 'Requested size',
   'result.actual': 'Actual size',
   'result.elapsed': 'Elapsed',

@@ -118,6 +118,8 @@ export const KO = {
   'result.prompt': '프롬프트',
   'result.revised': '수정된 프롬프트',
   'result.model': '모델',
+  'result.provider': '제공자',
+  'provider.offline': '오프라인',
   'result.requested': '요청 크기',
   'result.actual': '실제 크기',
   'result.elapsed': '소요 시간',
