@@ -18,6 +18,7 @@ PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 VALID_IMAGE_MODELS = ("gpt-5.5", "gpt-5.4", "gpt-5.4-mini")
 UNSUPPORTED_IMAGE_MODELS = ("gpt-5.3-codex-spark",)
+PROVIDERS = ("oauth", "offline")
 LOG_LEVELS = ("debug", "info", "warn", "error", "silent")
 
 RESEARCH_SUFFIX = (
@@ -43,7 +44,7 @@ class Setting:
         secret: bool = False,
     ) -> None:
         self.name = name
-        self.kind = kind  # int | str | bool | size | duration | list | moderation
+        self.kind = kind  # int | str | bool | size | duration | list | moderation | provider
         self.default = default  # a value, or a callable(values) for derived defaults
         self.env = tuple(env)
         self.json = tuple(json_paths)
@@ -95,7 +96,7 @@ SETTINGS: List[Setting] = [
             "--no-oauth-proxy", "do not start `npx openai-oauth` (use a running proxy)"),
     Setting("oauth_url", "str", None, ["IMA2_OAUTH_URL"], ["oauth.url"], None,
             "base URL of an external OpenAI-compatible Responses endpoint (skips spawning)"),
-    Setting("provider", "str", "oauth", ["IMA2_PROVIDER"], [], "--offline",
+    Setting("provider", "provider", "oauth", ["IMA2_PROVIDER"], [], "--offline",
             "image provider: oauth (the proxy) or offline (deterministic local pictures)"),
     Setting("offline_step_ms", "int", 250, ["IMA2_OFFLINE_STEP_MS"], [], None,
             "offline provider: pause between stream events (phases, partials)"),
@@ -327,6 +328,9 @@ def _parse(setting: Setting, raw: Any) -> Tuple[bool, Any]:
     if kind == "loglevel":
         text = str(raw).strip().lower()
         return True, text if text in LOG_LEVELS else "info"
+    if kind == "provider":
+        text = str(raw).strip().lower()
+        return (text in PROVIDERS), text
     if kind == "path":
         if not isinstance(raw, str) or not raw:
             return False, None
@@ -431,9 +435,6 @@ def _validate(values: Dict[str, Any], sources: Dict[str, str]) -> None:
     port = values["port"]
     if not isinstance(port, int) or not 0 <= port <= 65535:
         raise ConfigError("port %r (from %s) must be an integer 0..65535" % (port, sources["port"]))
-    if values["provider"] not in ("oauth", "offline"):
-        raise ConfigError("provider %r (from %s) must be oauth or offline"
-                          % (values["provider"], sources["provider"]))
     if not isinstance(values["oauth_proxy_port"], int):
         raise ConfigError("oauth proxy port %r (from %s) must be an integer"
                           % (values["oauth_proxy_port"], sources["oauth_proxy_port"]))

@@ -167,8 +167,11 @@ def test_serve_offline_flag_needs_no_account(tmp: str) -> None:
         assert proc.stop() == 0
 
 
-def test_bad_provider_setting_is_a_configuration_error(tmp: str) -> None:
+def test_bad_provider_setting_is_refused(tmp: str) -> None:
     from ima2_lib.config import ConfigError, load_config
 
+    config = load_config(env=base_env(tmp, IMA2_PROVIDER="magic"))
+    assert config.provider == "oauth"
+    assert any("IMA2_PROVIDER" in w for w in config.warnings)
     with pytest.raises(ConfigError):
-        load_config(env=base_env(tmp, IMA2_PROVIDER="magic"))
+        load_config(env=base_env(tmp), flags={"provider": "magic"})
