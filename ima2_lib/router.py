@@ -57,11 +57,7 @@ class Router:
                 self._exact.setdefault(route.exact, []).append(route)
 
     def _candidates(self, path: str) -> List[Tuple[Route, Dict[str, str]]]:
-        """Routes matching ``path``; a literal path shadows patterns (``/api/node/generate``
-        is never the node ``generate``), so 405 and ``Allow`` name only its own methods."""
-        found: List[Tuple[Route, Dict[str, str]]] = [(r, {}) for r in self._exact.get(path, [])]
-        if found:
-            return found
+        found = [(r, {}) for r in self._exact.get(path, [])]
         for route in self.routes:
             if route.regex is None:
                 continue

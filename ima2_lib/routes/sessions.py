@@ -138,9 +138,9 @@ API = {
     ("PUT", "/api/sessions/{id}/graph"): op(
         "Save a graph (`If-Match: <graphVersion>` required)",
         headers={"If-Match": s("the graphVersion this save is based on", pattern=r"^[0-9]+$"),
-                 "X-Ima2-Graph-Save-Id": s(maxLength=120),
-                 "X-Ima2-Graph-Save-Reason": s(maxLength=120),
-                 "X-Ima2-Tab-Id": s(maxLength=120)},
+                 "X-Ima2-Graph-Save-Id": s("logged (first 120 characters)"),
+                 "X-Ima2-Graph-Save-Reason": s("logged (first 120 characters)"),
+                 "X-Ima2-Tab-Id": s("logged (first 120 characters)")},
         required_headers=("If-Match",),
         body=obj({"nodes": arr(obj({"id": _ID, "data": obj()}, ["id"])),
                   "edges": arr(obj({"id": _ID, "source": _ID, "target": _ID},
