@@ -41,6 +41,12 @@ def _offline_env(tmp: str, **extra: Any) -> Dict[str, str]:
     return base_env(tmp, IMA2_OFFLINE_STEP_MS="20", **extra)
 
 
+def blob_bytes(result: Any) -> bytes:
+    import base64
+
+    return base64.b64decode(result.contents[0].blob)
+
+
 def _run(coro_fn: Any) -> Any:
     return anyio.run(coro_fn)
 
@@ -101,6 +107,22 @@ def test_offline_generate_progress_get_image_and_resources(tmp: str) -> None:
                 session_uri = [u for u in uris if u.startswith("ima2://session/")][0]
                 text = await session.read_resource(session_uri)
                 assert json.loads(text.contents[0].text)["session"]["id"]
+
+                edited = await session.call_tool(
+                    "edit_image", {"image": filename, "prompt": "make it winter"})
+                assert not edited.is_error, edited
+                assert edited.structured_content["provider"] == "offline"
+                local = os.path.join(tmp, "local.png")
+                with open(local, "wb") as handle:
+                    handle.write(blob_bytes(blob))
+                from_path = await session.call_tool(
+                    "edit_image", {"image": local, "prompt": "make it night", "format": "jpeg"})
+                assert not from_path.is_error, from_path
+                assert from_path.structured_content["images"][0]["filename"].endswith(
+                    (".jpeg", ".png"))
+                missing = await session.call_tool(
+                    "edit_image", {"image": os.path.join(tmp, "nope.png"), "prompt": "x"})
+                assert missing.structured_content["code"] == "FILE_NOT_FOUND"
 
                 status = await session.call_tool("status", {})
                 assert status.structured_content["provider"] == "offline"
@@ -176,6 +198,31 @@ def test_cancelling_a_call_cancels_the_ima2_job(tmp: str) -> None:
                         await anyio.sleep(0.1)
                 listed = await session.call_tool("list_images", {})
                 assert listed.structured_content["images"] == []
+
+                # The cancel_job tool, called while another call waits for its job.
+                second: Dict[str, Any] = {}
+                started = anyio.Event()
+
+                async def on_second(value: float, total: Any, message: Any) -> None:
+                    if message and "requestId" in message:
+                        second["requestId"] = message.split("requestId ", 1)[1].rstrip(")")
+                    if message and message.startswith("phase"):
+                        started.set()
+
+                async def slow() -> None:
+                    second["result"] = await session.call_tool(
+                        "generate_image", {"prompt": "slow two [offline:slow=3000]"},
+                        progress_callback=on_second)
+
+                async with anyio.create_task_group() as group:
+                    group.start_soon(slow)
+                    with anyio.fail_after(60):
+                        await started.wait()
+                    done = await session.call_tool("cancel_job",
+                                                   {"requestId": second["requestId"]})
+                    assert done.structured_content == {"ok": True}
+                result = second["result"]
+                assert result.is_error and result.structured_content["code"] == "CANCELED"
 
     _run(main)
 
