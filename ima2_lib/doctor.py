@@ -62,7 +62,10 @@ def _core_checks(config: Any) -> List[Check]:
         provider or "not configured (python3 ima2.py setup --oauth)")))
     checks.append(("ℹ", "backend port %d (%s), host %s" % (config.port, config.source("port"),
                                                           config.host)))
-    if config.oauth_auto_start:
+    if config.provider == "offline":
+        checks.append(("ℹ", "image provider: offline (%s) — deterministic local pictures, no "
+                            "proxy is started" % config.source("provider")))
+    elif config.oauth_auto_start:
         npx = shutil.which("npx")
         checks.append(("ℹ" if npx else "⚠", "OAuth proxy auto-start on port %d: %s" % (
             config.oauth_proxy_port, "npx found" if npx else

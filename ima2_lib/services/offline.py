@@ -24,6 +24,7 @@ import base64
 import email.parser
 import email.policy
 import hashlib
+import itertools
 import json
 import re
 import socket
@@ -121,7 +122,7 @@ class OfflineProvider:
         self.app = app
         self.step_s = max(0.0, float(app.config.offline_step_ms) / 1000.0)
         self._stop = threading.Event()
-        self.requests = 0
+        self.counter = itertools.count(1)  # numbers the answers' x-oai-request-id
         provider = self
 
         class Handler(_Handler):
@@ -201,7 +202,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(raw)))
-        self.send_header("x-oai-request-id", "req_offline_%d" % self.owner.requests)
+        self.send_header("x-oai-request-id", "req_offline_%d" % next(self.owner.counter))
         for key, value in headers:
             self.send_header(key, value)
         self.end_headers()
@@ -226,7 +227,6 @@ class _Handler(BaseHTTPRequestHandler):
             self._not_found()
 
     def do_POST(self) -> None:
-        self.owner.requests += 1
         path = self.path.split("?", 1)[0]
         raw = self._body()
         try:
@@ -273,7 +273,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "text/event-stream; charset=utf-8")
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Transfer-Encoding", "chunked")
-        self.send_header("x-oai-request-id", "req_offline_%d" % self.owner.requests)
+        self.send_header("x-oai-request-id", "req_offline_%d" % next(self.owner.counter))
         self.end_headers()
         step = marks["slow"] / 1000.0 if "slow" in marks else self.owner.step_s
         for number, event in enumerate(events.stream()):
