@@ -821,15 +821,30 @@ def main(argv: List[str]) -> int:
             stop()
 
 
+def _read_token(config_dir: str) -> Optional[str]:
+    try:
+        with open(os.path.join(config_dir, "token"), encoding="utf-8") as handle:
+            return handle.read().strip() or None
+    except OSError:
+        return None
+
+
 def _embedded_factory(opts: Any, stops: List[Callable[[], None]]) -> Callable[[], Client]:
     """Start an App on 127.0.0.1:0 now; the factory hands out a client for it."""
     from .app import App
+    from .cli import live_server_from_advertisement
     from .cli_client import probe
     from .config import load_config
     from .server import make_server
 
     flags = {"config_dir": opts.config_dir, "provider": "offline" if opts.offline else None}
     config = load_config(flags=flags)
+    running = live_server_from_advertisement(config.advertise_file)
+    if running:  # one App per state folder: use the server that already owns it
+        sys.stderr.write("[ima2 mcp] ima2 is already running at %s for %s; using it\n"
+                         % (running["url"], config.config_dir))
+        token = os.environ.get("IMA2_TOKEN") or _read_token(config.config_dir)
+        return lambda: Client(running["url"], token, probe(running["url"], token) or {})
     app = App(config, log_stream=sys.stderr)
     http = make_server(app, "127.0.0.1", 0)
     app.start(http)

@@ -327,3 +327,23 @@ def test_print_config_names_this_python_and_script(tmp: str) -> None:
             assert entry["args"][1:] == ["mcp", "--embedded"]
         else:
             assert "[mcp_servers.ima2]" in out.stdout
+
+
+def test_embedded_uses_the_server_that_already_owns_the_state_folder(tmp: str) -> None:
+    from helpers import ServeProcess
+
+    env = base_env(tmp, IMA2_PORT="0", IMA2_PROVIDER="offline", IMA2_OFFLINE_STEP_MS="0")
+    serve = ServeProcess(env)
+    try:
+        advert = serve.wait_advertised()
+
+        async def main() -> None:
+            async with stdio_client(_params(env, "--embedded")) as (read, write):
+                async with ClientSession(read, write) as session:
+                    await session.initialize()
+                    status = await session.call_tool("status", {})
+                    assert status.structured_content["server"] == advert["backend"]["url"]
+
+        _run(main)
+    finally:
+        assert serve.stop() == 0
