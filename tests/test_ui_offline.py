@@ -14,6 +14,8 @@ pytestmark = pytest.mark.browser
 def test_offline_results_carry_a_badge(studio_factory: Any) -> None:
     studio = studio_factory(IMA2_PROVIDER="offline", IMA2_OFFLINE_STEP_MS="0").start()
     page = studio.new_page()
+    wait_for(lambda: page.inner_text("#oauth-pill") == "Offline provider",
+             message="the status pill names the offline provider")
     page.fill("#prompt", "an offline lighthouse")
     page.keyboard.press("Control+Enter")
     page.wait_for_selector(".result[data-loaded='1']")

@@ -12,7 +12,10 @@ from ..services import billing
 
 
 def handle_oauth_status(app: Any, req: Request) -> Dict[str, Any]:
-    return app.oauth.status()
+    body = app.oauth.status()
+    if app.provider == "offline":  # the stand-in answers, not a real proxy
+        body["provider"] = "offline"
+    return body
 
 
 def handle_billing(app: Any, req: Request) -> Dict[str, Any]:
@@ -33,7 +36,9 @@ API = {
         "OAuth proxy state and its models (always 200)",
         responses={200: obj({"status": s(enum=["ready", "starting", "offline",
                                                    "auth_required"]),
-                             "models": arr(s()), "reason": s(), "runtime": RUNTIME},
+                             "models": arr(s()), "reason": s(), "runtime": RUNTIME,
+                             "provider": s("`offline` when the offline provider answers",
+                                           enum=["offline"])},
                             ["status"])}),
     ("GET", "/api/billing"): op(
         "API-key billing probe (only when a key is configured)",

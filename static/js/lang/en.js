@@ -21,6 +21,8 @@ export const EN = {
   'oauth.starting': 'Proxy starting',
   'oauth.starting.help': 'The OAuth proxy is starting. Generations wait for it for a few seconds.',
   'oauth.ready': 'Proxy ready',
+  'oauth.offlineProvider': 'Offline provider',
+  'oauth.offlineProvider.help': 'No account needed: images are deterministic placeholder pictures, marked Offline.',
   'oauth.ready.help': 'The OAuth proxy answers and generation is available.',
   'oauth.auth_required': 'Login needed',
   'oauth.auth_required.help': 'The proxy runs but your ChatGPT login is missing or expired. Run "npx @openai/codex login", then restart the proxy.',

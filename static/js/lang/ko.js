@@ -20,6 +20,8 @@ export const KO = {
   'oauth.starting': '프록시 시작 중',
   'oauth.starting.help': 'OAuth 프록시가 시작되는 중입니다. 생성 요청은 몇 초간 기다립니다.',
   'oauth.ready': '프록시 준비됨',
+  'oauth.offlineProvider': '오프라인 제공자',
+  'oauth.offlineProvider.help': '계정이 필요 없습니다: 이미지는 결정적인 자리표시 그림이며 오프라인으로 표시됩니다.',
   'oauth.ready.help': 'OAuth 프록시가 응답하며 이미지를 생성할 수 있습니다.',
   'oauth.auth_required': '로그인 필요',
   'oauth.auth_required.help': '프록시는 실행 중이지만 ChatGPT 로그인이 없거나 만료되었습니다. "npx @openai/codex login"을 실행한 뒤 프록시를 다시 시작하세요.',
