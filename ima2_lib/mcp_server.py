@@ -511,13 +511,14 @@ class McpServer:
     def _image_b64(self, ref: str) -> Tuple[str, str]:
         """(mime, base64) of a gallery file name or a local path."""
         local = os.path.expanduser(ref)
-        if os.path.isabs(local) or os.sep in ref or ref.startswith("."):
-            if not os.path.isfile(local):
-                raise ToolFailure("FILE_NOT_FOUND", "no such local file: %s" % ref)
+        path_like = os.path.isabs(local) or os.sep in ref or ref.startswith(".")
+        if path_like and os.path.isfile(local):
             with open(local, "rb") as handle:
                 data = handle.read(64 * 1024 * 1024)
             return _sniff(data), base64.b64encode(data).decode("ascii")
-        try:
+        if os.path.isabs(local):
+            raise ToolFailure("FILE_NOT_FOUND", "no such local file: %s" % ref)
+        try:  # a gallery name (sub-folders too), else a file relative to the working folder
             _status, headers, data = self.client.call(
                 "GET", "/generated/" + quote(ref), None, 60.0)
         except ClientError as exc:

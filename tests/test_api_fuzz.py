@@ -13,7 +13,6 @@ import re
 import subprocess
 import sys
 import time
-from typing import Any
 
 import pytest
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, Optional
 
-from ..apispec import DATA_URL, PROVIDER, arr, b, i, nullable, obj, op, s
+from ..apispec import PROVIDER, arr, b, i, nullable, obj, op, s
 from ..errors import ApiError
 from ..httpio import JSON_TYPE, Request, Response
 from ..services.history import parse_list_query

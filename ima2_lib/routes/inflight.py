@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional
 
-from ..apispec import EMPTY, arr, b, i, nullable, obj, op, s
+from ..apispec import EMPTY, arr, i, nullable, obj, op, s
 from ..httpio import Request, Response, empty_response
 
 
