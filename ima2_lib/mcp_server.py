@@ -513,9 +513,7 @@ class McpServer:
         local = os.path.expanduser(ref)
         path_like = os.path.isabs(local) or os.sep in ref or ref.startswith(".")
         if path_like and os.path.isfile(local):
-            with open(local, "rb") as handle:
-                data = handle.read(64 * 1024 * 1024)
-            return _sniff(data), base64.b64encode(data).decode("ascii")
+            return _local_image(local)
         if os.path.isabs(local):
             raise ToolFailure("FILE_NOT_FOUND", "no such local file: %s" % ref)
         try:  # a gallery name (sub-folders too), else a file relative to the working folder
@@ -523,9 +521,7 @@ class McpServer:
                 "GET", "/generated/" + quote(ref), None, 60.0)
         except ClientError as exc:
             if exc.status == 404 and os.path.isfile(local):
-                with open(local, "rb") as handle:
-                    data = handle.read(64 * 1024 * 1024)
-                return _sniff(data), base64.b64encode(data).decode("ascii")
+                return _local_image(local)
             if exc.status == 404:
                 raise ToolFailure("IMAGE_NOT_FOUND", "no gallery image or local file named %s"
                                   % ref, 404)
@@ -745,6 +741,19 @@ def _failure_result(code: Optional[str], message: str, status: Optional[int]) ->
             "structuredContent": {"ok": False, "code": code, "message": message, "hint": hint,
                                   "status": status},
             "isError": True}
+
+
+def _local_image(path: str) -> Tuple[str, str]:
+    """(mime, base64) of a local image file; anything but PNG/JPEG/WebP/GIF is refused here,
+    so no other file's bytes ever leave this process."""
+    with open(path, "rb") as handle:
+        data = handle.read(64 * 1024 * 1024 + 1)
+    mime = _sniff(data)
+    if not mime.startswith("image/"):
+        raise ToolFailure("INVALID_IMAGE", "%s is not a PNG, JPEG, WebP or GIF image" % path)
+    if len(data) > 64 * 1024 * 1024:
+        raise ToolFailure("REF_TOO_LARGE", "%s is larger than 64 MB" % path)
+    return mime, base64.b64encode(data).decode("ascii")
 
 
 def _mime_of(name: str) -> str:

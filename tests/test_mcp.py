@@ -123,6 +123,12 @@ def test_offline_generate_progress_get_image_and_resources(tmp: str) -> None:
                 missing = await session.call_tool(
                     "edit_image", {"image": os.path.join(tmp, "nope.png"), "prompt": "x"})
                 assert missing.structured_content["code"] == "FILE_NOT_FOUND"
+                text_file = os.path.join(tmp, "notes.txt")
+                with open(text_file, "w") as handle:
+                    handle.write("not an image")
+                refused = await session.call_tool("edit_image",
+                                                  {"image": text_file, "prompt": "x"})
+                assert refused.structured_content["code"] == "INVALID_IMAGE"
 
                 status = await session.call_tool("status", {})
                 assert status.structured_content["provider"] == "offline"
