@@ -131,8 +131,12 @@ class SessionsService:
         deferred: Optional[ApiError] = None
         stored_nodes: List[Dict[str, Any]] = []
         stored_edges: List[Dict[str, Any]] = []
+        encoded: Dict[str, Any] = {}
         try:
-            stored_nodes, stored_edges = graph.normalise(nodes, edges)
+            stored_nodes, stored_edges, nodes_json, edges_json = graph.normalise_encoded(
+                nodes, edges)
+            # The lists' JSON was built during normalisation: the store writes it as is.
+            encoded = {"nodes": (stored_nodes, nodes_json), "edges": (stored_edges, edges_json)}
         except ApiError as err:
             deferred = err
 
@@ -151,7 +155,7 @@ class SessionsService:
             return True
 
         try:
-            doc = self.store.mutate(session_id, change)[0]
+            doc = self.store.mutate(session_id, change, encoded)[0]
         except ApiError as err:
             self.app.log.info("session", "graph_save_refused", sessionId=session_id,
                               code=err.code, status=err.status, **observe)
