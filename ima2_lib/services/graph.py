@@ -180,7 +180,7 @@ try:  # the C encoder object JSONEncoder.encode builds per call, built once (no 
 except (AttributeError, TypeError):  # pragma: no cover - no C accelerator (PyPy, -X no _json)
     _c_iterencode = None
 if _c_iterencode is not None:
-    def _encode_dict(value: Dict[str, Any]) -> str:
+    def _encode_dict(value: Any) -> str:
         return "".join(_c_iterencode(value, 0))
 else:  # pragma: no cover
     _encode_dict = _encode
@@ -222,10 +222,6 @@ def _fast_coord(node: Dict[str, Any], axis: str) -> Any:
     return _coord(node, axis)
 
 
-def _number_json(value: Any) -> str:
-    return int.__repr__(value) if type(value) is int else float.__repr__(value)
-
-
 def _encoded_data(value: Any, what: Any) -> Tuple[Dict[str, Any], str]:
     """``_checked_data`` that also returns the data's JSON text (encoded once, reused)."""
     if value is None:
@@ -264,18 +260,17 @@ def _node_data(value: Any, parent_id: Optional[str], what: Any) -> Tuple[Dict[st
     size), but the data is encoded once: the client's size is derived from the stored text,
     which differs only by the ``parentServerNodeId`` member.
     """
-    if value is None:
-        data: Dict[str, Any] = {}
-        old: Any = _ABSENT
-    elif not isinstance(value, dict):
-        raise _invalid("%s data must be an object" % _label(what))
-    else:
+    if type(value) is dict or isinstance(value, dict):
         old = value.get(_PARENT_KEY, _ABSENT)
         if old is not _ABSENT and old is not None and not isinstance(old, str):
             data, _text = _encoded_data(value, what)  # unusual client value: check it as sent
             data[_PARENT_KEY] = parent_id
             return data, _encode(data)
         data = dict(value)
+    elif value is None:
+        data, old = {}, _ABSENT
+    else:
+        raise _invalid("%s data must be an object" % _label(what))
     had_members = bool(data)
     data[_PARENT_KEY] = parent_id
     try:
@@ -317,7 +312,6 @@ def normalise_encoded(nodes: List[Any], edges: List[Any]) -> Tuple[
         kept_nodes.append((node_id, node))
 
     kept_edges: List[Dict[str, Any]] = []
-    edge_texts: List[str] = []
     seen_edges = set()
     parent_of: Dict[str, str] = {}
     for index, edge in enumerate(edges):
@@ -332,9 +326,9 @@ def normalise_encoded(nodes: List[Any], edges: List[Any]) -> Tuple[
             target = _id_string(target, "edges[%d].target" % index)
         raw_data = edge.get("data")
         if raw_data is None:
-            data, data_text = {}, "{}"
+                data = {}
         else:
-            data, data_text = _encoded_data(raw_data, ("edges[%d]", index))
+            data = _encoded_data(raw_data, ("edges[%d]", index))[0]
         if edge_id is None or source is None or target is None:
             continue
         if source not in seen_nodes or target not in seen_nodes:
@@ -347,12 +341,11 @@ def normalise_encoded(nodes: List[Any], edges: List[Any]) -> Tuple[
                            "Node %s has multiple parent edges" % target[:200])
         parent_of[target] = source
         kept_edges.append({"id": edge_id, "source": source, "target": target, "data": data})
-        edge_texts.append('{"id":%s,"source":%s,"target":%s,"data":%s}' % (
-            _string(edge_id), _string(source), _string(target), data_text))
 
     raw_of = {node_id: node.get("data") for node_id, node in kept_nodes}
-    stored_nodes = []
-    node_texts = []
+    stored_nodes: List[Dict[str, Any]] = []
+    node_texts: List[str] = []
+    add_node, add_text = stored_nodes.append, node_texts.append
     for node_id, node in kept_nodes:
         parent = parent_of.get(node_id)
         server_id = None
@@ -360,12 +353,12 @@ def normalise_encoded(nodes: List[Any], edges: List[Any]) -> Tuple[
             parent_data = raw_of[parent]
             if isinstance(parent_data, dict):
                 server_id = parent_data.get("serverNodeId")
-        data, data_text = _node_data(raw_of[node_id],
-                                     server_id if isinstance(server_id, str) else None,
-                                     ("node %s", node_id))
-        x, y = _fast_coord(node, "x"), _fast_coord(node, "y")
-        stored_nodes.append({"id": node_id, "x": x, "y": y, "data": data})
-        node_texts.append('{"id":%s,"x":%s,"y":%s,"data":%s}' % (
-            _string(node_id), _number_json(x), _number_json(y), data_text))
+                if not isinstance(server_id, str):
+                    server_id = None
+        data, data_text = _node_data(raw_of[node_id], server_id, ("node %s", node_id))
+        x, y = _fast_coord(node, "x"), _fast_coord(node, "y")  # exact ints or floats: %r
+        add_node({"id": node_id, "x": x, "y": y, "data": data})
+        add_text('{"id":%s,"x":%r,"y":%r,"data":%s}' % (_string(node_id), x, y, data_text))
+    # Edges rarely carry data: one encoder call over the kept list beats assembling texts.
     return (stored_nodes, kept_edges, "[" + ",".join(node_texts) + "]",
-            "[" + ",".join(edge_texts) + "]")
+            _encode_dict(kept_edges))
