@@ -151,7 +151,43 @@ def cmd_doctor(argv: List[str]) -> int:
 # --------------------------------------------------------------------------------------
 # serve
 # --------------------------------------------------------------------------------------
+_SERVE_VALUES = {"--port": "port", "--host": "host", "--config-dir": "config_dir"}
+_SERVE_FLAGS = {"--no-oauth-proxy": "no_oauth_proxy", "--dev": "dev"}
+
+
+def _parse_serve_simple(argv: List[str]) -> Any:
+    """The usual ``serve`` command lines without importing argparse (~3 ms of a cold start,
+    issue 19); None for anything else (help, abbreviations, errors), which argparse handles."""
+    import types
+
+    opts = {"port": None, "host": None, "config_dir": None, "no_oauth_proxy": None, "dev": None}
+    tokens = list(argv)
+    while tokens:
+        token = tokens.pop(0)
+        name, eq, value = token.partition("=")
+        if name in _SERVE_FLAGS and not eq:
+            opts[_SERVE_FLAGS[name]] = True
+            continue
+        if name not in _SERVE_VALUES:
+            return None
+        if not eq:
+            if not tokens or tokens[0].startswith("-"):
+                return None
+            value = tokens.pop(0)
+        if name == "--port":
+            try:
+                opts["port"] = int(value)
+            except ValueError:
+                return None
+        else:
+            opts[_SERVE_VALUES[name]] = value
+    return types.SimpleNamespace(**opts)
+
+
 def _parse_serve(argv: List[str]) -> Any:
+    simple = _parse_serve_simple(argv)
+    if simple is not None:
+        return simple
     import argparse
 
     parser = argparse.ArgumentParser(prog="ima2.py serve", description="Start the ima2 studio.")

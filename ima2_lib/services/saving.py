@@ -229,8 +229,9 @@ def discard(prepared: Optional[Prepared]) -> None:
             pass
 
 
-def remove_stale_temps(folder: str) -> int:
-    """At start-up: temp files left by a process that died mid-generation."""
+def remove_stale_temps(folder: str, older_than: Optional[float] = None) -> int:
+    """At start-up: temp files left by a process that died mid-generation (only those last
+    written before ``older_than``, seconds since the epoch, when given)."""
     removed = 0
     try:
         names = os.listdir(folder)
@@ -239,7 +240,10 @@ def remove_stale_temps(folder: str) -> int:
     for name in names:
         if name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX):
             try:
-                os.unlink(os.path.join(folder, name))
+                path = os.path.join(folder, name)
+                if older_than is not None and os.stat(path).st_mtime >= older_than:
+                    continue  # written since this process started: not a leftover
+                os.unlink(path)
                 removed += 1
             except OSError:
                 pass

@@ -1,0 +1,104 @@
+"""Cold start: work the first answer does not need runs after it (issue 19).
+
+The gallery index build and the sweep of a dead process's temp files wait for the first answer
+(or for any request other than the health probe), so a start answers before scanning a large
+gallery; nothing is lost — the first listing still gets the complete index, and leftovers are
+still removed, while temp files written since the start are kept.
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+
+from gallery_files import write_image
+from helpers import base_env, http_request, wait_until
+from ima2_lib import App, load_config, make_server
+
+
+class _Served:
+    """The real App and adapter, started by hand so a test can adjust it before start."""
+
+    def __init__(self, tmp, adjust=None):
+        self.app = App(load_config(env=base_env(tmp)))
+        if adjust is not None:
+            adjust(self.app)
+        self.server = make_server(self.app, "127.0.0.1", 0)
+        self.port = int(self.server.server_address[1])
+        self.app.start(self.server)
+        self._thread = threading.Thread(target=self.server.serve_forever,
+                                        kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+
+    def get(self, path):
+        return http_request(self.port, "GET", path)
+
+    def close(self):
+        self.app.stop()
+        self.server.shutdown()
+        self.server.server_close()
+        self._thread.join(timeout=5)
+
+
+def _gallery(tmp, count=30):
+    folder = os.path.join(tmp, "state", "generated")
+    os.makedirs(folder, exist_ok=True)
+    for i in range(count):
+        write_image(folder, "img_%03d.png" % i, {"prompt": "p%d" % i, "createdAt": 1000 + i})
+    return folder
+
+
+def _hold_back(app):
+    app.history.BUILD_DEFER = 600.0  # only the first answer may start the build here
+
+
+def test_index_build_waits_for_the_first_answer_then_completes(tmp):
+    _gallery(tmp)
+    served = _Served(tmp, _hold_back)
+    try:
+        assert not served.app.history.index.ready.is_set()  # nothing scanned at start
+        resp = served.get("/api/health")
+        assert resp.status == 200 and resp.json()["ok"] is True
+        wait_until(served.app.history.index.ready.is_set, 30, message="index after health")
+        body = served.get("/api/history?limit=100").json()
+        assert body["total"] == 30 and not body.get("indexing")
+    finally:
+        served.close()
+
+
+def test_a_listing_as_first_request_gets_the_complete_index(tmp):
+    _gallery(tmp)
+    served = _Served(tmp, _hold_back)
+    try:
+        assert not served.app.history.index.ready.is_set()
+        body = served.get("/api/history?limit=100").json()
+        assert body["total"] == 30 and not body.get("indexing"), body
+    finally:
+        served.close()
+
+
+def test_stale_temp_files_are_swept_after_the_first_answer_and_fresh_ones_kept(tmp):
+    folder = _gallery(tmp, 2)
+    stale = os.path.join(folder, ".ima2-dead-process.part")
+    fresh = os.path.join(folder, ".ima2-written-after-start.part")
+    with open(stale, "wb") as handle:
+        handle.write(b"half an image")
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+
+    def add_fresh(app):
+        with open(fresh, "wb") as handle:  # as if a generation of this process began
+            handle.write(b"in progress")
+        later = app.started_at / 1000.0 + 5
+        os.utime(fresh, (later, later))
+
+    served = _Served(tmp, add_fresh)
+    try:
+        assert served.get("/api/health").status == 200
+        wait_until(lambda: not os.path.exists(stale), 30, message="stale temp removed")
+        assert os.path.exists(fresh)
+        listed = json.loads(served.get("/api/history?limit=10").body.decode("utf-8"))
+        assert listed["total"] == 2  # temp files never show in the gallery
+    finally:
+        served.close()
