@@ -1,13 +1,13 @@
 """CLI basics (issue 2 CLI items; CONTRACT §16.1, Appendix A item 15 for the local parts)."""
 from __future__ import annotations
 
-import pytest
-
 import json
 import os
 import stat
 import subprocess
 import sys
+
+import pytest
 
 from helpers import ROOT, base_env
 
