@@ -1,16 +1,13 @@
 """Cold start: work the first answer does not need runs after it (issue 19).
 
-The gallery index build and the sweep of a dead process's temp files wait for the first answer
-(or for any request other than the health probe), so a start answers before scanning a large
-gallery; nothing is lost — the first listing still gets the complete index, and leftovers are
-still removed, while temp files written since the start are kept.
+The gallery index build waits for the first answer (or for any request other than the health
+probe), so a start answers before scanning a large gallery; nothing is lost — the first listing
+still gets the complete index.
 """
 from __future__ import annotations
 
-import json
 import os
 import threading
-import time
 
 from gallery_files import write_image
 from helpers import base_env, http_request, wait_until
@@ -74,31 +71,5 @@ def test_a_listing_as_first_request_gets_the_complete_index(tmp):
         assert not served.app.history.index.ready.is_set()
         body = served.get("/api/history?limit=100").json()
         assert body["total"] == 30 and not body.get("indexing"), body
-    finally:
-        served.close()
-
-
-def test_stale_temp_files_are_swept_after_the_first_answer_and_fresh_ones_kept(tmp):
-    folder = _gallery(tmp, 2)
-    stale = os.path.join(folder, ".ima2-dead-process.part")
-    fresh = os.path.join(folder, ".ima2-written-after-start.part")
-    with open(stale, "wb") as handle:
-        handle.write(b"half an image")
-    old = time.time() - 3600
-    os.utime(stale, (old, old))
-
-    def add_fresh(app):
-        with open(fresh, "wb") as handle:  # as if a generation of this process began
-            handle.write(b"in progress")
-        later = app.started_at / 1000.0 + 5
-        os.utime(fresh, (later, later))
-
-    served = _Served(tmp, add_fresh)
-    try:
-        assert served.get("/api/health").status == 200
-        wait_until(lambda: not os.path.exists(stale), 30, message="stale temp removed")
-        assert os.path.exists(fresh)
-        listed = json.loads(served.get("/api/history?limit=10").body.decode("utf-8"))
-        assert listed["total"] == 2  # temp files never show in the gallery
     finally:
         served.close()

@@ -54,15 +54,7 @@ class GenerationService:
             ssl_context=self._ssl_context)
 
     def start(self) -> None:
-        # Issue 19 (cold start): listing a 10,000-image folder for leftovers is ~7 ms the first
-        # answer does not need, so the sweep runs after it, on files older than this process
-        # (a generation of this process may already be writing its own temp file).
-        threading.Thread(target=self._sweep_stale_temps, name="ima2-temps", daemon=True).start()
-
-    def _sweep_stale_temps(self) -> None:
-        self.app.first_answer.wait(2.0)
-        removed = remove_stale_temps(self.app.config.generated_dir,
-                                     older_than=self.app.started_at / 1000.0 - 2.0)
+        removed = remove_stale_temps(self.app.config.generated_dir)
         if removed:
             self.app.log.warn("generate", "stale_temp_files_removed", count=removed)
 
