@@ -73,7 +73,12 @@ class App:
         ensure_dir(self.config.generated_dir)
         self.security = Security(self.config.host, self.config.allowed_hosts, self._token())
         self.router = Router(all_routes())
-        self.static = StaticFiles(STATIC_ROOT, dev=bool(self.config.dev))
+        self._static: Optional[StaticFiles] = None  # built on first use (see ``static``)
+        self._static_lock = threading.Lock()
+        # Clear while ``start`` runs when the adapter answers during start-up: only the health
+        # probe is answered before it is set (``serve`` answers first, then starts services).
+        self.ready = threading.Event()
+        self.ready.set()
         oauth_ready = not self.config.oauth_auto_start
         self._runtime: Dict[str, Dict[str, Any]] = {
             "backend": {"configuredPort": self.config.port, "actualPort": self.config.port,
@@ -104,6 +109,16 @@ class App:
         self.history = self.add_service(HistoryService(self))  # + trash sweeper, thumbnails
         self.thumbnail_response = functools.partial(thumbnail_response, self)
         self.generation = self.add_service(GenerationService(self))
+
+    @property
+    def static(self) -> StaticFiles:
+        """The studio's files; the manifest (every file read and hashed) is built on the
+        first static request, not before the first answer (cold start, issue 19)."""
+        if self._static is None:
+            with self._static_lock:
+                if self._static is None:
+                    self._static = StaticFiles(STATIC_ROOT, dev=bool(self.config.dev))
+        return self._static
 
     def add_service(self, service: Any) -> Any:
         self._services.append(service)
@@ -220,13 +235,23 @@ class App:
 
     # --- lifecycle -----------------------------------------------------------------------
     def start(self, server: Any = None) -> None:
-        """Record the bound port and start background services (proxy, index, sweeper)."""
-        if server is not None:
-            self.set_actual_port(int(server.server_address[1]))
-        for service in self._services:
-            start = getattr(service, "start", None)
-            if start is not None:
-                start()
+        """Record the bound port and start background services (proxy, index, sweeper).
+
+        Requests that arrive meanwhile (after ``hold_requests``) wait for this to finish,
+        except the health probe."""
+        try:
+            if server is not None:
+                self.set_actual_port(int(server.server_address[1]))
+            for service in self._services:
+                start = getattr(service, "start", None)
+                if start is not None:
+                    start()
+        finally:
+            self.ready.set()
+
+    def hold_requests(self) -> None:
+        """Before serving ahead of ``start``: requests other than /api/health wait for it."""
+        self.ready.clear()
 
     def release_deferred(self) -> None:
         """Let start-up work deferred until the first answer run now."""
@@ -280,6 +305,8 @@ class App:
         """security → route → handler; the only place errors become responses."""
         is_api = req.path == "/api" or req.path.startswith("/api/")
         if req.path != "/api/health":
+            if not self.ready.is_set():
+                self.ready.wait()  # served ahead of start(): services first
             self.release_deferred()  # this request may need the deferred work
         if is_api:
             offered = req.header("X-Request-Id")

@@ -295,10 +295,7 @@ def cmd_serve(argv: List[str]) -> int:
     if config.port and actual != config.port:
         app.log.say("[server.port] requested=%d actual=%d reason=EADDRINUSE"
                     % (config.port, actual))
-    app.start(server)
-    app.write_advertisement()
-    _print_banner(app)
-
+    app.set_actual_port(actual)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -310,10 +307,16 @@ def cmd_serve(argv: List[str]) -> int:
                 signal.signal(getattr(signal, name), on_signal)
             except (OSError, ValueError):
                 pass
+    # Answer first (issue 19): the health probe is served while services start (their
+    # first-run writes and fsyncs are not on its path); other requests wait for app.start.
+    app.hold_requests()
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
                               name="ima2-http", daemon=True)
     thread.start()
     try:
+        app.start(server)
+        app.write_advertisement()
+        _print_banner(app)
         while not stop.wait(0.5):
             if not thread.is_alive():
                 break

@@ -73,3 +73,45 @@ def test_a_listing_as_first_request_gets_the_complete_index(tmp):
         assert body["total"] == 30 and not body.get("indexing"), body
     finally:
         served.close()
+
+
+def test_health_is_answered_while_services_start_and_other_requests_wait(tmp):
+    """``serve`` answers before starting services: only the health probe goes through
+    until ``App.start`` has finished (it creates the first session, among others)."""
+    app = App(load_config(env=base_env(tmp)))
+    release = threading.Event()
+
+    class SlowService:
+        def start(self):
+            release.wait(30)
+
+    app.add_service(SlowService())
+    server = make_server(app, "127.0.0.1", 0)
+    port = int(server.server_address[1])
+    app.set_actual_port(port)
+    app.hold_requests()
+    serving = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                               daemon=True)
+    serving.start()
+    starting = threading.Thread(target=app.start, args=(server,), daemon=True)
+    starting.start()
+    answers = []
+    waiter = threading.Thread(target=lambda: answers.append(
+        http_request(port, "GET", "/api/sessions")), daemon=True)
+    try:
+        health = http_request(port, "GET", "/api/health")
+        assert health.status == 200 and health.json()["runtime"]["backend"]["actualPort"] == port
+        waiter.start()
+        waiter.join(0.5)  # without the hold it would answer at once (this cannot fail with it)
+        assert answers == [] and starting.is_alive()  # held: start has not finished
+        release.set()
+        waiter.join(30)
+        assert answers and answers[0].status == 200
+        assert [s["title"] for s in answers[0].json()["sessions"]] == ["My first graph"]
+    finally:
+        release.set()
+        starting.join(10)
+        app.stop()
+        server.shutdown()
+        server.server_close()
+        serving.join(timeout=5)
