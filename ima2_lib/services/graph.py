@@ -232,7 +232,8 @@ def _encoded_data(value: Any, what: Any) -> Tuple[Dict[str, Any], str]:
         text = _encode_dict(value)
     except ValueError:
         if not depth_ok(value, MAX_DATA_DEPTH):
-            raise _invalid("%s data is nested deeper than %d levels" % (_label(what), MAX_DATA_DEPTH))
+            raise _invalid("%s data is nested deeper than %d levels"
+                           % (_label(what), MAX_DATA_DEPTH))
         raise _invalid("%s data contains a non-finite number" % _label(what))
     except RecursionError:  # far deeper than MAX_DATA_DEPTH
         raise _invalid("%s data is nested deeper than %d levels" % (_label(what), MAX_DATA_DEPTH))
@@ -277,7 +278,8 @@ def _node_data(value: Any, parent_id: Optional[str], what: Any) -> Tuple[Dict[st
         text = _encode_dict(data)
     except ValueError:
         if not depth_ok(data, MAX_DATA_DEPTH):
-            raise _invalid("%s data is nested deeper than %d levels" % (_label(what), MAX_DATA_DEPTH))
+            raise _invalid("%s data is nested deeper than %d levels"
+                           % (_label(what), MAX_DATA_DEPTH))
         raise _invalid("%s data contains a non-finite number" % _label(what))
     except RecursionError:  # far deeper than MAX_DATA_DEPTH
         raise _invalid("%s data is nested deeper than %d levels" % (_label(what), MAX_DATA_DEPTH))
