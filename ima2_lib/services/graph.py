@@ -4,7 +4,8 @@ Owns: turning a client's ``{nodes, edges}`` into what is stored — ids as strin
 as finite numbers, ``data`` objects with the server-derived ``parentServerNodeId``, dangling
 edges dropped — and every refusal of a malformed graph as a 4xx ``ApiError`` (§19.19 fixes:
 duplicate ids, wrong types, over-long ids, oversized or over-deep ``data`` are refused instead
-of crashing or being silently truncated). Pure functions, no I/O.
+of crashing or being silently truncated), and the stored lists' compact JSON text, built
+from the one encoding each ``data`` gets for its size check. Pure functions, no I/O.
 Must not: touch files or locks, or decide versions (``sessions.py`` does).
 """
 from __future__ import annotations

@@ -4,7 +4,9 @@ Owns: the on-disk layout (documents, per-session lock files, the listing index),
 ULID ids, atomic writes, and the locking discipline every mutation goes through —
 ``mutate(id, fn)`` takes a per-session thread lock, then an inter-process ``FileLock``, then
 re-reads the document *from disk* before calling ``fn`` (an in-memory copy is never trusted
-across processes) and writes the result atomically. Also the cheap listing: summaries cached
+across processes: the document last written is reused only when the file read under the lock
+holds exactly the bytes written) and writes the result atomically, with node and edge lists
+already encoded by the caller when it has them. Also the cheap listing: summaries cached
 in memory and in ``.index.json``, each validated against the document's (inode, mtime, size)
 so a listing never parses a graph that did not change.
 Must not: know about HTTP, graph normalisation or style sheets (``sessions.py`` does).
