@@ -10,6 +10,7 @@ from __future__ import annotations
 import queue
 from typing import Any, Iterator
 
+from ..apispec import SSE, op, s
 from ..httpio import SSE_KEEPALIVE, Request, Response, sse_event, sse_response
 
 KEEPALIVE_S = 15.0
@@ -52,3 +53,11 @@ def handle_events(app: Any, req: Request) -> Response:
 ROUTES = [
     ("GET", "/api/events", handle_events, "B"),
 ]
+
+API = {
+    ("GET", "/api/events"): op(
+        "Live events (SSE): job.*, image.*, queue.*, oauth.status; every event has an id",
+        query={"lastEventId": s("like the Last-Event-ID header")},
+        headers={"Last-Event-ID": s("replay what came after this id (or `reset`)")},
+        responses={200: SSE}),
+}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 from typing import Any, Dict, List, Optional, Tuple
 
+from ..apispec import anything, arr, i, nullable, obj, op, s
 from ..errors import ApiError
 from ..httpio import Request, Response, json_response
 from ..services.callbacks import check_url
@@ -139,3 +140,47 @@ ROUTES = [
     ("POST", "/api/queue/pause", handle_pause, "B"),
     ("POST", "/api/queue/resume", handle_resume, "B"),
 ]
+
+JOB = obj({"id": s(), "requestId": s(), "kind": s(enum=list(KINDS)),
+           "state": s(enum=list(STATES)), "priority": s(enum=list(PRIORITIES)),
+           "prompt": s(), "sessionId": nullable(s()), "createdAt": nullable(i()),
+           "startedAt": nullable(i()), "finishedAt": nullable(i()), "attempts": i(),
+           "error": nullable(obj({"status": i(), "code": nullable(s()), "message": s()})),
+           "images": arr(obj({"filename": s(), "url": s()}))}, ["id", "state"])
+QUEUE = obj({"paused": anything("false, `user` or `quota`"), "resumesAt": nullable(i()),
+             "running": i(), "queued": i(), "maxConcurrent": i()}, ["paused"])
+_ID = {"id": s("the job id (its requestId)")}
+_SUBMIT = obj({"kind": s("generate (default) | edit | node", enum=list(KINDS)),
+               "priority": s("interactive (default) | batch", enum=list(PRIORITIES)),
+               "callbackUrl": s("POSTed the outcome when the job ends (loopback unless "
+                                "IMA2_CALLBACK_HOSTS)"),
+               "requestId": s("the job id; the same id with the same body returns the "
+                              "existing job", pattern=r"^[A-Za-z0-9._:-]{1,128}$"),
+               "prompt": s(minLength=1)},
+              description="a generate / edit / node body plus kind and priority")
+
+API = {
+    ("POST", "/api/jobs"): op(
+        "Queue a job (or a list of jobs); 202 with the job, 200 with the existing job of the "
+        "same requestId and body", body={"anyOf": [_SUBMIT, arr(_SUBMIT)]}, body_required=True,
+        example={"prompt": "a shiba in space", "kind": "generate"},
+        responses={202: obj({"job": JOB, "jobs": arr(anything("a job or {index, error}"))}),
+                   200: obj({"job": JOB})}, errors=(409,)),
+    ("GET", "/api/jobs"): op(
+        "Jobs, newest first", query={"state": s(enum=list(STATES)), "kind": s(enum=list(KINDS)),
+                                     "session": s(), "limit": s(pattern=r"^[0-9]+$")},
+        responses={200: obj({"jobs": arr(JOB), "queue": QUEUE}, ["jobs"])}),
+    ("GET", "/api/jobs/{id}"): op("One job (its images when done)", path=_ID,
+                                  responses={200: obj({"job": JOB}, ["job"])}, errors=(404,)),
+    ("DELETE", "/api/jobs/{id}"): op(
+        "Cancel a job", path=_ID, responses={200: obj({"job": JOB, "cancel": s()}, ["job"])},
+        errors=(404, 409)),
+    ("POST", "/api/jobs/{id}/retry"): op(
+        "Run a failed, interrupted or canceled job again", path=_ID,
+        responses={202: obj({"job": JOB}, ["job"])}, errors=(404, 409)),
+    ("GET", "/api/queue"): op("Queue state", responses={200: obj({"queue": QUEUE}, ["queue"])}),
+    ("POST", "/api/queue/pause"): op("Stop starting queued jobs", writes=True,
+                                     responses={200: obj({"queue": QUEUE}, ["queue"])}),
+    ("POST", "/api/queue/resume"): op("Start queued jobs again", writes=True,
+                                      responses={200: obj({"queue": QUEUE}, ["queue"])}),
+}

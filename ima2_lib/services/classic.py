@@ -178,7 +178,7 @@ class ClassicPlan(Plan):
         out["model"] = self.model
         if self.kind == "edit":
             out["format"] = kind
-        out["provider"] = "oauth"
+        out["provider"] = self.app.provider
         if self.kind == "edit":
             out["kind"] = "edit"
         out.update({"createdAt": now, "usage": result.usage,
@@ -223,7 +223,7 @@ class ClassicPlan(Plan):
         warnings = outcome.warnings
         revised = results[0].revised_prompt
         elapsed = "%.1f" % (time.monotonic() - self.started)
-        extra = {"usage": aggregate_usage([r.usage for r in results]), "provider": "oauth",
+        extra = {"usage": aggregate_usage([r.usage for r in results]), "provider": self.app.provider,
                  "webSearchCalls": sum(r.web_search_calls for r in results),
                  "quality": self.quality, "size": self.size, "moderation": self.moderation,
                  "model": self.model, "warnings": warnings, "revisedPrompt": revised,
