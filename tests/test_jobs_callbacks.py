@@ -106,7 +106,7 @@ def test_callback_pending_at_a_restart_is_delivered_by_the_next_process(tmp, fak
 
 def test_callback_hosts_are_loopback_unless_listed(server, live_factory, fake):
     resp = server.post("/api/jobs", {"prompt": "x", "callbackUrl": "http://example.com/hook"})
-    assert resp.status == 400 and resp.json()["error"]["code"] == "CALLBACK_HOST_NOT_ALLOWED"
+    assert resp.status == 403 and resp.json()["error"]["code"] == "CALLBACK_HOST_NOT_ALLOWED"
     resp = server.post("/api/jobs", {"prompt": "x", "callbackUrl": "ftp://127.0.0.1/x"})
     assert resp.json()["error"]["code"] == "INVALID_CALLBACK_URL"
     other = live_factory(IMA2_OAUTH_URL=fake.url, IMA2_CALLBACK_HOSTS="example.com")

@@ -24,15 +24,17 @@ def _one(app: Any, body: Any) -> Tuple[int, Dict[str, Any]]:
     if not isinstance(body, dict):
         raise ApiError(400, "INVALID_JOB", "A job is a JSON object")
     kind = body.get("kind", "generate")
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         raise ApiError(400, "INVALID_JOB_KIND", "kind must be one of: %s" % ", ".join(KINDS))
     priority = body.get("priority", "interactive")
-    if priority not in PRIORITIES:
+    if not isinstance(priority, str) or priority not in PRIORITIES:
         raise ApiError(400, "INVALID_PRIORITY", "priority must be interactive or batch")
     fields = {k: v for k, v in body.items() if k not in ("kind", "priority")}
     callback = check_url(app, fields.get("callbackUrl"))
     request_id = fields.get("requestId")
-    if isinstance(request_id, str) and request_id:
+    if request_id is not None and not isinstance(request_id, str):
+        raise ApiError(400, "INVALID_REQUEST_ID", "requestId must match [A-Za-z0-9._:-]{1,128}")
+    if request_id:
         existing = app.jobs.find(request_id)
         if existing is not None:
             if existing["fingerprint"] != fingerprint(kind, fields):
@@ -74,6 +76,8 @@ def handle_submit(app: Any, req: Request) -> Response:
 
 
 def _query(req: Request, name: str) -> Optional[str]:
+    if len(req.query.get(name, [])) > 1:
+        raise ApiError(400, "INVALID_QUERY", "%s is given more than once" % name)
     value = req.query_one(name)
     return value if value else None
 
@@ -152,23 +156,30 @@ QUEUE = obj({"paused": anything("false, `user` or `quota`"), "resumesAt": nullab
 _ID = {"id": s("the job id (its requestId)")}
 _SUBMIT = obj({"kind": s("generate (default) | edit | node", enum=list(KINDS)),
                "priority": s("interactive (default) | batch", enum=list(PRIORITIES)),
-               "callbackUrl": s("POSTed the outcome when the job ends (loopback unless "
-                                "IMA2_CALLBACK_HOSTS)"),
-               "requestId": s("the job id; the same id with the same body returns the "
-                              "existing job", pattern=r"^[A-Za-z0-9._:-]{1,128}$"),
-               "prompt": s(minLength=1)},
+               "callbackUrl": nullable(s("POSTed the outcome when the job ends: an http(s) URL, loopback "
+                                "unless IMA2_CALLBACK_HOSTS (empty: none)",
+                                pattern=r"^(|https?://(localhost|127\.0\.0\.1)(:[1-9][0-9]{0,3})?"
+                                        r"(/[!-~]*)?)$")),
+               "requestId": nullable(s("the job id (empty: one is made up); the same id with "
+                                       "the same body returns the existing job",
+                                       pattern=r"^([A-Za-z0-9._:-]{1,128})?$")),
+               "prompt": s(minLength=1)}, ["prompt"],
               description="a generate / edit / node body plus kind and priority")
 
 API = {
     ("POST", "/api/jobs"): op(
         "Queue a job (or a list of jobs); 202 with the job, 200 with the existing job of the "
-        "same requestId and body", body={"anyOf": [_SUBMIT, arr(_SUBMIT)]}, body_required=True,
+        "same requestId and body",
+        body={"anyOf": [_SUBMIT, arr(anything("a job body (answered in place when invalid)"),
+                                     minItems=1, maxItems=MAX_BATCH)]}, body_required=True,
         example={"prompt": "a shiba in space", "kind": "generate"},
         responses={202: obj({"job": JOB, "jobs": arr(anything("a job or {index, error}"))}),
                    200: obj({"job": JOB})}, errors=(409,)),
     ("GET", "/api/jobs"): op(
-        "Jobs, newest first", query={"state": s(enum=list(STATES)), "kind": s(enum=list(KINDS)),
-                                     "session": s(), "limit": s(pattern=r"^[0-9]+$")},
+        "Jobs, newest first", query={"state": s(enum=list(STATES) + [""]),
+                                     "kind": s(enum=list(KINDS) + [""]), "session": s(),
+                                     "limit": s("1..1000 (default 100)",
+                                                pattern=r"^(|[1-9][0-9]{0,2}|1000)$")},
         responses={200: obj({"jobs": arr(JOB), "queue": QUEUE}, ["jobs"])}),
     ("GET", "/api/jobs/{id}"): op("One job (its images when done)", path=_ID,
                                   responses={200: obj({"job": JOB}, ["job"])}, errors=(404,)),

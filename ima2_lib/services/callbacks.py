@@ -36,12 +36,17 @@ def check_url(app: Any, raw: Any) -> Optional[str]:
     if not isinstance(raw, str) or len(raw) > 2048:
         raise ApiError(400, "INVALID_CALLBACK_URL", "callbackUrl must be an http(s) URL")
     parts = urlsplit(raw)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        valid = False
+    if not valid:
         raise ApiError(400, "INVALID_CALLBACK_URL", "callbackUrl must be an http(s) URL")
     host = parts.hostname.lower()
     allowed = [h.lower() for h in (app.config.callback_hosts or [])]
     if not (is_loopback_host(host) or host == "localhost" or host in allowed):
-        raise ApiError(400, "CALLBACK_HOST_NOT_ALLOWED", "callbackUrl must point to this "
+        raise ApiError(403, "CALLBACK_HOST_NOT_ALLOWED", "callbackUrl must point to this "
                        "machine unless its host is listed in IMA2_CALLBACK_HOSTS")
     return raw
 
