@@ -49,8 +49,8 @@ def test_schemathesis_finds_nothing(tmp: str) -> None:
         tested = re.search(r"Tested: (\d+)", run.stdout)
         cases = re.search(r"(\d+) generated, (\d+) passed", run.stdout)
         assert selected and tested and cases, report
-        assert int(tested.group(1)) == int(selected.group(1)) == int(selected.group(2)) - 1
-        assert int(selected.group(1)) >= operations - 2, report
+        assert int(tested.group(1)) == int(selected.group(1)) == int(selected.group(2)) - 2
+        assert int(selected.group(1)) >= operations - 3, report
         assert cases.group(1) == cases.group(2) and int(cases.group(1)) > 10 * operations
         print("schemathesis: %s cases over %s operations in %.1f s"
               % (cases.group(1), tested.group(1), elapsed))
