@@ -129,6 +129,10 @@ def cmd_show(opts: Dict[str, Any], args: List[str], out: Output) -> int:
         out.line(out.bold(str(found.get("filename"))))
         out.line("prompt: %s" % (found.get("prompt") or ""))
         out.line("size: %s  quality: %s" % (found.get("size"), found.get("quality")))
+        if found.get("renderPath") or found.get("model"):
+            out.line("model: %s  rendered by: %s via %s" % (
+                found.get("model"), found.get("renderModel") or found.get("model"),
+                found.get("renderPath") or "responses"))
         out.line("when: %s" % _when(found.get("createdAt")).replace(" ", "T"))
         out.line("url: %s%s" % (client.base, found.get("url")))
     if opts.get("reveal"):

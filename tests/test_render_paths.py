@@ -211,3 +211,25 @@ def test_image_path_setting_is_validated(tmp):
     assert config.image_path == "auto"
     assert any("IMA2_IMAGE_PATH" in w for w in config.warnings)
     assert load_config(env=base_env(tmp, IMA2_IMAGE_PATH="Images")).image_path == "images"
+
+
+def test_cli_show_names_the_render_path(fake, tmp):
+    import os
+    import subprocess
+    import sys
+
+    from helpers import ROOT, LiveServer, base_env
+
+    env = base_env(tmp, IMA2_OAUTH_URL=fake.url)
+    live = LiveServer(tmp, env=env)
+    try:
+        name = live.post("/api/generate", {"prompt": "p", "model": "gpt-5.6-sol"}).json()[
+            "filename"]
+        live.app.write_advertisement()
+        proc = subprocess.run([sys.executable, os.path.join(ROOT, "ima2.py"), "show", name],
+                              env=env, capture_output=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        assert "rendered by: gpt-image-2 via images" in proc.stdout.decode()
+        assert "model: gpt-5.6-sol" in proc.stdout.decode()
+    finally:
+        live.stop()
