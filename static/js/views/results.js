@@ -50,6 +50,7 @@ function detail(key, value, cls = '') {
 function asRow(entry) {
   return history.get(entry.filename) || { filename: entry.filename, url: entry.url,
     prompt: entry.prompt, revisedPrompt: entry.revisedPrompt, model: entry.model,
+    renderPath: entry.renderPath, renderModel: entry.renderModel,
     size: entry.requestedSize, quality: entry.quality, format: entry.format,
     createdAt: Date.now() };
 }
@@ -83,6 +84,9 @@ function card(entry) {
       detail('result.prompt', entry.prompt, 'prompt'),
       revised,
       detail('result.model', entry.model || '—'),
+      entry.renderPath ? detail('result.renderedBy', t('result.renderedVia', {
+        model: entry.renderModel || entry.model || '—', path: entry.renderPath }), 'render-path')
+        : null,
       h('div', { class: 'detail' }, tx('dt', 'result.requested'),
         h('dd', { class: 'requested-size', text: String(entry.requestedSize || '').replace('x', '×') })),
       h('div', { class: 'detail' }, tx('dt', 'result.actual'), actual),
