@@ -11,6 +11,7 @@ Must not: retry, choose the path (GenerationService does), or log prompts or bas
 from __future__ import annotations
 
 import binascii
+import re
 import secrets
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -103,8 +104,8 @@ def images_result(raw: bytes) -> ImageResult:
         raise UpstreamError("OAUTH_UPSTREAM_ERROR", "OAuth proxy sent an unexpected images answer")
     items = data.get("data") if isinstance(data.get("data"), list) else []
     for item in items:
-        if isinstance(item, dict) and b64_value(item.get("b64_json")) is not None:
-            result.image = item["b64_json"]
+        if isinstance(item, dict) and isinstance(item.get("b64_json"), (str, memoryview)):
+            result.image = b64_value(item["b64_json"])  # "" when decoded progressively
             revised = item.get("revised_prompt")
             if isinstance(revised, str) and revised:
                 result.revised_prompt = revised
@@ -112,6 +113,70 @@ def images_result(raw: bytes) -> ImageResult:
     result.usage = data.get("usage")
     result.event_count = len(items)
     return result
+
+
+class _ProgressiveImage:
+    """Decodes the first ``"b64_json"`` string of an answer while the body still arrives.
+
+    The multi-MB base64 is turned into bytes chunk by chunk (4-character aligned), so nothing
+    but the small tail is left to do when the last byte comes in; the rest of the JSON is kept
+    with the image replaced by ``""`` and parsed at the end. Anything unexpected (an escape
+    inside the string, no marker) falls back to parsing the whole body."""
+
+    _MARKER = re.compile(rb'"b64_json"\s*:\s*"')
+
+    def __init__(self) -> None:
+        self.head = bytearray()  # JSON before the image string (then: everything but it)
+        self.pending = bytearray()  # base64 characters not decoded yet (< 4 or a chunk)
+        self.pieces: List[bytes] = []
+        self.state = "head"  # head | image | tail | fallback
+        self.raw: Optional[bytearray] = bytearray()  # the whole body, until decoding works
+
+    def feed(self, chunk: bytes) -> None:
+        if self.raw is not None:
+            self.raw.extend(chunk)
+        if self.state == "head":
+            self.head.extend(chunk)
+            match = self._MARKER.search(self.head)
+            if match is None:
+                return
+            rest = bytes(self.head[match.end():])
+            del self.head[match.end():]
+            self.state = "image"
+            chunk = rest
+        if self.state == "image":
+            end = chunk.find(b'"')
+            body = chunk if end < 0 else chunk[:end]
+            if b"\\" in body:
+                self.state = "fallback"
+                return
+            self.pending.extend(body)
+            usable = len(self.pending) - len(self.pending) % 4
+            if usable >= (1 << 16) or (end >= 0 and usable):
+                try:
+                    self.pieces.append(binascii.a2b_base64(bytes(self.pending[:usable])))
+                except (binascii.Error, ValueError):
+                    self.state = "fallback"
+                    return
+                del self.pending[:usable]
+            if end >= 0:
+                if self.pending:  # a length that is not a multiple of 4: not base64
+                    self.state = "fallback"
+                    return
+                self.head.extend(chunk[end:])  # closes the (now empty) string
+                self.state = "tail"
+                self.raw = None  # decoding worked: the copy is not needed
+            return
+        if self.state == "tail":
+            self.head.extend(chunk)
+
+    def result(self) -> ImageResult:
+        if self.state != "tail":
+            return images_result(bytes(self.raw or b""))
+        result = images_result(bytes(self.head))  # the image string is "" here
+        result.image = None
+        result.image_bytes = b"".join(self.pieces)
+        return result
 
 
 def request_image(client: UpstreamClient, spec: ImagesInput, cancel: CancelToken) -> ImageResult:
@@ -122,7 +187,10 @@ def request_image(client: UpstreamClient, spec: ImagesInput, cancel: CancelToken
             exchange.post(payload, "application/json", "/v1/images/edits", ctype)
         else:
             exchange.post(generations_body(spec), "application/json", "/v1/images/generations")
-        return images_result(exchange.read_all())
+        decoder = _ProgressiveImage()
+        for chunk in exchange.iter_body():
+            decoder.feed(chunk)
+        return decoder.result()
 
 
 def unsupported_warnings(moderation: Optional[str], search_on: bool = False,

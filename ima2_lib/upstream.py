@@ -291,6 +291,19 @@ class _Exchange:
                 raise self._fail(exc, "read")
         return bytes(buf)
 
+    def iter_body(self) -> Any:
+        """The answer's bytes as they arrive (then a cancel check)."""
+        assert self.resp is not None
+        while True:
+            try:
+                chunk = self.resp.read1(READ_SIZE)
+            except (OSError, http.client.HTTPException, ValueError) as exc:
+                raise self._fail(exc, "read")
+            if not chunk:
+                break
+            yield chunk
+        self.cancel.check()
+
     def read_all(self) -> bytes:
         buf = bytearray()
         assert self.resp is not None

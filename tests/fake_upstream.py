@@ -137,7 +137,8 @@ class FakeUpstream:
                         inputs = []
                         for rec in fake.requests:
                             if rec.method == "POST" and isinstance(rec.body, dict):
-                                content = rec.body.get("input", [{}])[-1].get("content")
+                                content = rec.body.get("input", [{}])[-1].get("content") \
+                                    if "input" in rec.body else rec.body.get("prompt")
                                 inputs.append(content if isinstance(content, str) else None)
                         stats = {"sent": fake.sent, "streams": fake.streams,
                                  "closed": fake.closed, "inputs": inputs}

@@ -11,6 +11,9 @@ script is the client. Times use the system-wide monotonic clock shared by the pr
 3. Partial-to-client latency: fake wrote the partial event → SSE client parsed it.
    Target ≤ 20 ms median.
 4. Linearity: added time for an 8 MB image vs a 4 MB one (single generation). Target ≤ 2x.
+5. Render paths: added time of the Images API path (``IMA2_IMAGE_PATH=images``, the same 4 MB
+   image as one paced JSON answer) vs the hosted-tool path, 4 concurrent, interleaved.
+   Target: images ≤ responses (no more overhead).
 
 ``BENCH_FSYNC=0`` runs the server without fsync (default: fsync on, as shipped).
 """
@@ -58,9 +61,9 @@ class Upstream:
 
 
 class Server:
-    def __init__(self, upstream: Upstream, tmp: str) -> None:
+    def __init__(self, upstream: Upstream, tmp: str, image_path: str = "auto") -> None:
         env = base_env(tmp, IMA2_OAUTH_URL=upstream.url, IMA2_PORT="0", IMA2_FSYNC=os.environ.get("BENCH_FSYNC", "1"),
-                       IMA2_LOG_LEVEL="warn")
+                       IMA2_LOG_LEVEL="warn", IMA2_IMAGE_PATH=image_path)
         self.serve = ServeProcess(env)
         advert = self.serve.wait_advertised(20)
         self.port = int(advert["port"])
@@ -213,6 +216,24 @@ def main() -> int:
         ratio = statistics.median(single8) / statistics.median(single4)
         print("4. linearity: added time 4 MB %s, 8 MB %s -> ratio %.2f   target <= 2.0"
               % (ms(single4), ms(single8), ratio))
+        server_img = Server(upstream4, os.path.join(tmp, "images"), "images")
+        started.append(server_img)
+        generate(server_img.port, "warmup-images")
+        via_responses: List[float] = []
+        via_images: List[float] = []
+        for _ in range(4):  # interleaved, so machine noise hits both paths alike
+            via_responses += added_times(server4, upstream4, concurrency=4, rounds=1)
+            via_images += added_times(server_img, upstream4, concurrency=4, rounds=1)
+        print("5. render paths, 4 concurrent, 4 MB: images %s vs responses %s   target: images "
+              "<= responses" % (ms(via_images), ms(via_responses)))
+        one_r: List[float] = []
+        one_i: List[float] = []
+        for _ in range(5):
+            one_r += added_times(server4, upstream4, concurrency=1, rounds=1)
+            one_i += added_times(server_img, upstream4, concurrency=1, rounds=1)
+        print("   single generation (for information): images %s vs responses %s (the hosted "
+              "tool's stream repeats the image after it, which hides ima2's work)"
+              % (ms(one_i), ms(one_r)))
     finally:
         for item in reversed(started):
             item.stop()
