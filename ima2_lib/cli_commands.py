@@ -314,8 +314,20 @@ def cmd_oauth(opts: Dict[str, Any], args: List[str], out: Output) -> int:
     oauth = (data.get("runtime") or {}).get("oauth") or {}
     out.line("status: %s" % data.get("status"))
     out.line("proxy: %s" % oauth.get("url"))
+    if data.get("reason"):
+        out.line("reason: %s" % data["reason"])
+    if data.get("hint"):
+        out.line("hint: %s" % data["hint"])
     if data.get("models"):
         out.line("models: %s" % ", ".join(str(m) for m in data["models"]))
+    paths = data.get("knownPaths") or {}
+    if paths:
+        out.line("render paths: %s" % ", ".join("%s → %s" % kv for kv in sorted(paths.items())))
+    quota = (data.get("quota") or {}).get("primary") or {}
+    if quota.get("usedPercent") is not None:
+        out.line("usage: %s%% of the current window" % quota["usedPercent"])
+    for warning in data.get("warnings") or []:
+        out.err("warning: %s" % (warning.get("message") or warning.get("code")))
     return EXIT_OK
 
 

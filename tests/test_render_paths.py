@@ -233,3 +233,25 @@ def test_cli_show_names_the_render_path(fake, tmp):
         assert "model: gpt-5.6-sol" in proc.stdout.decode()
     finally:
         live.stop()
+
+
+def test_cli_oauth_status_shows_the_default_model_warning(fake, tmp):
+    import json as _json
+    import os
+    import subprocess
+    import sys
+
+    from helpers import ROOT, LiveServer, base_env
+
+    env = base_env(tmp, IMA2_OAUTH_URL=fake.url, IMA2_IMAGE_MODEL_DEFAULT="gpt-9-custom")
+    live = LiveServer(tmp, env=env)
+    try:
+        live.app.write_advertisement()
+        run = [sys.executable, os.path.join(ROOT, "ima2.py"), "oauth", "status"]
+        doc = _json.loads(subprocess.run(run + ["--json"], env=env, capture_output=True,
+                                         timeout=60).stdout)
+        assert [w["code"] for w in doc["warnings"]] == ["DEFAULT_MODEL_NOT_LISTED"]
+        text = subprocess.run(run, env=env, capture_output=True, timeout=60)
+        assert "gpt-9-custom" in text.stderr.decode() and "warning:" in text.stderr.decode()
+    finally:
+        live.stop()
