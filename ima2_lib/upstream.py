@@ -140,7 +140,8 @@ def fallback_body(stream_body: Dict[str, Any]) -> Dict[str, Any]:
 # Transport
 # --------------------------------------------------------------------------------------
 class UpstreamClient:
-    """POSTs to ``<base>/v1/responses``; every call is abortable through a CancelToken."""
+    """POSTs to ``<base>/v1/responses`` (and, for images_api.py, ``/v1/images/*``); every call
+    is abortable through a CancelToken; ``on_headers`` sees every answer's headers."""
 
     def __init__(self, base_url: Callable[[], str], connect_timeout_s: float,
                  idle_timeout_s: float, ssl_context: Callable[[], Any]) -> None:
