@@ -129,6 +129,7 @@ class _ProgressiveImage:
         self.head = bytearray()  # JSON before the image string (then: everything but it)
         self.pending = bytearray()  # base64 characters not decoded yet (< 4 or a chunk)
         self.pieces: List[bytes] = []
+        self.text = bytearray()  # the base64 itself (reused for JSON answers by saving.py)
         self.state = "head"  # head | image | tail | fallback
         self.raw: Optional[bytearray] = bytearray()  # the whole body, until decoding works
 
@@ -150,6 +151,7 @@ class _ProgressiveImage:
             if b"\\" in body:
                 self.state = "fallback"
                 return
+            self.text.extend(body)
             self.pending.extend(body)
             usable = len(self.pending) - len(self.pending) % 4
             if usable >= (1 << 16) or (end >= 0 and usable):
@@ -176,6 +178,7 @@ class _ProgressiveImage:
         result = images_result(bytes(self.head))  # the image string is "" here
         result.image = None
         result.image_bytes = b"".join(self.pieces)
+        result.image_b64 = bytes(self.text)  # type: ignore[attr-defined]
         return result
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from fake_upstream import (MODERATION_400, USAGE_LIMIT_429, http_error, images_answer, success,
                            text_only)
-from genkit import FINAL, REF_JPEG, REF_PNG, file_bytes, sidecar
+from genkit import FINAL, REF_JPEG, REF_PNG, data_url_bytes, file_bytes, sidecar
 from helpers import sse_events
 from pngs import TINY_JPEG
 
@@ -42,6 +42,7 @@ def test_lite_model_falls_back_to_images_once_and_is_remembered(server, fake):
                     "size": "1024x1024"}
     data = file_bytes(server, body["filename"])
     assert sniff(data) == "png"
+    assert data_url_bytes(body["image"]) == ("image/png", data)  # the answer is the file
     meta = sidecar(server, body["filename"])
     assert (meta["renderPath"], meta["renderModel"], meta["model"]) == (
         "images", "gpt-image-2", "gpt-5.6-sol")
@@ -146,6 +147,12 @@ def test_images_path_sse_has_phase_and_done_but_no_partial(fake, live_factory):
     done = sse_events(resp.body)[-1][1]
     assert done["count"] == 2 and done["renderPath"] == "images"
     assert _routes(fake) == ["/v1/images/generations"] * 2
+    for item in done["images"]:
+        assert data_url_bytes(item["image"])[1] == file_bytes(live, item["filename"])
+    raw = live.post("/api/generate", {"prompt": "p", "format": "png"},
+                    headers={"Accept": "image/png"})
+    assert raw.header("X-Ima2-Render-Path") == "images"
+    assert raw.body == file_bytes(live, raw.header("X-Ima2-Filename"))
 
 
 def test_background_is_validated_passed_and_stored(server, fake):
