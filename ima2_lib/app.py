@@ -70,6 +70,14 @@ class App:
 
         ensure_private_dir(self.config.config_dir)
         ensure_dir(self.config.generated_dir)
+        # "offline": a loopback stand-in for the proxy answers instead (services/offline.py).
+        self.provider = "offline" if self.config.provider == "offline" else "oauth"
+        self.offline: Any = None
+        if self.provider == "offline":
+            from .services.offline import OfflineProvider
+
+            self.offline = OfflineProvider(self)
+            self.config = self.config.replace(oauth_url=self.offline.url)
         self.security = Security(self.config.host, self.config.allowed_hosts, self._token())
         self.router = Router(all_routes())
         self.static = StaticFiles(STATIC_ROOT, dev=bool(self.config.dev))
@@ -97,6 +105,8 @@ class App:
         from .services.oauth import OAuthSupervisor
         from .services.sessions import SessionsService
 
+        if self.offline is not None:
+            self.add_service(self.offline)
         self.inflight = self.add_service(InflightRegistry(self))
         self.oauth = self.add_service(OAuthSupervisor(self))
         self.sessions = self.add_service(SessionsService(self))

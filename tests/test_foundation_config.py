@@ -22,6 +22,7 @@ SAMPLES = {  # kind -> (config.json value, env value, flag value, expected json/
     "loglevel": ("warn", "error", "debug", ("warn", "error", "debug")),
     "moderation": (["low"], None, None, (["low"], None, None)),
     "imagepath": ("images", "responses", "auto", ("images", "responses", "auto")),
+    "provider": (None, "offline", "offline", (None, "offline", "offline")),
 }
 
 

@@ -261,7 +261,7 @@ class Classic:
         out["model"] = self.model
         if self.kind == "edit":
             out["format"] = kind
-        out["provider"] = "oauth"
+        out["provider"] = self.app.provider
         if self.kind == "edit":
             out["kind"] = "edit"
         out.update({"createdAt": now, "usage": result.usage,
@@ -332,7 +332,7 @@ class Classic:
             out.headers.append(("X-Ima2-Render-Path", results[0].render_path))
             return "ok", out
         elapsed = "%.1f" % (time.monotonic() - self.started)
-        extra = {"usage": aggregate_usage([r.usage for r in results]), "provider": "oauth",
+        extra = {"usage": aggregate_usage([r.usage for r in results]), "provider": app.provider,
                  "webSearchCalls": sum(r.web_search_calls for r in results),
                  "quality": self.quality, "size": self.size, "moderation": self.moderation,
                  "model": self.model, "warnings": warnings, "revisedPrompt": revised,

@@ -28,7 +28,7 @@ async function refreshOauth() {
     reason: data.reason || null, hint: data.hint || null,
     warnings: Array.isArray(data.warnings) ? data.warnings : [],
     modelPaths: Array.isArray(data.modelPaths) ? data.modelPaths : [],
-    quota: data.quota || null };
+    quota: data.quota || null, provider: data.provider || 'oauth' };
   renderOauth();
   renderLogin();
   emit('oauth', state.oauth);
@@ -36,15 +36,18 @@ async function refreshOauth() {
 
 function renderOauth() {
   const st = state.oauth.status;
+  // The offline provider (serve --offline) says so instead of "Proxy ready".
+  const key = st === 'ready' && state.oauth.provider === 'offline' ? 'oauth.offlineProvider'
+    : 'oauth.' + st;
   pill.dataset.state = st;
   clear(pill).append(h('span', { class: 'dot', 'aria-hidden': 'true' }),
-    h('span', { text: t('oauth.' + st) }));
-  pill.setAttribute('aria-label', t('oauth.label') + ': ' + t('oauth.' + st));
+    h('span', { text: t(key) }));
+  pill.setAttribute('aria-label', t('oauth.label') + ': ' + t(key));
   const o = state.oauth;
   const viaImages = (o.modelPaths || []).filter((m) => m.path === 'images').map((m) => m.id);
   const quota = o.quota && o.quota.primary;
   append(clear(details), [
-    h('p', { text: t('oauth.' + st + '.help') }),
+    h('p', { text: t(key + '.help') }),
     o.reason ? h('p', { class: 'mono small', id: 'oauth-reason',
       text: t('oauth.reason', { reason: o.reason }) }) : null,
     o.hint ? h('p', { class: 'small', id: 'oauth-hint', text: o.hint }) : null,

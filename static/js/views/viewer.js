@@ -6,7 +6,7 @@ import { h, tx, clear, icon, iconButton, trapFocus, fmtDate } from '../dom.js';
 import { t } from '../i18n.js';
 import { emit, on } from '../state.js';
 import { history, fullOf } from '../history.js';
-import { editFrom } from './results.js';
+import { editFrom, offlineDetail } from './results.js';
 
 let root = null;
 let body = null;
@@ -45,6 +45,7 @@ function render() {
         detail('result.model', r.model),
         r.renderPath ? detail('result.renderedBy', t('result.renderedVia', {
           model: r.renderModel || r.model, path: r.renderPath })) : null,
+        offlineDetail(r.provider),
         detail('viewer.size', r.size),
         detail('viewer.quality', r.quality),
         detail('viewer.created', r.createdAt ? fmtDate(r.createdAt) : null),
