@@ -7,7 +7,6 @@ request id and no internal details, as the original's sessions routes did.
 from __future__ import annotations
 
 import functools
-import traceback
 from typing import Any, Callable, Dict
 
 from ..apispec import anything, arr, b, i, nullable, obj, op, s
@@ -29,6 +28,8 @@ def _guard(code: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
             except Exception as exc:  # noqa: BLE001 - the contract's DB_ERROR catch
                 app.log.error("session", "unexpected", requestId=req.request_id, error=exc)
                 if app.log.enabled("debug"):
+                    import traceback
+
                     app.log.say(traceback.format_exc())
                 raise ApiError(500, code, "Session store error (requestId %s)"
                                % (req.request_id or "-"))

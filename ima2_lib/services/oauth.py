@@ -24,16 +24,18 @@ import re
 import shlex
 import shutil
 import signal
-import subprocess
 import threading
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 from urllib.parse import urlsplit
 
+from ..codex import auth_candidates
 from ..deps import make_ssl_context
 from ..upstream import CancelToken
-from ..codex import auth_candidates
 from ..upstream_errors import UpstreamError, canceled
+
+if TYPE_CHECKING:  # imported where used: not needed before the first answer (issue 19)
+    import subprocess
 
 MAX_RESTART_DELAY_S = 60.0
 ADOPTED_PROBE_S = 1.0  # /health of an adopted proxy this often; two misses = gone
@@ -311,6 +313,8 @@ class OAuthSupervisor:
                 return
 
     def _run_once(self, npx: str) -> Tuple[bool, Optional[int]]:
+        import subprocess
+
         args = [npx, str(self.config.oauth_package or "openai-oauth"), "--port",
                 str(self._port)] + self._extra_args()
         kwargs: Dict[str, Any] = {}
@@ -393,6 +397,8 @@ class OAuthSupervisor:
                 self.app.log.warn("oauth", "stderr", line=line[:300])
 
     def _terminate(self, proc: subprocess.Popen) -> None:
+        import subprocess
+
         if proc.poll() is not None:
             return
         try:
