@@ -57,6 +57,7 @@ def raw_response(outcome: Outcome) -> Response:
     if outcome.warnings:
         headers.append(("X-Ima2-Warnings", ",".join(sorted({w["code"]
                                                             for w in outcome.warnings}))))
+    headers.append(("X-Ima2-Render-Path", outcome.results[0].render_path))
     return Response(200, first.data, headers)
 
 

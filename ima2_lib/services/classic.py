@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from .. import prompts
 from ..errors import ApiError
+from ..images_api import ImagesInput
 from ..log import now_ms
 from ..payload import DataUrl
 from ..upstream import edit_body, generate_body, image_tool
@@ -112,8 +113,11 @@ class ClassicPlan(Plan):
         body = self.body
         self.format = P.check_format(body.get("format"))
         self.size = P.check_size(body.get("size"))
+        self.background = P.check_background(body.get("background"))
         self.request_id = P.choose_request_id(body.get("requestId"), header_id)
         self.quality, self.warnings = P.normalize_quality(body.get("quality"))
+        self.format, kept = P.keep_alpha(self.format, self.background)
+        self.warnings = self.warnings + kept
         self.session_id = P.string_or_none(body.get("sessionId"))
         self.client_node_id = P.string_or_none(body.get("clientNodeId"))
         self.prompt = prompt
@@ -142,16 +146,21 @@ class ClassicPlan(Plan):
         if self.kind == "edit":
             text = prompts.text_prompt(self.effective, "edit", self.prompt_mode,
                                        config.research_suffix)
-            tool = image_tool(self.quality, self.size, self.moderation)
+            tool = image_tool(self.quality, self.size, self.moderation,
+                              background=self.background)
             body = edit_body(self.model, prompts.EDIT_DEVELOPER, text, self.source, [], tool,
                              False)
-            return ImageSpec(body, False, "edit")
+            return ImageSpec(body, False, "edit", self._images_input([self.source]))
         text = prompts.text_prompt(self.effective, "generate", self.prompt_mode,
                                    config.research_suffix)
         tool = image_tool(self.quality, self.size, self.moderation,
-                          2 if self.previews else None)
+                          2 if self.previews else None, self.background)
         body = generate_body(self.model, prompts.GENERATE_DEVELOPER, text, self.refs, tool)
-        return ImageSpec(body, True, "generate")
+        return ImageSpec(body, True, "generate", self._images_input(self.refs))
+
+    def _images_input(self, inputs: List[Tuple[str, str]]) -> ImagesInput:
+        return ImagesInput(self.effective, inputs, self.size, self.quality, self.background,
+                           self.app.config.images_model)
 
     def name_for(self, index: int, ext: str) -> str:
         hex_bytes = self.app.config.generated_hex_bytes
@@ -190,6 +199,8 @@ class ClassicPlan(Plan):
                            ("requestId", self.request_id)):
             if value:
                 out[key] = value
+        out.update({"background": self.background, "renderPath": result.render_path,
+                    "renderModel": result.render_model})
         return out
 
     def finish_meta(self, saved: List[Saved]) -> Dict[str, Any]:
@@ -209,6 +220,13 @@ class ClassicPlan(Plan):
                          "requestId": self.request_id}
             if upstream.retry_after is not None:
                 out.extra["retryAfter"] = round(upstream.retry_after, 3)
+            if upstream.reset_at is not None:
+                out.extra["resetAt"] = upstream.reset_at
+            for key, value in (("reason", upstream.reason), ("hint", upstream.hint)):
+                if value:
+                    out.extra[key] = value
+            if upstream.code == "CANCELED":
+                out.extra["upstreamMayContinue"] = True  # openai-oauth 2.0 lets it finish
             return out
         if not mapped:
             return err
@@ -227,12 +245,13 @@ class ClassicPlan(Plan):
                  "webSearchCalls": sum(r.web_search_calls for r in results),
                  "quality": self.quality, "size": self.size, "moderation": self.moderation,
                  "model": self.model, "warnings": warnings, "revisedPrompt": revised,
-                 "promptMode": self.prompt_mode}
+                 "promptMode": self.prompt_mode, "background": self.background,
+                 "renderPath": results[0].render_path, "renderModel": results[0].render_model}
         if self.kind == "edit":
             payload = {"image": DataUrl(saved[0].mime, saved[0].b64()), "elapsed": elapsed,
                        "filename": saved[0].filename, "requestId": self.request_id}
             for key in ("usage", "provider", "model", "moderation", "warnings", "revisedPrompt",
-                        "promptMode"):
+                        "promptMode", "background", "renderPath", "renderModel"):
                 payload[key] = extra[key]
             return payload
         if self.n == 1:

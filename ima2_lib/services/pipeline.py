@@ -96,7 +96,8 @@ class Outcome:
         self.error = error
         self.warnings: List[Dict[str, Any]] = []
         if done:
-            self.warnings = dedupe(plan.warnings + [w for s, _ in done for w in s.warnings])
+            self.warnings = dedupe(plan.warnings + [w for s, _ in done for w in s.warnings]
+                                   + [w for _, r in done for w in (r.warnings or [])])
 
     @property
     def saved(self) -> List[Saved]:
