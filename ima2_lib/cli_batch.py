@@ -135,12 +135,14 @@ def cmd_batch(opts: Dict[str, Any], args: List[str], out: Output) -> int:
         work["batch-" + fp[:40]] = (index, row)
     results: Dict[str, Dict[str, Any]] = {}
     submitted: List[str] = []
+    sent: List[str] = []
     try:
         ids = list(work)
         for first in range(0, len(ids), CHUNK):
             chunk = ids[first:first + CHUNK]
             body = [dict(work[i][1], requestId=i, kind="generate", priority="batch")
                     for i in chunk]
+            sent.extend(chunk)  # before the answer: a Ctrl-C meanwhile still cancels them
             answer = client.json("POST", "/api/jobs", body)
             for request_id, item in zip(chunk, answer["jobs"]):
                 if "id" not in item:  # refused: {index, error, status}
@@ -177,15 +179,14 @@ def cmd_batch(opts: Dict[str, Any], args: List[str], out: Output) -> int:
             if pending:
                 time.sleep(POLL_S)
     except KeyboardInterrupt:
-        for request_id in submitted:
+        for request_id in sent:
             if request_id not in results:
                 try:
                     client.call("DELETE", "/api/jobs/" + quote(request_id))
                 except ClientError:
                     pass
         out.clear_progress()
-        out.err("canceled: %d job(s) of this run" % sum(1 for r in submitted
-                                                        if r not in results))
+        out.err("canceled: %d job(s) of this run" % sum(1 for r in sent if r not in results))
         return 130
     out.clear_progress()
     done = sum(1 for r in results.values() if r["state"] == "done")

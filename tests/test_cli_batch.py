@@ -93,11 +93,11 @@ def test_ctrl_c_cancels_the_jobs_it_submitted(server, fake, env, tmp):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         assert reached.wait(10)
-        wait_until(lambda: len(server.get("/api/jobs").json()["jobs"]) == 3, 5)
+        wait_until(lambda: len(server.get("/api/jobs").json()["jobs"]) == 3, 10)
         proc.send_signal(signal.SIGINT)
         assert proc.wait(10) == 130
         jobs = wait_until(lambda: (lambda js: js if all(j["state"] == "canceled" for j in js)
-                                   else None)(server.get("/api/jobs").json()["jobs"]), 5)
+                                   else None)(server.get("/api/jobs").json()["jobs"]), 10)
         assert len(jobs) == 3
     finally:
         fake.release("final")
