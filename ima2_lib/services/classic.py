@@ -16,7 +16,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 from urllib.parse import quote
 
 from .. import prompts
-from ..errors import ApiError
+from ..errors import ApiError, disk_full_error
 from ..httpio import Request, Response, sse_response
 from ..log import now_ms
 from ..payload import DataUrl, json_stream
@@ -63,7 +63,9 @@ def error_for(err: BaseException, request_id: str, app: Any) -> ApiError:
         return out
     if isinstance(err, ApiError):
         return err
-    if isinstance(err, OSError):
+    if disk_full_error(err) is not None:  # 507 DISK_FULL naming the folder
+        out = disk_full_error(err)
+    elif isinstance(err, OSError):
         app.log.error("generate", "save_failed", requestId=request_id, error=err.strerror)
         out = ApiError(500, "SAVE_FAILED", "Could not save the image (%s)"
                        % (err.strerror or "I/O error"))

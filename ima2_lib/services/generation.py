@@ -51,7 +51,9 @@ class GenerationService:
             base_url=lambda: app.runtime_snapshot()["oauth"]["url"],
             connect_timeout_s=max(0.05, float(config.upstream_connect_timeout_ms) / 1000.0),
             idle_timeout_s=max(0.05, float(config.upstream_idle_timeout_ms) / 1000.0),
-            ssl_context=self._ssl_context)
+            ssl_context=self._ssl_context,
+            total_timeout_s=max(0.05, float(config.upstream_total_timeout_ms) / 1000.0),
+            max_image_bytes=int(config.max_upstream_image_bytes))
 
     def start(self) -> None:
         removed = remove_stale_temps(self.app.config.generated_dir)

@@ -10,17 +10,22 @@ running when the process stopped are reported after a restart as terminal ``inte
 Decisions: a ``requestId`` that is already active is refused (409 ``REQUEST_ID_IN_USE``)
 instead of replacing the other job; a job is only ever finished by its own request; running
 jobs are never purged by age (the upstream idle timeout bounds them). The journal holds no
-prompts. Must not: know about HTTP or the upstream protocol.
+prompts. The journal is written ASCII-escaped (no job content can make the write fail); a
+failed write at ``register`` removes the job again and fails the request, and the background
+writer survives any error. An App that does not hold the state-folder lock
+(``app.owns_folder``) neither recovers nor writes the journal: it belongs to the live server.
+Must not: know about HTTP or the upstream protocol.
 """
 from __future__ import annotations
 
+import json
 import os
 import threading
 from typing import Any, Dict, List, Optional
 
 from ..errors import ApiError
 from ..log import now_ms
-from ..store import read_json, write_json
+from ..store import atomic_write, read_json
 from ..upstream import CancelToken
 
 PROMPT_CHARS = 500
@@ -76,11 +81,14 @@ class InflightRegistry:
         self._frozen = False
         self._dirty = threading.Event()
         self._writer: Optional[threading.Thread] = None
+        self._owner = bool(getattr(app, "owns_folder", True))
         self._recover()
 
     # --- journal -------------------------------------------------------------------------
     def _recover(self) -> None:
         """Jobs a previous process left in the journal become terminal ``interrupted``."""
+        if not self._owner:
+            return
         data = read_json(self.journal_path, default=None,
                          warn=lambda m: self.app.log.warn("inflight", "journal_unreadable",
                                                           error=m))
@@ -102,22 +110,30 @@ class InflightRegistry:
         if data is not None:
             self._write_journal(force=True)
 
-    def _write_journal(self, force: bool = False) -> None:
+    def _write_journal(self, force: bool = False) -> Optional[BaseException]:
+        """Write the journal; the error when it could not be written (logged), else None."""
+        if not self._owner:
+            return None
         with self._lock:
             if self._frozen and not force:
-                return
+                return None
             self._version += 1
             version = self._version
             jobs = [job.journal_view() for job in self._active.values()]
         with self._journal_lock:
             if version <= self._written:
-                return  # a newer snapshot is already on disk
+                return None  # a newer snapshot is already on disk
             try:
-                write_json(self.journal_path, {"version": 1, "pid": self.app.pid, "jobs": jobs},
-                           mode=0o600, fsync=self.app.config.fsync)
+                data = json.dumps({"version": 1, "pid": self.app.pid, "jobs": jobs},
+                                  separators=(",", ":"), ensure_ascii=True, default=str)
+                atomic_write(self.journal_path, data.encode("ascii"), mode=0o600,
+                             fsync=self.app.config.fsync)
                 self._written = version
-            except OSError as exc:
-                self.app.log.warn("inflight", "journal_write_failed", error=exc.strerror)
+            except Exception as exc:  # noqa: BLE001 - a journal error never kills a thread
+                self.app.log.warn("inflight", "journal_write_failed",
+                                  error=getattr(exc, "strerror", None) or exc)
+                return exc
+        return None
 
     def _write_journal_later(self) -> None:
         """Finishing a job rewrites the journal off the request's critical path (coalesced).
@@ -138,7 +154,7 @@ class InflightRegistry:
             self._dirty.clear()
             if self._frozen:
                 return
-            self._write_journal()
+            self._write_journal()  # never raises
 
     # --- lifecycle of a job ----------------------------------------------------------------
     def register(self, request_id: str, kind: str, prompt: Any, meta: Dict[str, Any]) -> Job:
@@ -151,8 +167,14 @@ class InflightRegistry:
                                % (request_id, request_id))
             self._active[request_id] = job
             self._terminal.pop(request_id, None)
+        failed = self._write_journal()
+        if failed is not None:
+            with self._lock:
+                if self._active.get(request_id) is job:
+                    del self._active[request_id]
+            raise ApiError(500, "JOURNAL_FAILED", "Could not record the job in the in-flight "
+                           "journal") from failed
         self.app.log.info("inflight", "start", requestId=request_id, kind=kind)
-        self._write_journal()
         return job
 
     def set_phase(self, job: Job, phase: str) -> None:

@@ -18,7 +18,7 @@ import time
 from typing import Any, Dict, Iterator, Optional, Tuple
 
 from .. import prompts
-from ..errors import ApiError, error_body
+from ..errors import ApiError, disk_full_error, error_body
 from ..httpio import Request, Response, sse_response
 from ..images import sniff
 from ..payload import DataUrl, json_stream
@@ -40,7 +40,9 @@ def node_error(err: BaseException, parent: Any, request_id: Optional[str], app: 
                upstream: bool = True) -> ApiError:
     """Family-B body: ``{error:{code,message}, parentNodeId, status, upstream*, requestId}``."""
     if not isinstance(err, ApiError):
-        if isinstance(err, OSError):
+        if disk_full_error(err) is not None:  # 507 DISK_FULL naming the folder
+            err = disk_full_error(err)  # type: ignore[assignment]
+        elif isinstance(err, OSError):
             app.log.error("node", "save_failed", requestId=request_id, error=err.strerror)
             err = ApiError(500, "SAVE_FAILED", "Could not save the image (%s)"
                            % (err.strerror or "I/O error"))

@@ -163,7 +163,7 @@ class TrashService:
         path = inside(self.root, relative)
         with self._lock:
             entries = self._load()
-            entry = entries.get(trash_id)
+            entry = entries.get(trash_id) or self._foreign_entry(trash_id, relative)
             if entry is None or int(entry.get("unlinkAt") or 0) <= now_ms():
                 raise ApiError(404, "TRASH_NOT_FOUND",
                                "Nothing to restore for this trashId (expired or never deleted)")
@@ -178,8 +178,8 @@ class TrashService:
                 raise ApiError(409, "RESTORE_CONFLICT",
                                "A file with this name exists again; delete or rename it first")
             if not os.path.isfile(source):
-                del entries[trash_id]
-                self._save(entries)
+                if entries.pop(trash_id, None) is not None:
+                    self._save(entries)
                 raise ApiError(404, "TRASH_NOT_FOUND", "The trashed file is gone")
             try:
                 ensure_dir(os.path.dirname(path))
@@ -192,14 +192,29 @@ class TrashService:
                     move_file(source + ".json", sidecar_target)
                 except OSError as exc:
                     self.app.log.warn("trash", "sidecar_restore_failed", error=exc.strerror)
-            del entries[trash_id]
-            self._save(entries)
+            if entries.pop(trash_id, None) is not None:
+                self._save(entries)
         self.history.index.upsert(relative)
         touched = self.app.fire_asset_restored(relative)
         self.app.log.info("trash", "restored", file=relative, trashId=trash_id)
         return {"ok": True, "filename": relative, "trashId": trash_id,
                 "sessionsTouched": touched["sessionsTouched"],
                 "nodesTouched": touched["nodesTouched"]}
+
+    def _foreign_entry(self, trash_id: str, relative: str) -> Optional[Dict[str, Any]]:
+        """An entry ima2-gen wrote (``<ms>_<flattened name>`` + ``.json``, no manifest):
+        restorable under its own name until ``<ms> + trash.ttlMs``, like ima2-gen."""
+        match = _TRASH_ID.match(trash_id)
+        source = os.path.join(self.trash_dir, trash_id)
+        if not match or not os.path.isfile(source) or os.path.islink(source):
+            return None
+        if trash_id[len(match.group(1)) + 1:] != _flatten(relative):
+            return None
+        deleted = int(match.group(1))
+        has_sidecar = os.path.isfile(source + ".json") and not os.path.islink(source + ".json")
+        return {"filename": relative, "deletedAt": deleted,
+                "unlinkAt": deleted + max(0, int(self.app.config.trash_ttl_ms)),
+                "sidecar": os.path.basename(relative) + ".json" if has_sidecar else None}
 
     # --- expiry --------------------------------------------------------------------------
     def sweep(self) -> Optional[int]:
