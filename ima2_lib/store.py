@@ -8,7 +8,6 @@ modules other than these helpers' own needs.
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import logging
 import os

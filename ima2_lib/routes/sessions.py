@@ -30,7 +30,7 @@ def _guard(code: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
                 if app.log.enabled("debug"):
                     app.log.say(traceback.format_exc())
                 raise ApiError(500, code, "Session store error (requestId %s)"
-                               % (req.request_id or "-"))
+                               % (req.request_id or "-")) from exc
         return guarded
     return wrap
 

@@ -135,9 +135,9 @@ def _checked_data(value: Any, what: str) -> Dict[str, Any]:
         size = len(json.dumps(value, ensure_ascii=False, allow_nan=False,
                               separators=(",", ":")))
     except ValueError:
-        raise _invalid("%s data contains a non-finite number" % what)
+        raise _invalid("%s data contains a non-finite number" % what) from None
     except RecursionError:
-        raise _invalid("%s data is nested too deeply" % what)
+        raise _invalid("%s data is nested too deeply" % what) from None
     if size > MAX_DATA_CHARS:
         raise ApiError(413, "GRAPH_TOO_LARGE", "%s data is %d characters (max %d)"
                        % (what, size, MAX_DATA_CHARS))

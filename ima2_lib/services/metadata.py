@@ -43,7 +43,7 @@ def decode_image_field(value: Any) -> bytes:
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        raise ApiError(400, "INVALID_IMAGE_DATA", "The image is not valid base64")
+        raise ApiError(400, "INVALID_IMAGE_DATA", "The image is not valid base64") from None
 
 
 def parse_parameters(text: str) -> Dict[str, Any]:

@@ -97,7 +97,7 @@ def decode_image(b64: Any) -> bytes:
     try:
         data = binascii.a2b_base64(b64)
     except (binascii.Error, ValueError, TypeError):
-        raise UpstreamError("EMPTY_RESPONSE", "The upstream image is not valid base64")
+        raise UpstreamError("EMPTY_RESPONSE", "The upstream image is not valid base64") from None
     if sniff(data[:16]) not in SAVABLE:
         raise UpstreamError("EMPTY_RESPONSE", "The upstream sent data that is not a PNG, JPEG "
                             "or WebP image")

@@ -197,7 +197,7 @@ class SessionsService:
             try:
                 size = len(json.dumps(sheet, allow_nan=False, ensure_ascii=False))
             except (ValueError, RecursionError):
-                raise ApiError(400, "INVALID_SHEET", "styleSheet must be plain JSON")
+                raise ApiError(400, "INVALID_SHEET", "styleSheet must be plain JSON") from None
             if size > MAX_SHEET_CHARS or not graph.depth_ok(sheet, graph.MAX_DATA_DEPTH):
                 raise ApiError(400, "INVALID_SHEET", "styleSheet is larger than %d characters "
                                "or nested deeper than %d levels"

@@ -101,7 +101,7 @@ class TrashService:
         try:
             info = os.lstat(path)
         except OSError:
-            raise ApiError(404, "ASSET_NOT_FOUND", "Asset not found")
+            raise ApiError(404, "ASSET_NOT_FOUND", "Asset not found") from None
         if not stat_mod.S_ISREG(info.st_mode):
             raise ApiError(400, "INVALID_FILENAME", "not a regular image file")
         trash = os.path.realpath(self.trash_dir)
@@ -136,7 +136,7 @@ class TrashService:
                 del entries[trash_id]
                 self._save(entries)
                 raise ApiError(500, "TRASH_FAILED", "Could not move the image to the trash (%s)"
-                               % (exc.strerror or type(exc).__name__))
+                               % (exc.strerror or type(exc).__name__)) from exc
             if sidecar_name:
                 try:
                     move_file(os.path.join(os.path.dirname(path), sidecar_name), target + ".json")
@@ -186,7 +186,7 @@ class TrashService:
                 move_file(source, path)
             except OSError as exc:
                 raise ApiError(500, "RESTORE_FAILED", "Could not restore the image (%s)"
-                               % (exc.strerror or type(exc).__name__))
+                               % (exc.strerror or type(exc).__name__)) from exc
             if sidecar_target and os.path.isfile(source + ".json"):
                 try:
                     move_file(source + ".json", sidecar_target)
