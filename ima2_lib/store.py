@@ -8,11 +8,13 @@ modules other than these helpers' own needs.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
 import tempfile
 import re
+import stat
 import threading
 import time
 from typing import Any, Callable, Dict, Iterator, List, Optional
@@ -201,11 +203,18 @@ def write_json(path: str, obj: Any, mode: Optional[int] = None, fsync: bool = Tr
     atomic_write(path, dumps(obj, pretty), mode=mode, fsync=fsync)
 
 
-def read_json(path: str, default: Any = None, warn: Optional[Callable[[str], None]] = None) -> Any:
-    """Parse ``path``; a missing file gives ``default`` quietly, a corrupt one with a warning."""
+def read_json(path: str, default: Any = None, warn: Optional[Callable[[str], None]] = None,
+              nofollow: bool = False) -> Any:
+    """Parse ``path``; a missing file gives ``default`` quietly, a corrupt one with a warning.
+
+    ``nofollow``: a symbolic link at ``path`` reads as missing (files read on behalf of a
+    request — sidecars, manifests — never lead out of their folder)."""
     try:
-        with open(path, "rb") as handle:
-            raw = handle.read()
+        if nofollow:
+            raw = read_nofollow(path)
+        else:
+            with open(path, "rb") as handle:
+                raw = handle.read()
     except FileNotFoundError:
         return default
     except OSError as exc:
@@ -216,6 +225,23 @@ def read_json(path: str, default: Any = None, warn: Optional[Callable[[str], Non
     except (ValueError, UnicodeDecodeError, RecursionError):
         (warn or _log.warning)("corrupt JSON ignored: %s" % os.path.basename(path))
         return default
+
+
+def read_nofollow(path: str) -> bytes:
+    """The bytes of the regular file ``path``; a symlink (or non-file) is FileNotFoundError."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    if not getattr(os, "O_NOFOLLOW", 0) and os.path.islink(path):
+        raise FileNotFoundError(errno.ENOENT, "symbolic link refused", path)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise FileNotFoundError(errno.ENOENT, "symbolic link refused", path) from exc
+        raise
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise FileNotFoundError(errno.ENOENT, "not a regular file", path)
+        return handle.read()
 
 
 class KeyedLocks:

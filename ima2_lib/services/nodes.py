@@ -310,7 +310,7 @@ def node_meta(app: Any, node_id: str) -> Dict[str, Any]:
     root = app.config.generated_dir
     for ext in NODE_EXTENSIONS:
         meta = read_json(os.path.join(root, "%s.%s.json" % (node_id, ext)), default=None,
-                         warn=lambda _m: None)
+                         warn=lambda _m: None, nofollow=True)
         if isinstance(meta, dict):
             return {"nodeId": node_id, "meta": meta, "url": "/generated/%s.%s" % (node_id, ext)}
     raise ApiError(404, "NODE_NOT_FOUND", "Node metadata missing")

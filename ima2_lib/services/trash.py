@@ -84,7 +84,8 @@ class TrashService:
     # --- manifest ------------------------------------------------------------------------
     def _load(self) -> Dict[str, Dict[str, Any]]:
         data = read_json(self.manifest_path, default=None,
-                         warn=lambda m: self.app.log.warn("trash", "manifest_unreadable"))
+                         warn=lambda m: self.app.log.warn("trash", "manifest_unreadable"),
+                         nofollow=True)
         entries = data.get("entries") if isinstance(data, dict) else None
         return {k: v for k, v in (entries or {}).items()
                 if isinstance(v, dict) and _TRASH_ID.match(k)}
