@@ -47,7 +47,8 @@ class SessionsService:
         from .sessions_import import import_if_needed
 
         self.store.ensure()
-        self.store.sweep_temp_files()
+        if getattr(self.app, "owns_folder", True):  # start-up sweeps: the lock holder only
+            self.store.sweep_temp_files()
         with self.store.global_lock():
             import_if_needed(self.app, self.store)
             if not self.store.ids():

@@ -261,6 +261,8 @@ class TrashService:
             pass
 
     def start(self) -> None:
+        if not getattr(self.app, "owns_folder", True):
+            return  # the live server holding the state folder sweeps its trash
         self._thread = threading.Thread(target=self._run, name="ima2-trash", daemon=True)
         self._thread.start()
 
