@@ -52,7 +52,7 @@ def test_kill_during_saves_leaves_every_image_whole(tmp, fake):
     saved_before_kill = 0
     for _round in range(KILLS):
         proc = ServeProcess(env)
-        port = int(proc.wait_advertised(timeout=20)["port"])
+        port = int(proc.wait_advertised(timeout=60)["port"])
         start_count = len(_gallery_images(generated))
         stop = threading.Event()
 
@@ -68,7 +68,7 @@ def test_kill_during_saves_leaves_every_image_whole(tmp, fake):
         for worker in workers:
             worker.start()
         # Kill once saves are under way, at a random point of the following ones.
-        wait_until(lambda: len(_gallery_images(generated)) > start_count, timeout=20,
+        wait_until(lambda: len(_gallery_images(generated)) > start_count, timeout=60,
                    message="a save in this round")
         threading.Event().wait(rng.uniform(0.0, 0.05))
         proc.proc.send_signal(signal.SIGKILL)
@@ -79,7 +79,7 @@ def test_kill_during_saves_leaves_every_image_whole(tmp, fake):
         saved_before_kill += len(_gallery_images(generated)) - start_count
     final = ServeProcess(env)
     try:
-        port = int(final.wait_advertised(timeout=20)["port"])
+        port = int(final.wait_advertised(timeout=60)["port"])
         assert http_request(port, "GET", "/api/health").status == 200
         images = _gallery_images(generated)
         assert saved_before_kill >= KILLS and len(images) >= KILLS

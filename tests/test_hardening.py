@@ -158,7 +158,7 @@ def test_two_servers_started_together_one_is_refused(tmp):
     for _round in range(2):
         procs = [ServeProcess(env), ServeProcess(env)]
         try:
-            wait_until(lambda: any(p.proc.poll() is not None for p in procs), timeout=20,
+            wait_until(lambda: any(p.proc.poll() is not None for p in procs), timeout=60,
                        message="one of two servers exits")
             exited = [p for p in procs if p.proc.poll() is not None]
             running = [p for p in procs if p.proc.poll() is None]
@@ -166,7 +166,7 @@ def test_two_servers_started_together_one_is_refused(tmp):
             assert exited[0].proc.returncode == 1
             wait_until(lambda: "already running" in exited[0].output, timeout=5,
                        message="refusal message")
-            running[0].wait_advertised()
+            running[0].wait_advertised(timeout=60)
         finally:
             for proc in procs:
                 proc.stop()
