@@ -295,6 +295,7 @@ class _Exchange:
             raise canceled(self.cancel.reason)
         assert self.sock is not None
         self.sock.settimeout(self.client.idle_timeout_s)
+        self._check_deadline()  # a read may not wait past the attempt's total deadline
         try:
             self.conn.request("POST", path, body=payload, headers={
                 "Content-Type": "application/json", "Accept": accept})
