@@ -1,8 +1,10 @@
 """Storage primitives every store builds on: atomic writes, tolerant JSON reads, locks.
 
 Owns: ``atomic_write`` (temp file in the same folder, write, fsync, ``os.replace``, folder
-fsync), ``write_json`` / ``read_json``, ``ensure_private_dir`` (0700), per-key thread locks and
-an inter-process ``FileLock``. Must not: know about HTTP, sessions or images, or import ima2
+fsync), ``write_json`` / ``read_json`` (optionally without following a symlink),
+``ensure_private_dir`` (0700), per-key thread locks, an inter-process ``FileLock``, the
+state-folder ``FolderLock`` held for a server's life, and temp-file ownership (the writer's pid
+in every temp name; ``sweep_stale_temps`` removes only files whose writer is gone). Must not: know about HTTP, sessions or images, or import ima2
 modules other than these helpers' own needs.
 """
 from __future__ import annotations
