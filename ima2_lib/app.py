@@ -4,8 +4,8 @@ Owns: ``App.handle(request) -> Response`` — request id, security, routing, the
 and the *single* place where errors are caught and rendered in the route's family (CONTRACT
 §5, decision 2: never HTML); the runtime snapshot (backend/OAuth ports and URLs); the
 ``server.json`` advertisement; the state-folder lock (one server per folder) and the start-up
-sweep of dead writers' temp files and orphan sidecars; start/stop of background services; lifecycle hooks other
-services subscribe to. Must not: touch sockets (``server.py`` does) or hold module-level state.
+sweep of dead writers' temp files and orphan sidecars; start/stop of background services;
+lifecycle hooks other services subscribe to. Must not: touch sockets (``server.py`` does) or hold module-level state.
 """
 from __future__ import annotations
 
