@@ -4,15 +4,15 @@ Owns: ``atomic_write`` (temp file in the same folder, write, fsync, ``os.replace
 fsync), ``write_json`` / ``read_json`` (optionally without following a symlink),
 ``ensure_private_dir`` (0700), per-key thread locks, an inter-process ``FileLock``, the
 state-folder ``FolderLock`` held for a server's life, and temp-file ownership (the writer's pid
-in every temp name; ``sweep_stale_temps`` removes only files whose writer is gone). Must not: know about HTTP, sessions or images, or import ima2
-modules other than these helpers' own needs.
+in every temp name; ``sweep_stale_temps`` removes only files whose writer is gone).
+Must not: know about HTTP, sessions or images, or import ima2 modules other than these
+helpers' own needs.
 """
 from __future__ import annotations
 
 import contextlib
 import errno
 import json
-import logging
 import os
 import tempfile
 import re
@@ -26,7 +26,13 @@ try:  # POSIX advisory locks; Windows falls back to msvcrt below
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-_log = logging.getLogger("ima2.store")
+
+def _log_warning(message: str) -> None:
+    import logging  # only on this rare path: importing it costs ~4 ms of every start
+
+    logging.getLogger("ima2.store").warning(message)
+
+
 # Temp files carry their writer's pid (".<name>.p<pid>-<random>.tmp", ".ima2-p<pid>-<random>
 # .part"), so a start-up sweep removes only files whose owner is gone.
 _OWNED_TEMP = re.compile(r"^\..*\.p([0-9]+)-[A-Za-z0-9_]+\.tmp$|^\.ima2-p([0-9]+)-[A-Za-z0-9_]+"
@@ -220,12 +226,12 @@ def read_json(path: str, default: Any = None, warn: Optional[Callable[[str], Non
     except FileNotFoundError:
         return default
     except OSError as exc:
-        (warn or _log.warning)("cannot read %s: %s" % (os.path.basename(path), exc.strerror))
+        (warn or _log_warning)("cannot read %s: %s" % (os.path.basename(path), exc.strerror))
         return default
     try:
         return json.loads(raw.decode("utf-8"))
     except (ValueError, UnicodeDecodeError, RecursionError):
-        (warn or _log.warning)("corrupt JSON ignored: %s" % os.path.basename(path))
+        (warn or _log_warning)("corrupt JSON ignored: %s" % os.path.basename(path))
         return default
 
 
