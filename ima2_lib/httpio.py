@@ -4,7 +4,7 @@ Owns: the request/response types handlers see, strict framing checks (``framing_
 reading a body (Content-Length or chunked) under the size limit and the body deadline (a
 stall limit, then a minimum rate: 408 ``REQUEST_TIMEOUT``), JSON decoding with the contract's
 error codes (400 ``INVALID_JSON``, 413 ``PAYLOAD_TOO_LARGE``), refusing text that cannot be
-stored (400 ``INVALID_TEXT``: lone UTF-16 surrogates anywhere, NUL in keys, names and ids),
+stored (400 ``INVALID_TEXT``: lone UTF-16 surrogates anywhere, NUL in names and ids),
 and the JSON / SSE encoders. Must not: touch sockets directly
 (``server.py`` hands in a file-like ``rfile`` and a ``disconnected`` probe).
 """
@@ -25,9 +25,10 @@ _NOT_JSON_TYPES = ("multipart/", "image/", "application/octet-stream")
 
 _DIGITS = re.compile(r"^[0-9]{1,18}$")
 _SURROGATE = re.compile("[\ud800-\udfff]")
-# Keys whose value is a name or an id: NUL is refused there (it cannot be in a file name).
-_NAME_KEY = re.compile(r"(?:^|[a-z_])(?:id|Id|ID|ids|Ids|name|Name|filename|Filename|title)$"
-                       r"|^(?:id|ids|name|filename|title|src|url)$")
+# Fields whose value names a file or looks one up (ids that become file names, gallery names):
+# NUL is refused there. Free text and graph data may hold NUL (JSON stores it escaped).
+_NAME_KEY = re.compile(r"^(?:sessionId|clientNodeId|parentNodeId|serverNodeId|nodeId|requestId"
+                       r"|trashId|filename|imageFilename|sessionIds|filenames)$")
 
 
 def framing_error(headers: Any) -> Optional[str]:
@@ -56,8 +57,8 @@ def framing_error(headers: Any) -> Optional[str]:
 def text_error(value: Any, where: str = "") -> Optional[ApiError]:
     """400 ``INVALID_TEXT`` naming the first field whose text cannot be stored, else None.
 
-    Lone surrogates (valid JSON ``"\\ud800"``, not encodable as UTF-8) anywhere, and NUL in
-    keys and in name/id fields (see ``_NAME_KEY``)."""
+    Lone surrogates (valid JSON ``"\\ud800"``, not encodable as UTF-8) anywhere, keys
+    included, and NUL in the fields that name files or ids (``_NAME_KEY``)."""
     stack: List[Tuple[str, str, Any]] = [(where, "", value)]
     while stack:
         path, key, item = stack.pop()
@@ -69,8 +70,8 @@ def text_error(value: Any, where: str = "") -> Optional[ApiError]:
         elif isinstance(item, dict):
             for k, v in item.items():
                 child = "%s.%s" % (path, k) if path else str(k)
-                if _SURROGATE.search(k) or "\x00" in k:
-                    return _invalid_text(path or "(key)", "a key that cannot be stored")
+                if _SURROGATE.search(k):
+                    return _invalid_text(path or "(body)", "a key with a lone UTF-16 surrogate")
                 stack.append((child, k, v))
         elif isinstance(item, list):
             for i, v in enumerate(item):

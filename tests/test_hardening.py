@@ -62,13 +62,16 @@ def test_lone_surrogate_is_invalid_text_and_poisons_nothing(server, fake, path, 
     assert server.get("/api/inflight").status == 200
 
 
-def test_nul_in_an_id_is_invalid_text_but_allowed_in_a_prompt(server, fake):
-    resp = server.post("/api/sessions", {"title": "a\x00b"})
+def test_nul_in_an_id_is_invalid_text_but_allowed_in_free_text(server, fake):
+    fake.default = fake.sse(success(FINAL))
+    resp = server.post("/api/node/generate", {"prompt": "x", "parentNodeId": "n\x00"})
     assert resp.status == 400 and _code(resp) == "INVALID_TEXT"
-    resp = server.request("PUT", "/api/sessions/s_x/graph",
-                          json_body={"nodes": [{"id": "n\x00"}], "edges": []})
-    assert resp.status == 400 and resp.json()["error"]["code"] == "INVALID_TEXT"
-    assert "nodes[0].id" in resp.json()["error"]["message"]
+    assert resp.json()["field"] == "parentNodeId"
+    resp = server.post("/api/generate", {"prompt": "x", "requestId": "r\x00"})
+    assert resp.status == 400 and _code(resp) == "INVALID_TEXT"
+    assert server.app.inflight.active_count() == 0
+    assert server.post("/api/sessions", {"title": "a\x00b"}).status in (200, 201)
+    assert server.post("/api/generate", {"prompt": "a\x00b"}).status == 200
 
 
 def test_journal_survives_any_job_content_and_a_failed_write_registers_nothing(tmp):
