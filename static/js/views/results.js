@@ -57,6 +57,7 @@ function detail(key, value, cls = '') {
 function asRow(entry) {
   return history.get(entry.filename) || { filename: entry.filename, url: entry.url,
     prompt: entry.prompt, revisedPrompt: entry.revisedPrompt, model: entry.model,
+    renderPath: entry.renderPath, renderModel: entry.renderModel,
     provider: entry.provider,
     size: entry.requestedSize, quality: entry.quality, format: entry.format,
     createdAt: Date.now() };
@@ -91,6 +92,9 @@ function card(entry) {
       detail('result.prompt', entry.prompt, 'prompt'),
       revised,
       detail('result.model', entry.model || '—'),
+      entry.renderPath ? detail('result.renderedBy', t('result.renderedVia', {
+        model: entry.renderModel || entry.model || '—', path: entry.renderPath }), 'render-path')
+        : null,
       offlineDetail(entry.provider),
       h('div', { class: 'detail' }, tx('dt', 'result.requested'),
         h('dd', { class: 'requested-size', text: String(entry.requestedSize || '').replace('x', '×') })),
