@@ -3,8 +3,9 @@
 Owns: ``App.handle(request) -> Response`` — request id, security, routing, the handler call
 and the *single* place where errors are caught and rendered in the route's family (CONTRACT
 §5, decision 2: never HTML); the runtime snapshot (backend/OAuth ports and URLs); the
-``server.json`` advertisement; start/stop of background services; lifecycle hooks other
-services subscribe to. Must not: touch sockets (``server.py`` does) or hold module-level state.
+``server.json`` advertisement; the state-folder lock (one server per folder) and the start-up
+sweep of dead writers' temp files and orphan sidecars; start/stop of background services;
+lifecycle hooks other services subscribe to. Must not: touch sockets (``server.py`` does) or hold module-level state.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from typing import Any, Callable, Dict, List, Optional
 from . import __version__
 from .config import Config, load_config
 from .deps import Features
-from .errors import ApiError, error_body
+from .errors import ApiError, disk_full_error, error_body
 from .httpio import Request, Response, json_response
 from .log import Logger, now_ms
 from .router import Router
@@ -29,7 +30,8 @@ from .routes.files import handle_generated
 from .security import COOKIE_NAME, Security, is_loopback_host, is_wildcard_host
 from .services.events import EventBus
 from .static import StaticFiles
-from .store import atomic_write, ensure_dir, ensure_private_dir, read_json, write_json
+from .store import (PROCESS_STARTED, FolderLock, atomic_write, ensure_dir,
+                    ensure_private_dir, read_json, sweep_stale_temps, write_json)
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _QUIET_PATHS = ("/api/health", "/api/inflight")
@@ -72,6 +74,12 @@ class App:
 
         ensure_private_dir(self.config.config_dir)
         ensure_dir(self.config.generated_dir)
+        # One server per state folder: an OS lock held for this App's life (released by the
+        # OS when the process dies). An App that does not hold it (a second process, or an
+        # embedded App beside a running server) runs no start-up sweeps and leaves the
+        # holder's in-flight journal alone.
+        self.folder_lock = FolderLock(os.path.join(self.config.config_dir, "server.lock"))
+        self.owns_folder = self.folder_lock.acquire()
         # "offline": a loopback stand-in for the proxy answers instead (services/offline.py).
         self.provider = "offline" if self.config.provider == "offline" else "oauth"
         self.offline: Any = None
@@ -80,7 +88,8 @@ class App:
 
             self.offline = OfflineProvider(self)
             self.config = self.config.replace(oauth_url=self.offline.url)
-        self.security = Security(self.config.host, self.config.allowed_hosts, self._token())
+        self.security = Security(self.config.host, self.config.allowed_hosts, self._token(),
+                                 self.config.allowed_origins)
         self.router = Router(all_routes())
         self._static: Optional[StaticFiles] = None  # built on first use (see ``static``)
         self._static_lock = threading.Lock()
@@ -282,6 +291,8 @@ class App:
         try:
             if server is not None:
                 self.set_actual_port(int(server.server_address[1]))
+            if self.owns_folder:
+                self.sweep_leftovers()
             for service in self._services:
                 start = getattr(service, "start", None)
                 if start is not None:
@@ -311,6 +322,32 @@ class App:
                                   error=exc)
         if self.advertising:
             self.remove_advertisement()
+        self.folder_lock.release()
+        self.owns_folder = False
+
+    def sweep_leftovers(self) -> None:
+        """Start-up (folder lock held): temp files whose writer died, and sidecars whose image
+        never arrived (a kill between the sidecar and the image; never one a trash entry
+        still needs)."""
+        from .services.saving import remove_orphan_sidecars
+
+        config = self.config
+        folders = [config.config_dir, config.generated_dir, config.trash_dir,
+                   os.path.join(config.config_dir, "sessions")]
+        removed = sweep_stale_temps(folders)
+        if removed:
+            self.log.warn("app", "stale_temp_files_removed", count=removed)
+        orphans = remove_orphan_sidecars(config.generated_dir, min(PROCESS_STARTED,
+                                                                   time.time() - 5.0),
+                                         self._trashed_names())
+        if orphans:
+            self.log.warn("app", "orphan_sidecars_removed", count=orphans)
+
+    def _trashed_names(self) -> List[str]:
+        data = read_json(os.path.join(self.config.trash_dir, ".manifest.json"), default=None,
+                         warn=lambda _m: None)
+        entries = data.get("entries") if isinstance(data, dict) else None
+        return [str(e.get("filename")) for e in (entries or {}).values() if isinstance(e, dict)]
 
     # --- advertisement (server.json, CONTRACT §13.3) --------------------------------------
     def advertisement(self) -> Dict[str, Any]:
@@ -355,8 +392,11 @@ class App:
         try:
             resp = self._security(req) or self._dispatch(req, is_api)
         except ApiError as err:
-            resp = self.error_response(err, req.family)
+            resp = self.error_response(disk_full_error(err) or err, req.family)
         except Exception as exc:  # noqa: BLE001 - the single catch-all
+            full = disk_full_error(exc)
+            if full is not None:
+                return self._finish(req, is_api, self.error_response(full, req.family))
             self.log.error("http", "unhandled", requestId=req.request_id, path=req.path,
                            error=exc)
             if self.log.enabled("debug"):
@@ -366,6 +406,9 @@ class App:
             err = ApiError(500, "INTERNAL_ERROR",
                            "Internal server error (requestId %s)" % (req.request_id or "-"))
             resp = self.error_response(err, req.family)
+        return self._finish(req, is_api, resp)
+
+    def _finish(self, req: Request, is_api: bool, resp: Response) -> Response:
         if is_api:
             resp.set_header("X-Request-Id", req.request_id or "")
         self.release_deferred()

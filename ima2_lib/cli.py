@@ -293,6 +293,17 @@ def cmd_serve(argv: List[str]) -> int:
         out(running["url"])
         return 1
     app = App(config)
+    if not app.owns_folder:  # the OS lock decides; server.json may not be written yet
+        running = live_server_from_advertisement(config.advertise_file, timeout=2.0)
+        err("ima2 is already running for %s%s (its state-folder lock is held)"
+            % (config.config_dir, (" at %s (pid %d)" % (running["url"], running["pid"]))
+               if running else ""))
+        err("Stop it first, or give this one its own state folder (--config-dir / "
+            "IMA2_CONFIG_DIR).")
+        if running:
+            out(running["url"])
+        app.stop()
+        return 1
     try:
         server = make_server(app, config.host, config.port, fallback=20 if config.port else 0)
     except PortRangeExhausted as exc:

@@ -273,7 +273,7 @@ class Client:
             return conn, conn.getresponse()
         except (OSError, http.client.HTTPException) as exc:
             conn.close()
-            raise _transport_error(exc, self.base)
+            raise _transport_error(exc, self.base) from exc
 
     def call(self, method: str, path: str, body: Any = None, timeout: float = 180.0,
              headers: Optional[Dict[str, str]] = None) -> Tuple[int, Dict[str, str], bytes]:
@@ -281,7 +281,7 @@ class Client:
         try:
             raw = resp.read()
         except (OSError, http.client.HTTPException) as exc:
-            raise _transport_error(exc, self.base)
+            raise _transport_error(exc, self.base) from exc
         finally:
             conn.close()
         hdrs = {k.lower(): v for k, v in resp.getheaders()}
@@ -296,7 +296,8 @@ class Client:
         try:
             return json.loads(raw.decode("utf-8"))
         except ValueError:
-            raise ClientError("server answered %d with a non-JSON body" % status, None, status)
+            raise ClientError("server answered %d with a non-JSON body" % status, None,
+                              status) from None
 
 
 def _transport_error(exc: BaseException, base: str) -> ClientError:

@@ -45,7 +45,7 @@ def _read_image_file(path: str, what: str) -> Tuple[bytes, str]:
         with open(path, "rb") as handle:
             data = handle.read()
     except OSError as exc:
-        raise Usage("%s not readable: %s (%s)" % (what, path, exc.strerror or exc))
+        raise Usage("%s not readable: %s (%s)" % (what, path, exc.strerror or exc)) from exc
     kind = sniff(data[:16])
     if kind == "heic":
         raise Usage("%s is HEIC/HEIF, which is not supported: convert it to PNG or JPEG (%s)"

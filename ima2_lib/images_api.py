@@ -86,7 +86,8 @@ def edits_body(spec: ImagesInput) -> Tuple[str, bytes]:
         try:
             data = binascii.a2b_base64(b64)
         except (binascii.Error, ValueError):
-            raise UpstreamError("INVALID_REQUEST", "input image %d is not valid base64" % number)
+            raise UpstreamError("INVALID_REQUEST",
+                                "input image %d is not valid base64" % number) from None
         files.append(("image[]", "image-%d.%s" % (number, _EXT.get(mime, "png")), mime, data))
     return multipart(fields, files)
 
@@ -97,7 +98,7 @@ def images_result(raw: bytes) -> ImageResult:
         data = parse_event_json(raw)
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise UpstreamError("OAUTH_UPSTREAM_ERROR",
-                            "OAuth proxy sent an unreadable images answer (not JSON)")
+                            "OAuth proxy sent an unreadable images answer (not JSON)") from None
     result = ImageResult()
     result.terminal = "completed"
     if not isinstance(data, dict):

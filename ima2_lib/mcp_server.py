@@ -448,7 +448,7 @@ class McpServer:
                 result = json.loads(raw.decode("utf-8"))
         except (OSError, ValueError) as exc:
             call.check()
-            raise ToolFailure("SERVER_UNREACHABLE", "connection to ima2 failed: %s" % exc)
+            raise ToolFailure("SERVER_UNREACHABLE", "connection to ima2 failed: %s" % exc) from exc
         finally:
             if poller is not None:
                 poller.stop()
@@ -524,7 +524,7 @@ class McpServer:
                 return _local_image(local)
             if exc.status == 404:
                 raise ToolFailure("IMAGE_NOT_FOUND", "no gallery image or local file named %s"
-                                  % ref, 404)
+                                  % ref, 404) from exc
             raise
         return headers.get("content-type") or _sniff(data), base64.b64encode(data).decode("ascii")
 
@@ -583,7 +583,8 @@ class McpServer:
                 "GET", "/generated/" + quote(filename), None, 60.0)
         except ClientError as exc:
             if exc.status == 404:
-                raise ToolFailure("IMAGE_NOT_FOUND", "no gallery image named %s" % filename, 404)
+                raise ToolFailure("IMAGE_NOT_FOUND", "no gallery image named %s" % filename,
+                                  404) from exc
             raise
         return headers.get("content-type") or _sniff(data), base64.b64encode(data).decode("ascii")
 
@@ -623,7 +624,7 @@ class McpServer:
             history = self.client.json("GET", "/api/history?limit=50", None, 30.0) or {}
             sessions = self.client.json("GET", "/api/sessions", None, 30.0) or {}
         except ClientError as exc:
-            raise ToolFailure(exc.code, exc.message, exc.status)
+            raise ToolFailure(exc.code, exc.message, exc.status) from exc
         out = []
         for row in history.get("items") or []:
             name = str(row.get("filename"))
@@ -660,8 +661,8 @@ class McpServer:
                                       "text": json.dumps(data, ensure_ascii=False)}]}
         except ClientError as exc:
             if exc.status == 404:
-                raise _RpcError(-32002, "Resource not found: %s" % uri[:200])
-            raise _RpcError(INTERNAL, "%s: %s" % (exc.code, exc.message))
+                raise _RpcError(-32002, "Resource not found: %s" % uri[:200]) from exc
+            raise _RpcError(INTERNAL, "%s: %s" % (exc.code, exc.message)) from exc
         raise _RpcError(-32002, "Resource not found: %s" % uri[:200])
 
 

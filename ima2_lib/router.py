@@ -45,7 +45,7 @@ def decode_param(raw: str) -> str:
     try:
         return unquote_to_bytes(raw).decode("utf-8")
     except UnicodeDecodeError:
-        raise ApiError(400, "INVALID_PATH", "Path parameter is not valid UTF-8")
+        raise ApiError(400, "INVALID_PATH", "Path parameter is not valid UTF-8") from None
 
 
 class Router:

@@ -269,7 +269,7 @@ def response_object_result(raw: bytes, what: str) -> ImageResult:
         data = parse_event_json(raw)
     except (ValueError, UnicodeDecodeError):
         raise UpstreamError("OAUTH_UPSTREAM_ERROR",
-                            "OAuth proxy sent an unreadable %s (not JSON)" % what)
+                            "OAuth proxy sent an unreadable %s (not JSON)" % what) from None
     if not isinstance(data, dict):
         raise UpstreamError("OAUTH_UPSTREAM_ERROR", "OAuth proxy sent an unexpected %s" % what)
     result.take_response(data, streamed=False)

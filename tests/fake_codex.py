@@ -25,7 +25,7 @@ import threading
 import time
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Tuple
 
 CATALOGUE = {"models": [
     {"slug": "gpt-5.5", "visibility": "list", "supported_in_api": True,

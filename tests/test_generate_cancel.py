@@ -299,7 +299,7 @@ def test_temp_files_of_a_dead_process_are_removed_at_start(tmp, fake):
     first = LiveServer(tmp, IMA2_OAUTH_URL=fake.url)
     first.stop()
     folder = first.config.generated_dir
-    stale = os.path.join(folder, ".ima2-abc.part")
+    stale = os.path.join(folder, ".ima2-p999999999-abc.part")  # its writer (pid) is gone
     with open(stale, "wb") as handle:
         handle.write(b"half an image")
     keep = os.path.join(folder, ".other")

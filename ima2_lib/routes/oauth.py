@@ -23,7 +23,7 @@ def handle_billing(app: Any, req: Request) -> Dict[str, Any]:
         return billing.billing(app)
     except Exception as exc:  # noqa: BLE001 - the contract's 500 shape, no traceback
         app.log.error("billing", "failed", error=exc)
-        raise ApiError(500, None, "Billing lookup failed", apiKeyValid=False)
+        raise ApiError(500, None, "Billing lookup failed", apiKeyValid=False) from exc
 
 
 ROUTES = [

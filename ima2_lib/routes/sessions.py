@@ -32,7 +32,7 @@ def _guard(code: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
 
                     app.log.say(traceback.format_exc())
                 raise ApiError(500, code, "Session store error (requestId %s)"
-                               % (req.request_id or "-"))
+                               % (req.request_id or "-")) from exc
         return guarded
     return wrap
 

@@ -116,7 +116,9 @@ class GenerationService:
             base_url=lambda: app.runtime_snapshot()["oauth"]["url"],
             connect_timeout_s=max(0.05, float(config.upstream_connect_timeout_ms) / 1000.0),
             idle_timeout_s=max(0.05, float(config.upstream_idle_timeout_ms) / 1000.0),
-            ssl_context=self._ssl_context)
+            ssl_context=self._ssl_context,
+            total_timeout_s=max(0.05, float(config.upstream_total_timeout_ms) / 1000.0),
+            max_image_bytes=int(config.max_upstream_image_bytes))
         self.client.on_headers = self._note_headers
         self._paths: Dict[str, str] = {}  # model -> render path learned in auto mode
         self._quota: Optional[Dict[str, Any]] = None

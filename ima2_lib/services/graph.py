@@ -136,9 +136,9 @@ def _checked_data(value: Any, what: str) -> Dict[str, Any]:
         size = len(json.dumps(value, ensure_ascii=False, allow_nan=False,
                               separators=(",", ":")))
     except ValueError:
-        raise _invalid("%s data contains a non-finite number" % what)
+        raise _invalid("%s data contains a non-finite number" % what) from None
     except RecursionError:
-        raise _invalid("%s data is nested too deeply" % what)
+        raise _invalid("%s data is nested too deeply" % what) from None
     if size > MAX_DATA_CHARS:
         raise ApiError(413, "GRAPH_TOO_LARGE", "%s data is %d characters (max %d)"
                        % (what, size, MAX_DATA_CHARS))
@@ -234,10 +234,11 @@ def _encoded_data(value: Any, what: Any) -> Tuple[Dict[str, Any], str]:
     except ValueError:
         if not depth_ok(value, MAX_DATA_DEPTH):
             raise _invalid("%s data is nested deeper than %d levels"
-                           % (_label(what), MAX_DATA_DEPTH))
-        raise _invalid("%s data contains a non-finite number" % _label(what))
+                           % (_label(what), MAX_DATA_DEPTH)) from None
+        raise _invalid("%s data contains a non-finite number" % _label(what)) from None
     except RecursionError:  # far deeper than MAX_DATA_DEPTH
-        raise _invalid("%s data is nested deeper than %d levels" % (_label(what), MAX_DATA_DEPTH))
+        raise _invalid("%s data is nested deeper than %d levels"
+                       % (_label(what), MAX_DATA_DEPTH)) from None
     _check_encoded(value, text, len(text), what)
     return dict(value), text
 
@@ -280,10 +281,11 @@ def _node_data(value: Any, parent_id: Optional[str], what: Any) -> Tuple[Dict[st
     except ValueError:
         if not depth_ok(data, MAX_DATA_DEPTH):
             raise _invalid("%s data is nested deeper than %d levels"
-                           % (_label(what), MAX_DATA_DEPTH))
-        raise _invalid("%s data contains a non-finite number" % _label(what))
+                           % (_label(what), MAX_DATA_DEPTH)) from None
+        raise _invalid("%s data contains a non-finite number" % _label(what)) from None
     except RecursionError:  # far deeper than MAX_DATA_DEPTH
-        raise _invalid("%s data is nested deeper than %d levels" % (_label(what), MAX_DATA_DEPTH))
+        raise _invalid("%s data is nested deeper than %d levels"
+                       % (_label(what), MAX_DATA_DEPTH)) from None
     parent_text = "null" if parent_id is None else _string(parent_id)
     if old is _ABSENT:  # member appended: ',"parentServerNodeId":<value>' (no comma if alone)
         size = len(text) - _PARENT_PREFIX - len(parent_text) - (1 if had_members else 0)

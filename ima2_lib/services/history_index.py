@@ -307,7 +307,7 @@ class HistoryIndex:
 
     def _read_json(self, path: str) -> Optional[Dict[str, Any]]:
         data = read_json(path, None, warn=lambda m: self._warn("history", "sidecar_skipped",
-                                                                detail=m))
+                                                                detail=m), nofollow=True)
         return data if isinstance(data, dict) else None
 
     def _make_entry(self, rel: str, sig: Tuple[Any, ...], size: int,

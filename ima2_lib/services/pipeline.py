@@ -17,7 +17,7 @@ import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from ..errors import ApiError
+from ..errors import ApiError, disk_full_error
 from ..payload import DataUrl
 from ..upstream import b64_bytes
 from ..upstream_errors import UpstreamError, canceled
@@ -135,7 +135,10 @@ def job_error(plan: Plan, err: BaseException) -> ApiError:
     app, request_id = plan.app, plan.request_id
     upstream = err if isinstance(err, UpstreamError) else None
     mapped = not isinstance(err, ApiError)
-    if isinstance(err, ApiError):
+    full = disk_full_error(err)
+    if full is not None:  # 507 DISK_FULL naming the folder
+        base = full
+    elif isinstance(err, ApiError):
         base = err
     elif isinstance(err, OSError):
         app.log.error(plan.log_scope, "save_failed", requestId=request_id, error=err.strerror)

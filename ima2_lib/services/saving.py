@@ -11,9 +11,12 @@ before IDAT, so every PNG reader sees them), and saving in two steps:
   (``response.completed`` repeats the image) is still coming: convert, add the text chunks,
   write a hidden, fsynced temp file in the gallery, and keep what the response needs (the
   base64, or the bytes for raw answers) — the multi-MB work is off the critical path;
-* ``publish`` — under the job's commit lock: refuse if canceled, pick the name, rename the
-  temp file into place, then write the sidecar atomically (if that fails the image goes
-  too). A cancel therefore happens before (nothing visible) or after (both visible).
+* ``publish`` — under the job's commit lock: refuse if canceled, pick the name, write the
+  sidecar atomically, *then* rename the temp file into place (if that fails the sidecar goes
+  too). A cancel therefore happens before (nothing visible) or after (both visible), and a
+  kill at any instant leaves nothing visible, or both, or a sidecar whose image never
+  arrived — which lists nothing and is removed at the next start (``remove_orphan_sidecars``).
+  An image never exists without its sidecar.
 
 Must not: write anywhere but directly inside the generated folder, or know about HTTP.
 """
@@ -24,13 +27,13 @@ import datetime
 import json
 import os
 import secrets
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from .. import __version__
 from ..images import convert_image, dimensions, png_text_pieces, sniff
 from ..log import now_ms
 from ..payload import B64Stream
-from ..store import atomic_write, dumps, publish_temp, write_temp
+from ..store import atomic_write, dumps, publish_temp, sweep_stale_temps, write_temp
 from ..upstream_errors import UpstreamError
 from .params import MIME_BY_FORMAT
 
@@ -94,7 +97,7 @@ def decode_image(b64: Any) -> bytes:
     try:
         data = binascii.a2b_base64(b64)
     except (binascii.Error, ValueError, TypeError):
-        raise UpstreamError("EMPTY_RESPONSE", "The upstream image is not valid base64")
+        raise UpstreamError("EMPTY_RESPONSE", "The upstream image is not valid base64") from None
     if sniff(data[:16]) not in SAVABLE:
         raise UpstreamError("EMPTY_RESPONSE", "The upstream sent data that is not a PNG, JPEG "
                             "or WebP image")
@@ -215,25 +218,25 @@ def publish(app: Any, job: Any, prepared: Prepared, name_for: NameFn,
         job.cancel.check()
         index = job.next_index()
         filename = name_for(index, prepared.kind)
-        while os.path.exists(os.path.join(folder, filename)):
+        while os.path.lexists(os.path.join(folder, filename)) or os.path.lexists(
+                os.path.join(folder, filename + ".json")):
             filename = name_for(index, prepared.kind)  # a random-hex collision: draw again
         if os.sep in filename or "/" in filename or filename.startswith("."):
             raise ValueError("refusing to write outside the gallery: %r" % filename)
         sidecar = build_sidecar(now_ms(), prepared.kind, prepared.actual)
         path = os.path.join(folder, filename)
-        # Issue 19: no folder fsync here — the sidecar's atomic_write below ends with one on
-        # the same folder, which makes both renames durable (one fsync less per image; the
-        # image bytes were fsynced when the temp file was written).
-        publish_temp(prepared.temp, path, fsync=False)
-        prepared.published = True
+        # Sidecar first: a kill between the two renames leaves an orphan sidecar (invisible,
+        # removed at start-up), never an image without its settings.
+        atomic_write(path + ".json", dumps(sidecar, pretty=pretty), fsync=fsync)
         try:
-            atomic_write(path + ".json", dumps(sidecar, pretty=pretty), fsync=fsync)
+            publish_temp(prepared.temp, path, fsync=fsync)
         except BaseException:
             try:
-                os.unlink(path)  # both or neither: no image without its sidecar
+                os.unlink(path + ".json")  # both or neither
             except OSError:
                 pass
             raise
+        prepared.published = True
     app.log.info("generate", "saved", requestId=job.request_id, filename=filename,
                  bytes=prepared.length, kind=prepared.kind)
     app.fire_image_saved(filename)
@@ -250,19 +253,39 @@ def discard(prepared: Optional[Prepared]) -> None:
 
 
 def remove_stale_temps(folder: str) -> int:
-    """At start-up: temp files left by a process that died mid-generation."""
+    """At start-up: temp files left by a process that died mid-generation (only files whose
+    writer is gone: the pid in the name is checked, so a live server's saves are safe)."""
+    return sweep_stale_temps([folder])
+
+
+_IMAGE_SUFFIXES = (".png.json", ".jpeg.json", ".jpg.json", ".webp.json")
+
+
+def remove_orphan_sidecars(folder: str, older_than: float, keep: Iterable[str] = ()) -> int:
+    """At start-up (folder lock held): sidecars whose image never arrived (a kill between the
+    sidecar and the image rename). Only files older than ``older_than`` (epoch seconds), and
+    never the sidecar of a name in ``keep`` (an image in the trash whose sidecar did not
+    follow it yet)."""
     removed = 0
+    kept = {k + ".json" for k in keep}
     try:
         names = os.listdir(folder)
     except OSError:
         return 0
+    present = set(names)
     for name in names:
-        if name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX):
-            try:
-                os.unlink(os.path.join(folder, name))
-                removed += 1
-            except OSError:
-                pass
+        if name.startswith(".") or not name.lower().endswith(_IMAGE_SUFFIXES):
+            continue
+        if name[:-5] in present or name in kept:
+            continue
+        path = os.path.join(folder, name)
+        try:
+            if os.lstat(path).st_mtime >= older_than:
+                continue
+            os.unlink(path)
+            removed += 1
+        except OSError:
+            pass
     return removed
 
 

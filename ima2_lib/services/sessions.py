@@ -45,7 +45,8 @@ class SessionsService:
     # --- lifecycle --------------------------------------------------------------------------
     def start(self) -> None:
         self.store.ensure()
-        self.store.sweep_temp_files()
+        if getattr(self.app, "owns_folder", True):  # start-up sweeps: the lock holder only
+            self.store.sweep_temp_files()
         db_path = self.app.config.db_path
         with self.store.global_lock():
             if db_path and os.path.isfile(db_path):  # sqlite3 is imported only when needed
@@ -203,7 +204,7 @@ class SessionsService:
             try:
                 size = len(json.dumps(sheet, allow_nan=False, ensure_ascii=False))
             except (ValueError, RecursionError):
-                raise ApiError(400, "INVALID_SHEET", "styleSheet must be plain JSON")
+                raise ApiError(400, "INVALID_SHEET", "styleSheet must be plain JSON") from None
             if size > MAX_SHEET_CHARS or not graph.depth_ok(sheet, graph.MAX_DATA_DEPTH):
                 raise ApiError(400, "INVALID_SHEET", "styleSheet is larger than %d characters "
                                "or nested deeper than %d levels"

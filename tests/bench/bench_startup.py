@@ -63,7 +63,7 @@ def one_run(home: str, pycache: str) -> tuple:
                     break
             except OSError:
                 if proc.poll() is not None:
-                    raise SystemExit("serve exited with %s" % proc.returncode)
+                    raise SystemExit("serve exited with %s" % proc.returncode) from None
                 time.sleep(0.001)
         elapsed = (time.perf_counter() - started) * 1000
         cpu = cpu_ms(proc.pid)
