@@ -32,7 +32,7 @@ def read_rows(path: str) -> List[Dict[str, Any]]:
         with open(path, "r", encoding="utf-8-sig", newline="") as handle:
             text = handle.read()
     except OSError as exc:
-        raise Usage("cannot read %s (%s)" % (path, exc.strerror))
+        raise Usage("cannot read %s (%s)" % (path, exc.strerror)) from exc
     rows: List[Dict[str, Any]] = []
     if path.lower().endswith(".csv"):
         for number, row in enumerate(csv.DictReader(text.splitlines()), start=2):
@@ -44,8 +44,8 @@ def read_rows(path: str) -> List[Dict[str, Any]]:
                 continue
             try:
                 data = json.loads(line)
-            except ValueError:
-                raise Usage("%s line %d is not JSON" % (path, number))
+            except ValueError as exc:
+                raise Usage("%s line %d is not JSON" % (path, number)) from exc
             rows.append(_row(data, "line %d" % number))
     if not rows:
         raise Usage("%s has no rows" % path)

@@ -47,7 +47,7 @@ def _one(app: Any, body: Any) -> Tuple[int, Dict[str, Any]]:
         plan = make_plan(app, kind, fields)
     except ApiError as err:
         if err.code is None:  # the classic routes' code-less validation errors
-            raise ApiError(err.status, "INVALID_REQUEST", err.message)
+            raise ApiError(err.status, "INVALID_REQUEST", err.message) from err
         raise
     handle = app.jobs.submit(plan, fields, priority, "api",
                              {"callbackUrl": callback} if callback else None)

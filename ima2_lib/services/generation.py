@@ -17,14 +17,11 @@ Must not: know the routes' response shapes (classic.py / nodes.py do) or write f
 """
 from __future__ import annotations
 
-import queue
 import threading
 import time
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional
 
 from ..deps import make_ssl_context
-from ..httpio import SSE_KEEPALIVE, sse_event
-from ..payload import sse_parts
 from ..images_api import ImagesInput, request_image, unsupported_warnings
 from ..upstream import B64, CancelToken, ImageResult, UpstreamClient, fallback_body
 from ..upstream_errors import UpstreamError, canceled

@@ -141,9 +141,9 @@ class JobQueue:
         try:
             write_json(self._path(record["id"]), record, mode=0o600,
                        fsync=bool(self.app.config.fsync))
-        except OSError as exc:
+        except Exception as exc:  # noqa: BLE001 - no job content may kill the caller's thread
             self.app.log.warn("jobs", "journal_write_failed", id=record["id"],
-                              error=exc.strerror)
+                              error=getattr(exc, "strerror", None) or exc)
 
     def _load(self) -> List[Dict[str, Any]]:
         try:
@@ -190,6 +190,8 @@ class JobQueue:
     def start(self) -> None:
         """Recover the journal: re-queue ``queued`` jobs, settle ``running`` ones."""
         os.makedirs(self.folder, mode=0o700, exist_ok=True)
+        if not getattr(self.app, "owns_folder", True):
+            return  # the live server holding the folder owns these jobs: never settle them
         requeue: List[Dict[str, Any]] = []
         interrupted = 0
         for record in self._load():

@@ -136,20 +136,20 @@ class NodePlan(Plan):
         try:
             self.request_id = P.choose_request_id(body.get("requestId"), header_id)
         except ApiError as err:
-            raise node_error(err, self.parent, header_id, app, upstream=False)
+            raise node_error(err, self.parent, header_id, app, upstream=False) from err
         meta = {"kind": "node", "sessionId": P.string_or_none(body.get("sessionId")),
                 "parentNodeId": self.parent if isinstance(self.parent, str) else None,
                 "clientNodeId": P.string_or_none(body.get("clientNodeId"))}
         try:
             self.job = app.inflight.register(self.request_id, "node", body.get("prompt"), meta)
         except ApiError as err:
-            raise node_error(err, self.parent, self.request_id, app, upstream=False)
+            raise node_error(err, self.parent, self.request_id, app, upstream=False) from err
         try:
             self._checks()
         except ApiError as err:
             app.inflight.finish(self.job, "error", err.status, err.code)
             late = err.code in ("NODE_SOURCE_INVALID", "NODE_NOT_FOUND")
-            raise node_error(err, self.parent, self.request_id, app, upstream=late)
+            raise node_error(err, self.parent, self.request_id, app, upstream=late) from err
 
     def _checks(self) -> None:
         app, body = self.app, self.body
@@ -284,7 +284,7 @@ def node_meta(app: Any, node_id: str) -> Dict[str, Any]:
     root = app.config.generated_dir
     for ext in NODE_EXTENSIONS:
         meta = read_json(os.path.join(root, "%s.%s.json" % (node_id, ext)), default=None,
-                         warn=lambda _m: None)
+                         warn=lambda _m: None, nofollow=True)
         if isinstance(meta, dict):
             return {"nodeId": node_id, "meta": meta, "url": "/generated/%s.%s" % (node_id, ext)}
     raise ApiError(404, "NODE_NOT_FOUND", "Node metadata missing")
