@@ -51,6 +51,9 @@ const PATHS = {
   trash: '<path d="M3 6h18M8 6V4h8v2M19 6l-1 14H6L5 6"/>',
   edit: '<path d="M12 20h9M16.5 3.5a2.1 2.1 0 0 1 3 3L7 19l-4 1 1-4z"/>',
   ref: '<path d="M10 13a5 5 0 0 0 7 0l3-3a5 5 0 0 0-7-7l-1 1M14 11a5 5 0 0 0-7 0l-3 3a5 5 0 0 0 7 7l1-1"/>',
+  imgplus: '<path d="M21 12v7a2 2 0 0 1-2 2H5a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2h7M16 5h6M19 2v6"/><circle cx="9" cy="9" r="2"/><path d="m21 15-5-5L5 21"/>',
+  spark: '<path d="M12 3l2 6 6 2-6 2-2 6-2-6-6-2 6-2z"/>',
+  full: '<path d="M8 3H3v5M16 3h5v5M8 21H3v-5M16 21h5v-5"/>',
   plus: '<path d="M12 5v14M5 12h14"/>',
   minus: '<path d="M5 12h14"/>',
   left: '<path d="m15 18-6-6 6-6"/>',
@@ -114,12 +117,17 @@ export function toast(message, { action = null, timeout = 5000, kind = 'info' } 
   }
   el.append(iconButton('x', 'common.dismiss', close, { cls: 'btn-small' }));
   region.append(el);
+  // Toasts never pile up over the content: the oldest goes when a fourth arrives.
+  while (region.children.length > 3) region.firstElementChild.remove();
   if (timeout) timer = setTimeout(close, timeout);
   return { close, el };
 }
 
+/** Elapsed time, one format everywhere: "4.0 s", "1 min 05 s". */
 export function fmtSeconds(ms) {
-  return (Math.max(0, ms) / 1000).toFixed(1) + ' s';
+  const s = Math.max(0, Number(ms) || 0) / 1000;
+  if (s < 60) return s.toFixed(1) + ' s';
+  return `${Math.floor(s / 60)} min ${String(Math.floor(s % 60)).padStart(2, '0')} s`;
 }
 
 export function fmtDate(ms) {

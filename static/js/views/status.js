@@ -1,5 +1,5 @@
 // views/status.js — the top bar's state: the OAuth proxy (starting / ready with its models /
-// login needed / offline, with what to do), the storage notice (recoverable / not_found) with
+// login needed / offline, with what to do), the storage notice (only when old galleries were found) with
 // Open folder, the theme (light/dark) and the language. Must not: block the page on a probe.
 import { h, tx, clear, append, icon, iconButton, toast } from '../dom.js';
 import { t, setLang, getLang, LANGUAGES, detectLang } from '../i18n.js';
@@ -28,7 +28,7 @@ function renderOauth() {
   const st = state.oauth.status;
   pill.dataset.state = st;
   clear(pill).append(h('span', { class: 'dot', 'aria-hidden': 'true' }),
-    h('span', { text: t('oauth.' + st) }));
+    h('span', { class: 'pill-text', text: t('oauth.' + st) }));
   pill.setAttribute('aria-label', t('oauth.label') + ': ' + t('oauth.' + st));
   append(clear(details), [
     h('p', { text: t('oauth.' + st + '.help') }),
@@ -52,7 +52,8 @@ async function refreshStorage() {
 function renderStorage() {
   clear(notice);
   const st = storage && storage.state;
-  if (st !== 'recoverable' && st !== 'not_found') {
+  // Only when old galleries were really found: a first visit is not greeted with a warning.
+  if (st !== 'recoverable') {
     notice.hidden = true;
     return;
   }
@@ -136,11 +137,14 @@ export function initStatus(bar, notices) {
     applyTheme(document.documentElement.dataset.theme);
   });
   // A notice about an empty gallery goes away once images arrive.
-  on('history', ({ items }) => {
-    if (!notice.hidden && items.length && storage && storage.state === 'not_found') refreshStorage();
-  });
   on('job:error', ({ error }) => {
-    if (['OAUTH_UNAVAILABLE', 'AUTH_CHATGPT_EXPIRED'].includes(error.code)) refreshOauth();
+    const code = error.code || '';
+    if (code.startsWith('AUTH_')) {
+      // The proxy may still answer its status probe: the failed job is the better witness.
+      state.oauth = { ...state.oauth, status: 'auth_required' };
+      renderOauth();
+      emit('oauth', state.oauth);
+    } else if (code === 'OAUTH_UNAVAILABLE') refreshOauth();
   });
   state.oauth = { status: 'checking', models: [] };
   renderOauth();
