@@ -1,96 +1,183 @@
-// views/gallery.js — the full gallery: every image (infinite scroll over cursor pages),
-// search over prompts and file names, grouping by session, keyboard navigation that works
-// without focusing an image (arrows, Home/End, Enter opens, Delete, Esc), delete with Undo.
-// Must not: request full-size images for tiles (thumbnails only).
-import { h, tx, clear, isTyping } from '../dom.js';
-import { t } from '../i18n.js';
+// views/gallery.js — the full gallery, virtualized: only the rows in view (plus a margin) are
+// in the DOM, so 50,000 images keep a small page. Date headers (Today, Yesterday, This week,
+// then months), search over prompts and file names, grouping by session, keyboard navigation
+// without focusing an image (arrows, Home/End, Enter opens, Delete, Esc), multi-select (Ctrl/⌘
+// click, Shift range, select all) with a bulk bar (delete with one Undo), empty and no-match
+// states. Must not: request full-size images for tiles (thumbnails only).
+import { h, tx, clear, isTyping, dayGroup } from '../dom.js';
+import { t, getLang } from '../i18n.js';
 import { on, emit, state } from '../state.js';
 import { api } from '../api.js';
-import { history, matches } from '../history.js';
-import { tile, infiniteScroll } from './rail.js';
+import { history, matches, thumbOf } from '../history.js';
 
-let grid = null;
-let scroller = null;
-let search = null;
-let grouped = false;
-let count = null;
+const GAP = 8;
+const HEAD_H = 34;
+const OVERSCAN = 600;
+const PAGE = 500; // the server's default IMA2_HISTORY_MAX_PAGE
+let els = {};
 let shown = []; // rows in display order
-let selected = -1;
-const tiles = new Map();
+let layout = { rows: [], height: 0, cols: 1, size: 140 };
+let selected = -1; // keyboard cursor
+const picked = new Set(); // multi-select (filenames)
+let anchor = -1;
+let grouped = false;
 let titles = {};
 let searching = false;
-const SEARCH_PAGE = 500; // the server's default IMA2_HISTORY_MAX_PAGE
+let frame = 0;
+const live = new Map(); // row index -> element in the DOM
 
 const active = () => state.view === 'gallery' && !document.querySelector('.viewer:not([hidden])');
 
-function groupsOf(rows) {
-  const groups = new Map();
-  for (const row of rows) {
-    const key = row.sessionId || '';
-    if (!groups.has(key)) groups.set(key, []);
-    groups.get(key).push(row);
+export const galleryOrder = () => shown.map((r) => r.filename);
+
+function sectionOf(row, now) {
+  if (grouped) return row.sessionId || '';
+  const g = dayGroup(row.createdAt, now);
+  if (g !== 'earlier') return g;
+  const d = new Date(row.createdAt);
+  return d.getFullYear() + '-' + String(d.getMonth() + 1).padStart(2, '0');
+}
+
+function sectionTitle(key) {
+  if (grouped) return key ? titles[key] || key.slice(0, 8) : t('gallery.noSession');
+  if (['today', 'yesterday', 'week'].includes(key)) return t('rail.group.' + key);
+  const [y, m] = key.split('-').map(Number);
+  try {
+    return new Date(y, m - 1, 1).toLocaleDateString(getLang(), { year: 'numeric', month: 'long' });
+  } catch (_) {
+    return key;
   }
-  return Array.from(groups.entries());
 }
 
-function labelOf(sessionId) {
-  if (!sessionId) return t('gallery.noSession');
-  return titles[sessionId] || sessionId.slice(0, 8);
+/** Rows of the virtual list: {top, h, head} or {top, h, items: [indexes into shown]}. */
+function computeLayout() {
+  const width = Math.max(1, els.scroll.clientWidth - 2);
+  const min = width < 500 ? 96 : 140;
+  const cols = Math.max(1, Math.floor((width + GAP) / (min + GAP)));
+  const size = Math.floor((width - GAP * (cols - 1)) / cols);
+  const now = Date.now();
+  const sections = new Map();
+  for (const row of shown) {
+    const key = sectionOf(row, now);
+    if (!sections.has(key)) sections.set(key, []);
+    sections.get(key).push(row);
+  }
+  shown = [].concat(...sections.values()); // the same order, sessions brought together
+  const rows = [];
+  let top = 0;
+  let at = 0;
+  for (const [key, list] of sections) {
+    rows.push({ top, h: HEAD_H, head: key });
+    top += HEAD_H;
+    for (let k = 0; k < list.length; k += cols) {
+      const items = [];
+      for (let c = k; c < Math.min(list.length, k + cols); c += 1) items.push(at + c);
+      rows.push({ top, h: size + GAP, items });
+      top += size + GAP;
+    }
+    at += list.length;
+  }
+  // Space for images not loaded yet keeps the scrollbar honest.
+  const missing = els.search.value.trim() ? 0 : Math.max(0, (history.total || 0) - history.items.length);
+  return { rows, height: top + Math.ceil(missing / cols) * (size + GAP), cols, size };
 }
 
-function tileFor(row) {
-  let el = tiles.get(row.filename);
-  if (!el) {
-    el = tile(row, () => {
-      select(shown.indexOf(row));
-      openSelected();
-    }, 'tile gallery-tile');
-    el.tabIndex = -1;
-    tiles.set(row.filename, el);
+function rowEl(r) {
+  if (r.head != null) return h('h2', { class: 'gallery-head', text: sectionTitle(r.head) });
+  const el = h('div', { class: 'gallery-row' });
+  for (const i of r.items) {
+    const row = shown[i];
+    el.append(h('button', { type: 'button', class: 'tile gallery-tile', tabindex: -1,
+      dataset: { filename: row.filename, index: String(i) }, title: row.prompt || row.filename,
+      'aria-pressed': picked.has(row.filename) ? 'true' : 'false',
+      style: { width: layout.size + 'px', height: layout.size + 'px' } },
+    h('img', { src: thumbOf(row), loading: 'lazy', decoding: 'async', width: 128, height: 128,
+      alt: row.prompt || row.filename })));
   }
   return el;
 }
 
-function render() {
-  if (!grid) return;
-  const query = search.value.trim();
-  const rows = history.items.filter((row) => matches(row, query));
-  const keep = selected >= 0 ? shown[selected] : null;
-  clear(grid);
-  if (grouped) {
-    shown = [];
-    for (const [sessionId, list] of groupsOf(rows)) {
-      const sec = h('div', { class: 'gallery-grid' });
-      list.forEach((row) => sec.append(tileFor(row)));
-      shown.push(...list);
-      grid.append(h('section', { class: 'gallery-group', dataset: { session: sessionId } },
-        h('h3', { class: 'rail-group-title', text: labelOf(sessionId) }), sec));
-    }
-  } else {
-    shown = rows;
-    const sec = h('div', { class: 'gallery-grid' });
-    rows.forEach((row) => sec.append(tileFor(row)));
-    grid.append(sec);
+function paint() {
+  frame = 0;
+  const top = els.scroll.scrollTop - OVERSCAN;
+  const bottom = els.scroll.scrollTop + els.scroll.clientHeight + OVERSCAN;
+  const want = new Set();
+  const rows = layout.rows;
+  let lo = 0;
+  let hi = rows.length;
+  while (lo < hi) { // first row whose bottom is below `top`
+    const mid = (lo + hi) >> 1;
+    if (rows[mid].top + rows[mid].h < top) lo = mid + 1;
+    else hi = mid;
   }
-  const alive = new Set(history.items.map((r) => r.filename));
-  for (const name of Array.from(tiles.keys())) if (!alive.has(name)) tiles.delete(name);
-  selected = keep ? shown.indexOf(keep) : -1;
+  for (let i = lo; i < rows.length && rows[i].top < bottom; i += 1) {
+    want.add(i);
+    if (!live.has(i)) {
+      const el = rowEl(rows[i]);
+      el.style.transform = `translateY(${rows[i].top}px)`;
+      live.set(i, el);
+      els.grid.append(el);
+    }
+  }
+  for (const [i, el] of live) {
+    if (!want.has(i)) {
+      el.remove();
+      live.delete(i);
+    }
+  }
   markSelected();
+  const last = rows[rows.length - 1];
+  if (!history.done && (!last || last.top < bottom + OVERSCAN) && state.view === 'gallery') loadMore();
+}
+
+const schedule = () => {
+  if (!frame) frame = requestAnimationFrame(paint);
+};
+
+async function loadMore() {
+  if (history.loading) return;
+  try {
+    await history.loadMore(PAGE);
+  } catch (_) {
+    // the count shows what was loaded; the next scroll tries again
+  }
+}
+
+function render() {
+  if (!els.grid) return;
+  const query = els.search.value.trim();
+  const keep = selected >= 0 ? shown[selected] : null;
+  shown = history.items.filter((row) => matches(row, query));
+  layout = computeLayout();
+  for (const el of live.values()) el.remove();
+  live.clear();
+  els.grid.style.height = layout.height + 'px';
+  els.grid.dataset.columns = String(layout.cols);
+  els.grid.dataset.count = String(shown.length);
+  selected = keep ? shown.indexOf(keep) : -1;
   const total = history.total != null ? history.total : history.items.length;
-  count.textContent = query
-    ? t(history.done ? 'gallery.matches' : 'gallery.searching',
-      { n: rows.length, loaded: history.items.length, total })
+  els.count.textContent = query
+    ? t(history.done ? 'gallery.matches' : 'gallery.searching', { n: shown.length, loaded: history.items.length, total })
     : t('gallery.count', { n: history.items.length, total });
+  els.empty.hidden = !(history.done && shown.length === 0);
+  clear(els.empty);
+  if (!els.empty.hidden) {
+    els.empty.append(tx('p', query ? 'gallery.noMatch' : 'gallery.empty'),
+      query ? tx('button', 'gallery.clearSearch', { type: 'button', class: 'btn', onclick: () => {
+        els.search.value = '';
+        render();
+      } }) : tx('button', 'gallery.toStudio', { type: 'button', class: 'btn btn-primary', onclick: () => emit('view', 'studio') }));
+  }
+  renderBulk();
+  paint();
   if (query && !history.done) searchAll();
 }
 
-/** While a search is active, keep loading pages so every image is searched. */
 async function searchAll() {
   if (searching) return;
   searching = true;
   try {
-    // Bigger pages while searching: fewer round trips and re-renders over a large gallery.
-    while (search.value.trim() && !history.done) await history.loadMore(SEARCH_PAGE);
+    while (els.search.value.trim() && !history.done) await history.loadMore(PAGE);
   } catch (_) {
     // a failed page ends the search; the count shows what was searched
   } finally {
@@ -99,63 +186,101 @@ async function searchAll() {
 }
 
 function markSelected() {
-  for (const el of grid.querySelectorAll('.tile.selected')) {
-    el.classList.remove('selected');
-    el.removeAttribute('aria-current');
+  for (const el of els.grid.querySelectorAll('.tile')) {
+    const i = Number(el.dataset.index);
+    el.classList.toggle('selected', i === selected);
+    if (i === selected) el.setAttribute('aria-current', 'true');
+    else el.removeAttribute('aria-current');
+    el.setAttribute('aria-pressed', String(picked.has(el.dataset.filename)));
   }
-  const row = shown[selected];
-  if (!row) return;
-  const el = tiles.get(row.filename);
-  el.classList.add('selected');
-  el.setAttribute('aria-current', 'true');
-  el.scrollIntoView({ block: 'nearest' });
+}
+
+function reveal(i) {
+  const r = layout.rows.find((row) => row.items && row.items.includes(i));
+  if (!r) return;
+  const s = els.scroll;
+  if (r.top < s.scrollTop) s.scrollTop = r.top - HEAD_H;
+  else if (r.top + r.h > s.scrollTop + s.clientHeight) s.scrollTop = r.top + r.h - s.clientHeight;
 }
 
 function select(index) {
   if (!shown.length) return;
   selected = Math.max(0, Math.min(shown.length - 1, index));
-  markSelected();
-  if (selected >= shown.length - 8 && !history.done) history.loadMore().catch(() => {});
-}
-
-function columns() {
-  const els = Array.from(grid.querySelectorAll('.tile'));
-  if (els.length < 2) return 1;
-  const top = els[0].offsetTop;
-  const n = els.findIndex((el) => el.offsetTop !== top);
-  return n < 0 ? els.length : n;
+  reveal(selected);
+  paint();
 }
 
 function openSelected() {
   if (selected < 0) return;
-  emit('viewer:open', { rows: shown, index: selected, onMove: (i) => select(i) });
+  const query = els.search.value.trim();
+  // Unfiltered, the viewer walks the whole gallery (and loads pages as it goes).
+  emit('viewer:open', { rows: query || grouped ? shown : history.items, index: selected, onMove: (i) => select(i) });
+}
+
+function onTileClick(event) {
+  const tile = event.target.closest('.tile');
+  if (!tile) return;
+  const i = Number(tile.dataset.index);
+  if (event.shiftKey && anchor >= 0) {
+    for (let k = Math.min(anchor, i); k <= Math.max(anchor, i); k += 1) picked.add(shown[k].filename);
+  } else if (event.ctrlKey || event.metaKey || picked.size) {
+    if (picked.has(shown[i].filename)) picked.delete(shown[i].filename);
+    else picked.add(shown[i].filename);
+    anchor = i;
+  } else {
+    anchor = i;
+    selected = i;
+    openSelected();
+    return;
+  }
+  selected = i;
+  markSelected();
+  renderBulk();
+}
+
+function renderBulk() {
+  els.bulk.hidden = picked.size === 0;
+  els.bulkCount.textContent = t('gallery.selected', { n: picked.size });
+}
+
+async function bulkDelete() {
+  const rows = shown.filter((r) => picked.has(r.filename));
+  picked.clear();
+  await history.deleteManyWithUndo(rows);
+  renderBulk();
 }
 
 function onKey(event) {
-  if (!active() || event.altKey || event.ctrlKey || event.metaKey) return;
-  if (isTyping(event)) {
-    if (event.key === 'Escape' && event.target === search) search.blur();
-    if (event.key !== 'ArrowDown' || event.target !== search) return;
+  if (!active() || event.altKey) return;
+  if ((event.ctrlKey || event.metaKey) && event.key === 'a' && !isTyping(event)) {
+    shown.forEach((r) => picked.add(r.filename));
+    markSelected();
+    renderBulk();
+    event.preventDefault();
+    return;
   }
-  const moves = { ArrowRight: 1, ArrowLeft: -1, ArrowDown: columns(), ArrowUp: -columns() };
-  if (event.key in moves) {
-    select(selected < 0 ? 0 : selected + moves[event.key]);
-  } else if (event.key === 'Home') {
-    select(0);
-  } else if (event.key === 'End') {
-    select(shown.length - 1);
-  } else if (event.key === 'Enter' || event.key === ' ') {
+  if (event.ctrlKey || event.metaKey) return;
+  if (isTyping(event)) {
+    if (event.key === 'Escape' && event.target === els.search) els.search.blur();
+    if (event.key !== 'ArrowDown' || event.target !== els.search) return;
+  }
+  const moves = { ArrowRight: 1, ArrowLeft: -1, ArrowDown: layout.cols, ArrowUp: -layout.cols };
+  if (event.key in moves) select(selected < 0 ? 0 : selected + moves[event.key]);
+  else if (event.key === 'Home') select(0);
+  else if (event.key === 'End') select(shown.length - 1);
+  else if (event.key === 'Enter' || event.key === ' ') {
     if (selected < 0 || event.target.closest('button, a, label, input, select')) return;
     openSelected();
   } else if (event.key === 'Delete') {
-    if (selected < 0) return;
-    history.deleteWithUndo(shown[selected]);
+    if (picked.size) bulkDelete();
+    else if (selected >= 0) history.deleteWithUndo(shown[selected]);
+    else return;
   } else if (event.key === 'Escape') {
     selected = -1;
+    picked.clear();
+    renderBulk();
     markSelected();
-  } else {
-    return;
-  }
+  } else return;
   event.preventDefault();
 }
 
@@ -171,28 +296,47 @@ async function loadTitles() {
 }
 
 export function initGallery(root) {
-  search = h('input', { type: 'search', id: 'gallery-search', class: 'input',
+  els.search = h('input', { type: 'search', id: 'gallery-search', class: 'input',
     'data-i18n-placeholder': 'gallery.search', placeholder: t('gallery.search'),
-    'aria-label': t('gallery.search'), oninput: render });
+    'aria-label': t('gallery.search'), 'data-i18n-label': 'gallery.search', oninput: render });
   const groupBox = h('input', { type: 'checkbox', id: 'gallery-group', onchange: () => {
     grouped = groupBox.checked;
     if (grouped) loadTitles();
     render();
   } });
-  count = h('span', { class: 'muted small', id: 'gallery-count', 'aria-live': 'polite' });
-  grid = h('div', { class: 'gallery-body', id: 'gallery-grid' });
-  const sentinel = h('div', { class: 'sentinel', 'aria-hidden': 'true' });
-  scroller = h('div', { class: 'gallery-scroll', id: 'gallery-scroll' }, grid, sentinel);
+  els.count = h('span', { class: 'muted small', id: 'gallery-count', 'aria-live': 'polite' });
+  els.grid = h('div', { class: 'gallery-body', id: 'gallery-grid', onclick: onTileClick });
+  els.empty = h('div', { class: 'empty-state', id: 'gallery-empty', hidden: true });
+  els.scroll = h('div', { class: 'gallery-scroll', id: 'gallery-scroll', onscroll: schedule }, els.grid);
+  els.bulkCount = h('span', { id: 'bulk-count' });
+  els.bulk = h('div', { class: 'bulk-bar', id: 'bulk-bar', role: 'toolbar', 'aria-label': t('gallery.bulk'), hidden: true },
+    els.bulkCount,
+    tx('button', 'gallery.selectAll', { type: 'button', class: 'btn btn-small', onclick: () => {
+      shown.forEach((r) => picked.add(r.filename));
+      markSelected();
+      renderBulk();
+    } }),
+    tx('button', 'gallery.clearSelection', { type: 'button', class: 'btn btn-small', onclick: () => {
+      picked.clear();
+      markSelected();
+      renderBulk();
+    } }),
+    tx('button', 'gallery.deleteSelected', { type: 'button', class: 'btn btn-small danger', id: 'bulk-delete', onclick: bulkDelete }));
   root.append(h('div', { class: 'gallery-toolbar' },
-    tx('h2', 'gallery.title', { class: 'section-title' }), search,
-    h('label', { class: 'check' }, groupBox, tx('span', 'gallery.group')), count,
-    tx('p', 'gallery.keys', { class: 'muted small keys-hint' })), scroller);
+    tx('h1', 'gallery.title', { id: 'gallery-h1', class: 'section-title' }), els.search,
+    h('label', { class: 'check' }, groupBox, tx('span', 'gallery.group')), els.count,
+    tx('p', 'gallery.keys', { class: 'muted small keys-hint' })), els.bulk, els.empty, els.scroll);
   on('history', render);
   on('lang', render);
   on('view', (view) => {
-    if (view === 'gallery' && history.items.length === 0) history.loadMore().catch(() => {});
+    if (view === 'gallery') {
+      if (history.items.length === 0) loadMore();
+      requestAnimationFrame(render);
+    }
   });
+  new ResizeObserver(() => {
+    if (state.view === 'gallery') render();
+  }).observe(els.scroll);
   document.addEventListener('keydown', onKey);
-  infiniteScroll(scroller, sentinel, () => state.view === 'gallery');
   render();
 }

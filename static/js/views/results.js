@@ -167,7 +167,7 @@ function build(rec) {
     : tx('span', 'request.' + rec.state, { class: 'request-state' });
   el.append(h('header', { class: 'request-head' },
     h('div', { class: 'request-text' },
-      h('p', { class: 'request-prompt job-prompt prompt', text: rec.prompt || t('job.noPrompt') }),
+      h('p', { class: 'request-prompt job-prompt', text: rec.prompt || t('job.noPrompt') }),
       h('p', { class: 'request-meta muted small' }, rec.elsewhere ? tx('span', 'job.elsewhere', { class: 'badge' }) : null,
         rec.kind === 'edit' ? tx('span', 'job.kind.edit', { class: 'badge' }) : null, status, ' · ', elapsed,
         ' · ', metaLine(rec))), tools));
@@ -181,7 +181,8 @@ function build(rec) {
     el.append(tx('p', 'request.' + rec.state + '.hint', { class: 'muted small request-trace' }));
   } else {
     const n = running ? Math.max(1, Number(rec.request && rec.request.count) || 1) : rec.entries.length;
-    const grid = h('div', { class: 'request-grid', style: { '--n': String(Math.min(n, 4)) } });
+    const grid = h('div', { class: 'request-grid' });
+    grid.style.setProperty('--n', String(Math.min(n, 4)));
     for (let i = 0; i < n; i += 1) grid.append(running ? pending(rec, i) : slot(rec, rec.entries[i], i));
     el.append(grid);
   }
