@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 from urllib.parse import quote
@@ -120,6 +121,9 @@ class Classic:
             self.mode = "json"
         self.job: Any = None
         self.warnings: List[Dict[str, Any]] = []
+        # ``X-Ima2-On-Disconnect: continue``: the job outlives its connection (a studio reload
+        # does not lose a paid image); the result appears in /api/inflight?includeTerminal=1.
+        self.detach = (req.header("X-Ima2-On-Disconnect") or "").strip().lower() == "continue"
 
     # --- validation (CONTRACT order, then ima2's additions) -------------------------------
     def validate_generate(self) -> None:
@@ -265,7 +269,8 @@ class Classic:
         self.app.log.info(self.kind, "request", requestId=self.request_id, n=self.n,
                           promptChars=len(self.effective), refs=len(getattr(self, "refs", [])),
                           mode=self.mode)
-        run = Run(self.app, self.job, self.n, int(self.app.config.max_parallel), self._work(spec))
+        run = Run(self.app, self.job, self.n, int(self.app.config.max_parallel), self._work(spec),
+                  detach=self.detach)
         if self.mode == "sse":
             return sse_response(self._events(run), on_disconnect=self._disconnected)
         run.wait(self.req)
@@ -277,7 +282,17 @@ class Classic:
         return json_stream(value)
 
     def _disconnected(self) -> None:
-        self.app.inflight.cancel_job(self.job, "client disconnected")
+        if not self.detach:
+            self.app.inflight.cancel_job(self.job, "client disconnected")
+
+    def _abandoned(self, run: Run) -> None:
+        if not self.detach:
+            self.app.inflight.cancel_job(self.job, "client disconnected")
+            return
+        def finish() -> None:
+            run.wait(None)
+            self.conclude(run)
+        threading.Thread(target=finish, name="ima2-classic-detached", daemon=True).start()
 
     def _events(self, run: Run) -> Iterator[bytes]:
         def with_index(index: int, payload: Any) -> Any:
@@ -286,7 +301,7 @@ class Classic:
             return payload
 
         return run.events(self.req, self.request_id, self.conclude, _family_a,
-                          lambda _run: self._disconnected(), with_index)
+                          self._abandoned, with_index)
 
     def conclude(self, run: Run) -> Tuple[str, Any]:
         """("ok", payload or Response) / ("error", ApiError); finishes the in-flight job."""

@@ -344,4 +344,5 @@ export const EN = {
   'viewer.fit': 'Fit to the window',
   'viewer.actual': 'Actual pixels (1:1)',
   'viewer.full': 'Full screen',
+  'nodes.empty': 'This canvas is empty. Start with a root node, or open an image from the gallery and choose “Start a node from it”.',
 };

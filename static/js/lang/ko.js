@@ -343,4 +343,5 @@ export const KO = {
   'viewer.fit': '창에 맞추기',
   'viewer.actual': '실제 픽셀(1:1)',
   'viewer.full': '전체 화면',
+  'nodes.empty': '캔버스가 비어 있습니다. 루트 노드로 시작하거나, 갤러리 이미지에서 “이 이미지로 노드 시작”을 고르세요.',
 };

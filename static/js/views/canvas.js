@@ -56,8 +56,10 @@ export function createCanvas(container, handlers) {
     const ys = nodes.map((n) => n.y);
     const minX = Math.min(...xs);
     const minY = Math.min(...ys);
+    // Real card sizes (a card with an image, prompt and buttons is ~440 px, not a guess).
+    const tall = Math.max(CARD_H, ...Array.from(nodeEls.values(), (c) => c.offsetHeight || 0));
     const w = Math.max(...xs) - minX + NODE_W;
-    const hgt = Math.max(...ys) - minY + 380;
+    const hgt = Math.max(...ys) - minY + tall;
     view.zoom = Math.min(1, Math.max(0.1, Math.min(el.clientWidth / (w + 80), el.clientHeight / (hgt + 80))));
     view.x = 40 - minX * view.zoom;
     view.y = 40 - minY * view.zoom;
@@ -86,6 +88,8 @@ export function createCanvas(container, handlers) {
   let drag = null;
   el.addEventListener('pointerdown', (e) => {
     if (e.button !== 0) return;
+    // Shift/Ctrl+click adds to the selection; it must not select page text.
+    if ((e.shiftKey || e.ctrlKey || e.metaKey) && !e.target.closest('textarea, input')) e.preventDefault();
     const head = e.target.closest('.gnode-head');
     const nodeEl = e.target.closest('.gnode');
     if (e.target.closest('button, textarea, input, select, a')) return;
@@ -212,7 +216,8 @@ export function createCanvas(container, handlers) {
       }
       card.style.transform = `translate(${node.x}px, ${node.y}px)`;
       card.classList.toggle('selected', selected.has(node.id));
-      card.setAttribute('aria-selected', String(selected.has(node.id)));
+      if (selected.has(node.id)) card.setAttribute('aria-current', 'true');
+      else card.removeAttribute('aria-current');
       update(card, node);
     }
     for (const [id, card] of nodeEls) {

@@ -34,7 +34,7 @@ export function buildCard(node, act) {
     } });
   const status = h('div', { class: 'gnode-status' });
   const error = h('div', { class: 'gnode-error', role: 'alert', hidden: true });
-  const gen = iconButton('retry', 'node.generate', () => act.generate(node.id),
+  const gen = iconButton('spark', 'node.generate', () => act.generate(node.id),
     { showLabel: true, cls: 'btn-small node-generate' });
   const cancel = iconButton('stop', 'node.cancel', () => act.cancel(node.id),
     { showLabel: true, cls: 'btn-small node-cancel' });

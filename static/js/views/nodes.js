@@ -153,6 +153,7 @@ function render() {
   els.batch.querySelector('.btn-label').textContent = t('nodes.generateSelected', { n: selected.size });
   els.remove.disabled = selected.size === 0 && !selectedEdge;
   els.count.textContent = t('nodes.count', { n: graph.nodes.size });
+  els.empty.hidden = graph.nodes.size > 0;
 }
 
 function scheduleRender() {
@@ -243,7 +244,7 @@ function newRoot() {
 export function initNodes(root) {
   const bar = h('div', { class: 'nodes-toolbar', role: 'toolbar', 'aria-label': t('nodes.toolbar') });
   initSessions(bar, (id) => flush().then(() => switchSession(id)));
-  els.batch = iconButton('retry', 'nodes.generateSelected', () => generateBatch(Array.from(selected)),
+  els.batch = iconButton('spark', 'nodes.generateSelected', () => generateBatch(Array.from(selected)),
     { showLabel: true, cls: 'btn-small' });
   els.batch.id = 'nodes-generate-selected';
   els.remove = iconButton('trash', 'nodes.deleteSelected', () => handlers.deleteSelection(),
@@ -262,6 +263,10 @@ export function initNodes(root) {
   els.notice = h('div', { class: 'notice graph-notice', id: 'graph-notice', hidden: true });
   root.append(bar, els.notice, tx('p', 'nodes.keys', { class: 'muted small keys-hint nodes-keys' }));
   canvas = createCanvas(root, handlers);
+  els.empty = h('div', { class: 'canvas-empty empty-state', id: 'canvas-empty', hidden: true },
+    tx('p', 'nodes.empty'), h('button', { type: 'button', class: 'btn btn-primary', onclick: newRoot },
+      icon('plus'), tx('span', 'nodes.newRoot')));
+  canvas.el.append(els.empty);
   bar.insertBefore(canvas.controls, els.count.previousSibling);
   on('graph', ({ reason, id }) => {
     if (reason === 'live' && id && cards.has(id)) updateCard(cards.get(id), graph.nodes.get(id));
