@@ -60,7 +60,7 @@ def test_screenshots_of_every_view_without_overlapping_controls(
             page.click("#nodes-new-root")
             page.wait_for_selector(".gnode")
         path = os.path.join(artifacts, "%s-%s.png" % (name, view))
-        page.screenshot(path=path, full_page=True)
+        page.screenshot(path=path)
         shots.append(path)
         assert no_overlaps(page) == [], (name, view)
         assert no_sideways_scroll(page), (name, view)

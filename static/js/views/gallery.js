@@ -4,14 +4,13 @@
 // without focusing an image (arrows, Home/End, Enter opens, Delete, Esc), multi-select (Ctrl/⌘
 // click, Shift range, select all) with a bulk bar (delete with one Undo), empty and no-match
 // states. Must not: request full-size images for tiles (thumbnails only).
-import { h, tx, clear, isTyping, dayGroup } from '../dom.js';
-import { t, getLang } from '../i18n.js';
+import { h, tx, clear, isTyping } from '../dom.js';
+import { t } from '../i18n.js';
+import { layoutOf, sectionTitle, HEAD_H } from './gallerylayout.js';
 import { on, emit, state } from '../state.js';
 import { api } from '../api.js';
 import { history, matches, thumbOf } from '../history.js';
 
-const GAP = 8;
-const HEAD_H = 34;
 const OVERSCAN = 600;
 const PAGE = 500; // the server's default IMA2_HISTORY_MAX_PAGE
 let els = {};
@@ -30,60 +29,15 @@ const active = () => state.view === 'gallery' && !document.querySelector('.viewe
 
 export const galleryOrder = () => shown.map((r) => r.filename);
 
-function sectionOf(row, now) {
-  if (grouped) return row.sessionId || '';
-  const g = dayGroup(row.createdAt, now);
-  if (g !== 'earlier') return g;
-  const d = new Date(row.createdAt);
-  return d.getFullYear() + '-' + String(d.getMonth() + 1).padStart(2, '0');
-}
-
-function sectionTitle(key) {
-  if (grouped) return key ? titles[key] || key.slice(0, 8) : t('gallery.noSession');
-  if (['today', 'yesterday', 'week'].includes(key)) return t('rail.group.' + key);
-  const [y, m] = key.split('-').map(Number);
-  try {
-    return new Date(y, m - 1, 1).toLocaleDateString(getLang(), { year: 'numeric', month: 'long' });
-  } catch (_) {
-    return key;
-  }
-}
-
-/** Rows of the virtual list: {top, h, head} or {top, h, items: [indexes into shown]}. */
 function computeLayout() {
-  const width = Math.max(1, els.scroll.clientWidth - 2);
-  const min = width < 500 ? 96 : 140;
-  const cols = Math.max(1, Math.floor((width + GAP) / (min + GAP)));
-  const size = Math.floor((width - GAP * (cols - 1)) / cols);
-  const now = Date.now();
-  const sections = new Map();
-  for (const row of shown) {
-    const key = sectionOf(row, now);
-    if (!sections.has(key)) sections.set(key, []);
-    sections.get(key).push(row);
-  }
-  shown = [].concat(...sections.values()); // the same order, sessions brought together
-  const rows = [];
-  let top = 0;
-  let at = 0;
-  for (const [key, list] of sections) {
-    rows.push({ top, h: HEAD_H, head: key });
-    top += HEAD_H;
-    for (let k = 0; k < list.length; k += cols) {
-      const items = [];
-      for (let c = k; c < Math.min(list.length, k + cols); c += 1) items.push(at + c);
-      rows.push({ top, h: size + GAP, items });
-      top += size + GAP;
-    }
-    at += list.length;
-  }
-  // Space for images not loaded yet keeps the scrollbar honest.
-  const missing = els.search.value.trim() ? 0 : Math.max(0, (history.total || 0) - history.items.length);
-  return { rows, height: top + Math.ceil(missing / cols) * (size + GAP), cols, size };
+  const out = layoutOf(shown, { width: els.scroll.clientWidth - 2, grouped,
+    missing: els.search.value.trim() ? 0 : Math.max(0, (history.total || 0) - history.items.length) });
+  shown = out.shown;
+  return out;
 }
 
 function rowEl(r) {
-  if (r.head != null) return h('h2', { class: 'gallery-head', text: sectionTitle(r.head) });
+  if (r.head != null) return h('h2', { class: 'gallery-head', text: sectionTitle(r.head, grouped, titles) });
   const el = h('div', { class: 'gallery-row' });
   for (const i of r.items) {
     const row = shown[i];
