@@ -29,8 +29,16 @@ function add(row) {
   return true;
 }
 
+let sorted = 0; // items[0..sorted) are known to be in order
 function announce() {
-  items.sort(newer);
+  // Older pages append in order: only sort when something landed out of place.
+  for (let i = Math.max(1, sorted); i < items.length; i += 1) {
+    if (newer(items[i - 1], items[i]) > 0) {
+      items.sort(newer);
+      break;
+    }
+  }
+  sorted = items.length;
   emit('history', { items, total, done: cursor === null });
 }
 

@@ -116,8 +116,7 @@ def big_gallery(browser, url):
         last = now;
         most = Math.max(most, document.getElementsByTagName('*').length);
         const g = document.getElementById('gallery-grid');
-        if (s.scrollTop + s.clientHeight >= s.scrollHeight - 2
-            && document.getElementById('gallery-count').textContent.startsWith(g.dataset.count)) break;
+        if (s.scrollTop + s.clientHeight >= s.scrollHeight - 2 && g.dataset.done === 'true') break;
       }
       frames.sort((a, b) => a - b);
       return { p95: frames[Math.floor(frames.length * 0.95)], median: frames[frames.length >> 1],

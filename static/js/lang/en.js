@@ -345,4 +345,9 @@ export const EN = {
   'viewer.actual': 'Actual pixels (1:1)',
   'viewer.full': 'Full screen',
   'nodes.empty': 'This canvas is empty. Start with a root node, or open an image from the gallery and choose “Start a node from it”.',
+  'node.port': 'Drag onto another node to make it edit this one',
+  'node.open': 'Open in the viewer',
+  'sessions.newOption': 'A new session',
+  'sessions.askTitle': 'Add the image to which session?',
+  'sessions.askOk': 'Add the node',
 };

@@ -344,4 +344,9 @@ export const KO = {
   'viewer.actual': '실제 픽셀(1:1)',
   'viewer.full': '전체 화면',
   'nodes.empty': '캔버스가 비어 있습니다. 루트 노드로 시작하거나, 갤러리 이미지에서 “이 이미지로 노드 시작”을 고르세요.',
+  'node.port': '다른 노드로 끌어 이 노드를 편집하게 하기',
+  'node.open': '뷰어에서 열기',
+  'sessions.newOption': '새 세션',
+  'sessions.askTitle': '어느 세션에 이미지를 추가할까요?',
+  'sessions.askOk': '노드 추가',
 };

@@ -1,8 +1,10 @@
 // views/canvas.js — the node canvas: pan (drag the background, arrow keys), zoom (wheel,
 // +/−/0 keys, buttons), node cards positioned in world coordinates, parent→child edges as SVG
-// paths, dragging nodes by their header (Shift+arrows for the keyboard), selecting nodes and
-// edges. Rendering is keyed by id so 200+ nodes update in place. Must not: save or generate
-// (it reports intents through the handlers it is given).
+// paths, dragging nodes by their header (Shift+arrows for the keyboard), dragging from a card's
+// port onto another card to connect (re-parent) it, selecting nodes and edges, a minimap, and
+// a compact level of detail when zoomed out (200–500 nodes stay readable). Rendering is keyed
+// by id so 200+ nodes update in place. Must not: save or generate (it reports intents through
+// the handlers it is given).
 import { h, iconButton, isTyping } from '../dom.js';
 
 export const NODE_W = 240;
@@ -25,7 +27,9 @@ export function createCanvas(container, handlers) {
     iconButton('minus', 'canvas.zoomOut', () => zoomAt(1 / 1.2), { cls: 'btn-small' }),
     iconButton('plus', 'canvas.zoomIn', () => zoomAt(1.2), { cls: 'btn-small' }),
     iconButton('fit', 'canvas.fit', () => fit(), { cls: 'btn-small' }));
+  const mini = h('canvas', { class: 'minimap', width: 180, height: 120, 'aria-hidden': 'true' });
   container.append(el);
+  el.append(mini);
   // The canvas never scrolls (it pans); undo scrolling that focus() or the browser starts.
   el.addEventListener('scroll', () => {
     el.scrollTop = 0;
@@ -37,7 +41,53 @@ export function createCanvas(container, handlers) {
   function applyView() {
     world.style.transform = `translate(${view.x}px, ${view.y}px) scale(${view.zoom})`;
     el.dataset.zoom = view.zoom.toFixed(3);
+    el.classList.toggle('lod', view.zoom < 0.55);
+    drawMini();
   }
+
+  // --- minimap: every node as a dot-sized box, the visible area as a frame; click to go there
+  let miniFrame = 0;
+  let miniMap = null;
+  function drawMini() {
+    if (miniFrame) return;
+    miniFrame = requestAnimationFrame(() => {
+      miniFrame = 0;
+      const nodes = handlers.nodes();
+      mini.hidden = nodes.length < 2;
+      if (mini.hidden) return;
+      const vw = el.clientWidth / view.zoom;
+      const vh = el.clientHeight / view.zoom;
+      const vx = -view.x / view.zoom;
+      const vy = -view.y / view.zoom;
+      const xs = nodes.map((n) => n.x).concat([vx, vx + vw]);
+      const ys = nodes.map((n) => n.y).concat([vy, vy + vh]);
+      const minX = Math.min(...xs);
+      const minY = Math.min(...ys);
+      const span = Math.max((Math.max(...xs) + NODE_W - minX) / mini.width,
+        (Math.max(...ys) + CARD_H - minY) / mini.height);
+      miniMap = { minX, minY, span };
+      const g = mini.getContext('2d');
+      const css = getComputedStyle(el);
+      g.clearRect(0, 0, mini.width, mini.height);
+      g.fillStyle = css.getPropertyValue('--edge');
+      for (const n of nodes) {
+        g.fillRect((n.x - minX) / span, (n.y - minY) / span, Math.max(2, NODE_W / span), Math.max(2, CARD_H / span));
+      }
+      g.strokeStyle = css.getPropertyValue('--accent');
+      g.lineWidth = 2;
+      g.strokeRect((vx - minX) / span, (vy - minY) / span, vw / span, vh / span);
+    });
+  }
+  mini.addEventListener('pointerdown', (e) => {
+    e.stopPropagation();
+    if (!miniMap) return;
+    const box = mini.getBoundingClientRect();
+    const wx = miniMap.minX + (e.clientX - box.left) * (mini.width / box.width) * miniMap.span;
+    const wy = miniMap.minY + (e.clientY - box.top) * (mini.height / box.height) * miniMap.span;
+    view.x = el.clientWidth / 2 - wx * view.zoom;
+    view.y = el.clientHeight / 2 - wy * view.zoom;
+    applyView();
+  });
 
   function zoomAt(factor, cx = el.clientWidth / 2, cy = el.clientHeight / 2) {
     const next = Math.min(2.5, Math.max(0.1, view.zoom * factor));
@@ -90,6 +140,17 @@ export function createCanvas(container, handlers) {
     if (e.button !== 0) return;
     // Shift/Ctrl+click adds to the selection; it must not select page text.
     if ((e.shiftKey || e.ctrlKey || e.metaKey) && !e.target.closest('textarea, input')) e.preventDefault();
+    const port = e.target.closest('.gnode-port');
+    if (port) {
+      const from = port.closest('.gnode').dataset.id;
+      const link = document.createElementNS(SVG_NS, 'path');
+      link.setAttribute('class', 'edge linking');
+      edgesSvg.append(link);
+      drag = { kind: 'link', id: from, link, moved: false };
+      el.setPointerCapture(e.pointerId);
+      e.preventDefault();
+      return;
+    }
     const head = e.target.closest('.gnode-head');
     const nodeEl = e.target.closest('.gnode');
     if (e.target.closest('button, textarea, input, select, a')) return;
@@ -106,6 +167,14 @@ export function createCanvas(container, handlers) {
   });
   el.addEventListener('pointermove', (e) => {
     if (!drag) return;
+    if (drag.kind === 'link') {
+      const a = handlers.node(drag.id);
+      const box = el.getBoundingClientRect();
+      const x2 = (e.clientX - box.left - view.x) / view.zoom;
+      const y2 = (e.clientY - box.top - view.y) / view.zoom;
+      drag.link.setAttribute('d', `M${a.x + NODE_W},${a.y + ANCHOR_Y} L${x2},${y2}`);
+      return;
+    }
     const dx = e.clientX - drag.sx;
     const dy = e.clientY - drag.sy;
     if (Math.abs(dx) + Math.abs(dy) > 3) drag.moved = true;
@@ -120,6 +189,14 @@ export function createCanvas(container, handlers) {
   const endDrag = (e) => {
     if (!drag) return;
     el.classList.remove('panning');
+    if (drag.kind === 'link') {
+      drag.link.remove();
+      const under = document.elementFromPoint(e.clientX, e.clientY);
+      const target = under && under.closest && under.closest('.gnode');
+      if (target && target.dataset.id !== drag.id) handlers.connect(drag.id, target.dataset.id);
+      drag = null;
+      return;
+    }
     if (drag.kind === 'node' && drag.moved) {
       handlers.move(drag.id, drag.ox + (e.clientX - drag.sx) / view.zoom,
         drag.oy + (e.clientY - drag.sy) / view.zoom, true);
@@ -133,6 +210,7 @@ export function createCanvas(container, handlers) {
   };
   el.addEventListener('pointerup', endDrag);
   el.addEventListener('pointercancel', () => {
+    if (drag && drag.link) drag.link.remove();
     drag = null;
     el.classList.remove('panning');
   });
@@ -227,6 +305,7 @@ export function createCanvas(container, handlers) {
       }
     }
     renderEdges(edges.values(), nodes, selectedEdge);
+    drawMini();
   }
 
   function place(id, x, y) {

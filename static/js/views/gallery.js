@@ -23,7 +23,7 @@ let grouped = false;
 let titles = {};
 let searching = false;
 let frame = 0;
-const live = new Map(); // row index -> element in the DOM
+const live = new Map(); // row index -> element in the DOM (dataset.key says what it shows)
 
 const active = () => state.view === 'gallery' && !document.querySelector('.viewer:not([hidden])');
 
@@ -45,10 +45,16 @@ function rowEl(r) {
       dataset: { filename: row.filename, index: String(i) }, title: row.prompt || row.filename,
       'aria-pressed': picked.has(row.filename) ? 'true' : 'false',
       style: { width: layout.size + 'px', height: layout.size + 'px' } },
-    h('img', { src: thumbOf(row), loading: 'lazy', decoding: 'async', width: 128, height: 128,
+    h('img', { src: thumbOf(row), decoding: 'async', width: 128, height: 128,
       alt: row.prompt || row.filename })));
   }
   return el;
+}
+
+/** What a row shows: rows that show the same thing survive a re-layout (a new page). */
+function rowKey(r) {
+  if (r.head != null) return 'h:' + r.head + ':' + r.top;
+  return r.top + ':' + layout.size + ':' + r.items.map((i) => shown[i].filename).join('|');
 }
 
 function paint() {
@@ -66,8 +72,15 @@ function paint() {
   }
   for (let i = lo; i < rows.length && rows[i].top < bottom; i += 1) {
     want.add(i);
+    const key = rowKey(rows[i]);
+    const have = live.get(i);
+    if (have && have.dataset.key !== key) {
+      have.remove();
+      live.delete(i);
+    }
     if (!live.has(i)) {
       const el = rowEl(rows[i]);
+      el.dataset.key = key;
       el.style.transform = `translateY(${rows[i].top}px)`;
       live.set(i, el);
       els.grid.append(el);
@@ -88,26 +101,30 @@ const schedule = () => {
   if (!frame) frame = requestAnimationFrame(paint);
 };
 
+let pendingLoad = false;
 async function loadMore() {
-  if (history.loading) return;
+  if (pendingLoad) return;
+  pendingLoad = true;
   try {
-    await history.loadMore(PAGE);
+    await history.loadMore(PAGE); // joins a load already under way
   } catch (_) {
-    // the count shows what was loaded; the next scroll tries again
+    return; // the count shows what was loaded; the next scroll tries again
+  } finally {
+    pendingLoad = false;
   }
+  schedule(); // still short of the viewport (tall screens, fast scrolling): the next page
 }
 
 function render() {
   if (!els.grid) return;
   const query = els.search.value.trim();
   const keep = selected >= 0 ? shown[selected] : null;
-  shown = history.items.filter((row) => matches(row, query));
+  shown = query ? history.items.filter((row) => matches(row, query)) : history.items.slice();
   layout = computeLayout();
-  for (const el of live.values()) el.remove();
-  live.clear();
   els.grid.style.height = layout.height + 'px';
   els.grid.dataset.columns = String(layout.cols);
   els.grid.dataset.count = String(shown.length);
+  els.grid.dataset.done = String(history.done);
   selected = keep ? shown.indexOf(keep) : -1;
   const total = history.total != null ? history.total : history.items.length;
   els.count.textContent = query
@@ -140,12 +157,19 @@ async function searchAll() {
 }
 
 function markSelected() {
-  for (const el of els.grid.querySelectorAll('.tile')) {
-    const i = Number(el.dataset.index);
-    el.classList.toggle('selected', i === selected);
-    if (i === selected) el.setAttribute('aria-current', 'true');
-    else el.removeAttribute('aria-current');
-    el.setAttribute('aria-pressed', String(picked.has(el.dataset.filename)));
+  for (const el of els.grid.querySelectorAll('.tile.selected, .tile[aria-pressed="true"]')) {
+    el.classList.remove('selected');
+    el.removeAttribute('aria-current');
+    el.setAttribute('aria-pressed', 'false');
+  }
+  for (const name of picked) {
+    const el = els.grid.querySelector(`.tile[data-filename="${CSS.escape(name)}"]`);
+    if (el) el.setAttribute('aria-pressed', 'true');
+  }
+  const el = els.grid.querySelector(`.tile[data-index="${selected}"]`);
+  if (el) {
+    el.classList.add('selected');
+    el.setAttribute('aria-current', 'true');
   }
 }
 

@@ -7,8 +7,20 @@ import { t, getLang } from '../i18n.js';
 export const GAP = 8;
 export const HEAD_H = 34;
 
+let cache = new WeakMap(); // row -> section key, valid for one calendar day
+let cacheDay = 0;
+
 function sectionOf(row, now, grouped) {
   if (grouped) return row.sessionId || '';
+  let key = cache.get(row);
+  if (key === undefined) {
+    key = dateKey(row, now);
+    cache.set(row, key);
+  }
+  return key;
+}
+
+function dateKey(row, now) {
   const g = dayGroup(row.createdAt, now);
   if (g !== 'earlier') return g;
   const d = new Date(row.createdAt);
@@ -34,6 +46,11 @@ export function layoutOf(list, { width, grouped, missing = 0 }) {
   const cols = Math.max(1, Math.floor((w + GAP) / (min + GAP)));
   const size = Math.floor((w - GAP * (cols - 1)) / cols);
   const now = Date.now();
+  const day = new Date(now).setHours(0, 0, 0, 0);
+  if (day !== cacheDay) {
+    cache = new WeakMap();
+    cacheDay = day;
+  }
   const sections = new Map();
   for (const row of list) {
     const key = sectionOf(row, now, grouped);

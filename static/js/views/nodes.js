@@ -4,14 +4,14 @@
 // and restores, conflict notices). Must not: talk to the graph API directly (graph.js does).
 import { h, tx, clear, icon, iconButton, toast } from '../dom.js';
 import { t } from '../i18n.js';
-import { state, on, emit } from '../state.js';
+import { state, on, emit, prefs } from '../state.js';
 import { graph, loadSession, touch, flush, addNode, addEdge, removeNodes, incomingEdge,
-  childrenOf, setData, refreshFromServer, isDirty } from '../graph.js';
+  childrenOf, setData, refreshFromServer, isDirty, reparent } from '../graph.js';
 import { generateNode, generateBatch, cancelNode, setSheetEnabled, isStreaming } from '../nodegen.js';
 import { poll } from '../jobs.js';
 import { createCanvas, NODE_W } from './canvas.js';
 import { buildCard, updateCard, tickCards } from './nodecard.js';
-import { initSessions, pickInitialSession, refreshSessions, renderSessions } from './sessions.js';
+import { initSessions, pickInitialSession, refreshSessions, renderSessions, askSession } from './sessions.js';
 import { openSheet, readSheet } from './stylesheet.js';
 
 const POLL_MS = 4000;
@@ -128,6 +128,13 @@ const handlers = {
     selectedEdge = null;
     render();
   },
+  connect(source, target) {
+    if (reparent(source, target)) touch('connect');
+  },
+  open(id) {
+    const n = graph.nodes.get(id);
+    if (n && n.data.imageUrl) emit('viewer:open', { rows: [{ filename: n.data.filename || id, url: n.data.imageUrl, prompt: n.data.prompt || '' }] });
+  },
   deleteSelection() {
     if (selected.size) removeNodeIds(Array.from(selected));
     else if (selectedEdge) {
@@ -153,6 +160,10 @@ function render() {
   els.batch.querySelector('.btn-label').textContent = t('nodes.generateSelected', { n: selected.size });
   els.remove.disabled = selected.size === 0 && !selectedEdge;
   els.count.textContent = t('nodes.count', { n: graph.nodes.size });
+  if (state.liveNodes !== graph.nodes.size) {
+    state.liveNodes = graph.nodes.size; // the session picker shows the live count
+    renderSessions();
+  }
   els.empty.hidden = graph.nodes.size > 0;
 }
 
@@ -218,9 +229,17 @@ async function pollServer() {
   }
 }
 
-/** A root node showing a gallery image (children edit it through externalSrc). */
+/** A root node showing a gallery image (children edit it through externalSrc), in the session
+ *  the user picks (or a new one). */
 export async function rootFromImage({ filename, url, prompt }) {
   await ready;
+  const target = await askSession();
+  if (!target) return;
+  if (target !== graph.sessionId) {
+    await flush();
+    prefs.set('sessionId', target);
+    await switchSession(target);
+  }
   const center = canvas.center();
   const at = freeSpot(center.x, center.y);
   const node = addNode({ x: at.x, y: at.y, data: { externalSrc: filename, filename,
