@@ -122,7 +122,8 @@ export function createCanvas(container, handlers) {
     const hh = el.clientHeight;
     const sx = node.x * view.zoom + view.x;
     const sy = node.y * view.zoom + view.y;
-    if (sx >= 0 && sy >= 0 && sx + NODE_W * view.zoom <= w && sy + CARD_H * view.zoom <= hh) return;
+    if (view.zoom < 0.55) view.zoom = 1; // a node to work on is shown at a readable size
+    else if (sx >= 0 && sy >= 0 && sx + NODE_W * view.zoom <= w && sy + CARD_H * view.zoom <= hh) return;
     view.x = w / 2 - (node.x + NODE_W / 2) * view.zoom;
     view.y = Math.max(20, (hh - CARD_H * view.zoom) / 2) - node.y * view.zoom;
     applyView();
