@@ -342,7 +342,7 @@ export const EN = {
   'viewer.zoomIn': 'Zoom in',
   'viewer.zoomOut': 'Zoom out',
   'viewer.fit': 'Fit to the window',
-  'viewer.actual': 'Actual pixels (1:1)',
+  'viewer.actual': '1:1 (actual pixels)',
   'viewer.full': 'Full screen',
   'nodes.empty': 'This canvas is empty. Start with a root node, or open an image from the gallery and choose “Start a node from it”.',
   'node.port': 'Drag onto another node to make it edit this one',

@@ -341,7 +341,7 @@ export const KO = {
   'viewer.zoomIn': '확대',
   'viewer.zoomOut': '축소',
   'viewer.fit': '창에 맞추기',
-  'viewer.actual': '실제 픽셀(1:1)',
+  'viewer.actual': '1:1 (실제 픽셀)',
   'viewer.full': '전체 화면',
   'nodes.empty': '캔버스가 비어 있습니다. 루트 노드로 시작하거나, 갤러리 이미지에서 “이 이미지로 노드 시작”을 고르세요.',
   'node.port': '다른 노드로 끌어 이 노드를 편집하게 하기',

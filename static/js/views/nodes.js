@@ -128,12 +128,10 @@ const handlers = {
     selectedEdge = null;
     render();
   },
-  connect(source, target) {
-    if (reparent(source, target)) touch('connect');
-  },
+  connect: (source, target) => reparent(source, target) && touch('connect'),
   open(id) {
-    const n = graph.nodes.get(id);
-    if (n && n.data.imageUrl) emit('viewer:open', { rows: [{ filename: n.data.filename || id, url: n.data.imageUrl, prompt: n.data.prompt || '' }] });
+    const d = (graph.nodes.get(id) || {}).data || {};
+    if (d.imageUrl) emit('viewer:open', { rows: [{ filename: d.filename || id, url: d.imageUrl, prompt: d.prompt || '' }] });
   },
   deleteSelection() {
     if (selected.size) removeNodeIds(Array.from(selected));
@@ -208,6 +206,7 @@ async function switchSession(id) {
   els.notice.hidden = true;
   try {
     await loadSession(id);
+    performance.mark('ima2:graph-loaded'); // bench_ui.py: graph in hand → cards on screen
   } catch (err) {
     notice({ kind: 'error', key: 'nodes.loadFailed', vars: { message: err.message } });
     return;

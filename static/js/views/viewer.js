@@ -248,7 +248,7 @@ export function initViewer(container) {
       iconButton('plus', 'viewer.zoomIn', () => zoomTo(view.scale * 1.25), { cls: 'btn-small' }),
       iconButton('fit', 'viewer.fit', () => zoomTo(1), { cls: 'btn-small' }),
       h('button', { type: 'button', class: 'btn btn-small', title: t('viewer.actual'), onclick: actualPixels,
-        text: '1:1' }),
+        'aria-label': t('viewer.actual'), 'data-i18n-label': 'viewer.actual', text: '1:1' }),
       iconButton('full', 'viewer.full', toggleFull, { cls: 'btn-small' }),
       iconButton('left', 'viewer.prev', () => move(index - 1), { cls: 'btn-small viewer-prev' }),
       iconButton('right', 'viewer.next', () => move(index + 1), { cls: 'btn-small viewer-next' }),
