@@ -86,6 +86,7 @@ def test_count_three_with_two_references_then_edit(studio: Any) -> None:
 
     # Edit one of the results: the composer switches to edit mode with that image.
     first = results(page)[0]
+    page.hover('.result[data-filename="%s"]' % first)  # the actions show on hover / focus
     page.locator('.result[data-filename="%s"] [data-i18n-label="result.edit"]' % first).click()
     page.wait_for_selector("#edit-source:not([hidden])")
     assert page.inner_text("#generate") .startswith("Edit image")
@@ -107,6 +108,7 @@ def test_count_three_with_two_references_then_edit(studio: Any) -> None:
 
     # "Use as reference" puts a result back into the references.
     page.click("#ref-list .ref-remove")
+    page.hover('.result[data-filename="%s"]' % edited)
     page.locator('.result[data-filename="%s"] [data-i18n-label="result.useRef"]' % edited).click()
     wait_for(lambda: page.inner_text("#ref-count") == "2 of 5", message="result used as reference")
 

@@ -88,7 +88,7 @@ def test_theme_and_language_switch_and_persist(studio: Any) -> None:
     assert page.evaluate("document.documentElement.lang") == "ko"
     assert page.inner_text(".tab[data-view='studio']") == "스튜디오"
     assert page.inner_text("label[for='prompt']") == "프롬프트"
-    assert page.get_attribute("#prompt", "placeholder").startswith("그릴 이미지")
+    assert page.get_attribute("#prompt", "placeholder").startswith("그리고 싶은 이미지")
     assert page.inner_text("#generate").startswith("생성")
     assert page.get_attribute("#theme-toggle", "aria-label") in ("밝은 테마로 전환", "어두운 테마로 전환")
     studio.reload(page)

@@ -78,8 +78,10 @@ def test_download_link_and_copy_prompt(studio: Any) -> None:
     assert link.get_attribute("download") == filename
     assert link.get_attribute("href").endswith("/generated/" + filename)
     with page.expect_download() as info:
+        page.hover(".result")  # the actions show on hover / focus
         link.click()
     assert info.value.suggested_filename == filename
+    page.hover(".result")
     page.click(".result [data-i18n-label='result.copyPrompt']")
     page.wait_for_selector(".toast:has-text('Prompt copied')")
     assert page.evaluate("navigator.clipboard.readText()") == "copy me"
