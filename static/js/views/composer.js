@@ -210,7 +210,7 @@ function setMode(mode) {
 }
 
 function buildModels() {
-  groups.model.draw(imageModels().map((m) => ({ value: m, label: m.replace(/^gpt-/, ''), sub: 'GPT' })));
+  groups.model.draw(imageModels().map((m) => ({ value: m, label: m })));
 }
 
 function hint() {
