@@ -7,18 +7,20 @@
 import { h, tx, clear, isTyping } from '../dom.js';
 import { t } from '../i18n.js';
 import { layoutOf, sectionTitle, HEAD_H } from './gallerylayout.js';
+import { picked, pickClick, bulkBar, renderBulk, bulkDelete } from './gallerypick.js';
 import { on, emit, state } from '../state.js';
 import { api } from '../api.js';
 import { history, matches, thumbOf } from '../history.js';
 
-const OVERSCAN = 600;
+const OVERSCAN = 400;
+let lastTop = 0;
+let fast = false; // scrolling by more than a screen per frame: tiles wait for their image
+let settle = 0;
 const PAGE = 500; // the server's default IMA2_HISTORY_MAX_PAGE
 let els = {};
 let shown = []; // rows in display order
 let layout = { rows: [], height: 0, cols: 1, size: 140 };
 let selected = -1; // keyboard cursor
-const picked = new Set(); // multi-select (filenames)
-let anchor = -1;
 let grouped = false;
 let titles = {};
 let searching = false;
@@ -45,7 +47,8 @@ function rowEl(r) {
       dataset: { filename: row.filename, index: String(i) }, title: row.prompt || row.filename,
       'aria-pressed': picked.has(row.filename) ? 'true' : 'false',
       style: { width: layout.size + 'px', height: layout.size + 'px' } },
-    h('img', { src: thumbOf(row), decoding: 'async', width: 128, height: 128,
+    h('img', { src: fast ? null : thumbOf(row), 'data-src': fast ? thumbOf(row) : null,
+      decoding: 'async', width: 128, height: 128,
       alt: row.prompt || row.filename })));
   }
   return el;
@@ -57,8 +60,22 @@ function rowKey(r) {
   return r.top + ':' + layout.size + ':' + r.items.map((i) => shown[i].filename).join('|');
 }
 
+/** After a fling, the tiles left on screen get their thumbnails. */
+function fillImages() {
+  fast = false;
+  for (const img of els.grid.querySelectorAll('img[data-src]')) {
+    img.src = img.dataset.src;
+    img.removeAttribute('data-src');
+  }
+}
+
 function paint() {
   frame = 0;
+  const moved = Math.abs(els.scroll.scrollTop - lastTop);
+  lastTop = els.scroll.scrollTop;
+  fast = moved > els.scroll.clientHeight;
+  clearTimeout(settle);
+  if (fast) settle = setTimeout(fillImages, 120);
   const top = els.scroll.scrollTop - OVERSCAN;
   const bottom = els.scroll.scrollTop + els.scroll.clientHeight + OVERSCAN;
   const want = new Set();
@@ -199,41 +216,21 @@ function onTileClick(event) {
   const tile = event.target.closest('.tile');
   if (!tile) return;
   const i = Number(tile.dataset.index);
-  if (event.shiftKey && anchor >= 0) {
-    for (let k = Math.min(anchor, i); k <= Math.max(anchor, i); k += 1) picked.add(shown[k].filename);
-  } else if (event.ctrlKey || event.metaKey || picked.size) {
-    if (picked.has(shown[i].filename)) picked.delete(shown[i].filename);
-    else picked.add(shown[i].filename);
-    anchor = i;
-  } else {
-    anchor = i;
-    selected = i;
-    openSelected();
-    return;
-  }
   selected = i;
+  if (pickClick(event, i, shown)) markSelected();
+  else openSelected();
+}
+
+const pickAll = () => {
+  shown.forEach((r) => picked.add(r.filename));
   markSelected();
   renderBulk();
-}
-
-function renderBulk() {
-  els.bulk.hidden = picked.size === 0;
-  els.bulkCount.textContent = t('gallery.selected', { n: picked.size });
-}
-
-async function bulkDelete() {
-  const rows = shown.filter((r) => picked.has(r.filename));
-  picked.clear();
-  await history.deleteManyWithUndo(rows);
-  renderBulk();
-}
+};
 
 function onKey(event) {
   if (!active() || event.altKey) return;
   if ((event.ctrlKey || event.metaKey) && event.key === 'a' && !isTyping(event)) {
-    shown.forEach((r) => picked.add(r.filename));
-    markSelected();
-    renderBulk();
+    pickAll();
     event.preventDefault();
     return;
   }
@@ -250,7 +247,7 @@ function onKey(event) {
     if (selected < 0 || event.target.closest('button, a, label, input, select')) return;
     openSelected();
   } else if (event.key === 'Delete') {
-    if (picked.size) bulkDelete();
+    if (picked.size) bulkDelete(shown);
     else if (selected >= 0) history.deleteWithUndo(shown[selected]);
     else return;
   } else if (event.key === 'Escape') {
@@ -286,20 +283,11 @@ export function initGallery(root) {
   els.grid = h('div', { class: 'gallery-body', id: 'gallery-grid', onclick: onTileClick });
   els.empty = h('div', { class: 'empty-state', id: 'gallery-empty', hidden: true });
   els.scroll = h('div', { class: 'gallery-scroll', id: 'gallery-scroll', onscroll: schedule }, els.grid);
-  els.bulkCount = h('span', { id: 'bulk-count' });
-  els.bulk = h('div', { class: 'bulk-bar', id: 'bulk-bar', role: 'toolbar', 'aria-label': t('gallery.bulk'), hidden: true },
-    els.bulkCount,
-    tx('button', 'gallery.selectAll', { type: 'button', class: 'btn btn-small', onclick: () => {
-      shown.forEach((r) => picked.add(r.filename));
-      markSelected();
-      renderBulk();
-    } }),
-    tx('button', 'gallery.clearSelection', { type: 'button', class: 'btn btn-small', onclick: () => {
-      picked.clear();
-      markSelected();
-      renderBulk();
-    } }),
-    tx('button', 'gallery.deleteSelected', { type: 'button', class: 'btn btn-small danger', id: 'bulk-delete', onclick: bulkDelete }));
+  els.bulk = bulkBar({ all: pickAll, none: () => {
+    picked.clear();
+    markSelected();
+    renderBulk();
+  }, remove: () => bulkDelete(shown) });
   root.append(h('div', { class: 'gallery-toolbar' },
     tx('h1', 'gallery.title', { id: 'gallery-h1', class: 'section-title' }), els.search,
     h('label', { class: 'check' }, groupBox, tx('span', 'gallery.group')), els.count,
