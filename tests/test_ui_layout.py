@@ -85,7 +85,7 @@ def test_theme_and_language_switch_and_persist(studio: Any) -> None:
     assert page.evaluate("document.documentElement.dataset.theme") == other
     background = page.evaluate("getComputedStyle(document.body).backgroundColor")
     page.select_option("#lang", "ko")
-    assert page.evaluate("document.documentElement.lang") == "ko"
+    page.wait_for_function("document.documentElement.lang === 'ko'")  # ko.js loads on demand
     assert page.inner_text(".tab[data-view='studio']") == "스튜디오"
     assert page.inner_text("label[for='prompt']") == "프롬프트"
     assert page.get_attribute("#prompt", "placeholder").startswith("그리고 싶은 이미지")
@@ -97,6 +97,7 @@ def test_theme_and_language_switch_and_persist(studio: Any) -> None:
     assert page.inner_text(".tab[data-view='gallery']") == "갤러리"
     assert page.inner_text("#rail-title") == "기록"
     page.select_option("#lang", "en")
+    page.wait_for_function("document.documentElement.lang === 'en'")
     assert page.inner_text(".tab[data-view='nodes']") == "Nodes"
 
 

@@ -133,6 +133,7 @@ def test_screenshots_in_both_languages_and_themes(studio_factory: Any, artifacts
     shots = []
     for lang in ("ko", "en"):
         page.select_option("#lang", lang)
+        page.wait_for_function("(l) => document.documentElement.lang === l", arg=lang)
         for theme in ("light", "dark"):
             if page.evaluate("document.documentElement.dataset.theme") != theme:
                 page.click("#theme-toggle")
@@ -147,6 +148,7 @@ def test_screenshots_in_both_languages_and_themes(studio_factory: Any, artifacts
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
     # Korean text is drawn with real glyphs (a CJK font), not boxes: 스 is wider than a space.
     page.select_option("#lang", "ko")
+    page.wait_for_function("document.documentElement.lang === 'ko'")
     widths = page.evaluate("""() => { const c = document.createElement('canvas').getContext('2d');
       c.font = '16px ' + getComputedStyle(document.body).fontFamily;
       return [c.measureText('스튜디오').width, c.measureText('\\u25a1\\u25a1\\u25a1\\u25a1').width]; }""")

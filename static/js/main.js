@@ -141,10 +141,10 @@ function installDrop() {
   });
 }
 
-function boot() {
+async function boot() {
   initTheme();
-  initLanguage();
   installErrorHandlers();
+  await initLanguage(); // one dictionary on a first load; another one is imported when chosen
   buildShell();
   installDrop();
   on('view', showView);

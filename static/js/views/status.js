@@ -104,7 +104,7 @@ export function initTheme() {
 }
 
 export function initLanguage() {
-  setLang(prefs.get('lang', detectLang()));
+  return setLang(prefs.get('lang', detectLang()));
 }
 
 export function initStatus(bar, notices) {
@@ -115,9 +115,9 @@ export function initStatus(bar, notices) {
     } });
   details = h('div', { class: 'popover', id: 'oauth-details', hidden: true });
   const lang = h('select', { class: 'input input-small', id: 'lang', 'aria-label': t('lang.label'),
-    'data-i18n-label': 'lang.label', onchange: () => {
+    'data-i18n-label': 'lang.label', onchange: async () => {
       prefs.set('lang', lang.value);
-      setLang(lang.value);
+      await setLang(lang.value);
       emit('lang', lang.value);
     } }, LANGUAGES.map(([value, label]) => h('option', { value, text: label })));
   lang.value = getLang();
