@@ -177,6 +177,7 @@ function build(rec) {
   }
   if (rec.state === 'error') {
     el.append(errorCard(rec, { retry: () => retry(rec), dismiss: () => dismiss(rec.id) }));
+    rec.fresh = false; // announced once, not again on a language switch
   } else if (rec.state === 'canceled' || rec.state === 'interrupted') {
     el.append(tx('p', 'request.' + rec.state + '.hint', { class: 'muted small request-trace' }));
   } else {
