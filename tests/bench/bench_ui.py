@@ -106,7 +106,7 @@ def big_gallery(browser, url):
     started = time.perf_counter()
     page.goto(url + "/#gallery")
     page.wait_for_function("Array.from(document.querySelectorAll('#gallery-grid .tile img'))"
-                           ".some((i) => i.complete && i.naturalWidth > 0)")
+                           ".some((i) => i.complete && i.naturalWidth > 0)", timeout=120000)
     first = (time.perf_counter() - started) * 1000
     result = page.evaluate("""async () => {
       const s = document.getElementById('gallery-scroll');
@@ -166,6 +166,11 @@ def main() -> int:
                 big_tmp = tempfile.mkdtemp(prefix="ima2-bench-ui-big-")
                 seed_gallery(os.path.join(big_tmp, "state", "generated"), big, step_ms=60000)
                 big_server = LiveServer(big_tmp, IMA2_OAUTH_URL=fake.url)
+                # The UI is measured, not the index build: wait for complete history answers.
+                deadline = time.monotonic() + 120
+                while time.monotonic() < deadline and big_server.get(
+                        "/api/history?limit=1").json().get("indexing"):
+                    time.sleep(0.2)
                 try:
                     first, res = big_gallery(browser, big_server.url)
                 finally:
