@@ -63,6 +63,7 @@ function resultEntries(job, payload) {
     warnings: payload.warnings || [],
     usage: payload.usage || null,
     kind: job.kind,
+    provider: payload.provider || null,
   }));
 }
 

@@ -49,7 +49,8 @@ function rowEl(r) {
       style: { width: layout.size + 'px', height: layout.size + 'px' } },
     h('img', { src: fast ? null : thumbOf(row), 'data-src': fast ? thumbOf(row) : null,
       decoding: 'async', width: 128, height: 128,
-      alt: row.prompt || row.filename })));
+      alt: row.prompt || row.filename }), row.provider === 'offline'
+      ? h('span', { class: 'badge offline-badge', text: t('provider.offline') }) : null));
   }
   return el;
 }

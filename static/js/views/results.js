@@ -50,6 +50,13 @@ export async function copyImage(url) {
   }
 }
 
+/** "Provider: Offline" for offline-provider results, so they are never taken for real ones. */
+export function offlineDetail(provider) {
+  if (provider !== 'offline') return null;
+  return h('div', { class: 'detail' }, tx('dt', 'result.provider'),
+    h('dd', {}, h('span', { class: 'badge offline-badge', text: t('provider.offline') })));
+}
+
 export async function editFrom(entry) {
   try {
     const blob = await (await fetch(entry.url)).blob();
@@ -65,7 +72,7 @@ export async function editFrom(entry) {
 function asRow(entry) {
   return history.get(entry.filename) || { filename: entry.filename, url: entry.url,
     prompt: entry.prompt, revisedPrompt: entry.revisedPrompt, model: entry.model,
-    size: entry.requestedSize, quality: entry.quality, format: entry.format,
+    provider: entry.provider, size: entry.requestedSize, quality: entry.quality, format: entry.format,
     createdAt: Date.now() };
 }
 
@@ -105,7 +112,8 @@ function slot(rec, entry, index) {
     } }));
   fig.append(h('button', { type: 'button', class: 'image-button', 'aria-label': t('result.open'),
     onclick: () => emit('viewer:open', { rows: rec.entries.map(asRow), index }) }, img),
-  h('figcaption', { class: 'result-caption' }, size), actions);
+  h('figcaption', { class: 'result-caption' }, size, entry.provider === 'offline'
+    ? h('span', { class: 'badge offline-badge', text: t('provider.offline') }) : null), actions);
   return fig;
 }
 

@@ -8,7 +8,7 @@ import { h, tx, clear, icon, iconButton, trapFocus, fmtDate } from '../dom.js';
 import { t } from '../i18n.js';
 import { emit, on } from '../state.js';
 import { history, fullOf, thumbOf } from '../history.js';
-import { editFrom, copyImage, copyText } from './results.js';
+import { editFrom, copyImage, copyText, offlineDetail } from './results.js';
 
 let root = null;
 let body = null;
@@ -91,6 +91,7 @@ function render() {
         detail('result.prompt', prompt),
         r.revisedPrompt && r.revisedPrompt !== r.prompt ? detail('result.revised', r.revisedPrompt) : null,
         detail('result.model', r.model),
+        offlineDetail(r.provider),
         detail('viewer.size', r.size ? String(r.size).replace('x', '×') : null),
         detail('viewer.quality', r.quality ? t('quality.' + r.quality) : null),
         detail('viewer.created', r.createdAt ? fmtDate(r.createdAt) : null),
