@@ -155,7 +155,8 @@ def cmd_doctor(argv: List[str]) -> int:
 # serve
 # --------------------------------------------------------------------------------------
 _SERVE_VALUES = {"--port": "port", "--host": "host", "--config-dir": "config_dir"}
-_SERVE_FLAGS = {"--no-oauth-proxy": "no_oauth_proxy", "--dev": "dev"}
+_SERVE_FLAGS = {"--no-oauth-proxy": ("no_oauth_proxy", True), "--dev": ("dev", True),
+                "--offline": ("provider", "offline")}
 
 
 def _parse_serve_simple(argv: List[str]) -> Any:
@@ -163,13 +164,15 @@ def _parse_serve_simple(argv: List[str]) -> Any:
     issue 19); None for anything else (help, abbreviations, errors), which argparse handles."""
     import types
 
-    opts = {"port": None, "host": None, "config_dir": None, "no_oauth_proxy": None, "dev": None}
+    opts = {"port": None, "host": None, "config_dir": None, "no_oauth_proxy": None, "dev": None,
+            "provider": None}
     tokens = list(argv)
     while tokens:
         token = tokens.pop(0)
         name, eq, value = token.partition("=")
         if name in _SERVE_FLAGS and not eq:
-            opts[_SERVE_FLAGS[name]] = True
+            key, flag_value = _SERVE_FLAGS[name]
+            opts[key] = flag_value
             continue
         if name not in _SERVE_VALUES:
             return None

@@ -139,13 +139,16 @@ def test_doctor_probes_the_proxy_and_reports_auth_files(tmp, fake):
      {"port": 5, "host": "::1", "no_oauth_proxy": True}),
     (["--config-dir", "/x y", "--port", "1", "--port", " 2"], {"config_dir": "/x y", "port": 2}),
     (["--po", "7", "--conf=/d"], {"port": 7, "config_dir": "/d"}),  # abbreviations: argparse
+    (["--offline", "--port", "0"], {"provider": "offline", "port": 0}),
+    (["--offl"], {"provider": "offline"}),  # abbreviation: argparse
 ])
 def test_serve_options_parse_like_argparse(argv, expected):
     """Usual serve command lines skip importing argparse (cold start); results are the same."""
     from ima2_lib.cli import _parse_serve
 
     opts = vars(_parse_serve(argv))
-    want = {"port": None, "host": None, "config_dir": None, "no_oauth_proxy": None, "dev": None}
+    want = {"port": None, "host": None, "config_dir": None, "no_oauth_proxy": None, "dev": None,
+            "provider": None}
     want.update(expected)
     assert opts == want
 
