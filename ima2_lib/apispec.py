@@ -119,7 +119,11 @@ ERROR_A: Schema = obj({
     "error": s("human-readable message"),
     "code": nullable(s("machine code (see the README error tables)")),
     "requestId": nullable(s()), "upstreamCode": nullable(s()), "upstreamType": nullable(s()),
-    "upstreamParam": nullable(s()), "retryAfter": num()}, ["error"],
+    "upstreamParam": nullable(s()), "retryAfter": num(),
+    "resetAt": i("429: when the limit lifts (ms since the epoch)"),
+    "reason": s("the OAuth proxy's own words"), "hint": s("what to do"),
+    "upstreamMayContinue": b("CANCELED: openai-oauth 2.0 lets the backend finish")},
+    ["error"],
     description="Flat error body (generate, edit, history, billing)")
 ERROR_B: Schema = obj({
     "ok": b(), "error": obj({"code": nullable(s()), "message": s()}, ["code", "message"])},

@@ -180,14 +180,21 @@ class App:
             self._runtime["backend"]["actualPort"] = port
             self._runtime["backend"]["url"] = self._server_url(port)
 
-    def set_oauth_state(self, status: str, url: Optional[str] = None) -> None:
-        """Record the proxy state (and the URL its ready line announced); re-advertise."""
+    def set_oauth_state(self, status: str, url: Optional[str] = None,
+                        reason: Optional[str] = None, hint: Optional[str] = None) -> None:
+        """Record the proxy state (and the URL its ready line announced, the proxy's own
+        reason and a hint when not ready); re-advertise."""
         with self._runtime_lock:
             oauth = self._runtime["oauth"]
             oauth["status"] = status
             if url:
                 oauth["url"] = url.rstrip("/")
                 oauth["actualPort"] = _url_port(url, oauth["configuredPort"])
+            for key, value in (("reason", reason), ("hint", hint)):
+                if value:
+                    oauth[key] = value
+                else:
+                    oauth.pop(key, None)
         if self.advertising:
             self.write_advertisement()
 

@@ -507,18 +507,18 @@ def cmd_setup(argv: List[str]) -> int:
             source = "codex CLI" if info["probe"] == "authed" else "auth file"
             out("✓ Codex login found (%s)" % source)
         else:
-            out("No Codex login found. Sign in with:  npx @openai/codex login")
+            out("No ChatGPT login found. Sign in with:  npx openai-oauth login")
             if sys.stdin.isatty() and not opts.oauth:
                 answer = input("Run it now? [Y/n] ").strip().lower()
                 if answer in ("", "y", "yes"):
                     import subprocess
 
                     try:
-                        code = subprocess.call(["npx", "@openai/codex", "login"])
+                        code = subprocess.call(["npx", str(config.oauth_package), "login"])
                     except OSError:
                         code = 1
                     if code != 0:
-                        err("Login failed; run `npx @openai/codex login` and try again.")
+                        err("Login failed; run `npx openai-oauth login` and try again.")
                         return 1
         out("✓ OAuth configured")
     out("  Done. Run 'python3 ima2.py serve' to start.")

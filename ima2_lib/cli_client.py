@@ -24,18 +24,22 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 HINTS = {
     "SERVER_UNREACHABLE": "Start the server with `python3 ima2.py serve`, or pass "
                           "--server <url> (or set IMA2_SERVER).",
-    "APIKEY_DISABLED": "Image generation is OAuth-only: sign in with `npx @openai/codex login`.",
-    "IMAGE_MODEL_UNSUPPORTED": "That model cannot generate images; use gpt-5.4 or gpt-5.4-mini.",
-    "INVALID_IMAGE_MODEL": "Valid models: gpt-5.5, gpt-5.4, gpt-5.4-mini.",
+    "APIKEY_DISABLED": "Image generation is OAuth-only: sign in with `npx openai-oauth login`.",
+    "IMAGE_MODEL_UNSUPPORTED": "That model cannot generate images; pick one from "
+                               "`python3 ima2.py oauth status`.",
+    "INVALID_IMAGE_MODEL": "Use a model the proxy lists: `python3 ima2.py oauth status`.",
+    "LOGIN_REQUIRED": "No ChatGPT login: run `npx openai-oauth login` (ima2 notices it by "
+                      "itself), or try `python3 ima2.py serve --offline`.",
     "OAUTH_UNAVAILABLE": "The OAuth proxy is not running: start it with `npx openai-oauth`, or "
                          "point ima2 at a running one with IMA2_OAUTH_URL; "
                          "`python3 ima2.py doctor` shows the state.",
     "NETWORK_FAILED": "Network, proxy or firewall problem between the proxy and OpenAI "
-                      "(not a moderation refusal).",
+                      "(not a moderation refusal); behind an HTTPS proxy also set "
+                      "NODE_USE_ENV_PROXY=1.",
     "SAFETY_REFUSAL": "The backend refused this prompt; rephrase it.",
     "MODERATION_REFUSED": "Rejected by moderation; rephrase the prompt.",
-    "AUTH_CHATGPT_EXPIRED": "Your ChatGPT login expired: run `npx @openai/codex login`, then "
-                            "restart the proxy (or `python3 ima2.py serve`).",
+    "AUTH_CHATGPT_EXPIRED": "Your ChatGPT login expired: run `npx openai-oauth login`, then "
+                            "retry.",
     "REF_TOO_LARGE": "Resize or compress the reference image.",
     "REF_NOT_BASE64": "Use a normal PNG, JPEG or WebP file.",
     "RATE_LIMITED": "Rate limited by the backend; wait and retry.",

@@ -129,6 +129,10 @@ def cmd_show(opts: Dict[str, Any], args: List[str], out: Output) -> int:
         out.line(out.bold(str(found.get("filename"))))
         out.line("prompt: %s" % (found.get("prompt") or ""))
         out.line("size: %s  quality: %s" % (found.get("size"), found.get("quality")))
+        if found.get("renderPath") or found.get("model"):
+            out.line("model: %s  rendered by: %s via %s" % (
+                found.get("model"), found.get("renderModel") or found.get("model"),
+                found.get("renderPath") or "responses"))
         out.line("when: %s" % _when(found.get("createdAt")).replace(" ", "T"))
         out.line("url: %s%s" % (client.base, found.get("url")))
     if opts.get("reveal"):
@@ -310,8 +314,20 @@ def cmd_oauth(opts: Dict[str, Any], args: List[str], out: Output) -> int:
     oauth = (data.get("runtime") or {}).get("oauth") or {}
     out.line("status: %s" % data.get("status"))
     out.line("proxy: %s" % oauth.get("url"))
+    if data.get("reason"):
+        out.line("reason: %s" % data["reason"])
+    if data.get("hint"):
+        out.line("hint: %s" % data["hint"])
     if data.get("models"):
         out.line("models: %s" % ", ".join(str(m) for m in data["models"]))
+    paths = data.get("knownPaths") or {}
+    if paths:
+        out.line("render paths: %s" % ", ".join("%s → %s" % kv for kv in sorted(paths.items())))
+    quota = (data.get("quota") or {}).get("primary") or {}
+    if quota.get("usedPercent") is not None:
+        out.line("usage: %s%% of the current window" % quota["usedPercent"])
+    for warning in data.get("warnings") or []:
+        out.err("warning: %s" % (warning.get("message") or warning.get("code")))
     return EXIT_OK
 
 

@@ -23,7 +23,6 @@ from .cli_client import (EXIT_OK, Client, ClientError, Flag, Output, Usage, disc
                          elapsed_since, error_from_body, int_flag, iter_sse)
 from .images import EXT_BY_KIND, sniff
 
-KNOWN_MODELS = ("gpt-5.5", "gpt-5.4", "gpt-5.4-mini", "gpt-5.3-codex-spark")
 GEN_FLAGS = [Flag("quality", "q", default="low"), Flag("size", "s", default="1024x1024"),
              Flag("format", "f"), Flag("count", "n", default="1"),
              Flag("ref", repeatable=True), Flag("out", "o"), Flag("out-dir", "d"),
@@ -70,8 +69,7 @@ def _check_common(opts: Dict[str, Any]) -> None:
         raise Usage("--mode must be auto or direct")
     if opts.get("moderation") not in ("auto", "low"):
         raise Usage("--moderation must be auto or low")
-    if opts.get("model") is not None and opts["model"] not in KNOWN_MODELS:
-        raise Usage("--model must be one of: %s" % ", ".join(KNOWN_MODELS))
+    # --model: any name; the server accepts what the proxy lists (INVALID_IMAGE_MODEL otherwise)
 
 
 def _default_name(index: Optional[int], ext: str) -> str:

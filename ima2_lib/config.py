@@ -16,8 +16,11 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-VALID_IMAGE_MODELS = ("gpt-5.5", "gpt-5.4", "gpt-5.4-mini")
+# The seed's model names: always accepted (old clients keep working) besides whatever the
+# proxy's /v1/models lists (docs/RENDER_PATHS.md).
+SEED_IMAGE_MODELS = ("gpt-5.5", "gpt-5.4", "gpt-5.4-mini")
 UNSUPPORTED_IMAGE_MODELS = ("gpt-5.3-codex-spark",)
+IMAGE_PATHS = ("auto", "responses", "images")
 PROVIDERS = ("oauth", "offline")
 LOG_LEVELS = ("debug", "info", "warn", "error", "silent")
 
@@ -44,7 +47,7 @@ class Setting:
         secret: bool = False,
     ) -> None:
         self.name = name
-        self.kind = kind  # int | str | bool | size | duration | list | moderation | provider
+        self.kind = kind  # int|str|bool|size|duration|list|moderation|imagepath|provider
         self.default = default  # a value, or a callable(values) for derived defaults
         self.env = tuple(env)
         self.json = tuple(json_paths)
@@ -104,6 +107,14 @@ SETTINGS: List[Setting] = [
             ["oauth.statusTimeoutMs"], None, "proxy readiness wait and /v1/models timeout"),
     Setting("oauth_restart_delay_ms", "int", 5000, ["IMA2_OAUTH_RESTART_DELAY_MS"],
             ["oauth.restartDelayMs"], None, "first restart delay of the proxy (then backoff)"),
+    Setting("oauth_package", "str", "openai-oauth@2.0.0", ["IMA2_OAUTH_PACKAGE"],
+            ["oauth.package"], None, "what `npx` runs as the proxy (pinned version)"),
+    Setting("oauth_args", "str", "", ["IMA2_OAUTH_ARGS"], ["oauth.args"], None,
+            "extra proxy arguments (e.g. --oauth-file, --models, --base-url, --codex-version)"),
+    Setting("image_path", "imagepath", "auto", ["IMA2_IMAGE_PATH"], ["upstream.imagePath"], None,
+            "render path: auto (hosted tool, falling back to the Images API), responses, images"),
+    Setting("images_model", "str", "gpt-image-2", ["IMA2_IMAGE_API_MODEL"],
+            ["upstream.imageApiModel"], None, "image model of the Images API path"),
     Setting("research_suffix", "str", RESEARCH_SUFFIX, ["IMA2_RESEARCH_SUFFIX"],
             ["oauth.researchSuffix"], None, "text appended to auto-mode prompts"),
     Setting("valid_moderation", "moderation", ["auto", "low"], [], ["oauth.validModeration"],
@@ -328,6 +339,9 @@ def _parse(setting: Setting, raw: Any) -> Tuple[bool, Any]:
     if kind == "loglevel":
         text = str(raw).strip().lower()
         return True, text if text in LOG_LEVELS else "info"
+    if kind == "imagepath":
+        text = str(raw).strip().lower() if isinstance(raw, str) else ""
+        return (True, text) if text in IMAGE_PATHS else (False, None)
     if kind == "provider":
         text = str(raw).strip().lower()
         return (text in PROVIDERS), text

@@ -11,7 +11,7 @@ import argparse
 import os
 import shutil
 import sys
-from typing import Any, Callable, List, Tuple
+from typing import Any, Callable, Dict, List, Tuple
 
 from . import __version__
 
@@ -94,7 +94,8 @@ def _oauth_lines(config: Any) -> List[Check]:
     from . import codex
     from .cli import live_server_from_advertisement
     from .deps import Features, make_ssl_context
-    from .services.oauth import probe
+    from .services.oauth import default_model_warnings, probe
+    from .services.oauth import _probe_state as probe_state
     from .store import read_json
 
     lines: List[Check] = []
@@ -108,34 +109,53 @@ def _oauth_lines(config: Any) -> List[Check]:
             lines.append(("⚠", "Codex auth file %s is not a readable JSON object" % path))
         elif info.get("expired"):
             lines.append(("⚠", "Codex auth file %s: access token expired (the proxy refreshes "
-                                "it; if requests fail run `npx @openai/codex login`)" % path))
+                                "it; if requests fail run `npx openai-oauth login`)" % path))
         else:
             lines.append(("✓" if info.get("hasAccessToken") else "⚠",
                           "Codex auth file %s: access token %s, refresh token %s" % (
                               path, "present" if info.get("hasAccessToken") else "missing",
                               "present" if info.get("hasRefreshToken") else "missing")))
     if not found:
-        lines.append(("⚠", "no Codex auth file (~/.codex/auth.json): sign in with "
-                           "`npx @openai/codex login`"))
+        lines.append(("⚠", "not logged in: no ChatGPT login file (~/.codex/auth.json); sign "
+                           "in with `npx openai-oauth login`"))
     url = config.oauth_base_url
+    advertised: Dict[str, Any] = {}
     if live_server_from_advertisement(config.advertise_file):
         advert = read_json(config.advertise_file, default={}, warn=lambda _m: None) or {}
-        url = ((advert.get("oauth") or {}).get("url") or url) if isinstance(advert, dict) else url
+        if isinstance(advert, dict) and isinstance(advert.get("oauth"), dict):
+            advertised = advert["oauth"]
+            url = advertised.get("url") or url
     context = (make_ssl_context(Features(config.env), config.ca_bundle)
                if url.startswith("https:") else None)
     status, data = probe(url, "/v1/models", min(3.0, config.oauth_status_timeout_ms / 1000.0),
                          context)
-    if status is None:
-        lines.append(("ℹ", "OAuth proxy at %s is not answering (start `npx openai-oauth`, or "
-                           "`python3 ima2.py serve` starts it; IMA2_OAUTH_URL points elsewhere)"
-                      % url))
-    elif not 200 <= status < 300:
-        lines.append(("⚠", "OAuth proxy at %s answers %d: login required (`npx @openai/codex "
-                           "login`)" % (url, status)))
+    state, message = probe_state(status, data)
+    if state == "offline" and advertised.get("status") in ("login_required", "network_failed"):
+        state, message = advertised["status"], advertised.get("reason")
+    why = " (the proxy says: %s)" % message if message else ""
+    if state == "offline":
+        lines.append(("ℹ", "OAuth proxy not running at %s%s (`python3 ima2.py serve` starts it; "
+                           "IMA2_OAUTH_URL points elsewhere)"
+                      % (url, " (ima2 says: %s)" % advertised["reason"]
+                         if advertised.get("reason") else "")))
+    elif state in ("login_required", "auth_required"):
+        lines.append(("⚠", "not logged in to ChatGPT%s: run `npx openai-oauth login`" % why))
+    elif state == "network_failed":
+        lines.append(("⚠", "network failed: the proxy cannot reach ChatGPT%s" % why))
     else:
         models = [m.get("id") for m in (data or {}).get("data", []) if isinstance(m, dict)] \
             if isinstance(data, dict) else []
-        lines.append(("✓", "OAuth proxy at %s is ready (%d models)" % (url, len(models))))
+        lines.append(("✓", "OAuth proxy at %s is ready (%d models: %s)"
+                      % (url, len(models), ", ".join(str(m) for m in models))))
+        for warning in default_model_warnings(config, models):
+            lines.append(("⚠", warning["message"]))
+    if any(config.env.get(k) for k in ("HTTPS_PROXY", "https_proxy")) \
+            and config.env.get("NODE_USE_ENV_PROXY") != "1":
+        lines.append(("ℹ", "HTTPS_PROXY is set: Node's fetch (used by openai-oauth) ignores it "
+                           "unless NODE_USE_ENV_PROXY=1 is set too (export it before "
+                           "`python3 ima2.py serve`)"))
+    lines.append(("ℹ", "render path %s (IMA2_IMAGE_PATH), Images API model %s, proxy package %s"
+                  % (config.image_path, config.images_model, config.oauth_package)))
     return lines
 
 

@@ -86,9 +86,11 @@ class CancelToken:
 # Request bodies
 # --------------------------------------------------------------------------------------
 def image_tool(quality: str, size: Any, moderation: str,
-               partial_images: Optional[int] = None) -> Dict[str, Any]:
+               partial_images: Optional[int] = None, background: str = "auto") -> Dict[str, Any]:
     tool: Dict[str, Any] = {"type": "image_generation", "quality": quality, "size": size,
                             "moderation": moderation}
+    if background and background != "auto":
+        tool["background"] = background
     if partial_images:
         tool["partial_images"] = partial_images
     return tool
@@ -138,7 +140,8 @@ def fallback_body(stream_body: Dict[str, Any]) -> Dict[str, Any]:
 # Transport
 # --------------------------------------------------------------------------------------
 class UpstreamClient:
-    """POSTs to ``<base>/v1/responses``; every call is abortable through a CancelToken."""
+    """POSTs to ``<base>/v1/responses`` (and, for images_api.py, ``/v1/images/*``); every call
+    is abortable through a CancelToken; ``on_headers`` sees every answer's headers."""
 
     def __init__(self, base_url: Callable[[], str], connect_timeout_s: float,
                  idle_timeout_s: float, ssl_context: Callable[[], Any]) -> None:
@@ -146,6 +149,8 @@ class UpstreamClient:
         self.connect_timeout_s = connect_timeout_s
         self.idle_timeout_s = idle_timeout_s
         self.ssl_context = ssl_context
+        # Called with the headers of every answer (quota headers: ``x-codex-*``).
+        self.on_headers: Optional[Callable[[Any], None]] = None
 
     def stream_image(self, body: Dict[str, Any], cancel: CancelToken,
                      on_phase: Optional[PhaseFn] = None,
@@ -227,13 +232,15 @@ class _Exchange:
         return UpstreamError("NETWORK_FAILED", "Connection to the OAuth proxy failed while "
                              "reading (%s)" % _reason(exc))
 
-    def post(self, body: Dict[str, Any], accept: str) -> http.client.HTTPResponse:
+    def post(self, body: Any, accept: str, route: str = "/v1/responses",
+             content_type: str = "application/json") -> http.client.HTTPResponse:
+        """POST ``body`` (a JSON value, or ready ``bytes`` of ``content_type``) to ``route``."""
         self.cancel.check()
         base = self.client.base_url().rstrip("/")
         if base.endswith("/v1"):
             base = base[:-3]
         parts = urlsplit(base)
-        path = (parts.path.rstrip("/") or "") + "/v1/responses"
+        path = (parts.path.rstrip("/") or "") + route
         timeout = self.client.connect_timeout_s
         if parts.scheme == "https":
             self.conn = http.client.HTTPSConnection(parts.hostname or "", parts.port,
@@ -242,7 +249,8 @@ class _Exchange:
         else:
             self.conn = http.client.HTTPConnection(parts.hostname or "", parts.port or 80,
                                                    timeout=timeout)
-        payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        payload = body if isinstance(body, bytes) else json.dumps(
+            body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
         try:
             self.conn.connect()
         except (OSError, http.client.HTTPException) as exc:
@@ -254,7 +262,7 @@ class _Exchange:
         self.sock.settimeout(self.client.idle_timeout_s)
         try:
             self.conn.request("POST", path, body=payload, headers={
-                "Content-Type": "application/json", "Accept": accept})
+                "Content-Type": content_type, "Accept": accept})
         except (OSError, http.client.HTTPException) as exc:
             raise self._fail(exc, "send")
         try:
@@ -262,6 +270,8 @@ class _Exchange:
         except (OSError, http.client.HTTPException) as exc:
             raise self._fail(exc, "read")
         self.resp = resp
+        if self.client.on_headers is not None:
+            self.client.on_headers(resp.headers)
         if not 200 <= resp.status < 300:
             raw = self._read_capped(1 << 20)
             raise from_http(resp.status, raw, resp.headers)
@@ -281,6 +291,19 @@ class _Exchange:
             if isinstance(exc, socket.timeout):
                 raise self._fail(exc, "read")
         return bytes(buf)
+
+    def iter_body(self) -> Any:
+        """The answer's bytes as they arrive (then a cancel check)."""
+        assert self.resp is not None
+        while True:
+            try:
+                chunk = self.resp.read1(READ_SIZE)
+            except (OSError, http.client.HTTPException, ValueError) as exc:
+                raise self._fail(exc, "read")
+            if not chunk:
+                break
+            yield chunk
+        self.cancel.check()
 
     def read_all(self) -> bytes:
         buf = bytearray()

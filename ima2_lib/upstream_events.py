@@ -143,6 +143,9 @@ class ImageResult:
         self.error: Optional[UpstreamError] = None
         self.image_bytes: Optional[bytes] = None
         self.image_taken = False  # an on_image callback took the image over
+        self.render_path = "responses"  # responses | images (set by GenerationService)
+        self.render_model: Optional[str] = None  # the model that rendered
+        self.warnings: List[Any] = []  # settings the render path could not honour
 
     @property
     def has_image(self) -> bool:

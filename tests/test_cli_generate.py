@@ -88,7 +88,7 @@ def test_gen_with_reference_and_error_hint(server, fake, env, tmp):
     proc = cli(env, "gen", "x", "--ref", ref, "--json")
     doc = json.loads(proc.stdout)
     assert doc["ok"] is False and doc["code"] == "AUTH_CHATGPT_EXPIRED"
-    assert "npx @openai/codex login" in doc["hint"]
+    assert "npx openai-oauth login" in doc["hint"]
     assert proc.returncode == 4
     sent = fake.posts()[0].body["input"][1]["content"]
     assert sent[0]["type"] == "input_image" and sent[0]["image_url"].startswith(

@@ -115,9 +115,17 @@ def test_doctor_probes_the_proxy_and_reports_auth_files(tmp, fake):
     env = base_env(tmp, IMA2_OAUTH_URL=fake.url)
     proc, section = _doctor_oauth(env)
     assert proc.returncode == 0
-    assert "ready (4 models)" in section and "no Codex auth file" in section
+    assert "ready (5 models: gpt-5.5, " in section and "not logged in" in section
+    assert "npx openai-oauth login" in section and "@openai/codex" not in proc.stdout
     fake.models_mode = "401"
-    assert "login required" in _doctor_oauth(env)[1]
+    assert "not logged in to ChatGPT" in _doctor_oauth(env)[1]
+    fake.models_mode = "502"  # the real 2.0 answer for a dead network: 502 "fetch failed"
+    assert "network failed" in _doctor_oauth(env)[1]
+    fake.models_mode = "ok"
+    custom = dict(env, IMA2_IMAGE_MODEL_DEFAULT="gpt-9-custom", HTTPS_PROXY="http://p:3128")
+    section = _doctor_oauth(custom)[1]
+    assert "gpt-9-custom" in section and "not in the proxy's model list" in section
+    assert "NODE_USE_ENV_PROXY=1" in section
     # An auth file: facts only, never the token.
     claims = base64.urlsafe_b64encode(json.dumps({"exp": int(time.time()) + 3600}).encode())
     token = "eyJhbGciOiJub25lIn0." + claims.decode().rstrip("=") + ".sig-secret-part"
@@ -129,7 +137,7 @@ def test_doctor_probes_the_proxy_and_reports_auth_files(tmp, fake):
     assert "access token present, refresh token present" in section
     assert "sig-secret-part" not in proc.stdout and "rt-secret" not in proc.stdout
     fake.stop()
-    assert "is not answering" in _doctor_oauth(env)[1]
+    assert "proxy not running" in _doctor_oauth(env)[1]
 
 
 @pytest.mark.parametrize("argv,expected", [

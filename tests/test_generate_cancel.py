@@ -40,12 +40,14 @@ def test_delete_cancels_a_json_generation(server, fake):
     started = time.monotonic()
     deleted = server.request("DELETE", "/api/inflight/cancel-me")
     assert deleted.status == 204 and deleted.body == b""
+    assert deleted.header("X-Ima2-Upstream-May-Continue") == "true"
     wait_until(lambda: fake.closed >= 2, 1.0, message="fake sees both connections closed")
     assert max(fake.closed_at) - started < 1.0
     resp = call.wait()
     assert resp.status == 499
     body = resp.json()
     assert body["code"] == "CANCELED" and body["requestId"] == "cancel-me"
+    assert body["upstreamMayContinue"] is True  # openai-oauth 2.0 lets the backend finish
     fake.release("final")
     assert images(server) == []
     assert_consistent_gallery(server)

@@ -67,8 +67,15 @@ CASES = {
 }
 
 
+# With IMA2_IMAGE_PATH=auto these answers re-route to the Images API (test_render_paths.py);
+# here the hosted-tool path alone is classified.
+PATH_SIGNATURES = ("400 tool choice", "400 detail body", "stream without image")
+
+
 @pytest.mark.parametrize("name", list(CASES))
-def test_generate_failure_classes(server, fake, name):
+def test_generate_failure_classes(server, fake, live_factory, name):
+    if name in PATH_SIGNATURES:
+        server = live_factory(IMA2_OAUTH_URL=fake.url, IMA2_IMAGE_PATH="responses")
     make, status, code, hits, extra = CASES[name]
     fake.default = make(fake)
     resp = server.post("/api/generate", {"prompt": "p", "requestId": "fail-1"})

@@ -144,7 +144,9 @@ def test_json_answer_to_a_streaming_request(server, fake):
     assert body["revisedPrompt"] == "json path" and body["usage"] == {"total_tokens": 5}
 
 
-def test_stream_without_image_falls_back_to_a_faithful_non_stream_request(server, fake):
+def test_stream_without_image_falls_back_to_a_faithful_non_stream_request(fake, live_factory):
+    # the hosted-tool path alone (with auto, a text-only answer goes to the Images API)
+    server = live_factory(IMA2_OAUTH_URL=fake.url, IMA2_IMAGE_PATH="responses")
     fake.script(fake.sse(text_only()), json_reply({
         "id": "r", "status": "completed", "usage": None,
         "output": [{"type": "image_generation_call", "status": "generating", "result": FINAL}]}))

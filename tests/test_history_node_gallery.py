@@ -16,7 +16,8 @@ USAGE = {"input_tokens": 2294, "input_tokens_details": {"cached_tokens": 0},
          "total_tokens": 2413}
 NULLS = ("prompt", "userPrompt", "revisedPrompt", "promptMode", "quality", "size", "model",
          "usage", "sessionId", "nodeId", "parentNodeId", "clientNodeId", "requestId", "kind",
-         "setId", "cardId", "headline", "body", "cards", "cardOrder")
+         "setId", "cardId", "headline", "body", "cards", "cardOrder", "renderPath",
+         "renderModel", "background")
 
 
 def row(filename: str, created: int, **fields):

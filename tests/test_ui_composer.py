@@ -88,7 +88,9 @@ def test_custom_size_blocks_generate_until_valid_and_settings_persist(studio: An
     # Models come from the proxy's list when it is ready (the fake lists the three + gpt-image-2).
     page.wait_for_selector("#oauth-pill[data-state='ready']")
     models = page.eval_on_selector_all("#model button", "o => o.map(x => x.value)")
-    assert sorted(models) == ["gpt-5.4", "gpt-5.4-mini", "gpt-5.5"]
+    # the proxy's list, the configured default first
+    assert models[0] == "gpt-5.4-mini"
+    assert sorted(models) == ["gpt-5.4", "gpt-5.4-mini", "gpt-5.5", "gpt-5.6-sol", "gpt-image-2"]
 
 
 def test_references_picker_drop_paste_limit_heic_and_downscale(studio: Any) -> None:

@@ -11,6 +11,12 @@ import pytest
 from helpers import closed_port
 from ui_support import json_answer, text_stream
 
+
+def _empty_everywhere(fake: Any) -> Callable[..., None]:
+    """A text-only answer, and the Images API fallback (auto path) has no image either."""
+    fake.images_default = json_answer(200, {"data": []})
+    return text_stream(fake)
+
 pytestmark = pytest.mark.browser
 
 
@@ -34,9 +40,9 @@ FETCH_FAILED = {"error": {"message": "fetch failed", "type": "server_error"}}
 # class, upstream answer for a fake (None: the proxy is down), expected title, words of the hint
 CASES: Dict[str, Tuple[Optional[Callable[..., Any]], str, str]] = {
     "proxy": (None, "The OAuth proxy is offline", "npx openai-oauth"),
-    "auth": (lambda fake: json_answer(401, EXPIRED), "Your login expired", "npx @openai/codex login"),
+    "auth": (lambda fake: json_answer(401, EXPIRED), "Your login expired", "npx openai-oauth login"),
     "safety": (lambda fake: json_answer(400, MODERATION), "Refused by the safety system", "Rephrase the prompt"),
-    "empty": (text_stream, "No image came back", "Direct mode"),
+    "empty": (lambda fake: _empty_everywhere(fake), "No image came back", "Direct mode"),
     "rate": (lambda fake: json_answer(429, RATE, headers=[("Retry-After", "1")]), "Rate limited",
              "Try again in 1 s"),
     "size": (lambda fake: json_answer(400, SIZE), "Invalid image size", "multiples of 16"),

@@ -23,12 +23,19 @@ def test_proxy_ready_with_models_and_login_needed(studio: Any) -> None:
     assert page.get_attribute("#oauth-pill", "aria-expanded") == "true"
     studio.fake.models_mode = "401"
     page.click("#oauth-details button")
-    page.wait_for_selector("#oauth-pill[data-state='auth_required']")
-    assert "npx @openai/codex login" in page.inner_text("#oauth-details")
+    page.wait_for_selector("#oauth-pill[data-state='login_required']")
+    assert "npx openai-oauth login" in page.inner_text("#oauth-details")
+    assert "expired" in page.inner_text("#oauth-reason")
     assert "null" not in page.inner_text("#oauth-details")
+    # no login: a clear first-visit panel, not just the pill
+    panel = page.wait_for_selector("#login-notice:not([hidden])")
+    text = panel.inner_text()
+    assert "npx openai-oauth login" in text and "python3 ima2.py serve --offline" in text
     studio.fake.models_mode = "502"
     page.click("#oauth-details button")
-    page.wait_for_selector("#oauth-pill[data-state='auth_required'], #oauth-pill[data-state='offline']")
+    page.wait_for_selector("#oauth-pill[data-state='network_failed']")
+    assert "NODE_USE_ENV_PROXY=1" in page.inner_text("#oauth-details")
+    page.wait_for_selector("#login-notice", state="hidden")
 
 
 @pytest.mark.skipif(os.name != "posix", reason="fake opener is a shell script")

@@ -34,6 +34,8 @@ COMMON_FIELDS = {
     "size": nullable(SIZE),
     "format": nullable(s("png | jpeg | webp (default png)", enum=["png", "jpeg", "webp"])),
     "moderation": nullable(s("auto | low (default low)", enum=["auto", "low"])),
+    "background": nullable(s("auto (default) | opaque | transparent",
+                             enum=["auto", "opaque", "transparent"])),
     "model": anything("a host model the proxy lists (e.g. gpt-5.4-mini); empty or not a "
                       "string → the default"),
     "mode": anything("auto (default) or direct (the prompt is passed through untouched)"),
@@ -44,7 +46,10 @@ COMMON_FIELDS = {
 }
 _RESULT_FIELDS = {"elapsed": s(), "requestId": s(), "usage": USAGE, "provider": PROVIDER,
                   "webSearchCalls": i(), "model": s(), "warnings": WARNINGS,
-                  "revisedPrompt": nullable(s()), "promptMode": s()}
+                  "revisedPrompt": nullable(s()), "promptMode": s(), "background": s(),
+                  "renderPath": s("responses (hosted tool) | images (Images API)",
+                                  enum=["responses", "images"]),
+                  "renderModel": nullable(s("the model that drew the image"))}
 GENERATED = obj(dict(_RESULT_FIELDS, image=DATA_URL, filename=s(), count=i(),
                      images=arr(obj({"image": DATA_URL, "filename": s(),
                                      "revisedPrompt": nullable(s())}))),

@@ -1,5 +1,6 @@
 """In-flight jobs: ``GET /api/inflight`` and ``DELETE /api/inflight/{requestId}`` (CONTRACT
-§6.7–6.8). DELETE really cancels: it aborts the job's upstream connection; always 204.
+§6.7–6.8). DELETE really cancels: it aborts the job's upstream connection; always 204 (with
+``X-Ima2-Upstream-May-Continue: true``: the proxy lets the backend finish).
 """
 from __future__ import annotations
 
@@ -24,7 +25,10 @@ def handle_list(app: Any, req: Request) -> Dict[str, Any]:
 
 def handle_cancel(app: Any, req: Request) -> Response:
     app.inflight.cancel(req.params["requestId"])
-    return empty_response(204)
+    out = empty_response(204)
+    # ima2's own call stops now; openai-oauth 2.0 lets the backend finish (quota is spent).
+    out.headers.append(("X-Ima2-Upstream-May-Continue", "true"))
+    return out
 
 
 ROUTES = [

@@ -37,7 +37,9 @@ API = {
         responses={200: [obj({"nodeId": s(), "parentNodeId": nullable(s()),
                               "requestId": s(), "image": DATA_URL, "filename": s(),
                               "url": s(), "usage": USAGE, "provider": PROVIDER,
-                              "warnings": WARNINGS}, ["nodeId", "filename"]), SSE]},
+                              "warnings": WARNINGS, "background": s(),
+                              "renderPath": s(enum=["responses", "images"]),
+                              "renderModel": nullable(s())}, ["nodeId", "filename"]), SSE]},
         errors=(403, 404, 409, 422, 429, 499, 502, 503, 504)),
     ("GET", "/api/node/{nodeId}"): op(
         "A node image's metadata", path={"nodeId": s(pattern=r"^[A-Za-z0-9_-]+$")},

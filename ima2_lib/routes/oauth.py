@@ -35,8 +35,15 @@ API = {
     ("GET", "/api/oauth/status"): op(
         "OAuth proxy state and its models (always 200)",
         responses={200: obj({"status": s(enum=["ready", "starting", "offline",
-                                                   "auth_required"]),
-                             "models": arr(s()), "reason": s(), "runtime": RUNTIME,
+                                                   "auth_required", "login_required",
+                                                   "network_failed"]),
+                             "models": arr(s()), "reason": s("the proxy's own words"),
+                             "hint": s("what to do (e.g. `npx openai-oauth login`)"),
+                             "modelPaths": arr(obj({"id": s(), "path": s(
+                                 enum=["responses", "images"])})),
+                             "imagePath": s(enum=["auto", "responses", "images"]),
+                             "knownPaths": obj(), "defaultModel": s(),
+                             "warnings": arr(obj()), "quota": obj(), "runtime": RUNTIME,
                              "provider": s("`offline` when the offline provider answers",
                                            enum=["offline"])},
                             ["status"])}),

@@ -21,6 +21,7 @@ from ..errors import ApiError
 from ..httpio import Request, Response, sse_response
 from ..log import now_ms
 from ..payload import DataUrl, json_stream
+from ..images_api import ImagesInput
 from ..upstream import b64_bytes, edit_body, generate_body, image_tool
 from ..upstream_errors import UpstreamError, canceled
 from . import params as P
@@ -61,6 +62,13 @@ def error_for(err: BaseException, request_id: str, app: Any) -> ApiError:
                      "upstreamParam": err.upstream_param, "requestId": request_id}
         if err.retry_after is not None:
             out.extra["retryAfter"] = round(err.retry_after, 3)
+        if err.reset_at is not None:
+            out.extra["resetAt"] = err.reset_at
+        for key, value in (("reason", err.reason), ("hint", err.hint)):
+            if value:
+                out.extra[key] = value
+        if err.code == "CANCELED":
+            out.extra["upstreamMayContinue"] = True  # openai-oauth 2.0 lets the backend finish
         return out
     if isinstance(err, ApiError):
         return err
@@ -180,8 +188,11 @@ class Classic:
         body = self.body
         self.format = P.check_format(body.get("format"))
         self.size = P.check_size(body.get("size"))
+        self.background = P.check_background(body.get("background"))
         self.request_id = P.choose_request_id(body.get("requestId"), self.req.request_id)
         self.quality, self.warnings = P.normalize_quality(body.get("quality"))
+        self.format, kept = P.keep_alpha(self.format, self.background)
+        self.warnings = self.warnings + kept
         self.session_id = P.string_or_none(body.get("sessionId"))
         self.client_node_id = P.string_or_none(body.get("clientNodeId"))
         self.prompt = prompt
@@ -203,16 +214,21 @@ class Classic:
         if self.kind == "edit":
             text = prompts.text_prompt(self.effective, "edit", self.prompt_mode,
                                        config.research_suffix)
-            tool = image_tool(self.quality, self.size, self.moderation)
+            tool = image_tool(self.quality, self.size, self.moderation,
+                              background=self.background)
             body = edit_body(self.model, prompts.EDIT_DEVELOPER, text, self.source, [], tool,
                              False)
-            return ImageSpec(body, False, "edit")
+            return ImageSpec(body, False, "edit", self._images_input([self.source]))
         text = prompts.text_prompt(self.effective, "generate", self.prompt_mode,
                                    config.research_suffix)
         tool = image_tool(self.quality, self.size, self.moderation,
-                          2 if self.mode == "sse" else None)
+                          2 if self.mode == "sse" else None, self.background)
         body = generate_body(self.model, prompts.GENERATE_DEVELOPER, text, self.refs, tool)
-        return ImageSpec(body, True, "generate")
+        return ImageSpec(body, True, "generate", self._images_input(self.refs))
+
+    def _images_input(self, inputs: List[Tuple[str, str]]) -> ImagesInput:
+        return ImagesInput(self.effective, inputs, self.size, self.quality, self.background,
+                           self.app.config.images_model)
 
     def _work(self, spec: ImageSpec) -> Any:
         app = self.app
@@ -261,6 +277,8 @@ class Classic:
                            ("requestId", self.request_id)):
             if value:
                 out[key] = value
+        out.update({"background": self.background, "renderPath": result.render_path,
+                    "renderModel": result.render_model})
         return out
 
     # --- running and answering -------------------------------------------------------------
@@ -317,25 +335,29 @@ class Classic:
             return "error", err
         saved = [s for s, _ in done]
         results = [r for _, r in done]
-        warnings = _dedupe(self.warnings + [w for s in saved for w in s.warnings])
+        warnings = _dedupe(self.warnings + [w for s in saved for w in s.warnings]
+                           + [w for r in results for w in r.warnings])
         meta = ({"filename": saved[0].filename, "imageChars": (saved[0].length + 2) // 3 * 4}
                 if self.kind == "edit" else
                 {"filenames": [s.filename for s in saved], "imageCount": len(saved)})
         app.inflight.finish(job, "completed", 200, None, meta)
         revised = results[0].revised_prompt
         if self.mode == "raw":
-            return "ok", raw_response(saved, self.request_id, revised, warnings)
+            out = raw_response(saved, self.request_id, revised, warnings)
+            out.headers.append(("X-Ima2-Render-Path", results[0].render_path))
+            return "ok", out
         elapsed = "%.1f" % (time.monotonic() - self.started)
         extra = {"usage": aggregate_usage([r.usage for r in results]), "provider": app.provider,
                  "webSearchCalls": sum(r.web_search_calls for r in results),
                  "quality": self.quality, "size": self.size, "moderation": self.moderation,
                  "model": self.model, "warnings": warnings, "revisedPrompt": revised,
-                 "promptMode": self.prompt_mode}
+                 "promptMode": self.prompt_mode, "background": self.background,
+                 "renderPath": results[0].render_path, "renderModel": results[0].render_model}
         if self.kind == "edit":
             payload = {"image": DataUrl(saved[0].mime, saved[0].b64()), "elapsed": elapsed,
                        "filename": saved[0].filename, "requestId": self.request_id}
             for key in ("usage", "provider", "model", "moderation", "warnings", "revisedPrompt",
-                        "promptMode"):
+                        "promptMode", "background", "renderPath", "renderModel"):
                 payload[key] = extra[key]
             return "ok", payload
         if self.n == 1:

@@ -7,6 +7,12 @@ that is short; the rest once after a short backoff), the non-stream fallback of 
 (§7.4 + decision 7), the readiness gate before every call, and ``Run``: the worker threads of
 one request plus the queue the request thread watches, so a cancel or a client disconnect is
 noticed within ~250 ms while the upstream work goes on elsewhere.
+Also the render path of each image (docs/RENDER_PATHS.md): ``responses`` (the hosted
+``image_generation`` tool, with partials) or ``images`` (the proxy's Images API); with
+``IMA2_IMAGE_PATH=auto`` the hosted tool is tried first and, on the known "this model cannot run
+the tool" signatures only, the same image is made once through ``images`` and that model's path
+is remembered for the life of the server. The last quota headers the proxy passed on are kept
+for ``/api/oauth/status``.
 Must not: know the routes' response shapes (classic.py / nodes.py do) or write files
 (saving.py does).
 """
@@ -14,11 +20,13 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from ..deps import make_ssl_context
 from ..httpio import SSE_KEEPALIVE, sse_event
 from ..payload import sse_parts
+from ..images_api import ImagesInput, request_image, unsupported_warnings
 from ..upstream import B64, CancelToken, ImageResult, UpstreamClient, fallback_body
 from ..upstream_errors import UpstreamError, canceled
 from .saving import remove_stale_temps
@@ -33,12 +41,70 @@ PartialSink = Callable[[B64, Optional[int]], None]
 
 
 class ImageSpec:
-    """What one image needs from the upstream."""
+    """What one image needs from the upstream: the hosted-tool body and, when the Images API
+    path may be used, its ``ImagesInput`` (plus what that path cannot honour)."""
 
-    def __init__(self, body: Dict[str, Any], fallback: bool, label: str) -> None:
+    def __init__(self, body: Dict[str, Any], fallback: bool, label: str,
+                 images: Optional[ImagesInput] = None, search_on: bool = False) -> None:
         self.body = body
         self.fallback = fallback  # generate calls only (§7.4)
         self.label = label  # generate | edit (log scope)
+        self.images = images
+        self.search_on = search_on
+        self.model = str(body.get("model") or "")
+        tools = body.get("tools") if isinstance(body.get("tools"), list) else []
+        tool = tools[-1] if tools and isinstance(tools[-1], dict) else {}
+        self.moderation = tool.get("moderation")
+
+
+# Answers that mean "this model cannot run the hosted image tool" (responses-lite models on
+# openai-oauth 2.0, models the account may not use on this path). Only these re-route.
+_PATH_SIGNATURES = ("tool choice 'image_generation' not found",
+                    "not supported when using codex", "does not support image_generation",
+                    "image_generation is not supported", "model_not_found")
+QUOTA_PREFIX = "x-codex-"
+
+
+def is_path_signature(err: UpstreamError) -> bool:
+    if err.render_fallback:
+        return True
+    if err.code != "INVALID_REQUEST":
+        return False
+    text = ("%s %s" % (err.message, err.upstream_code or "")).lower()
+    return any(sign in text for sign in _PATH_SIGNATURES)
+
+
+def quota_from_headers(headers: Any, now_ms: int) -> Optional[Dict[str, Any]]:
+    """The usage windows of ``x-codex-*`` headers (None when the answer had none)."""
+    seen = {k.lower(): v for k, v in headers.items() if k.lower().startswith(QUOTA_PREFIX)}
+    if not seen:
+        return None
+
+    def number(name: str) -> Optional[float]:
+        try:
+            return float(seen[name])
+        except (KeyError, ValueError):
+            return None
+
+    out: Dict[str, Any] = {"seenAt": now_ms}
+    if seen.get("x-codex-plan-type"):
+        out["planType"] = seen["x-codex-plan-type"]
+    for window in ("primary", "secondary"):
+        used = number("x-codex-%s-used-percent" % window)
+        if used is None:
+            continue
+        entry: Dict[str, Any] = {"usedPercent": used}
+        minutes = number("x-codex-%s-window-minutes" % window)
+        if minutes is not None:
+            entry["windowMinutes"] = minutes
+        after = number("x-codex-%s-reset-after-seconds" % window)
+        at = number("x-codex-%s-reset-at" % window)
+        if at is not None:
+            entry["resetAt"] = int(at * 1000)
+        elif after is not None:
+            entry["resetAt"] = now_ms + int(after * 1000)
+        out[window] = entry
+    return out
 
 
 class GenerationService:
@@ -52,6 +118,34 @@ class GenerationService:
             connect_timeout_s=max(0.05, float(config.upstream_connect_timeout_ms) / 1000.0),
             idle_timeout_s=max(0.05, float(config.upstream_idle_timeout_ms) / 1000.0),
             ssl_context=self._ssl_context)
+        self.client.on_headers = self._note_headers
+        self._paths: Dict[str, str] = {}  # model -> render path learned in auto mode
+        self._quota: Optional[Dict[str, Any]] = None
+        self._memory_lock = threading.Lock()
+
+    def _note_headers(self, headers: Any) -> None:
+        quota = quota_from_headers(headers, int(time.time() * 1000))
+        if quota is not None:
+            with self._memory_lock:
+                self._quota = quota
+
+    def quota(self) -> Optional[Dict[str, Any]]:
+        with self._memory_lock:
+            return dict(self._quota) if self._quota else None
+
+    def path_for(self, model: str) -> str:
+        """The render path the next image of ``model`` takes."""
+        mode = self.app.config.image_path
+        if model == self.app.config.images_model:
+            return "images"  # an image model is not a host model: only this path fits
+        if mode != "auto":
+            return mode
+        with self._memory_lock:
+            return self._paths.get(model, "responses")
+
+    def known_paths(self) -> Dict[str, str]:
+        with self._memory_lock:
+            return dict(self._paths)
 
     def start(self) -> None:
         removed = remove_stale_temps(self.app.config.generated_dir)
@@ -67,7 +161,47 @@ class GenerationService:
     # --- one image -------------------------------------------------------------------------
     def produce(self, job: Any, spec: ImageSpec, on_partial: Optional[PartialSink] = None,
                 on_image: Optional[Callable[[ImageResult], None]] = None) -> ImageResult:
-        """An ImageResult with an image, or raise the classified UpstreamError."""
+        """An ImageResult with an image (``render_path``, ``render_model`` and ``warnings``
+        set), or raise the classified UpstreamError."""
+        path = self.path_for(spec.model) if spec.images is not None else "responses"
+        try:
+            return self._produce_on(path, job, spec, on_partial, on_image)
+        except UpstreamError as err:
+            if not (path == "responses" and spec.images is not None
+                    and self.app.config.image_path == "auto" and is_path_signature(err)):
+                raise
+            with self._memory_lock:
+                self._paths[spec.model] = "images"
+            self.app.log.info(spec.label, "render_path_fallback", requestId=job.request_id,
+                              model=spec.model, code=err.code, path="images")
+            return self._produce_on("images", job, spec, on_partial, on_image)
+
+    def _produce_on(self, path: str, job: Any, spec: ImageSpec,
+                    on_partial: Optional[PartialSink],
+                    on_image: Optional[Callable[[ImageResult], None]]) -> ImageResult:
+        model = spec.images.model if path == "images" and spec.images is not None \
+            else spec.model
+        warnings = (unsupported_warnings(spec.moderation, spec.search_on,
+                                         spec.images.dropped if spec.images else 0)
+                    if path == "images" else [])
+
+        def tag(result: ImageResult) -> ImageResult:
+            result.render_path = path
+            result.render_model = model
+            result.warnings = list(warnings)
+            return result
+
+        def tagged(result: ImageResult) -> None:
+            if on_image is not None:
+                on_image(tag(result))
+
+        result = tag(self._retrying(path, job, spec, on_partial, tagged))
+        self.app.oauth.note_success()
+        return result
+
+    def _retrying(self, path: str, job: Any, spec: ImageSpec,
+                  on_partial: Optional[PartialSink],
+                  on_image: Optional[Callable[[ImageResult], None]]) -> ImageResult:
         last: Optional[UpstreamError] = None
         for attempt in (1, 2):
             if last is not None:
@@ -80,6 +214,8 @@ class GenerationService:
                 if job.cancel.wait(delay):
                     raise canceled(job.cancel.reason)
             try:
+                if path == "images":
+                    return self._attempt_images(job, spec)
                 return self._attempt(job, spec, on_partial, on_image)
             except UpstreamError as err:
                 if err.code != "CANCELED":
@@ -106,6 +242,13 @@ class GenerationService:
                 on_partial(b64, index)
 
         result = self.client.stream_image(spec.body, cancel, on_phase, partial, on_image)
+        if (not result.has_image and result.error is None and result.terminal == "completed"
+                and spec.images is not None and self.app.config.image_path == "auto"):
+            # A clean answer without an image call: this model cannot run the hosted tool.
+            err = no_image_error(result)
+            err.retryable = False
+            err.render_fallback = True
+            raise err
         if not result.has_image and spec.fallback:
             self.app.log.info(spec.label, "fallback_json", requestId=job.request_id,
                               events=result.event_count)
@@ -124,6 +267,17 @@ class GenerationService:
             result = second
         if not result.has_image:
             raise no_image_error(result)
+        return result
+
+
+    def _attempt_images(self, job: Any, spec: ImageSpec) -> ImageResult:
+        assert spec.images is not None
+        self.app.oauth.gate(job.cancel)
+        self.app.inflight.set_phase(job, "streaming")
+        result = request_image(self.client, spec.images, job.cancel)
+        if not result.has_image:
+            raise no_image_error(result)
+        self.app.inflight.set_phase(job, "decoding")
         return result
 
 

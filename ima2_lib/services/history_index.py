@@ -65,7 +65,8 @@ def _created_at(meta: Dict[str, Any], mtime_ns: int) -> int:
     return mtime_ns // 1_000_000
 
 
-ROW_FIELDS = ("revisedPrompt", "promptMode", "quality", "size", "model")
+ROW_FIELDS = ("revisedPrompt", "promptMode", "quality", "size", "model", "renderPath",
+              "renderModel", "background")
 NODE_FIELDS = ("sessionId", "nodeId", "parentNodeId", "clientNodeId", "requestId", "kind",
                "setId", "cardId", "headline", "body", "cards")
 

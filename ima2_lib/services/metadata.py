@@ -25,7 +25,8 @@ from .gallery import gallery_url, inside, sidecar_candidates, validate_name
 SETTINGS_KEYS = ("prompt", "userPrompt", "revisedPrompt", "effectivePrompt", "negativePrompt",
                  "promptMode", "quality", "size", "format", "moderation", "model", "provider",
                  "kind", "sessionId", "nodeId", "parentNodeId", "clientNodeId", "contextMode",
-                 "searchMode", "webSearch", "refsCount", "createdAt", "seed")
+                 "searchMode", "webSearch", "refsCount", "createdAt", "seed", "renderPath",
+                 "renderModel", "background")
 _DATA_URL = re.compile(r"^data:[\w.+/-]*(?:;[\w=.-]+)*;base64,", re.I)
 _A1111_PAIR = re.compile(r'\s*([\w][\w \-/().]*?):\s*("(?:\\.|[^\\"])*"|[^,]*)(?:,|$)')
 _A1111_KEYS = {"size": "size", "model": "model", "seed": "seed"}

@@ -23,6 +23,7 @@ from ..httpio import Request, Response, sse_response
 from ..images import sniff
 from ..payload import DataUrl, json_stream
 from ..store import read_json
+from ..images_api import ImagesInput
 from ..upstream import edit_body, generate_body, image_tool
 from ..upstream_errors import UpstreamError, canceled
 from . import params as P
@@ -64,6 +65,14 @@ def node_error(err: BaseException, parent: Any, request_id: Optional[str], app: 
         if up is not None and up.retry_after is not None:
             extra["retryAfter"] = round(up.retry_after, 3)
             headers.append(("Retry-After", up.retry_after_header() or "0"))
+        if up is not None and up.reset_at is not None:
+            extra["resetAt"] = up.reset_at
+        for key, value in (("reason", up.reason if up else None),
+                           ("hint", up.hint if up else None)):
+            if value:
+                extra[key] = value
+        if up is not None and up.code == "CANCELED":
+            extra["upstreamMayContinue"] = True  # openai-oauth 2.0 lets the backend finish
     if request_id:
         extra["requestId"] = request_id
     out = ApiError(err.status, err.code, err.message, headers=headers)
@@ -165,9 +174,12 @@ class NodeRequest:
             raise ApiError(400, "INVALID_MODERATION", P.MODERATION_MESSAGE)
         self.format = P.check_format(body.get("format"))
         self.size = P.check_size(body.get("size"))
+        self.background = P.check_background(body.get("background"))
         search = body.get("searchMode")
         self.search_mode = search if search in SEARCH_MODES else "off"
         self.quality, self.warnings = P.normalize_quality(body.get("quality"))
+        self.format, kept = P.keep_alpha(self.format, self.background)
+        self.warnings = self.warnings + kept
         self.prompt = prompt
         self.prompt_mode = P.prompt_mode(body.get("mode"))
         self.session_id = P.string_or_none(body.get("sessionId"))
@@ -184,14 +196,21 @@ class NodeRequest:
             text = prompts.text_prompt(self.effective, "edit", self.prompt_mode, research,
                                        search_on)
             # Unlike ima2-gen, child nodes also get previews in SSE mode (issue 8).
-            tool = image_tool(self.quality, self.size, self.moderation, 2 if self.sse else None)
+            tool = image_tool(self.quality, self.size, self.moderation, 2 if self.sse else None,
+                              self.background)
             body = edit_body(self.model, prompts.EDIT_DEVELOPER, text, self.source[:2],
                              self.refs, tool, search_on)
-            return ImageSpec(body, False, "node")
+            return ImageSpec(body, False, "node", self._images_input(
+                [self.source[:2]] + list(self.refs)), search_on)
         text = prompts.text_prompt(self.effective, "generate", self.prompt_mode, research)
-        tool = image_tool(self.quality, self.size, self.moderation, 2 if self.sse else None)
+        tool = image_tool(self.quality, self.size, self.moderation, 2 if self.sse else None,
+                          self.background)
         body = generate_body(self.model, prompts.GENERATE_DEVELOPER, text, self.refs, tool)
-        return ImageSpec(body, True, "node")
+        return ImageSpec(body, True, "node", self._images_input(list(self.refs)))
+
+    def _images_input(self, inputs: Any) -> ImagesInput:
+        return ImagesInput(self.effective, inputs, self.size, self.quality, self.background,
+                           self.app.config.images_model)
 
     def sidecar(self, result: Any, now: int, kind: str, actual: Optional[str]) -> Dict[str, Any]:
         out: Dict[str, Any] = {
@@ -215,6 +234,8 @@ class NodeRequest:
             "requestedSize": self.size, "actualSize": actual})
         if kind != self.format:
             out["requestedFormat"] = self.format
+        out.update({"background": self.background, "renderPath": result.render_path,
+                    "renderModel": result.render_model})
         return out
 
     def _work(self, spec: ImageSpec) -> Any:
@@ -285,7 +306,7 @@ class NodeRequest:
         app.inflight.finish(job, "completed", 200, None, {
             "nodeId": self.node_id, "filename": saved.filename,
             "imageChars": (saved.length + 2) // 3 * 4})
-        warnings = self.warnings + saved.warnings
+        warnings = self.warnings + saved.warnings + result.warnings
         return "ok", {
             "nodeId": self.node_id, "parentNodeId": self.parent, "requestId": self.request_id,
             "image": DataUrl(saved.mime, saved.b64()), "filename": saved.filename,
@@ -295,7 +316,9 @@ class NodeRequest:
             "model": self.model, "size": self.size, "moderation": self.moderation,
             "refsCount": len(self.refs), "contextMode": self.context_mode,
             "searchMode": self.search_mode, "warnings": warnings,
-            "revisedPrompt": result.revised_prompt, "promptMode": self.prompt_mode}
+            "revisedPrompt": result.revised_prompt, "promptMode": self.prompt_mode,
+            "background": self.background, "renderPath": result.render_path,
+            "renderModel": result.render_model}
 
 
 def generate(app: Any, req: Request) -> Response:

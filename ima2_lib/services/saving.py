@@ -161,23 +161,34 @@ _LATE_FIELDS = ("usage", "webSearchCalls", "createdAt", "createdAtIso", "elapsed
 
 
 def prepare(app: Any, b64_or_bytes: Any, requested: str, build_sidecar: SidecarFn,
-            keep_bytes: bool) -> Prepared:
+            keep_bytes: bool, b64_text: Optional[bytes] = None) -> Prepared:
     """Decode, convert, embed the parameters, write the temp file (see the module doc).
 
     ``build_sidecar`` gives the parameters for the ``ima2`` chunk (fields known only after
     completion are left out); ``keep_bytes`` keeps the bytes (raw answers) instead of the
-    base64 (JSON/SSE answers).
+    base64 (JSON/SSE answers). ``b64_text``: the upstream's own base64 of the decoded bytes
+    (the Images API path keeps it); then the text chunks are padded to a multiple of 3 bytes
+    so the image's tail keeps its base64 alignment and that text is reused for the answer
+    instead of encoding the image again after the upstream finished.
     """
-    data, kind, warnings = match_format(app, decode_image(b64_or_bytes), requested)
+    original = decode_image(b64_or_bytes)
+    data, kind, warnings = match_format(app, original, requested)
     actual = size_text(data)
     pieces: Optional[List[Any]] = None
+    reuse = (b64_text is not None and not keep_bytes and data is original
+             and len(b64_text) == 4 * ((len(data) + 2) // 3))
     if kind == "png":
         meta = {k: v for k, v in build_sidecar(now_ms(), kind, actual).items()
                 if k not in _LATE_FIELDS}
         prompt = meta.get("effectivePrompt") or meta.get("prompt") or ""
-        pieces = png_text_pieces(data, [
-            ("ima2", json.dumps(meta, ensure_ascii=False, separators=(",", ":"))),
-            ("parameters", a1111_parameters(str(prompt), meta))])
+        text = json.dumps(meta, ensure_ascii=False, separators=(",", ":"))
+        entries = [("ima2", text), ("parameters", a1111_parameters(str(prompt), meta))]
+        pieces = png_text_pieces(data, entries)
+        if pieces is not None and reuse and len(pieces[1]) % 3:
+            entries[0] = ("ima2", text + " " * (-len(pieces[1]) % 3))  # JSON allows it
+            pieces = png_text_pieces(data, entries)
+        reuse = reuse and pieces is not None and len(pieces[0]) % 3 == 0 \
+            and len(pieces[1]) % 3 == 0
     parts: List[Any] = pieces if pieces is not None else [data]
     folder = app.config.generated_dir
     os.makedirs(folder, exist_ok=True)
@@ -186,6 +197,12 @@ def prepare(app: Any, b64_or_bytes: Any, requested: str, build_sidecar: SidecarF
     length = sum(len(p) for p in parts)
     if keep_bytes:
         return Prepared(temp, kind, actual, length, warnings, None, parts)
+    if reuse and b64_text is not None and pieces is not None:
+        head = list(B64Stream(pieces[:2]))
+        return Prepared(temp, kind, actual, length, warnings,
+                        head + [memoryview(b64_text)[len(pieces[0]) // 3 * 4:]], None)
+    if reuse and b64_text is not None:  # not a PNG: the upstream text is the answer
+        return Prepared(temp, kind, actual, length, warnings, [b64_text], None)
     return Prepared(temp, kind, actual, length, warnings, list(B64Stream(parts)), None)
 
 
@@ -270,7 +287,8 @@ class ImageSaver:
         self.prepared = None
         self.prepared = prepare(self.app, image, self.requested,
                                 lambda now, kind, actual: self.build_sidecar(
-                                    result, now, kind, actual), self.keep_bytes)
+                                    result, now, kind, actual), self.keep_bytes,
+                                getattr(result, "image_b64", None))
         result.image, result.image_bytes, result.image_taken = None, None, True
 
     def save(self, result: Any, name_for: NameFn, pretty: bool = False) -> Saved:

@@ -55,6 +55,8 @@ function resultEntries(job, payload) {
     prompt: job.request.prompt,
     revisedPrompt: img.revisedPrompt || payload.revisedPrompt || null,
     model: payload.model || job.request.model,
+    renderPath: payload.renderPath || null,
+    renderModel: payload.renderModel || null,
     requestedSize: payload.size || job.request.size,
     quality: payload.quality || job.request.quality,
     format: img.filename.split('.').pop(),

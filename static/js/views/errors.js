@@ -14,6 +14,7 @@ export function errorClass(error) {
   if (code === 'OAUTH_UNAVAILABLE') return 'proxy';
   if (code === 'SERVER_UNREACHABLE') return 'server';
   if (code === 'NETWORK_FAILED') return 'network';
+  if (code === 'LOGIN_REQUIRED') return 'login';
   if (code.startsWith('AUTH_')) return 'auth';
   if (code === 'SAFETY_REFUSAL' || code === 'MODERATION_REFUSED') return 'safety';
   if (code === 'EMPTY_RESPONSE') return 'empty';

@@ -72,7 +72,8 @@ export async function editFrom(entry) {
 function asRow(entry) {
   return history.get(entry.filename) || { filename: entry.filename, url: entry.url,
     prompt: entry.prompt, revisedPrompt: entry.revisedPrompt, model: entry.model,
-    provider: entry.provider, size: entry.requestedSize, quality: entry.quality, format: entry.format,
+    provider: entry.provider, renderPath: entry.renderPath, renderModel: entry.renderModel,
+    size: entry.requestedSize, quality: entry.quality, format: entry.format,
     createdAt: Date.now() };
 }
 
@@ -130,6 +131,11 @@ function metaLine(rec) {
     req.size ? h('span', { class: 'requested-size', text: String(req.size).replace('x', '×') }) : null,
     req.model || null, rec.entries && rec.entries[0] && rec.entries[0].format
       ? rec.entries[0].format.toUpperCase() : null];
+  const first = rec.entries && rec.entries[0];
+  if (first && first.renderPath) {
+    bits.push(h('span', { class: 'render-path', text: t('result.renderedVia', {
+      model: first.renderModel || first.model || req.model || '—', path: first.renderPath }) }));
+  }
   if (rec.usage && rec.usage.total_tokens) bits.push(t('result.tokens', { n: rec.usage.total_tokens.toLocaleString() }));
   return bits.filter(Boolean).flatMap((b, i) => (i ? [' · ', b] : [b]));
 }

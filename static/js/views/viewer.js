@@ -91,6 +91,8 @@ function render() {
         detail('result.prompt', prompt),
         r.revisedPrompt && r.revisedPrompt !== r.prompt ? detail('result.revised', r.revisedPrompt) : null,
         detail('result.model', r.model),
+        r.renderPath ? detail('result.renderedBy', t('result.renderedVia', {
+          model: r.renderModel || r.model, path: r.renderPath })) : null,
         offlineDetail(r.provider),
         detail('viewer.size', r.size ? String(r.size).replace('x', '×') : null),
         detail('viewer.quality', r.quality ? t('quality.' + r.quality) : null),
