@@ -115,11 +115,12 @@ def sse_events(raw: bytes) -> List[Tuple[str, Any]]:
 class LiveServer:
     """The real App behind the real adapter on 127.0.0.1:0, served from a thread."""
 
-    def __init__(self, tmp: str, env: Optional[Dict[str, str]] = None, **env_overrides: Any):
+    def __init__(self, tmp: str, env: Optional[Dict[str, str]] = None,
+                 log_stream: Any = None, **env_overrides: Any):
         self.tmp = tmp
         self.env = env or base_env(tmp, **env_overrides)
         self.config = load_config(env=self.env)
-        self.app = App(self.config)
+        self.app = App(self.config, log_stream=log_stream)
         self.server = make_server(self.app, "127.0.0.1", 0)
         self.port = int(self.server.server_address[1])
         self.url = "http://127.0.0.1:%d" % self.port

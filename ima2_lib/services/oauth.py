@@ -241,6 +241,7 @@ class OAuthSupervisor:
                 reason or "openai-oauth exited with code %s" % code, delay),
                 hint=NETWORK_HINT if state == "network_failed" else
                 "See the proxy's log with `npx openai-oauth logs`.")
+            self.app.log.info("oauth", "restart_scheduled", delaySeconds=round(delay, 3))
             if self._stop.wait(delay):
                 return
             delay = min(max(delay * 2, 0.05), max(MAX_RESTART_DELAY_S, initial))
