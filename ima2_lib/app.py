@@ -453,7 +453,9 @@ class App:
                                headers=[("Allow", "GET, HEAD")])
             return handle_generated(self, req)
         if req.method in ("GET", "HEAD"):
-            resp = self.static.respond(req.path, req.header("If-None-Match"))
+            resp = self.static.respond(req.path, req.header("If-None-Match"),
+                                       accept_encoding=req.header("Accept-Encoding") or "",
+                                       query=req.query_string)
             if resp is not None:
                 return resp
         raise ApiError(404, "NOT_FOUND", "Not found")

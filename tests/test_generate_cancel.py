@@ -216,6 +216,26 @@ def test_node_job_asked_to_continue_outlives_its_client(server, fake):
     assert_consistent_gallery(server)
 
 
+def test_classic_job_asked_to_continue_outlives_its_client(server, fake):
+    """The studio sends ``X-Ima2-On-Disconnect: continue`` on /api/generate too: a reload
+    mid-stream no longer loses the image; the terminal job lists the saved files."""
+    reached = _hold(fake, partials=[P0])
+    sock = _raw_post(server.port, "/api/generate", {"prompt": "p", "requestId": "stay-2", "n": 2},
+                     accept="text/event-stream", extra="X-Ima2-On-Disconnect: continue\r\n")
+    assert reached.wait(5)
+    received = b""
+    while b"event: partial" not in received:
+        received += sock.recv(65536)
+    sock.close()
+    assert [j["requestId"] for j in server.get("/api/inflight").json()["jobs"]] == ["stay-2"]
+    assert fake.closed == 0
+    fake.release("final")
+    job = wait_until(lambda: _terminal(server, "stay-2"), 5)
+    assert job["status"] == "completed", job
+    assert sorted(job["meta"]["filenames"]) == sorted(images(server)) and len(images(server)) == 2
+    assert_consistent_gallery(server)
+
+
 def test_request_id_collision_never_clobbers_the_running_job(server, fake):
     reached = _hold(fake)
     first = Background(server.port, "POST", "/api/generate",

@@ -72,7 +72,9 @@ def test_error_class_shows_its_card_and_hint(studio_factory: Any, cls: str) -> N
     assert page.inner_text(".error-card .error-message").strip()
     meta = page.inner_text(".error-card .error-meta")
     assert card.get_attribute("data-code") in meta
-    page.wait_for_selector("#jobs-empty", state="visible")
+    page.wait_for_selector(".job", state="detached")
+    # The card sits in its request, with the prompt that failed.
+    assert page.inner_text(".request .request-prompt") == "a picture that will fail"
     assert studio.gallery_files() == []
     if cls == "size":
         # The card offers the nearest valid size for the size that was sent.
@@ -97,5 +99,5 @@ def test_retry_runs_the_same_request_again(studio: Any) -> None:
     page.fill("#prompt", "something else")
     page.click(".error-card button:has-text('Retry')")
     page.wait_for_selector(".result[data-loaded='1']")
-    assert page.inner_text(".result .prompt dd") == "second time lucky"
+    assert page.inner_text(".request .request-prompt") == "second time lucky"
     assert page.locator(".error-card").count() == 0

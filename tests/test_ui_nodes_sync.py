@@ -73,6 +73,8 @@ def test_gallery_root_asset_missing_and_undo(studio_factory: Any) -> None:
     # Start a root node from a gallery image (externalSrc), and a child that edits it.
     page.click('#gallery-grid .tile[data-filename="%s"]' % names[1])
     page.click("#viewer button:has-text('Start a node')")
+    # It asks which session the node goes to (the open one is preselected).
+    page.click("#ask-session-ok")
     page.wait_for_selector(".gnode")
     root = node_ids(page)[0]
     assert node_image(page, root)[0] == "final"

@@ -238,7 +238,7 @@ export const api = {
   openGeneratedDir: () => post('/api/storage/open-generated-dir', {}),
   inflight: (query = '') => get('/api/inflight' + query),
   cancel: (requestId) => del('/api/inflight/' + enc(requestId)),
-  edit: (body, signal) => post('/api/edit', body, { signal }),
+  edit: (body, signal, headers) => post('/api/edit', body, { signal, headers }),
   history: (params) => get('/api/history?' + new URLSearchParams(params).toString()),
   deleteAsset: (filename) => del('/api/history/' + enc(filename)),
   restoreAsset: (filename, trashId) =>

@@ -1,6 +1,7 @@
 // views/status.js — the top bar's state: the OAuth proxy (starting / ready with its models,
 // render paths and quota / login needed / network failed / offline, with the proxy's own
-// reason and what to do), a first-visit panel when there is no ChatGPT login yet, the storage notice (recoverable / not_found) with
+// reason and what to do), a first-visit panel when there is no ChatGPT login yet, the storage
+// notice (only when old galleries were found) with
 // Open folder, the theme (light/dark) and the language. Must not: block the page on a probe.
 import { h, tx, clear, append, icon, iconButton, toast } from '../dom.js';
 import { t, setLang, getLang, LANGUAGES, detectLang } from '../i18n.js';
@@ -41,7 +42,7 @@ function renderOauth() {
     : 'oauth.' + st;
   pill.dataset.state = st;
   clear(pill).append(h('span', { class: 'dot', 'aria-hidden': 'true' }),
-    h('span', { text: t(key) }));
+    h('span', { class: 'pill-text', text: t(key) }));
   pill.setAttribute('aria-label', t('oauth.label') + ': ' + t(key));
   const o = state.oauth;
   const viaImages = (o.modelPaths || []).filter((m) => m.path === 'images').map((m) => m.id);
@@ -105,7 +106,8 @@ async function refreshStorage() {
 function renderStorage() {
   clear(notice);
   const st = storage && storage.state;
-  if (st !== 'recoverable' && st !== 'not_found') {
+  // Only when old galleries were really found: a first visit is not greeted with a warning.
+  if (st !== 'recoverable') {
     notice.hidden = true;
     return;
   }
@@ -156,7 +158,7 @@ export function initTheme() {
 }
 
 export function initLanguage() {
-  setLang(prefs.get('lang', detectLang()));
+  return setLang(prefs.get('lang', detectLang()));
 }
 
 export function initStatus(bar, notices) {
@@ -167,9 +169,9 @@ export function initStatus(bar, notices) {
     } });
   details = h('div', { class: 'popover', id: 'oauth-details', hidden: true });
   const lang = h('select', { class: 'input input-small', id: 'lang', 'aria-label': t('lang.label'),
-    'data-i18n-label': 'lang.label', onchange: () => {
+    'data-i18n-label': 'lang.label', onchange: async () => {
       prefs.set('lang', lang.value);
-      setLang(lang.value);
+      await setLang(lang.value);
       emit('lang', lang.value);
     } }, LANGUAGES.map(([value, label]) => h('option', { value, text: label })));
   lang.value = getLang();
@@ -192,12 +194,16 @@ export function initStatus(bar, notices) {
     applyTheme(document.documentElement.dataset.theme);
   });
   // A notice about an empty gallery goes away once images arrive.
-  on('history', ({ items }) => {
-    if (!notice.hidden && items.length && storage && storage.state === 'not_found') refreshStorage();
-  });
   on('job:error', ({ error }) => {
+    const code = error.code || '';
+    if (code.startsWith('AUTH_')) {
+      // The proxy may still answer its status probe: the failed job is the better witness.
+      state.oauth = { ...state.oauth, status: 'auth_required' };
+      renderOauth();
+      emit('oauth', state.oauth);
+    }
     if (['OAUTH_UNAVAILABLE', 'AUTH_CHATGPT_EXPIRED', 'LOGIN_REQUIRED', 'NETWORK_FAILED']
-      .includes(error.code)) refreshOauth();
+      .includes(code)) refreshOauth();
   });
   state.oauth = { status: 'checking', models: [], defaultModel: null };
   renderOauth();
