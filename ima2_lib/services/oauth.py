@@ -30,6 +30,9 @@ from ..upstream import CancelToken
 from ..upstream_errors import UpstreamError, canceled
 
 MAX_RESTART_DELAY_S = 60.0
+# A proxy that has not exited this long after SIGTERM is killed: `serve` must stop within
+# half a second of Ctrl-C (npm can sit on SIGTERM for seconds while it fetches).
+TERM_GRACE_S = 0.25
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _READY = re.compile(
     r"^\s*(?:OpenAI-compatible endpoint ready at|OpenAI OAuth is (already|now) running"
@@ -200,7 +203,7 @@ class OAuthSupervisor:
         except OSError:
             pass
         try:
-            proc.wait(3)
+            proc.wait(TERM_GRACE_S)
         except subprocess.TimeoutExpired:
             try:
                 if os.name == "posix":
