@@ -117,8 +117,8 @@ def test_ctrl_c_cancels_the_server_job(server, fake, env, tmp):
                              "--out-dir", os.path.join(tmp, "o")], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        assert reached.wait(10)
-        wait_until(lambda: server.get("/api/inflight").json()["jobs"], 5)
+        assert reached.wait(30)
+        wait_until(lambda: server.get("/api/inflight").json()["jobs"], 30)
         proc.send_signal(signal.SIGINT)
         assert proc.wait(10) == 130
         wait_until(lambda: fake.closed >= 1, 2, message="upstream connection closed")
@@ -166,7 +166,7 @@ def test_ls_pages_beyond_50(server, env):
         open(path, "wb").write(png_bytes(seed=i))
         os.utime(path, (1700000000 + i, 1700000000 + i))
     env = _env_for(server, env)
-    wait_until(lambda: server.get("/api/history?limit=1").json()["total"] == 130, 5)
+    wait_until(lambda: server.get("/api/history?limit=1").json()["total"] == 130, 30)
     doc = json.loads(cli(env, "ls", "-n", "200", "--json").stdout)
     names = [r["filename"] for r in doc["items"]]
     assert len(names) == 130 == len(set(names))

@@ -22,8 +22,12 @@ def handle_delete(app: Any, req: Request) -> Dict[str, Any]:
 
 
 def handle_restore(app: Any, req: Request) -> Dict[str, Any]:
-    body = req.json_object(app.json_limit())
-    return app.history.trash.restore(req.params["filename"], body.get("trashId"))
+    body = req.json(app.json_limit())
+    if body is not None and not isinstance(body, dict):
+        trash_id: Any = ""  # an array is not a restore request: INVALID_TRASH_ID
+    else:
+        trash_id = (body or {}).get("trashId")  # none: the newest delete of that file
+    return app.history.trash.restore(req.params["filename"], trash_id)
 
 
 ROUTES = [

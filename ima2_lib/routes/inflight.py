@@ -1,10 +1,14 @@
 """In-flight jobs: ``GET /api/inflight`` and ``DELETE /api/inflight/{requestId}`` (CONTRACT
-§6.7–6.8). DELETE really cancels: it aborts the job's upstream connection; always 204.
+§6.7–6.8). DELETE really cancels: it aborts the job's upstream connection and answers 204;
+an id that is not running is never reported as canceled: 409 ``JOB_FINISHED`` when the job
+already finished (still listed with ``includeTerminal``), else 404 ``JOB_NOT_FOUND``
+(ima2-gen answered 204 for any id; its clients ignore the body).
 """
 from __future__ import annotations
 
 from typing import Any, Dict, Optional
 
+from ..errors import ApiError
 from ..httpio import Request, Response, empty_response
 
 
@@ -22,8 +26,16 @@ def handle_list(app: Any, req: Request) -> Dict[str, Any]:
 
 
 def handle_cancel(app: Any, req: Request) -> Response:
-    app.inflight.cancel(req.params["requestId"])
-    return empty_response(204)
+    request_id = req.params["requestId"]
+    if app.inflight.cancel(request_id):
+        return empty_response(204)
+    finished = app.inflight.terminal(request_id)
+    if finished is not None:
+        raise ApiError(409, "JOB_FINISHED", "job '%s' already finished (%s); nothing to cancel"
+                       % (request_id, finished.get("status")), requestId=request_id,
+                       jobStatus=finished.get("status"))
+    raise ApiError(404, "JOB_NOT_FOUND", "no job with requestId '%s' is running"
+                   % request_id, requestId=request_id)
 
 
 ROUTES = [

@@ -180,7 +180,8 @@ class InflightRegistry:
             snapshot: Dict[str, Any] = {
                 "requestId": job.request_id, "kind": job.kind, "status": status,
                 "startedAt": job.started_at, "finishedAt": now,
-                "durationMs": now - job.started_at, "phase": job.phase, "phaseAt": job.phase_at}
+                "durationMs": now - job.started_at, "phase": job.phase, "phaseAt": job.phase_at,
+                "prompt": job.prompt}  # kept in memory only: the journal holds no prompts
             if http_status is not None:
                 snapshot["httpStatus"] = http_status
             if error_code is not None:
@@ -203,10 +204,16 @@ class InflightRegistry:
         return self.cancel_job(job, reason)
 
     def cancel_job(self, job: Job, reason: str) -> bool:
-        """Abort the job's upstream work now; saving in progress finishes first."""
+        """Abort the job's upstream work now; saving in progress finishes first.
+
+        True when this call canceled the job: also when the job's own thread, woken by the
+        cancel, recorded the ``canceled`` snapshot first; False when it had already ended."""
         with job.commit_lock:
-            job.cancel.cancel(reason)
-        return self.finish(job, "canceled")
+            tripped = job.cancel.cancel(reason)
+        if self.finish(job, "canceled"):
+            return True
+        snapshot = self.terminal(job.request_id) if tripped else None
+        return bool(snapshot) and snapshot.get("status") == "canceled"
 
     # --- queries ---------------------------------------------------------------------------
     def _reap(self, now: int) -> None:
