@@ -291,7 +291,7 @@ class Client:
             return conn, conn.getresponse()
         except (OSError, http.client.HTTPException) as exc:
             conn.close()
-            raise _transport_error(exc, self.base)
+            raise transport_error(exc, self.base)
 
     def call(self, method: str, path: str, body: Any = None, timeout: float = 180.0,
              headers: Optional[Dict[str, str]] = None) -> Tuple[int, Dict[str, str], bytes]:
@@ -299,7 +299,7 @@ class Client:
         try:
             raw = resp.read()
         except (OSError, http.client.HTTPException) as exc:
-            raise _transport_error(exc, self.base)
+            raise transport_error(exc, self.base)
         finally:
             conn.close()
         hdrs = {k.lower(): v for k, v in resp.getheaders()}
@@ -317,7 +317,7 @@ class Client:
             raise ClientError("server answered %d with a non-JSON body" % status, None, status)
 
 
-def _transport_error(exc: BaseException, base: str) -> ClientError:
+def transport_error(exc: BaseException, base: str) -> ClientError:
     import socket
 
     if isinstance(exc, socket.timeout):

@@ -9,6 +9,7 @@ Must not: print anything but one JSON document on stdout with ``--json``.
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import os
 import secrets
@@ -20,7 +21,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import quote
 
 from .cli_client import (EXIT_OK, Client, ClientError, Flag, Output, Usage, discover,
-                         elapsed_since, error_from_body, format_elapsed, int_flag, iter_sse)
+                         elapsed_since, error_from_body, format_elapsed, int_flag, iter_sse,
+                         transport_error)
 from .images import EXT_BY_KIND, sniff
 
 KNOWN_MODELS = ("gpt-5.5", "gpt-5.4", "gpt-5.4-mini", "gpt-5.3-codex-spark")
@@ -229,8 +231,10 @@ def _stream(client: Client, path: str, body: Dict[str, Any], timeout: float,
                                       data.get("status"), data)
                 progress.draw()
             raise ClientError("the stream ended without a result", "STREAM_ENDED")
+        except (OSError, http.client.HTTPException) as exc:  # --timeout, a dropped connection
+            raise transport_error(exc, client.base)
         finally:
-            conn.close()
+            conn.close()  # the server cancels a job whose client went away
 
 
 def _check_session(client: Client, session_id: Optional[str]) -> None:
