@@ -28,7 +28,7 @@ Server commands:
                        start the studio (default http://127.0.0.1:3333)
   setup | login        choose OAuth (Codex login) or store an API key (--oauth / --api-key K)
   status               configuration and Codex login state
-  doctor [--routes] [--migrate]
+  doctor [--routes] [--migrate] [--config-dir DIR]
                        check Python, optional features, settings and their sources, storage
   open                 open the running studio in a browser
   reset                reset config.json to {}
@@ -121,11 +121,13 @@ def cmd_version() -> int:
     config = _safe_config()
     out("ima2 %s" % __version__)
     out("Python %s (%s)" % (sys.version.split()[0], sys.executable))
-    for name, ok, detail, what, install in Features(os.environ).table():
-        mark = "yes" if ok else "no "
+    features = Features(os.environ)
+    for name, ok, detail, what, install in features.table():
+        mark = "yes" if ok else "off" if features.switched_off(name) else "no "
         line = "  %-8s %s  %s — %s" % (name, mark, detail, what)
         if not ok:
-            line += "  (enable: %s)" % install
+            line += "  (%s: %s)" % ("to use it" if features.switched_off(name) else "install",
+                                    install)
         out(line)
     if config is not None:
         out("State folder: %s" % config.config_dir)

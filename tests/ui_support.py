@@ -388,6 +388,10 @@ def server_graph(studio: "Studio", sid: str) -> Dict[str, Any]:
 def wait_saved(studio: "Studio", page: Any, timeout: float = WAIT_MS / 1000) -> Dict[str, Any]:
     """Until the page says Saved and the server holds that version; returns the server graph."""
     def saved() -> Any:
+        # The label is rendered in an animation frame: let a pending render run first, or a
+        # stale "Saved" from before the latest change reads as current on a busy machine.
+        page.evaluate("() => new Promise((done) => { requestAnimationFrame(() => done());"
+                      " setTimeout(done, 100); })")
         state = page.eval_on_selector("#graph-save-state", "e => [e.textContent, e.dataset.version]")
         if not state[0].startswith("Saved"):
             return None
