@@ -346,7 +346,7 @@ def cmd_status(argv: List[str]) -> int:
             key = data.get("apiKey")
             out("API key: %s" % (_mask(key) if isinstance(key, str) and key else "not set"))
     else:
-        out("Status:  not configured (run `python3 ima2.py setup --oauth`)")
+        out("Provider: not set (images use the OAuth proxy anyway; `setup` is optional)")
     info = codex.detect(config.env)
     out("OAuth sessions:")
     labels = {"codex": "Codex auth file", "chatgpt": "chatgpt-local auth file",
