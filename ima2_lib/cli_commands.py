@@ -224,8 +224,8 @@ def cmd_ping(opts: Dict[str, Any], args: List[str], out: Output) -> int:
         doc.update({k: v for k, v in health.items() if k != "ok"})
         out.json(doc)
     else:
-        out.line("✓ %s  v%s  uptime %ss  activeJobs %s" % (
-            client.base, health.get("version"), health.get("uptimeSec"),
+        out.line("✓ %s  v%s  uptime %s  activeJobs %s" % (
+            client.base, health.get("version"), format_elapsed(health.get("uptimeSec")),
             health.get("activeJobs")))
     return EXIT_OK
 
