@@ -202,6 +202,13 @@ class ServeProcess:
             self.proc.wait(5)
 
 
+def sigint_default() -> None:
+    """``preexec_fn`` of a child the test interrupts with SIGINT: a shell script's background
+    job (CI runners, `cmd &`) starts with SIGINT ignored, which Python children inherit, and
+    Python then installs no KeyboardInterrupt handler."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def iter_chunks(data: bytes, size: int) -> Iterator[bytes]:
     for start in range(0, len(data), size):
         yield data[start:start + size]

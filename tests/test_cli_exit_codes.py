@@ -17,7 +17,7 @@ import pytest
 
 from fake_upstream import BAD_GATEWAY_502, INVALID_SIZE_400, MODERATION_400, http_error, success
 from genkit import FINAL, P0
-from helpers import ROOT, closed_port, wait_until
+from helpers import ROOT, closed_port, sigint_default, wait_until
 from test_cli_generate import cli
 
 README = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
@@ -36,7 +36,7 @@ def _held(fake, name="final"):
 
 def _spawn(env, *args, stderr=subprocess.PIPE):
     return subprocess.Popen([sys.executable, os.path.join(ROOT, "ima2.py"), *args], env=env,
-                            stdout=subprocess.PIPE, stderr=stderr)
+                            stdout=subprocess.PIPE, stderr=stderr, preexec_fn=sigint_default)
 
 
 def documented_exit_codes():

@@ -11,7 +11,7 @@ import sys
 
 from fake_upstream import success
 from genkit import FINAL, P0
-from helpers import ROOT, wait_until
+from helpers import ROOT, sigint_default, wait_until
 from pngs import make_png
 
 from ima2_lib.images import read_png_text, sniff
@@ -115,12 +115,13 @@ def test_ctrl_c_cancels_the_server_job(server, fake, env, tmp):
     env = _env_for(server, env)
     proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "ima2.py"), "gen", "slow",
                              "--out-dir", os.path.join(tmp, "o")], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=sigint_default)
     try:
         assert reached.wait(30)
         wait_until(lambda: server.get("/api/inflight").json()["jobs"], 30)
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(10) == 130
+        assert proc.wait(30) == 130
         wait_until(lambda: fake.closed >= 1, 30, message="upstream connection closed")
         terminal = server.get("/api/inflight?includeTerminal=1").json()["terminalJobs"]
         assert terminal and terminal[0]["status"] == "canceled"
