@@ -154,6 +154,36 @@ def test_reload_while_a_node_is_generating_keeps_one_node_and_shows_its_image(st
     assert len(studio.fake.posts()) == 1
 
 
+def test_a_node_whose_save_is_slow_is_not_taken_for_an_interrupted_one(studio: Any) -> None:
+    """A node saves its graph before its job starts; while that save waits (a busy machine),
+    /api/inflight polls do not list the job yet and must not settle the node as interrupted
+    (on a loaded CI machine this hid the child's partial preview)."""
+    import os
+
+    from ima2_lib.store import FileLock
+
+    studio.fake.script(image_stream(studio.fake))
+    page = open_nodes(studio)
+    root = add_root(page, "a patient heron")
+    wait_saved(studio, page)
+    sid = session_id(page)
+    lock = os.path.join(studio.server.config.config_dir, "sessions", ".locks", sid + ".lock")
+    def polls() -> int:
+        page.evaluate("0")  # a call into the page delivers its request events
+        return len([u for m, u in studio.requests if "/api/inflight" in u])
+
+    with FileLock(lock):  # the graph save blocks on the session's lock file
+        page.click(node(root, ".node-generate"))
+        before = polls()
+        wait_for(lambda: polls() >= before + 2, message="two /api/inflight polls")
+        page.evaluate("() => new Promise((done) => setTimeout(done, 100))")  # their answers
+        assert node_status(page, root) == "running", page.inner_text(node(root))
+        assert studio.fake.posts() == []  # the job really waits for the save
+    page.wait_for_selector(node(root, ".gnode-img[data-kind='final']"))
+    assert node_status(page, root) == "done"
+    assert page.locator(node(root, ".gnode-error")).is_hidden()
+
+
 def test_two_hundred_nodes_pan_zoom_and_one_save_per_burst(studio: Any) -> None:
     sid = studio.api("GET", "/api/sessions").json()["sessions"][0]["id"]
     graph = {"nodes": [{"id": "n%d" % i, "x": (i % 20) * 300, "y": (i // 20) * 420,
