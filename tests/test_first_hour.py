@@ -144,7 +144,8 @@ def bare_venv(tmp_path_factory):
 
 
 def test_inside_a_venv_the_hint_is_that_venvs_pip(tmp, bare_venv):
-    proc = run(base_env(tmp), "--version", python=bare_venv)
+    proc = run(base_env(tmp, IMA2_NO_PIL=None, IMA2_NO_CERTIFI=None), "--version",
+               python=bare_venv)
     assert proc.returncode == 0
     [line] = [ln for ln in proc.stdout.splitlines() if ln.strip().startswith("pillow")]
     assert "(install: %s -m pip install Pillow)" % bare_venv in line, line
@@ -159,7 +160,8 @@ def test_on_debians_own_python_the_hint_is_apt(tmp):
                            capture_output=True, text=True, timeout=30)
     if probe.stdout.split() != ["True", "True"]:
         pytest.skip("/usr/bin/python3 is not an externally managed Python >= 3.9")
-    proc = run(base_env(tmp), "--version", python="/usr/bin/python3")
+    proc = run(base_env(tmp, IMA2_NO_PIL=None, IMA2_NO_CERTIFI=None), "--version",
+               python="/usr/bin/python3")
     lines = [ln for ln in proc.stdout.splitlines() if " no " in ln]
     for line in lines:  # whatever it lacks, the hint is the Debian package
         assert "apt install python3-" in line and "pip" not in line, line
@@ -191,7 +193,7 @@ def test_the_access_log_names_ui_cli_and_api_clients(tmp):
 
 # --- the UI benchmark without the test tools -----------------------------------------------
 def test_bench_ui_without_playwright_says_what_to_do(tmp, bare_venv):
-    env = dict(base_env(tmp), IMA2_BENCH_REEXEC="1")  # no re-exec into a .venv here
+    env = dict(base_env(tmp, IMA2_NO_PIL=None, IMA2_NO_CERTIFI=None), IMA2_BENCH_REEXEC="1")  # no re-exec into a .venv here
     proc = subprocess.run([bare_venv, os.path.join(ROOT, "tests", "bench", "bench_ui.py")],
                           env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
