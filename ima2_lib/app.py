@@ -12,11 +12,8 @@ import copy
 import functools
 import os
 import re
-import secrets
 import threading
 import time
-import traceback
-import uuid
 from typing import Any, Callable, Dict, List, Optional
 
 from . import __version__
@@ -56,6 +53,10 @@ class App:
         self.shutdown_event = threading.Event()
         self.started_at = now_ms()
         self.started_monotonic = time.monotonic()
+        # Start-up work the first answer does not need (the gallery index build) waits for
+        # this: set once a request has been answered, when any request other than the
+        # health probe arrives, or by ``release_deferred`` (cold start, issue 19).
+        self.first_answer = threading.Event()
         self.pid = os.getpid()
         self.advertising = False
         self._runtime_lock = threading.Lock()
@@ -70,9 +71,22 @@ class App:
 
         ensure_private_dir(self.config.config_dir)
         ensure_dir(self.config.generated_dir)
+        # "offline": a loopback stand-in for the proxy answers instead (services/offline.py).
+        self.provider = "offline" if self.config.provider == "offline" else "oauth"
+        self.offline: Any = None
+        if self.provider == "offline":
+            from .services.offline import OfflineProvider
+
+            self.offline = OfflineProvider(self)
+            self.config = self.config.replace(oauth_url=self.offline.url)
         self.security = Security(self.config.host, self.config.allowed_hosts, self._token())
         self.router = Router(all_routes())
-        self.static = StaticFiles(STATIC_ROOT, dev=bool(self.config.dev))
+        self._static: Optional[StaticFiles] = None  # built on first use (see ``static``)
+        self._static_lock = threading.Lock()
+        # Clear while ``start`` runs when the adapter answers during start-up: only the health
+        # probe is answered before it is set (``serve`` answers first, then starts services).
+        self.ready = threading.Event()
+        self.ready.set()
         oauth_ready = not self.config.oauth_auto_start
         self._runtime: Dict[str, Dict[str, Any]] = {
             "backend": {"configuredPort": self.config.port, "actualPort": self.config.port,
@@ -97,12 +111,24 @@ class App:
         from .services.oauth import OAuthSupervisor
         from .services.sessions import SessionsService
 
+        if self.offline is not None:
+            self.add_service(self.offline)
         self.inflight = self.add_service(InflightRegistry(self))
         self.oauth = self.add_service(OAuthSupervisor(self))
         self.sessions = self.add_service(SessionsService(self))
         self.history = self.add_service(HistoryService(self))  # + trash sweeper, thumbnails
         self.thumbnail_response = functools.partial(thumbnail_response, self)
         self.generation = self.add_service(GenerationService(self))
+
+    @property
+    def static(self) -> StaticFiles:
+        """The studio's files; the manifest (every file read and hashed) is built on the
+        first static request, not before the first answer (cold start, issue 19)."""
+        if self._static is None:
+            with self._static_lock:
+                if self._static is None:
+                    self._static = StaticFiles(STATIC_ROOT, dev=bool(self.config.dev))
+        return self._static
 
     def add_service(self, service: Any) -> Any:
         self._services.append(service)
@@ -127,6 +153,8 @@ class App:
                 return token
         except OSError:
             pass
+        import secrets  # only when a token must be created
+
         token = secrets.token_urlsafe(32)
         write_secret_text(self.token_file, token, fsync=self.config.fsync)
         self.token_generated = True
@@ -217,16 +245,32 @@ class App:
 
     # --- lifecycle -----------------------------------------------------------------------
     def start(self, server: Any = None) -> None:
-        """Record the bound port and start background services (proxy, index, sweeper)."""
-        if server is not None:
-            self.set_actual_port(int(server.server_address[1]))
-        for service in self._services:
-            start = getattr(service, "start", None)
-            if start is not None:
-                start()
+        """Record the bound port and start background services (proxy, index, sweeper).
+
+        Requests that arrive meanwhile (after ``hold_requests``) wait for this to finish,
+        except the health probe."""
+        try:
+            if server is not None:
+                self.set_actual_port(int(server.server_address[1]))
+            for service in self._services:
+                start = getattr(service, "start", None)
+                if start is not None:
+                    start()
+        finally:
+            self.ready.set()
+
+    def hold_requests(self) -> None:
+        """Before serving ahead of ``start``: requests other than /api/health wait for it."""
+        self.ready.clear()
+
+    def release_deferred(self) -> None:
+        """Let start-up work deferred until the first answer run now."""
+        if not self.first_answer.is_set():
+            self.first_answer.set()
 
     def stop(self) -> None:
         self.shutdown_event.set()
+        self.release_deferred()
         for service in reversed(self._services):
             stop = getattr(service, "stop", None)
             if stop is not None:
@@ -270,10 +314,14 @@ class App:
     def handle(self, req: Request) -> Response:
         """security → route → handler; the only place errors become responses."""
         is_api = req.path == "/api" or req.path.startswith("/api/")
+        if req.path != "/api/health":
+            if not self.ready.is_set():
+                self.ready.wait()  # served ahead of start(): services first
+            self.release_deferred()  # this request may need the deferred work
         if is_api:
             offered = req.header("X-Request-Id")
             req.request_id = offered if offered and _REQUEST_ID.match(offered) else (
-                "req_" + str(uuid.uuid4()))
+                "req_" + _uuid4())
         try:
             resp = self._security(req) or self._dispatch(req, is_api)
         except ApiError as err:
@@ -282,12 +330,15 @@ class App:
             self.log.error("http", "unhandled", requestId=req.request_id, path=req.path,
                            error=exc)
             if self.log.enabled("debug"):
+                import traceback
+
                 self.log.say(traceback.format_exc())
             err = ApiError(500, "INTERNAL_ERROR",
                            "Internal server error (requestId %s)" % (req.request_id or "-"))
             resp = self.error_response(err, req.family)
         if is_api:
             resp.set_header("X-Request-Id", req.request_id or "")
+        self.release_deferred()
         return resp
 
     def error_response(self, err: ApiError, family: str) -> Response:
@@ -359,6 +410,15 @@ def client_kind(req: Request) -> str:
             or req.header("Referer"):
         return "ui"
     return "api"
+
+
+def _uuid4() -> str:
+    """``str(uuid.uuid4())`` without importing uuid (it pulls in platform: ~4 ms at start)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    text = raw.hex()
+    return "%s-%s-%s-%s-%s" % (text[:8], text[8:12], text[12:16], text[16:20], text[20:])
 
 
 def _url_port(url: str, fallback: int) -> int:

@@ -24,12 +24,15 @@ HELP = """ima2 %s — local image studio
 Usage: python3 ima2.py <command> [options]
 
 Server commands:
-  serve [--port N] [--host H] [--config-dir DIR] [--no-oauth-proxy] [--dev]
-                       start the studio (default http://127.0.0.1:3333)
+  serve [--port N] [--host H] [--config-dir DIR] [--no-oauth-proxy] [--dev] [--offline]
+                       start the studio (default http://127.0.0.1:3333; --offline: no
+                       account, deterministic local pictures)
   setup | login        choose OAuth (Codex login) or store an API key (--oauth / --api-key K)
   status               configuration and Codex login state
-  doctor [--routes] [--migrate] [--config-dir DIR]
+  doctor [--routes] [--migrate] [--openapi FILE] [--config-dir DIR]
                        check Python, optional features, settings and their sources, storage
+  mcp [--embedded] [--print-config claude|codex|cursor|vscode]
+                       MCP server on stdio for agents (tools: generate_image, edit_image, ...)
   open                 open the running studio in a browser
   reset                reset config.json to {}
 
@@ -92,7 +95,7 @@ def _main(argv: Optional[Sequence[str]] = None) -> int:
         except KeyboardInterrupt:
             return 130
     handler = LOCAL_COMMANDS.get(command)
-    if handler is not None and command not in ("serve", "setup", "login", "doctor") and any(
+    if handler is not None and command not in ("serve", "setup", "login", "doctor", "mcp") and any(
             a in ("-h", "--help") for a in args[1:]):
         out(HELP % __version__)
         return 0
@@ -153,7 +156,46 @@ def cmd_doctor(argv: List[str]) -> int:
 # --------------------------------------------------------------------------------------
 # serve
 # --------------------------------------------------------------------------------------
+_SERVE_VALUES = {"--port": "port", "--host": "host", "--config-dir": "config_dir"}
+_SERVE_FLAGS = {"--no-oauth-proxy": ("no_oauth_proxy", True), "--dev": ("dev", True),
+                "--offline": ("provider", "offline")}
+
+
+def _parse_serve_simple(argv: List[str]) -> Any:
+    """The usual ``serve`` command lines without importing argparse (~3 ms of a cold start,
+    issue 19); None for anything else (help, abbreviations, errors), which argparse handles."""
+    import types
+
+    opts = {"port": None, "host": None, "config_dir": None, "no_oauth_proxy": None, "dev": None,
+            "provider": None}
+    tokens = list(argv)
+    while tokens:
+        token = tokens.pop(0)
+        name, eq, value = token.partition("=")
+        if name in _SERVE_FLAGS and not eq:
+            key, flag_value = _SERVE_FLAGS[name]
+            opts[key] = flag_value
+            continue
+        if name not in _SERVE_VALUES:
+            return None
+        if not eq:
+            if not tokens or tokens[0].startswith("-"):
+                return None
+            value = tokens.pop(0)
+        if name == "--port":
+            try:
+                opts["port"] = int(value)
+            except ValueError:
+                return None
+        else:
+            opts[_SERVE_VALUES[name]] = value
+    return types.SimpleNamespace(**opts)
+
+
 def _parse_serve(argv: List[str]) -> Any:
+    simple = _parse_serve_simple(argv)
+    if simple is not None:
+        return simple
     import argparse
 
     parser = argparse.ArgumentParser(prog="ima2.py serve", description="Start the ima2 studio.")
@@ -164,6 +206,9 @@ def _parse_serve(argv: List[str]) -> Any:
                         help="do not start `npx openai-oauth`")
     parser.add_argument("--dev", action="store_true", default=None,
                         help="developer mode (debug log, static files re-read)")
+    parser.add_argument("--offline", action="store_const", const="offline", default=None,
+                        dest="provider", help="no account needed: deterministic local pictures "
+                        "instead of the OAuth proxy (IMA2_PROVIDER=offline)")
     return parser.parse_args(argv)
 
 
@@ -232,7 +277,7 @@ def cmd_serve(argv: List[str]) -> int:
 
     opts = _parse_serve(argv)
     flags = {"port": opts.port, "host": opts.host, "config_dir": opts.config_dir,
-             "no_oauth_proxy": opts.no_oauth_proxy, "dev": opts.dev}
+             "no_oauth_proxy": opts.no_oauth_proxy, "dev": opts.dev, "provider": opts.provider}
     try:
         config = _load(flags)
     except ConfigError as exc:
@@ -261,10 +306,7 @@ def cmd_serve(argv: List[str]) -> int:
     if config.port and actual != config.port:
         app.log.say("[server.port] requested=%d actual=%d reason=EADDRINUSE"
                     % (config.port, actual))
-    app.start(server)
-    app.write_advertisement()
-    _print_banner(app)
-
+    app.set_actual_port(actual)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -276,10 +318,16 @@ def cmd_serve(argv: List[str]) -> int:
                 signal.signal(getattr(signal, name), on_signal)
             except (OSError, ValueError):
                 pass
+    # Answer first (issue 19): the health probe is served while services start (their
+    # first-run writes and fsyncs are not on its path); other requests wait for app.start.
+    app.hold_requests()
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                               name="ima2-http", daemon=True)
     thread.start()
     try:
+        app.start(server)
+        app.write_advertisement()
+        _print_banner(app)
         while not stop.wait(0.5):
             if not thread.is_alive():
                 break
@@ -295,8 +343,12 @@ def _print_banner(app: Any) -> None:
     url = app.server_url
     app.log.say("ima2 running at %s" % url)
     runtime = app.runtime_snapshot()
-    app.log.say("Images are generated through the OAuth proxy at %s (API keys are never used "
-                "for images)." % runtime["oauth"]["url"])
+    if app.provider == "offline":
+        app.log.say("Offline provider: images are deterministic local pictures marked "
+                    "provider \"offline\" (no account, no network).")
+    else:
+        app.log.say("Images are generated through the OAuth proxy at %s (API keys are never "
+                    "used for images)." % runtime["oauth"]["url"])
     if app.security.token_required:
         if app.token_generated:
             app.log.say("Access token created (%s). Open this link once to sign this browser in:"
@@ -475,8 +527,15 @@ def cmd_setup(argv: List[str]) -> int:
     return 0
 
 
+def cmd_mcp(argv: List[str]) -> int:
+    from .mcp_server import main as mcp_main
+
+    return mcp_main(argv)
+
+
 LOCAL_COMMANDS = {
     "serve": cmd_serve,
+    "mcp": cmd_mcp,
     "doctor": cmd_doctor,
     "status": cmd_status,
     "open": cmd_open,

@@ -18,6 +18,7 @@ PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 VALID_IMAGE_MODELS = ("gpt-5.5", "gpt-5.4", "gpt-5.4-mini")
 UNSUPPORTED_IMAGE_MODELS = ("gpt-5.3-codex-spark",)
+PROVIDERS = ("oauth", "offline")
 LOG_LEVELS = ("debug", "info", "warn", "error", "silent")
 
 RESEARCH_SUFFIX = (
@@ -43,7 +44,7 @@ class Setting:
         secret: bool = False,
     ) -> None:
         self.name = name
-        self.kind = kind  # int | str | bool | size | duration | list | moderation
+        self.kind = kind  # int | str | bool | size | duration | list | moderation | provider
         self.default = default  # a value, or a callable(values) for derived defaults
         self.env = tuple(env)
         self.json = tuple(json_paths)
@@ -95,6 +96,10 @@ SETTINGS: List[Setting] = [
             "--no-oauth-proxy", "do not start `npx openai-oauth` (use a running proxy)"),
     Setting("oauth_url", "str", None, ["IMA2_OAUTH_URL"], ["oauth.url"], None,
             "base URL of an external OpenAI-compatible Responses endpoint (skips spawning)"),
+    Setting("provider", "provider", "oauth", ["IMA2_PROVIDER"], [], "--offline",
+            "image provider: oauth (the proxy) or offline (deterministic local pictures)"),
+    Setting("offline_step_ms", "int", 250, ["IMA2_OFFLINE_STEP_MS"], [], None,
+            "offline provider: pause between stream events (phases, partials)"),
     Setting("oauth_status_timeout_ms", "int", 3000, ["IMA2_OAUTH_STATUS_TIMEOUT_MS"],
             ["oauth.statusTimeoutMs"], None, "proxy readiness wait and /v1/models timeout"),
     Setting("oauth_restart_delay_ms", "int", 5000, ["IMA2_OAUTH_RESTART_DELAY_MS"],
@@ -316,6 +321,7 @@ def allowed_values(setting: Setting) -> str:
         "list": "comma-separated names (a JSON list in config.json)",
         "moderation": "a non-empty JSON list of strings",
         "loglevel": ", ".join(LOG_LEVELS),
+        "provider": ", ".join(PROVIDERS),
         "path": "a non-empty path",
         "str": "text",
     }.get(kind, kind)
@@ -358,6 +364,9 @@ def _parse(setting: Setting, raw: Any) -> Tuple[bool, Any]:
     if kind == "loglevel":
         text = str(raw).strip().lower()
         return text in LOG_LEVELS, text
+    if kind == "provider":
+        text = str(raw).strip().lower()
+        return (text in PROVIDERS), text
     if kind == "path":
         if not isinstance(raw, str) or not raw:
             return False, None

@@ -69,7 +69,10 @@ def _core_checks(config: Any) -> List[Check]:
                     "key for billing and style sheets)")))
     checks.append(("ℹ", "backend port %d (%s), host %s" % (config.port, config.source("port"),
                                                           config.host)))
-    if config.oauth_auto_start:
+    if config.provider == "offline":
+        checks.append(("ℹ", "image provider: offline (%s) — deterministic local pictures, no "
+                            "proxy is started" % config.source("provider")))
+    elif config.oauth_auto_start:
         npx = shutil.which("npx")
         checks.append(("ℹ" if npx else "⚠", "OAuth proxy auto-start on port %d: %s" % (
             config.oauth_proxy_port, "npx found" if npx else
@@ -171,6 +174,25 @@ SECTIONS: List[Tuple[str, Callable[[Any], List[Check]]]] = [
 ]
 
 
+def _write_openapi(path: str, out: Callable[[str], None], err: Callable[[str], None]) -> int:
+    import json
+
+    from .openapi import build
+    from .store import atomic_write
+
+    text = json.dumps(build(), indent=2, ensure_ascii=False) + "\n"
+    if path == "-":
+        sys.stdout.write(text)
+        return 0
+    try:
+        atomic_write(path, text.encode("utf-8"))
+    except OSError as exc:
+        err("✗ cannot write %s: %s" % (path, exc.strerror or exc))
+        return 1
+    out("✓ OpenAPI document written to %s" % path)
+    return 0
+
+
 def run_doctor(argv: List[str], out: Callable[[str], None], err: Callable[[str], None]) -> int:
     from .config import ConfigError, load_config
 
@@ -180,7 +202,11 @@ def run_doctor(argv: List[str], out: Callable[[str], None], err: Callable[[str],
                                              "or IMA2_CONFIG_DIR)")
     parser.add_argument("--migrate", action="store_true",
                         help="copy images from old ima2-gen folders (never overwrites)")
+    parser.add_argument("--openapi", metavar="FILE",
+                        help="write the OpenAPI 3.1 document of the HTTP API to FILE (- = stdout)")
     opts = parser.parse_args(argv)
+    if opts.openapi:
+        return _write_openapi(opts.openapi, out, err)
     if opts.routes:
         from .routes import all_routes
 

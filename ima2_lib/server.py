@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import select
 import socket
 import time
@@ -20,6 +21,7 @@ from . import __version__
 from .httpio import Request, Response, json_bytes
 
 _DISCONNECTS = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, socket.timeout)
+_METHOD_TOKEN = re.compile(r"^[A-Z][A-Z-]{0,31}$")
 _DRAIN_LIMIT = 1 << 20  # unread request bodies up to this size are drained for keep-alive
 
 
@@ -111,6 +113,13 @@ class Ima2Handler(BaseHTTPRequestHandler):
             app.log_access(req, status, (time.monotonic() - started) * 1000)
 
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _dispatch
+
+    def __getattr__(self, name: str) -> Any:
+        """Any other method token (TRACE, PROPFIND, ...) is routed too: a known path answers
+        405 with ``Allow`` instead of the stdlib's 501."""
+        if name.startswith("do_") and _METHOD_TOKEN.match(name[3:]):
+            return self._dispatch
+        raise AttributeError(name)
 
     def _drain_or_close(self, req: Request, resp: Response) -> None:
         """A body the handler never read must not be parsed as the next request."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 import tempfile
 import threading
@@ -20,7 +19,12 @@ try:  # POSIX advisory locks; Windows falls back to msvcrt below
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-_log = logging.getLogger("ima2.store")
+
+
+def _log_warning(message: str) -> None:
+    import logging  # only on this rare path: importing it costs ~4 ms of every start
+
+    logging.getLogger("ima2.store").warning(message)
 
 
 def ensure_dir(path: str, mode: int = 0o755) -> str:
@@ -120,12 +124,12 @@ def read_json(path: str, default: Any = None, warn: Optional[Callable[[str], Non
     except FileNotFoundError:
         return default
     except OSError as exc:
-        (warn or _log.warning)("cannot read %s: %s" % (os.path.basename(path), exc.strerror))
+        (warn or _log_warning)("cannot read %s: %s" % (os.path.basename(path), exc.strerror))
         return default
     try:
         return json.loads(raw.decode("utf-8"))
     except (ValueError, UnicodeDecodeError, RecursionError):
-        (warn or _log.warning)("corrupt JSON ignored: %s" % os.path.basename(path))
+        (warn or _log_warning)("corrupt JSON ignored: %s" % os.path.basename(path))
         return default
 
 

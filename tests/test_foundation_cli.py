@@ -7,6 +7,8 @@ import stat
 import subprocess
 import sys
 
+import pytest
+
 from helpers import ROOT, base_env
 
 from ima2_lib.deps import Features
@@ -130,3 +132,33 @@ def test_doctor_probes_the_proxy_and_reports_auth_files(tmp, fake):
     assert "sig-secret-part" not in proc.stdout and "rt-secret" not in proc.stdout
     fake.stop()
     assert "is not answering" in _doctor_oauth(env)[1]
+
+
+@pytest.mark.parametrize("argv,expected", [
+    ([], {}),
+    (["--port", "0", "--dev"], {"port": 0, "dev": True}),
+    (["--port=5", "--host", "::1", "--no-oauth-proxy"],
+     {"port": 5, "host": "::1", "no_oauth_proxy": True}),
+    (["--config-dir", "/x y", "--port", "1", "--port", " 2"], {"config_dir": "/x y", "port": 2}),
+    (["--po", "7", "--conf=/d"], {"port": 7, "config_dir": "/d"}),  # abbreviations: argparse
+    (["--offline", "--port", "0"], {"provider": "offline", "port": 0}),
+    (["--offl"], {"provider": "offline"}),  # abbreviation: argparse
+])
+def test_serve_options_parse_like_argparse(argv, expected):
+    """Usual serve command lines skip importing argparse (cold start); results are the same."""
+    from ima2_lib.cli import _parse_serve
+
+    opts = vars(_parse_serve(argv))
+    want = {"port": None, "host": None, "config_dir": None, "no_oauth_proxy": None, "dev": None,
+            "provider": None}
+    want.update(expected)
+    assert opts == want
+
+
+@pytest.mark.parametrize("argv", [["--port", "x"], ["--port"], ["--dev=1"], ["--bogus"]])
+def test_bad_serve_options_still_get_argparse_errors(argv):
+    from ima2_lib.cli import _parse_serve
+
+    with pytest.raises(SystemExit) as info:
+        _parse_serve(argv)
+    assert info.value.code == 2

@@ -2,8 +2,10 @@
 
 Each resource module exports ``ROUTES = [(method, pattern, handler, family), ...]``; this
 module concatenates them in a fixed order. Handlers are plain functions ``(app, req)`` that
-return a Response or a JSON-able value. ``ima2 doctor --routes`` prints the table and a test
-checks it against README.md.
+return a Response or a JSON-able value. Each module also keeps ``API`` — the description of
+its routes (``apispec.op``) that ``openapi.py`` turns into ``/api/openapi.json``; a test fails
+for a route without one. ``ima2 doctor --routes`` prints the table and a test checks it against
+README.md.
 """
 from __future__ import annotations
 

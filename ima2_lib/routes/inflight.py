@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional
 
+from ..apispec import EMPTY, arr, i, nullable, obj, op, s
 from ..errors import ApiError
 from ..httpio import Request, Response, empty_response
 
@@ -42,3 +43,22 @@ ROUTES = [
     ("GET", "/api/inflight", handle_list, "B"),
     ("DELETE", "/api/inflight/{requestId}", handle_cancel, "B"),
 ]
+
+_JOB = obj({"requestId": s(), "kind": s(), "status": s("terminal jobs: completed, error, "
+                                                        "canceled, interrupted"),
+            "startedAt": i(), "phase": nullable(s()), "meta": obj(),
+            "prompt": s("the job's prompt (terminal jobs too, until a restart)")},
+           ["requestId", "kind"])
+
+API = {
+    ("GET", "/api/inflight"): op(
+        "Running jobs (`includeTerminal=1` adds finished ones)",
+        query={"includeTerminal": s("1 or true adds terminalJobs"),
+               "kind": s("only jobs of this kind (classic, node)"),
+               "sessionId": s("only jobs of this session")},
+        responses={200: obj({"jobs": arr(_JOB), "terminalJobs": arr(_JOB)}, ["jobs"])}),
+    ("DELETE", "/api/inflight/{requestId}"): op(
+        "Cancel a running job (aborts the upstream call): 204; 404 JOB_NOT_FOUND for an "
+        "unknown id, 409 JOB_FINISHED for a job that already ended",
+        responses={204: EMPTY}, errors=(404, 409)),
+}

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 from typing import Any, Dict
 
+from ..apispec import RUNTIME, arr, b, obj, op, s
 from ..errors import ApiError
 from ..httpio import Request
 from ..services import billing
 
 
 def handle_oauth_status(app: Any, req: Request) -> Dict[str, Any]:
-    return app.oauth.status()
+    body = app.oauth.status()
+    if app.provider == "offline":  # the stand-in answers, not a real proxy
+        body["provider"] = "offline"
+    return body
 
 
 def handle_billing(app: Any, req: Request) -> Dict[str, Any]:
@@ -26,3 +30,18 @@ ROUTES = [
     ("GET", "/api/oauth/status", handle_oauth_status, "B"),
     ("GET", "/api/billing", handle_billing, "A"),
 ]
+
+API = {
+    ("GET", "/api/oauth/status"): op(
+        "OAuth proxy state and its models (always 200)",
+        responses={200: obj({"status": s(enum=["ready", "starting", "offline",
+                                                   "auth_required"]),
+                             "models": arr(s()), "reason": s(), "runtime": RUNTIME,
+                             "provider": s("`offline` when the offline provider answers",
+                                           enum=["offline"])},
+                            ["status"])}),
+    ("GET", "/api/billing"): op(
+        "API-key billing probe (only when a key is configured)",
+        responses={200: obj({"oauth": b(), "apiKeyValid": b(), "apiKeySource": s()})},
+        errors=(500,)),
+}

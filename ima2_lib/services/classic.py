@@ -245,7 +245,7 @@ class Classic:
         out["model"] = self.model
         if self.kind == "edit":
             out["format"] = kind
-        out["provider"] = "oauth"
+        out["provider"] = self.app.provider
         if self.kind == "edit":
             out["kind"] = "edit"
         out.update({"createdAt": now, "usage": result.usage,
@@ -311,7 +311,7 @@ class Classic:
         if self.mode == "raw":
             return "ok", raw_response(saved, self.request_id, revised, warnings)
         elapsed = "%.1f" % (time.monotonic() - self.started)
-        extra = {"usage": aggregate_usage([r.usage for r in results]), "provider": "oauth",
+        extra = {"usage": aggregate_usage([r.usage for r in results]), "provider": app.provider,
                  "webSearchCalls": sum(r.web_search_calls for r in results),
                  "quality": self.quality, "size": self.size, "moderation": self.moderation,
                  "model": self.model, "warnings": warnings, "revisedPrompt": revised,

@@ -76,6 +76,7 @@ class HistoryService:
     CHECK_INTERVAL = 0.5  # seconds between folder-mtime checks (hand-made changes ≤ ~1 s)
     DEEP_INTERVAL = 30.0  # seconds between checks that also stat every file (in-place edits)
     READY_WAIT = 3.0  # how long a listing waits for the start-up index
+    BUILD_DEFER = 2.0  # the build starts after the first answer, or this long after start
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -103,6 +104,13 @@ class HistoryService:
             self._thread.join(timeout=5)
 
     def _run(self) -> None:
+        # Scanning the gallery is not needed for the first answer (a health probe): wait for
+        # it (any other request releases the wait at once), so a cold start is not slowed
+        # by a 10,000-file scan competing for the interpreter.
+        self.app.first_answer.wait(self.BUILD_DEFER)
+        if self._stop.is_set() or self.app.shutdown_event.is_set():
+            self.index.ready.set()
+            return
         started = time.monotonic()
         try:
             self.index.build()

@@ -108,10 +108,16 @@ class InflightRegistry:
                 return
             self._version += 1
             version = self._version
-            jobs = [job.journal_view() for job in self._active.values()]
         with self._journal_lock:
             if version <= self._written:
                 return  # a newer snapshot is already on disk
+            # Group commit (issue 19): the snapshot is taken once the journal is ours, so it
+            # covers every job registered while the previous write was fsyncing; their own
+            # calls then find it on disk and return without a write of their own (8
+            # concurrent starts: 2 journal writes instead of 8 in a row).
+            with self._lock:
+                version = self._version
+                jobs = [job.journal_view() for job in self._active.values()]
             try:
                 write_json(self.journal_path, {"version": 1, "pid": self.app.pid, "jobs": jobs},
                            mode=0o600, fsync=self.app.config.fsync)

@@ -154,6 +154,8 @@ class NodeRequest:
                            "Ancestry context is not supported yet.")
         if body.get("provider") == "api":
             raise ApiError(403, "APIKEY_DISABLED", "API key provider is disabled. Use OAuth.")
+        if self.parent is not None and not isinstance(self.parent, str):
+            raise ApiError(400, "INVALID_NODE_ID", "parentNodeId must be a string or null")
         prompt = body.get("prompt")
         if not isinstance(prompt, str) or not prompt:
             raise ApiError(400, "INVALID_PROMPT", "Prompt is required")
@@ -206,7 +208,7 @@ class NodeRequest:
             "model": self.model, "createdAt": now, "createdAtIso": iso_utc(now),
             "elapsed": round(time.monotonic() - self.started, 1), "usage": result.usage,
             "webSearchCalls": result.web_search_calls, "contextMode": self.context_mode,
-            "searchMode": self.search_mode, "provider": "oauth",
+            "searchMode": self.search_mode, "provider": self.app.provider,
             "kind": "edit" if self.source is not None else "generate",
             "requestId": self.request_id, "refsCount": len(self.refs), "quality": self.quality,
             "size": self.size, "format": kind, "moderation": self.moderation,
@@ -289,7 +291,7 @@ class NodeRequest:
             "image": DataUrl(saved.mime, saved.b64()), "filename": saved.filename,
             "url": "/generated/" + saved.filename,
             "elapsed": round(time.monotonic() - self.started, 1), "usage": result.usage,
-            "webSearchCalls": result.web_search_calls, "provider": "oauth",
+            "webSearchCalls": result.web_search_calls, "provider": self.app.provider,
             "model": self.model, "size": self.size, "moderation": self.moderation,
             "refsCount": len(self.refs), "contextMode": self.context_mode,
             "searchMode": self.search_mode, "warnings": warnings,

@@ -19,15 +19,17 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import threading
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 from urllib.parse import urlsplit
 
 from ..deps import make_ssl_context
 from ..upstream import CancelToken
 from ..upstream_errors import UpstreamError, canceled
+
+if TYPE_CHECKING:  # imported where used: not needed before the first answer (issue 19)
+    import subprocess
 
 MAX_RESTART_DELAY_S = 60.0
 # A proxy that has not exited this long after SIGTERM is killed: `serve` must stop within
@@ -127,6 +129,8 @@ class OAuthSupervisor:
             delay = min(max(delay * 2, 0.05), max(MAX_RESTART_DELAY_S, initial))
 
     def _run_once(self, npx: str) -> Tuple[bool, Optional[int]]:
+        import subprocess
+
         port = int(self.config.oauth_proxy_port)
         args = [npx, "openai-oauth", "--port", str(port)]
         kwargs: Dict[str, Any] = {}
@@ -193,6 +197,8 @@ class OAuthSupervisor:
                 self.app.log.warn("oauth", "stderr", line=line)
 
     def _terminate(self, proc: subprocess.Popen) -> None:
+        import subprocess
+
         if proc.poll() is not None:
             return
         try:

@@ -204,7 +204,10 @@ def publish(app: Any, job: Any, prepared: Prepared, name_for: NameFn,
             raise ValueError("refusing to write outside the gallery: %r" % filename)
         sidecar = build_sidecar(now_ms(), prepared.kind, prepared.actual)
         path = os.path.join(folder, filename)
-        publish_temp(prepared.temp, path, fsync=fsync)
+        # Issue 19: no folder fsync here — the sidecar's atomic_write below ends with one on
+        # the same folder, which makes both renames durable (one fsync less per image; the
+        # image bytes were fsynced when the temp file was written).
+        publish_temp(prepared.temp, path, fsync=False)
         prepared.published = True
         try:
             atomic_write(path + ".json", dumps(sidecar, pretty=pretty), fsync=fsync)

@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional
 
 from ..errors import ApiError
 from ..log import now_ms
-from . import graph, session_assets, stylesheet
+from . import graph, session_assets
 from .session_store import SessionStore
 
 DEFAULT_TITLE = "Untitled"
@@ -44,12 +44,14 @@ class SessionsService:
 
     # --- lifecycle --------------------------------------------------------------------------
     def start(self) -> None:
-        from .sessions_import import import_if_needed
-
         self.store.ensure()
         self.store.sweep_temp_files()
+        db_path = self.app.config.db_path
         with self.store.global_lock():
-            import_if_needed(self.app, self.store)
+            if db_path and os.path.isfile(db_path):  # sqlite3 is imported only when needed
+                from .sessions_import import import_if_needed
+
+                import_if_needed(self.app, self.store)
             if not self.store.ids():
                 self._create(FIRST_SESSION_TITLE)
                 self.app.log.info("session", "default_created")
@@ -131,8 +133,12 @@ class SessionsService:
         deferred: Optional[ApiError] = None
         stored_nodes: List[Dict[str, Any]] = []
         stored_edges: List[Dict[str, Any]] = []
+        encoded: Dict[str, Any] = {}
         try:
-            stored_nodes, stored_edges = graph.normalise(nodes, edges)
+            stored_nodes, stored_edges, nodes_json, edges_json = graph.normalise_encoded(
+                nodes, edges)
+            # The lists' JSON was built during normalisation: the store writes it as is.
+            encoded = {"nodes": (stored_nodes, nodes_json), "edges": (stored_edges, edges_json)}
         except ApiError as err:
             deferred = err
 
@@ -151,7 +157,7 @@ class SessionsService:
             return True
 
         try:
-            doc = self.store.mutate(session_id, change)[0]
+            doc = self.store.mutate(session_id, change, encoded)[0]
         except ApiError as err:
             self.app.log.info("session", "graph_save_refused", sessionId=session_id,
                               code=err.code, status=err.status, **observe)
@@ -212,6 +218,8 @@ class SessionsService:
         return enabled
 
     def extract_style_sheet(self, session_id: str, body: Dict[str, Any]) -> Dict[str, Any]:
+        from . import stylesheet  # on use: it pulls in urllib.request (issue 19)
+
         path = stylesheet.extraction_path(self.app)
         if path is None:
             raise ApiError(400, "STYLE_SHEET_NO_KEY", "Style-sheet extraction needs an OpenAI "
@@ -239,6 +247,8 @@ class SessionsService:
         if doc is None or doc.get("styleSheetEnabled") is not True:
             return None
         sheet = doc.get("styleSheet")
+        from . import stylesheet
+
         prefix = stylesheet.render_prefix(sheet)
         return {"prefix": prefix, "sheet": sheet} if prefix else None
 

@@ -59,6 +59,7 @@ function resultEntries(job, payload) {
     requestId: payload.requestId || job.requestId,
     warnings: payload.warnings || [],
     kind: job.kind,
+    provider: payload.provider || null,
   }));
 }
 

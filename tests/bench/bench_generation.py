@@ -11,6 +11,9 @@ script is the client. Times use the system-wide monotonic clock shared by the pr
 3. Partial-to-client latency: fake wrote the partial event → SSE client parsed it.
    Target ≤ 20 ms median.
 4. Linearity: added time for an 8 MB image vs a 4 MB one (single generation). Target ≤ 2x.
+5. Small-image overhead (issue 19): a 200 KB PNG, no partial images, 8 concurrent
+   generations; added time as in 1 (the fake's own time per request is printed beside it).
+   Target ≤ 15 ms median.
 
 ``BENCH_FSYNC=0`` runs the server without fsync (default: fsync on, as shipped).
 """
@@ -26,7 +29,7 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TESTS = os.path.dirname(HERE)
@@ -38,10 +41,11 @@ from ima2_lib.sse import SSEDecoder  # noqa: E402
 
 
 class Upstream:
-    def __init__(self, image_bytes: int) -> None:
+    def __init__(self, image_bytes: int, partials: int = 2) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, os.path.join(HERE, "upstream_proc.py"), "--image-bytes",
-             str(image_bytes)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+             str(image_bytes), "--partials", str(partials)], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE)
         assert self.proc.stdout is not None
         info = json.loads(self.proc.stdout.readline().decode())
         self.url = info["url"]
@@ -91,7 +95,7 @@ def generate(port: int, tag: str) -> Tuple[float, float, int]:
 
 
 def added_times(server: Server, upstream: Upstream, concurrency: int,
-                rounds: int) -> List[float]:
+                rounds: int, own: Optional[List[float]] = None) -> List[float]:
     results: List[Tuple[str, float, float]] = []
     for number in range(rounds):
         threads, lock = [], threading.Lock()
@@ -118,7 +122,23 @@ def added_times(server: Server, upstream: Upstream, concurrency: int,
     for tag, start, end in results:
         stream = by_tag[tag]
         added.append((end - start) - (stream["end"] - stream["start"]))
+        if own is not None:
+            own.append(stream["end"] - stream["start"])
     return added
+
+
+def small_image_overhead(tmp: str, rounds: int) -> Tuple[List[float], List[float]]:
+    upstream = Upstream(200_000, partials=0)
+    server = Server(upstream, os.path.join(tmp, "small"))
+    try:
+        for _ in range(2):
+            generate(server.port, "warmup-small")
+        own: List[float] = []
+        added = added_times(server, upstream, concurrency=8, rounds=rounds, own=own)
+        return added, own
+    finally:
+        server.stop()
+        upstream.stop()
 
 
 def partial_latencies(server: Server, upstream: Upstream, rounds: int) -> List[float]:
@@ -186,6 +206,13 @@ def main() -> int:
           "fsync %s)" % ("off" if os.environ.get("BENCH_FSYNC", "1") == "0" else "on"))
     tmp = tempfile.mkdtemp(prefix="ima2-bench-")
     started: List[Any] = []
+    if os.environ.get("BENCH_ONLY") == "5":
+        added, own = small_image_overhead(tmp, rounds=int(os.environ.get("BENCH_ROUNDS", "10")))
+        print("5. added time, 8 concurrent, 200 KB PNG: median %s (p90 %.1f ms; fake's own "
+              "time median %s)   target <= 15 ms" % (
+                  ms(added), sorted(added)[int(len(added) * 0.9) - 1] * 1000, ms(own)))
+        shutil.rmtree(tmp, ignore_errors=True)
+        return 0
     try:
         upstream4 = Upstream(4_000_000)
         started.append(upstream4)

@@ -21,11 +21,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--image-bytes", type=int, default=4_000_000)
     parser.add_argument("--partial-bytes", type=int, default=400_000)
+    parser.add_argument("--partials", type=int, default=2)
     parser.add_argument("--chunk", type=int, default=65536)
     parser.add_argument("--pace", type=float, default=0.002)
     opts = parser.parse_args()
     final = b64(png_of_size(opts.image_bytes))
-    partials = [b64(png_of_size(opts.partial_bytes)) for _ in range(2)]
+    partials = [b64(png_of_size(opts.partial_bytes)) for _ in range(opts.partials)]
     fake = FakeUpstream()
     fake.default = fake.sse(success(final, partials=partials, web_search=False).variant(
         chunk=opts.chunk, pace=opts.pace))

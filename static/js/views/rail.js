@@ -13,7 +13,9 @@ export function tile(row, onclick, cls = 'tile') {
   return h('button', { type: 'button', class: cls, dataset: { filename: row.filename },
     title: row.prompt || row.filename, onclick },
   h('img', { src: thumbOf(row), loading: 'lazy', decoding: 'async', width: 128, height: 128,
-    alt: row.prompt || row.filename }));
+    alt: row.prompt || row.filename }),
+  row.provider === 'offline'
+    ? h('span', { class: 'badge offline-badge', text: t('provider.offline') }) : null);
 }
 
 /** Watch `sentinel` inside `scroller`; load the next page whenever it comes into view. */

@@ -42,6 +42,13 @@ async function toPng(blob) {
   return new Promise((resolve) => canvas.toBlob(resolve, 'image/png'));
 }
 
+/** "Provider: Offline" for offline-provider results, so they are never taken for real ones. */
+export function offlineDetail(provider) {
+  if (provider !== 'offline') return null;
+  return h('div', { class: 'detail' }, tx('dt', 'result.provider'),
+    h('dd', {}, h('span', { class: 'badge offline-badge', text: t('provider.offline') })));
+}
+
 function detail(key, value, cls = '') {
   return h('div', { class: 'detail ' + cls }, tx('dt', key), h('dd', { text: value }));
 }
@@ -50,6 +57,7 @@ function detail(key, value, cls = '') {
 function asRow(entry) {
   return history.get(entry.filename) || { filename: entry.filename, url: entry.url,
     prompt: entry.prompt, revisedPrompt: entry.revisedPrompt, model: entry.model,
+    provider: entry.provider,
     size: entry.requestedSize, quality: entry.quality, format: entry.format,
     createdAt: Date.now() };
 }
@@ -83,6 +91,7 @@ function card(entry) {
       detail('result.prompt', entry.prompt, 'prompt'),
       revised,
       detail('result.model', entry.model || '—'),
+      offlineDetail(entry.provider),
       h('div', { class: 'detail' }, tx('dt', 'result.requested'),
         h('dd', { class: 'requested-size', text: String(entry.requestedSize || '').replace('x', '×') })),
       h('div', { class: 'detail' }, tx('dt', 'result.actual'), actual),

@@ -19,19 +19,23 @@ async function refreshOauth() {
   } catch (err) {
     data = { status: err.code === 'SERVER_UNREACHABLE' ? 'server' : 'offline' };
   }
-  state.oauth = { status: data.status || 'offline', models: Array.isArray(data.models) ? data.models : [] };
+  state.oauth = { status: data.status || 'offline', models: Array.isArray(data.models) ? data.models : [],
+    provider: data.provider || 'oauth' };
   renderOauth();
   emit('oauth', state.oauth);
 }
 
 function renderOauth() {
   const st = state.oauth.status;
+  // The offline provider (serve --offline) says so instead of "Proxy ready".
+  const key = st === 'ready' && state.oauth.provider === 'offline' ? 'oauth.offlineProvider'
+    : 'oauth.' + st;
   pill.dataset.state = st;
   clear(pill).append(h('span', { class: 'dot', 'aria-hidden': 'true' }),
-    h('span', { text: t('oauth.' + st) }));
-  pill.setAttribute('aria-label', t('oauth.label') + ': ' + t('oauth.' + st));
+    h('span', { text: t(key) }));
+  pill.setAttribute('aria-label', t('oauth.label') + ': ' + t(key));
   append(clear(details), [
-    h('p', { text: t('oauth.' + st + '.help') }),
+    h('p', { text: t(key + '.help') }),
     st === 'ready' && state.oauth.models.length
       ? h('p', { class: 'mono small', id: 'oauth-models',
         text: t('oauth.models', { list: state.oauth.models.join(', ') }) }) : null,

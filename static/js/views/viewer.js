@@ -6,7 +6,7 @@ import { h, tx, clear, icon, iconButton, trapFocus, fmtDate } from '../dom.js';
 import { t } from '../i18n.js';
 import { emit, on } from '../state.js';
 import { history, fullOf } from '../history.js';
-import { editFrom } from './results.js';
+import { editFrom, offlineDetail } from './results.js';
 
 let root = null;
 let body = null;
@@ -43,6 +43,7 @@ function render() {
         detail('result.prompt', r.userPrompt || r.prompt),
         r.revisedPrompt && r.revisedPrompt !== r.prompt ? detail('result.revised', r.revisedPrompt) : null,
         detail('result.model', r.model),
+        offlineDetail(r.provider),
         detail('viewer.size', r.size),
         detail('viewer.quality', r.quality),
         detail('viewer.created', r.createdAt ? fmtDate(r.createdAt) : null),
