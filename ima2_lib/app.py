@@ -465,11 +465,26 @@ class App:
             return
         self.log.info("http", "response", requestId=req.request_id, method=req.method,
                       path=req.path[:200], status=status, durationMs=int(duration_ms),
-                      client=(req.header("X-Ima2-Client") or "ui")[:60])
+                      client=client_kind(req))
 
     # --- small helpers for services ---------------------------------------------------------
     def json_limit(self) -> int:
         return int(self.config.body_limit)
+
+
+def client_kind(req: Request) -> str:
+    """Who sent a request, for the access log: ``cli`` (ima2's CLI says so), ``ui`` (a
+    browser: it sends Fetch Metadata, an Origin or a Referer) or ``api`` (curl, scripts,
+    ima2-gen clients)."""
+    declared = (req.header("X-Ima2-Client") or "").strip().lower()
+    if declared.startswith("cli"):
+        return "cli"
+    if declared.startswith("ui"):
+        return "ui"
+    if req.header("Sec-Fetch-Site") or req.header("Sec-Fetch-Mode") or req.header("Origin") \
+            or req.header("Referer"):
+        return "ui"
+    return "api"
 
 
 def _uuid4() -> str:

@@ -29,7 +29,7 @@ Server commands:
                        account, deterministic local pictures)
   setup | login        choose OAuth (Codex login) or store an API key (--oauth / --api-key K)
   status               configuration and Codex login state
-  doctor [--routes] [--migrate] [--openapi FILE]
+  doctor [--routes] [--migrate] [--openapi FILE] [--config-dir DIR]
                        check Python, optional features, settings and their sources, storage
   mcp [--embedded] [--print-config claude|codex|cursor|vscode]
                        MCP server on stdio for agents (tools: generate_image, edit_image, ...)
@@ -125,11 +125,13 @@ def cmd_version() -> int:
     config = _safe_config()
     out("ima2 %s" % __version__)
     out("Python %s (%s)" % (sys.version.split()[0], sys.executable))
-    for name, ok, detail, what, install in Features(os.environ).table():
-        mark = "yes" if ok else "no "
+    features = Features(os.environ)
+    for name, ok, detail, what, install in features.table():
+        mark = "yes" if ok else "off" if features.switched_off(name) else "no "
         line = "  %-8s %s  %s — %s" % (name, mark, detail, what)
         if not ok:
-            line += "  (enable: %s)" % install
+            line += "  (%s: %s)" % ("to use it" if features.switched_off(name) else "install",
+                                    install)
         out(line)
     if config is not None:
         out("State folder: %s" % config.config_dir)
@@ -331,7 +333,7 @@ def cmd_serve(argv: List[str]) -> int:
     # Answer first (issue 19): the health probe is served while services start (their
     # first-run writes and fsyncs are not on its path); other requests wait for app.start.
     app.hold_requests()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                               name="ima2-http", daemon=True)
     thread.start()
     try:
@@ -408,7 +410,7 @@ def cmd_status(argv: List[str]) -> int:
             key = data.get("apiKey")
             out("API key: %s" % (_mask(key) if isinstance(key, str) and key else "not set"))
     else:
-        out("Status:  not configured (run `python3 ima2.py setup --oauth`)")
+        out("Provider: not set (images use the OAuth proxy anyway; `setup` is optional)")
     info = codex.detect(config.env)
     out("OAuth sessions:")
     labels = {"codex": "Codex auth file", "chatgpt": "chatgpt-local auth file",

@@ -13,6 +13,7 @@ import http.client
 import json
 import os
 import sys
+import threading
 import time
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 from urllib.parse import urlsplit
@@ -47,6 +48,23 @@ HINTS = {
     "UPSTREAM_TIMEOUT": "The proxy stopped sending data; retry, or raise "
                         "IMA2_UPSTREAM_IDLE_TIMEOUT_MS.",
     "UNAUTHORIZED": "This server needs a token: set IMA2_TOKEN.",
+    "JOB_NOT_FOUND": "`python3 ima2.py ps` lists the running jobs and their ids.",
+    "JOB_FINISHED": "Nothing is running under that id any more (`python3 ima2.py ps "
+                    "--terminal` shows how it ended).",
+    "AMBIGUOUS_ID": "Give more characters of the id (`python3 ima2.py ps` shows them whole).",
+    "SESSION_NOT_FOUND": "`python3 ima2.py session ls` lists the sessions; "
+                         "`python3 ima2.py session new` makes one.",
+    "TRASH_NOT_FOUND": "Deleted images stay restorable for IMA2_TRASH_TTL_MS (10 s by default).",
+}
+
+
+# The HTTP status of each server error code (README error table), for errors that reach the
+# CLI without one (an SSE ``error`` event of /api/generate carries only the code).
+STATUS_BY_CODE = {
+    "INVALID_REQUEST": 400, "AUTH_CHATGPT_EXPIRED": 401, "SAFETY_REFUSAL": 422,
+    "RATE_LIMITED": 429, "CANCELED": 499, "EMPTY_RESPONSE": 502, "UPSTREAM_5XX": 502,
+    "OAUTH_UPSTREAM_ERROR": 502, "NETWORK_FAILED": 503, "OAUTH_UNAVAILABLE": 503,
+    "UPSTREAM_TIMEOUT": 504,
 }
 
 
@@ -60,12 +78,13 @@ class ClientError(Exception):
         super().__init__(message)
         self.message = message
         self.code = code
-        self.status = status
+        self.status = status if status is not None else STATUS_BY_CODE.get(code or "")
         self.body = body
 
 
 def exit_code_for(error: ClientError) -> int:
-    """CONTRACT §16.4 ``exitCodeForError``."""
+    """The exit code of ``error`` (the table in README's Command line section, as ima2-gen's
+    ``exitCodeForError``: the first matching rule wins)."""
     code, status = error.code, error.status or 0
     if code == "SERVER_UNREACHABLE":
         return 3
@@ -167,6 +186,7 @@ class Output:
         self.as_json = as_json
         self.color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
         self._progress_shown = False
+        self._progress_lock = threading.Lock()  # the progress ticker draws from its own thread
 
     def line(self, text: str = "") -> None:
         sys.stdout.write(text + "\n")
@@ -194,15 +214,17 @@ class Output:
         """One updating line on stderr, only when stderr is a terminal."""
         if not sys.stderr.isatty():
             return
-        sys.stderr.write("\r\x1b[2K" + text)
-        sys.stderr.flush()
-        self._progress_shown = True
+        with self._progress_lock:
+            sys.stderr.write("\r\x1b[2K" + text)
+            sys.stderr.flush()
+            self._progress_shown = True
 
     def clear_progress(self) -> None:
-        if self._progress_shown:
-            sys.stderr.write("\r\x1b[2K")
-            sys.stderr.flush()
-            self._progress_shown = False
+        with self._progress_lock:
+            if self._progress_shown:
+                sys.stderr.write("\r\x1b[2K")
+                sys.stderr.flush()
+                self._progress_shown = False
 
     def table(self, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
         widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
@@ -273,7 +295,7 @@ class Client:
             return conn, conn.getresponse()
         except (OSError, http.client.HTTPException) as exc:
             conn.close()
-            raise _transport_error(exc, self.base) from exc
+            raise transport_error(exc, self.base) from exc
 
     def call(self, method: str, path: str, body: Any = None, timeout: float = 180.0,
              headers: Optional[Dict[str, str]] = None) -> Tuple[int, Dict[str, str], bytes]:
@@ -281,7 +303,7 @@ class Client:
         try:
             raw = resp.read()
         except (OSError, http.client.HTTPException) as exc:
-            raise _transport_error(exc, self.base) from exc
+            raise transport_error(exc, self.base) from exc
         finally:
             conn.close()
         hdrs = {k.lower(): v for k, v in resp.getheaders()}
@@ -300,7 +322,7 @@ class Client:
                               status) from None
 
 
-def _transport_error(exc: BaseException, base: str) -> ClientError:
+def transport_error(exc: BaseException, base: str) -> ClientError:
     import socket
 
     if isinstance(exc, socket.timeout):
@@ -425,5 +447,19 @@ def _read_json(path: str) -> Any:
         return None
 
 
+def format_elapsed(seconds: Any) -> str:
+    """Every duration the CLI prints, one way: ``4.2s`` below a minute, then ``3m07s``."""
+    try:
+        value = max(0.0, float(seconds))
+    except (TypeError, ValueError):
+        return "-"
+    if value < 60:
+        return "%.1fs" % value
+    minutes, rest = divmod(int(value), 60)
+    if minutes < 60:
+        return "%dm%02ds" % (minutes, rest)
+    return "%dh%02dm" % divmod(minutes, 60)
+
+
 def elapsed_since(start: float) -> str:
-    return "%.1fs" % (time.monotonic() - start)
+    return format_elapsed(time.monotonic() - start)

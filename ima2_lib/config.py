@@ -199,6 +199,15 @@ SETTINGS: List[Setting] = [
 
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
 
+# The smallest accepted value of integer settings (others: 0). Ports are 0..65535.
+INT_MINIMUM = {
+    "max_parallel": 1, "history_page_size": 1, "history_max_page": 1, "graph_max_nodes": 1,
+    "graph_max_edges": 1, "generated_hex_bytes": 1, "node_hex_bytes": 1,
+    "oauth_status_timeout_ms": 1, "upstream_connect_timeout_ms": 1,
+    "upstream_idle_timeout_ms": 1, "inflight_reap_ms": 1,
+}
+PORT_SETTINGS = ("port", "oauth_proxy_port")
+
 # Env variables the original reads that only matter to one feature (documented in README).
 PASSIVE_ENV = (
     "IMA2_CARD_NEWS_PLANNER", "IMA2_CARD_NEWS_PLANNER_MODEL", "IMA2_CARD_NEWS_PLANNER_TIMEOUT_MS",
@@ -279,7 +288,8 @@ _DUR_RE = re.compile(
     r"hours?|hrs?|h|days?|d|weeks?|w|years?|yrs?|y)?\s*$", re.I)
 _DUR_MS = {"ms": 1, "s": 1000, "m": 60000, "h": 3600000, "d": 86400000, "w": 604800000,
            "y": 31557600000}
-_TRUE = ("1", "true", "yes")
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
 
 
 def js_number(value: Any) -> Optional[float]:
@@ -331,18 +341,44 @@ def parse_duration_ms(value: Any) -> Optional[int]:
     return int(float(match.group(1)) * _DUR_MS[key])
 
 
+def allowed_values(setting: Setting) -> str:
+    """What ``setting`` accepts, in words (for the message about an invalid value)."""
+    kind = setting.kind
+    if kind == "int":
+        if setting.name in PORT_SETTINGS:
+            return "an integer port 0..65535"
+        return "an integer >= %d" % INT_MINIMUM.get(setting.name, 0)
+    return {
+        "bool": "1, true, yes or on / 0, false, no or off",
+        "size": "a size such as 50mb, 512kb or 1048576",
+        "duration": "a duration such as 1y, 7d, 10m or 30000 (ms)",
+        "list": "comma-separated names (a JSON list in config.json)",
+        "moderation": "a non-empty JSON list of strings",
+        "loglevel": ", ".join(LOG_LEVELS),
+        "provider": ", ".join(PROVIDERS),
+        "path": "a non-empty path",
+        "str": "text",
+    }.get(kind, kind)
+
+
 def _parse(setting: Setting, raw: Any) -> Tuple[bool, Any]:
     """Return (ok, value). Strings from env and JSON values from config.json are accepted."""
     kind = setting.kind
     if kind == "int":
         number = js_number(raw)
-        if number is None:
+        if number is None or number != int(number):
             return False, None
-        return True, int(number) if number == int(number) else number
+        value = int(number)
+        if setting.name in PORT_SETTINGS:
+            return 0 <= value <= 65535, value
+        return value >= INT_MINIMUM.get(setting.name, 0), value
     if kind == "bool":
         if isinstance(raw, bool):
             return True, raw
-        return True, str(raw).strip().lower() in _TRUE
+        text = str(raw).strip().lower()
+        if text in _TRUE or text in _FALSE:
+            return True, text in _TRUE
+        return False, None
     if kind == "size":
         size = parse_size(raw)
         return (size is not None), size
@@ -361,7 +397,7 @@ def _parse(setting: Setting, raw: Any) -> Tuple[bool, Any]:
         return False, None
     if kind == "loglevel":
         text = str(raw).strip().lower()
-        return True, text if text in LOG_LEVELS else "info"
+        return text in LOG_LEVELS, text
     if kind == "imagepath":
         text = str(raw).strip().lower() if isinstance(raw, str) else ""
         return (True, text) if text in IMAGE_PATHS else (False, None)
@@ -421,14 +457,15 @@ def load_config(env: Optional[Mapping[str, str]] = None,
 
     for setting in SETTINGS:
         chosen = False
+        rejected: List[str] = []  # "NAME='raw' (where)" of the invalid values passed over
         if setting.name in flags:
             ok, value = _parse(setting, flags[setting.name])
             if ok:
                 values[setting.name], sources[setting.name] = value, "flag " + (setting.flag or "")
                 chosen = True
             else:
-                raise ConfigError("%s: invalid value %r" % (setting.flag or setting.name,
-                                                            flags[setting.name]))
+                raise ConfigError("%s: invalid value %r (allowed: %s)" % (
+                    setting.flag or setting.name, flags[setting.name], allowed_values(setting)))
         if not chosen:
             for name in setting.env:
                 raw = env.get(name)
@@ -439,7 +476,7 @@ def load_config(env: Optional[Mapping[str, str]] = None,
                     values[setting.name], sources[setting.name] = value, "env " + name
                     chosen = True
                     break
-                warnings.append("%s=%r is not valid; ignored" % (name, raw))
+                rejected.append("%s=%r (environment)" % (name, raw))
         if not chosen:
             for path in setting.json:
                 found, raw = _json_lookup(file_data, path)
@@ -451,7 +488,7 @@ def load_config(env: Optional[Mapping[str, str]] = None,
                     sources[setting.name] = "config.json " + path
                     chosen = True
                     break
-                warnings.append("config.json %s=%r is not valid; ignored" % (path, raw))
+                rejected.append("%s=%r (%s)" % (path, raw, config_file or "config.json"))
         if not chosen:
             default = setting.default
             value = default(values) if callable(default) else default
@@ -459,6 +496,11 @@ def load_config(env: Optional[Mapping[str, str]] = None,
                 value = _parse(setting, value)[1]
             values[setting.name] = value
             sources[setting.name] = "default"
+        for what in rejected:
+            # Never a silent default: say what was refused, what is allowed, what is used.
+            warnings.append("%s is not valid for %s (allowed: %s); using %r from %s instead"
+                            % (what, setting.name, allowed_values(setting),
+                               values[setting.name], sources[setting.name]))
         if setting.name == "config_dir":
             # config.json lives in the state folder, so read it as soon as that is known.
             config_file, file_data = read_config_file(values["config_dir"], warnings)

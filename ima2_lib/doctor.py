@@ -45,21 +45,28 @@ def _core_checks(config: Any) -> List[Check]:
     checks.append(("✓" if ok_py else "✗", "Python %s (needs ≥ 3.9)" % sys.version.split()[0]))
     index = os.path.join(STATIC_ROOT, "index.html")
     checks.append(("✓" if os.path.isfile(index) else "✗", "studio files: %s" % index))
-    for name, ok, detail, what, install in Features(config.env).table():
+    features = Features(config.env)
+    for name, ok, detail, what, install in features.table():
         if ok:
             checks.append(("✓", "%s %s — %s" % (name, detail, what)))
+        elif features.switched_off(name):
+            checks.append(("ℹ", "%s %s — %s not used; to use it: %s" % (name, detail, what,
+                                                                         install)))
         else:
-            checks.append(("⚠", "%s missing (%s) — %s; enable: %s" % (name, detail, what,
-                                                                      install)))
+            checks.append(("⚠", "%s missing (%s) — %s; install: %s" % (name, detail, what,
+                                                                       install)))
     if config.config_file:
         checks.append(("✓", "config file: %s" % config.config_file))
     else:
         checks.append(("ℹ", "config file: none (defaults; %s)" % config.config_json_path))
     for warning in config.warnings:
         checks.append(("⚠", warning))
+    # Images are always made through the OAuth proxy; `setup` only records a choice (and an
+    # API key for billing / style sheets), so an unset provider is not a problem.
     provider = (config.file_data or {}).get("provider")
-    checks.append(("✓" if provider else "⚠", "provider: %s" % (
-        provider or "not configured (python3 ima2.py setup --oauth)")))
+    checks.append(("✓" if provider else "ℹ", "provider: %s" % (
+        provider or "not set — images use the OAuth proxy anyway (`setup --api-key` adds a "
+                    "key for billing and style sheets)")))
     checks.append(("ℹ", "backend port %d (%s), host %s" % (config.port, config.source("port"),
                                                           config.host)))
     if config.provider == "offline":
@@ -211,6 +218,8 @@ def run_doctor(argv: List[str], out: Callable[[str], None], err: Callable[[str],
 
     parser = argparse.ArgumentParser(prog="ima2.py doctor", description="Check this install.")
     parser.add_argument("--routes", action="store_true", help="print the API route table")
+    parser.add_argument("--config-dir", help="state folder to check (default ~/.ima2, "
+                                             "or IMA2_CONFIG_DIR)")
     parser.add_argument("--migrate", action="store_true",
                         help="copy images from old ima2-gen folders (never overwrites)")
     parser.add_argument("--openapi", metavar="FILE",
@@ -223,9 +232,10 @@ def run_doctor(argv: List[str], out: Callable[[str], None], err: Callable[[str],
 
         for row in all_routes():
             out("%-7s %s" % (row[0], row[1]))
+        out("%-7s %s" % ("GET", "/generated/{file}"))  # served outside the API router
         return 0
     try:
-        config = load_config()
+        config = load_config(flags={"config_dir": opts.config_dir})
     except ConfigError as exc:
         err("✗ configuration: %s" % exc)
         return 1

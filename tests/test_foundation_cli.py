@@ -86,7 +86,9 @@ def test_kill_switches_force_fallbacks():
     assert features.pil is None and not features.have_pil
     assert features.certifi_bundle is None
     rows = {row[0]: row for row in features.table()}
-    assert "IMA2_NO_PIL" in rows["pillow"][2] and "pip install" in rows["pillow"][4]
+    assert "IMA2_NO_PIL" in rows["pillow"][2] and rows["pillow"][4] == "unset IMA2_NO_PIL"
+    assert features.switched_off("pillow") and features.switched_off("certifi")
+    assert not Features({}).switched_off("pillow")
 
 
 def test_no_side_effects_on_import(tmp):

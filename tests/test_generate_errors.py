@@ -128,7 +128,7 @@ def test_idle_timeout_is_upstream_timeout_and_closes_the_connection(live_factory
     assert resp.json()["code"] == "UPSTREAM_TIMEOUT"
     assert "IMA2_UPSTREAM_IDLE_TIMEOUT_MS" in resp.json()["error"]
     assert len(fake.posts()) == 1  # a timeout is not retried
-    assert fake.closed_event.wait(2)
+    assert fake.closed_event.wait(30)
     assert images(live) == []
     fake.release("stall")
 

@@ -59,7 +59,7 @@ def test_first_partial_reaches_the_client_while_the_final_item_is_held(server, f
         assert data_url_bytes(first["image"])[1] == data_url_bytes("data:x;base64," + P0)[1]
         name, second = client.next_event()
         assert name == "partial" and second["index"] == 1
-        assert reached.wait(2)  # both partials arrived while the final item was held back
+        assert reached.wait(30)  # both partials arrived while the final item was held back
         assert server.get("/api/inflight").json()["jobs"][0]["phase"] == "partial"
         fake.release("final")
         name, done = client.next_event()
@@ -170,4 +170,4 @@ def test_stream_ending_without_response_completed_keeps_the_streamed_image(serve
     resp = server.post("/api/generate", {"prompt": "p"})
     assert resp.status == 200
     assert len(fake.posts()) == 1  # the image item arrived: no fallback request
-    wait_until(lambda: server.get("/api/inflight").json()["jobs"] == [], 2)
+    wait_until(lambda: server.get("/api/inflight").json()["jobs"] == [], 30)

@@ -29,13 +29,14 @@ def dom_tiles(page: Any) -> int:
     return page.eval_on_selector_all("#gallery-grid .tile", "t => t.length")
 
 
-def scroll_to_end(page: Any, scroller: str, until: Any, rounds: int = 60) -> None:
-    for _ in range(rounds):
+def scroll_to_end(page: Any, scroller: str, until: Any) -> None:
+    """Keep scrolling to the bottom until ``until()`` holds (a bounded wait on the state)."""
+    def scrolled() -> Any:
         if until():
-            return
+            return True
         page.eval_on_selector(scroller, "el => { el.scrollTop = el.scrollHeight; }")
-        page.wait_for_timeout(60)
-    assert until(), "scrolling never reached the end"
+        return False
+    wait_for(scrolled, message="scrolling reached the end")
 
 
 def selected(page: Any) -> Any:
@@ -159,10 +160,8 @@ def test_gallery_groups_by_session_and_thousand_images_use_thumbnails(studio_fac
     studio.start()
     page = studio.new_page("gallery")
     wait_for(lambda: len(tile_names(page)) >= 50, message="tiles")
-    for _ in range(8):  # a few pages of scrolling through a 1,000-image gallery
-        page.eval_on_selector("#gallery-scroll", "el => { el.scrollTop = el.scrollHeight; }")
-        page.wait_for_timeout(80)
-    assert len(tile_names(page)) > 200
+    # A few pages of scrolling through a 1,000-image gallery.
+    scroll_to_end(page, "#gallery-scroll", lambda: len(tile_names(page)) > 200)
     assert dom_tiles(page) < 200  # virtualized: only the rows in view are in the page
     page.check("#gallery-group")
     session = {n: (None if i % 3 else "s_session%d" % (i % 2)) for i, n in enumerate(names)}
@@ -177,5 +176,5 @@ def test_gallery_groups_by_session_and_thousand_images_use_thumbnails(studio_fac
     # A search covers images not loaded yet: it keeps reading pages until the end.
     page.uncheck("#gallery-group")
     page.fill("#gallery-search", "very oldest")
-    wait_for(lambda: tile_names(page) == [names[999]], timeout=15, message="oldest image found")
+    wait_for(lambda: tile_names(page) == [names[999]], timeout=30, message="oldest image found")
     assert "1 matches in 1000 images" in page.inner_text("#gallery-count")

@@ -33,8 +33,12 @@ def handle_delete(app: Any, req: Request) -> Dict[str, Any]:
 
 
 def handle_restore(app: Any, req: Request) -> Dict[str, Any]:
-    body = req.json_object(app.json_limit())
-    return app.history.trash.restore(req.params["filename"], body.get("trashId"))
+    body = req.json(app.json_limit())
+    if body is not None and not isinstance(body, dict):
+        trash_id: Any = ""  # an array is not a restore request: INVALID_TRASH_ID
+    else:
+        trash_id = (body or {}).get("trashId")  # none: the newest delete of that file
+    return app.history.trash.restore(req.params["filename"], trash_id)
 
 
 ROUTES = [
@@ -65,10 +69,10 @@ API = {
                             ["total"], description="`items` (or, with groupBy=session, "
                             "`sessions` + `loose`)")}),
     ("POST", "/api/history/{filename}/restore"): op(
-        "Restore what a delete moved to the trash", path={"filename": _NAME},
+        "Restore what a delete moved to the trash (without trashId: the newest delete of "
+        "that file)", path={"filename": _NAME},
         body=obj({"trashId": s("the trashId the delete answered",
-                                 pattern=r"^(?!.*\.\.)[0-9]{10,17}_[^/\\\x00]+$")},
-                 ["trashId"]), body_required=True,
+                                 pattern=r"^(?!.*\.\.)[0-9]{10,17}_[^/\\\x00]+$")}),
         example={"trashId": "1795845719851_1795845719763_49c5dca8_1.png"},
         responses={200: obj({"ok": b(), "filename": s()}, ["ok"])}, errors=(404, 409, 500)),
     ("DELETE", "/api/history/{filename}"): op(

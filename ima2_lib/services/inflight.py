@@ -128,7 +128,8 @@ class InflightRegistry:
             snapshot: Dict[str, Any] = {
                 "requestId": job.request_id, "kind": job.kind, "status": status,
                 "startedAt": job.started_at, "finishedAt": now,
-                "durationMs": now - job.started_at, "phase": job.phase, "phaseAt": job.phase_at}
+                "durationMs": now - job.started_at, "phase": job.phase, "phaseAt": job.phase_at,
+                "prompt": job.prompt}  # kept in memory only: the journal holds no prompts
             if http_status is not None:
                 snapshot["httpStatus"] = http_status
             if error_code is not None:
@@ -153,18 +154,23 @@ class InflightRegistry:
         """Abort the job's upstream work now; saving in progress finishes first.
 
         False when the job had already settled (its outcome stands). A job that already
-        saved an image stops its other images but ends ``completed`` with what it saved."""
+        saved an image stops its other images but ends ``completed`` with what it saved.
+        True also when the job's own thread, woken by the cancel, recorded the ``canceled``
+        snapshot first."""
         with job.commit_lock:
             if job.settled:
                 return False
-            job.cancel.cancel(reason)
+            tripped = job.cancel.cancel(reason)
             keeps_images = job.saved_count > 0
         if keeps_images:
             return True
         finished = self.finish(job, "canceled")
         if finished and self.on_canceled is not None:
             self.on_canceled(job)
-        return finished
+        if finished:
+            return True
+        snapshot = self.terminal(job.request_id) if tripped else None
+        return bool(snapshot) and snapshot.get("status") == "canceled"
 
     # --- queries ---------------------------------------------------------------------------
     def _reap(self, now: int) -> None:

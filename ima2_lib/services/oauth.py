@@ -50,6 +50,9 @@ FIRST_RUN_TEXT = (
     "  Sign in once with:   npx openai-oauth login\n"
     "  (ima2 notices the login by itself; no restart needed.)\n"
     "  Or try ima2 without an account:   python3 ima2.py serve --offline")
+# A proxy that has not exited this long after SIGTERM is killed: `serve` must stop within
+# half a second of Ctrl-C (npm can sit on SIGTERM for seconds while it fetches).
+TERM_GRACE_S = 0.25
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _READY = re.compile(
     r"^\s*(?:OpenAI-compatible endpoint ready at|OpenAI OAuth is (already|now) running"
@@ -410,7 +413,7 @@ class OAuthSupervisor:
         except OSError:
             pass
         try:
-            proc.wait(5)
+            proc.wait(TERM_GRACE_S)
         except subprocess.TimeoutExpired:
             try:
                 if os.name == "posix":

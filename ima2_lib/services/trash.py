@@ -155,7 +155,21 @@ class TrashService:
                 "nodesTouched": touched["nodesTouched"]}
 
     # --- restore -------------------------------------------------------------------------
+    def latest_id(self, name: str) -> str:
+        """The trash id of the newest restorable delete of ``name`` (404 when there is none)."""
+        relative = validate_name(name)
+        now = now_ms()
+        with self._lock:
+            mine = [(int(e.get("deletedAt") or 0), k) for k, e in self._load().items()
+                    if e.get("filename") == relative and int(e.get("unlinkAt") or 0) > now]
+        if not mine:
+            raise ApiError(404, "TRASH_NOT_FOUND", "Nothing named %s is in the trash (expired or "
+                           "never deleted)" % relative)
+        return max(mine)[1]
+
     def restore(self, name: str, trash_id: Any) -> Dict[str, Any]:
+        if trash_id is None:  # no trashId: the newest delete of this file
+            trash_id = self.latest_id(name)
         if not isinstance(trash_id, str) or not trash_id:
             raise ApiError(400, "INVALID_TRASH_ID", "trashId required")
         if not _TRASH_ID.match(trash_id) or ".." in trash_id or trash_id.startswith("."):

@@ -150,6 +150,9 @@ export async function cancelJob(requestId) {
   if (job) job.canceled = true;
   try {
     await api.cancel(requestId);
+  } catch (err) {
+    // 404 JOB_NOT_FOUND / 409 JOB_FINISHED: the job is not running (any more).
+    if (err.status !== 404 && err.status !== 409) throw err;
   } finally {
     if (job) setTimeout(() => job.controller.abort(), 1500);
     remote = remote.filter((j) => j.requestId !== requestId);

@@ -22,7 +22,31 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.dirname(HERE))
+
+
+def _need_test_tools() -> None:
+    """Run with the test tools: this Python if it has them, else the .venv `make test` made
+    (re-executed once), else say what to do and exit 2 — never a traceback."""
+    import importlib.util
+
+    missing = [m for m in ("playwright", "pytest") if importlib.util.find_spec(m) is None]
+    if not missing:
+        return
+    venv_python = os.path.join(REPO, ".venv", "bin", "python")
+    if os.path.isfile(venv_python) and not os.environ.get("IMA2_BENCH_REEXEC"):
+        os.environ["IMA2_BENCH_REEXEC"] = "1"
+        print("(%s has no %s; using %s)" % (sys.executable, " or ".join(missing), venv_python),
+              file=sys.stderr)
+        os.execv(venv_python, [venv_python, os.path.abspath(__file__)] + sys.argv[1:])
+    print("bench_ui.py needs the test tools; %s lacks %s. Run `make test` once (it installs "
+          "them into .venv, which this script then uses), or `python3 -m pip install -r "
+          "tests/requirements.txt`." % (sys.executable, " and ".join(missing)), file=sys.stderr)
+    sys.exit(2)
+
+
+_need_test_tools()
 
 from fake_upstream import FakeUpstream  # noqa: E402
 from helpers import LiveServer  # noqa: E402
