@@ -205,7 +205,11 @@ def _stream(client: Client, path: str, body: Dict[str, Any], timeout: float,
             out: Output) -> Dict[str, Any]:
     """POST with Accept: text/event-stream; show progress; return the ``done`` payload."""
     with Progress(out) as progress:
-        conn, resp = client.open("POST", path, body, timeout, {"Accept": "text/event-stream"})
+        # A foreground command owns its job: when it hangs up (--timeout, a crash), the server
+        # cancels the job instead of finishing it behind the user's back (docs/API.md §6.8).
+        conn, resp = client.open("POST", path, body, timeout,
+                                 {"Accept": "text/event-stream",
+                                  "X-Ima2-On-Disconnect": "cancel"})
         try:
             ctype = resp.getheader("Content-Type") or ""
             if "text/event-stream" not in ctype:
@@ -230,7 +234,7 @@ def _stream(client: Client, path: str, body: Dict[str, Any], timeout: float,
                 progress.draw()
             raise ClientError("the stream ended without a result", "STREAM_ENDED")
         except (OSError, http.client.HTTPException) as exc:  # --timeout, a dropped connection
-            raise transport_error(exc, client.base)
+            raise transport_error(exc, client.base) from exc
         finally:
             conn.close()  # the server cancels a job whose client went away
 
@@ -244,7 +248,7 @@ def _check_session(client: Client, session_id: Optional[str]) -> None:
     except ClientError as exc:
         if exc.status == 404:
             raise ClientError("session %s does not exist; nothing was generated" % session_id,
-                              "SESSION_NOT_FOUND", 404)
+                              "SESSION_NOT_FOUND", 404) from exc
         raise
 
 
