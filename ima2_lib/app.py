@@ -1,8 +1,8 @@
 """App: owns configuration, services, the route table and the runtime state of one server.
 
 Owns: ``App.handle(request) -> Response`` — request id, security, routing, the handler call
-and the *single* place where errors are caught and rendered in the route's family (CONTRACT
-§5, decision 2: never HTML); the runtime snapshot (backend/OAuth ports and URLs); the
+and the *single* place where errors are caught and rendered in the route's family (docs/API.md
+§5, docs/API.md decision 2: never HTML); the runtime snapshot (backend/OAuth ports and URLs); the
 ``server.json`` advertisement; the state-folder lock (one server per folder) and the start-up
 sweep of dead writers' temp files and orphan sidecars; start/stop of background services;
 lifecycle hooks other services subscribe to. Must not: touch sockets (``server.py`` does) or hold module-level state.
@@ -39,7 +39,7 @@ STATIC_ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__fil
 
 
 def host_label(host: str) -> str:
-    """URL host for ``host`` (CONTRACT §1.1; IPv6 literals bracketed, §19.23)."""
+    """URL host for ``host`` (docs/API.md §1.1; IPv6 literals bracketed, §19.23)."""
     if is_wildcard_host(host):
         return "localhost"
     return "[%s]" % host if ":" in host else host
@@ -233,7 +233,7 @@ class App:
     def style_sheet_for(self, session_id: Any) -> Optional[Dict[str, Any]]:
         """The enabled style sheet of ``session_id`` as {"prefix", "sheet"}, else None.
 
-        Any failure reads as "no sheet" (CONTRACT §9.3: errors are swallowed).
+        Any failure reads as "no sheet" (docs/API.md §9.3: errors are swallowed).
         """
         if not isinstance(session_id, str) or not session_id or self.style_sheet_provider is None:
             return None
@@ -349,7 +349,7 @@ class App:
         entries = data.get("entries") if isinstance(data, dict) else None
         return [str(e.get("filename")) for e in (entries or {}).values() if isinstance(e, dict)]
 
-    # --- advertisement (server.json, CONTRACT §13.3) --------------------------------------
+    # --- advertisement (server.json, docs/API.md §13.3) --------------------------------------
     def advertisement(self) -> Dict[str, Any]:
         runtime = self.runtime_snapshot()
         backend = runtime["backend"]

@@ -1,6 +1,6 @@
 """Command line: ``serve`` and the local commands (doctor, status, open, reset, setup/login).
 
-Owns: top-level dispatch (CONTRACT §16.1), the ``serve`` lifecycle (refuse a second server on
+Owns: top-level dispatch (docs/API.md §16.1), the ``serve`` lifecycle (refuse a second server on
 one state folder, bind with port fallback, advertise, stop cleanly on SIGINT/SIGTERM/SIGHUP)
 and the local commands. Client commands that talk HTTP live in ``cli_client.py``.
 Must not: prompt when stdin is not a TTY, or make network calls of its own during ``serve``.
@@ -448,7 +448,7 @@ def cmd_open(argv: List[str]) -> int:
 
 
 def open_url(url: str) -> bool:
-    """Open ``url`` with the stdlib ``webbrowser`` (no shell strings, CONTRACT §19.7)."""
+    """Open ``url`` with the stdlib ``webbrowser`` (no shell strings, docs/API.md §19.7)."""
     if not url.startswith(("http://", "https://")):
         return False
     if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY")

@@ -1,6 +1,6 @@
 """Client side of the CLI: argument parsing, server discovery, HTTP calls, output, exit codes.
 
-Owns: the small flag parser of CONTRACT §16.2 (stricter: unknown flags are usage errors),
+Owns: the small flag parser of docs/API.md §16.2 (stricter: unknown flags are usage errors),
 server discovery (``--server`` > ``IMA2_SERVER`` > ``server.json`` backend.url / url / port >
 the configured port), the token, requests with timeouts, the error → exit code and hint
 tables of §16.4, ``--json`` discipline (exactly one JSON document on stdout) and a progress
@@ -106,7 +106,7 @@ def exit_code_for(error: ClientError) -> int:
 
 
 # --------------------------------------------------------------------------------------
-# Flags (CONTRACT §16.2)
+# Flags (docs/API.md §16.2)
 # --------------------------------------------------------------------------------------
 class Flag:
     def __init__(self, name: str, short: Optional[str] = None, kind: str = "str",
@@ -375,7 +375,7 @@ def iter_sse(resp: Any) -> Iterator[Tuple[str, Any]]:
 
 
 # --------------------------------------------------------------------------------------
-# Discovery (CONTRACT §16.4, §13.3)
+# Discovery (docs/API.md §16.4, §13.3)
 # --------------------------------------------------------------------------------------
 def probe(base: str, token: Optional[str], timeout: float = 0.6) -> Optional[Dict[str, Any]]:
     client = Client(base, token, {})

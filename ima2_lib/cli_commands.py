@@ -1,4 +1,4 @@
-"""Client command table and the listing / API-parity commands (CONTRACT §16.5): ls, show,
+"""Client command table and the listing / API-parity commands (docs/API.md §16.5): ls, show,
 ps, cancel, ping, history, session, storage, oauth (gen, edit, node live in ``cli_gen.py``).
 
 Owns: dispatch with per-command flags and ``--help`` (never a side effect), human tables and

@@ -1,4 +1,4 @@
-"""Client commands that generate: ``gen``, ``edit`` and ``node`` (CONTRACT §16.5).
+"""Client commands that generate: ``gen``, ``edit`` and ``node`` (docs/API.md §16.5).
 
 Owns: their checks (usage errors exit 2 before anything is sent: prompt, references that are
 missing, not images or HEIC, ``-o`` with ``-n > 1``, an existing ``-o`` without ``--force``),
@@ -128,7 +128,7 @@ def _save_images(images: List[bytes], opts: Dict[str, Any], out: Output) -> List
 
 
 class Job:
-    """Cancels the server job on Ctrl-C (CONTRACT §8 DELETE /api/inflight/:id)."""
+    """Cancels the server job on Ctrl-C (docs/API.md §8 DELETE /api/inflight/:id)."""
 
     def __init__(self, client: Client, request_id: str) -> None:
         self.client = client

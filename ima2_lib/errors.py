@@ -2,7 +2,7 @@
 
 Owns: ``ApiError`` (status, code, message, extra fields) and ``error_body``, which renders an
 error in a route's family — A flat ``{"error": msg, "code": ...}`` or B nested
-``{"error": {"code", "message"}}`` (CONTRACT §5). Must not: import anything from ima2 or know
+``{"error": {"code", "message"}}`` (docs/API.md §5). Must not: import anything from ima2 or know
 about HTTP transport; ``App.handle`` is the single place that catches and renders.
 """
 from __future__ import annotations

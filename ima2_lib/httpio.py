@@ -118,7 +118,7 @@ class Request:
         return default if value is None else value
 
     def query_one(self, name: str) -> Optional[str]:
-        """A query value given exactly once (repeated keys are ignored, CONTRACT §6.7)."""
+        """A query value given exactly once (repeated keys are ignored, docs/API.md §6.7)."""
         values = self.query.get(name)
         if not values or len(values) != 1:
             return None

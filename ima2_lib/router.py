@@ -41,7 +41,7 @@ def _compile(pattern: str) -> str:
 
 
 def decode_param(raw: str) -> str:
-    """Percent-decode once (CONTRACT §19.4: the original decoded twice) as strict UTF-8."""
+    """Percent-decode once (docs/API.md §19.4: the original decoded twice) as strict UTF-8."""
     try:
         return unquote_to_bytes(raw).decode("utf-8")
     except UnicodeDecodeError:

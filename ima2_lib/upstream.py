@@ -1,6 +1,6 @@
 """The OAuth-proxy client: request bodies, one abortable HTTP exchange, the image stream.
 
-Owns: the ``/v1/responses`` bodies (CONTRACT §7.2–7.4 with decisions 6–8: our own prompt
+Owns: the ``/v1/responses`` bodies (docs/API.md §7.2–7.4 with decisions 6–8: our own prompt
 words, references labelled with their sniffed type, a non-stream fallback that keeps the
 developer message and the references), the transport (``http.client`` with a connect timeout,
 an idle timeout — no byte for N seconds is ``UPSTREAM_TIMEOUT`` — and a total deadline per
@@ -129,7 +129,7 @@ def edit_body(model: str, developer: str, text: str, source: Tuple[str, str],
 
 
 def fallback_body(stream_body: Dict[str, Any]) -> Dict[str, Any]:
-    """§7.4 with decision 7: same input (developer message and references), only the image
+    """§7.4 with docs/API.md decision 7: same input (developer message and references), only the image
     tool (no previews), ``stream: false``."""
     tool = dict(stream_body["tools"][-1])
     tool.pop("partial_images", None)

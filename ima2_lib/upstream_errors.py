@@ -1,4 +1,4 @@
-"""The honest error taxonomy of upstream failures (CONTRACT decision 5, UPSTREAM §3c/§3d/§5).
+"""The honest error taxonomy of upstream failures (docs/API.md decision 5, docs/UPSTREAM.md §3c/§3d/§5).
 
 Owns: ``UpstreamError`` (an ``ApiError`` that also carries the upstream's own code, type and
 param, the in-stream event type/count, a Retry-After and whether a retry may help), the

@@ -4,7 +4,7 @@ Starts with ``GET /health`` and ``GET /v1/models`` (modes: ok, 502 upstream_erro
 the proxy's 404 body; ``POST /v1/responses`` answers from a queue of scripted scenarios and
 records every request (path, headers, parsed JSON body) so tests can assert what ima2 sent.
 
-Scenarios (UPSTREAM §3 and §7) are ``Transcript`` objects built by the functions at the end
+Scenarios (docs/UPSTREAM.md §3 and §7) are ``Transcript`` objects built by the functions at the end
 (``success``, ``text_only``, ``stream_error_c1/c2/c3``, ``incomplete``, ...) and turned into
 actions with ``fake.sse(transcript)``; like the real proxy, a transcript answers a
 ``stream: false`` request with the aggregated response object (§3e). Transcripts can use CRLF
@@ -189,7 +189,7 @@ class FakeUpstream:
                     self._send_json(404, {"error": {"message": "Route not found.",
                                                     "type": "not_found_error"}})
                     return
-                if not isinstance(body, dict):  # the proxy's own checks (UPSTREAM §2.3)
+                if not isinstance(body, dict):  # the proxy's own checks (docs/UPSTREAM.md §2.3)
                     self._send_json(400, {"error": {
                         "message": "Request body must be a JSON object.",
                         "type": "invalid_request_error"}})
@@ -339,7 +339,7 @@ class FakeUpstream:
 # ==========================================================================================
 def http_error(status: int, body: Any, headers: Sequence[Tuple[str, str]] = (),
                content_type: str = "application/json; charset=utf-8") -> Callable[..., None]:
-    """A non-2xx answer before any SSE (UPSTREAM §3d): dict → JSON, str/bytes verbatim."""
+    """A non-2xx answer before any SSE (docs/UPSTREAM.md §3d): dict → JSON, str/bytes verbatim."""
     raw = json.dumps(body).encode("utf-8") if isinstance(body, (dict, list)) else (
         body.encode("utf-8") if isinstance(body, str) else body)
 
@@ -496,7 +496,7 @@ class Transcript:
             handler.wfile.flush()
 
     def _aggregate(self, handler: BaseHTTPRequestHandler) -> None:
-        """The proxy's non-stream mode (UPSTREAM §3e)."""
+        """The proxy's non-stream mode (docs/UPSTREAM.md §3e)."""
         last: Optional[Dict[str, Any]] = None
         items: Dict[str, Any] = {}
         error: Any = None
@@ -530,7 +530,7 @@ class Transcript:
 
 
 # ==========================================================================================
-# Transcript builders (UPSTREAM §3a–3c)
+# Transcript builders (docs/UPSTREAM.md §3a–3c)
 # ==========================================================================================
 USAGE = {"input_tokens": 2294, "input_tokens_details": {"cached_tokens": 0},
          "output_tokens": 119, "output_tokens_details": {"reasoning_tokens": 0},
@@ -697,7 +697,7 @@ def stream_error_c3(err_type: str = "usage_limit_reached",
                                             "resets_in_seconds": 13872}})], **options)
 
 
-# UPSTREAM §3d bodies ------------------------------------------------------------------------
+# docs/UPSTREAM.md §3d bodies ------------------------------------------------------------------------
 INVALID_SIZE_400 = {"error": {"message": "Invalid size '1792x936'. Width and height must both "
                               "be divisible by 16.", "type": "invalid_request_error",
                               "param": "tools[1].size", "code": "invalid_value"}}
@@ -739,7 +739,7 @@ HTML_403 = ("<!DOCTYPE html><html><head><title>Just a moment...</title></head><b
 
 
 def json_action(data: Any, status: int = 200) -> Callable[..., None]:
-    """A scripted answer: one JSON body (e.g. a UPSTREAM §3e non-streaming response)."""
+    """A scripted answer: one JSON body (e.g. a docs/UPSTREAM.md §3e non-streaming response)."""
 
     def action(handler: Any, recorded: Recorded) -> None:
         handler._send_json(status, data)

@@ -188,7 +188,7 @@ def test_session_and_history_parity(server, env, tmp):
     assert any(s["id"] == sid and s["title"] == "Renamed" for s in listed)
     assert "graphVersion: 0" in cli(env, "session", "show", sid).stdout.decode()
     assert cli(env, "session", "rm", sid).returncode == 0
-    assert cli(env, "session", "show", sid).returncode == 5  # 404 → 5 (CONTRACT §16.4)
+    assert cli(env, "session", "show", sid).returncode == 5  # 404 → 5 (docs/API.md §16.4)
     open(os.path.join(server.config.generated_dir, "gone.png"), "wb").write(png_bytes())
     removed = json.loads(cli(env, "history", "rm", "gone.png", "--json").stdout)
     assert removed["ok"] is True and removed["trashId"]

@@ -1,4 +1,4 @@
-"""CLI basics (issue 2 CLI items; CONTRACT §16.1, Appendix A item 15 for the local parts)."""
+"""CLI basics (issue 2 CLI items; docs/API.md §16.1, Appendix A item 15 for the local parts)."""
 from __future__ import annotations
 
 import json

@@ -1,4 +1,4 @@
-"""Acceptance 4 and the in-flight registry (CONTRACT §6.7–6.8, §8 with the §19 fixes).
+"""Acceptance 4 and the in-flight registry (docs/API.md §6.7–6.8, §8 with the §19 fixes).
 
 Cancel through ``DELETE /api/inflight/:id`` and through a client disconnect closes the
 upstream connection within 1 s (the fake sees it), saves nothing, and the terminal job says

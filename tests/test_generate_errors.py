@@ -1,4 +1,4 @@
-"""Acceptance 3: every failure class maps to its code and status (decision 5).
+"""Acceptance 3: every failure class maps to its code and status (docs/API.md decision 5).
 
 For each: the number of upstream hits (retry policy), the error body with requestId and the
 upstream fields, the server still works afterwards, the gallery has no partial file or

@@ -1,6 +1,6 @@
 """Acceptance 1 and 6: happy paths of generate / edit / node against the fake upstream.
 
-Files + sidecars with the CONTRACT names and fields, response shapes, and the bodies the fake
+Files + sidecars with the docs/API.md names and fields, response shapes, and the bodies the fake
 received (tools, tool_choice, stream, partial_images, input parts and their MIME types).
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Acceptance 2 and the UPSTREAM §3 transcript variants.
+"""Acceptance 2 and the docs/UPSTREAM.md §3 transcript variants.
 
 Partials are relayed as they arrive (the first one is seen while the fake still holds the
 final item); CRLF framing, data-only events, events split into tiny chunks, multi-MB images

@@ -1,4 +1,4 @@
-"""Acceptance 5: every validation error of CONTRACT §17, in the route's order, before any
+"""Acceptance 5: every validation error of docs/API.md §17, in the route's order, before any
 upstream call, and nothing written outside (or inside) the generated folder."""
 from __future__ import annotations
 

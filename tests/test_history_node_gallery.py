@@ -21,7 +21,7 @@ NULLS = ("prompt", "userPrompt", "revisedPrompt", "promptMode", "quality", "size
 
 
 def row(filename: str, created: int, **fields):
-    """A history row per CONTRACT §6.13 with the defaults of a sidecar-less image."""
+    """A history row per docs/API.md §6.13 with the defaults of a sidecar-less image."""
     from urllib.parse import quote
 
     url = "/generated/" + "/".join(quote(s, safe="-_.!~*'()") for s in filename.split("/"))

@@ -1,6 +1,6 @@
 """Acceptance 3: delete → restore round trip, refused restores, expiry that survives restarts.
 
-CONTRACT §6.14–6.15, §11.1 with decision 4: restore only brings back what that delete moved,
+docs/API.md §6.14–6.15, §11.1 with docs/API.md decision 4: restore only brings back what that delete moved,
 under the same name, never onto an existing file; the trash follows a custom gallery_dir folder.
 """
 from __future__ import annotations

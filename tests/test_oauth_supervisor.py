@@ -1,4 +1,4 @@
-"""OAuth proxy supervision (CONTRACT §13.2, UPSTREAM §1) with a fake ``npx`` first on PATH,
+"""OAuth proxy supervision (docs/API.md §13.2, docs/UPSTREAM.md §1) with a fake ``npx`` first on PATH,
 the readiness gate (§7.1), ``GET /api/oauth/status`` (§6.3) and ``GET /api/billing`` (§6.4).
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Sessions routes against the live server: CONTRACT §6.16–6.17 and Appendix A item 12."""
+"""Sessions routes against the live server: docs/API.md §6.16–6.17 and Appendix A item 12."""
 from __future__ import annotations
 
 import json

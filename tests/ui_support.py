@@ -87,7 +87,7 @@ def seed_gallery(generated_dir: str, count: int, now_ms: Optional[int] = None,
     return names
 
 
-# --- scripted upstream answers (UPSTREAM §3, built on fake_upstream's transcripts) ---------
+# --- scripted upstream answers (docs/UPSTREAM.md §3, built on fake_upstream's transcripts) ---------
 class Gate:
     """A named pause inside a scripted stream (the fake's hold): ``wait_reached()`` returns
     once the stream got there, the stream goes on after ``open()``. A client that closes the

@@ -2,7 +2,7 @@
 
 Owns: turning the URL tail into a path *only* after each segment is decoded and checked
 (no ``..``, no dot-files, no backslashes or NUL), containment of the resolved real path in
-the gallery, images only (sidecar ``.json`` files are never served, decision 4), the MIME
+the gallery, images only (sidecar ``.json`` files are never served, docs/API.md decision 4), the MIME
 type from the file's bytes, ETag / 304, Last-Modified, single byte ranges and a long cache.
 Must not: serve the trash or thumbnail cache (both are dot-folders) or follow a symlink out.
 """

@@ -1,4 +1,4 @@
-"""History routes: listing, delete to trash, restore (CONTRACT §6.13–6.15; family A).
+"""History routes: listing, delete to trash, restore (docs/API.md §6.13–6.15; family A).
 
 Handlers parse, call ``app.history`` and respond; the logic is in ``services/history.py``
 and ``services/trash.py``. ``{filename}`` (one segment; sub-folders as ``%2F``) is percent-decoded exactly once by the router.

@@ -1,4 +1,4 @@
-"""In-flight jobs: ``GET /api/inflight`` and ``DELETE /api/inflight/{requestId}`` (CONTRACT
+"""In-flight jobs: ``GET /api/inflight`` and ``DELETE /api/inflight/{requestId}`` (docs/API.md
 §6.7–6.8). DELETE really cancels: it aborts the job's upstream connection and answers 204
 (with ``X-Ima2-Upstream-May-Continue: true``: the proxy lets the backend finish); an id that
 is not running is never reported as canceled: 409 ``JOB_FINISHED`` when the job already

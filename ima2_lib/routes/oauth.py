@@ -1,5 +1,5 @@
 """Provider status routes: ``GET /api/oauth/status`` (always 200) and ``GET /api/billing``
-(CONTRACT §6.3–6.4; billing errors are family A ``{error, apiKeyValid: false}``).
+(docs/API.md §6.3–6.4; billing errors are family A ``{error, apiKeyValid: false}``).
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Sessions routes (CONTRACT §6.16–6.18), family B errors.
+"""Sessions routes (docs/API.md §6.16–6.18), family B errors.
 
 Thin handlers: parse the request, call ``app.sessions`` (services/sessions.py), answer.
 Anything unexpected becomes 500 ``DB_ERROR`` (``STYLE_SHEET_ERROR`` for extraction) with the

@@ -1,4 +1,4 @@
-"""Storage routes (CONTRACT §6.5–6.6): status summary and opening the gallery folder.
+"""Storage routes (docs/API.md §6.5–6.6): status summary and opening the gallery folder.
 
 ``status`` never exposes legacy paths; ``open-generated-dir`` reads no body (it never takes a
 path) and answers family B with ``"ok": false`` on failure.

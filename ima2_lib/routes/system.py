@@ -1,4 +1,4 @@
-"""System routes: health, provider policy (CONTRACT §6.1–6.2) and the OpenAPI document.
+"""System routes: health, provider policy (docs/API.md §6.1–6.2) and the OpenAPI document.
 
 Handlers only read the App's runtime snapshot; they never block on the upstream.
 """

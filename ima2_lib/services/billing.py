@@ -1,4 +1,4 @@
-"""``GET /api/billing`` (CONTRACT §6.4): the optional API-key billing probe.
+"""``GET /api/billing`` (docs/API.md §6.4): the optional API-key billing probe.
 
 Owns: the three concurrent GETs (costs of the current month, credit grants, models) against
 ``openai_base_url`` with ``Authorization: Bearer <key>``, each with a timeout and a verifying

@@ -1,10 +1,10 @@
 """The generation engine shared by /api/generate, /api/edit and /api/node/generate.
 
 Owns: the upstream client (base URL = the current OAuth URL, connect/idle timeouts from the
-settings), one image = up to two attempts (decision 5: SAFETY_REFUSAL, INVALID_REQUEST, auth,
+settings), one image = up to two attempts (docs/API.md decision 5: SAFETY_REFUSAL, INVALID_REQUEST, auth,
 timeouts and cancels are never retried; RATE_LIMITED is retried once after Retry-After when
 that is short; the rest once after a short backoff), the non-stream fallback of generate calls
-(§7.4 + decision 7) and the readiness gate before every call (the threads of a job and its
+(§7.4 + docs/API.md decision 7) and the readiness gate before every call (the threads of a job and its
 outcome are the pipeline's, pipeline.py).
 Also the render path of each image (docs/RENDER_PATHS.md): ``responses`` (the hosted
 ``image_generation`` tool, with partials) or ``images`` (the proxy's Images API); with

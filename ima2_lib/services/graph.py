@@ -1,4 +1,4 @@
-"""Graph save rules: If-Match parsing and node/edge normalisation (CONTRACT §6.17, §10).
+"""Graph save rules: If-Match parsing and node/edge normalisation (docs/API.md §6.17, §10).
 
 Owns: turning a client's ``{nodes, edges}`` into what is stored — ids as strings, positions
 as finite numbers, ``data`` objects with the server-derived ``parentServerNodeId``, dangling
@@ -48,7 +48,7 @@ def js_number(text: str) -> float:
 
 
 def parse_if_match(header: Optional[str]) -> float:
-    """Expected graphVersion from If-Match (CONTRACT §6.17 steps 2 and 4)."""
+    """Expected graphVersion from If-Match (docs/API.md §6.17 steps 2 and 4)."""
     if header is None or header == "":
         raise ApiError(428, "GRAPH_VERSION_REQUIRED", "If-Match header required")
     value = js_number(header.replace('"', ""))
@@ -163,7 +163,7 @@ def check_size(nodes: List[Any], edges: List[Any], max_nodes: int, max_edges: in
 
 def normalise(nodes: List[Any], edges: List[Any]) -> Tuple[List[Dict[str, Any]],
                                                            List[Dict[str, Any]]]:
-    """Stored nodes and edges for a save (CONTRACT §10), or an ApiError (4xx)."""
+    """Stored nodes and edges for a save (docs/API.md §10), or an ApiError (4xx)."""
     stored_nodes, stored_edges, _nodes_json, _edges_json = normalise_encoded(nodes, edges)
     return stored_nodes, stored_edges
 

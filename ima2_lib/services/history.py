@@ -1,6 +1,6 @@
 """History service: the gallery listing of ``GET /api/history`` and its background upkeep.
 
-Owns: the query rules of CONTRACT §6.13 (limit default/cap, composite cursor, ``since``,
+Owns: the query rules of docs/API.md §6.13 (limit default/cap, composite cursor, ``since``,
 ``sessionId``, ``groupBy=session``) with strict validation (400 with a code instead of the
 original's ``parseInt`` guesses), the response bodies (rows are pre-encoded JSON, so a page is
 a join of bytes), the start-up build of the index in a background thread (the server answers

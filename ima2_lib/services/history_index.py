@@ -1,7 +1,7 @@
 """The history index: every gallery row in memory, sorted, so no request rescans the folder.
 
 Owns: walking the generated folder (depth 2, skipping dot-entries, symlinks, the trash and the
-thumbnail cache), reading sidecars into the row shape of CONTRACT §6.13 (stored pre-encoded as
+thumbnail cache), reading sidecars into the row shape of docs/API.md §6.13 (stored pre-encoded as
 JSON bytes, which keeps 10,000 rows small), the sort order (createdAt desc, filename desc) as
 an ascending list of ``(createdAt, filename)`` keys plus one such list per sessionId, pages by
 bisection, and *reconciliation*: each known folder's mtime is re-checked (``check``) and only a
@@ -72,7 +72,7 @@ NODE_FIELDS = ("sessionId", "nodeId", "parentNodeId", "clientNodeId", "requestId
 
 
 def image_row(relative: str, meta: Dict[str, Any], mtime_ns: int) -> Dict[str, Any]:
-    """One image row of CONTRACT §6.13 (plus ``thumbUrl``) from its sidecar (or ``{}``)."""
+    """One image row of docs/API.md §6.13 (plus ``thumbUrl``) from its sidecar (or ``{}``)."""
     ext = os.path.splitext(relative)[1][1:]
     row: Dict[str, Any] = {
         "filename": relative,
@@ -96,7 +96,7 @@ def image_row(relative: str, meta: Dict[str, Any], mtime_ns: int) -> Dict[str, A
 
 
 def card_news_row(set_dir: str, manifest: Dict[str, Any]) -> Dict[str, Any]:
-    """The card-news set row (CONTRACT §6.13) without the original's absolute ``dir`` leak."""
+    """The card-news set row (docs/API.md §6.13) without the original's absolute ``dir`` leak."""
     cards_in = manifest.get("cards") if isinstance(manifest.get("cards"), list) else []
     cards = []
     first_url = ""

@@ -1,8 +1,8 @@
-"""Validation and defaults of the image routes' request fields (CONTRACT §17, §6.9–6.11).
+"""Validation and defaults of the image routes' request fields (docs/API.md §17, §6.9–6.11).
 
 Owns: model resolution, quality normalisation (warning, never an error), moderation, the
-``format`` whitelist (png|jpeg|webp, decision 4), the ``size`` shape, references (§17.6 plus
-decision 7: each must be a real PNG/JPEG/WebP/GIF, labelled with its sniffed MIME type), the
+``format`` whitelist (png|jpeg|webp, docs/API.md decision 4), the ``size`` shape, references (§17.6 plus
+docs/API.md decision 7: each must be a real PNG/JPEG/WebP/GIF, labelled with its sniffed MIME type), the
 edit ``image`` field, the client ``requestId``, prompt-mode and the style-sheet prefix
 (§9.3, through ``app.style_sheet_for``). Each check raises ``ApiError`` with the contract's
 message; the caller decides the order and the error family. Must not: do I/O.

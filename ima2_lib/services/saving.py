@@ -2,7 +2,7 @@
 
 Owns: decoding the upstream base64, making the bytes match the requested format (Pillow via
 ``app.features`` when it differs; without Pillow the true format is kept and a
-``FORMAT_NOT_CONVERTED`` warning says so), the file names of CONTRACT §3.3, the sidecar
+``FORMAT_NOT_CONVERTED`` warning says so), the file names of docs/API.md §3.3, the sidecar
 fields of §3.2 plus ``requestedSize``/``actualSize`` (and ``requestedFormat`` when the format
 had to change), the ``ima2`` JSON and A1111-style ``parameters`` PNG text chunks (written
 before IDAT, so every PNG reader sees them), and saving in two steps:

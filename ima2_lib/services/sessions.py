@@ -1,4 +1,4 @@
-"""Sessions service: sessions, node graphs and style sheets (CONTRACT §6.16–6.18, §9–§11.2).
+"""Sessions service: sessions, node graphs and style sheets (docs/API.md §6.16–6.18, §9–§11.2).
 
 Owns: the operations behind the sessions routes (list, create, get, rename, delete, graph save
 with If-Match, style sheet get/put/toggle/extract), the default session and the one-time
@@ -83,7 +83,7 @@ class SessionsService:
         if title is not None and not isinstance(title, str):
             raise ApiError(400, "INVALID_TITLE", "Title must be a string")
         # Blank titles become the default (the original stored whitespace-only titles that
-        # rename then refused, CONTRACT §19.19).
+        # rename then refused, docs/API.md §19.19).
         title = title[:MAX_TITLE_CHARS] if title and title.strip() else DEFAULT_TITLE
         doc = self._create(title)
         self.app.log.info("session", "created", sessionId=doc["id"])
@@ -124,7 +124,7 @@ class SessionsService:
     # --- graph -----------------------------------------------------------------------------
     def save_graph(self, session_id: str, body: Any, if_match: Optional[str],
                    observe: Dict[str, Optional[str]]) -> Dict[str, Any]:
-        """CONTRACT §6.17 in its order; normalisation errors wait for the version check."""
+        """docs/API.md §6.17 in its order; normalisation errors wait for the version check."""
         nodes, edges = graph.check_shape(body)
         if not if_match:
             raise ApiError(428, "GRAPH_VERSION_REQUIRED", "If-Match header required")

@@ -1,6 +1,6 @@
 """Storage: gallery status, ima2-gen's old install folders, opening the folder, migration.
 
-Owns: ``GET /api/storage/status`` data (CONTRACT §6.5: label, image count, legacy candidates
+Owns: ``GET /api/storage/status`` data (docs/API.md §6.5: label, image count, legacy candidates
 scanned/found, state), the legacy candidate list of §12.1 adapted for Python (the Node-install
 folders where ima2-gen kept ``generated/``, computed from HOME and the same environment
 variables, ``IMA2_TEST_HOME`` / ``IMA2_TEST_EXEC_PATH`` included; the running Node version is

@@ -1,4 +1,4 @@
-"""Style sheets: shape coercion, prefix rendering and extraction (CONTRACT §9).
+"""Style sheets: shape coercion, prefix rendering and extraction (docs/API.md §9).
 
 Owns: ``coerce`` (the six-key shape), ``render_prefix`` / ``apply_prefix`` (the prompt prefix
 and its cap), and ``extract``: with an OpenAI API key, ``<openai_base_url>/v1/chat/completions``
@@ -243,7 +243,7 @@ def extract_via_api_key(app: Any, prompt: str, reference: Optional[str]) -> Dict
 
 
 def response_text(parsed: Any) -> str:
-    """The assistant text of a Responses-API object (UPSTREAM §3e; no ``output_text``)."""
+    """The assistant text of a Responses-API object (docs/UPSTREAM.md §3e; no ``output_text``)."""
     texts = []
     for item in (parsed.get("output") or []) if isinstance(parsed, dict) else []:
         if not isinstance(item, dict) or item.get("type") != "message":

@@ -1,7 +1,7 @@
 """Trash: delete moves an image and its sidecar aside; restore puts back exactly that; expiry.
 
 Owns: ``DELETE /api/history/{filename}`` and ``POST /api/history/{filename}/restore``
-(CONTRACT §6.14–6.15, §11.1 with decision 4 and the §19.2/§19.15 fixes): the name checks
+(docs/API.md §6.14–6.15, §11.1 with docs/API.md decision 4 and the §19.2/§19.15 fixes): the name checks
 (``gallery.validate_name``), moving files into ``config.trash_dir`` (which follows a custom
 gallery folder; a trash on another filesystem is handled by copy + unlink), the trash manifest
 ``<trash>/.manifest.json`` (written atomically; it records which trash files belong to which

@@ -227,7 +227,7 @@ export async function postStream(path, json, { onEvent, signal, headers = {} } =
   await readEventStream(res, onEvent);
 }
 
-// --- the routes the studio uses (CONTRACT §6) ---------------------------------------------
+// --- the routes the studio uses (docs/API.md §6) ---------------------------------------------
 const enc = encodeURIComponent;
 export const encodePath = (name) => String(name).split('/').map(enc).join('/');
 
