@@ -67,6 +67,8 @@ def num(description: str = "", **extra: Any) -> Schema:
 
 def nullable(schema: Schema) -> Schema:
     out = dict(schema)
+    if isinstance(out.get("enum"), list) and None not in out["enum"]:
+        out["enum"] = out["enum"] + [None]  # null must pass the enum as well as the type
     kind = out.get("type")
     if isinstance(kind, str):
         out["type"] = [kind, "null"]
