@@ -171,10 +171,15 @@ def test_a_cancel_after_an_image_was_saved_keeps_the_result(server, fake):
                 fake.sse(success(FINAL, hold_before_final="final")))
     call = Background(server.port, "POST", "/api/generate",
                       json_body={"prompt": "two", "requestId": "late-cancel", "n": 2})
-    assert reached.wait(5)
-    wait_until(lambda: len(images(server)) == 1, 5, message="first image saved")
+    assert reached.wait(30)
+    # Published, not merely prepared: the prepared temp file (a dot-file) is in the folder
+    # while the image still streams; only a named image with its sidecar counts as saved.
+    wait_until(lambda: [f for f in images(server) if not os.path.basename(f).startswith(".")
+                        and os.path.exists(os.path.join(server.config.generated_dir,
+                                                        f + ".json"))],
+               30, message="first image saved")
     assert server.request("DELETE", "/api/inflight/late-cancel").status == 204
-    assert fake.closed_event.wait(1.0), "the second image's upstream call goes on"
+    assert fake.closed_event.wait(30), "the second image's upstream call goes on"
     resp = call.wait()
     fake.release("final")
     assert resp.status == 200, resp
