@@ -104,7 +104,11 @@ def test_a_sync_request_with_the_same_id_and_body_joins_the_running_job(server, 
     from genkit import Background
     call = Background(server.port, "POST", "/api/generate",
                       json_body={"prompt": "join", "requestId": "join-1"})
-    wait_until(lambda: len(fake.posts()) == 1, 2)
+    # joined = the sync route listens to the running job (not a wall-clock guess: before the
+    # release, or the job could finish first and the request would start a second one)
+    handle = server.app.jobs.handle("join-1")
+    wait_until(lambda: len(handle.listeners) == 1, message="the sync request to join")
+    assert len(fake.posts()) == 1
     fake.release("final")
     resp = call.wait()
     assert resp.status == 200 and resp.json()["requestId"] == "join-1"
