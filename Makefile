@@ -1,6 +1,7 @@
 # ima2 — `make test` installs what the tests need into .venv and runs the whole suite twice:
 # with the optional extras (Pillow, certifi) and with them switched off (IMA2_NO_PIL=1
-# IMA2_NO_CERTIFI=1), plus the Python 3.9 floor check (vermin).
+# IMA2_NO_CERTIFI=1), plus the Python 3.9 floor check (vermin) and the linter (ruff, pinned in
+# tests/requirements.txt, rules in pyproject.toml; any finding fails).
 PYTHON ?= python3
 VENV ?= .venv
 VPY := $(VENV)/bin/python
@@ -9,7 +10,7 @@ PYTEST_ARGS ?= -q -x -p no:cacheprovider
 
 .PHONY: test test-full test-nodeps py39 lint bench run doctor clean browser
 
-test: py39 test-full test-nodeps
+test: py39 lint test-full test-nodeps
 
 $(STAMP): tests/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,8 +35,8 @@ test-full: $(STAMP) browser
 test-nodeps: $(STAMP)
 	IMA2_NO_PIL=1 IMA2_NO_CERTIFI=1 $(VPY) -m pytest $(PYTEST_ARGS) -m "not browser" tests
 
-lint:
-	@command -v ruff >/dev/null 2>&1 && ruff check ima2.py ima2_lib tests || echo "ruff not installed; skipped"
+lint: $(STAMP)
+	$(VENV)/bin/ruff check ima2.py ima2_lib tests
 
 bench: $(STAMP)
 	@for f in tests/bench/bench_*.py; do echo "== $$f"; $(VPY) $$f || exit 1; done

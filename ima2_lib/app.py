@@ -1,10 +1,11 @@
 """App: owns configuration, services, the route table and the runtime state of one server.
 
 Owns: ``App.handle(request) -> Response`` — request id, security, routing, the handler call
-and the *single* place where errors are caught and rendered in the route's family (CONTRACT
-§5, decision 2: never HTML); the runtime snapshot (backend/OAuth ports and URLs); the
-``server.json`` advertisement; start/stop of background services; lifecycle hooks other
-services subscribe to. Must not: touch sockets (``server.py`` does) or hold module-level state.
+and the *single* place where errors are caught and rendered in the route's family (docs/API.md
+§5, docs/API.md decision 2: never HTML); the runtime snapshot (backend/OAuth ports and URLs); the
+``server.json`` advertisement; the state-folder lock (one server per folder) and the start-up
+sweep of dead writers' temp files and orphan sidecars; start/stop of background services;
+lifecycle hooks other services subscribe to. Must not: touch sockets (``server.py`` does) or hold module-level state.
 """
 from __future__ import annotations
 
@@ -12,17 +13,14 @@ import copy
 import functools
 import os
 import re
-import secrets
 import threading
 import time
-import traceback
-import uuid
 from typing import Any, Callable, Dict, List, Optional
 
 from . import __version__
 from .config import Config, load_config
 from .deps import Features
-from .errors import ApiError, error_body
+from .errors import ApiError, disk_full_error, error_body
 from .httpio import Request, Response, json_response
 from .log import Logger, now_ms
 from .router import Router
@@ -30,8 +28,10 @@ from .routes import all_routes
 from .routes.files import PREFIX as GENERATED_PREFIX
 from .routes.files import handle_generated
 from .security import COOKIE_NAME, Security, is_loopback_host, is_wildcard_host
+from .services.events import EventBus
 from .static import StaticFiles
-from .store import atomic_write, ensure_dir, ensure_private_dir, read_json, write_json
+from .store import (PROCESS_STARTED, FolderLock, atomic_write, ensure_dir,
+                    ensure_private_dir, read_json, sweep_stale_temps, write_json)
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _QUIET_PATHS = ("/api/health", "/api/inflight")
@@ -39,7 +39,7 @@ STATIC_ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__fil
 
 
 def host_label(host: str) -> str:
-    """URL host for ``host`` (CONTRACT §1.1; IPv6 literals bracketed, §19.23)."""
+    """URL host for ``host`` (docs/API.md §1.1; IPv6 literals bracketed, §19.23)."""
     if is_wildcard_host(host):
         return "localhost"
     return "[%s]" % host if ":" in host else host
@@ -56,6 +56,10 @@ class App:
         self.shutdown_event = threading.Event()
         self.started_at = now_ms()
         self.started_monotonic = time.monotonic()
+        # Start-up work the first answer does not need (the gallery index build) waits for
+        # this: set once a request has been answered, when any request other than the
+        # health probe arrives, or by ``release_deferred`` (cold start, issue 19).
+        self.first_answer = threading.Event()
         self.pid = os.getpid()
         self.advertising = False
         self._runtime_lock = threading.Lock()
@@ -70,9 +74,29 @@ class App:
 
         ensure_private_dir(self.config.config_dir)
         ensure_dir(self.config.generated_dir)
-        self.security = Security(self.config.host, self.config.allowed_hosts, self._token())
+        # One server per state folder: an OS lock held for this App's life (released by the
+        # OS when the process dies). An App that does not hold it (a second process, or an
+        # embedded App beside a running server) runs no start-up sweeps and leaves the
+        # holder's in-flight journal alone.
+        self.folder_lock = FolderLock(os.path.join(self.config.config_dir, "server.lock"))
+        self.owns_folder = self.folder_lock.acquire()
+        # "offline": a loopback stand-in for the proxy answers instead (services/offline.py).
+        self.provider = "offline" if self.config.provider == "offline" else "oauth"
+        self.offline: Any = None
+        if self.provider == "offline":
+            from .services.offline import OfflineProvider
+
+            self.offline = OfflineProvider(self)
+            self.config = self.config.replace(oauth_url=self.offline.url)
+        self.security = Security(self.config.host, self.config.allowed_hosts, self._token(),
+                                 self.config.allowed_origins)
         self.router = Router(all_routes())
-        self.static = StaticFiles(STATIC_ROOT, dev=bool(self.config.dev))
+        self._static: Optional[StaticFiles] = None  # built on first use (see ``static``)
+        self._static_lock = threading.Lock()
+        # Clear while ``start`` runs when the adapter answers during start-up: only the health
+        # probe is answered before it is set (``serve`` answers first, then starts services).
+        self.ready = threading.Event()
+        self.ready.set()
         oauth_ready = not self.config.oauth_auto_start
         self._runtime: Dict[str, Dict[str, Any]] = {
             "backend": {"configuredPort": self.config.port, "actualPort": self.config.port,
@@ -86,6 +110,7 @@ class App:
         self.inflight: Any = None  # set by the generation service
         # Set by the sessions service: session id -> {"prefix", "sheet"} or None (§9.3).
         self.style_sheet_provider: Optional[Callable[[str], Optional[Dict[str, Any]]]] = None
+        self.events = EventBus(self.started_at)
         self._build_services()
 
     def _build_services(self) -> None:
@@ -94,15 +119,46 @@ class App:
         from .services.generation import GenerationService
         from .services.history import HistoryService
         from .services.inflight import InflightRegistry
+        from .services.jobs import JobQueue
         from .services.oauth import OAuthSupervisor
         from .services.sessions import SessionsService
 
+        if self.offline is not None:
+            self.add_service(self.offline)
         self.inflight = self.add_service(InflightRegistry(self))
         self.oauth = self.add_service(OAuthSupervisor(self))
         self.sessions = self.add_service(SessionsService(self))
         self.history = self.add_service(HistoryService(self))  # + trash sweeper, thumbnails
         self.thumbnail_response = functools.partial(thumbnail_response, self)
         self.generation = self.add_service(GenerationService(self))
+        self.jobs = self.add_service(JobQueue(self))
+        self.inflight.on_canceled = self.jobs.on_inflight_cancel
+        self._wire_events()
+
+    def _wire_events(self) -> None:
+        """What ``GET /api/events`` carries: jobs, the queue, gallery changes."""
+        events = self.events
+
+        def job_event(name: str, data: Dict[str, Any]) -> None:
+            events.publish(name, {"queue": data} if name.startswith("queue.") else {"job": data})
+
+        def image_event(name: str) -> Callable[[str], None]:
+            return lambda filename: events.publish(name, {"filename": filename}) and None
+
+        self.jobs.listeners.append(job_event)
+        self.image_saved_hooks.append(image_event("image.saved"))
+        self.asset_deleted_hooks.append(image_event("image.deleted"))
+        self.asset_restored_hooks.append(image_event("image.restored"))
+
+    @property
+    def static(self) -> StaticFiles:
+        """The studio's files; the manifest (every file read and hashed) is built on the
+        first static request, not before the first answer (cold start, issue 19)."""
+        if self._static is None:
+            with self._static_lock:
+                if self._static is None:
+                    self._static = StaticFiles(STATIC_ROOT, dev=bool(self.config.dev))
+        return self._static
 
     def add_service(self, service: Any) -> Any:
         self._services.append(service)
@@ -127,6 +183,8 @@ class App:
                 return token
         except OSError:
             pass
+        import secrets  # only when a token must be created
+
         token = secrets.token_urlsafe(32)
         write_secret_text(self.token_file, token, fsync=self.config.fsync)
         self.token_generated = True
@@ -152,21 +210,30 @@ class App:
             self._runtime["backend"]["actualPort"] = port
             self._runtime["backend"]["url"] = self._server_url(port)
 
-    def set_oauth_state(self, status: str, url: Optional[str] = None) -> None:
-        """Record the proxy state (and the URL its ready line announced); re-advertise."""
+    def set_oauth_state(self, status: str, url: Optional[str] = None,
+                        reason: Optional[str] = None, hint: Optional[str] = None) -> None:
+        """Record the proxy state (and the URL its ready line announced, the proxy's own
+        reason and a hint when not ready); re-advertise."""
         with self._runtime_lock:
             oauth = self._runtime["oauth"]
             oauth["status"] = status
             if url:
                 oauth["url"] = url.rstrip("/")
                 oauth["actualPort"] = _url_port(url, oauth["configuredPort"])
+            for key, value in (("reason", reason), ("hint", hint)):
+                if value:
+                    oauth[key] = value
+                else:
+                    oauth.pop(key, None)
+            current = {"status": oauth["status"], "url": oauth["url"]}
+        self.events.publish("oauth.status", current)
         if self.advertising:
             self.write_advertisement()
 
     def style_sheet_for(self, session_id: Any) -> Optional[Dict[str, Any]]:
         """The enabled style sheet of ``session_id`` as {"prefix", "sheet"}, else None.
 
-        Any failure reads as "no sheet" (CONTRACT §9.3: errors are swallowed).
+        Any failure reads as "no sheet" (docs/API.md §9.3: errors are swallowed).
         """
         if not isinstance(session_id, str) or not session_id or self.style_sheet_provider is None:
             return None
@@ -217,16 +284,34 @@ class App:
 
     # --- lifecycle -----------------------------------------------------------------------
     def start(self, server: Any = None) -> None:
-        """Record the bound port and start background services (proxy, index, sweeper)."""
-        if server is not None:
-            self.set_actual_port(int(server.server_address[1]))
-        for service in self._services:
-            start = getattr(service, "start", None)
-            if start is not None:
-                start()
+        """Record the bound port and start background services (proxy, index, sweeper).
+
+        Requests that arrive meanwhile (after ``hold_requests``) wait for this to finish,
+        except the health probe."""
+        try:
+            if server is not None:
+                self.set_actual_port(int(server.server_address[1]))
+            if self.owns_folder:
+                self.sweep_leftovers()
+            for service in self._services:
+                start = getattr(service, "start", None)
+                if start is not None:
+                    start()
+        finally:
+            self.ready.set()
+
+    def hold_requests(self) -> None:
+        """Before serving ahead of ``start``: requests other than /api/health wait for it."""
+        self.ready.clear()
+
+    def release_deferred(self) -> None:
+        """Let start-up work deferred until the first answer run now."""
+        if not self.first_answer.is_set():
+            self.first_answer.set()
 
     def stop(self) -> None:
         self.shutdown_event.set()
+        self.release_deferred()
         for service in reversed(self._services):
             stop = getattr(service, "stop", None)
             if stop is not None:
@@ -237,8 +322,34 @@ class App:
                                   error=exc)
         if self.advertising:
             self.remove_advertisement()
+        self.folder_lock.release()
+        self.owns_folder = False
 
-    # --- advertisement (server.json, CONTRACT §13.3) --------------------------------------
+    def sweep_leftovers(self) -> None:
+        """Start-up (folder lock held): temp files whose writer died, and sidecars whose image
+        never arrived (a kill between the sidecar and the image; never one a trash entry
+        still needs)."""
+        from .services.saving import remove_orphan_sidecars
+
+        config = self.config
+        folders = [config.config_dir, config.generated_dir, config.trash_dir,
+                   os.path.join(config.config_dir, "sessions")]
+        removed = sweep_stale_temps(folders)
+        if removed:
+            self.log.warn("app", "stale_temp_files_removed", count=removed)
+        orphans = remove_orphan_sidecars(config.generated_dir, min(PROCESS_STARTED,
+                                                                   time.time() - 5.0),
+                                         self._trashed_names())
+        if orphans:
+            self.log.warn("app", "orphan_sidecars_removed", count=orphans)
+
+    def _trashed_names(self) -> List[str]:
+        data = read_json(os.path.join(self.config.trash_dir, ".manifest.json"), default=None,
+                         warn=lambda _m: None)
+        entries = data.get("entries") if isinstance(data, dict) else None
+        return [str(e.get("filename")) for e in (entries or {}).values() if isinstance(e, dict)]
+
+    # --- advertisement (server.json, docs/API.md §13.3) --------------------------------------
     def advertisement(self) -> Dict[str, Any]:
         runtime = self.runtime_snapshot()
         backend = runtime["backend"]
@@ -270,24 +381,37 @@ class App:
     def handle(self, req: Request) -> Response:
         """security → route → handler; the only place errors become responses."""
         is_api = req.path == "/api" or req.path.startswith("/api/")
+        if req.path != "/api/health":
+            if not self.ready.is_set():
+                self.ready.wait()  # served ahead of start(): services first
+            self.release_deferred()  # this request may need the deferred work
         if is_api:
             offered = req.header("X-Request-Id")
             req.request_id = offered if offered and _REQUEST_ID.match(offered) else (
-                "req_" + str(uuid.uuid4()))
+                "req_" + _uuid4())
         try:
             resp = self._security(req) or self._dispatch(req, is_api)
         except ApiError as err:
-            resp = self.error_response(err, req.family)
+            resp = self.error_response(disk_full_error(err) or err, req.family)
         except Exception as exc:  # noqa: BLE001 - the single catch-all
+            full = disk_full_error(exc)
+            if full is not None:
+                return self._finish(req, is_api, self.error_response(full, req.family))
             self.log.error("http", "unhandled", requestId=req.request_id, path=req.path,
                            error=exc)
             if self.log.enabled("debug"):
+                import traceback
+
                 self.log.say(traceback.format_exc())
             err = ApiError(500, "INTERNAL_ERROR",
                            "Internal server error (requestId %s)" % (req.request_id or "-"))
             resp = self.error_response(err, req.family)
+        return self._finish(req, is_api, resp)
+
+    def _finish(self, req: Request, is_api: bool, resp: Response) -> Response:
         if is_api:
             resp.set_header("X-Request-Id", req.request_id or "")
+        self.release_deferred()
         return resp
 
     def error_response(self, err: ApiError, family: str) -> Response:
@@ -329,7 +453,9 @@ class App:
                                headers=[("Allow", "GET, HEAD")])
             return handle_generated(self, req)
         if req.method in ("GET", "HEAD"):
-            resp = self.static.respond(req.path, req.header("If-None-Match"))
+            resp = self.static.respond(req.path, req.header("If-None-Match"),
+                                       accept_encoding=req.header("Accept-Encoding") or "",
+                                       query=req.query_string)
             if resp is not None:
                 return resp
         raise ApiError(404, "NOT_FOUND", "Not found")
@@ -339,11 +465,35 @@ class App:
             return
         self.log.info("http", "response", requestId=req.request_id, method=req.method,
                       path=req.path[:200], status=status, durationMs=int(duration_ms),
-                      client=(req.header("X-Ima2-Client") or "ui")[:60])
+                      client=client_kind(req))
 
     # --- small helpers for services ---------------------------------------------------------
     def json_limit(self) -> int:
         return int(self.config.body_limit)
+
+
+def client_kind(req: Request) -> str:
+    """Who sent a request, for the access log: ``cli`` (ima2's CLI says so), ``ui`` (a
+    browser: it sends Fetch Metadata, an Origin or a Referer) or ``api`` (curl, scripts,
+    ima2-gen clients)."""
+    declared = (req.header("X-Ima2-Client") or "").strip().lower()
+    if declared.startswith("cli"):
+        return "cli"
+    if declared.startswith("ui"):
+        return "ui"
+    if req.header("Sec-Fetch-Site") or req.header("Sec-Fetch-Mode") or req.header("Origin") \
+            or req.header("Referer"):
+        return "ui"
+    return "api"
+
+
+def _uuid4() -> str:
+    """``str(uuid.uuid4())`` without importing uuid (it pulls in platform: ~4 ms at start)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    text = raw.hex()
+    return "%s-%s-%s-%s-%s" % (text[:8], text[8:12], text[12:16], text[16:20], text[20:])
 
 
 def _url_port(url: str, fallback: int) -> int:

@@ -1,6 +1,6 @@
 """Command line: ``serve`` and the local commands (doctor, status, open, reset, setup/login).
 
-Owns: top-level dispatch (CONTRACT §16.1), the ``serve`` lifecycle (refuse a second server on
+Owns: top-level dispatch (docs/API.md §16.1), the ``serve`` lifecycle (refuse a second server on
 one state folder, bind with port fallback, advertise, stop cleanly on SIGINT/SIGTERM/SIGHUP)
 and the local commands. Client commands that talk HTTP live in ``cli_client.py``.
 Must not: prompt when stdin is not a TTY, or make network calls of its own during ``serve``.
@@ -17,19 +17,22 @@ from typing import Any, Dict, List, Optional, Sequence
 from . import __version__
 
 CLIENT_COMMANDS = ("gen", "edit", "ls", "show", "ps", "cancel", "ping", "history", "session",
-                   "node", "inflight", "storage", "oauth")
+                   "node", "inflight", "storage", "oauth", "batch")
 
 HELP = """ima2 %s — local image studio
 
 Usage: python3 ima2.py <command> [options]
 
 Server commands:
-  serve [--port N] [--host H] [--config-dir DIR] [--no-oauth-proxy] [--dev]
-                       start the studio (default http://127.0.0.1:3333)
+  serve [--port N] [--host H] [--config-dir DIR] [--no-oauth-proxy] [--dev] [--offline]
+                       start the studio (default http://127.0.0.1:3333; --offline: no
+                       account, deterministic local pictures)
   setup | login        choose OAuth (Codex login) or store an API key (--oauth / --api-key K)
   status               configuration and Codex login state
-  doctor [--routes] [--migrate]
+  doctor [--routes] [--migrate] [--openapi FILE] [--config-dir DIR]
                        check Python, optional features, settings and their sources, storage
+  mcp [--embedded] [--print-config claude|codex|cursor|vscode]
+                       MCP server on stdio for agents (tools: generate_image, edit_image, ...)
   open                 open the running studio in a browser
   reset                reset config.json to {}
 
@@ -40,6 +43,7 @@ Client commands (talk to a running server):
   ping                 is the server up?        node <prompt> [--parent ID]
   history rm|restore   session ls|new|rename|rm|show
   storage status       oauth status             inflight                 (alias of ps)
+  batch FILE.jsonl|FILE.csv --out-dir DIR      a prompt file into a folder (resumable)
 
 Options:
   -v, --version        version, Python, optional features and the state folder
@@ -92,7 +96,7 @@ def _main(argv: Optional[Sequence[str]] = None) -> int:
         except KeyboardInterrupt:
             return 130
     handler = LOCAL_COMMANDS.get(command)
-    if handler is not None and command not in ("serve", "setup", "login", "doctor") and any(
+    if handler is not None and command not in ("serve", "setup", "login", "doctor", "mcp") and any(
             a in ("-h", "--help") for a in args[1:]):
         out(HELP % __version__)
         return 0
@@ -121,11 +125,13 @@ def cmd_version() -> int:
     config = _safe_config()
     out("ima2 %s" % __version__)
     out("Python %s (%s)" % (sys.version.split()[0], sys.executable))
-    for name, ok, detail, what, install in Features(os.environ).table():
-        mark = "yes" if ok else "no "
+    features = Features(os.environ)
+    for name, ok, detail, what, install in features.table():
+        mark = "yes" if ok else "off" if features.switched_off(name) else "no "
         line = "  %-8s %s  %s — %s" % (name, mark, detail, what)
         if not ok:
-            line += "  (enable: %s)" % install
+            line += "  (%s: %s)" % ("to use it" if features.switched_off(name) else "install",
+                                    install)
         out(line)
     if config is not None:
         out("State folder: %s" % config.config_dir)
@@ -151,7 +157,46 @@ def cmd_doctor(argv: List[str]) -> int:
 # --------------------------------------------------------------------------------------
 # serve
 # --------------------------------------------------------------------------------------
+_SERVE_VALUES = {"--port": "port", "--host": "host", "--config-dir": "config_dir"}
+_SERVE_FLAGS = {"--no-oauth-proxy": ("no_oauth_proxy", True), "--dev": ("dev", True),
+                "--offline": ("provider", "offline")}
+
+
+def _parse_serve_simple(argv: List[str]) -> Any:
+    """The usual ``serve`` command lines without importing argparse (~3 ms of a cold start,
+    issue 19); None for anything else (help, abbreviations, errors), which argparse handles."""
+    import types
+
+    opts = {"port": None, "host": None, "config_dir": None, "no_oauth_proxy": None, "dev": None,
+            "provider": None}
+    tokens = list(argv)
+    while tokens:
+        token = tokens.pop(0)
+        name, eq, value = token.partition("=")
+        if name in _SERVE_FLAGS and not eq:
+            key, flag_value = _SERVE_FLAGS[name]
+            opts[key] = flag_value
+            continue
+        if name not in _SERVE_VALUES:
+            return None
+        if not eq:
+            if not tokens or tokens[0].startswith("-"):
+                return None
+            value = tokens.pop(0)
+        if name == "--port":
+            try:
+                opts["port"] = int(value)
+            except ValueError:
+                return None
+        else:
+            opts[_SERVE_VALUES[name]] = value
+    return types.SimpleNamespace(**opts)
+
+
 def _parse_serve(argv: List[str]) -> Any:
+    simple = _parse_serve_simple(argv)
+    if simple is not None:
+        return simple
     import argparse
 
     parser = argparse.ArgumentParser(prog="ima2.py serve", description="Start the ima2 studio.")
@@ -162,6 +207,9 @@ def _parse_serve(argv: List[str]) -> Any:
                         help="do not start `npx openai-oauth`")
     parser.add_argument("--dev", action="store_true", default=None,
                         help="developer mode (debug log, static files re-read)")
+    parser.add_argument("--offline", action="store_const", const="offline", default=None,
+                        dest="provider", help="no account needed: deterministic local pictures "
+                        "instead of the OAuth proxy (IMA2_PROVIDER=offline)")
     return parser.parse_args(argv)
 
 
@@ -230,7 +278,7 @@ def cmd_serve(argv: List[str]) -> int:
 
     opts = _parse_serve(argv)
     flags = {"port": opts.port, "host": opts.host, "config_dir": opts.config_dir,
-             "no_oauth_proxy": opts.no_oauth_proxy, "dev": opts.dev}
+             "no_oauth_proxy": opts.no_oauth_proxy, "dev": opts.dev, "provider": opts.provider}
     try:
         config = _load(flags)
     except ConfigError as exc:
@@ -247,6 +295,17 @@ def cmd_serve(argv: List[str]) -> int:
         out(running["url"])
         return 1
     app = App(config)
+    if not app.owns_folder:  # the OS lock decides; server.json may not be written yet
+        running = live_server_from_advertisement(config.advertise_file, timeout=2.0)
+        err("ima2 is already running for %s%s (its state-folder lock is held)"
+            % (config.config_dir, (" at %s (pid %d)" % (running["url"], running["pid"]))
+               if running else ""))
+        err("Stop it first, or give this one its own state folder (--config-dir / "
+            "IMA2_CONFIG_DIR).")
+        if running:
+            out(running["url"])
+        app.stop()
+        return 1
     try:
         server = make_server(app, config.host, config.port, fallback=20 if config.port else 0)
     except PortRangeExhausted as exc:
@@ -259,10 +318,7 @@ def cmd_serve(argv: List[str]) -> int:
     if config.port and actual != config.port:
         app.log.say("[server.port] requested=%d actual=%d reason=EADDRINUSE"
                     % (config.port, actual))
-    app.start(server)
-    app.write_advertisement()
-    _print_banner(app)
-
+    app.set_actual_port(actual)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -274,10 +330,16 @@ def cmd_serve(argv: List[str]) -> int:
                 signal.signal(getattr(signal, name), on_signal)
             except (OSError, ValueError):
                 pass
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
+    # Answer first (issue 19): the health probe is served while services start (their
+    # first-run writes and fsyncs are not on its path); other requests wait for app.start.
+    app.hold_requests()
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                               name="ima2-http", daemon=True)
     thread.start()
     try:
+        app.start(server)
+        app.write_advertisement()
+        _print_banner(app)
         while not stop.wait(0.5):
             if not thread.is_alive():
                 break
@@ -293,8 +355,12 @@ def _print_banner(app: Any) -> None:
     url = app.server_url
     app.log.say("ima2 running at %s" % url)
     runtime = app.runtime_snapshot()
-    app.log.say("Images are generated through the OAuth proxy at %s (API keys are never used "
-                "for images)." % runtime["oauth"]["url"])
+    if app.provider == "offline":
+        app.log.say("Offline provider: images are deterministic local pictures marked "
+                    "provider \"offline\" (no account, no network).")
+    else:
+        app.log.say("Images are generated through the OAuth proxy at %s (API keys are never "
+                    "used for images)." % runtime["oauth"]["url"])
     if app.security.token_required:
         if app.token_generated:
             app.log.say("Access token created (%s). Open this link once to sign this browser in:"
@@ -344,7 +410,7 @@ def cmd_status(argv: List[str]) -> int:
             key = data.get("apiKey")
             out("API key: %s" % (_mask(key) if isinstance(key, str) and key else "not set"))
     else:
-        out("Status:  not configured (run `python3 ima2.py setup --oauth`)")
+        out("Provider: not set (images use the OAuth proxy anyway; `setup` is optional)")
     info = codex.detect(config.env)
     out("OAuth sessions:")
     labels = {"codex": "Codex auth file", "chatgpt": "chatgpt-local auth file",
@@ -382,7 +448,7 @@ def cmd_open(argv: List[str]) -> int:
 
 
 def open_url(url: str) -> bool:
-    """Open ``url`` with the stdlib ``webbrowser`` (no shell strings, CONTRACT §19.7)."""
+    """Open ``url`` with the stdlib ``webbrowser`` (no shell strings, docs/API.md §19.7)."""
     if not url.startswith(("http://", "https://")):
         return False
     if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY")
@@ -455,26 +521,33 @@ def cmd_setup(argv: List[str]) -> int:
             source = "codex CLI" if info["probe"] == "authed" else "auth file"
             out("✓ Codex login found (%s)" % source)
         else:
-            out("No Codex login found. Sign in with:  npx @openai/codex login")
+            out("No ChatGPT login found. Sign in with:  npx openai-oauth login")
             if sys.stdin.isatty() and not opts.oauth:
                 answer = input("Run it now? [Y/n] ").strip().lower()
                 if answer in ("", "y", "yes"):
                     import subprocess
 
                     try:
-                        code = subprocess.call(["npx", "@openai/codex", "login"])
+                        code = subprocess.call(["npx", str(config.oauth_package), "login"])
                     except OSError:
                         code = 1
                     if code != 0:
-                        err("Login failed; run `npx @openai/codex login` and try again.")
+                        err("Login failed; run `npx openai-oauth login` and try again.")
                         return 1
         out("✓ OAuth configured")
     out("  Done. Run 'python3 ima2.py serve' to start.")
     return 0
 
 
+def cmd_mcp(argv: List[str]) -> int:
+    from .mcp_server import main as mcp_main
+
+    return mcp_main(argv)
+
+
 LOCAL_COMMANDS = {
     "serve": cmd_serve,
+    "mcp": cmd_mcp,
     "doctor": cmd_doctor,
     "status": cmd_status,
     "open": cmd_open,

@@ -1,6 +1,6 @@
 """Client side of the CLI: argument parsing, server discovery, HTTP calls, output, exit codes.
 
-Owns: the small flag parser of CONTRACT §16.2 (stricter: unknown flags are usage errors),
+Owns: the small flag parser of docs/API.md §16.2 (stricter: unknown flags are usage errors),
 server discovery (``--server`` > ``IMA2_SERVER`` > ``server.json`` backend.url / url / port >
 the configured port), the token, requests with timeouts, the error → exit code and hint
 tables of §16.4, ``--json`` discipline (exactly one JSON document on stdout) and a progress
@@ -13,6 +13,7 @@ import http.client
 import json
 import os
 import sys
+import threading
 import time
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 from urllib.parse import urlsplit
@@ -24,18 +25,22 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 HINTS = {
     "SERVER_UNREACHABLE": "Start the server with `python3 ima2.py serve`, or pass "
                           "--server <url> (or set IMA2_SERVER).",
-    "APIKEY_DISABLED": "Image generation is OAuth-only: sign in with `npx @openai/codex login`.",
-    "IMAGE_MODEL_UNSUPPORTED": "That model cannot generate images; use gpt-5.4 or gpt-5.4-mini.",
-    "INVALID_IMAGE_MODEL": "Valid models: gpt-5.5, gpt-5.4, gpt-5.4-mini.",
+    "APIKEY_DISABLED": "Image generation is OAuth-only: sign in with `npx openai-oauth login`.",
+    "IMAGE_MODEL_UNSUPPORTED": "That model cannot generate images; pick one from "
+                               "`python3 ima2.py oauth status`.",
+    "INVALID_IMAGE_MODEL": "Use a model the proxy lists: `python3 ima2.py oauth status`.",
+    "LOGIN_REQUIRED": "No ChatGPT login: run `npx openai-oauth login` (ima2 notices it by "
+                      "itself), or try `python3 ima2.py serve --offline`.",
     "OAUTH_UNAVAILABLE": "The OAuth proxy is not running: start it with `npx openai-oauth`, or "
                          "point ima2 at a running one with IMA2_OAUTH_URL; "
                          "`python3 ima2.py doctor` shows the state.",
     "NETWORK_FAILED": "Network, proxy or firewall problem between the proxy and OpenAI "
-                      "(not a moderation refusal).",
+                      "(not a moderation refusal); behind an HTTPS proxy also set "
+                      "NODE_USE_ENV_PROXY=1.",
     "SAFETY_REFUSAL": "The backend refused this prompt; rephrase it.",
     "MODERATION_REFUSED": "Rejected by moderation; rephrase the prompt.",
-    "AUTH_CHATGPT_EXPIRED": "Your ChatGPT login expired: run `npx @openai/codex login`, then "
-                            "restart the proxy (or `python3 ima2.py serve`).",
+    "AUTH_CHATGPT_EXPIRED": "Your ChatGPT login expired: run `npx openai-oauth login`, then "
+                            "retry.",
     "REF_TOO_LARGE": "Resize or compress the reference image.",
     "REF_NOT_BASE64": "Use a normal PNG, JPEG or WebP file.",
     "RATE_LIMITED": "Rate limited by the backend; wait and retry.",
@@ -43,6 +48,23 @@ HINTS = {
     "UPSTREAM_TIMEOUT": "The proxy stopped sending data; retry, or raise "
                         "IMA2_UPSTREAM_IDLE_TIMEOUT_MS.",
     "UNAUTHORIZED": "This server needs a token: set IMA2_TOKEN.",
+    "JOB_NOT_FOUND": "`python3 ima2.py ps` lists the running jobs and their ids.",
+    "JOB_FINISHED": "Nothing is running under that id any more (`python3 ima2.py ps "
+                    "--terminal` shows how it ended).",
+    "AMBIGUOUS_ID": "Give more characters of the id (`python3 ima2.py ps` shows them whole).",
+    "SESSION_NOT_FOUND": "`python3 ima2.py session ls` lists the sessions; "
+                         "`python3 ima2.py session new` makes one.",
+    "TRASH_NOT_FOUND": "Deleted images stay restorable for IMA2_TRASH_TTL_MS (10 s by default).",
+}
+
+
+# The HTTP status of each server error code (README error table), for errors that reach the
+# CLI without one (an SSE ``error`` event of /api/generate carries only the code).
+STATUS_BY_CODE = {
+    "INVALID_REQUEST": 400, "AUTH_CHATGPT_EXPIRED": 401, "SAFETY_REFUSAL": 422,
+    "RATE_LIMITED": 429, "CANCELED": 499, "EMPTY_RESPONSE": 502, "UPSTREAM_5XX": 502,
+    "OAUTH_UPSTREAM_ERROR": 502, "NETWORK_FAILED": 503, "OAUTH_UNAVAILABLE": 503,
+    "UPSTREAM_TIMEOUT": 504,
 }
 
 
@@ -56,12 +78,13 @@ class ClientError(Exception):
         super().__init__(message)
         self.message = message
         self.code = code
-        self.status = status
+        self.status = status if status is not None else STATUS_BY_CODE.get(code or "")
         self.body = body
 
 
 def exit_code_for(error: ClientError) -> int:
-    """CONTRACT §16.4 ``exitCodeForError``."""
+    """The exit code of ``error`` (the table in README's Command line section, as ima2-gen's
+    ``exitCodeForError``: the first matching rule wins)."""
     code, status = error.code, error.status or 0
     if code == "SERVER_UNREACHABLE":
         return 3
@@ -83,7 +106,7 @@ def exit_code_for(error: ClientError) -> int:
 
 
 # --------------------------------------------------------------------------------------
-# Flags (CONTRACT §16.2)
+# Flags (docs/API.md §16.2)
 # --------------------------------------------------------------------------------------
 class Flag:
     def __init__(self, name: str, short: Optional[str] = None, kind: str = "str",
@@ -163,6 +186,7 @@ class Output:
         self.as_json = as_json
         self.color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
         self._progress_shown = False
+        self._progress_lock = threading.Lock()  # the progress ticker draws from its own thread
 
     def line(self, text: str = "") -> None:
         sys.stdout.write(text + "\n")
@@ -190,15 +214,17 @@ class Output:
         """One updating line on stderr, only when stderr is a terminal."""
         if not sys.stderr.isatty():
             return
-        sys.stderr.write("\r\x1b[2K" + text)
-        sys.stderr.flush()
-        self._progress_shown = True
+        with self._progress_lock:
+            sys.stderr.write("\r\x1b[2K" + text)
+            sys.stderr.flush()
+            self._progress_shown = True
 
     def clear_progress(self) -> None:
-        if self._progress_shown:
-            sys.stderr.write("\r\x1b[2K")
-            sys.stderr.flush()
-            self._progress_shown = False
+        with self._progress_lock:
+            if self._progress_shown:
+                sys.stderr.write("\r\x1b[2K")
+                sys.stderr.flush()
+                self._progress_shown = False
 
     def table(self, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
         widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
@@ -269,7 +295,7 @@ class Client:
             return conn, conn.getresponse()
         except (OSError, http.client.HTTPException) as exc:
             conn.close()
-            raise _transport_error(exc, self.base)
+            raise transport_error(exc, self.base) from exc
 
     def call(self, method: str, path: str, body: Any = None, timeout: float = 180.0,
              headers: Optional[Dict[str, str]] = None) -> Tuple[int, Dict[str, str], bytes]:
@@ -277,7 +303,7 @@ class Client:
         try:
             raw = resp.read()
         except (OSError, http.client.HTTPException) as exc:
-            raise _transport_error(exc, self.base)
+            raise transport_error(exc, self.base) from exc
         finally:
             conn.close()
         hdrs = {k.lower(): v for k, v in resp.getheaders()}
@@ -292,10 +318,11 @@ class Client:
         try:
             return json.loads(raw.decode("utf-8"))
         except ValueError:
-            raise ClientError("server answered %d with a non-JSON body" % status, None, status)
+            raise ClientError("server answered %d with a non-JSON body" % status, None,
+                              status) from None
 
 
-def _transport_error(exc: BaseException, base: str) -> ClientError:
+def transport_error(exc: BaseException, base: str) -> ClientError:
     import socket
 
     if isinstance(exc, socket.timeout):
@@ -348,7 +375,7 @@ def iter_sse(resp: Any) -> Iterator[Tuple[str, Any]]:
 
 
 # --------------------------------------------------------------------------------------
-# Discovery (CONTRACT §16.4, §13.3)
+# Discovery (docs/API.md §16.4, §13.3)
 # --------------------------------------------------------------------------------------
 def probe(base: str, token: Optional[str], timeout: float = 0.6) -> Optional[Dict[str, Any]]:
     client = Client(base, token, {})
@@ -420,5 +447,19 @@ def _read_json(path: str) -> Any:
         return None
 
 
+def format_elapsed(seconds: Any) -> str:
+    """Every duration the CLI prints, one way: ``4.2s`` below a minute, then ``3m07s``."""
+    try:
+        value = max(0.0, float(seconds))
+    except (TypeError, ValueError):
+        return "-"
+    if value < 60:
+        return "%.1fs" % value
+    minutes, rest = divmod(int(value), 60)
+    if minutes < 60:
+        return "%dm%02ds" % (minutes, rest)
+    return "%dh%02dm" % divmod(minutes, 60)
+
+
 def elapsed_since(start: float) -> str:
-    return "%.1fs" % (time.monotonic() - start)
+    return format_elapsed(time.monotonic() - start)

@@ -1,4 +1,4 @@
-"""Client command table and the listing / API-parity commands (CONTRACT §16.5): ls, show,
+"""Client command table and the listing / API-parity commands (docs/API.md §16.5): ls, show,
 ps, cancel, ping, history, session, storage, oauth (gen, edit, node live in ``cli_gen.py``).
 
 Owns: dispatch with per-command flags and ``--help`` (never a side effect), human tables and
@@ -12,8 +12,9 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import quote, urlencode
 
-from .cli_client import (EXIT_OK, Client, ClientError, Flag, Output, Usage, collapse, discover,
-                         int_flag, parse_flags)
+from .cli_batch import cmd_batch
+from .cli_client import (EXIT_OK, EXIT_USAGE, Client, ClientError, Flag, Output, Usage,
+                         collapse, discover, format_elapsed, int_flag, parse_flags)
 from .cli_gen import GEN_FLAGS, cmd_edit, cmd_gen, cmd_node
 
 USAGE = {
@@ -28,12 +29,13 @@ USAGE = {
     "ls": "ls [-n COUNT] [--session ID] [--json] [--server URL]",
     "show": "show <name> [--json] [--reveal] [--server URL]",
     "ps": "ps [--kind classic|node] [--session ID] [--terminal] [--json] [--server URL]",
-    "cancel": "cancel <requestId> [--json] [--server URL]",
+    "cancel": "cancel <requestId or a unique start of it> [--json] [--server URL]",
     "ping": "ping [--json] [--server URL]",
-    "history": "history rm <filename> | history restore <filename> --trash-id ID  [--json]",
+    "history": "history rm <filename> | history restore <filename> [--trash-id ID]  [--json]",
     "session": "session ls | new [TITLE] | rename <id> <title> | rm <id> | show <id>  [--json]",
     "storage": "storage status [--json] [--server URL]",
     "oauth": "oauth status [--json] [--server URL]",
+    "batch": "batch <prompts.jsonl|prompts.csv> --out-dir DIR [--json] [--server URL]",
 }
 USAGE["inflight"] = USAGE["ps"].replace("ps", "inflight", 1)
 
@@ -129,6 +131,10 @@ def cmd_show(opts: Dict[str, Any], args: List[str], out: Output) -> int:
         out.line(out.bold(str(found.get("filename"))))
         out.line("prompt: %s" % (found.get("prompt") or ""))
         out.line("size: %s  quality: %s" % (found.get("size"), found.get("quality")))
+        if found.get("renderPath") or found.get("model"):
+            out.line("model: %s  rendered by: %s via %s" % (
+                found.get("model"), found.get("renderModel") or found.get("model"),
+                found.get("renderPath") or "responses"))
         out.line("when: %s" % _when(found.get("createdAt")).replace(" ", "T"))
         out.line("url: %s%s" % (client.base, found.get("url")))
     if opts.get("reveal"):
@@ -155,32 +161,60 @@ def cmd_ps(opts: Dict[str, Any], args: List[str], out: Output) -> int:
         out.line(out.dim("(no active or terminal jobs)" if opts["terminal"] else
                          "(no active jobs)"))
         return EXIT_OK
+
+    def since(ms: Any) -> str:
+        try:
+            return format_elapsed((now - float(ms)) / 1000)
+        except (TypeError, ValueError):
+            return "-"
+
     if jobs:
         out.line(out.bold("Active jobs"))
-        out.table(["ID", "KIND", "PHASE", "AGE", "PROMPT"], [
-            [str(j.get("requestId"))[:10], str(j.get("kind")), str(j.get("phase")),
-             "%ds" % max(0, (now - float(j.get("startedAt") or now)) / 1000),
-             collapse(j.get("prompt"), 40)] for j in jobs])
+        out.table(["ID", "KIND", "PHASE", "ELAPSED", "PROMPT"], [
+            [str(j.get("requestId")), str(j.get("kind")), str(j.get("phase")),
+             since(j.get("startedAt")), collapse(j.get("prompt"), 40)] for j in jobs])
     if terminal:
         if jobs:
             out.line("")
         out.line(out.bold("Terminal jobs"))
-        out.table(["ID", "KIND", "STATUS", "AGE", "PROMPT"], [
-            [str(j.get("requestId"))[:10], str(j.get("kind")), str(j.get("status")),
-             "%ds" % max(0, (now - float(j.get("finishedAt") or now)) / 1000), ""]
+        out.table(["ID", "KIND", "STATUS", "TOOK", "ENDED", "PROMPT"], [
+            [str(j.get("requestId")), str(j.get("kind")), str(j.get("status")),
+             format_elapsed(float(j.get("durationMs") or 0) / 1000),
+             since(j.get("finishedAt")) + " ago", collapse(j.get("prompt"), 40)]
             for j in terminal])
     return EXIT_OK
+
+
+def resolve_job_id(client: Client, given: str) -> str:
+    """The full id of the job ``given`` names: itself, or the one job whose id starts with it
+    (running jobs first, then finished ones). Several candidates are an error."""
+    data = client.json("GET", "/api/inflight?includeTerminal=1", timeout=30) or {}
+    for group in (data.get("jobs") or [], data.get("terminalJobs") or []):
+        ids = [str(j.get("requestId")) for j in group]
+        if given in ids:
+            return given
+        matches = sorted({i for i in ids if i.startswith(given)})
+        if len(matches) > 1:
+            raise ClientError("'%s' is the start of several job ids: %s" % (
+                given, ", ".join(matches[:5]) + (" …" if len(matches) > 5 else "")),
+                "AMBIGUOUS_ID")
+        if matches:
+            return matches[0]
+    return given  # the server says whether it exists
 
 
 def cmd_cancel(opts: Dict[str, Any], args: List[str], out: Output) -> int:
     if not args:
         raise Usage("requestId required")
-    request_id = args[0]
     client = _connect(opts)
     try:
+        request_id = resolve_job_id(client, args[0])
         client.call("DELETE", "/api/inflight/" + quote(request_id, safe=""), timeout=30)
     except ClientError as exc:
-        return out.fail(exc, {"requestId": request_id})
+        if exc.code == "AMBIGUOUS_ID":
+            out.fail(exc, {"requestId": args[0]})
+            return EXIT_USAGE
+        return out.fail(exc, {"requestId": args[0]})
     if out.as_json:
         out.json({"ok": True, "requestId": request_id})
     else:
@@ -196,8 +230,8 @@ def cmd_ping(opts: Dict[str, Any], args: List[str], out: Output) -> int:
         doc.update({k: v for k, v in health.items() if k != "ok"})
         out.json(doc)
     else:
-        out.line("✓ %s  v%s  uptime %ss  activeJobs %s" % (
-            client.base, health.get("version"), health.get("uptimeSec"),
+        out.line("✓ %s  v%s  uptime %s  activeJobs %s" % (
+            client.base, health.get("version"), format_elapsed(health.get("uptimeSec")),
             health.get("activeJobs")))
     return EXIT_OK
 
@@ -233,10 +267,10 @@ def cmd_history(opts: Dict[str, Any], args: List[str], out: Output) -> int:
         data = client.json("DELETE", path, timeout=30) or {}
         return _print_ok(out, data, "✓ trashed %s (trashId %s; restorable until %s)" % (
             name, data.get("trashId"), _when(data.get("unlinkAt"))))
-    if not opts["trash-id"]:
-        raise Usage("--trash-id is required (printed by `history rm`)")
     client = _connect(opts)
-    data = client.json("POST", path + "/restore", {"trashId": opts["trash-id"]}, timeout=30)
+    # Without --trash-id the server restores the newest trash entry of that file.
+    body = {"trashId": opts["trash-id"]} if opts["trash-id"] else {}
+    data = client.json("POST", path + "/restore", body, timeout=30)
     return _print_ok(out, data, "✓ restored %s" % name)
 
 
@@ -310,8 +344,20 @@ def cmd_oauth(opts: Dict[str, Any], args: List[str], out: Output) -> int:
     oauth = (data.get("runtime") or {}).get("oauth") or {}
     out.line("status: %s" % data.get("status"))
     out.line("proxy: %s" % oauth.get("url"))
+    if data.get("reason"):
+        out.line("reason: %s" % data["reason"])
+    if data.get("hint"):
+        out.line("hint: %s" % data["hint"])
     if data.get("models"):
         out.line("models: %s" % ", ".join(str(m) for m in data["models"]))
+    paths = data.get("knownPaths") or {}
+    if paths:
+        out.line("render paths: %s" % ", ".join("%s → %s" % kv for kv in sorted(paths.items())))
+    quota = (data.get("quota") or {}).get("primary") or {}
+    if quota.get("usedPercent") is not None:
+        out.line("usage: %s%% of the current window" % quota["usedPercent"])
+    for warning in data.get("warnings") or []:
+        out.err("warning: %s" % (warning.get("message") or warning.get("code")))
     return EXIT_OK
 
 
@@ -330,6 +376,7 @@ SPECS: Dict[str, List[Flag]] = {
     "show": [Flag("reveal", kind="bool", default=False)],
     "ps": [Flag("kind"), Flag("session"), Flag("terminal", kind="bool", default=False)],
     "history": [Flag("trash-id")],
+    "batch": [Flag("out-dir", "d")],
 }
 SPECS["inflight"] = SPECS["ps"]
 
@@ -337,4 +384,5 @@ COMMANDS: Dict[str, Callable[[Dict[str, Any], List[str], Output], int]] = {
     "gen": cmd_gen, "edit": cmd_edit, "node": cmd_node, "ls": cmd_ls, "show": cmd_show,
     "ps": cmd_ps, "inflight": cmd_ps, "cancel": cmd_cancel, "ping": cmd_ping,
     "history": cmd_history, "session": cmd_session, "storage": cmd_storage, "oauth": cmd_oauth,
+    "batch": cmd_batch,
 }

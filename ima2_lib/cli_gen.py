@@ -1,4 +1,4 @@
-"""Client commands that generate: ``gen``, ``edit`` and ``node`` (CONTRACT §16.5).
+"""Client commands that generate: ``gen``, ``edit`` and ``node`` (docs/API.md §16.5).
 
 Owns: their checks (usage errors exit 2 before anything is sent: prompt, references that are
 missing, not images or HEIC, ``-o`` with ``-n > 1``, an existing ``-o`` without ``--force``),
@@ -9,6 +9,7 @@ Must not: print anything but one JSON document on stdout with ``--json``.
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import os
 import secrets
@@ -20,10 +21,10 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import quote
 
 from .cli_client import (EXIT_OK, Client, ClientError, Flag, Output, Usage, discover,
-                         elapsed_since, error_from_body, int_flag, iter_sse)
+                         elapsed_since, error_from_body, format_elapsed, int_flag, iter_sse,
+                         transport_error)
 from .images import EXT_BY_KIND, sniff
 
-KNOWN_MODELS = ("gpt-5.5", "gpt-5.4", "gpt-5.4-mini", "gpt-5.3-codex-spark")
 GEN_FLAGS = [Flag("quality", "q", default="low"), Flag("size", "s", default="1024x1024"),
              Flag("format", "f"), Flag("count", "n", default="1"),
              Flag("ref", repeatable=True), Flag("out", "o"), Flag("out-dir", "d"),
@@ -46,7 +47,7 @@ def _read_image_file(path: str, what: str) -> Tuple[bytes, str]:
         with open(path, "rb") as handle:
             data = handle.read()
     except OSError as exc:
-        raise Usage("%s not readable: %s (%s)" % (what, path, exc.strerror or exc))
+        raise Usage("%s not readable: %s (%s)" % (what, path, exc.strerror or exc)) from exc
     kind = sniff(data[:16])
     if kind == "heic":
         raise Usage("%s is HEIC/HEIF, which is not supported: convert it to PNG or JPEG (%s)"
@@ -65,13 +66,20 @@ def _decode_data_url(value: str) -> bytes:
     return base64.b64decode(payload)
 
 
+def _seconds(value: Any) -> Optional[float]:
+    """An elapsed time as a number of seconds in ``--json`` (the server sends "4.2" or 4.2)."""
+    try:
+        return round(float(value), 1)
+    except (TypeError, ValueError):
+        return None
+
+
 def _check_common(opts: Dict[str, Any]) -> None:
     if opts.get("mode") not in ("auto", "direct"):
         raise Usage("--mode must be auto or direct")
     if opts.get("moderation") not in ("auto", "low"):
         raise Usage("--moderation must be auto or low")
-    if opts.get("model") is not None and opts["model"] not in KNOWN_MODELS:
-        raise Usage("--model must be one of: %s" % ", ".join(KNOWN_MODELS))
+    # --model: any name; the server accepts what the proxy lists (INVALID_IMAGE_MODEL otherwise)
 
 
 def _default_name(index: Optional[int], ext: str) -> str:
@@ -120,7 +128,7 @@ def _save_images(images: List[bytes], opts: Dict[str, Any], out: Output) -> List
 
 
 class Job:
-    """Cancels the server job on Ctrl-C (CONTRACT §8 DELETE /api/inflight/:id)."""
+    """Cancels the server job on Ctrl-C (docs/API.md §8 DELETE /api/inflight/:id)."""
 
     def __init__(self, client: Client, request_id: str) -> None:
         self.client = client
@@ -148,45 +156,100 @@ def _run_cancellable(job: Job, out: Output, work: Callable[[], int]) -> int:
         return 130
 
 
+class Progress:
+    """The progress line on a terminal: phase, a running clock and the partial previews seen.
+
+    A ticker thread redraws it four times a second, so the clock counts while the server is
+    quiet (between phases, or before the first byte); nothing is drawn when stderr is not a
+    terminal."""
+
+    def __init__(self, out: Output, phase: str = "queued", partials: bool = True) -> None:
+        self.out = out
+        self.phase = phase
+        self.partials = 0
+        self.show_partials = partials
+        self.start = time.monotonic()
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+
+    def text(self) -> str:
+        line = "%s %s" % (self.phase, elapsed_since(self.start))
+        if self.show_partials:
+            line += " · %d partial%s" % (self.partials, "" if self.partials == 1 else "s")
+        return line
+
+    def draw(self) -> None:
+        if not self._stop.is_set():
+            self.out.progress(self.text())
+
+    def _tick(self) -> None:
+        while not self._stop.wait(0.25):
+            self.out.progress(self.text())
+
+    def __enter__(self) -> "Progress":
+        if sys.stderr.isatty():
+            self.draw()
+            self._thread = threading.Thread(target=self._tick, name="ima2-cli-progress",
+                                            daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: Any) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(1.0)
+        self.out.clear_progress()
+
+
 def _stream(client: Client, path: str, body: Dict[str, Any], timeout: float,
             out: Output) -> Dict[str, Any]:
     """POST with Accept: text/event-stream; show progress; return the ``done`` payload."""
-    start = time.monotonic()
-    conn, resp = client.open("POST", path, body, timeout, {"Accept": "text/event-stream"})
-    try:
-        ctype = resp.getheader("Content-Type") or ""
-        if "text/event-stream" not in ctype:
-            raw = resp.read()
-            if resp.status >= 400:
-                raise error_from_body(resp.status, raw)
-            return json.loads(raw.decode("utf-8"))
-        partials, phase = 0, "queued"
-        for event, data in iter_sse(resp):
-            if event == "phase":
-                phase = str(data.get("phase") or phase)
-            elif event == "partial":
-                partials += 1
-            elif event == "done":
-                out.clear_progress()
-                return data
-            elif event == "error":
-                out.clear_progress()
-                err = data.get("error") if isinstance(data, dict) else None
-                if isinstance(err, dict):
-                    raise ClientError(str(err.get("message")), err.get("code"),
+    with Progress(out) as progress:
+        # A foreground command owns its job: when it hangs up (--timeout, a crash), the server
+        # cancels the job instead of finishing it behind the user's back (docs/API.md §6.8).
+        conn, resp = client.open("POST", path, body, timeout,
+                                 {"Accept": "text/event-stream",
+                                  "X-Ima2-On-Disconnect": "cancel"})
+        try:
+            ctype = resp.getheader("Content-Type") or ""
+            if "text/event-stream" not in ctype:
+                raw = resp.read()
+                if resp.status >= 400:
+                    raise error_from_body(resp.status, raw)
+                return json.loads(raw.decode("utf-8"))
+            for event, data in iter_sse(resp):
+                if event == "phase":
+                    progress.phase = str(data.get("phase") or progress.phase)
+                elif event == "partial":
+                    progress.partials += 1
+                elif event == "done":
+                    return data
+                elif event == "error":
+                    err = data.get("error") if isinstance(data, dict) else None
+                    if isinstance(err, dict):
+                        raise ClientError(str(err.get("message")), err.get("code"),
+                                          data.get("status"), data)
+                    raise ClientError(str(err or "generation failed"), data.get("code"),
                                       data.get("status"), data)
-                raise ClientError(str(err or "generation failed"), data.get("code"),
-                                  data.get("status"), data)
-            out.progress("%s %s · %d partial%s" % (phase, elapsed_since(start), partials,
-                                                 "" if partials == 1 else "s"))
-        raise ClientError("the stream ended without a result", "STREAM_ENDED")
-    finally:
-        conn.close()
+                progress.draw()
+            raise ClientError("the stream ended without a result", "STREAM_ENDED")
+        except (OSError, http.client.HTTPException) as exc:  # --timeout, a dropped connection
+            raise transport_error(exc, client.base) from exc
+        finally:
+            conn.close()  # the server cancels a job whose client went away
 
 
-def _ticker(out: Output, stop: threading.Event, start: float) -> None:
-    while not stop.wait(0.25):
-        out.progress("working %s" % elapsed_since(start))
+def _check_session(client: Client, session_id: Optional[str]) -> None:
+    """``--session`` must name an existing session: nothing is generated for a typo."""
+    if not session_id:
+        return
+    try:
+        client.json("GET", "/api/sessions/" + quote(session_id, safe=""), timeout=30)
+    except ClientError as exc:
+        if exc.status == 404:
+            raise ClientError("session %s does not exist; nothing was generated" % session_id,
+                              "SESSION_NOT_FOUND", 404) from exc
+        raise
 
 
 # --------------------------------------------------------------------------------------
@@ -218,6 +281,7 @@ def cmd_gen(opts: Dict[str, Any], args: List[str], out: Output) -> int:
         raise Usage("%s exists; pass --force to overwrite" % opts["out"])
     refs = [_data_url(*_read_image_file(path, "reference")) for path in opts["ref"]]
     client = _connect(opts)
+    _check_session(client, opts["session"])
     request_id = "cli_" + secrets.token_hex(6)
     body = {"prompt": prompt, "quality": opts["quality"], "size": opts["size"], "n": count,
             "references": refs, "model": opts["model"], "mode": opts["mode"],
@@ -241,7 +305,7 @@ def cmd_gen(opts: Dict[str, Any], args: List[str], out: Output) -> int:
             if result.get("image") else [])
         if not entries:
             raise ClientError("server returned no images", "EMPTY_RESPONSE")
-        elapsed = result.get("elapsed") or "%.1f" % (time.monotonic() - start)
+        elapsed = result.get("elapsed") or (time.monotonic() - start)
         if opts["no-save"]:
             for entry in entries:
                 out.line(str(entry["image"]))
@@ -249,13 +313,13 @@ def cmd_gen(opts: Dict[str, Any], args: List[str], out: Output) -> int:
         paths = _save_images([_decode_data_url(e["image"]) for e in entries], opts, out)
         if out.as_json:
             out.json({"ok": True, "requestId": result.get("requestId", request_id),
-                      "elapsed": elapsed, "images": [
+                      "elapsed": _seconds(elapsed), "images": [
                           {"path": p, "filename": e.get("filename")}
                           for p, e in zip(paths, entries)]})
         else:
             for path in paths:
                 out.line("✓ " + path)
-            out.line(out.dim("elapsed %ss" % elapsed))
+            out.line(out.dim("elapsed %s" % format_elapsed(elapsed)))
         return EXIT_OK
 
     return _run_cancellable(job, out, work)
@@ -271,6 +335,7 @@ def cmd_edit(opts: Dict[str, Any], args: List[str], out: Output) -> int:
         raise Usage("%s exists; pass --force to overwrite" % opts["out"])
     data, _kind = _read_image_file(args[0], "input image")
     client = _connect(opts)
+    _check_session(client, opts["session"])
     request_id = "cli_" + secrets.token_hex(6)
     body = {"prompt": opts["prompt"], "image": base64.b64encode(data).decode("ascii"),
             "quality": opts["quality"], "size": opts["size"], "model": opts["model"],
@@ -280,24 +345,17 @@ def cmd_edit(opts: Dict[str, Any], args: List[str], out: Output) -> int:
     timeout = float(int_flag(opts["timeout"], 180, 1))
 
     def work() -> int:
-        start = time.monotonic()
-        stop = threading.Event()
-        ticker = threading.Thread(target=_ticker, args=(out, stop, start), daemon=True)
-        ticker.start()
-        try:
+        with Progress(out, "working", partials=False):
             result = client.json("POST", "/api/edit", body, timeout)
-        finally:
-            stop.set()
-            out.clear_progress()
         if not isinstance(result, dict) or not result.get("image"):
             raise ClientError("server returned no image", "EMPTY_RESPONSE")
         path = _save_images([_decode_data_url(result["image"])], opts, out)[0]
         if out.as_json:
             out.json({"ok": True, "path": path, "filename": result.get("filename"),
-                      "requestId": request_id, "elapsed": result.get("elapsed")})
+                      "requestId": request_id, "elapsed": _seconds(result.get("elapsed"))})
         else:
             out.line("✓ " + path)
-            out.line(out.dim("elapsed %ss" % result.get("elapsed")))
+            out.line(out.dim("elapsed %s" % format_elapsed(result.get("elapsed"))))
         return EXIT_OK
 
     return _run_cancellable(Job(client, request_id), out, work)
@@ -314,6 +372,7 @@ def cmd_node(opts: Dict[str, Any], args: List[str], out: Output) -> int:
         raise Usage("%s exists; pass --force to overwrite" % opts["out"])
     refs = [_data_url(*_read_image_file(path, "reference")) for path in opts["ref"]]
     client = _connect(opts)
+    _check_session(client, opts["session"])
     request_id = "cli_" + secrets.token_hex(6)
     body = {"prompt": prompt, "parentNodeId": opts["parent"], "sessionId": opts["session"],
             "quality": opts["quality"], "size": opts["size"], "format": opts["format"],
@@ -332,11 +391,12 @@ def cmd_node(opts: Dict[str, Any], args: List[str], out: Output) -> int:
             out.json({"ok": True, "nodeId": result.get("nodeId"),
                       "filename": result.get("filename"), "url": client.base + str(
                           result.get("url") or ""), "path": path, "requestId": request_id,
-                      "elapsed": result.get("elapsed")})
+                      "elapsed": _seconds(result.get("elapsed"))})
         else:
             out.line("✓ %s  %s" % (result.get("nodeId"), client.base + str(result.get("url"))))
             if path:
                 out.line("✓ " + path)
+            out.line(out.dim("elapsed %s" % format_elapsed(result.get("elapsed"))))
         return EXIT_OK
 
     return _run_cancellable(Job(client, request_id), out, work)

@@ -1,7 +1,7 @@
-"""Codex / ChatGPT login detection for ``status``, ``setup`` and ``doctor`` (CONTRACT §14).
+"""Codex / ChatGPT login detection for ``status``, ``setup`` and ``doctor`` (docs/API.md §14).
 
 Owns: finding the auth files openai-oauth reads, reporting only non-secret facts about them
-(UPSTREAM §6.4: which file, whether tokens are present, expiry) and probing
+(docs/UPSTREAM.md §6.4: which file, whether tokens are present, expiry) and probing
 ``codex login status`` with a timeout. Must not: print or log a token, write or refresh the
 auth file (that is the proxy's job; a second refresher causes ``refresh_token_reused``).
 """

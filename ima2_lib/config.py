@@ -16,8 +16,12 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-VALID_IMAGE_MODELS = ("gpt-5.5", "gpt-5.4", "gpt-5.4-mini")
+# The seed's model names: always accepted (old clients keep working) besides whatever the
+# proxy's /v1/models lists (docs/RENDER_PATHS.md).
+SEED_IMAGE_MODELS = ("gpt-5.5", "gpt-5.4", "gpt-5.4-mini")
 UNSUPPORTED_IMAGE_MODELS = ("gpt-5.3-codex-spark",)
+IMAGE_PATHS = ("auto", "responses", "images")
+PROVIDERS = ("oauth", "offline")
 LOG_LEVELS = ("debug", "info", "warn", "error", "silent")
 
 RESEARCH_SUFFIX = (
@@ -43,7 +47,7 @@ class Setting:
         secret: bool = False,
     ) -> None:
         self.name = name
-        self.kind = kind  # int | str | bool | size | duration | list | moderation
+        self.kind = kind  # int|str|bool|size|duration|list|moderation|imagepath|provider
         self.default = default  # a value, or a callable(values) for derived defaults
         self.env = tuple(env)
         self.json = tuple(json_paths)
@@ -70,6 +74,16 @@ SETTINGS: List[Setting] = [
             "largest JSON request body (413 PAYLOAD_TOO_LARGE above)"),
     Setting("allowed_hosts", "list", [], ["IMA2_ALLOWED_HOSTS"], ["server.allowedHosts"], None,
             "extra Host names accepted besides loopback (comma-separated)"),
+    Setting("allowed_origins", "list", [], ["IMA2_ALLOWED_ORIGINS"], ["server.allowedOrigins"],
+            None, "exact origins (scheme://host:port) allowed to write through a proxy that "
+            "rewrites Host (comma-separated)"),
+    Setting("max_connections", "int", 256, ["IMA2_MAX_CONNECTIONS"], ["server.maxConnections"],
+            None, "most open connections; beyond it 503 TOO_MANY_CONNECTIONS"),
+    Setting("body_timeout_ms", "int", 10000, ["IMA2_BODY_TIMEOUT_MS"], ["server.bodyTimeoutMs"],
+            None, "a request body may stall this long; after it it must arrive at "
+            "IMA2_BODY_MIN_RATE (408 REQUEST_TIMEOUT)"),
+    Setting("body_min_rate", "size", "64kb", ["IMA2_BODY_MIN_RATE"], ["server.bodyMinRate"],
+            None, "slowest accepted request body, bytes per second"),
     Setting("token", "str", None, ["IMA2_TOKEN"], ["server.token"], None,
             "access token; generated and stored when binding beyond loopback", secret=True),
     # --- limits -------------------------------------------------------------------------
@@ -79,6 +93,13 @@ SETTINGS: List[Setting] = [
             "most reference images per request"),
     Setting("max_parallel", "int", 8, ["IMA2_MAX_PARALLEL"], ["limits.maxParallel"], None,
             "most upstream calls one request runs at once (n is still capped at 8)"),
+    Setting("max_concurrent_jobs", "int", 2, ["IMA2_MAX_CONCURRENT_JOBS"],
+            ["jobs.maxConcurrent"], None, "most generation jobs running at once (the rest wait "
+            "in the queue)"),
+    Setting("callback_hosts", "list", [], ["IMA2_CALLBACK_HOSTS"], ["jobs.callbackHosts"], None,
+            "hosts job callbacks may reach besides loopback"),
+    Setting("job_deadline_ms", "int", 0, ["IMA2_JOB_DEADLINE_MS"], ["jobs.deadlineMs"], None,
+            "longest a job may run, upstream retries included (0 = no deadline)"),
     Setting("graph_max_nodes", "int", 500, ["IMA2_GRAPH_MAX_NODES"], ["limits.graphMaxNodes"],
             None, "most nodes in one saved graph"),
     Setting("graph_max_edges", "int", 1000, ["IMA2_GRAPH_MAX_EDGES"], ["limits.graphMaxEdges"],
@@ -98,10 +119,22 @@ SETTINGS: List[Setting] = [
             "--no-oauth-proxy", "do not start `npx openai-oauth` (use a running proxy)"),
     Setting("oauth_url", "str", None, ["IMA2_OAUTH_URL"], ["oauth.url"], None,
             "base URL of an external OpenAI-compatible Responses endpoint (skips spawning)"),
+    Setting("provider", "provider", "oauth", ["IMA2_PROVIDER"], [], "--offline",
+            "image provider: oauth (the proxy) or offline (deterministic local pictures)"),
+    Setting("offline_step_ms", "int", 250, ["IMA2_OFFLINE_STEP_MS"], [], None,
+            "offline provider: pause between stream events (phases, partials)"),
     Setting("oauth_status_timeout_ms", "int", 3000, ["IMA2_OAUTH_STATUS_TIMEOUT_MS"],
             ["oauth.statusTimeoutMs"], None, "proxy readiness wait and /v1/models timeout"),
     Setting("oauth_restart_delay_ms", "int", 5000, ["IMA2_OAUTH_RESTART_DELAY_MS"],
             ["oauth.restartDelayMs"], None, "first restart delay of the proxy (then backoff)"),
+    Setting("oauth_package", "str", "openai-oauth@2.0.0", ["IMA2_OAUTH_PACKAGE"],
+            ["oauth.package"], None, "what `npx` runs as the proxy (pinned version)"),
+    Setting("oauth_args", "str", "", ["IMA2_OAUTH_ARGS"], ["oauth.args"], None,
+            "extra proxy arguments (e.g. --oauth-file, --models, --base-url, --codex-version)"),
+    Setting("image_path", "imagepath", "auto", ["IMA2_IMAGE_PATH"], ["upstream.imagePath"], None,
+            "render path: auto (hosted tool, falling back to the Images API), responses, images"),
+    Setting("images_model", "str", "gpt-image-2", ["IMA2_IMAGE_API_MODEL"],
+            ["upstream.imageApiModel"], None, "image model of the Images API path"),
     Setting("research_suffix", "str", RESEARCH_SUFFIX, ["IMA2_RESEARCH_SUFFIX"],
             ["oauth.researchSuffix"], None, "text appended to auto-mode prompts"),
     Setting("valid_moderation", "moderation", ["auto", "low"], [], ["oauth.validModeration"],
@@ -110,6 +143,12 @@ SETTINGS: List[Setting] = [
             ["upstream.connectTimeoutMs"], None, "connect timeout to the proxy"),
     Setting("upstream_idle_timeout_ms", "int", 180000, ["IMA2_UPSTREAM_IDLE_TIMEOUT_MS"],
             ["upstream.idleTimeoutMs"], None, "no byte from the proxy this long → UPSTREAM_TIMEOUT"),
+    Setting("upstream_total_timeout_ms", "int", 600000, ["IMA2_UPSTREAM_TOTAL_TIMEOUT_MS"],
+            ["upstream.totalTimeoutMs"], None,
+            "longest one upstream attempt may take, however steadily bytes arrive"),
+    Setting("max_upstream_image_bytes", "size", "50mb", ["IMA2_MAX_UPSTREAM_IMAGE_BYTES"],
+            ["upstream.maxImageBytes"], None,
+            "largest image accepted from the proxy (502 UPSTREAM_TOO_LARGE above)"),
     Setting("openai_base_url", "str", "https://api.openai.com", ["IMA2_OPENAI_BASE_URL"],
             ["openai.baseUrl"], None, "OpenAI API base (billing, style-sheet extraction)"),
     Setting("ca_bundle", "path", None, ["IMA2_CA_BUNDLE"], ["tls.caBundle"], None,
@@ -162,6 +201,15 @@ SETTINGS: List[Setting] = [
 ]
 
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
+
+# The smallest accepted value of integer settings (others: 0). Ports are 0..65535.
+INT_MINIMUM = {
+    "max_parallel": 1, "history_page_size": 1, "history_max_page": 1, "graph_max_nodes": 1,
+    "graph_max_edges": 1, "generated_hex_bytes": 1, "node_hex_bytes": 1,
+    "oauth_status_timeout_ms": 1, "upstream_connect_timeout_ms": 1,
+    "upstream_idle_timeout_ms": 1, "inflight_reap_ms": 1,
+}
+PORT_SETTINGS = ("port", "oauth_proxy_port")
 
 # Env variables the original reads that only matter to one feature (documented in README).
 PASSIVE_ENV = (
@@ -243,7 +291,8 @@ _DUR_RE = re.compile(
     r"hours?|hrs?|h|days?|d|weeks?|w|years?|yrs?|y)?\s*$", re.I)
 _DUR_MS = {"ms": 1, "s": 1000, "m": 60000, "h": 3600000, "d": 86400000, "w": 604800000,
            "y": 31557600000}
-_TRUE = ("1", "true", "yes")
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
 
 
 def js_number(value: Any) -> Optional[float]:
@@ -295,18 +344,44 @@ def parse_duration_ms(value: Any) -> Optional[int]:
     return int(float(match.group(1)) * _DUR_MS[key])
 
 
+def allowed_values(setting: Setting) -> str:
+    """What ``setting`` accepts, in words (for the message about an invalid value)."""
+    kind = setting.kind
+    if kind == "int":
+        if setting.name in PORT_SETTINGS:
+            return "an integer port 0..65535"
+        return "an integer >= %d" % INT_MINIMUM.get(setting.name, 0)
+    return {
+        "bool": "1, true, yes or on / 0, false, no or off",
+        "size": "a size such as 50mb, 512kb or 1048576",
+        "duration": "a duration such as 1y, 7d, 10m or 30000 (ms)",
+        "list": "comma-separated names (a JSON list in config.json)",
+        "moderation": "a non-empty JSON list of strings",
+        "loglevel": ", ".join(LOG_LEVELS),
+        "provider": ", ".join(PROVIDERS),
+        "path": "a non-empty path",
+        "str": "text",
+    }.get(kind, kind)
+
+
 def _parse(setting: Setting, raw: Any) -> Tuple[bool, Any]:
     """Return (ok, value). Strings from env and JSON values from config.json are accepted."""
     kind = setting.kind
     if kind == "int":
         number = js_number(raw)
-        if number is None:
+        if number is None or number != int(number):
             return False, None
-        return True, int(number) if number == int(number) else number
+        value = int(number)
+        if setting.name in PORT_SETTINGS:
+            return 0 <= value <= 65535, value
+        return value >= INT_MINIMUM.get(setting.name, 0), value
     if kind == "bool":
         if isinstance(raw, bool):
             return True, raw
-        return True, str(raw).strip().lower() in _TRUE
+        text = str(raw).strip().lower()
+        if text in _TRUE or text in _FALSE:
+            return True, text in _TRUE
+        return False, None
     if kind == "size":
         size = parse_size(raw)
         return (size is not None), size
@@ -325,7 +400,13 @@ def _parse(setting: Setting, raw: Any) -> Tuple[bool, Any]:
         return False, None
     if kind == "loglevel":
         text = str(raw).strip().lower()
-        return True, text if text in LOG_LEVELS else "info"
+        return text in LOG_LEVELS, text
+    if kind == "imagepath":
+        text = str(raw).strip().lower() if isinstance(raw, str) else ""
+        return (True, text) if text in IMAGE_PATHS else (False, None)
+    if kind == "provider":
+        text = str(raw).strip().lower()
+        return (text in PROVIDERS), text
     if kind == "path":
         if not isinstance(raw, str) or not raw:
             return False, None
@@ -379,14 +460,15 @@ def load_config(env: Optional[Mapping[str, str]] = None,
 
     for setting in SETTINGS:
         chosen = False
+        rejected: List[str] = []  # "NAME='raw' (where)" of the invalid values passed over
         if setting.name in flags:
             ok, value = _parse(setting, flags[setting.name])
             if ok:
                 values[setting.name], sources[setting.name] = value, "flag " + (setting.flag or "")
                 chosen = True
             else:
-                raise ConfigError("%s: invalid value %r" % (setting.flag or setting.name,
-                                                            flags[setting.name]))
+                raise ConfigError("%s: invalid value %r (allowed: %s)" % (
+                    setting.flag or setting.name, flags[setting.name], allowed_values(setting)))
         if not chosen:
             for name in setting.env:
                 raw = env.get(name)
@@ -397,7 +479,7 @@ def load_config(env: Optional[Mapping[str, str]] = None,
                     values[setting.name], sources[setting.name] = value, "env " + name
                     chosen = True
                     break
-                warnings.append("%s=%r is not valid; ignored" % (name, raw))
+                rejected.append("%s=%r (environment)" % (name, raw))
         if not chosen:
             for path in setting.json:
                 found, raw = _json_lookup(file_data, path)
@@ -409,7 +491,7 @@ def load_config(env: Optional[Mapping[str, str]] = None,
                     sources[setting.name] = "config.json " + path
                     chosen = True
                     break
-                warnings.append("config.json %s=%r is not valid; ignored" % (path, raw))
+                rejected.append("%s=%r (%s)" % (path, raw, config_file or "config.json"))
         if not chosen:
             default = setting.default
             value = default(values) if callable(default) else default
@@ -417,6 +499,11 @@ def load_config(env: Optional[Mapping[str, str]] = None,
                 value = _parse(setting, value)[1]
             values[setting.name] = value
             sources[setting.name] = "default"
+        for what in rejected:
+            # Never a silent default: say what was refused, what is allowed, what is used.
+            warnings.append("%s is not valid for %s (allowed: %s); using %r from %s instead"
+                            % (what, setting.name, allowed_values(setting),
+                               values[setting.name], sources[setting.name]))
         if setting.name == "config_dir":
             # config.json lives in the state folder, so read it as soon as that is known.
             config_file, file_data = read_config_file(values["config_dir"], warnings)

@@ -2,17 +2,62 @@
 
 Owns: detecting Pillow and certifi *by using them*, the ``IMA2_NO_PIL`` / ``IMA2_NO_CERTIFI``
 switches that force the fallback on a machine that has them, and the feature table shown by
-``--version`` and ``doctor`` with the install command that enables each missing feature.
+``--version`` and ``doctor`` with the install command that works for this interpreter (venv,
+Debian's externally managed Python, user site-packages) or, when a switch turned it off, the
+switch to unset.
 Must not: import Pillow or certifi at module import time (start-up stays fast), or ever
 decide whether TLS is verified (certifi only changes where CA certificates come from).
 """
 from __future__ import annotations
 
 import io
+import os
+import shlex
+import sys
 import threading
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-_TRUE = ("1", "true", "yes")
+_TRUE = ("1", "true", "yes", "on")
+SWITCHES = {"pillow": "IMA2_NO_PIL", "certifi": "IMA2_NO_CERTIFI"}
+PIP_NAMES = {"pillow": "Pillow", "certifi": "certifi"}
+APT_NAMES = {"pillow": "python3-pil", "certifi": "python3-certifi"}
+
+
+def python_environment() -> Dict[str, Any]:
+    """Facts about this interpreter that decide how a package is installed into it."""
+    import site
+    import sysconfig
+
+    stdlib = sysconfig.get_paths().get("stdlib") or ""
+    return {
+        "executable": sys.executable or "python3",
+        "venv": sys.prefix != getattr(sys, "base_prefix", sys.prefix),
+        # PEP 668: the distribution manages this Python (Debian, Ubuntu, Fedora, Homebrew ...).
+        "externally_managed": bool(stdlib) and os.path.isfile(
+            os.path.join(stdlib, "EXTERNALLY-MANAGED")),
+        "debian": os.path.isfile("/etc/debian_version"),
+        "user_site": bool(site.ENABLE_USER_SITE),
+        "root": hasattr(os, "geteuid") and os.geteuid() == 0,
+    }
+
+
+def install_command(feature: str, facts: Optional[Dict[str, Any]] = None) -> str:
+    """The command that installs ``feature`` (pillow / certifi) for *this* interpreter: pip
+    inside a virtual environment, apt on Debian's own (externally managed) Python, a private
+    venv on other managed Pythons, ``pip --user`` where user site-packages are on."""
+    facts = python_environment() if facts is None else facts
+    python = shlex.quote(str(facts.get("executable") or "python3"))
+    package = PIP_NAMES[feature]
+    if facts.get("venv"):
+        return "%s -m pip install %s" % (python, package)
+    if facts.get("externally_managed"):
+        if facts.get("debian"):
+            return "%sapt install %s" % ("" if facts.get("root") else "sudo ", APT_NAMES[feature])
+        return ("%s -m venv ~/.ima2-venv && ~/.ima2-venv/bin/pip install %s, then run ima2 "
+                "with ~/.ima2-venv/bin/python" % (python, package))
+    if facts.get("user_site"):
+        return "%s -m pip install --user %s" % (python, package)
+    return "%s -m pip install %s" % (python, package)
 
 
 class Features:
@@ -32,7 +77,7 @@ class Features:
             info: Dict[str, Any] = {"module": None, "version": None, "webp": False,
                                     "reason": None}
             if self.no_pil:
-                info["reason"] = "disabled by IMA2_NO_PIL"
+                info["reason"] = "switched off by IMA2_NO_PIL"
             else:
                 try:
                     from PIL import Image  # noqa: F401  (optional)
@@ -72,7 +117,7 @@ class Features:
                 return self._probed["certifi"]
             info: Dict[str, Any] = {"where": None, "version": None, "reason": None}
             if self.no_certifi:
-                info["reason"] = "disabled by IMA2_NO_CERTIFI"
+                info["reason"] = "switched off by IMA2_NO_CERTIFI"
             else:
                 try:
                     import os
@@ -102,13 +147,25 @@ class Features:
         """Rows of (name, available, version or reason, what it enables, how to install)."""
         pil = self._probe_pil()
         cert = self._probe_certifi()
+        facts = python_environment()
         return [
             ("pillow", pil["module"] is not None, pil["version"] or pil["reason"] or "",
-             "thumbnails, format conversion (jpeg/webp)", "python3 -m pip install --user Pillow"),
+             "thumbnails, format conversion (jpeg/webp)",
+             self._enable("pillow", facts)),
             ("certifi", cert["where"] is not None, cert["version"] or cert["reason"] or "",
              "Mozilla CA bundle for HTTPS (else the system store)",
-             "python3 -m pip install --user certifi"),
+             self._enable("certifi", facts)),
         ]
+
+    def switched_off(self, name: str) -> bool:
+        """True when the feature is off because its IMA2_NO_* switch is set (not missing)."""
+        return self.no_pil if name == "pillow" else self.no_certifi if name == "certifi" \
+            else False
+
+    def _enable(self, name: str, facts: Dict[str, Any]) -> str:
+        if self.switched_off(name):
+            return "unset %s" % SWITCHES[name]
+        return install_command(name, facts)
 
     def as_dict(self) -> Dict[str, bool]:
         return {name: ok for name, ok, _v, _w, _h in self.table()}

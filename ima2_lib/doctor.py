@@ -11,7 +11,7 @@ import argparse
 import os
 import shutil
 import sys
-from typing import Any, Callable, List, Tuple
+from typing import Any, Callable, Dict, List, Tuple
 
 from . import __version__
 
@@ -45,24 +45,34 @@ def _core_checks(config: Any) -> List[Check]:
     checks.append(("✓" if ok_py else "✗", "Python %s (needs ≥ 3.9)" % sys.version.split()[0]))
     index = os.path.join(STATIC_ROOT, "index.html")
     checks.append(("✓" if os.path.isfile(index) else "✗", "studio files: %s" % index))
-    for name, ok, detail, what, install in Features(config.env).table():
+    features = Features(config.env)
+    for name, ok, detail, what, install in features.table():
         if ok:
             checks.append(("✓", "%s %s — %s" % (name, detail, what)))
+        elif features.switched_off(name):
+            checks.append(("ℹ", "%s %s — %s not used; to use it: %s" % (name, detail, what,
+                                                                         install)))
         else:
-            checks.append(("⚠", "%s missing (%s) — %s; enable: %s" % (name, detail, what,
-                                                                      install)))
+            checks.append(("⚠", "%s missing (%s) — %s; install: %s" % (name, detail, what,
+                                                                       install)))
     if config.config_file:
         checks.append(("✓", "config file: %s" % config.config_file))
     else:
         checks.append(("ℹ", "config file: none (defaults; %s)" % config.config_json_path))
     for warning in config.warnings:
         checks.append(("⚠", warning))
+    # Images are always made through the OAuth proxy; `setup` only records a choice (and an
+    # API key for billing / style sheets), so an unset provider is not a problem.
     provider = (config.file_data or {}).get("provider")
-    checks.append(("✓" if provider else "⚠", "provider: %s" % (
-        provider or "not configured (python3 ima2.py setup --oauth)")))
+    checks.append(("✓" if provider else "ℹ", "provider: %s" % (
+        provider or "not set — images use the OAuth proxy anyway (`setup --api-key` adds a "
+                    "key for billing and style sheets)")))
     checks.append(("ℹ", "backend port %d (%s), host %s" % (config.port, config.source("port"),
                                                           config.host)))
-    if config.oauth_auto_start:
+    if config.provider == "offline":
+        checks.append(("ℹ", "image provider: offline (%s) — deterministic local pictures, no "
+                            "proxy is started" % config.source("provider")))
+    elif config.oauth_auto_start:
         npx = shutil.which("npx")
         checks.append(("ℹ" if npx else "⚠", "OAuth proxy auto-start on port %d: %s" % (
             config.oauth_proxy_port, "npx found" if npx else
@@ -91,7 +101,8 @@ def _oauth_lines(config: Any) -> List[Check]:
     from . import codex
     from .cli import live_server_from_advertisement
     from .deps import Features, make_ssl_context
-    from .services.oauth import probe
+    from .services.oauth import default_model_warnings, probe
+    from .services.oauth import _probe_state as probe_state
     from .store import read_json
 
     lines: List[Check] = []
@@ -105,34 +116,53 @@ def _oauth_lines(config: Any) -> List[Check]:
             lines.append(("⚠", "Codex auth file %s is not a readable JSON object" % path))
         elif info.get("expired"):
             lines.append(("⚠", "Codex auth file %s: access token expired (the proxy refreshes "
-                                "it; if requests fail run `npx @openai/codex login`)" % path))
+                                "it; if requests fail run `npx openai-oauth login`)" % path))
         else:
             lines.append(("✓" if info.get("hasAccessToken") else "⚠",
                           "Codex auth file %s: access token %s, refresh token %s" % (
                               path, "present" if info.get("hasAccessToken") else "missing",
                               "present" if info.get("hasRefreshToken") else "missing")))
     if not found:
-        lines.append(("⚠", "no Codex auth file (~/.codex/auth.json): sign in with "
-                           "`npx @openai/codex login`"))
+        lines.append(("⚠", "not logged in: no ChatGPT login file (~/.codex/auth.json); sign "
+                           "in with `npx openai-oauth login`"))
     url = config.oauth_base_url
+    advertised: Dict[str, Any] = {}
     if live_server_from_advertisement(config.advertise_file):
         advert = read_json(config.advertise_file, default={}, warn=lambda _m: None) or {}
-        url = ((advert.get("oauth") or {}).get("url") or url) if isinstance(advert, dict) else url
+        if isinstance(advert, dict) and isinstance(advert.get("oauth"), dict):
+            advertised = advert["oauth"]
+            url = advertised.get("url") or url
     context = (make_ssl_context(Features(config.env), config.ca_bundle)
                if url.startswith("https:") else None)
     status, data = probe(url, "/v1/models", min(3.0, config.oauth_status_timeout_ms / 1000.0),
                          context)
-    if status is None:
-        lines.append(("ℹ", "OAuth proxy at %s is not answering (start `npx openai-oauth`, or "
-                           "`python3 ima2.py serve` starts it; IMA2_OAUTH_URL points elsewhere)"
-                      % url))
-    elif not 200 <= status < 300:
-        lines.append(("⚠", "OAuth proxy at %s answers %d: login required (`npx @openai/codex "
-                           "login`)" % (url, status)))
+    state, message = probe_state(status, data)
+    if state == "offline" and advertised.get("status") in ("login_required", "network_failed"):
+        state, message = advertised["status"], advertised.get("reason")
+    why = " (the proxy says: %s)" % message if message else ""
+    if state == "offline":
+        lines.append(("ℹ", "OAuth proxy not running at %s%s (`python3 ima2.py serve` starts it; "
+                           "IMA2_OAUTH_URL points elsewhere)"
+                      % (url, " (ima2 says: %s)" % advertised["reason"]
+                         if advertised.get("reason") else "")))
+    elif state in ("login_required", "auth_required"):
+        lines.append(("⚠", "not logged in to ChatGPT%s: run `npx openai-oauth login`" % why))
+    elif state == "network_failed":
+        lines.append(("⚠", "network failed: the proxy cannot reach ChatGPT%s" % why))
     else:
         models = [m.get("id") for m in (data or {}).get("data", []) if isinstance(m, dict)] \
             if isinstance(data, dict) else []
-        lines.append(("✓", "OAuth proxy at %s is ready (%d models)" % (url, len(models))))
+        lines.append(("✓", "OAuth proxy at %s is ready (%d models: %s)"
+                      % (url, len(models), ", ".join(str(m) for m in models))))
+        for warning in default_model_warnings(config, models):
+            lines.append(("⚠", warning["message"]))
+    if any(config.env.get(k) for k in ("HTTPS_PROXY", "https_proxy")) \
+            and config.env.get("NODE_USE_ENV_PROXY") != "1":
+        lines.append(("ℹ", "HTTPS_PROXY is set: Node's fetch (used by openai-oauth) ignores it "
+                           "unless NODE_USE_ENV_PROXY=1 is set too (export it before "
+                           "`python3 ima2.py serve`)"))
+    lines.append(("ℹ", "render path %s (IMA2_IMAGE_PATH), Images API model %s, proxy package %s"
+                  % (config.image_path, config.images_model, config.oauth_package)))
     return lines
 
 
@@ -164,22 +194,48 @@ SECTIONS: List[Tuple[str, Callable[[Any], List[Check]]]] = [
 ]
 
 
+def _write_openapi(path: str, out: Callable[[str], None], err: Callable[[str], None]) -> int:
+    import json
+
+    from .openapi import build
+    from .store import atomic_write
+
+    text = json.dumps(build(), indent=2, ensure_ascii=False) + "\n"
+    if path == "-":
+        sys.stdout.write(text)
+        return 0
+    try:
+        atomic_write(path, text.encode("utf-8"))
+    except OSError as exc:
+        err("✗ cannot write %s: %s" % (path, exc.strerror or exc))
+        return 1
+    out("✓ OpenAPI document written to %s" % path)
+    return 0
+
+
 def run_doctor(argv: List[str], out: Callable[[str], None], err: Callable[[str], None]) -> int:
     from .config import ConfigError, load_config
 
     parser = argparse.ArgumentParser(prog="ima2.py doctor", description="Check this install.")
     parser.add_argument("--routes", action="store_true", help="print the API route table")
+    parser.add_argument("--config-dir", help="state folder to check (default ~/.ima2, "
+                                             "or IMA2_CONFIG_DIR)")
     parser.add_argument("--migrate", action="store_true",
                         help="copy images from old ima2-gen folders (never overwrites)")
+    parser.add_argument("--openapi", metavar="FILE",
+                        help="write the OpenAPI 3.1 document of the HTTP API to FILE (- = stdout)")
     opts = parser.parse_args(argv)
+    if opts.openapi:
+        return _write_openapi(opts.openapi, out, err)
     if opts.routes:
         from .routes import all_routes
 
         for row in all_routes():
             out("%-7s %s" % (row[0], row[1]))
+        out("%-7s %s" % ("GET", "/generated/{file}"))  # served outside the API router
         return 0
     try:
-        config = load_config()
+        config = load_config(flags={"config_dir": opts.config_dir})
     except ConfigError as exc:
         err("✗ configuration: %s" % exc)
         return 1

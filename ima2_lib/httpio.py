@@ -1,13 +1,19 @@
 """HTTP values: Request, Response, StreamResponse, and JSON body reading with limits.
 
-Owns: the request/response types handlers see, reading a body (Content-Length or chunked)
-under the size limit, JSON decoding with the contract's error codes (400 ``INVALID_JSON``,
-413 ``PAYLOAD_TOO_LARGE``), and the JSON / SSE encoders. Must not: touch sockets directly
+Owns: the request/response types handlers see, strict framing checks (``framing_error``),
+reading a body (Content-Length or chunked) under the size limit and the body deadline (a
+stall limit, then a minimum rate: 408 ``REQUEST_TIMEOUT``), JSON decoding with the contract's
+error codes (400 ``INVALID_JSON``, 413 ``PAYLOAD_TOO_LARGE``), refusing text that cannot be
+stored (400 ``INVALID_TEXT``: lone UTF-16 surrogates anywhere, NUL in names and ids),
+and the JSON / SSE encoders. Must not: touch sockets directly
 (``server.py`` hands in a file-like ``rfile`` and a ``disconnected`` probe).
 """
 from __future__ import annotations
 
 import json
+import re
+import socket
+import time
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 from urllib.parse import parse_qs
 
@@ -15,6 +21,68 @@ from .errors import ApiError
 
 JSON_TYPE = "application/json; charset=utf-8"
 _NOT_JSON_TYPES = ("multipart/", "image/", "application/octet-stream")
+
+
+_DIGITS = re.compile(r"^[0-9]{1,18}$")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# Fields whose value names a file or looks one up (ids that become file names, gallery names):
+# NUL is refused there. Free text and graph data may hold NUL (JSON stores it escaped).
+_NAME_KEY = re.compile(r"^(?:sessionId|clientNodeId|parentNodeId|serverNodeId|nodeId|requestId"
+                       r"|trashId|filename|imageFilename|sessionIds|filenames)$")
+
+
+def framing_error(headers: Any) -> Optional[str]:
+    """Why the message framing is ambiguous (request-smuggling shapes), or None when clean:
+    conflicting or malformed Content-Length, a Transfer-Encoding other than exactly
+    ``chunked``, both at once, or more than one Host."""
+    get_all = getattr(headers, "get_all", None)
+    if get_all is None:
+        return None
+    hosts = get_all("Host") or []
+    if len(hosts) > 1:
+        return "more than one Host header"
+    lengths = [v.strip() for v in (get_all("Content-Length") or [])]
+    encodings = [v.strip() for v in (get_all("Transfer-Encoding") or [])]
+    if lengths and encodings:
+        return "both Content-Length and Transfer-Encoding"
+    if encodings and (len(encodings) != 1 or encodings[0].lower() != "chunked"):
+        return "Transfer-Encoding must be exactly 'chunked'"
+    if any(not _DIGITS.match(v) for v in lengths):
+        return "Content-Length is not a plain decimal number"
+    if len(set(int(v) for v in lengths)) > 1:
+        return "conflicting Content-Length headers"
+    return None
+
+
+def text_error(value: Any, where: str = "") -> Optional[ApiError]:
+    """400 ``INVALID_TEXT`` naming the first field whose text cannot be stored, else None.
+
+    Lone surrogates (valid JSON ``"\\ud800"``, not encodable as UTF-8) anywhere, keys
+    included, and NUL in the fields that name files or ids (``_NAME_KEY``)."""
+    stack: List[Tuple[str, str, Any]] = [(where, "", value)]
+    while stack:
+        path, key, item = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return _invalid_text(path, "a lone UTF-16 surrogate")
+            if "\x00" in item and key and _NAME_KEY.search(key):
+                return _invalid_text(path, "a NUL character")
+        elif isinstance(item, dict):
+            for k, v in item.items():
+                child = "%s.%s" % (path, k) if path else str(k)
+                if _SURROGATE.search(k):
+                    return _invalid_text(path or "(body)", "a key with a lone UTF-16 surrogate")
+                stack.append((child, k, v))
+        elif isinstance(item, list):
+            for i, v in enumerate(item):
+                stack.append(("%s[%d]" % (path, i), key, v))
+    return None
+
+
+def _invalid_text(field: str, what: str) -> ApiError:
+    shown = _SURROGATE.sub("?", field).replace("\x00", "?")[:200] or "(body)"
+    return ApiError(400, "INVALID_TEXT", "Field '%s' contains %s, which cannot be stored"
+                    % (shown, what), field=shown)
 
 
 class Request:
@@ -39,6 +107,10 @@ class Request:
         self._body: Optional[bytes] = None
         self._json_cache: Any = None
         self._json_done = False
+        # Body deadline, set by the socket adapter: (stall seconds, minimum bytes per second)
+        # and a hook that sets the socket's per-read timeout (None restores the default).
+        self.body_deadline: Optional[Tuple[float, float]] = None
+        self.set_read_timeout: Optional[Callable[[Optional[float]], None]] = None
 
     # --- headers and query -------------------------------------------------------------
     def header(self, name: str, default: Optional[str] = None) -> Optional[str]:
@@ -46,7 +118,7 @@ class Request:
         return default if value is None else value
 
     def query_one(self, name: str) -> Optional[str]:
-        """A query value given exactly once (repeated keys are ignored, CONTRACT §6.7)."""
+        """A query value given exactly once (repeated keys are ignored, docs/API.md §6.7)."""
         values = self.query.get(name)
         if not values or len(values) != 1:
             return None
@@ -66,25 +138,39 @@ class Request:
         if self.rfile is None:
             self._body = b""
             return self._body
-        encoding = (self.header("Transfer-Encoding") or "").lower()
-        if "chunked" in encoding:
-            self._body = _read_chunked(self.rfile, limit)
-            return self._body
+        problem = framing_error(self.headers)
+        if problem:
+            raise ApiError(400, "INVALID_FRAMING", "Malformed request: %s" % problem, close=True)
+        encoding = (self.header("Transfer-Encoding") or "").strip().lower()
         length_text = self.header("Content-Length")
-        if not length_text:
+        if encoding != "chunked" and not length_text:
             self._body = b""
             return self._body
+        length = -1
+        if encoding != "chunked":
+            try:
+                length = int(length_text or "")
+            except ValueError:
+                raise ApiError(400, "INVALID_CONTENT_LENGTH",
+                               "Content-Length is not a number", close=True) from None
+            if length < 0:
+                raise ApiError(400, "INVALID_CONTENT_LENGTH", "Content-Length is negative",
+                               close=True)
+            if length > limit:
+                raise ApiError(413, "PAYLOAD_TOO_LARGE",
+                               "Request body of %d bytes exceeds the limit of %d bytes "
+                               "(IMA2_BODY_LIMIT)" % (length, limit), close=True)
+        reader = _BodyReader(self.rfile, self.body_deadline)
+        if self.set_read_timeout is not None and self.body_deadline is not None:
+            self.set_read_timeout(self.body_deadline[0])
         try:
-            length = int(length_text)
-        except ValueError:
-            raise ApiError(400, "INVALID_CONTENT_LENGTH", "Content-Length is not a number")
-        if length < 0:
-            raise ApiError(400, "INVALID_CONTENT_LENGTH", "Content-Length is negative")
-        if length > limit:
-            raise ApiError(413, "PAYLOAD_TOO_LARGE",
-                           "Request body of %d bytes exceeds the limit of %d bytes "
-                           "(IMA2_BODY_LIMIT)" % (length, limit), close=True)
-        self._body = _read_exact(self.rfile, length)
+            if encoding == "chunked":
+                self._body = _read_chunked(reader, limit)
+            else:
+                self._body = reader.exact(length)
+        finally:
+            if self.set_read_timeout is not None and self.body_deadline is not None:
+                self.set_read_timeout(None)
         return self._body
 
     def json(self, limit: int) -> Any:
@@ -104,9 +190,12 @@ class Request:
         try:
             value = json.loads(raw.decode("utf-8"))
         except (ValueError, UnicodeDecodeError, RecursionError):
-            raise ApiError(400, "INVALID_JSON", "Request body is not valid JSON")
+            raise ApiError(400, "INVALID_JSON", "Request body is not valid JSON") from None
         if not isinstance(value, (dict, list)):
             raise ApiError(400, "INVALID_JSON", "Request body must be a JSON object")
+        bad = text_error(value)
+        if bad is not None:
+            raise bad
         self._json_cache = value
         return value
 
@@ -114,6 +203,51 @@ class Request:
         """The JSON body when it is an object; an absent body or an array reads as ``{}``."""
         value = self.json(limit)
         return value if isinstance(value, dict) else {}
+
+
+class _BodyReader:
+    """Reads a request body under the deadline: a read may stall ``stall`` seconds (the
+    adapter's socket timeout); past that grace the body must keep ``min_rate`` bytes/s."""
+
+    def __init__(self, rfile: Any, deadline: Optional[Tuple[float, float]]) -> None:
+        self.rfile = rfile
+        self.deadline = deadline
+        self.started = time.monotonic()
+        self.received = 0
+        self._read1 = getattr(rfile, "read1", None) if deadline is not None else None
+
+    def _check(self) -> None:
+        if self.deadline is None:
+            return
+        stall, min_rate = self.deadline
+        elapsed = time.monotonic() - self.started
+        if elapsed > stall and self.received < (elapsed - stall) * min_rate:
+            raise self._timeout()
+
+    def _timeout(self) -> ApiError:
+        return ApiError(408, "REQUEST_TIMEOUT", "The request body arrived too slowly "
+                        "(IMA2_BODY_TIMEOUT_MS, IMA2_BODY_MIN_RATE)", close=True)
+
+    def read(self, size: int) -> bytes:
+        try:
+            chunk = self._read1(size) if self._read1 is not None else self.rfile.read(size)
+        except socket.timeout:
+            raise self._timeout() from None
+        self.received += len(chunk)
+        self._check()
+        return chunk
+
+    def readline(self, size: int) -> bytes:
+        try:
+            line = self.rfile.readline(size)
+        except socket.timeout:
+            raise self._timeout() from None
+        self.received += len(line)
+        self._check()
+        return line
+
+    def exact(self, length: int) -> bytes:
+        return _read_exact(self, length)
 
 
 def _read_exact(rfile: Any, length: int) -> bytes:
@@ -133,10 +267,10 @@ def _read_chunked(rfile: Any, limit: int) -> bytes:
     total = 0
     while True:
         line = rfile.readline(1024)
-        try:
-            size = int(line.split(b";")[0].strip() or b"x", 16)
-        except ValueError:
+        size_text = line.split(b";")[0].strip()
+        if not re.match(rb"^[0-9A-Fa-f]{1,15}$", size_text):
             raise ApiError(400, "INVALID_CHUNKED_BODY", "Malformed chunked body", close=True)
+        size = int(size_text, 16)
         if size == 0:
             while rfile.readline(1024) not in (b"\r\n", b"\n", b""):
                 pass

@@ -1,4 +1,4 @@
-"""Logging: one ``[scope.event] key=value`` line per event, with redaction (CONTRACT §15).
+"""Logging: one ``[scope.event] key=value`` line per event, with redaction (docs/API.md §15).
 
 Owns: level filtering, the key-based redaction list (prompts, base64, tokens, cookies, auth
 headers never reach the log) and value sanitising. Must not: write anywhere but the stream it

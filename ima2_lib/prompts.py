@@ -1,4 +1,4 @@
-"""The words ima2 sends around the user's prompt (CONTRACT §7.2, §7.3, §7.5, decision 8).
+"""The words ima2 sends around the user's prompt (docs/API.md §7.2, §7.3, §7.5, docs/API.md decision 8).
 
 Owns: the developer messages for generating and editing, the "auto" and "direct" suffixes and
 the text-prompt builder. The wording is ima2's own; only the intent follows the original:
@@ -54,7 +54,7 @@ def text_prompt(prompt: str, operation: str, mode: str, research_suffix: str,
     """The user-message text for ``operation`` (generate|edit) in ``mode`` (auto|direct).
 
     generate/auto adds the research suffix; edit/auto adds it only with search on; direct edit
-    is used for edits with search on in direct mode too (CONTRACT §7.5).
+    is used for edits with search on in direct mode too (docs/API.md §7.5).
     """
     if operation == "edit":
         if mode == "direct":

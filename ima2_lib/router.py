@@ -41,11 +41,11 @@ def _compile(pattern: str) -> str:
 
 
 def decode_param(raw: str) -> str:
-    """Percent-decode once (CONTRACT §19.4: the original decoded twice) as strict UTF-8."""
+    """Percent-decode once (docs/API.md §19.4: the original decoded twice) as strict UTF-8."""
     try:
         return unquote_to_bytes(raw).decode("utf-8")
     except UnicodeDecodeError:
-        raise ApiError(400, "INVALID_PATH", "Path parameter is not valid UTF-8")
+        raise ApiError(400, "INVALID_PATH", "Path parameter is not valid UTF-8") from None
 
 
 class Router:

@@ -47,8 +47,12 @@ def split_host(value: str) -> str:
 
 class Security:
     def __init__(self, bind_host: str, allowed_hosts: Sequence[str],
-                 token: Optional[str]) -> None:
+                 token: Optional[str], allowed_origins: Sequence[str] = ()) -> None:
         self.bind_host = bind_host
+        # Exact origins (scheme://host[:port]) allowed to write although their Host differs:
+        # development proxies that rewrite Host (IMA2_ALLOWED_ORIGINS).
+        self.allowed_origins = {o.strip().rstrip("/").lower() for o in allowed_origins
+                                if o.strip()}
         self.loopback_only = is_loopback_host(bind_host) and not is_wildcard_host(bind_host)
         self.allowed_hosts = {h.strip().lower() for h in allowed_hosts if h.strip()}
         self.token = token or None
@@ -83,6 +87,8 @@ class Security:
             raise ApiError(403, "CROSS_SITE_REQUEST",
                            "Cross-site %s refused (Sec-Fetch-Site: cross-site)" % method)
         if origin is None:
+            return
+        if origin.strip().rstrip("/").lower() in self.allowed_origins:
             return
         parts = urlsplit(origin.strip())
         if origin.strip() == "null" or not parts.netloc or (host_header or "").strip().lower() \

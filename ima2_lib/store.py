@@ -1,26 +1,46 @@
 """Storage primitives every store builds on: atomic writes, tolerant JSON reads, locks.
 
 Owns: ``atomic_write`` (temp file in the same folder, write, fsync, ``os.replace``, folder
-fsync), ``write_json`` / ``read_json``, ``ensure_private_dir`` (0700), per-key thread locks and
-an inter-process ``FileLock``. Must not: know about HTTP, sessions or images, or import ima2
-modules other than these helpers' own needs.
+fsync), ``write_json`` / ``read_json`` (optionally without following a symlink),
+``ensure_private_dir`` (0700), per-key thread locks, an inter-process ``FileLock``, the
+state-folder ``FolderLock`` held for a server's life, and temp-file ownership (the writer's pid
+in every temp name; ``sweep_stale_temps`` removes only files whose writer is gone).
+Must not: know about HTTP, sessions or images, or import ima2 modules other than these
+helpers' own needs.
 """
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
-import logging
 import os
 import tempfile
+import re
+import stat
 import threading
-from typing import Any, Callable, Dict, Iterator, Optional
+import time
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 try:  # POSIX advisory locks; Windows falls back to msvcrt below
     import fcntl
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-_log = logging.getLogger("ima2.store")
+
+def _log_warning(message: str) -> None:
+    import logging  # only on this rare path: importing it costs ~4 ms of every start
+
+    logging.getLogger("ima2.store").warning(message)
+
+
+# Temp files carry their writer's pid (".<name>.p<pid>-<random>.tmp", ".ima2-p<pid>-<random>
+# .part"), so a start-up sweep removes only files whose owner is gone.
+_OWNED_TEMP = re.compile(r"^\..*\.p([0-9]+)-[A-Za-z0-9_]+\.tmp$|^\.ima2-p([0-9]+)-[A-Za-z0-9_]+"
+                         r"\.part$")
+_LEGACY_PART = re.compile(r"^\.ima2-[A-Za-z0-9_]{6,}\.part$")
+LEGACY_TEMP_AGE_S = 600.0
+# When this process started (close enough: the first import of ima2's storage layer).
+PROCESS_STARTED = time.time()
 
 
 def ensure_dir(path: str, mode: int = 0o755) -> str:
@@ -78,7 +98,11 @@ def write_temp(folder: str, data: Any, fsync: bool = True, prefix: str = ".tmp-"
                suffix: str = ".part", mode: int = 0o644) -> str:
     """Write ``data`` (bytes or a list of pieces) to a new hidden temp file in ``folder``
     (fsynced when asked) and return its path; ``publish_temp`` moves it into place later."""
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=suffix)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix="%sp%d-" % (prefix, os.getpid()),
+                                   suffix=suffix)
+    except OSError as exc:
+        raise _with_folder(exc, folder) from exc
     try:
         with os.fdopen(fd, "wb") as handle:
             for piece in data if isinstance(data, (list, tuple)) else (data,):
@@ -87,11 +111,86 @@ def write_temp(folder: str, data: Any, fsync: bool = True, prefix: str = ".tmp-"
             if fsync:
                 os.fsync(handle.fileno())
         os.chmod(tmp, mode)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.filename is None:
+            raise _with_folder(exc, folder) from exc
         raise
     return tmp
+
+
+def _with_folder(exc: OSError, folder: str) -> OSError:
+    """The same OS error, naming ``folder`` (a failed write() names no file)."""
+    if exc.filename is not None:
+        return exc
+    return type(exc)(exc.errno, exc.strerror or str(exc), folder)
+
+
+def pid_alive(pid: int) -> bool:
+    """True when process ``pid`` exists (on doubt: True, so nothing live is ever swept)."""
+    if pid <= 0:
+        return True
+    if os.name == "nt":  # pragma: no cover - Windows
+        try:
+            import ctypes
+
+            kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
+            handle = kernel32.OpenProcess(0x1000, False, pid)
+            if not handle:
+                return False
+            code = ctypes.c_ulong()
+            kernel32.GetExitCodeProcess(handle, ctypes.byref(code))
+            kernel32.CloseHandle(handle)
+            return code.value == 259  # STILL_ACTIVE
+        except Exception:  # noqa: BLE001
+            return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by someone else
+    return True
+
+
+def stale_temp(folder: str, name: str, now: Optional[float] = None) -> bool:
+    """Whether ``name`` in ``folder`` is one of our temp files whose writer is gone.
+
+    Owner dead → stale. Owner pid == ours → stale only if written before this process
+    started (a reused pid after a restart). Old-style names without a pid → stale after
+    ``LEGACY_TEMP_AGE_S``. Anything else (another live process's file) is kept."""
+    match = _OWNED_TEMP.match(name)
+    path = os.path.join(folder, name)
+    try:
+        mtime = os.lstat(path).st_mtime
+    except OSError:
+        return False
+    if match:
+        pid = int(match.group(1) or match.group(2))
+        if pid == os.getpid():
+            return mtime < PROCESS_STARTED - 1.0
+        return not pid_alive(pid)
+    if _LEGACY_PART.match(name):
+        return mtime < (now if now is not None else time.time()) - LEGACY_TEMP_AGE_S
+    return False
+
+
+def sweep_stale_temps(folders: List[str]) -> int:
+    """Remove stale temp files (see ``stale_temp``) directly inside each of ``folders``."""
+    removed = 0
+    now = time.time()
+    for folder in folders:
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        for name in names:
+            if name.startswith(".") and stale_temp(folder, name, now):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(folder, name))
+                    removed += 1
+    return removed
 
 
 def publish_temp(tmp: str, path: str, fsync: bool = True) -> None:
@@ -112,21 +211,45 @@ def write_json(path: str, obj: Any, mode: Optional[int] = None, fsync: bool = Tr
     atomic_write(path, dumps(obj, pretty), mode=mode, fsync=fsync)
 
 
-def read_json(path: str, default: Any = None, warn: Optional[Callable[[str], None]] = None) -> Any:
-    """Parse ``path``; a missing file gives ``default`` quietly, a corrupt one with a warning."""
+def read_json(path: str, default: Any = None, warn: Optional[Callable[[str], None]] = None,
+              nofollow: bool = False) -> Any:
+    """Parse ``path``; a missing file gives ``default`` quietly, a corrupt one with a warning.
+
+    ``nofollow``: a symbolic link at ``path`` reads as missing (files read on behalf of a
+    request — sidecars, manifests — never lead out of their folder)."""
     try:
-        with open(path, "rb") as handle:
-            raw = handle.read()
+        if nofollow:
+            raw = read_nofollow(path)
+        else:
+            with open(path, "rb") as handle:
+                raw = handle.read()
     except FileNotFoundError:
         return default
     except OSError as exc:
-        (warn or _log.warning)("cannot read %s: %s" % (os.path.basename(path), exc.strerror))
+        (warn or _log_warning)("cannot read %s: %s" % (os.path.basename(path), exc.strerror))
         return default
     try:
         return json.loads(raw.decode("utf-8"))
     except (ValueError, UnicodeDecodeError, RecursionError):
-        (warn or _log.warning)("corrupt JSON ignored: %s" % os.path.basename(path))
+        (warn or _log_warning)("corrupt JSON ignored: %s" % os.path.basename(path))
         return default
+
+
+def read_nofollow(path: str) -> bytes:
+    """The bytes of the regular file ``path``; a symlink (or non-file) is FileNotFoundError."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    if not getattr(os, "O_NOFOLLOW", 0) and os.path.islink(path):
+        raise FileNotFoundError(errno.ENOENT, "symbolic link refused", path)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise FileNotFoundError(errno.ENOENT, "symbolic link refused", path) from exc
+        raise
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise FileNotFoundError(errno.ENOENT, "not a regular file", path)
+        return handle.read()
 
 
 class KeyedLocks:
@@ -184,3 +307,48 @@ class FileLock:
                 fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
             os.close(fd)
+
+
+class FolderLock:
+    """Non-blocking exclusive lock on ``path`` held for a server's life (one per folder).
+
+    ``acquire()`` is False when another process (or another App in this one) holds it. The
+    OS drops the lock when the holder dies, so a kill -9 never leaves the folder locked."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._handle: Any = None
+
+    @property
+    def held(self) -> bool:
+        return self._handle is not None
+
+    def acquire(self) -> bool:
+        if self._handle is not None:
+            return True
+        handle = open(self.path, "a+b")
+        try:
+            if fcntl is not None:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            else:  # pragma: no cover - Windows
+                import msvcrt
+
+                handle.seek(0)
+                msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+        except OSError:
+            handle.close()
+            return False
+        self._handle = handle
+        return True
+
+    def release(self) -> None:
+        handle, self._handle = self._handle, None
+        if handle is None:
+            return
+        try:
+            if fcntl is not None:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        except OSError:
+            pass
+        finally:
+            handle.close()

@@ -1,9 +1,11 @@
 """The OAuth-proxy client: request bodies, one abortable HTTP exchange, the image stream.
 
-Owns: the ``/v1/responses`` bodies (CONTRACT §7.2–7.4 with decisions 6–8: our own prompt
+Owns: the ``/v1/responses`` bodies (docs/API.md §7.2–7.4 with decisions 6–8: our own prompt
 words, references labelled with their sniffed type, a non-stream fallback that keeps the
-developer message and the references), the transport (``http.client`` with a connect timeout
-and an idle timeout — no byte for N seconds is ``UPSTREAM_TIMEOUT``), cancellation from
+developer message and the references), the transport (``http.client`` with a connect timeout,
+an idle timeout — no byte for N seconds is ``UPSTREAM_TIMEOUT`` — and a total deadline per
+attempt however steadily bytes drip in; an image, or one event, larger than the cap is
+``UPSTREAM_TOO_LARGE`` before it is held in memory), cancellation from
 another thread (``CancelToken`` shuts the socket down, so a blocked read returns at once),
 and reading the SSE stream through ``sse.SSEDecoder``, handing each event to
 ``upstream_events`` (what the events mean), decoding the image as soon as it arrives and
@@ -18,6 +20,7 @@ import http.client
 import json
 import socket
 import threading
+import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import urlsplit
 
@@ -86,9 +89,11 @@ class CancelToken:
 # Request bodies
 # --------------------------------------------------------------------------------------
 def image_tool(quality: str, size: Any, moderation: str,
-               partial_images: Optional[int] = None) -> Dict[str, Any]:
+               partial_images: Optional[int] = None, background: str = "auto") -> Dict[str, Any]:
     tool: Dict[str, Any] = {"type": "image_generation", "quality": quality, "size": size,
                             "moderation": moderation}
+    if background and background != "auto":
+        tool["background"] = background
     if partial_images:
         tool["partial_images"] = partial_images
     return tool
@@ -124,7 +129,7 @@ def edit_body(model: str, developer: str, text: str, source: Tuple[str, str],
 
 
 def fallback_body(stream_body: Dict[str, Any]) -> Dict[str, Any]:
-    """§7.4 with decision 7: same input (developer message and references), only the image
+    """§7.4 with docs/API.md decision 7: same input (developer message and references), only the image
     tool (no previews), ``stream: false``."""
     tool = dict(stream_body["tools"][-1])
     tool.pop("partial_images", None)
@@ -138,14 +143,27 @@ def fallback_body(stream_body: Dict[str, Any]) -> Dict[str, Any]:
 # Transport
 # --------------------------------------------------------------------------------------
 class UpstreamClient:
-    """POSTs to ``<base>/v1/responses``; every call is abortable through a CancelToken."""
+    """POSTs to ``<base>/v1/responses`` (and, for images_api.py, ``/v1/images/*``); every call
+    is abortable through a CancelToken; ``on_headers`` sees every answer's headers."""
 
     def __init__(self, base_url: Callable[[], str], connect_timeout_s: float,
-                 idle_timeout_s: float, ssl_context: Callable[[], Any]) -> None:
+                 idle_timeout_s: float, ssl_context: Callable[[], Any],
+                 total_timeout_s: Optional[float] = None,
+                 max_image_bytes: Optional[int] = None) -> None:
         self.base_url = base_url
         self.connect_timeout_s = connect_timeout_s
         self.idle_timeout_s = idle_timeout_s
         self.ssl_context = ssl_context
+        self.total_timeout_s = total_timeout_s
+        self.max_image_bytes = max_image_bytes
+        # Called with the headers of every answer (quota headers: ``x-codex-*``).
+        self.on_headers: Optional[Callable[[Any], None]] = None
+
+    def max_event_bytes(self) -> Optional[int]:
+        """Largest raw answer / single SSE event: the image cap as base64 plus 1 MB."""
+        if not self.max_image_bytes:
+            return None
+        return int(self.max_image_bytes) * 4 // 3 + (1 << 20)
 
     def stream_image(self, body: Dict[str, Any], cancel: CancelToken,
                      on_phase: Optional[PhaseFn] = None,
@@ -182,6 +200,8 @@ class _Exchange:
         self.resp: Optional[http.client.HTTPResponse] = None
         self.sock: Optional[socket.socket] = None
         self._aborted = False
+        total = client.total_timeout_s
+        self.deadline = time.monotonic() + total if total else None
 
     def __enter__(self) -> "_Exchange":
         self.cancel.register(self.abort)
@@ -207,10 +227,38 @@ class _Exchange:
             except OSError:
                 pass
 
+    def _check_deadline(self) -> None:
+        """The attempt's total deadline; also keeps a blocked read from passing it."""
+        if self.deadline is None:
+            return
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise UpstreamError(
+                "UPSTREAM_TIMEOUT", "The OAuth proxy's answer took longer than %g s "
+                "(IMA2_UPSTREAM_TOTAL_TIMEOUT_MS)" % self.client.total_timeout_s,
+                retryable=False)
+        if self.sock is not None:
+            try:
+                current = self.sock.gettimeout()
+                if current is None or current > left:
+                    self.sock.settimeout(max(0.01, left))
+            except OSError:
+                pass
+
+    def _too_large(self) -> UpstreamError:
+        return UpstreamError("UPSTREAM_TOO_LARGE", "The OAuth proxy sent an image larger than "
+                             "%d bytes (IMA2_MAX_UPSTREAM_IMAGE_BYTES)"
+                             % int(self.client.max_image_bytes or 0), retryable=False)
+
     def _fail(self, exc: BaseException, during: str) -> UpstreamError:
         if self.cancel.canceled or self._aborted:
             return canceled(self.cancel.reason)
         if isinstance(exc, socket.timeout):
+            if self.deadline is not None and time.monotonic() >= self.deadline - 0.005:
+                return UpstreamError(
+                    "UPSTREAM_TIMEOUT", "The OAuth proxy's answer took longer than %g s "
+                    "(IMA2_UPSTREAM_TOTAL_TIMEOUT_MS)" % self.client.total_timeout_s,
+                    retryable=False)
             if during == "connect":
                 return UpstreamError(
                     "UPSTREAM_TIMEOUT", "Could not connect to the OAuth proxy within %g s "
@@ -227,13 +275,15 @@ class _Exchange:
         return UpstreamError("NETWORK_FAILED", "Connection to the OAuth proxy failed while "
                              "reading (%s)" % _reason(exc))
 
-    def post(self, body: Dict[str, Any], accept: str) -> http.client.HTTPResponse:
+    def post(self, body: Any, accept: str, route: str = "/v1/responses",
+             content_type: str = "application/json") -> http.client.HTTPResponse:
+        """POST ``body`` (a JSON value, or ready ``bytes`` of ``content_type``) to ``route``."""
         self.cancel.check()
         base = self.client.base_url().rstrip("/")
         if base.endswith("/v1"):
             base = base[:-3]
         parts = urlsplit(base)
-        path = (parts.path.rstrip("/") or "") + "/v1/responses"
+        path = (parts.path.rstrip("/") or "") + route
         timeout = self.client.connect_timeout_s
         if parts.scheme == "https":
             self.conn = http.client.HTTPSConnection(parts.hostname or "", parts.port,
@@ -242,26 +292,30 @@ class _Exchange:
         else:
             self.conn = http.client.HTTPConnection(parts.hostname or "", parts.port or 80,
                                                    timeout=timeout)
-        payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        payload = body if isinstance(body, bytes) else json.dumps(
+            body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
         try:
             self.conn.connect()
         except (OSError, http.client.HTTPException) as exc:
-            raise self._fail(exc, "connect")
+            raise self._fail(exc, "connect") from exc
         self.sock = self.conn.sock  # before the abort check: abort() reads it
         if self._aborted or self.cancel.canceled:
             raise canceled(self.cancel.reason)
         assert self.sock is not None
         self.sock.settimeout(self.client.idle_timeout_s)
+        self._check_deadline()  # a read may not wait past the attempt's total deadline
         try:
             self.conn.request("POST", path, body=payload, headers={
-                "Content-Type": "application/json", "Accept": accept})
+                "Content-Type": content_type, "Accept": accept})
         except (OSError, http.client.HTTPException) as exc:
-            raise self._fail(exc, "send")
+            raise self._fail(exc, "send") from exc
         try:
             resp = self.conn.getresponse()
         except (OSError, http.client.HTTPException) as exc:
-            raise self._fail(exc, "read")
+            raise self._fail(exc, "read") from exc
         self.resp = resp
+        if self.client.on_headers is not None:
+            self.client.on_headers(resp.headers)
         if not 200 <= resp.status < 300:
             raw = self._read_capped(1 << 20)
             raise from_http(resp.status, raw, resp.headers)
@@ -277,22 +331,39 @@ class _Exchange:
                 buf.extend(chunk)
         except (OSError, http.client.HTTPException, ValueError) as exc:
             if self.cancel.canceled or self._aborted:
-                raise canceled(self.cancel.reason)
+                raise canceled(self.cancel.reason) from exc
             if isinstance(exc, socket.timeout):
-                raise self._fail(exc, "read")
+                raise self._fail(exc, "read") from exc
         return bytes(buf)
 
-    def read_all(self) -> bytes:
-        buf = bytearray()
+    def iter_body(self) -> Any:
+        """The answer's bytes as they arrive (then a cancel check)."""
         assert self.resp is not None
         while True:
             try:
                 chunk = self.resp.read1(READ_SIZE)
             except (OSError, http.client.HTTPException, ValueError) as exc:
-                raise self._fail(exc, "read")
+                raise self._fail(exc, "read") from exc
+            if not chunk:
+                break
+            yield chunk
+        self.cancel.check()
+
+    def read_all(self) -> bytes:
+        buf = bytearray()
+        assert self.resp is not None
+        cap = self.client.max_event_bytes()
+        while True:
+            self._check_deadline()
+            try:
+                chunk = self.resp.read1(READ_SIZE)
+            except (OSError, http.client.HTTPException, ValueError) as exc:
+                raise self._fail(exc, "read") from exc
             if not chunk:
                 break
             buf.extend(chunk)
+            if cap is not None and len(buf) > cap:
+                raise self._too_large()
         self.cancel.check()
         return bytes(buf)
 
@@ -306,16 +377,19 @@ class _Exchange:
         event: Any = None
         data: Any = None
         elider: Optional[RunElider] = None
+        cap = self.client.max_event_bytes()
+        pending = 0  # bytes since the last complete event: one event may not exceed the cap
         while not finished:
+            self._check_deadline()
             try:
                 chunk = self.resp.read1(READ_SIZE)
             except socket.timeout as exc:
                 if result.has_image and not self.cancel.canceled:
                     break  # stalled after the image arrived: keep the image
-                raise self._fail(exc, "read")
+                raise self._fail(exc, "read") from exc
             except (OSError, http.client.HTTPException, ValueError) as exc:
                 if self.cancel.canceled or self._aborted:
-                    raise self._fail(exc, "read")
+                    raise self._fail(exc, "read") from exc
                 chunk = b""  # the connection was cut mid-stream: end of stream, no terminal
             if self.cancel.canceled:
                 raise canceled(self.cancel.reason)
@@ -323,6 +397,9 @@ class _Exchange:
             if elider is not None and not eof:
                 chunk = elider.filter(chunk)  # may leave nothing: that is not the end
             events = decoder.close() if eof else decoder.feed(chunk)
+            pending = 0 if events else pending + len(chunk)
+            if cap is not None and pending > cap:
+                raise self._too_large()
             had_image = result.has_image
             for event in events:
                 try:
@@ -337,7 +414,11 @@ class _Exchange:
                 # Decode now and let the base64 go: the rest of the stream (response.completed
                 # repeats the whole output) keeps coming meanwhile, so this work is off the
                 # critical path and only one copy of the image stays in memory.
-                if result.decode_image(drop_base64=True) is not None and on_image is not None:
+                decoded = result.decode_image(drop_base64=True)
+                if (decoded is not None and self.client.max_image_bytes
+                        and len(decoded) > int(self.client.max_image_bytes)):
+                    raise self._too_large()
+                if decoded is not None and on_image is not None:
                     on_image(result)
             if not had_image and result.has_image:
                 elider = RunElider()  # the rest of the stream only repeats the image

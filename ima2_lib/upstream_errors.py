@@ -1,4 +1,4 @@
-"""The honest error taxonomy of upstream failures (CONTRACT decision 5, UPSTREAM §3c/§3d/§5).
+"""The honest error taxonomy of upstream failures (docs/API.md decision 5, docs/UPSTREAM.md §3c/§3d/§5).
 
 Owns: ``UpstreamError`` (an ``ApiError`` that also carries the upstream's own code, type and
 param, the in-stream event type/count, a Retry-After and whether a retry may help), the
@@ -24,7 +24,7 @@ STATUS_FOR = {
     "INVALID_REQUEST": 400, "AUTH_CHATGPT_EXPIRED": 401, "AUTH_API_KEY_INVALID": 401,
     "SAFETY_REFUSAL": 422, "RATE_LIMITED": 429, "CANCELED": 499, "EMPTY_RESPONSE": 502,
     "UPSTREAM_5XX": 502, "OAUTH_UPSTREAM_ERROR": 502, "NETWORK_FAILED": 503,
-    "OAUTH_UNAVAILABLE": 503, "UPSTREAM_TIMEOUT": 504,
+    "OAUTH_UNAVAILABLE": 503, "UPSTREAM_TIMEOUT": 504, "LOGIN_REQUIRED": 401,
 }
 # A second attempt may help for these (RATE_LIMITED only when the wait is short).
 RETRYABLE = frozenset(("UPSTREAM_5XX", "OAUTH_UPSTREAM_ERROR", "NETWORK_FAILED",
@@ -72,6 +72,10 @@ class UpstreamError(ApiError):
         self.event_type = event_type
         self.event_count = event_count
         self.retry_after = retry_after
+        self.reset_at: Optional[int] = None  # ms since the epoch when a quota resets (429)
+        self.render_fallback = False  # the hosted tool produced no image call (lite models)
+        self.reason: Optional[str] = None  # the proxy's own words (one line, no secrets)
+        self.hint: Optional[str] = None  # what the user can do about it
         if retryable is None:
             retryable = code in RETRYABLE and not (
                 code == "RATE_LIMITED" and retry_after is not None
@@ -138,7 +142,7 @@ def classify(status: Optional[int], code: Optional[str], type_: Optional[str],
 def parse_error_body(raw: bytes) -> Dict[str, Any]:
     """``{"message","code","type","param","resets_in_seconds","json"}`` from an error body."""
     out: Dict[str, Any] = {"message": None, "code": None, "type": None, "param": None,
-                           "resets_in_seconds": None, "json": False}
+                           "resets_in_seconds": None, "resets_at": None, "json": False}
     try:
         data = json.loads(raw.decode("utf-8"))
     except (ValueError, UnicodeDecodeError):
@@ -153,6 +157,7 @@ def parse_error_body(raw: bytes) -> Dict[str, Any]:
         out["type"] = _text(err.get("type"))
         out["param"] = _text(err.get("param"))
         out["resets_in_seconds"] = err.get("resets_in_seconds")
+        out["resets_at"] = err.get("resets_at")
     elif isinstance(err, str):
         out["message"] = _text(err)
     detail = data.get("detail")
@@ -197,10 +202,14 @@ def retry_after_from(headers: Optional[Mapping[str, str]], body: Optional[Dict[s
     return None
 
 
+LOGIN_HINT = "Sign in again with `npx openai-oauth login`, then retry."
+NETWORK_HINT = ("The proxy could not reach ChatGPT: check the network (behind an HTTPS proxy "
+                "also set NODE_USE_ENV_PROXY=1 for the proxy).")
+
 _HINTS = {
     "NETWORK_FAILED": "the proxy could not reach ChatGPT (check the network)",
     "AUTH_CHATGPT_EXPIRED": "the ChatGPT login is expired or invalid; run `npx openai-oauth "
-                            "login` (or `codex login`) and try again",
+                            "login` and try again",
     "EMPTY_RESPONSE": "the upstream stream ended without a response",
 }
 
@@ -217,8 +226,42 @@ def from_http(status: int, raw: bytes, headers: Optional[Mapping[str, str]],
         message = "%s returned %d" % (what, status) + (": " + hint if hint else "")
     retry_after = retry_after_from(headers, body, body["message"]) if code == "RATE_LIMITED" \
         else None
-    return UpstreamError(code, message, upstream_code=body["code"], upstream_type=body["type"],
-                         upstream_param=body["param"], retry_after=retry_after)
+    err = UpstreamError(code, message, upstream_code=body["code"], upstream_type=body["type"],
+                        upstream_param=body["param"], retry_after=retry_after)
+    if code in ("AUTH_CHATGPT_EXPIRED", "NETWORK_FAILED"):
+        err.hint = LOGIN_HINT if code == "AUTH_CHATGPT_EXPIRED" else NETWORK_HINT
+        if status >= 500 and body["message"] and code == "AUTH_CHATGPT_EXPIRED":
+            err.reason = body["message"][:300]  # the proxy's own login text (no secrets)
+    if code == "RATE_LIMITED":
+        err.reset_at = reset_at_from(headers, body, retry_after)
+    return err
+
+
+def _number(value: Any) -> Optional[float]:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def reset_at_from(headers: Optional[Mapping[str, str]], body: Optional[Dict[str, Any]],
+                  retry_after: Optional[float]) -> Optional[int]:
+    """When the limit lifts (ms since the epoch): the body's ``resets_at``, else the
+    ``x-codex-primary-reset-at`` header, else now + Retry-After."""
+    seconds = _number(body.get("resets_at")) if body else None
+    if seconds is None and headers is not None:
+        seconds = _number(headers.get("x-codex-primary-reset-at"))
+    if seconds is not None and seconds > 0:
+        return int(seconds * 1000)
+    if retry_after is not None:
+        return int((time.time() + retry_after) * 1000)
+    return None
 
 
 def from_stream_error(data: Dict[str, Any], event_type: str, event_count: int) -> UpstreamError:
@@ -237,6 +280,9 @@ def from_stream_error(data: Dict[str, Any], event_type: str, event_count: int) -
     message, param = _text(err.get("message")), _text(err.get("param"))
     ima2_code = classify(status, code, type_, message)
     retry_after = retry_after_from(None, err, message) if ima2_code == "RATE_LIMITED" else None
-    return UpstreamError(ima2_code, message or "OAuth stream returned an error",
-                         upstream_code=code, upstream_type=type_, upstream_param=param,
-                         event_type=event_type, event_count=event_count, retry_after=retry_after)
+    out = UpstreamError(ima2_code, message or "OAuth stream returned an error",
+                        upstream_code=code, upstream_type=type_, upstream_param=param,
+                        event_type=event_type, event_count=event_count, retry_after=retry_after)
+    if ima2_code == "RATE_LIMITED":
+        out.reset_at = reset_at_from(None, err, retry_after)
+    return out

@@ -143,6 +143,9 @@ class ImageResult:
         self.error: Optional[UpstreamError] = None
         self.image_bytes: Optional[bytes] = None
         self.image_taken = False  # an on_image callback took the image over
+        self.render_path = "responses"  # responses | images (set by GenerationService)
+        self.render_model: Optional[str] = None  # the model that rendered
+        self.warnings: List[Any] = []  # settings the render path could not honour
 
     @property
     def has_image(self) -> bool:
@@ -266,7 +269,7 @@ def response_object_result(raw: bytes, what: str) -> ImageResult:
         data = parse_event_json(raw)
     except (ValueError, UnicodeDecodeError):
         raise UpstreamError("OAUTH_UPSTREAM_ERROR",
-                            "OAuth proxy sent an unreadable %s (not JSON)" % what)
+                            "OAuth proxy sent an unreadable %s (not JSON)" % what) from None
     if not isinstance(data, dict):
         raise UpstreamError("OAUTH_UPSTREAM_ERROR", "OAuth proxy sent an unexpected %s" % what)
     result.take_response(data, streamed=False)

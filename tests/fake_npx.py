@@ -2,8 +2,10 @@
 
 ``npx openai-oauth --port P`` behaves like openai-oauth according to FAKE_NPX_MODE:
 ``ready`` serves the fake upstream on a port of its own and prints the real banner (so ima2
-must adopt the announced URL, not the configured port); ``fail`` writes the no-auth-file
-error to stderr and exits 1; ``fail-then-ready:N`` fails N times first; ``already`` prints
+must adopt the announced URL, not the configured port); ``fail`` writes a catalogue error to
+stderr and exits 1; ``fail-then-ready:N`` fails N times first; ``login`` writes npm notices
+and the no-auth-file error unless $FAKE_NPX_AUTH exists (then it is ``ready``); ``network``
+writes ``fetch failed``; ``already`` prints
 "already running at $FAKE_NPX_EXISTING/v1" and exits 0; ``decoy`` prints only a line with a
 localhost URL that is not an announcement, then waits. Every start/stop is appended to
 $FAKE_NPX_LOG as a JSON line.
@@ -34,11 +36,21 @@ def main():
     before = spawns_so_far()
     note("spawn")
     signal.signal(signal.SIGTERM, lambda *_: (note("sigterm"), os._exit(0)))
+    if mode == "login" and not os.path.exists(os.environ.get("FAKE_NPX_AUTH", "/nonexistent")):
+        sys.stderr.write("npm notice New minor version of npm available! 10.8.2 -> 10.9.0\n")
+        sys.stderr.write("npm warn exec The following package was not found and will be "
+                         "installed: openai-oauth@2.0.0\n")
+        sys.stderr.write("No auth file was found in the default search paths: %s.\n"
+                         "Run `npx openai-oauth login` and try again.\n"
+                         % os.environ.get("FAKE_NPX_AUTH"))
+        sys.exit(1)
+    if mode == "network":
+        sys.stderr.write("fetch failed\n")
+        sys.exit(1)
     if mode == "fail" or (mode.startswith("fail-then-ready:") and before < int(mode.split(":")[1])):
         sys.stderr.write("npm warn exec The following package was not found and will be "
                          "installed: openai-oauth\n")
-        sys.stderr.write("No auth file was found in the default search paths: "
-                         "~/.codex/auth.json.\nRun `npx openai-oauth login` and try again.\n")
+        sys.stderr.write("fake catalogue failure\n")
         sys.exit(1)
     if mode == "already":
         print("OpenAI OAuth is already running at %s/v1" % os.environ["FAKE_NPX_EXISTING"])

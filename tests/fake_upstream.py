@@ -4,13 +4,17 @@ Starts with ``GET /health`` and ``GET /v1/models`` (modes: ok, 502 upstream_erro
 the proxy's 404 body; ``POST /v1/responses`` answers from a queue of scripted scenarios and
 records every request (path, headers, parsed JSON body) so tests can assert what ima2 sent.
 
-Scenarios (UPSTREAM §3 and §7) are ``Transcript`` objects built by the functions at the end
+Scenarios (docs/UPSTREAM.md §3 and §7) are ``Transcript`` objects built by the functions at the end
 (``success``, ``text_only``, ``stream_error_c1/c2/c3``, ``incomplete``, ...) and turned into
 actions with ``fake.sse(transcript)``; like the real proxy, a transcript answers a
 ``stream: false`` request with the aggregated response object (§3e). Transcripts can use CRLF
 framing, omit ``event:`` lines, split every event into small HTTP chunks (splitting inside
 JSON), ``hold`` until the test calls ``fake.release(name)``, and ``cut`` the connection
-mid-event. The fake notices when ima2 closes a connection (``fake.closed`` counter and
+mid-event. Like openai-oauth 2.0 it also serves ``POST /v1/images/generations`` (JSON) and
+``/v1/images/edits`` (multipart, parsed and recorded as ``{"fields", "files"}``) with the
+proxy's own field checks, answering ``images_answer()`` unless ``fake.script_images`` queued
+something else, and treats ``LITE_MODELS`` as 2.0's responses-lite models (a forced image
+tool gets the 400 ``Tool choice 'image_generation' not found``, otherwise a text-only answer). The fake notices when ima2 closes a connection (``fake.closed`` counter and
 ``fake.closed_event``) and timestamps every event it sends (``fake.sent``).
 """
 from __future__ import annotations
@@ -23,7 +27,48 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-DEFAULT_MODELS = ["gpt-5.5", "gpt-5.4", "gpt-5.4-mini", "gpt-image-2"]
+DEFAULT_MODELS = ["gpt-5.5", "gpt-5.4", "gpt-5.4-mini", "gpt-5.6-sol", "gpt-image-2"]
+# openai-oauth 2.0 marks these "responses-lite": the hosted image tool never runs for them.
+LITE_MODELS = ("gpt-5.6-sol",)
+IMAGES_FORBIDDEN = ("input_fidelity", "moderation", "output_compression", "output_format",
+                    "partial_images")
+QUOTA_HEADERS = [("x-codex-plan-type", "plus"), ("x-codex-primary-used-percent", "42"),
+                 ("x-codex-primary-window-minutes", "300"),
+                 ("x-codex-primary-reset-after-seconds", "9000"),
+                 ("x-codex-secondary-used-percent", "12"),
+                 ("x-codex-secondary-window-minutes", "10080"),
+                 ("x-codex-secondary-reset-after-seconds", "302400")]
+
+
+def parse_multipart(ctype: str, raw: bytes) -> Optional[Dict[str, Any]]:
+    """``{"fields": {name: [values]}, "files": [(name, filename, type, bytes)]}`` or None."""
+    marker = "boundary="
+    if "multipart/form-data" not in ctype or marker not in ctype:
+        return None
+    boundary = ctype.split(marker, 1)[1].split(";")[0].strip().strip('"').encode("ascii")
+    fields: Dict[str, List[str]] = {}
+    files: List[Tuple[str, str, str, bytes]] = []
+    chunks = raw.split(b"--" + boundary)
+    if len(chunks) < 3 or not chunks[-1].startswith(b"--"):
+        return None
+    for part in chunks[1:-1]:
+        head, sep, data = part.partition(b"\r\n\r\n")
+        if not sep or not data.endswith(b"\r\n"):
+            return None
+        data = data[:-2]
+        headers = {}
+        for line in head.decode("utf-8").strip().split("\r\n"):
+            key, _, value = line.partition(":")
+            headers[key.strip().lower()] = value.strip()
+        disp = headers.get("content-disposition", "")
+        params = dict(p.strip().split("=", 1) for p in disp.split(";")[1:] if "=" in p)
+        name = params.get("name", "").strip('"')
+        if "filename" in params:
+            files.append((name, params["filename"].strip('"'),
+                          headers.get("content-type", ""), data))
+        else:
+            fields.setdefault(name, []).append(data.decode("utf-8"))
+    return {"fields": fields, "files": files}
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -54,6 +99,9 @@ class FakeUpstream:
         self.models = list(DEFAULT_MODELS)
         self._queue: List[Callable[..., None]] = []
         self.default: Optional[Callable[..., None]] = None
+        self.lite = set(LITE_MODELS)
+        self._images_queue: List[Callable[..., None]] = []
+        self.images_default: Optional[Callable[..., None]] = None  # None: images_answer()
         self.lock = threading.Lock()
         self.closed_connections = 0
         self.closed = 0  # connections ima2 closed while the fake was still answering
@@ -89,7 +137,8 @@ class FakeUpstream:
                         inputs = []
                         for rec in fake.requests:
                             if rec.method == "POST" and isinstance(rec.body, dict):
-                                content = rec.body.get("input", [{}])[-1].get("content")
+                                content = rec.body.get("input", [{}])[-1].get("content") \
+                                    if "input" in rec.body else rec.body.get("prompt")
                                 inputs.append(content if isinstance(content, str) else None)
                         stats = {"sent": fake.sent, "streams": fake.streams,
                                  "closed": fake.closed, "inputs": inputs}
@@ -123,16 +172,24 @@ class FakeUpstream:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
+                if self.path == "/v1/images/edits":
+                    form = parse_multipart(self.headers.get("Content-Type") or "", raw)
+                    recorded = fake._record(self, form)
+                    fake._images(self, recorded, form, edit=True)
+                    return
                 try:
                     body = json.loads(raw.decode("utf-8")) if raw else None
                 except ValueError:
                     body = None
                 recorded = fake._record(self, body)
+                if self.path == "/v1/images/generations":
+                    fake._images(self, recorded, body, edit=False)
+                    return
                 if self.path != "/v1/responses":
                     self._send_json(404, {"error": {"message": "Route not found.",
                                                     "type": "not_found_error"}})
                     return
-                if not isinstance(body, dict):  # the proxy's own checks (UPSTREAM §2.3)
+                if not isinstance(body, dict):  # the proxy's own checks (docs/UPSTREAM.md §2.3)
                     self._send_json(400, {"error": {
                         "message": "Request body must be a JSON object.",
                         "type": "invalid_request_error"}})
@@ -144,6 +201,14 @@ class FakeUpstream:
                         "message": "Stateless Codex responses endpoint does not support "
                                    "previous_response_id or item_reference; replay the full "
                                    "history.", "type": "invalid_request_error"}})
+                    return
+                if body.get("model") in fake.lite:  # 2.0 moved the tools away (lite)
+                    choice = body.get("tool_choice")
+                    if choice == "required" or (isinstance(choice, dict)
+                                                and choice.get("type") == "image_generation"):
+                        http_error(400, TOOL_CHOICE_400)(self, recorded)
+                    else:
+                        fake.sse(text_only())(self, recorded)
                     return
                 action = fake._next()
                 if action is None:
@@ -172,6 +237,41 @@ class FakeUpstream:
             if self._queue:
                 return self._queue.pop(0)
             return self.default
+
+    def script_images(self, *actions: Callable[..., None]) -> None:
+        """Queue answers for the next ``/v1/images/*`` requests (then ``images_default``)."""
+        with self.lock:
+            self._images_queue.extend(actions)
+
+    def _images(self, handler: Any, recorded: Recorded, body: Any, edit: bool) -> None:
+        """The proxy's own checks of the Images API routes (openai-oauth 2.0), then a
+        scripted answer or ``images_answer()``."""
+        what = "editing" if edit else "generation"
+        if body is None:
+            message = ("Image editing requires a multipart/form-data request body." if edit
+                       else "Image generation request is invalid JSON.")
+            http_error(400, {"error": {"message": message, "type": "invalid_request_error"}})(
+                handler, recorded)
+            return
+        names = set(body["fields"]) if edit else set(body)
+        for name in IMAGES_FORBIDDEN:
+            if name in names:
+                http_error(400, {"error": {"message": "`%s` is not supported by ChatGPT OAuth "
+                                           "image %s." % (name, what),
+                                           "type": "invalid_request_error"}})(handler, recorded)
+                return
+        if edit and not [f for f in body["files"] if f[0] in ("image", "image[]")]:
+            http_error(400, {"error": {"message": "At least one `image` is required.",
+                                       "type": "invalid_request_error"}})(handler, recorded)
+            return
+        if edit and len(body["files"]) > 5:
+            http_error(400, {"error": {"message": "ChatGPT OAuth supports at most 5 reference "
+                                       "images.", "type": "invalid_request_error"}})(
+                handler, recorded)
+            return
+        with self.lock:
+            action = self._images_queue.pop(0) if self._images_queue else self.images_default
+        (action or images_answer())(handler, recorded)
 
     def script(self, *actions: Callable[..., None]) -> None:
         with self.lock:
@@ -239,7 +339,7 @@ class FakeUpstream:
 # ==========================================================================================
 def http_error(status: int, body: Any, headers: Sequence[Tuple[str, str]] = (),
                content_type: str = "application/json; charset=utf-8") -> Callable[..., None]:
-    """A non-2xx answer before any SSE (UPSTREAM §3d): dict → JSON, str/bytes verbatim."""
+    """A non-2xx answer before any SSE (docs/UPSTREAM.md §3d): dict → JSON, str/bytes verbatim."""
     raw = json.dumps(body).encode("utf-8") if isinstance(body, (dict, list)) else (
         body.encode("utf-8") if isinstance(body, str) else body)
 
@@ -251,6 +351,26 @@ def http_error(status: int, body: Any, headers: Sequence[Tuple[str, str]] = (),
             handler.send_header(key, value)
         handler.end_headers()
         handler.wfile.write(raw)
+    return action
+
+
+def images_answer(png_b64: Optional[str] = None, revised: str = "an images-api picture",
+                  headers: Sequence[Tuple[str, str]] = tuple(QUOTA_HEADERS)
+                  ) -> Callable[..., None]:
+    """An Images API 200 (OpenAI style): ``data[].b64_json`` (one per ``n``) and usage."""
+    def action(handler: BaseHTTPRequestHandler, recorded: Recorded) -> None:
+        image = png_b64
+        if image is None:
+            from pngs import b64, make_png
+            image = b64(make_png(10, 10, (200, 60, 0)))
+        body = recorded.body if isinstance(recorded.body, dict) else {}
+        count = body.get("n") if isinstance(body.get("n"), int) else 1
+        answer = {"created": 1795840337, "output_format": "png",
+                  "data": [{"b64_json": image, "revised_prompt": revised}
+                           for _ in range(max(1, count))],
+                  "usage": {"input_tokens": 50, "output_tokens": 1056, "total_tokens": 1106}}
+        http_error(200, answer, list(headers) + [("x-oai-request-id", "req_fake_img")])(
+            handler, recorded)
     return action
 
 
@@ -376,7 +496,7 @@ class Transcript:
             handler.wfile.flush()
 
     def _aggregate(self, handler: BaseHTTPRequestHandler) -> None:
-        """The proxy's non-stream mode (UPSTREAM §3e)."""
+        """The proxy's non-stream mode (docs/UPSTREAM.md §3e)."""
         last: Optional[Dict[str, Any]] = None
         items: Dict[str, Any] = {}
         error: Any = None
@@ -410,7 +530,7 @@ class Transcript:
 
 
 # ==========================================================================================
-# Transcript builders (UPSTREAM §3a–3c)
+# Transcript builders (docs/UPSTREAM.md §3a–3c)
 # ==========================================================================================
 USAGE = {"input_tokens": 2294, "input_tokens_details": {"cached_tokens": 0},
          "output_tokens": 119, "output_tokens_details": {"reasoning_tokens": 0},
@@ -577,7 +697,7 @@ def stream_error_c3(err_type: str = "usage_limit_reached",
                                             "resets_in_seconds": 13872}})], **options)
 
 
-# UPSTREAM §3d bodies ------------------------------------------------------------------------
+# docs/UPSTREAM.md §3d bodies ------------------------------------------------------------------------
 INVALID_SIZE_400 = {"error": {"message": "Invalid size '1792x936'. Width and height must both "
                               "be divisible by 16.", "type": "invalid_request_error",
                               "param": "tools[1].size", "code": "invalid_value"}}
@@ -619,7 +739,7 @@ HTML_403 = ("<!DOCTYPE html><html><head><title>Just a moment...</title></head><b
 
 
 def json_action(data: Any, status: int = 200) -> Callable[..., None]:
-    """A scripted answer: one JSON body (e.g. a UPSTREAM §3e non-streaming response)."""
+    """A scripted answer: one JSON body (e.g. a docs/UPSTREAM.md §3e non-streaming response)."""
 
     def action(handler: Any, recorded: Recorded) -> None:
         handler._send_json(status, data)

@@ -46,9 +46,11 @@ def base_env(tmp: str, **overrides: Any) -> Dict[str, str]:
     return env
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.02,
+def wait_until(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.02,
                message: str = "condition") -> Any:
-    """Bounded polling: return the first truthy value of ``predicate`` or fail."""
+    """Bounded polling: return the first truthy value of ``predicate`` or fail. The default
+    bound is generous on purpose (a busy machine must not fail a test); it costs nothing
+    when the condition holds."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -115,11 +117,12 @@ def sse_events(raw: bytes) -> List[Tuple[str, Any]]:
 class LiveServer:
     """The real App behind the real adapter on 127.0.0.1:0, served from a thread."""
 
-    def __init__(self, tmp: str, env: Optional[Dict[str, str]] = None, **env_overrides: Any):
+    def __init__(self, tmp: str, env: Optional[Dict[str, str]] = None,
+                 log_stream: Any = None, **env_overrides: Any):
         self.tmp = tmp
         self.env = env or base_env(tmp, **env_overrides)
         self.config = load_config(env=self.env)
-        self.app = App(self.config)
+        self.app = App(self.config, log_stream=log_stream)
         self.server = make_server(self.app, "127.0.0.1", 0)
         self.port = int(self.server.server_address[1])
         self.url = "http://127.0.0.1:%d" % self.port
@@ -174,7 +177,7 @@ class ServeProcess:
     def advert_path(self) -> str:
         return os.path.join(self.env["IMA2_CONFIG_DIR"], "server.json")
 
-    def wait_advertised(self, timeout: float = 10.0) -> Dict[str, Any]:
+    def wait_advertised(self, timeout: float = 30.0) -> Dict[str, Any]:
         def ready() -> Any:
             if self.proc.poll() is not None:
                 raise AssertionError("serve exited early: %s" % self.output)
@@ -186,7 +189,7 @@ class ServeProcess:
                 return None
         return wait_until(ready, timeout, message="server.json")
 
-    def stop(self, sig: int = signal.SIGINT, timeout: float = 10.0) -> int:
+    def stop(self, sig: int = signal.SIGINT, timeout: float = 30.0) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
         try:
@@ -198,6 +201,13 @@ class ServeProcess:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(5)
+
+
+def sigint_default() -> None:
+    """``preexec_fn`` of a child the test interrupts with SIGINT: a shell script's background
+    job (CI runners, `cmd &`) starts with SIGINT ignored, which Python children inherit, and
+    Python then installs no KeyboardInterrupt handler."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def iter_chunks(data: bytes, size: int) -> Iterator[bytes]:

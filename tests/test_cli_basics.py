@@ -55,7 +55,7 @@ def test_usage_errors_exit_2_before_any_request(fake, env, tmp):
     url = fake.url  # a recording server: any request would show up here
     cases = [
         ("gen",), ("gen", "x", "--mode", "weird"), ("gen", "x", "--moderation", "high"),
-        ("gen", "x", "--model", "gpt-4"), ("gen", "x", "-n", "3", "-o", "a.png"),
+        ("gen", "x", "-n", "3", "-o", "a.png"),
         ("gen", "x", "--ref", os.path.join(tmp, "missing.png")),
         ("gen", "x", "--ref", "a", "--ref", "b", "--ref", "c", "--ref", "d", "--ref", "e",
          "--ref", "f"),

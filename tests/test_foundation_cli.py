@@ -1,4 +1,4 @@
-"""CLI basics (issue 2 CLI items; CONTRACT §16.1, Appendix A item 15 for the local parts)."""
+"""CLI basics (issue 2 CLI items; docs/API.md §16.1, Appendix A item 15 for the local parts)."""
 from __future__ import annotations
 
 import json
@@ -6,6 +6,8 @@ import os
 import stat
 import subprocess
 import sys
+
+import pytest
 
 from helpers import ROOT, base_env
 
@@ -84,7 +86,9 @@ def test_kill_switches_force_fallbacks():
     assert features.pil is None and not features.have_pil
     assert features.certifi_bundle is None
     rows = {row[0]: row for row in features.table()}
-    assert "IMA2_NO_PIL" in rows["pillow"][2] and "pip install" in rows["pillow"][4]
+    assert "IMA2_NO_PIL" in rows["pillow"][2] and rows["pillow"][4] == "unset IMA2_NO_PIL"
+    assert features.switched_off("pillow") and features.switched_off("certifi")
+    assert not Features({}).switched_off("pillow")
 
 
 def test_no_side_effects_on_import(tmp):
@@ -113,9 +117,17 @@ def test_doctor_probes_the_proxy_and_reports_auth_files(tmp, fake):
     env = base_env(tmp, IMA2_OAUTH_URL=fake.url)
     proc, section = _doctor_oauth(env)
     assert proc.returncode == 0
-    assert "ready (4 models)" in section and "no Codex auth file" in section
+    assert "ready (5 models: gpt-5.5, " in section and "not logged in" in section
+    assert "npx openai-oauth login" in section and "@openai/codex" not in proc.stdout
     fake.models_mode = "401"
-    assert "login required" in _doctor_oauth(env)[1]
+    assert "not logged in to ChatGPT" in _doctor_oauth(env)[1]
+    fake.models_mode = "502"  # the real 2.0 answer for a dead network: 502 "fetch failed"
+    assert "network failed" in _doctor_oauth(env)[1]
+    fake.models_mode = "ok"
+    custom = dict(env, IMA2_IMAGE_MODEL_DEFAULT="gpt-9-custom", HTTPS_PROXY="http://p:3128")
+    section = _doctor_oauth(custom)[1]
+    assert "gpt-9-custom" in section and "not in the proxy's model list" in section
+    assert "NODE_USE_ENV_PROXY=1" in section
     # An auth file: facts only, never the token.
     claims = base64.urlsafe_b64encode(json.dumps({"exp": int(time.time()) + 3600}).encode())
     token = "eyJhbGciOiJub25lIn0." + claims.decode().rstrip("=") + ".sig-secret-part"
@@ -127,4 +139,34 @@ def test_doctor_probes_the_proxy_and_reports_auth_files(tmp, fake):
     assert "access token present, refresh token present" in section
     assert "sig-secret-part" not in proc.stdout and "rt-secret" not in proc.stdout
     fake.stop()
-    assert "is not answering" in _doctor_oauth(env)[1]
+    assert "proxy not running" in _doctor_oauth(env)[1]
+
+
+@pytest.mark.parametrize("argv,expected", [
+    ([], {}),
+    (["--port", "0", "--dev"], {"port": 0, "dev": True}),
+    (["--port=5", "--host", "::1", "--no-oauth-proxy"],
+     {"port": 5, "host": "::1", "no_oauth_proxy": True}),
+    (["--config-dir", "/x y", "--port", "1", "--port", " 2"], {"config_dir": "/x y", "port": 2}),
+    (["--po", "7", "--conf=/d"], {"port": 7, "config_dir": "/d"}),  # abbreviations: argparse
+    (["--offline", "--port", "0"], {"provider": "offline", "port": 0}),
+    (["--offl"], {"provider": "offline"}),  # abbreviation: argparse
+])
+def test_serve_options_parse_like_argparse(argv, expected):
+    """Usual serve command lines skip importing argparse (cold start); results are the same."""
+    from ima2_lib.cli import _parse_serve
+
+    opts = vars(_parse_serve(argv))
+    want = {"port": None, "host": None, "config_dir": None, "no_oauth_proxy": None, "dev": None,
+            "provider": None}
+    want.update(expected)
+    assert opts == want
+
+
+@pytest.mark.parametrize("argv", [["--port", "x"], ["--port"], ["--dev=1"], ["--bogus"]])
+def test_bad_serve_options_still_get_argparse_errors(argv):
+    from ima2_lib.cli import _parse_serve
+
+    with pytest.raises(SystemExit) as info:
+        _parse_serve(argv)
+    assert info.value.code == 2

@@ -21,6 +21,8 @@ SAMPLES = {  # kind -> (config.json value, env value, flag value, expected json/
     "list": (["a.lan"], "b.lan, c.lan", "d.lan", (["a.lan"], ["b.lan", "c.lan"], ["d.lan"])),
     "loglevel": ("warn", "error", "debug", ("warn", "error", "debug")),
     "moderation": (["low"], None, None, (["low"], None, None)),
+    "imagepath": ("images", "responses", "auto", ("images", "responses", "auto")),
+    "provider": (None, "offline", "offline", (None, "offline", "offline")),
 }
 
 

@@ -118,3 +118,32 @@ def test_static_index_and_cache_headers(server):
     # Only manifest entries are served: no traversal into the package.
     for path in ("/../ima2.py", "/%2e%2e/ima2.py", "/static/index.html", "/ima2_lib/app.py"):
         assert server.get(path).status == 404
+
+
+def test_studio_loads_without_a_module_waterfall(server):
+    """index.html carries an import map with content-versioned module URLs (cached for a year,
+    immutable) and modulepreload links for every module main.js imports statically; text is
+    gzip-compressed when asked for, with its own ETag."""
+    import gzip
+    import json as _json
+    import re as _re
+
+    html = server.get("/").body.decode("utf-8")
+    imports = _json.loads(_re.search(r'<script type="importmap">(.*?)</script>', html).group(1))["imports"]
+    assert imports["/js/main.js"].startswith("/js/main.js?v=")
+    preloads = _re.findall(r'<link rel="modulepreload" href="([^"]+)">', html)
+    assert imports["/js/dom.js"] in preloads and imports["/js/api.js"] in preloads
+    assert not any("/views/nodes.js" in p for p in preloads)  # node mode loads on first use
+    assert html.index('type="importmap"') < html.index('<script type="module"')
+    versioned = server.get(imports["/js/dom.js"])
+    assert versioned.status == 200
+    assert versioned.header("Cache-Control") == "public, max-age=31536000, immutable"
+    assert server.get("/js/dom.js?v=stale").header("Cache-Control") == "no-cache"
+    plain = server.get("/js/dom.js")
+    packed = server.get("/js/dom.js", headers={"Accept-Encoding": "gzip, br"})
+    assert packed.header("Content-Encoding") == "gzip" and plain.header("Content-Encoding") is None
+    assert gzip.decompress(packed.body) == plain.body and len(packed.body) < len(plain.body)
+    assert packed.header("ETag") != plain.header("ETag")
+    assert packed.header("Vary") == "Accept-Encoding"
+    assert server.get("/js/dom.js", headers={"Accept-Encoding": "gzip",
+                                             "If-None-Match": packed.header("ETag")}).status == 304

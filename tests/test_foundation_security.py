@@ -5,7 +5,7 @@ import os
 import stat
 
 import pytest
-from helpers import LiveServer, ServeProcess, base_env, http_request
+from helpers import LiveServer, ServeProcess, base_env, http_request, wait_until
 
 from ima2_lib.security import is_loopback_host, split_host
 
@@ -101,7 +101,8 @@ def test_serve_on_all_interfaces_prints_sign_in_link(tmp):
         advert = proc.wait_advertised()
         assert advert["url"].startswith("http://localhost:")
         token = open(os.path.join(env["IMA2_CONFIG_DIR"], "token")).read().strip()
-        assert ("?token=" + token) in proc.output
+        # The banner follows server.json: wait for the line, don't race it.
+        wait_until(lambda: ("?token=" + token) in proc.output, message="sign-in link")
         port = advert["port"]
         assert http_request(port, "GET", "/api/health").status == 401
         assert http_request(port, "GET", "/api/health",

@@ -81,9 +81,9 @@ def test_killed_writer_never_leaves_a_torn_file(tmp):
     for round_ in range(5):
         proc = subprocess.Popen([sys.executable, "-c", WRITER, ROOT, path])
         try:
-            wait_until(lambda: os.path.exists(path + ".started"), 10, message="writer")
+            wait_until(lambda: os.path.exists(path + ".started"), 30, message="writer")
             # Let it run a little, then kill it mid-stream.
-            wait_until(lambda: read_json(path, {}).get("seq", 0) > 3 + round_ * 2, 10)
+            wait_until(lambda: read_json(path, {}).get("seq", 0) > 3 + round_ * 2, 30)
         finally:
             proc.send_signal(signal.SIGKILL)
             proc.wait(5)

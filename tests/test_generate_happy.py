@@ -1,6 +1,6 @@
 """Acceptance 1 and 6: happy paths of generate / edit / node against the fake upstream.
 
-Files + sidecars with the CONTRACT names and fields, response shapes, and the bodies the fake
+Files + sidecars with the docs/API.md names and fields, response shapes, and the bodies the fake
 received (tools, tool_choice, stream, partial_images, input parts and their MIME types).
 """
 from __future__ import annotations
@@ -17,7 +17,8 @@ from ima2_lib.images import dimensions, read_png_text, sniff
 
 CLASSIC_NAME = re.compile(r"^\d{13}_[0-9a-f]{8}_(\d)\.png$")
 EXTRA_KEYS = ["usage", "provider", "webSearchCalls", "quality", "size", "moderation", "model",
-              "warnings", "revisedPrompt", "promptMode"]
+              "warnings", "revisedPrompt", "promptMode", "background", "renderPath",
+              "renderModel"]
 
 
 def test_generate_n1_json_files_sidecar_and_upstream_body(server, fake):
@@ -103,7 +104,8 @@ def test_edit_json_sends_the_source_with_its_real_type(server, fake):
     assert resp.status == 200, resp
     body = resp.json()
     assert list(body) == ["image", "elapsed", "filename", "requestId", "usage", "provider",
-                          "model", "moderation", "warnings", "revisedPrompt", "promptMode"]
+                          "model", "moderation", "warnings", "revisedPrompt", "promptMode",
+                          "background", "renderPath", "renderModel"]
     assert re.match(r"^\d{13}_[0-9a-f]{8}\.png$", body["filename"])
     meta = sidecar(server, body["filename"])
     assert meta["kind"] == "edit" and meta["format"] == "png"
@@ -128,7 +130,8 @@ def test_node_root_json_has_no_partial_images_and_pretty_sidecar(server, fake):
     assert list(body) == ["nodeId", "parentNodeId", "requestId", "image", "filename", "url",
                           "elapsed", "usage", "webSearchCalls", "provider", "model", "size",
                           "moderation", "refsCount", "contextMode", "searchMode", "warnings",
-                          "revisedPrompt", "promptMode"]
+                          "revisedPrompt", "promptMode", "background", "renderPath",
+                          "renderModel"]
     assert re.match(r"^n_[0-9a-f]{10}$", body["nodeId"])
     assert body["filename"] == body["nodeId"] + ".png"
     assert body["url"] == "/generated/" + body["filename"]

@@ -1,4 +1,4 @@
-"""Acceptance 5: every validation error of CONTRACT §17, in the route's order, before any
+"""Acceptance 5: every validation error of docs/API.md §17, in the route's order, before any
 upstream call, and nothing written outside (or inside) the generated folder."""
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from genkit import REF_PNG
 
 GEN_CASES = [
     ({}, 400, {"error": "Prompt is required"}),
-    ({"model": "gpt-9"}, 400, {"error": "model must be one of: gpt-5.5, gpt-5.4, gpt-5.4-mini",
-                               "code": "INVALID_IMAGE_MODEL"}),
+    ({"model": "gpt-9"}, 400,
+     {"error": "model must be one of: gpt-5.5, gpt-5.4, gpt-5.4-mini, gpt-5.6-sol, gpt-image-2",
+      "code": "INVALID_IMAGE_MODEL"}),
     ({"model": "gpt-5.3-codex-spark", "prompt": "p"}, 400,
      {"error": "model is listed by OAuth but does not support image_generation: "
                "gpt-5.3-codex-spark", "code": "IMAGE_MODEL_UNSUPPORTED"}),
@@ -75,8 +76,8 @@ def test_post_registration_failures_leave_a_terminal_record(server):
 EDIT_CASES = [
     ({}, 400, {"error": "Prompt and image are required"}),
     ({"model": "nope", "prompt": "p"}, 400,
-     {"error": "model must be one of: gpt-5.5, gpt-5.4, gpt-5.4-mini",
-      "code": "INVALID_IMAGE_MODEL"}),
+     {"error": "model must be one of: gpt-5.5, gpt-5.4, gpt-5.4-mini, gpt-5.6-sol, "
+               "gpt-image-2", "code": "INVALID_IMAGE_MODEL"}),
     ({"prompt": "p"}, 400, {"error": "Prompt and image are required"}),
     ({"prompt": "p", "image": "not base64!"}, 400,
      {"error": "image must be base64 (optionally a data URL)", "code": "INVALID_IMAGE"}),

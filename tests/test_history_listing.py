@@ -141,7 +141,7 @@ def test_walk_while_images_are_being_added(gallery_dir, start_server):
     assert [n for n in names if n in set(expected)] == expected
     assert added, "the producer never ran"
     wait_until(lambda: server.get("/api/history?limit=500").json()["total"] == 30 + len(added),
-               timeout=3, message="every added image indexed")
+               timeout=30, message="every added image indexed")
 
 
 def test_hidden_folders_and_depth(gallery_dir, tmp, start_server):

@@ -16,11 +16,12 @@ USAGE = {"input_tokens": 2294, "input_tokens_details": {"cached_tokens": 0},
          "total_tokens": 2413}
 NULLS = ("prompt", "userPrompt", "revisedPrompt", "promptMode", "quality", "size", "model",
          "usage", "sessionId", "nodeId", "parentNodeId", "clientNodeId", "requestId", "kind",
-         "setId", "cardId", "headline", "body", "cards", "cardOrder")
+         "setId", "cardId", "headline", "body", "cards", "cardOrder", "renderPath",
+         "renderModel", "background")
 
 
 def row(filename: str, created: int, **fields):
-    """A history row per CONTRACT §6.13 with the defaults of a sidecar-less image."""
+    """A history row per docs/API.md §6.13 with the defaults of a sidecar-less image."""
     from urllib.parse import quote
 
     url = "/generated/" + "/".join(quote(s, safe="-_.!~*'()") for s in filename.split("/"))

@@ -1,5 +1,5 @@
 """History delete/restore through HTTP drives the sessions' asset-missing marking
-(issue 4 hook + issue 5 acceptance 5, CONTRACT Appendix A item 11), end to end."""
+(issue 4 hook + issue 5 acceptance 5, docs/API.md §6.14), end to end."""
 from __future__ import annotations
 
 import os

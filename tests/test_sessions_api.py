@@ -1,4 +1,4 @@
-"""Sessions routes against the live server: CONTRACT §6.16–6.17 and Appendix A item 12."""
+"""Sessions routes against the live server: docs/API.md §6.16–6.17 and Appendix A item 12."""
 from __future__ import annotations
 
 import json
@@ -305,3 +305,44 @@ def test_sessions_folder_removed_while_running(server):
     sid = _new(server, "again")["id"]
     assert _put_graph(server, sid, [{"id": "a"}], [], 0).status == 200
     assert [r["id"] for r in server.get("/api/sessions").json()["sessions"]] == [sid]
+
+
+def test_stored_document_is_canonical_compact_json(server):
+    """The document written from pre-encoded node/edge text is byte-for-byte the compact
+    encoding of its own parse (what a plain ``json.dumps`` of the document would write)."""
+    sid = _new(server, "bytes \u00e9 \"q\"")["id"]
+    nodes = [{"id": "r\u00e9", "position": {"x": 1.5, "y": -0.0},
+              "data": {"serverNodeId": "n_1", "t": "\u2028\"\\", "f": [1.25, 1e300, None]}},
+             {"id": "c", "x": "12", "y": 2 ** 60, "data": {"parentServerNodeId": 5}},
+             {"id": 7, "x": 3.0}]
+    edges = [{"id": "e1", "source": "r\u00e9", "target": "c", "data": {"w": 1}},
+             {"id": "e2", "source": "c", "target": "7"}, {"id": "gone", "source": "c",
+                                                          "target": "zz"}]
+    assert _put_graph(server, sid, nodes, edges, 0).status == 200
+    path = os.path.join(server.config.config_dir, "sessions", sid + ".json")
+    with open(path, "rb") as handle:
+        raw = handle.read()
+    doc = json.loads(raw.decode("utf-8"))
+    assert raw == json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    assert [n["id"] for n in doc["nodes"]] == ["r\u00e9", "c", "7"]
+    assert doc["nodes"][1]["data"] == {"parentServerNodeId": "n_1"}
+    assert doc["nodes"][0]["x"] == 1.5 and doc["nodes"][1]["x"] == 12
+    assert [e["id"] for e in doc["edges"]] == ["e1", "e2"]
+
+
+def test_save_after_another_writer_uses_that_writers_document(server):
+    """The store may reuse the document it last wrote only while the file holds exactly
+    those bytes: a change by another process (here a second App) is always seen."""
+    from ima2_lib import App
+
+    sid = _new(server, "mine")["id"]
+    assert _put_graph(server, sid, [{"id": "a"}], [], 0).status == 200
+    other = App(server.config)
+    other.sessions.rename(sid, "theirs")
+    other.sessions.save_graph(sid, {"nodes": [{"id": "b"}], "edges": []}, "1", {})
+    stale = _put_graph(server, sid, [{"id": "c"}], [], 1)
+    assert stale.status == 409 and stale.json()["currentVersion"] == 2
+    assert _put_graph(server, sid, [{"id": "c"}], [], 2).status == 200
+    session = server.get("/api/sessions/%s" % sid).json()["session"]
+    assert session["title"] == "theirs" and session["graphVersion"] == 3
+    assert [n["id"] for n in session["nodes"]] == ["c"]

@@ -115,3 +115,54 @@ def test_wrong_types_elsewhere_are_4xx(server):
     for method, path, body in cases:
         resp = server.request(method, path, json_body=body)
         assert 400 <= resp.status < 500, (method, path, resp)
+
+
+def _data_of_size(size, **members):
+    """A data object whose compact JSON text is exactly ``size`` characters (ASCII padding)."""
+    def length(value):
+        return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False))
+
+    data = dict(members)
+    data["pad"] = ""
+    data["pad"] = "x" * (size - length(data))
+    assert length(data) == size
+    return data
+
+
+@pytest.mark.parametrize("members", [{}, {"parentServerNodeId": None},
+                                     {"parentServerNodeId": "n_from_client"},
+                                     {"parentServerNodeId": "é\u2028\"quoted\""}],
+                         ids=["absent", "null", "string", "escaped"])
+def test_data_size_limit_is_the_clients_data_size_exactly(server, members):
+    """The 100,000-character cap applies to the data as sent, whatever parentServerNodeId
+    becomes when stored (the server derives that size from the stored text)."""
+    sid = server.post("/api/sessions", {"title": "cap"}).json()["session"]["id"]
+    parent = {"id": "p", "data": {"serverNodeId": "n_server_side_parent_id"}}
+    edge = [{"id": "e", "source": "p", "target": "a"}]
+    at_cap = {"nodes": [parent, {"id": "a", "data": _data_of_size(100000, **members)}],
+              "edges": edge}
+    resp = server.request("PUT", "/api/sessions/%s/graph" % sid, json_body=at_cap,
+                          headers={"If-Match": "0"})
+    assert resp.status == 200, resp
+    stored = server.get("/api/sessions/%s" % sid).json()["session"]["nodes"][1]["data"]
+    assert stored["parentServerNodeId"] == "n_server_side_parent_id"
+    over = {"nodes": [parent, {"id": "a", "data": _data_of_size(100001, **members)}],
+            "edges": edge}
+    resp = server.request("PUT", "/api/sessions/%s/graph" % sid, json_body=over,
+                          headers={"If-Match": "1"})
+    assert resp.status == 413 and resp.json()["error"]["code"] == "GRAPH_TOO_LARGE", resp
+    assert "100001 characters" in resp.json()["error"]["message"]
+
+
+def test_non_finite_data_is_refused_before_size_and_depth_is_checked_first(seeded):
+    server, sid, before = seeded
+    nan_and_deep = b'{"nodes": [{"id": "a", "data": ' + b'{"k":' * 70 + b'NaN' + b'}' * 70 + \
+        b'}], "edges": []}'
+    resp = http_request(server.port, "PUT", "/api/sessions/%s/graph" % sid, body=nan_and_deep,
+                        headers={"If-Match": "1"})
+    assert resp.status == 400 and "deeper than 64" in resp.json()["error"]["message"], resp
+    nan = b'{"nodes": [{"id": "a", "data": {"k": [Infinity]}}], "edges": []}'
+    resp = http_request(server.port, "PUT", "/api/sessions/%s/graph" % sid, body=nan,
+                        headers={"If-Match": "1"})
+    assert resp.status == 400 and "non-finite" in resp.json()["error"]["message"], resp
+    assert server.get("/api/sessions/%s" % sid).json()["session"] == before

@@ -1,4 +1,4 @@
-"""Style sheets: CONTRACT §6.18 / §9, Appendix A item 13, and extraction through both paths."""
+"""Style sheets: docs/API.md §6.18 / §9, Appendix A item 13, and extraction through both paths."""
 from __future__ import annotations
 
 import base64
@@ -304,7 +304,7 @@ def _png_b64():
 
 
 def _sse_image(handler, recorded):
-    """A minimal successful image stream (UPSTREAM §3a without partials or web search)."""
+    """A minimal successful image stream (docs/UPSTREAM.md §3a without partials or web search)."""
     item = {"id": "ig_1", "type": "image_generation_call", "status": "completed",
             "revised_prompt": "a cat", "result": _png_b64()}
     response = {"id": "resp_1", "object": "response", "status": "completed", "output": [item],

@@ -1,4 +1,4 @@
-"""Smoke: the live-server fixture answers /api/health with the CONTRACT shape."""
+"""Smoke: the live-server fixture answers /api/health with the docs/API.md shape."""
 from __future__ import annotations
 
 import os

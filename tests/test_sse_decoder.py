@@ -102,5 +102,5 @@ def test_multi_megabyte_line_in_small_chunks_is_linear():
     # 8 MB in 4 KB reads: a quadratic decoder re-scanning its buffer needs minutes here.
     small = min(_time_big_line(1 << 20, 4096) for _ in range(3))
     big = min(_time_big_line(8 << 20, 4096) for _ in range(3))
-    assert big < 1.0
+    assert big < 10.0  # ~0.05 s when linear, minutes when quadratic: a busy machine passes
     assert big < small * 8 * 4 + 0.05  # generous: linear within noise, far from 64x

@@ -1,4 +1,4 @@
-"""``python3 ima2.py doctor`` Storage section and ``doctor --migrate`` (CONTRACT §12.2, §12.4).
+"""``python3 ima2.py doctor`` Storage section and ``doctor --migrate`` (docs/API.md §12.2, §12.4).
 
 Migration copies old ima2-gen galleries in: copy-only, never overwrite, never delete, keep
 mtimes (sidecar-less images keep their dates), idempotent; the copied images then list.

@@ -1,4 +1,4 @@
-"""GET /api/storage/status and POST /api/storage/open-generated-dir (CONTRACT §6.5–6.6, §12).
+"""GET /api/storage/status and POST /api/storage/open-generated-dir (docs/API.md §6.5–6.6, §12).
 
 Legacy ima2-gen folders are created under the test HOME (and a fake Node prefix given by
 IMA2_TEST_EXEC_PATH, as in the original), so the scan never depends on this machine. The

@@ -58,7 +58,7 @@ def test_size_rules_and_nearest_valid_size(studio: Any) -> None:
 
 def test_custom_size_blocks_generate_until_valid_and_settings_persist(studio: Any) -> None:
     page = studio.new_page()
-    page.select_option("#size", "custom")
+    page.click("#size button[value=custom]")
     page.fill("#custom-w", "1000")
     page.fill("#custom-h", "600")
     page.wait_for_selector("#size-check.invalid")
@@ -70,25 +70,27 @@ def test_custom_size_blocks_generate_until_valid_and_settings_persist(studio: An
     w, h = int(page.input_value("#custom-w")), int(page.input_value("#custom-h"))
     assert w % 16 == 0 and h % 16 == 0 and w * h >= 655360 and max(w, h) / min(w, h) <= 3
     assert page.is_enabled("#generate")
-    page.select_option("#quality", "high")
-    page.select_option("#format", "webp")
-    page.select_option("#moderation", "auto")
-    page.select_option("#count", "4")
+    page.click("#quality button[value=high]")
+    page.click("#format button[value=webp]")
+    page.click("#moderation button[value=auto]")
+    page.click("#count button[value='4']")
     page.click("#mode button[value='direct']")
     page.fill("#prompt", "kept across reloads")
     studio.reload(page)
-    assert page.input_value("#size") == "custom"
+    assert page.get_attribute("#size [aria-pressed=true]", "value") == "custom"
     assert (page.input_value("#custom-w"), page.input_value("#custom-h")) == (str(w), str(h))
-    assert page.input_value("#quality") == "high"
-    assert page.input_value("#format") == "webp"
-    assert page.input_value("#moderation") == "auto"
-    assert page.input_value("#count") == "4"
+    assert page.get_attribute("#quality [aria-pressed=true]", "value") == "high"
+    assert page.get_attribute("#format [aria-pressed=true]", "value") == "webp"
+    assert page.get_attribute("#moderation [aria-pressed=true]", "value") == "auto"
+    assert page.get_attribute("#count [aria-pressed=true]", "value") == "4"
     assert page.get_attribute("#mode button[value='direct']", "aria-pressed") == "true"
     assert page.input_value("#prompt") == "kept across reloads"
     # Models come from the proxy's list when it is ready (the fake lists the three + gpt-image-2).
     page.wait_for_selector("#oauth-pill[data-state='ready']")
-    models = page.eval_on_selector_all("#model option", "o => o.map(x => x.value)")
-    assert sorted(models) == ["gpt-5.4", "gpt-5.4-mini", "gpt-5.5"]
+    models = page.eval_on_selector_all("#model button", "o => o.map(x => x.value)")
+    # the proxy's list, the configured default first
+    assert models[0] == "gpt-5.4-mini"
+    assert sorted(models) == ["gpt-5.4", "gpt-5.4-mini", "gpt-5.5", "gpt-5.6-sol", "gpt-image-2"]
 
 
 def test_references_picker_drop_paste_limit_heic_and_downscale(studio: Any) -> None:
@@ -174,10 +176,10 @@ def test_dropping_an_ima2_png_restores_prompt_and_settings(studio: Any) -> None:
     page.wait_for_selector(".toast:has-text('Restored prompt and settings')")
     assert page.evaluate("location.hash") == "#studio"
     assert page.input_value("#prompt") == "a lighthouse in a storm"
-    assert page.input_value("#quality") == "high"
-    assert page.input_value("#size") == "1536x1024"
-    assert page.input_value("#moderation") == "auto"
-    assert page.input_value("#model") == "gpt-5.4"
+    assert page.get_attribute("#quality [aria-pressed=true]", "value") == "high"
+    assert page.get_attribute("#size [aria-pressed=true]", "value") == "1536x1024"
+    assert page.get_attribute("#moderation [aria-pressed=true]", "value") == "auto"
+    assert page.get_attribute("#model [aria-pressed=true]", "value") == "gpt-5.4"
     assert page.get_attribute("#mode button[value='direct']", "aria-pressed") == "true"
     # A custom size in the metadata lands in the custom fields.
     custom = studio.api("POST", "/api/generate", json_body={
@@ -185,7 +187,7 @@ def test_dropping_an_ima2_png_restores_prompt_and_settings(studio: Any) -> None:
     with open(os.path.join(studio.generated, custom), "rb") as handle:
         drop_on_page(page, handle.read(), "custom.png")
     wait_for(lambda: page.input_value("#prompt") == "custom sized", message="second restore")
-    assert page.input_value("#size") == "custom"
+    assert page.get_attribute("#size [aria-pressed=true]", "value") == "custom"
     assert (page.input_value("#custom-w"), page.input_value("#custom-h")) == ("1152", "896")
     # An image without ima2 metadata says so and leaves the composer alone.
     drop_on_page(page, png(10, 10), "plain.png")
@@ -196,12 +198,12 @@ def test_dropping_an_ima2_png_restores_prompt_and_settings(studio: Any) -> None:
 def test_settings_reach_the_request(studio: Any) -> None:
     studio.fake.default = image_stream(studio.fake, partials=())
     page = studio.new_page()
-    page.select_option("#quality", "low")
-    page.select_option("#size", "2688x1152")
-    page.select_option("#moderation", "auto")
+    page.click("#quality button[value=low]")
+    page.click("#size button[value='2688x1152']")
+    page.click("#moderation button[value=auto]")
     page.fill("#prompt", "a panorama")
     page.click("#generate")
     page.wait_for_selector(".result[data-loaded='1']")
     tool = [t for t in studio.fake.posts()[0].body["tools"] if t["type"] == "image_generation"][0]
     assert (tool["quality"], tool["size"], tool["moderation"]) == ("low", "2688x1152", "auto")
-    assert page.inner_text(".result .requested-size") == "2688×1152"
+    assert page.inner_text(".request .requested-size") == "2688×1152"

@@ -11,6 +11,12 @@ import pytest
 from helpers import closed_port
 from ui_support import json_answer, text_stream
 
+
+def _empty_everywhere(fake: Any) -> Callable[..., None]:
+    """A text-only answer, and the Images API fallback (auto path) has no image either."""
+    fake.images_default = json_answer(200, {"data": []})
+    return text_stream(fake)
+
 pytestmark = pytest.mark.browser
 
 
@@ -34,9 +40,9 @@ FETCH_FAILED = {"error": {"message": "fetch failed", "type": "server_error"}}
 # class, upstream answer for a fake (None: the proxy is down), expected title, words of the hint
 CASES: Dict[str, Tuple[Optional[Callable[..., Any]], str, str]] = {
     "proxy": (None, "The OAuth proxy is offline", "npx openai-oauth"),
-    "auth": (lambda fake: json_answer(401, EXPIRED), "Your login expired", "npx @openai/codex login"),
+    "auth": (lambda fake: json_answer(401, EXPIRED), "Your login expired", "npx openai-oauth login"),
     "safety": (lambda fake: json_answer(400, MODERATION), "Refused by the safety system", "Rephrase the prompt"),
-    "empty": (text_stream, "No image came back", "Direct mode"),
+    "empty": (lambda fake: _empty_everywhere(fake), "No image came back", "Direct mode"),
     "rate": (lambda fake: json_answer(429, RATE, headers=[("Retry-After", "1")]), "Rate limited",
              "Try again in 1 s"),
     "size": (lambda fake: json_answer(400, SIZE), "Invalid image size", "multiples of 16"),
@@ -66,7 +72,9 @@ def test_error_class_shows_its_card_and_hint(studio_factory: Any, cls: str) -> N
     assert page.inner_text(".error-card .error-message").strip()
     meta = page.inner_text(".error-card .error-meta")
     assert card.get_attribute("data-code") in meta
-    page.wait_for_selector("#jobs-empty", state="visible")
+    page.wait_for_selector(".job", state="detached")
+    # The card sits in its request, with the prompt that failed.
+    assert page.inner_text(".request .request-prompt") == "a picture that will fail"
     assert studio.gallery_files() == []
     if cls == "size":
         # The card offers the nearest valid size for the size that was sent.
@@ -91,5 +99,5 @@ def test_retry_runs_the_same_request_again(studio: Any) -> None:
     page.fill("#prompt", "something else")
     page.click(".error-card button:has-text('Retry')")
     page.wait_for_selector(".result[data-loaded='1']")
-    assert page.inner_text(".result .prompt dd") == "second time lucky"
+    assert page.inner_text(".request .request-prompt") == "second time lucky"
     assert page.locator(".error-card").count() == 0

@@ -18,16 +18,25 @@ HOUR = 3600 * 1000
 
 
 def tile_names(page: Any, scope: str = "#gallery-grid") -> List[str]:
+    """Rail: the tiles in the DOM. Gallery: the order it shows (it is virtualized, so only
+    the rows in view are in the DOM)."""
+    if scope == "#gallery-grid":
+        return page.evaluate("async () => (await import('/js/views/gallery.js')).galleryOrder()")
     return page.eval_on_selector_all(scope + " .tile", "els => els.map(e => e.dataset.filename)")
 
 
-def scroll_to_end(page: Any, scroller: str, until: Any, rounds: int = 60) -> None:
-    for _ in range(rounds):
+def dom_tiles(page: Any) -> int:
+    return page.eval_on_selector_all("#gallery-grid .tile", "t => t.length")
+
+
+def scroll_to_end(page: Any, scroller: str, until: Any) -> None:
+    """Keep scrolling to the bottom until ``until()`` holds (a bounded wait on the state)."""
+    def scrolled() -> Any:
         if until():
-            return
+            return True
         page.eval_on_selector(scroller, "el => { el.scrollTop = el.scrollHeight; }")
-        page.wait_for_timeout(60)
-    assert until(), "scrolling never reached the end"
+        return False
+    wait_for(scrolled, message="scrolling reached the end")
 
 
 def selected(page: Any) -> Any:
@@ -49,7 +58,7 @@ def test_gallery_of_300_scrolls_searches_navigates_deletes_and_undoes(studio_fac
     assert tile_names(page) == names
     assert "300 of 300" in page.inner_text("#gallery-count")
     history_calls = [u for m, u in studio.requests if "/api/history" in u]
-    assert len(history_calls) >= 6 and any("beforeFilename=" in u for u in history_calls)
+    assert len(history_calls) >= 2 and any("beforeFilename=" in u for u in history_calls)
 
     # Tiles never ask for full-size images.
     generated = [u for m, u in studio.requests if "/generated/" in u]
@@ -71,8 +80,8 @@ def test_gallery_of_300_scrolls_searches_navigates_deletes_and_undoes(studio_fac
     page.keyboard.press("ArrowRight")
     page.keyboard.press("ArrowRight")
     assert selected(page) == names[2]
-    columns = page.evaluate("() => { const t = Array.from(document.querySelectorAll('#gallery-grid .tile'));"
-                            " return t.findIndex(e => e.offsetTop !== t[0].offsetTop); }")
+    columns = int(page.get_attribute("#gallery-grid", "data-columns"))
+    assert columns > 1
     page.keyboard.press("ArrowDown")
     assert selected(page) == names[2 + columns]
     page.keyboard.press("End")
@@ -99,6 +108,7 @@ def test_gallery_of_300_scrolls_searches_navigates_deletes_and_undoes(studio_fac
 
     # Delete from the viewer: the file goes to the trash, the tile disappears; Undo restores.
     target = names[7]
+    page.keyboard.press("Home")
     page.click('#gallery-grid .tile[data-filename="%s"]' % target)
     page.wait_for_selector(viewer_image)
     page.click("#viewer .actions .danger")
@@ -150,18 +160,21 @@ def test_gallery_groups_by_session_and_thousand_images_use_thumbnails(studio_fac
     studio.start()
     page = studio.new_page("gallery")
     wait_for(lambda: len(tile_names(page)) >= 50, message="tiles")
-    for _ in range(8):  # a few pages of scrolling through a 1,000-image gallery
-        page.eval_on_selector("#gallery-scroll", "el => { el.scrollTop = el.scrollHeight; }")
-        page.wait_for_timeout(80)
-    assert len(tile_names(page)) > 200
+    # A few pages of scrolling through a 1,000-image gallery.
+    scroll_to_end(page, "#gallery-scroll", lambda: len(tile_names(page)) > 200)
+    assert dom_tiles(page) < 200  # virtualized: only the rows in view are in the page
     page.check("#gallery-group")
-    sessions = page.eval_on_selector_all(".gallery-group", "els => els.map(e => e.dataset.session)")
-    assert set(sessions) == {"", "s_session0", "s_session1"}
+    session = {n: (None if i % 3 else "s_session%d" % (i % 2)) for i, n in enumerate(names)}
+    order = [session[n] for n in tile_names(page)]
+    changes = sum(1 for a, b in zip(order, order[1:]) if a != b)
+    assert set(order) == {None, "s_session0", "s_session1"} and changes == 2, changes
+    page.eval_on_selector("#gallery-scroll", "el => { el.scrollTop = 0; }")
+    page.wait_for_selector(".gallery-head")
     full = [u for m, u in studio.requests if "/generated/" in u and "thumb=" not in u]
     assert full == [], full[:5]
     assert names[0] in tile_names(page)
     # A search covers images not loaded yet: it keeps reading pages until the end.
     page.uncheck("#gallery-group")
     page.fill("#gallery-search", "very oldest")
-    wait_for(lambda: tile_names(page) == [names[999]], timeout=15, message="oldest image found")
+    wait_for(lambda: tile_names(page) == [names[999]], timeout=30, message="oldest image found")
     assert "1 matches in 1000 images" in page.inner_text("#gallery-count")

@@ -43,16 +43,19 @@ def test_partial_preview_then_final_image_metadata_and_gallery_entry(studio: Any
     gate.open()
 
     page.wait_for_selector(".result[data-loaded='1']")
+    request = page.locator(".request").first
     card = page.locator(".result").first
     filename = card.get_attribute("data-filename")
     assert os.path.exists(os.path.join(studio.generated, filename))
-    assert card.locator(".prompt dd").inner_text() == "a red fox in snow"
-    assert card.locator(".revised dd").inner_text() == "A red fox, photographed in snow."
-    assert "gpt-5.4-mini" in card.inner_text()
-    assert card.locator(".requested-size").inner_text() == "1024×1024"
+    assert request.locator(".request-prompt").inner_text() == "a red fox in snow"
+    assert "A red fox, photographed in snow." in request.locator(".revised").inner_text()
+    assert "gpt-5.4-mini" in request.inner_text()
+    assert request.locator(".requested-size").inner_text() == "1024×1024"
     assert card.locator(".actual-size").inner_text() == "48×32"
+    # 48×32 is not the 1024×1024 that was asked for: the card says so.
+    assert card.locator(".size-mismatch").count() == 1
     assert card.locator(".result-image").get_attribute("alt") == "a red fox in snow"
-    page.wait_for_selector("#jobs-empty", state="visible")
+    page.wait_for_selector(".job", state="detached")
     wait_for(lambda: filename in rail(page), message="gallery entry in the rail")
     assert rail(page)[0] == filename
     body = studio.fake.posts()[0].body
@@ -62,14 +65,17 @@ def test_partial_preview_then_final_image_metadata_and_gallery_entry(studio: Any
 def test_count_three_with_two_references_then_edit(studio: Any) -> None:
     studio.fake.default = image_stream(studio.fake, partials=())
     page = studio.new_page()
-    page.select_option("#count", "3")
+    page.click("#count button[value='3']")
     page.set_input_files("#ref-file", [file_payload("a.png", png(30, 20, (250, 0, 0))),
                                        file_payload("b.png", png(20, 30, (0, 0, 250)))])
     wait_for(lambda: page.locator("#ref-list li").count() == 2, message="two references")
     assert page.inner_text("#ref-count") == "2 of 5"
     page.fill("#prompt", "three foxes")
     page.click("#generate")
-    wait_for(lambda: len(results(page)) == 3, timeout=15, message="three results")
+    # Three slots side by side while running, growing into three results in one row.
+    wait_for(lambda: len(results(page)) == 3, timeout=30, message="three results")
+    tops = page.eval_on_selector_all(".request .result", "els => els.map(e => Math.round(e.getBoundingClientRect().top))")
+    assert len(set(tops)) == 1, tops
     made = studio.gallery_files()
     assert sorted(results(page)) == made and len(made) == 3
     posts = studio.fake.posts()
@@ -80,12 +86,19 @@ def test_count_three_with_two_references_then_edit(studio: Any) -> None:
 
     # Edit one of the results: the composer switches to edit mode with that image.
     first = results(page)[0]
+    page.hover('.result[data-filename="%s"]' % first)  # the actions show on hover / focus
     page.locator('.result[data-filename="%s"] [data-i18n-label="result.edit"]' % first).click()
     page.wait_for_selector("#edit-source:not([hidden])")
     assert page.inner_text("#generate") .startswith("Edit image")
+    # Edit makes one image without references: the count and the references say so visibly.
+    page.wait_for_selector("#edit-note:not([hidden])")
+    assert page.is_disabled("#count button[value='3']")
     page.fill("#prompt", "make it blue")
     page.click("#generate")
-    wait_for(lambda: len(results(page)) == 4, timeout=15, message="edit result")
+    wait_for(lambda: len(results(page)) == 4, timeout=30, message="edit result")
+    # ...and the composer leaves edit mode after the edit.
+    page.wait_for_selector("#edit-source", state="hidden")
+    assert page.inner_text("#generate").startswith("Generate")
     edited = results(page)[0]
     assert edited not in made and edited in studio.gallery_files()
     edit_post = studio.fake.posts()[-1].body
@@ -95,6 +108,7 @@ def test_count_three_with_two_references_then_edit(studio: Any) -> None:
 
     # "Use as reference" puts a result back into the references.
     page.click("#ref-list .ref-remove")
+    page.hover('.result[data-filename="%s"]' % edited)
     page.locator('.result[data-filename="%s"] [data-i18n-label="result.useRef"]' % edited).click()
     wait_for(lambda: page.inner_text("#ref-count") == "2 of 5", message="result used as reference")
 
@@ -108,7 +122,7 @@ def test_edit_an_uploaded_image(studio: Any) -> None:
     page.click("#generate")
     page.wait_for_selector(".result[data-loaded='1']")
     assert len(studio.gallery_files()) == 1
-    page.click("#edit-source button")  # stop editing: back to generating
+    page.wait_for_selector("#edit-source", state="hidden")  # edit mode ends after the edit
     assert page.inner_text("#generate").startswith("Generate")
     # Pick the image to edit from the gallery: the viewer's Edit.
     made = studio.gallery_files()[0]
@@ -134,7 +148,9 @@ def test_cancel_a_slow_job_removes_it_and_saves_nothing(studio: Any) -> None:
     gate.wait_reached()
     page.click(".job .job-cancel")
     page.wait_for_selector(".job", state="detached")
-    assert studio.fake.closed_event.wait(5), "the upstream connection was not closed by the cancel"
+    # A cancel leaves a trace with Retry, not a silent disappearance.
+    page.wait_for_selector(".request[data-state='canceled'] .request-retry")
+    assert studio.fake.closed_event.wait(30), "the upstream connection was not closed by the cancel"
     gate.open()
     page.wait_for_timeout(300)
     assert studio.gallery_files() == []

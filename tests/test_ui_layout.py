@@ -60,7 +60,7 @@ def test_screenshots_of_every_view_without_overlapping_controls(
             page.click("#nodes-new-root")
             page.wait_for_selector(".gnode")
         path = os.path.join(artifacts, "%s-%s.png" % (name, view))
-        page.screenshot(path=path, full_page=True)
+        page.screenshot(path=path)
         shots.append(path)
         assert no_overlaps(page) == [], (name, view)
         assert no_sideways_scroll(page), (name, view)
@@ -85,10 +85,10 @@ def test_theme_and_language_switch_and_persist(studio: Any) -> None:
     assert page.evaluate("document.documentElement.dataset.theme") == other
     background = page.evaluate("getComputedStyle(document.body).backgroundColor")
     page.select_option("#lang", "ko")
-    assert page.evaluate("document.documentElement.lang") == "ko"
+    page.wait_for_function("document.documentElement.lang === 'ko'")  # ko.js loads on demand
     assert page.inner_text(".tab[data-view='studio']") == "스튜디오"
     assert page.inner_text("label[for='prompt']") == "프롬프트"
-    assert page.get_attribute("#prompt", "placeholder").startswith("그릴 이미지")
+    assert page.get_attribute("#prompt", "placeholder").startswith("그리고 싶은 이미지")
     assert page.inner_text("#generate").startswith("생성")
     assert page.get_attribute("#theme-toggle", "aria-label") in ("밝은 테마로 전환", "어두운 테마로 전환")
     studio.reload(page)
@@ -97,6 +97,7 @@ def test_theme_and_language_switch_and_persist(studio: Any) -> None:
     assert page.inner_text(".tab[data-view='gallery']") == "갤러리"
     assert page.inner_text("#rail-title") == "기록"
     page.select_option("#lang", "en")
+    page.wait_for_function("document.documentElement.lang === 'en'")
     assert page.inner_text(".tab[data-view='nodes']") == "Nodes"
 
 

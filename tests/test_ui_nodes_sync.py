@@ -35,7 +35,7 @@ def test_two_tabs_on_one_session_conflict_notice_and_no_node_lost(studio: Any) -
     def both_saved() -> Any:
         ids = {n["id"] for n in server_graph(studio, sid)["nodes"]}
         return {a, b} <= ids
-    wait_for(both_saved, timeout=15, message="both nodes on the server")
+    wait_for(both_saved, timeout=30, message="both nodes on the server")
     stale = [p for p in (first, second) if p.locator(notice).count()]
     assert len(stale) == 1, "exactly one tab must have been stale"
     text = stale[0].inner_text(notice)
@@ -44,7 +44,7 @@ def test_two_tabs_on_one_session_conflict_notice_and_no_node_lost(studio: Any) -
 
     # The other tab picks the newer graph up too (it polls the session list).
     fresh = second if stale[0] is first else first
-    wait_for(lambda: sorted(node_ids(fresh)) == sorted([a, b]), timeout=15,
+    wait_for(lambda: sorted(node_ids(fresh)) == sorted([a, b]), timeout=30,
              message="the other tab shows both nodes")
 
     # An edit in one tab, then a stale edit of the same node in the other: the server's
@@ -52,7 +52,7 @@ def test_two_tabs_on_one_session_conflict_notice_and_no_node_lost(studio: Any) -
     fresh.fill(node(a, ".gnode-prompt"), "edited in the fresh tab")
     wait_saved(studio, fresh)
     c = add_root(stale[0], "added while stale")
-    wait_for(lambda: c in {n["id"] for n in server_graph(studio, sid)["nodes"]}, timeout=15,
+    wait_for(lambda: c in {n["id"] for n in server_graph(studio, sid)["nodes"]}, timeout=30,
              message="stale tab's node saved after the conflict")
     graph = server_graph(studio, sid)
     prompts = {n["id"]: n["data"]["prompt"] for n in graph["nodes"]}
@@ -73,6 +73,8 @@ def test_gallery_root_asset_missing_and_undo(studio_factory: Any) -> None:
     # Start a root node from a gallery image (externalSrc), and a child that edits it.
     page.click('#gallery-grid .tile[data-filename="%s"]' % names[1])
     page.click("#viewer button:has-text('Start a node')")
+    # It asks which session the node goes to (the open one is preselected).
+    page.click("#ask-session-ok")
     page.wait_for_selector(".gnode")
     root = node_ids(page)[0]
     assert node_image(page, root)[0] == "final"
@@ -92,14 +94,14 @@ def test_gallery_root_asset_missing_and_undo(studio_factory: Any) -> None:
     page.wait_for_selector(".toast .toast-action")
     page.keyboard.press("Escape")
     studio.goto(page, "nodes")
-    wait_for(lambda: node_status(page, root) == "asset-missing", timeout=15, message="asset-missing")
+    wait_for(lambda: node_status(page, root) == "asset-missing", timeout=30, message="asset-missing")
     assert page.inner_text(node(root, ".gnode-badge")) == "asset-missing"
     assert page.locator(node(root, ".placeholder[data-kind='asset-missing']")).count() == 1
     assert node_status(page, child) == "done"  # only the node showing that image
 
     # Undo brings the image and the node back.
     page.click(".toast .toast-action")
-    wait_for(lambda: node_status(page, root) == "done", timeout=15, message="restored node")
+    wait_for(lambda: node_status(page, root) == "done", timeout=30, message="restored node")
     assert node_image(page, root)[0] == "final"
     graph = wait_saved(studio, page)
     data = {n["id"]: n["data"] for n in graph["nodes"]}[root]

@@ -37,7 +37,7 @@ def test_first_load_transfers_at_most_250_kb_from_this_server_only(studio: Any) 
     print("first load: %d files, %.1f KB (budget 250 KB)" % (len(sizes), total / 1024))
     assert total <= BUDGET, sizes
     assert all(url.startswith(studio.url) for url in sizes), list(sizes)
-    assert any(url.endswith("/js/main.js") for url in sizes)
+    assert any("/js/main.js?v=" in url for url in sizes)
     assert not any("/views/nodes.js" in url or "/views/canvas.js" in url for url in sizes), \
         "node mode should load on first use"
 

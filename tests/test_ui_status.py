@@ -23,27 +23,45 @@ def test_proxy_ready_with_models_and_login_needed(studio: Any) -> None:
     assert page.get_attribute("#oauth-pill", "aria-expanded") == "true"
     studio.fake.models_mode = "401"
     page.click("#oauth-details button")
-    page.wait_for_selector("#oauth-pill[data-state='auth_required']")
-    assert "npx @openai/codex login" in page.inner_text("#oauth-details")
+    page.wait_for_selector("#oauth-pill[data-state='login_required']")
+    assert "npx openai-oauth login" in page.inner_text("#oauth-details")
+    assert "expired" in page.inner_text("#oauth-reason")
     assert "null" not in page.inner_text("#oauth-details")
+    # no login: a clear first-visit panel, not just the pill
+    panel = page.wait_for_selector("#login-notice:not([hidden])")
+    text = panel.inner_text()
+    assert "npx openai-oauth login" in text and "python3 ima2.py serve --offline" in text
     studio.fake.models_mode = "502"
     page.click("#oauth-details button")
-    page.wait_for_selector("#oauth-pill[data-state='auth_required'], #oauth-pill[data-state='offline']")
+    page.wait_for_selector("#oauth-pill[data-state='network_failed']")
+    assert "NODE_USE_ENV_PROXY=1" in page.inner_text("#oauth-details")
+    page.wait_for_selector("#login-notice", state="hidden")
 
 
 @pytest.mark.skipif(os.name != "posix", reason="fake opener is a shell script")
-def test_storage_notice_with_open_folder(studio_factory: Any, tmp_path: Any) -> None:
+def test_storage_notice_only_when_old_images_were_found(studio_factory: Any, tmp_path: Any) -> None:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     record = tmp_path / "opened.txt"
     opener = bin_dir / "xdg-open"
     opener.write_text('#!/bin/sh\nprintf "%%s" "$1" > "%s"\n' % record)
     opener.chmod(opener.stat().st_mode | stat.S_IEXEC)
-    studio = studio_factory(PATH=str(bin_dir) + os.pathsep + os.environ.get("PATH", "")).start()
+    env = {"PATH": str(bin_dir) + os.pathsep + os.environ.get("PATH", ""),
+           "IMA2_TEST_EXEC_PATH": str(tmp_path / "nodepfx" / "bin" / "node")}
+    # A first visit without old galleries is not greeted with a warning.
+    fresh = studio_factory(HOME=str(tmp_path / "empty-home"), **env).start()
+    page = fresh.new_page()
+    page.wait_for_selector("#oauth-pill[data-state='ready']")
+    wait_for(lambda: fresh.api("GET", "/api/storage/status").json()["data"]["state"] == "not_found")
+    assert page.locator("#storage-notice").is_hidden()
+    # An earlier ima2-gen install with images: the notice says they can be recovered.
+    old = tmp_path / "home" / ".npm-global" / "lib" / "node_modules" / "ima2-gen" / "generated"
+    old.mkdir(parents=True)
+    (old / "1.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)
+    studio = studio_factory(HOME=str(tmp_path / "home"), **env).start()
     page = studio.new_page()
     notice = page.wait_for_selector("#storage-notice:not([hidden])")
-    assert page.get_attribute("#storage-notice", "data-state") == "not_found"
-    assert "No images found yet" in notice.inner_text()
+    assert page.get_attribute("#storage-notice", "data-state") == "recoverable"
     assert "doctor" in notice.inner_text()
     page.click("#open-folder")
     page.wait_for_selector(".toast:has-text('Opened the gallery folder')")
@@ -67,8 +85,10 @@ def test_download_link_and_copy_prompt(studio: Any) -> None:
     assert link.get_attribute("download") == filename
     assert link.get_attribute("href").endswith("/generated/" + filename)
     with page.expect_download() as info:
+        page.hover(".result")  # the actions show on hover / focus
         link.click()
     assert info.value.suggested_filename == filename
+    page.hover(".result")
     page.click(".result [data-i18n-label='result.copyPrompt']")
     page.wait_for_selector(".toast:has-text('Prompt copied')")
     assert page.evaluate("navigator.clipboard.readText()") == "copy me"

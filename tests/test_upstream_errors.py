@@ -1,4 +1,4 @@
-"""The classifier on the failure strings of UPSTREAM §5 (each one a fixture) and §3c/§3d."""
+"""The classifier on the failure strings of docs/UPSTREAM.md §5 (each one a fixture) and §3c/§3d."""
 from __future__ import annotations
 
 import json
@@ -13,7 +13,7 @@ from ima2_lib.upstream import apply_event, ImageResult, parse_event_json
 from ima2_lib.upstream_errors import (classify, from_http, from_stream_error,
                                       retry_after_from)
 
-# (status, code, type, message) -> expected ima2 code; numbers refer to UPSTREAM §5.
+# (status, code, type, message) -> expected ima2 code; numbers refer to docs/UPSTREAM.md §5.
 STRINGS = [
     ((400, None, None, "Instructions are not valid"), "INVALID_REQUEST"),  # 1
     ((400, None, None, "Store must be set to false"), "INVALID_REQUEST"),  # 2

@@ -31,6 +31,9 @@ LAUNCH_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu",
                "--no-first-run"]
 DESKTOP = {"width": 1280, "height": 860}
 PHONE = {"width": 375, "height": 740}
+# Every wait of the browser tests (states and events, never fixed sleeps) is bounded by this;
+# a green run returns as soon as the state holds, so it costs nothing when all is well.
+WAIT_MS = 30000
 _FAILED_RESOURCE = re.compile(r"status of (\d{3})")
 
 
@@ -84,7 +87,7 @@ def seed_gallery(generated_dir: str, count: int, now_ms: Optional[int] = None,
     return names
 
 
-# --- scripted upstream answers (UPSTREAM §3, built on fake_upstream's transcripts) ---------
+# --- scripted upstream answers (docs/UPSTREAM.md §3, built on fake_upstream's transcripts) ---------
 class Gate:
     """A named pause inside a scripted stream (the fake's hold): ``wait_reached()`` returns
     once the stream got there, the stream goes on after ``open()``. A client that closes the
@@ -101,7 +104,7 @@ class Gate:
     def open(self) -> None:
         self.fake.release(self.name)
 
-    def wait_reached(self, timeout: float = 10.0) -> None:
+    def wait_reached(self, timeout: float = 30.0) -> None:
         assert self.reached.wait(timeout), "the upstream stream never reached its gate"
 
 
@@ -236,7 +239,8 @@ class Studio:
             context.grant_permissions(["clipboard-read", "clipboard-write"], origin=self.url)
             self.contexts.append(context)
         page = context.new_page()
-        page.set_default_timeout(10000)
+        # Generous bounds: a green run never waits them out, a busy machine must not fail.
+        page.set_default_timeout(WAIT_MS)
         page.on("console", lambda msg: self.errors.add("console.%s: %s (%s)" % (
             msg.type, msg.text, msg.location.get("url", ""))) if msg.type == "error" else None)
         page.on("pageerror", lambda exc: self.errors.add("pageerror: %s" % exc))
@@ -299,7 +303,7 @@ def studio(studio_factory: Callable[..., Studio]) -> Studio:
     return studio_factory().start()
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, message: str = "condition"
+def wait_for(predicate: Callable[[], Any], timeout: float = WAIT_MS / 1000, message: str = "condition"
              ) -> Any:
     return wait_until(predicate, timeout, 0.05, message)
 
@@ -381,9 +385,13 @@ def server_graph(studio: "Studio", sid: str) -> Dict[str, Any]:
     return studio.api("GET", "/api/sessions/" + sid).json()["session"]
 
 
-def wait_saved(studio: "Studio", page: Any, timeout: float = 10.0) -> Dict[str, Any]:
+def wait_saved(studio: "Studio", page: Any, timeout: float = WAIT_MS / 1000) -> Dict[str, Any]:
     """Until the page says Saved and the server holds that version; returns the server graph."""
     def saved() -> Any:
+        # The label is rendered in an animation frame: let a pending render run first, or a
+        # stale "Saved" from before the latest change reads as current on a busy machine.
+        page.evaluate("() => new Promise((done) => { requestAnimationFrame(() => done());"
+                      " setTimeout(done, 100); })")
         state = page.eval_on_selector("#graph-save-state", "e => [e.textContent, e.dataset.version]")
         if not state[0].startswith("Saved"):
             return None

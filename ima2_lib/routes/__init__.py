@@ -2,8 +2,10 @@
 
 Each resource module exports ``ROUTES = [(method, pattern, handler, family), ...]``; this
 module concatenates them in a fixed order. Handlers are plain functions ``(app, req)`` that
-return a Response or a JSON-able value. ``ima2 doctor --routes`` prints the table and a test
-checks it against README.md.
+return a Response or a JSON-able value. Each module also keeps ``API`` — the description of
+its routes (``apispec.op``) that ``openapi.py`` turns into ``/api/openapi.json``; a test fails
+for a route without one. ``ima2 doctor --routes`` prints the table and a test checks it against
+README.md.
 """
 from __future__ import annotations
 
@@ -11,10 +13,11 @@ from typing import Any, List, Tuple
 
 
 def all_routes() -> List[Tuple[Any, ...]]:
-    from . import generate, history, inflight, metadata, nodes, oauth, sessions, storage, system
+    from . import (events, generate, history, inflight, jobs, metadata, nodes, oauth, sessions,
+                   storage, system)
 
     routes: List[Tuple[Any, ...]] = []
     for module in (system, oauth, inflight, storage, history, metadata, sessions, generate,
-                   nodes):
+                   nodes, jobs, events):
         routes.extend(module.ROUTES)
     return routes

@@ -2,7 +2,7 @@
 
 Owns: turning the URL tail into a path *only* after each segment is decoded and checked
 (no ``..``, no dot-files, no backslashes or NUL), containment of the resolved real path in
-the gallery, images only (sidecar ``.json`` files are never served, decision 4), the MIME
+the gallery, images only (sidecar ``.json`` files are never served, docs/API.md decision 4), the MIME
 type from the file's bytes, ETag / 304, Last-Modified, single byte ranges and a long cache.
 Must not: serve the trash or thumbnail cache (both are dot-folders) or follow a symlink out.
 """
@@ -32,7 +32,7 @@ def safe_relative(raw_tail: str) -> str:
         try:
             seg = decode_param(raw)
         except ApiError:
-            raise _not_found()
+            raise _not_found() from None
         if (not seg or seg in (".", "..") or seg.startswith(".") or "/" in seg or "\\" in seg
                 or "\x00" in seg or ":" in seg):
             raise _not_found()
@@ -93,7 +93,7 @@ def serve_file(req: Request, path: str, cache_control: str, mime: Optional[str] 
             with open(path, "rb") as handle:
                 mime = sniff_mime(handle.read(16))
     except OSError:
-        raise _not_found()
+        raise _not_found() from None
     if mime is None:
         raise _not_found()
     etag = '"%x-%x"' % (stat.st_size, stat.st_mtime_ns)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Dict
 
+from ..apispec import anything, b, i, nullable, obj, op, s
 from ..httpio import Request
 from ..services.metadata import MetadataReader, decode_image_field
 
@@ -27,3 +28,20 @@ def handle_read(app: Any, req: Request) -> Dict[str, Any]:
 ROUTES = [
     ("POST", "/api/metadata/read", handle_read, "B"),
 ]
+
+API = {
+    ("POST", "/api/metadata/read"): op(
+        "Generation settings embedded in an image (PNG text chunks, gallery sidecar)",
+        query={"filename": s("gallery name of raw image bytes sent as the body")},
+        body=obj({"dataUrl": s("data:image/...;base64,..."), "image": s("base64"),
+                  "filename": s("a gallery file name")}),
+        body_required=True,
+        body_types=("application/json", "image/png", "image/jpeg", "image/webp",
+                    "application/octet-stream"),
+        responses={200: obj({"ok": b(), "format": s(), "mime": nullable(s()),
+                             "width": nullable(i()), "height": nullable(i()),
+                             "source": anything("where the settings came from"),
+                             "settings": nullable(obj()), "filename": nullable(s())},
+                            ["ok"])},
+        errors=(404, 415)),
+}

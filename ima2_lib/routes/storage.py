@@ -1,4 +1,4 @@
-"""Storage routes (CONTRACT §6.5–6.6): status summary and opening the gallery folder.
+"""Storage routes (docs/API.md §6.5–6.6): status summary and opening the gallery folder.
 
 ``status`` never exposes legacy paths; ``open-generated-dir`` reads no body (it never takes a
 path) and answers family B with ``"ok": false`` on failure.
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Dict
 
+from ..apispec import b, obj, op, s
 from ..httpio import Request
 from ..services import storage
 
@@ -23,3 +24,14 @@ ROUTES = [
     ("GET", "/api/storage/status", handle_status, "B"),
     ("POST", "/api/storage/open-generated-dir", handle_open, "B"),
 ]
+
+API = {
+    ("GET", "/api/storage/status"): op(
+        "Gallery storage summary",
+        responses={200: obj({"ok": b(), "data": obj({
+            "state": s(enum=["ok", "recoverable", "not_found", "unknown"]),
+            "generatedDirLabel": s()}, ["state"])}, ["ok", "data"])}),
+    ("POST", "/api/storage/open-generated-dir"): op(
+        "Open the gallery folder on the server machine (xdg-open / open / explorer)",
+        responses={200: obj({"ok": b()}, ["ok"])}, errors=(500,)),
+}

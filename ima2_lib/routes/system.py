@@ -1,4 +1,4 @@
-"""System routes: health and provider policy (CONTRACT §6.1–6.2).
+"""System routes: health, provider policy (docs/API.md §6.1–6.2) and the OpenAPI document.
 
 Handlers only read the App's runtime snapshot; they never block on the upstream.
 """
@@ -8,6 +8,7 @@ import os
 import time
 from typing import Any, Dict
 
+from ..apispec import PROVIDER, RUNTIME, b, i, obj, op, s
 from ..httpio import Request
 
 
@@ -15,7 +16,7 @@ def handle_health(app: Any, req: Request) -> Dict[str, Any]:
     return {
         "ok": True,
         "version": app.version,
-        "provider": "oauth",
+        "provider": app.provider,
         "uptimeSec": int(round(time.monotonic() - app.started_monotonic)),
         "activeJobs": app.active_job_count(),
         "pid": os.getpid(),
@@ -37,7 +38,32 @@ def handle_providers(app: Any, req: Request) -> Dict[str, Any]:
     }
 
 
+def handle_openapi(app: Any, req: Request) -> Dict[str, Any]:
+    from ..openapi import build
+
+    return build(app.server_url)
+
+
 ROUTES = [
     ("GET", "/api/health", handle_health, "B"),
     ("GET", "/api/providers", handle_providers, "B"),
+    ("GET", "/api/openapi.json", handle_openapi, "B"),
 ]
+
+API = {
+    ("GET", "/api/health"): op(
+        "Liveness, version, pid, active jobs, runtime ports and URLs",
+        responses={200: obj({"ok": b(), "version": s(), "provider": PROVIDER,
+                             "uptimeSec": i(), "activeJobs": i(), "pid": i(),
+                             "startedAt": i(), "runtime": RUNTIME},
+                            ["ok", "version", "provider", "activeJobs", "runtime"])}),
+    ("GET", "/api/providers"): op(
+        "Provider policy (OAuth only; API-key generation disabled)",
+        responses={200: obj({"apiKey": b(), "oauth": b(), "oauthPort": i(),
+                             "oauthActualPort": i(), "oauthUrl": s(), "apiKeyDisabled": b(),
+                             "runtime": RUNTIME}, ["oauth", "runtime"])}),
+    ("GET", "/api/openapi.json"): op(
+        "This OpenAPI 3.1 document (generated from the route table)",
+        responses={200: obj({"openapi": s(), "info": obj(), "paths": obj()},
+                            ["openapi", "info", "paths"])}),
+}

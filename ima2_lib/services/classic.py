@@ -1,42 +1,33 @@
-"""``POST /api/generate`` and ``POST /api/edit`` (CONTRACT §6.9, §6.10; family A errors).
+"""The classic studio's kinds of job: ``generate`` (``POST /api/generate``) and ``edit``
+(``POST /api/edit``), family A errors.
 
-Owns: the validation order of both routes, their in-flight job (kind ``classic``), the
-upstream bodies, n parallel images, the response in three modes — JSON (the contract's
-shapes), SSE (``phase``/``partial``/``done``/``error``, generate only) and raw image bytes
-(``Accept: image/*``, with ``X-Ima2-*`` headers) — and the error bodies of decision 5
+Owns: the validation order of both routes and their in-flight record (kind ``classic``), the
+upstream bodies, the file names, the sidecar fields, the answer payloads (the JSON shapes;
+the routes render them as JSON, SSE or raw bytes) and the error fields
 (``{error, code, upstreamCode, upstreamType, upstreamParam, requestId}``, Retry-After).
-Must not: parse HTTP beyond the Request accessors or write files itself (saving.py does).
+The lifecycle (threads, saving, outcome) is the shared pipeline's (pipeline.py).
+Must not: know about HTTP or write files itself (saving.py does).
 """
 from __future__ import annotations
 
-import json
 import re
 import time
-from typing import Any, Dict, Iterator, List, Optional, Tuple
-from urllib.parse import quote
+from typing import Any, Dict, List, Optional, Tuple
 
 from .. import prompts
 from ..errors import ApiError
-from ..httpio import Request, Response, sse_response
+from ..images_api import ImagesInput
 from ..log import now_ms
-from ..payload import DataUrl, json_stream
-from ..upstream import b64_bytes, edit_body, generate_body, image_tool
-from ..upstream_errors import UpstreamError, canceled
+from ..payload import DataUrl
+from ..upstream import edit_body, generate_body, image_tool
+from ..upstream_errors import UpstreamError
 from . import params as P
-from .generation import ImageSpec, Run, aggregate_usage
-from .saving import ImageSaver, Saved, random_hex
+from .generation import ImageSpec, aggregate_usage
+from .pipeline import Outcome, Plan
+from .saving import Saved, random_hex
 
 API_DISABLED = "API key provider is disabled. Use OAuth (Codex login)."
 _INT_PREFIX = re.compile(r"^\s*([+-]?\d+)")
-
-
-def response_mode(req: Request) -> str:
-    accept = (req.header("Accept") or "").lower()
-    if "text/event-stream" in accept:
-        return "sse"
-    if "image/" in accept:
-        return "raw"
-    return "json"
 
 
 def parse_n(raw: Any) -> int:
@@ -50,79 +41,25 @@ def parse_n(raw: Any) -> int:
     return min(8, max(1, value or 1))
 
 
-def error_for(err: BaseException, request_id: str, app: Any) -> ApiError:
-    """Family-A error with the upstream fields and the requestId (decision 5)."""
-    if isinstance(err, UpstreamError):
-        header = err.retry_after_header()
-        out = ApiError(err.status, err.code, err.message,
-                       headers=[("Retry-After", header)] if header else None)
-        out.extra = {"upstreamCode": err.upstream_code, "upstreamType": err.upstream_type,
-                     "upstreamParam": err.upstream_param, "requestId": request_id}
-        if err.retry_after is not None:
-            out.extra["retryAfter"] = round(err.retry_after, 3)
-        return out
-    if isinstance(err, ApiError):
-        return err
-    if isinstance(err, OSError):
-        app.log.error("generate", "save_failed", requestId=request_id, error=err.strerror)
-        out = ApiError(500, "SAVE_FAILED", "Could not save the image (%s)"
-                       % (err.strerror or "I/O error"))
-    else:
-        app.log.error("generate", "unexpected", requestId=request_id, error=err)
-        out = ApiError(500, "INTERNAL_ERROR", "Internal error (requestId %s)" % request_id)
-    out.extra = {"upstreamCode": None, "upstreamType": None, "upstreamParam": None,
-                 "requestId": request_id}
-    return out
+class ClassicPlan(Plan):
+    """One /api/generate or /api/edit job (``mode``: json | sse | raw answer)."""
 
+    inflight_kind = "classic"
+    family = "A"
 
-def _dedupe(warnings: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
-    seen, out = set(), []
-    for warning in warnings:
-        key = json.dumps(warning, sort_keys=True)
-        if key not in seen:
-            seen.add(key)
-            out.append(warning)
-    return out
-
-
-def partial_payload(request_id: str, b64: Any, index: Optional[int]) -> Dict[str, Any]:
-    mime = P.REF_KINDS.get(P.sniff_b64(b64) or "", "image/png")
-    piece = b64 if isinstance(b64, (bytes, memoryview)) else b64_bytes(b64)
-    return {"requestId": request_id, "image": DataUrl(mime, piece), "index": index}
-
-
-def raw_response(saved: List[Saved], request_id: str, revised: Optional[str],
-                 warnings: List[Dict[str, Any]]) -> Response:
-    first = saved[0]
-    headers = [("Content-Type", first.mime), ("X-Ima2-Filename", first.filename),
-               ("X-Ima2-Request-Id", request_id), ("X-Content-Type-Options", "nosniff")]
-    if revised:
-        headers.append(("X-Ima2-Revised-Prompt", quote(revised, safe=" ,.;:!?'()")))
-    if len(saved) > 1:
-        headers.append(("X-Ima2-Count", str(len(saved))))
-        headers.append(("X-Ima2-Filenames", ",".join(s.filename for s in saved)))
-    if warnings:
-        headers.append(("X-Ima2-Warnings", ",".join(sorted({w["code"] for w in warnings}))))
-    return Response(200, first.data, headers)
-
-
-class Classic:
-    """One /api/generate or /api/edit request, from validation to the response."""
-
-    def __init__(self, app: Any, req: Request, kind: str) -> None:
-        self.app = app
-        self.req = req
+    def __init__(self, app: Any, body: Dict[str, Any], kind: str, mode: str = "json") -> None:
+        super().__init__(app, body)
         self.kind = kind  # generate | edit
-        self.started = time.monotonic()
-        self.body = req.json_object(app.json_limit())
-        self.mode = response_mode(req)
-        if kind == "edit" and self.mode == "sse":
-            self.mode = "json"
-        self.job: Any = None
-        self.warnings: List[Dict[str, Any]] = []
+        self.log_scope = kind
+        if kind == "edit" and mode == "sse":
+            mode = "json"
+        self.mode = mode
+        self.previews = mode == "sse"
+        self.keep_bytes = mode == "raw"
+        self.refs: List[Any] = []
 
-    # --- validation (CONTRACT order, then ima2's additions) -------------------------------
-    def validate_generate(self) -> None:
+    # --- validation (the original's order, then ima2's additions) --------------------------
+    def validate_generate(self, header_id: Optional[str]) -> None:
         app, body = self.app, self.body
         self.model = P.resolve_model(app, body.get("model"))
         prompt = body.get("prompt")
@@ -133,25 +70,25 @@ class Classic:
         self.moderation = P.moderation_ok(app, body.get("moderation"))
         if self.moderation is None:
             raise ApiError(400, None, P.MODERATION_MESSAGE)
-        self._common(prompt)
+        self._common(prompt, header_id)
         self.n = parse_n(body.get("n"))
         meta = {"kind": "classic", "sessionId": self.session_id, "parentNodeId": None,
                 "clientNodeId": self.client_node_id, "quality": self.quality,
                 "model": self.model, "size": self.size, "n": self.n,
                 "styleSheetApplied": self.sheet is not None}
         self.job = app.inflight.register(self.request_id, "classic", self.effective, meta)
-        self._guard(lambda: self._refs_and_provider())
+        self._guard(self._refs_and_provider)
 
     def _refs_and_provider(self) -> None:
         self.refs = P.validate_refs(self.app, self.body.get("references"))
         if self.body.get("provider") == "api":
             raise ApiError(403, "APIKEY_DISABLED", API_DISABLED)
 
-    def validate_edit(self) -> None:
+    def validate_edit(self, header_id: Optional[str]) -> None:
         app, body = self.app, self.body
         self.model = P.resolve_model(app, body.get("model"))
         prompt = body.get("prompt")
-        self._common(prompt if isinstance(prompt, str) else "")
+        self._common(prompt if isinstance(prompt, str) else "", header_id)
         meta = {"kind": "edit", "sessionId": self.session_id, "quality": self.quality,
                 "model": self.model, "size": self.size,
                 "styleSheetApplied": self.sheet is not None}
@@ -172,12 +109,15 @@ class Classic:
         if self.body.get("provider") == "api":
             raise ApiError(403, "APIKEY_DISABLED", API_DISABLED)
 
-    def _common(self, prompt: str) -> None:
+    def _common(self, prompt: str, header_id: Optional[str]) -> None:
         body = self.body
         self.format = P.check_format(body.get("format"))
         self.size = P.check_size(body.get("size"))
-        self.request_id = P.choose_request_id(body.get("requestId"), self.req.request_id)
+        self.background = P.check_background(body.get("background"))
+        self.request_id = P.choose_request_id(body.get("requestId"), header_id)
         self.quality, self.warnings = P.normalize_quality(body.get("quality"))
+        self.format, kept = P.keep_alpha(self.format, self.background)
+        self.warnings = self.warnings + kept
         self.session_id = P.string_or_none(body.get("sessionId"))
         self.client_node_id = P.string_or_none(body.get("clientNodeId"))
         self.prompt = prompt
@@ -193,43 +133,45 @@ class Classic:
             self.app.inflight.finish(self.job, "error", err.status, code)
             raise
 
-    # --- upstream spec and per-image work --------------------------------------------------
+    # --- kind-specific parts of the pipeline -----------------------------------------------
+    def parallel(self) -> int:
+        return int(self.app.config.max_parallel)
+
+    def describe(self) -> Dict[str, Any]:
+        return {"n": self.n, "promptChars": len(self.effective), "refs": len(self.refs),
+                "mode": self.mode}
+
     def spec(self) -> ImageSpec:
         config = self.app.config
         if self.kind == "edit":
             text = prompts.text_prompt(self.effective, "edit", self.prompt_mode,
                                        config.research_suffix)
-            tool = image_tool(self.quality, self.size, self.moderation)
+            tool = image_tool(self.quality, self.size, self.moderation,
+                              background=self.background)
             body = edit_body(self.model, prompts.EDIT_DEVELOPER, text, self.source, [], tool,
                              False)
-            return ImageSpec(body, False, "edit")
+            return ImageSpec(body, False, "edit", self._images_input([self.source]))
         text = prompts.text_prompt(self.effective, "generate", self.prompt_mode,
                                    config.research_suffix)
         tool = image_tool(self.quality, self.size, self.moderation,
-                          2 if self.mode == "sse" else None)
+                          2 if self.previews else None, self.background)
         body = generate_body(self.model, prompts.GENERATE_DEVELOPER, text, self.refs, tool)
-        return ImageSpec(body, True, "generate")
+        return ImageSpec(body, True, "generate", self._images_input(self.refs))
 
-    def _work(self, spec: ImageSpec) -> Any:
-        app = self.app
-        hex_bytes = app.config.generated_hex_bytes
+    def _images_input(self, inputs: List[Tuple[str, str]]) -> ImagesInput:
+        return ImagesInput(self.effective, inputs, self.size, self.quality, self.background,
+                           self.app.config.images_model)
 
-        def name_for(index: int, kind: str) -> str:
-            if self.kind == "edit":
-                return "%d_%s.%s" % (now_ms(), random_hex(hex_bytes), kind)
-            return "%d_%s_%d.%s" % (now_ms(), random_hex(hex_bytes), index, kind)
+    def name_for(self, index: int, ext: str) -> str:
+        hex_bytes = self.app.config.generated_hex_bytes
+        if self.kind == "edit":
+            return "%d_%s.%s" % (now_ms(), random_hex(hex_bytes), ext)
+        return "%d_%s_%d.%s" % (now_ms(), random_hex(hex_bytes), index, ext)
 
-        def work(index: int, emit: Any) -> Tuple[Saved, Any]:
-            on_partial = (lambda b64, i: emit(partial_payload(self.request_id, b64, i))) \
-                if self.mode == "sse" else None
-            saver = ImageSaver(app, self.job, self.format, self.mode == "raw", self.sidecar)
-            try:
-                result = app.generation.produce(self.job, spec, on_partial, saver.on_image)
-                saved = saver.save(result, name_for)
-            finally:
-                saver.close()
-            return saved, result
-        return work
+    def partial(self, index: int, payload: Dict[str, Any]) -> Dict[str, Any]:
+        payload = dict(payload)
+        payload["imageIndex"] = index
+        return payload
 
     def sidecar(self, result: Any, now: int, kind: str, actual: Optional[str]) -> Dict[str, Any]:
         out: Dict[str, Any] = {"prompt": self.prompt, "userPrompt": self.prompt,
@@ -245,7 +187,7 @@ class Classic:
         out["model"] = self.model
         if self.kind == "edit":
             out["format"] = kind
-        out["provider"] = "oauth"
+        out["provider"] = self.app.provider
         if self.kind == "edit":
             out["kind"] = "edit"
         out.update({"createdAt": now, "usage": result.usage,
@@ -257,96 +199,78 @@ class Classic:
                            ("requestId", self.request_id)):
             if value:
                 out[key] = value
+        out.update({"background": self.background, "renderPath": result.render_path,
+                    "renderModel": result.render_model})
         return out
 
-    # --- running and answering -------------------------------------------------------------
-    def respond(self) -> Response:
-        spec = self.spec()
-        self.app.log.info(self.kind, "request", requestId=self.request_id, n=self.n,
-                          promptChars=len(self.effective), refs=len(getattr(self, "refs", [])),
-                          mode=self.mode)
-        run = Run(self.app, self.job, self.n, int(self.app.config.max_parallel), self._work(spec))
-        if self.mode == "sse":
-            return sse_response(self._events(run), on_disconnect=self._disconnected)
-        run.wait(self.req)
-        kind, value = self.conclude(run)
-        if kind == "error":
-            raise value
-        if self.mode == "raw":
-            return value
-        return json_stream(value)
+    def finish_meta(self, saved: List[Saved]) -> Dict[str, Any]:
+        if self.kind == "edit":
+            return {"filename": saved[0].filename, "imageChars": (saved[0].length + 2) // 3 * 4}
+        return {"filenames": [s.filename for s in saved], "imageCount": len(saved)}
 
-    def _disconnected(self) -> None:
-        self.app.inflight.cancel_job(self.job, "client disconnected")
+    def error_fields(self, err: ApiError, upstream: Optional[UpstreamError],
+                     mapped: bool) -> ApiError:
+        if upstream is not None:
+            header = upstream.retry_after_header()
+            out = ApiError(upstream.status, upstream.code, upstream.message,
+                           headers=[("Retry-After", header)] if header else None)
+            out.extra = {"upstreamCode": upstream.upstream_code,
+                         "upstreamType": upstream.upstream_type,
+                         "upstreamParam": upstream.upstream_param,
+                         "requestId": self.request_id}
+            if upstream.retry_after is not None:
+                out.extra["retryAfter"] = round(upstream.retry_after, 3)
+            if upstream.reset_at is not None:
+                out.extra["resetAt"] = upstream.reset_at
+            for key, value in (("reason", upstream.reason), ("hint", upstream.hint)):
+                if value:
+                    out.extra[key] = value
+            if upstream.code == "CANCELED":
+                out.extra["upstreamMayContinue"] = True  # openai-oauth 2.0 lets it finish
+            return out
+        if not mapped:
+            return err
+        out = ApiError(err.status, err.code, err.message)
+        out.extra = {"upstreamCode": None, "upstreamType": None, "upstreamParam": None,
+                     "requestId": self.request_id}
+        return out
 
-    def _events(self, run: Run) -> Iterator[bytes]:
-        def with_index(index: int, payload: Any) -> Any:
-            payload = dict(payload)
-            payload["imageIndex"] = index
-            return payload
-
-        return run.events(self.req, self.request_id, self.conclude, _family_a,
-                          lambda _run: self._disconnected(), with_index)
-
-    def conclude(self, run: Run) -> Tuple[str, Any]:
-        """("ok", payload or Response) / ("error", ApiError); finishes the in-flight job."""
-        app, job = self.app, self.job
-        if job.cancel.canceled:
-            err = error_for(canceled(job.cancel.reason), self.request_id, app)
-            app.inflight.finish(job, "canceled", err.status, err.code)
-            return "error", err
-        done = sorted((v for v in run.values if v is not None), key=lambda v: v[0].index)
-        if not done:
-            err = error_for(run.first_error() or RuntimeError("no result"), self.request_id, app)
-            app.inflight.finish(job, "error", err.status, err.code)
-            return "error", err
-        saved = [s for s, _ in done]
-        results = [r for _, r in done]
-        warnings = _dedupe(self.warnings + [w for s in saved for w in s.warnings])
-        meta = ({"filename": saved[0].filename, "imageChars": (saved[0].length + 2) // 3 * 4}
-                if self.kind == "edit" else
-                {"filenames": [s.filename for s in saved], "imageCount": len(saved)})
-        app.inflight.finish(job, "completed", 200, None, meta)
+    def payload(self, outcome: Outcome) -> Dict[str, Any]:
+        """The JSON / SSE ``done`` body (the raw answer is rendered from ``outcome.saved``)."""
+        saved, results = outcome.saved, outcome.results
+        warnings = outcome.warnings
         revised = results[0].revised_prompt
-        if self.mode == "raw":
-            return "ok", raw_response(saved, self.request_id, revised, warnings)
         elapsed = "%.1f" % (time.monotonic() - self.started)
-        extra = {"usage": aggregate_usage([r.usage for r in results]), "provider": "oauth",
+        extra = {"usage": aggregate_usage([r.usage for r in results]), "provider": self.app.provider,
                  "webSearchCalls": sum(r.web_search_calls for r in results),
                  "quality": self.quality, "size": self.size, "moderation": self.moderation,
                  "model": self.model, "warnings": warnings, "revisedPrompt": revised,
-                 "promptMode": self.prompt_mode}
+                 "promptMode": self.prompt_mode, "background": self.background,
+                 "renderPath": results[0].render_path, "renderModel": results[0].render_model}
         if self.kind == "edit":
             payload = {"image": DataUrl(saved[0].mime, saved[0].b64()), "elapsed": elapsed,
                        "filename": saved[0].filename, "requestId": self.request_id}
             for key in ("usage", "provider", "model", "moderation", "warnings", "revisedPrompt",
-                        "promptMode"):
+                        "promptMode", "background", "renderPath", "renderModel"):
                 payload[key] = extra[key]
-            return "ok", payload
+            return payload
         if self.n == 1:
             payload = {"image": DataUrl(saved[0].mime, saved[0].b64()), "elapsed": elapsed,
                        "filename": saved[0].filename, "requestId": self.request_id}
         else:
             payload = {"images": [{"image": DataUrl(s.mime, s.b64()), "filename": s.filename,
-                                   "revisedPrompt": r.revised_prompt} for s, r in done],
+                                   "revisedPrompt": r.revised_prompt} for s, r in outcome.done],
                        "elapsed": elapsed, "count": len(saved), "requestId": self.request_id}
         payload.update(extra)
-        return "ok", payload
+        return payload
 
 
-def _family_a(err: ApiError) -> Dict[str, Any]:
-    from ..errors import error_body
-
-    return error_body(err, "A")
-
-
-def generate(app: Any, req: Request) -> Response:
-    request = Classic(app, req, "generate")
-    request.validate_generate()
-    return request.respond()
-
-
-def edit(app: Any, req: Request) -> Response:
-    request = Classic(app, req, "edit")
-    request.validate_edit()
-    return request.respond()
+def plan(app: Any, body: Dict[str, Any], kind: str, header_id: Optional[str],
+         mode: str = "json") -> ClassicPlan:
+    """Validate a generate / edit body (raises the route's ApiError) into a plan."""
+    out = ClassicPlan(app, body, kind, mode)
+    if kind == "edit":
+        out.validate_edit(header_id)
+    else:
+        out.validate_generate(header_id)
+    return out

@@ -1,7 +1,7 @@
 """Gallery names: what counts as an image, where its sidecar is, its URL, name validation.
 
 Owns: the rules shared by the history index, the trash, thumbnails and metadata read-back —
-image extensions, sidecar naming (``<file>.json``, else ``<stem>.json``, CONTRACT §3.1), the
+image extensions, sidecar naming (``<file>.json``, else ``<stem>.json``, docs/API.md §3.1), the
 ``/generated/`` URL of a relative name, the hidden folders that are never listed (trash,
 thumbnail cache, any dot-entry), and ``validate_name`` (the one check every route that takes a
 gallery file name runs, §19.2/§19.4/§19.15). Must not: touch the index or move files.
@@ -16,7 +16,7 @@ from ..errors import ApiError
 from ..images import IMAGE_EXTENSIONS
 
 THUMBS_DIR = ".thumbs"  # hidden thumbnail cache inside the generated folder
-MAX_DEPTH = 2  # files in the root, sub-folders and sub-sub-folders (CONTRACT §6.13)
+MAX_DEPTH = 2  # files in the root, sub-folders and sub-sub-folders (docs/API.md §6.13)
 DEFAULT_THUMB_PX = 384
 THUMB_SIZES = (64, 128, 192, 256, 384, 512, 768, 1024)
 

@@ -1,24 +1,28 @@
 """The generation engine shared by /api/generate, /api/edit and /api/node/generate.
 
 Owns: the upstream client (base URL = the current OAuth URL, connect/idle timeouts from the
-settings), one image = up to two attempts (decision 5: SAFETY_REFUSAL, INVALID_REQUEST, auth,
+settings), one image = up to two attempts (docs/API.md decision 5: SAFETY_REFUSAL, INVALID_REQUEST, auth,
 timeouts and cancels are never retried; RATE_LIMITED is retried once after Retry-After when
 that is short; the rest once after a short backoff), the non-stream fallback of generate calls
-(§7.4 + decision 7), the readiness gate before every call, and ``Run``: the worker threads of
-one request plus the queue the request thread watches, so a cancel or a client disconnect is
-noticed within ~250 ms while the upstream work goes on elsewhere.
+(§7.4 + docs/API.md decision 7) and the readiness gate before every call (the threads of a job and its
+outcome are the pipeline's, pipeline.py).
+Also the render path of each image (docs/RENDER_PATHS.md): ``responses`` (the hosted
+``image_generation`` tool, with partials) or ``images`` (the proxy's Images API); with
+``IMA2_IMAGE_PATH=auto`` the hosted tool is tried first and, on the known "this model cannot run
+the tool" signatures only, the same image is made once through ``images`` and that model's path
+is remembered for the life of the server. The last quota headers the proxy passed on are kept
+for ``/api/oauth/status``.
 Must not: know the routes' response shapes (classic.py / nodes.py do) or write files
 (saving.py does).
 """
 from __future__ import annotations
 
-import queue
 import threading
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+import time
+from typing import Any, Callable, Dict, List, Optional
 
 from ..deps import make_ssl_context
-from ..httpio import SSE_KEEPALIVE, sse_event
-from ..payload import sse_parts
+from ..images_api import ImagesInput, request_image, unsupported_warnings
 from ..upstream import B64, CancelToken, ImageResult, UpstreamClient, fallback_body
 from ..upstream_errors import UpstreamError, canceled
 from .saving import remove_stale_temps
@@ -33,12 +37,70 @@ PartialSink = Callable[[B64, Optional[int]], None]
 
 
 class ImageSpec:
-    """What one image needs from the upstream."""
+    """What one image needs from the upstream: the hosted-tool body and, when the Images API
+    path may be used, its ``ImagesInput`` (plus what that path cannot honour)."""
 
-    def __init__(self, body: Dict[str, Any], fallback: bool, label: str) -> None:
+    def __init__(self, body: Dict[str, Any], fallback: bool, label: str,
+                 images: Optional[ImagesInput] = None, search_on: bool = False) -> None:
         self.body = body
         self.fallback = fallback  # generate calls only (§7.4)
         self.label = label  # generate | edit (log scope)
+        self.images = images
+        self.search_on = search_on
+        self.model = str(body.get("model") or "")
+        tools = body.get("tools") if isinstance(body.get("tools"), list) else []
+        tool = tools[-1] if tools and isinstance(tools[-1], dict) else {}
+        self.moderation = tool.get("moderation")
+
+
+# Answers that mean "this model cannot run the hosted image tool" (responses-lite models on
+# openai-oauth 2.0, models the account may not use on this path). Only these re-route.
+_PATH_SIGNATURES = ("tool choice 'image_generation' not found",
+                    "not supported when using codex", "does not support image_generation",
+                    "image_generation is not supported", "model_not_found")
+QUOTA_PREFIX = "x-codex-"
+
+
+def is_path_signature(err: UpstreamError) -> bool:
+    if err.render_fallback:
+        return True
+    if err.code != "INVALID_REQUEST":
+        return False
+    text = ("%s %s" % (err.message, err.upstream_code or "")).lower()
+    return any(sign in text for sign in _PATH_SIGNATURES)
+
+
+def quota_from_headers(headers: Any, now_ms: int) -> Optional[Dict[str, Any]]:
+    """The usage windows of ``x-codex-*`` headers (None when the answer had none)."""
+    seen = {k.lower(): v for k, v in headers.items() if k.lower().startswith(QUOTA_PREFIX)}
+    if not seen:
+        return None
+
+    def number(name: str) -> Optional[float]:
+        try:
+            return float(seen[name])
+        except (KeyError, ValueError):
+            return None
+
+    out: Dict[str, Any] = {"seenAt": now_ms}
+    if seen.get("x-codex-plan-type"):
+        out["planType"] = seen["x-codex-plan-type"]
+    for window in ("primary", "secondary"):
+        used = number("x-codex-%s-used-percent" % window)
+        if used is None:
+            continue
+        entry: Dict[str, Any] = {"usedPercent": used}
+        minutes = number("x-codex-%s-window-minutes" % window)
+        if minutes is not None:
+            entry["windowMinutes"] = minutes
+        after = number("x-codex-%s-reset-after-seconds" % window)
+        at = number("x-codex-%s-reset-at" % window)
+        if at is not None:
+            entry["resetAt"] = int(at * 1000)
+        elif after is not None:
+            entry["resetAt"] = now_ms + int(after * 1000)
+        out[window] = entry
+    return out
 
 
 class GenerationService:
@@ -51,7 +113,37 @@ class GenerationService:
             base_url=lambda: app.runtime_snapshot()["oauth"]["url"],
             connect_timeout_s=max(0.05, float(config.upstream_connect_timeout_ms) / 1000.0),
             idle_timeout_s=max(0.05, float(config.upstream_idle_timeout_ms) / 1000.0),
-            ssl_context=self._ssl_context)
+            ssl_context=self._ssl_context,
+            total_timeout_s=max(0.05, float(config.upstream_total_timeout_ms) / 1000.0),
+            max_image_bytes=int(config.max_upstream_image_bytes))
+        self.client.on_headers = self._note_headers
+        self._paths: Dict[str, str] = {}  # model -> render path learned in auto mode
+        self._quota: Optional[Dict[str, Any]] = None
+        self._memory_lock = threading.Lock()
+
+    def _note_headers(self, headers: Any) -> None:
+        quota = quota_from_headers(headers, int(time.time() * 1000))
+        if quota is not None:
+            with self._memory_lock:
+                self._quota = quota
+
+    def quota(self) -> Optional[Dict[str, Any]]:
+        with self._memory_lock:
+            return dict(self._quota) if self._quota else None
+
+    def path_for(self, model: str) -> str:
+        """The render path the next image of ``model`` takes."""
+        mode = self.app.config.image_path
+        if model == self.app.config.images_model:
+            return "images"  # an image model is not a host model: only this path fits
+        if mode != "auto":
+            return mode
+        with self._memory_lock:
+            return self._paths.get(model, "responses")
+
+    def known_paths(self) -> Dict[str, str]:
+        with self._memory_lock:
+            return dict(self._paths)
 
     def start(self) -> None:
         removed = remove_stale_temps(self.app.config.generated_dir)
@@ -67,7 +159,47 @@ class GenerationService:
     # --- one image -------------------------------------------------------------------------
     def produce(self, job: Any, spec: ImageSpec, on_partial: Optional[PartialSink] = None,
                 on_image: Optional[Callable[[ImageResult], None]] = None) -> ImageResult:
-        """An ImageResult with an image, or raise the classified UpstreamError."""
+        """An ImageResult with an image (``render_path``, ``render_model`` and ``warnings``
+        set), or raise the classified UpstreamError."""
+        path = self.path_for(spec.model) if spec.images is not None else "responses"
+        try:
+            return self._produce_on(path, job, spec, on_partial, on_image)
+        except UpstreamError as err:
+            if not (path == "responses" and spec.images is not None
+                    and self.app.config.image_path == "auto" and is_path_signature(err)):
+                raise
+            with self._memory_lock:
+                self._paths[spec.model] = "images"
+            self.app.log.info(spec.label, "render_path_fallback", requestId=job.request_id,
+                              model=spec.model, code=err.code, path="images")
+            return self._produce_on("images", job, spec, on_partial, on_image)
+
+    def _produce_on(self, path: str, job: Any, spec: ImageSpec,
+                    on_partial: Optional[PartialSink],
+                    on_image: Optional[Callable[[ImageResult], None]]) -> ImageResult:
+        model = spec.images.model if path == "images" and spec.images is not None \
+            else spec.model
+        warnings = (unsupported_warnings(spec.moderation, spec.search_on,
+                                         spec.images.dropped if spec.images else 0)
+                    if path == "images" else [])
+
+        def tag(result: ImageResult) -> ImageResult:
+            result.render_path = path
+            result.render_model = model
+            result.warnings = list(warnings)
+            return result
+
+        def tagged(result: ImageResult) -> None:
+            if on_image is not None:
+                on_image(tag(result))
+
+        result = tag(self._retrying(path, job, spec, on_partial, tagged))
+        self.app.oauth.note_success()
+        return result
+
+    def _retrying(self, path: str, job: Any, spec: ImageSpec,
+                  on_partial: Optional[PartialSink],
+                  on_image: Optional[Callable[[ImageResult], None]]) -> ImageResult:
         last: Optional[UpstreamError] = None
         for attempt in (1, 2):
             if last is not None:
@@ -80,6 +212,8 @@ class GenerationService:
                 if job.cancel.wait(delay):
                     raise canceled(job.cancel.reason)
             try:
+                if path == "images":
+                    return self._attempt_images(job, spec)
                 return self._attempt(job, spec, on_partial, on_image)
             except UpstreamError as err:
                 if err.code != "CANCELED":
@@ -106,6 +240,13 @@ class GenerationService:
                 on_partial(b64, index)
 
         result = self.client.stream_image(spec.body, cancel, on_phase, partial, on_image)
+        if (not result.has_image and result.error is None and result.terminal == "completed"
+                and spec.images is not None and self.app.config.image_path == "auto"):
+            # A clean answer without an image call: this model cannot run the hosted tool.
+            err = no_image_error(result)
+            err.retryable = False
+            err.render_fallback = True
+            raise err
         if not result.has_image and spec.fallback:
             self.app.log.info(spec.label, "fallback_json", requestId=job.request_id,
                               events=result.event_count)
@@ -127,6 +268,17 @@ class GenerationService:
         return result
 
 
+    def _attempt_images(self, job: Any, spec: ImageSpec) -> ImageResult:
+        assert spec.images is not None
+        self.app.oauth.gate(job.cancel)
+        self.app.inflight.set_phase(job, "streaming")
+        result = request_image(self.client, spec.images, job.cancel)
+        if not result.has_image:
+            raise no_image_error(result)
+        self.app.inflight.set_phase(job, "decoding")
+        return result
+
+
 def no_image_error(result: ImageResult) -> UpstreamError:
     if result.incomplete_reason == "content_filter":
         return UpstreamError("SAFETY_REFUSAL", "The upstream stopped the image for content "
@@ -142,130 +294,6 @@ def no_image_error(result: ImageResult) -> UpstreamError:
     return UpstreamError("EMPTY_RESPONSE", "No image from the upstream: %s; parsed %d events"
                          % (how, result.event_count), event_count=result.event_count,
                          event_type="response.%s" % result.terminal if result.terminal else None)
-
-
-# --------------------------------------------------------------------------------------
-# Run: worker threads + a queue the request thread watches
-# --------------------------------------------------------------------------------------
-class Run:
-    """``count`` pieces of work (``work(index, emit)``) on at most ``parallel`` threads.
-
-    Queue items: ("partial", index, payload) and ("result", index, value, exception).
-    """
-
-    def __init__(self, app: Any, job: Any, count: int, parallel: int,
-                 work: Callable[[int, Callable[[Any], None]], Any],
-                 detach: bool = False) -> None:
-        self.app = app
-        self.job = job
-        # detach: the client asked the job to outlive its connection
-        # (``X-Ima2-On-Disconnect: continue``), so a disconnect does not cancel it.
-        self.detach = detach
-        self.count = count
-        self.queue: "queue.Queue[Tuple[Any, ...]]" = queue.Queue()
-        self.values: List[Any] = [None] * count
-        self.errors: List[Optional[BaseException]] = [None] * count
-        self.remaining = count
-        self._work = work
-        self._next = 0
-        self._lock = threading.Lock()
-        for number in range(max(1, min(count, parallel))):
-            threading.Thread(target=self._worker, name="ima2-gen-%s-%d" % (
-                job.request_id[:24], number), daemon=True).start()
-
-    def _take(self) -> Optional[int]:
-        with self._lock:
-            if self._next >= self.count:
-                return None
-            index = self._next
-            self._next += 1
-            return index
-
-    def _worker(self) -> None:
-        while True:
-            index = self._take()
-            if index is None:
-                return
-            try:
-                value = self._work(index, lambda payload, i=index: self.queue.put(
-                    ("partial", i, payload)))
-                self.queue.put(("result", index, value, None))
-            except BaseException as exc:  # noqa: BLE001 - reported to the request thread
-                self.queue.put(("result", index, None, exc))
-
-    def _record(self, item: Tuple[Any, ...]) -> None:
-        if item[0] == "result":
-            _, index, value, exc = item
-            self.values[index] = value
-            self.errors[index] = exc
-            self.remaining -= 1
-
-    def _watch(self, req: Any) -> None:
-        if self.job.cancel.canceled:
-            return
-        if req is not None and not self.detach and req.is_disconnected():
-            self.app.inflight.cancel_job(self.job, "client disconnected")
-        elif self.app.shutdown_event.is_set():
-            self.app.inflight.cancel_job(self.job, "server shutting down")
-
-    def wait(self, req: Any) -> None:
-        """JSON mode: block until every piece finished, canceling on disconnect/shutdown."""
-        while self.remaining:
-            try:
-                item = self.queue.get(timeout=POLL_S)
-            except queue.Empty:
-                self._watch(req)
-                continue
-            self._record(item)
-
-    def events(self, req: Any, request_id: Optional[str],
-               conclude: Callable[["Run"], Tuple[str, Any]],
-               render_error: Callable[[Any], Dict[str, Any]],
-               on_abandon: Callable[["Run"], None],
-               partial: Callable[[int, Any], Any] = lambda _index, payload: payload,
-               ) -> Iterator[bytes]:
-        """The SSE body of a generation: ``phase``, each ``partial`` as it arrives, then one
-        ``done`` or ``error``. ``on_abandon`` runs when the client left before the end."""
-        done = False
-        try:
-            yield sse_event("phase", {"requestId": request_id, "phase": "streaming"})
-            for item in self.follow(req):
-                if item[0] == "keepalive":
-                    yield SSE_KEEPALIVE
-                elif item[0] == "partial":
-                    yield from sse_parts("partial", partial(item[1], item[2]))
-            kind, value = conclude(self)
-            done = True
-            if kind == "error":
-                yield sse_event("error", render_error(value))
-            else:
-                yield from sse_parts("done", value)
-        finally:
-            if not done:
-                on_abandon(self)
-
-    def follow(self, req: Any) -> Iterator[Tuple[Any, ...]]:
-        """SSE mode: yield partials and results as they come; ("keepalive",) when idle."""
-        idle = 0.0
-        while self.remaining:
-            try:
-                item = self.queue.get(timeout=SSE_POLL_S)
-            except queue.Empty:
-                self._watch(req)
-                idle += SSE_POLL_S
-                if idle >= KEEPALIVE_S:
-                    idle = 0.0
-                    yield ("keepalive",)
-                continue
-            idle = 0.0
-            self._record(item)
-            yield item
-
-    def first_error(self) -> Optional[BaseException]:
-        for exc in self.errors:
-            if exc is not None:
-                return exc
-        return None
 
 
 def aggregate_usage(usages: List[Any]) -> Any:

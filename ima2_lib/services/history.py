@@ -1,6 +1,6 @@
 """History service: the gallery listing of ``GET /api/history`` and its background upkeep.
 
-Owns: the query rules of CONTRACT §6.13 (limit default/cap, composite cursor, ``since``,
+Owns: the query rules of docs/API.md §6.13 (limit default/cap, composite cursor, ``since``,
 ``sessionId``, ``groupBy=session``) with strict validation (400 with a code instead of the
 original's ``parseInt`` guesses), the response bodies (rows are pre-encoded JSON, so a page is
 a join of bytes), the start-up build of the index in a background thread (the server answers
@@ -146,6 +146,7 @@ class HistoryService:
     DEEP_INTERVAL = 30.0  # seconds between checks that also stat every file (in-place edits)
     READY_WAIT = 3.0  # how long a listing waits for the start-up index
     SNAPSHOT_INTERVAL = 60.0  # seconds between snapshot writes while the index changes
+    BUILD_DEFER = 2.0  # the build starts after the first answer, or this long after start
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -176,6 +177,13 @@ class HistoryService:
             self.save_snapshot()
 
     def _run(self) -> None:
+        # Scanning the gallery is not needed for the first answer (a health probe): wait for
+        # it (any other request releases the wait at once), so a cold start is not slowed
+        # by a 10,000-file scan competing for the interpreter.
+        self.app.first_answer.wait(self.BUILD_DEFER)
+        if self._stop.is_set() or self.app.shutdown_event.is_set():
+            self.index.ready.set()
+            return
         started = time.monotonic()
         source = "folders"
         try:

@@ -111,13 +111,14 @@ def clean_tags(raw: Any) -> List[str]:
     return out
 
 
-ROW_FIELDS = ("revisedPrompt", "promptMode", "quality", "size", "model")
+ROW_FIELDS = ("revisedPrompt", "promptMode", "quality", "size", "model", "renderPath",
+              "renderModel", "background")
 NODE_FIELDS = ("sessionId", "nodeId", "parentNodeId", "clientNodeId", "requestId", "kind",
                "setId", "cardId", "headline", "body", "cards")
 
 
 def image_row(relative: str, meta: Dict[str, Any], mtime_ns: int) -> Dict[str, Any]:
-    """One gallery image row (plus ``thumbUrl``) from its sidecar (or ``{}``)."""
+    """One image row of docs/API.md §6.13 (plus ``thumbUrl``) from its sidecar (or ``{}``)."""
     ext = os.path.splitext(relative)[1][1:]
     row: Dict[str, Any] = {
         "filename": relative,
@@ -177,7 +178,7 @@ def card_news_row(set_dir: str, manifest: Dict[str, Any]) -> Dict[str, Any]:
 _ZDICT = (b'"cards":null,"cardOrder":null,"refsCount":0,"thumbUrl":"/generated/?thumb=384",'
           b'"favorite":false,"tags":[]},"favorite":true,"tags":["'
           b'"webSearchCalls":0,"sessionId":null,"nodeId":null,"parentNodeId":null,'
-          b'"clientNodeId":null,"requestId":null,"kind":null,"setId":null,"cardId":null,'
+          b'"renderPath":null,"renderModel":null,"background":null,"clientNodeId":null,"requestId":null,"kind":null,"setId":null,"cardId":null,'
           b'"headline":null,"body":null,"usage":{"input_tokens":,"input_tokens_details":'
           b'{"cached_tokens":0},"output_tokens":,"output_tokens_details":{"reasoning_tokens":0},'
           b'"total_tokens":},"revisedPrompt":null,"promptMode":"auto","quality":"medium",'
@@ -436,7 +437,7 @@ class HistoryIndex:
 
     def _read_json(self, path: str) -> Optional[Dict[str, Any]]:
         data = read_json(path, None, warn=lambda m: self._warn("history", "sidecar_skipped",
-                                                                detail=m))
+                                                                detail=m), nofollow=True)
         return data if isinstance(data, dict) else None
 
     def _code(self, column: int, value: Optional[str]) -> int:

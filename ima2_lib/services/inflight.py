@@ -1,26 +1,26 @@
-"""In-flight job registry (CONTRACT §8, with the §19.9/§19.17 fixes).
+"""In-flight job registry: the live view behind ``/api/inflight``.
 
 Owns: the active jobs of this process (phase ``queued → streaming → partial* → decoding``),
 terminal snapshots (``completed | error | canceled | interrupted``) kept for
-``inflight_terminal_ttl_ms``, cancellation (``cancel`` trips the job's CancelToken, which
-shuts its upstream sockets down; the route then answers ``CANCELED``), and a journal file
-``<state>/inflight.json`` written atomically on every register/finish, so jobs that were
-running when the process stopped are reported after a restart as terminal ``interrupted``.
+``inflight_terminal_ttl_ms``, and cancellation (``cancel`` trips the job's CancelToken, which
+shuts its upstream sockets down; the job then ends ``CANCELED``). A cancel that arrives once
+a job has saved an image or settled its outcome does not throw the image away: the job ends
+``completed`` and the cancel reports "already finished". Durability (what a restart finds)
+is the job journal's (jobs.py), which reports jobs that were running as ``interrupted``
+here through ``add_interrupted``.
 
 Decisions: a ``requestId`` that is already active is refused (409 ``REQUEST_ID_IN_USE``)
-instead of replacing the other job; a job is only ever finished by its own request; running
-jobs are never purged by age (the upstream idle timeout bounds them). The journal holds no
-prompts. Must not: know about HTTP or the upstream protocol.
+instead of replacing the other job; a job is only ever finished by its own pipeline (or by
+a cancel before anything was saved); running jobs are never purged by age (the upstream idle
+timeout bounds them). Must not: know about HTTP or the upstream protocol.
 """
 from __future__ import annotations
 
-import os
 import threading
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from ..errors import ApiError
 from ..log import now_ms
-from ..store import read_json, write_json
 from ..upstream import CancelToken
 
 PROMPT_CHARS = 500
@@ -40,12 +40,17 @@ class Job:
         self.phase_at = self.started_at
         self.cancel = CancelToken()
         self.commit_lock = threading.Lock()
+        self.settled = False  # the pipeline decided the outcome (set under commit_lock)
         self._saved = 0
 
     @property
     def session_id(self) -> Optional[str]:
         value = self.meta.get("sessionId")
         return value if isinstance(value, str) and value else None
+
+    @property
+    def saved_count(self) -> int:
+        return self._saved
 
     def next_index(self) -> int:
         """0-based index among this job's saved images (call under ``commit_lock``)."""
@@ -66,79 +71,23 @@ class Job:
 class InflightRegistry:
     def __init__(self, app: Any) -> None:
         self.app = app
-        self.journal_path = os.path.join(app.config.config_dir, "inflight.json")
         self._lock = threading.Lock()
-        self._journal_lock = threading.Lock()
         self._active: Dict[str, Job] = {}
         self._terminal: Dict[str, Dict[str, Any]] = {}
-        self._version = 0
-        self._written = -1
-        self._frozen = False
-        self._dirty = threading.Event()
-        self._writer: Optional[threading.Thread] = None
-        self._recover()
+        # Set by the job queue: a job canceled while it still waits in the queue.
+        self.on_canceled: Optional[Callable[[Job], None]] = None
 
-    # --- journal -------------------------------------------------------------------------
-    def _recover(self) -> None:
-        """Jobs a previous process left in the journal become terminal ``interrupted``."""
-        data = read_json(self.journal_path, default=None,
-                         warn=lambda m: self.app.log.warn("inflight", "journal_unreadable",
-                                                          error=m))
-        jobs = data.get("jobs") if isinstance(data, dict) else None
+    def add_interrupted(self, record: Dict[str, Any]) -> None:
+        """A job a previous process left running (from the job journal)."""
         now = now_ms()
-        for entry in jobs if isinstance(jobs, list) else []:
-            if not isinstance(entry, dict) or not isinstance(entry.get("requestId"), str):
-                continue
-            started = entry.get("startedAt") if isinstance(entry.get("startedAt"), int) else now
-            meta = entry.get("meta") if isinstance(entry.get("meta"), dict) else {}
-            self._terminal[entry["requestId"]] = {
-                "requestId": entry["requestId"], "kind": str(entry.get("kind") or "classic"),
+        started = record.get("startedAt") if isinstance(record.get("startedAt"), int) else now
+        meta = record.get("meta") if isinstance(record.get("meta"), dict) else {}
+        with self._lock:
+            self._terminal[record["id"]] = {
+                "requestId": record["id"], "kind": str(record.get("inflightKind") or "classic"),
                 "status": "interrupted", "startedAt": started, "finishedAt": now,
-                "durationMs": max(0, now - started), "phase": str(entry.get("phase") or "queued"),
-                "phaseAt": entry.get("phaseAt") if isinstance(entry.get("phaseAt"), int)
-                else started, "errorCode": "INTERRUPTED", "meta": meta}
-        if self._terminal:
-            self.app.log.warn("inflight", "interrupted_jobs", count=len(self._terminal))
-        if data is not None:
-            self._write_journal(force=True)
-
-    def _write_journal(self, force: bool = False) -> None:
-        with self._lock:
-            if self._frozen and not force:
-                return
-            self._version += 1
-            version = self._version
-            jobs = [job.journal_view() for job in self._active.values()]
-        with self._journal_lock:
-            if version <= self._written:
-                return  # a newer snapshot is already on disk
-            try:
-                write_json(self.journal_path, {"version": 1, "pid": self.app.pid, "jobs": jobs},
-                           mode=0o600, fsync=self.app.config.fsync)
-                self._written = version
-            except OSError as exc:
-                self.app.log.warn("inflight", "journal_write_failed", error=exc.strerror)
-
-    def _write_journal_later(self) -> None:
-        """Finishing a job rewrites the journal off the request's critical path (coalesced).
-
-        A crash in the few milliseconds before the write can only make a finished job read
-        as ``interrupted`` on the next start — never hide a running one (register writes
-        synchronously)."""
-        with self._lock:
-            if self._writer is None:
-                self._writer = threading.Thread(target=self._journal_loop,
-                                                name="ima2-inflight-journal", daemon=True)
-                self._writer.start()
-        self._dirty.set()
-
-    def _journal_loop(self) -> None:
-        while True:
-            self._dirty.wait()
-            self._dirty.clear()
-            if self._frozen:
-                return
-            self._write_journal()
+                "durationMs": max(0, now - started), "phase": "streaming",
+                "phaseAt": started, "errorCode": "INTERRUPTED", "meta": meta}
 
     # --- lifecycle of a job ----------------------------------------------------------------
     def register(self, request_id: str, kind: str, prompt: Any, meta: Dict[str, Any]) -> Job:
@@ -152,7 +101,6 @@ class InflightRegistry:
             self._active[request_id] = job
             self._terminal.pop(request_id, None)
         self.app.log.info("inflight", "start", requestId=request_id, kind=kind)
-        self._write_journal()
         return job
 
     def set_phase(self, job: Job, phase: str) -> None:
@@ -180,7 +128,8 @@ class InflightRegistry:
             snapshot: Dict[str, Any] = {
                 "requestId": job.request_id, "kind": job.kind, "status": status,
                 "startedAt": job.started_at, "finishedAt": now,
-                "durationMs": now - job.started_at, "phase": job.phase, "phaseAt": job.phase_at}
+                "durationMs": now - job.started_at, "phase": job.phase, "phaseAt": job.phase_at,
+                "prompt": job.prompt}  # kept in memory only: the journal holds no prompts
             if http_status is not None:
                 snapshot["httpStatus"] = http_status
             if error_code is not None:
@@ -192,7 +141,6 @@ class InflightRegistry:
             self._reap(now)
         self.app.log.info("inflight", "finish", requestId=job.request_id, status=status,
                           httpStatus=http_status, errorCode=error_code)
-        self._write_journal_later()
         return True
 
     def cancel(self, request_id: str, reason: str = "canceled by DELETE /api/inflight") -> bool:
@@ -203,10 +151,26 @@ class InflightRegistry:
         return self.cancel_job(job, reason)
 
     def cancel_job(self, job: Job, reason: str) -> bool:
-        """Abort the job's upstream work now; saving in progress finishes first."""
+        """Abort the job's upstream work now; saving in progress finishes first.
+
+        False when the job had already settled (its outcome stands). A job that already
+        saved an image stops its other images but ends ``completed`` with what it saved.
+        True also when the job's own thread, woken by the cancel, recorded the ``canceled``
+        snapshot first."""
         with job.commit_lock:
-            job.cancel.cancel(reason)
-        return self.finish(job, "canceled")
+            if job.settled:
+                return False
+            tripped = job.cancel.cancel(reason)
+            keeps_images = job.saved_count > 0
+        if keeps_images:
+            return True
+        finished = self.finish(job, "canceled")
+        if finished and self.on_canceled is not None:
+            self.on_canceled(job)
+        if finished:
+            return True
+        snapshot = self.terminal(job.request_id) if tripped else None
+        return bool(snapshot) and snapshot.get("status") == "canceled"
 
     # --- queries ---------------------------------------------------------------------------
     def _reap(self, now: int) -> None:
@@ -245,13 +209,9 @@ class InflightRegistry:
 
     # --- service hooks ---------------------------------------------------------------------
     def stop(self) -> None:
-        """Shutdown: keep the journal as it is (running jobs read as interrupted next start)
-        and abort their upstream calls so request threads end promptly."""
-        self._write_journal()  # finished jobs leave the journal; running ones stay in it
+        """Shutdown: abort the running jobs' upstream calls so their threads end promptly
+        (the job journal keeps them ``running``: ``interrupted`` at the next start)."""
         with self._lock:
-            self._frozen = True
             jobs = list(self._active.values())
-        self._dirty.set()  # lets the writer thread see the freeze and end
         for job in jobs:
             job.cancel.cancel("server shutting down")
-

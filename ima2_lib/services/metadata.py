@@ -19,13 +19,14 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from ..errors import ApiError
 from ..images import dimensions, read_png_text, sniff, sniff_mime
-from ..store import read_json
+from ..store import read_nofollow, read_json
 from .gallery import gallery_url, inside, sidecar_candidates, validate_name
 
 SETTINGS_KEYS = ("prompt", "userPrompt", "revisedPrompt", "effectivePrompt", "negativePrompt",
                  "promptMode", "quality", "size", "format", "moderation", "model", "provider",
                  "kind", "sessionId", "nodeId", "parentNodeId", "clientNodeId", "contextMode",
-                 "searchMode", "webSearch", "refsCount", "createdAt", "seed")
+                 "searchMode", "webSearch", "refsCount", "createdAt", "seed", "renderPath",
+                 "renderModel", "background")
 _DATA_URL = re.compile(r"^data:[\w.+/-]*(?:;[\w=.-]+)*;base64,", re.I)
 _A1111_PAIR = re.compile(r'\s*([\w][\w \-/().]*?):\s*("(?:\\.|[^\\"])*"|[^,]*)(?:,|$)')
 _A1111_KEYS = {"size": "size", "model": "model", "seed": "seed"}
@@ -43,7 +44,7 @@ def decode_image_field(value: Any) -> bytes:
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        raise ApiError(400, "INVALID_IMAGE_DATA", "The image is not valid base64")
+        raise ApiError(400, "INVALID_IMAGE_DATA", "The image is not valid base64") from None
 
 
 def parse_parameters(text: str) -> Dict[str, Any]:
@@ -151,11 +152,8 @@ class MetadataReader:
         for relative in candidates:
             try:
                 path = inside(self.root, relative)
-                if os.path.getsize(path) != len(data):
+                if os.path.getsize(path) != len(data) or read_nofollow(path) != data:
                     continue
-                with open(path, "rb") as handle:
-                    if handle.read() != data:
-                        continue
             except (OSError, ApiError):
                 continue
             return relative, self._sidecar(path)
@@ -164,7 +162,7 @@ class MetadataReader:
     @staticmethod
     def _sidecar(path: str) -> Optional[Dict[str, Any]]:
         for candidate in sidecar_candidates(path):
-            value = read_json(candidate, None, warn=lambda _m: None)
+            value = read_json(candidate, None, warn=lambda _m: None, nofollow=True)
             if isinstance(value, dict):
                 return value
         return None

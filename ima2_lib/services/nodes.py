@@ -1,34 +1,30 @@
-"""``POST /api/node/generate`` and ``GET /api/node/{nodeId}`` (CONTRACT §6.11–6.12; family B).
+"""The node kind of job: ``POST /api/node/generate`` and ``GET /api/node/{nodeId}``, family B.
 
-Owns: the node route's validation order (its in-flight job, kind ``node``, is registered
-first and every exit finishes it), loading a parent image by node id or ``externalSrc`` from
-inside the gallery only (any of png/jpeg/webp — §19.16 fixed), the generate-or-edit choice,
-JSON and SSE modes (``phase`` → ``partial``* → ``done`` | ``error``; an error after the
-headers is an ``error`` event), node ids ``n_<hex>``, the pretty sidecar, and reading a
-node's sidecar back for any format with the id validated (no path traversal).
-Must not: write outside the generated folder or answer HTML.
+Owns: the node validation order and in-flight record (kind ``node``), the parent / external
+source image (contained in the gallery), the upstream body, the ``n_<hex>`` names, the node
+sidecar, the answer payload and the family-B error fields (``node_error``). The lifecycle is
+the shared pipeline's (pipeline.py). Must not: know about HTTP or write files itself.
 """
 from __future__ import annotations
 
 import binascii
 import os
 import re
-import threading
 import time
-from typing import Any, Dict, Iterator, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from .. import prompts
-from ..errors import ApiError, error_body
-from ..httpio import Request, Response, sse_response
+from ..errors import ApiError
 from ..images import sniff
-from ..payload import DataUrl, json_stream
+from ..images_api import ImagesInput
+from ..payload import DataUrl
 from ..store import read_json
 from ..upstream import edit_body, generate_body, image_tool
-from ..upstream_errors import UpstreamError, canceled
+from ..upstream_errors import UpstreamError
 from . import params as P
-from .classic import partial_payload
-from .generation import ImageSpec, Run
-from .saving import ImageSaver, iso_utc, random_hex
+from .generation import ImageSpec
+from .pipeline import Outcome, Plan
+from .saving import Saved, iso_utc, random_hex
 
 CONTEXT_MODES = ("parent-plus-refs", "parent-only", "ancestry")
 SEARCH_MODES = ("off", "auto", "on")
@@ -37,7 +33,7 @@ _NODE_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
 
 def node_error(err: BaseException, parent: Any, request_id: Optional[str], app: Any,
-               upstream: bool = True) -> ApiError:
+               upstream: bool = True, log: bool = True) -> ApiError:
     """Family-B body: ``{error:{code,message}, parentNodeId, status, upstream*, requestId}``."""
     if not isinstance(err, ApiError):
         if isinstance(err, OSError):
@@ -64,6 +60,14 @@ def node_error(err: BaseException, parent: Any, request_id: Optional[str], app: 
         if up is not None and up.retry_after is not None:
             extra["retryAfter"] = round(up.retry_after, 3)
             headers.append(("Retry-After", up.retry_after_header() or "0"))
+        if up is not None and up.reset_at is not None:
+            extra["resetAt"] = up.reset_at
+        for key, value in (("reason", up.reason if up else None),
+                           ("hint", up.hint if up else None)):
+            if value:
+                extra[key] = value
+        if up is not None and up.code == "CANCELED":
+            extra["upstreamMayContinue"] = True  # openai-oauth 2.0 lets the backend finish
     if request_id:
         extra["requestId"] = request_id
     out = ApiError(err.status, err.code, err.message, headers=headers)
@@ -109,40 +113,43 @@ def load_source(app: Any, parent: Any, external: Any) -> Optional[Tuple[str, str
     raise ApiError(404, "NODE_NOT_FOUND", missing)
 
 
-class NodeRequest:
-    def __init__(self, app: Any, req: Request) -> None:
-        self.app = app
-        self.req = req
-        self.started = time.monotonic()
-        self.body = req.json_object(app.json_limit())
-        self.sse = req.wants("text/event-stream")
-        # A node job may outlive its page (reload during generation, issue 8): the studio
-        # sends this header and reconciles the result from /api/inflight afterwards.
-        self.detach = (req.header("X-Ima2-On-Disconnect") or "").strip().lower() == "continue"
+class NodePlan(Plan):
+    """One /api/node/generate job (``sse``: previews wanted)."""
+
+    kind = "node"
+    inflight_kind = "node"
+    family = "B"
+    log_scope = "node"
+    pretty_sidecar = True
+    internal_code = "NODE_GEN_FAILED"
+    internal_message = "Node generation failed (requestId %s)"
+
+    def __init__(self, app: Any, body: Dict[str, Any], sse: bool = False) -> None:
+        super().__init__(app, body)
+        self.sse = sse
+        self.previews = sse
         self.parent = self.body.get("parentNodeId")
-        self.request_id: Optional[str] = req.request_id
-        self.job: Any = None
         self.node_id = ""
 
-    def validate(self) -> None:
+    def validate(self, header_id: Optional[str]) -> None:
         app, body = self.app, self.body
         try:
-            self.request_id = P.choose_request_id(body.get("requestId"), self.req.request_id)
+            self.request_id = P.choose_request_id(body.get("requestId"), header_id)
         except ApiError as err:
-            raise node_error(err, self.parent, self.req.request_id, app, upstream=False)
+            raise node_error(err, self.parent, header_id, app, upstream=False) from err
         meta = {"kind": "node", "sessionId": P.string_or_none(body.get("sessionId")),
                 "parentNodeId": self.parent if isinstance(self.parent, str) else None,
                 "clientNodeId": P.string_or_none(body.get("clientNodeId"))}
         try:
             self.job = app.inflight.register(self.request_id, "node", body.get("prompt"), meta)
         except ApiError as err:
-            raise node_error(err, self.parent, self.request_id, app, upstream=False)
+            raise node_error(err, self.parent, self.request_id, app, upstream=False) from err
         try:
             self._checks()
         except ApiError as err:
             app.inflight.finish(self.job, "error", err.status, err.code)
             late = err.code in ("NODE_SOURCE_INVALID", "NODE_NOT_FOUND")
-            raise node_error(err, self.parent, self.request_id, app, upstream=late)
+            raise node_error(err, self.parent, self.request_id, app, upstream=late) from err
 
     def _checks(self) -> None:
         app, body = self.app, self.body
@@ -154,6 +161,8 @@ class NodeRequest:
                            "Ancestry context is not supported yet.")
         if body.get("provider") == "api":
             raise ApiError(403, "APIKEY_DISABLED", "API key provider is disabled. Use OAuth.")
+        if self.parent is not None and not isinstance(self.parent, str):
+            raise ApiError(400, "INVALID_NODE_ID", "parentNodeId must be a string or null")
         prompt = body.get("prompt")
         if not isinstance(prompt, str) or not prompt:
             raise ApiError(400, "INVALID_PROMPT", "Prompt is required")
@@ -163,9 +172,12 @@ class NodeRequest:
             raise ApiError(400, "INVALID_MODERATION", P.MODERATION_MESSAGE)
         self.format = P.check_format(body.get("format"))
         self.size = P.check_size(body.get("size"))
+        self.background = P.check_background(body.get("background"))
         search = body.get("searchMode")
         self.search_mode = search if search in SEARCH_MODES else "off"
         self.quality, self.warnings = P.normalize_quality(body.get("quality"))
+        self.format, kept = P.keep_alpha(self.format, self.background)
+        self.warnings = self.warnings + kept
         self.prompt = prompt
         self.prompt_mode = P.prompt_mode(body.get("mode"))
         self.session_id = P.string_or_none(body.get("sessionId"))
@@ -175,21 +187,33 @@ class NodeRequest:
         self.source = load_source(app, self.parent, body.get("externalSrc"))
         self.refs = [] if self.context_mode == "parent-only" else refs
 
+    # --- kind-specific parts of the pipeline -----------------------------------------------
+    def describe(self) -> Dict[str, Any]:
+        return {"sse": self.sse, "operation": "edit" if self.source else "generate",
+                "promptChars": len(self.effective), "refs": len(self.refs)}
+
     def spec(self) -> ImageSpec:
         research = self.app.config.research_suffix
         if self.source is not None:
             search_on = self.search_mode == "on"
             text = prompts.text_prompt(self.effective, "edit", self.prompt_mode, research,
                                        search_on)
-            # Unlike ima2-gen, child nodes also get previews in SSE mode (issue 8).
-            tool = image_tool(self.quality, self.size, self.moderation, 2 if self.sse else None)
+            # Unlike ima2-gen, child nodes also get previews in SSE mode.
+            tool = image_tool(self.quality, self.size, self.moderation,
+                              2 if self.previews else None, self.background)
             body = edit_body(self.model, prompts.EDIT_DEVELOPER, text, self.source[:2],
                              self.refs, tool, search_on)
-            return ImageSpec(body, False, "node")
+            return ImageSpec(body, False, "node", self._images_input(
+                [self.source[:2]] + list(self.refs)), search_on)
         text = prompts.text_prompt(self.effective, "generate", self.prompt_mode, research)
-        tool = image_tool(self.quality, self.size, self.moderation, 2 if self.sse else None)
+        tool = image_tool(self.quality, self.size, self.moderation, 2 if self.previews else None,
+                          self.background)
         body = generate_body(self.model, prompts.GENERATE_DEVELOPER, text, self.refs, tool)
-        return ImageSpec(body, True, "node")
+        return ImageSpec(body, True, "node", self._images_input(list(self.refs)))
+
+    def _images_input(self, inputs: Any) -> ImagesInput:
+        return ImagesInput(self.effective, inputs, self.size, self.quality, self.background,
+                           self.app.config.images_model)
 
     def sidecar(self, result: Any, now: int, kind: str, actual: Optional[str]) -> Dict[str, Any]:
         out: Dict[str, Any] = {
@@ -206,100 +230,52 @@ class NodeRequest:
             "model": self.model, "createdAt": now, "createdAtIso": iso_utc(now),
             "elapsed": round(time.monotonic() - self.started, 1), "usage": result.usage,
             "webSearchCalls": result.web_search_calls, "contextMode": self.context_mode,
-            "searchMode": self.search_mode, "provider": "oauth",
+            "searchMode": self.search_mode, "provider": self.app.provider,
             "kind": "edit" if self.source is not None else "generate",
             "requestId": self.request_id, "refsCount": len(self.refs), "quality": self.quality,
             "size": self.size, "format": kind, "moderation": self.moderation,
             "requestedSize": self.size, "actualSize": actual})
         if kind != self.format:
             out["requestedFormat"] = self.format
+        out.update({"background": self.background, "renderPath": result.render_path,
+                    "renderModel": result.render_model})
         return out
 
-    def _work(self, spec: ImageSpec) -> Any:
-        hex_bytes = self.app.config.node_hex_bytes
+    def name_for(self, index: int, ext: str) -> str:
+        self.node_id = "n_" + random_hex(self.app.config.node_hex_bytes)
+        return "%s.%s" % (self.node_id, ext)
 
-        def name_for(_index: int, kind: str) -> str:
-            self.node_id = "n_" + random_hex(hex_bytes)
-            return "%s.%s" % (self.node_id, kind)
+    def finish_meta(self, saved: List[Saved]) -> Dict[str, Any]:
+        return {"nodeId": self.node_id, "filename": saved[0].filename,
+                "imageChars": (saved[0].length + 2) // 3 * 4}
 
-        def work(_index: int, emit: Any) -> Any:
-            previews = self.sse
-            on_partial = (lambda b64, i: emit(partial_payload(self.request_id or "", b64, i))) \
-                if previews else None
-            saver = ImageSaver(self.app, self.job, self.format, False, self.sidecar)
-            try:
-                result = self.app.generation.produce(self.job, spec, on_partial, saver.on_image)
-                saved = saver.save(result, name_for, pretty=True)
-            finally:
-                saver.close()
-            return saved, result
-        return work
+    def error_fields(self, err: ApiError, upstream: Optional[UpstreamError],
+                     mapped: bool) -> ApiError:
+        return node_error(err, self.parent, self.request_id, self.app, log=False)
 
-    def respond(self) -> Response:
-        self.app.log.info("node", "request", requestId=self.request_id, sse=self.sse,
-                          operation="edit" if self.source else "generate",
-                          promptChars=len(self.effective), refs=len(self.refs))
-        run = Run(self.app, self.job, 1, 1, self._work(self.spec()), detach=self.detach)
-        if self.sse:
-            return sse_response(self._events(run), on_disconnect=self._on_disconnect)
-        run.wait(self.req)
-        kind, value = self.conclude(run)
-        if kind == "error":
-            raise value
-        return json_stream(value)
-
-    def _events(self, run: Run) -> Iterator[bytes]:
-        return run.events(self.req, self.request_id, self.conclude,
-                          lambda err: error_body(err, "B"), self._abandoned)
-
-    def _abandoned(self, run: Run) -> None:
-        if self.detach:
-            threading.Thread(target=self._finish_detached, args=(run,),
-                             name="ima2-node-detached", daemon=True).start()
-        else:
-            self.app.inflight.cancel_job(self.job, "client disconnected")
-
-    def _on_disconnect(self) -> None:
-        if not self.detach:
-            self.app.inflight.cancel_job(self.job, "client disconnected")
-
-    def _finish_detached(self, run: Run) -> None:
-        """The client left but asked the job to continue: save it and record the result."""
-        run.wait(None)
-        self.conclude(run)
-
-    def conclude(self, run: Run) -> Tuple[str, Any]:
-        app, job = self.app, self.job
-        if job.cancel.canceled:
-            err = node_error(canceled(job.cancel.reason), self.parent, self.request_id, app)
-            app.inflight.finish(job, "canceled", err.status, err.code)
-            return "error", err
-        if run.values[0] is None:
-            err = node_error(run.first_error() or RuntimeError("no result"), self.parent,
-                             self.request_id, app)
-            app.inflight.finish(job, "error", err.status, err.code)
-            return "error", err
-        saved, result = run.values[0]
-        app.inflight.finish(job, "completed", 200, None, {
-            "nodeId": self.node_id, "filename": saved.filename,
-            "imageChars": (saved.length + 2) // 3 * 4})
-        warnings = self.warnings + saved.warnings
-        return "ok", {
+    def payload(self, outcome: Outcome) -> Dict[str, Any]:
+        saved, result = outcome.done[0]
+        warnings = self.warnings + saved.warnings + result.warnings
+        return {
             "nodeId": self.node_id, "parentNodeId": self.parent, "requestId": self.request_id,
             "image": DataUrl(saved.mime, saved.b64()), "filename": saved.filename,
             "url": "/generated/" + saved.filename,
             "elapsed": round(time.monotonic() - self.started, 1), "usage": result.usage,
-            "webSearchCalls": result.web_search_calls, "provider": "oauth",
+            "webSearchCalls": result.web_search_calls, "provider": self.app.provider,
             "model": self.model, "size": self.size, "moderation": self.moderation,
             "refsCount": len(self.refs), "contextMode": self.context_mode,
             "searchMode": self.search_mode, "warnings": warnings,
-            "revisedPrompt": result.revised_prompt, "promptMode": self.prompt_mode}
+            "revisedPrompt": result.revised_prompt, "promptMode": self.prompt_mode,
+            "background": self.background, "renderPath": result.render_path,
+            "renderModel": result.render_model}
 
 
-def generate(app: Any, req: Request) -> Response:
-    request = NodeRequest(app, req)
-    request.validate()
-    return request.respond()
+def plan(app: Any, body: Dict[str, Any], header_id: Optional[str],
+         sse: bool = False) -> NodePlan:
+    """Validate a node body (raises the family-B ApiError) into a plan."""
+    out = NodePlan(app, body, sse)
+    out.validate(header_id)
+    return out
 
 
 def node_meta(app: Any, node_id: str) -> Dict[str, Any]:
@@ -308,7 +284,7 @@ def node_meta(app: Any, node_id: str) -> Dict[str, Any]:
     root = app.config.generated_dir
     for ext in NODE_EXTENSIONS:
         meta = read_json(os.path.join(root, "%s.%s.json" % (node_id, ext)), default=None,
-                         warn=lambda _m: None)
+                         warn=lambda _m: None, nofollow=True)
         if isinstance(meta, dict):
             return {"nodeId": node_id, "meta": meta, "url": "/generated/%s.%s" % (node_id, ext)}
     raise ApiError(404, "NODE_NOT_FOUND", "Node metadata missing")

@@ -1,8 +1,8 @@
-"""Validation and defaults of the image routes' request fields (CONTRACT §17, §6.9–6.11).
+"""Validation and defaults of the image routes' request fields (docs/API.md §17, §6.9–6.11).
 
 Owns: model resolution, quality normalisation (warning, never an error), moderation, the
-``format`` whitelist (png|jpeg|webp, decision 4), the ``size`` shape, references (§17.6 plus
-decision 7: each must be a real PNG/JPEG/WebP/GIF, labelled with its sniffed MIME type), the
+``format`` whitelist (png|jpeg|webp, docs/API.md decision 4), the ``size`` shape, references (§17.6 plus
+docs/API.md decision 7: each must be a real PNG/JPEG/WebP/GIF, labelled with its sniffed MIME type), the
 edit ``image`` field, the client ``requestId``, prompt-mode and the style-sheet prefix
 (§9.3, through ``app.style_sheet_for``). Each check raises ``ApiError`` with the contract's
 message; the caller decides the order and the error family. Must not: do I/O.
@@ -13,7 +13,7 @@ import binascii
 import re
 from typing import Any, Dict, List, Optional, Tuple
 
-from ..config import UNSUPPORTED_IMAGE_MODELS, VALID_IMAGE_MODELS
+from ..config import SEED_IMAGE_MODELS, UNSUPPORTED_IMAGE_MODELS
 from ..errors import ApiError
 from ..images import sniff
 
@@ -28,15 +28,24 @@ _SIZE = re.compile(r"^[1-9][0-9]{1,4}x[1-9][0-9]{1,4}$")
 
 
 def resolve_model(app: Any, raw: Any) -> str:
+    """The request's model, or the configured default (never silently replaced: a default the
+    proxy does not list is a warning in doctor and the status, not a substitution).
+
+    Accepted: any model the proxy's ``/v1/models`` lists, and the seed's names. When the list
+    cannot be read (proxy down, not an openai-oauth endpoint), the name is passed on and the
+    upstream decides."""
     if not isinstance(raw, str) or not raw:
-        default = app.config.image_model_default
-        return default if default in VALID_IMAGE_MODELS else "gpt-5.4-mini"
+        return str(app.config.image_model_default)
     if raw in UNSUPPORTED_IMAGE_MODELS:
         raise ApiError(400, "IMAGE_MODEL_UNSUPPORTED", "model is listed by OAuth but does not "
                        "support image_generation: %s" % raw)
-    if raw not in VALID_IMAGE_MODELS:
+    if raw in SEED_IMAGE_MODELS or raw == app.config.images_model:
+        return raw
+    listed = app.oauth.listed_models()
+    if listed is not None and raw not in listed:
+        names = list(SEED_IMAGE_MODELS) + [m for m in listed if m not in SEED_IMAGE_MODELS]
         raise ApiError(400, "INVALID_IMAGE_MODEL",
-                       "model must be one of: %s" % ", ".join(VALID_IMAGE_MODELS))
+                       "model must be one of: %s" % ", ".join(names))
     return raw
 
 
@@ -63,6 +72,28 @@ def check_format(raw: Any) -> str:
     if isinstance(raw, str) and raw in FORMATS:
         return raw
     raise ApiError(400, "INVALID_FORMAT", "format must be one of: %s" % ", ".join(FORMATS))
+
+
+BACKGROUNDS = ("auto", "opaque", "transparent")
+
+
+def check_background(raw: Any) -> str:
+    """``auto`` (default), ``opaque`` or ``transparent``."""
+    if raw is None:
+        return "auto"
+    if isinstance(raw, str) and raw in BACKGROUNDS:
+        return raw
+    raise ApiError(400, "INVALID_BACKGROUND", "background must be one of: %s"
+                   % ", ".join(BACKGROUNDS))
+
+
+def keep_alpha(fmt: str, background: str) -> Tuple[str, List[Dict[str, Any]]]:
+    """A transparent image stays PNG when JPEG (no alpha) was asked for."""
+    if background == "transparent" and fmt == "jpeg":
+        return "png", [{"code": "FORMAT_KEPT_FOR_TRANSPARENCY", "field": "format",
+                        "requested": fmt, "actual": "png",
+                        "reason": "JPEG has no transparency"}]
+    return fmt, []
 
 
 def check_size(raw: Any) -> str:

@@ -2,7 +2,7 @@
 
 Owns: decoding the upstream base64, making the bytes match the requested format (Pillow via
 ``app.features`` when it differs; without Pillow the true format is kept and a
-``FORMAT_NOT_CONVERTED`` warning says so), the file names of CONTRACT §3.3, the sidecar
+``FORMAT_NOT_CONVERTED`` warning says so), the file names of docs/API.md §3.3, the sidecar
 fields of §3.2 plus ``requestedSize``/``actualSize`` (and ``requestedFormat`` when the format
 had to change), the ``ima2`` JSON and A1111-style ``parameters`` PNG text chunks (written
 before IDAT, so every PNG reader sees them), and saving in two steps:
@@ -11,9 +11,12 @@ before IDAT, so every PNG reader sees them), and saving in two steps:
   (``response.completed`` repeats the image) is still coming: convert, add the text chunks,
   write a hidden, fsynced temp file in the gallery, and keep what the response needs (the
   base64, or the bytes for raw answers) — the multi-MB work is off the critical path;
-* ``publish`` — under the job's commit lock: refuse if canceled, pick the name, rename the
-  temp file into place, then write the sidecar atomically (if that fails the image goes
-  too). A cancel therefore happens before (nothing visible) or after (both visible).
+* ``publish`` — under the job's commit lock: refuse if canceled, pick the name, write the
+  sidecar atomically, *then* rename the temp file into place (if that fails the sidecar goes
+  too). A cancel therefore happens before (nothing visible) or after (both visible), and a
+  kill at any instant leaves nothing visible, or both, or a sidecar whose image never
+  arrived — which lists nothing and is removed at the next start (``remove_orphan_sidecars``).
+  An image never exists without its sidecar.
 
 Must not: write anywhere but directly inside the generated folder, or know about HTTP.
 """
@@ -24,13 +27,13 @@ import datetime
 import json
 import os
 import secrets
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from .. import __version__
 from ..images import convert_image, dimensions, png_text_pieces, sniff
 from ..log import now_ms
 from ..payload import B64Stream
-from ..store import atomic_write, dumps, publish_temp, write_temp
+from ..store import atomic_write, dumps, publish_temp, sweep_stale_temps, write_temp
 from ..upstream_errors import UpstreamError
 from .params import MIME_BY_FORMAT
 
@@ -94,7 +97,7 @@ def decode_image(b64: Any) -> bytes:
     try:
         data = binascii.a2b_base64(b64)
     except (binascii.Error, ValueError, TypeError):
-        raise UpstreamError("EMPTY_RESPONSE", "The upstream image is not valid base64")
+        raise UpstreamError("EMPTY_RESPONSE", "The upstream image is not valid base64") from None
     if sniff(data[:16]) not in SAVABLE:
         raise UpstreamError("EMPTY_RESPONSE", "The upstream sent data that is not a PNG, JPEG "
                             "or WebP image")
@@ -161,23 +164,34 @@ _LATE_FIELDS = ("usage", "webSearchCalls", "createdAt", "createdAtIso", "elapsed
 
 
 def prepare(app: Any, b64_or_bytes: Any, requested: str, build_sidecar: SidecarFn,
-            keep_bytes: bool) -> Prepared:
+            keep_bytes: bool, b64_text: Optional[bytes] = None) -> Prepared:
     """Decode, convert, embed the parameters, write the temp file (see the module doc).
 
     ``build_sidecar`` gives the parameters for the ``ima2`` chunk (fields known only after
     completion are left out); ``keep_bytes`` keeps the bytes (raw answers) instead of the
-    base64 (JSON/SSE answers).
+    base64 (JSON/SSE answers). ``b64_text``: the upstream's own base64 of the decoded bytes
+    (the Images API path keeps it); then the text chunks are padded to a multiple of 3 bytes
+    so the image's tail keeps its base64 alignment and that text is reused for the answer
+    instead of encoding the image again after the upstream finished.
     """
-    data, kind, warnings = match_format(app, decode_image(b64_or_bytes), requested)
+    original = decode_image(b64_or_bytes)
+    data, kind, warnings = match_format(app, original, requested)
     actual = size_text(data)
     pieces: Optional[List[Any]] = None
+    reuse = (b64_text is not None and not keep_bytes and data is original
+             and len(b64_text) == 4 * ((len(data) + 2) // 3))
     if kind == "png":
         meta = {k: v for k, v in build_sidecar(now_ms(), kind, actual).items()
                 if k not in _LATE_FIELDS}
         prompt = meta.get("effectivePrompt") or meta.get("prompt") or ""
-        pieces = png_text_pieces(data, [
-            ("ima2", json.dumps(meta, ensure_ascii=False, separators=(",", ":"))),
-            ("parameters", a1111_parameters(str(prompt), meta))])
+        text = json.dumps(meta, ensure_ascii=False, separators=(",", ":"))
+        entries = [("ima2", text), ("parameters", a1111_parameters(str(prompt), meta))]
+        pieces = png_text_pieces(data, entries)
+        if pieces is not None and reuse and len(pieces[1]) % 3:
+            entries[0] = ("ima2", text + " " * (-len(pieces[1]) % 3))  # JSON allows it
+            pieces = png_text_pieces(data, entries)
+        reuse = reuse and pieces is not None and len(pieces[0]) % 3 == 0 \
+            and len(pieces[1]) % 3 == 0
     parts: List[Any] = pieces if pieces is not None else [data]
     folder = app.config.generated_dir
     os.makedirs(folder, exist_ok=True)
@@ -186,6 +200,12 @@ def prepare(app: Any, b64_or_bytes: Any, requested: str, build_sidecar: SidecarF
     length = sum(len(p) for p in parts)
     if keep_bytes:
         return Prepared(temp, kind, actual, length, warnings, None, parts)
+    if reuse and b64_text is not None and pieces is not None:
+        head = list(B64Stream(pieces[:2]))
+        return Prepared(temp, kind, actual, length, warnings,
+                        head + [memoryview(b64_text)[len(pieces[0]) // 3 * 4:]], None)
+    if reuse and b64_text is not None:  # not a PNG: the upstream text is the answer
+        return Prepared(temp, kind, actual, length, warnings, [b64_text], None)
     return Prepared(temp, kind, actual, length, warnings, list(B64Stream(parts)), None)
 
 
@@ -198,22 +218,25 @@ def publish(app: Any, job: Any, prepared: Prepared, name_for: NameFn,
         job.cancel.check()
         index = job.next_index()
         filename = name_for(index, prepared.kind)
-        while os.path.exists(os.path.join(folder, filename)):
+        while os.path.lexists(os.path.join(folder, filename)) or os.path.lexists(
+                os.path.join(folder, filename + ".json")):
             filename = name_for(index, prepared.kind)  # a random-hex collision: draw again
         if os.sep in filename or "/" in filename or filename.startswith("."):
             raise ValueError("refusing to write outside the gallery: %r" % filename)
         sidecar = build_sidecar(now_ms(), prepared.kind, prepared.actual)
         path = os.path.join(folder, filename)
-        publish_temp(prepared.temp, path, fsync=fsync)
-        prepared.published = True
+        # Sidecar first: a kill between the two renames leaves an orphan sidecar (invisible,
+        # removed at start-up), never an image without its settings.
+        atomic_write(path + ".json", dumps(sidecar, pretty=pretty), fsync=fsync)
         try:
-            atomic_write(path + ".json", dumps(sidecar, pretty=pretty), fsync=fsync)
+            publish_temp(prepared.temp, path, fsync=fsync)
         except BaseException:
             try:
-                os.unlink(path)  # both or neither: no image without its sidecar
+                os.unlink(path + ".json")  # both or neither
             except OSError:
                 pass
             raise
+        prepared.published = True
     app.log.info("generate", "saved", requestId=job.request_id, filename=filename,
                  bytes=prepared.length, kind=prepared.kind)
     app.fire_image_saved(filename)
@@ -230,19 +253,39 @@ def discard(prepared: Optional[Prepared]) -> None:
 
 
 def remove_stale_temps(folder: str) -> int:
-    """At start-up: temp files left by a process that died mid-generation."""
+    """At start-up: temp files left by a process that died mid-generation (only files whose
+    writer is gone: the pid in the name is checked, so a live server's saves are safe)."""
+    return sweep_stale_temps([folder])
+
+
+_IMAGE_SUFFIXES = (".png.json", ".jpeg.json", ".jpg.json", ".webp.json")
+
+
+def remove_orphan_sidecars(folder: str, older_than: float, keep: Iterable[str] = ()) -> int:
+    """At start-up (folder lock held): sidecars whose image never arrived (a kill between the
+    sidecar and the image rename). Only files older than ``older_than`` (epoch seconds), and
+    never the sidecar of a name in ``keep`` (an image in the trash whose sidecar did not
+    follow it yet)."""
     removed = 0
+    kept = {k + ".json" for k in keep}
     try:
         names = os.listdir(folder)
     except OSError:
         return 0
+    present = set(names)
     for name in names:
-        if name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX):
-            try:
-                os.unlink(os.path.join(folder, name))
-                removed += 1
-            except OSError:
-                pass
+        if name.startswith(".") or not name.lower().endswith(_IMAGE_SUFFIXES):
+            continue
+        if name[:-5] in present or name in kept:
+            continue
+        path = os.path.join(folder, name)
+        try:
+            if os.lstat(path).st_mtime >= older_than:
+                continue
+            os.unlink(path)
+            removed += 1
+        except OSError:
+            pass
     return removed
 
 
@@ -267,7 +310,8 @@ class ImageSaver:
         self.prepared = None
         self.prepared = prepare(self.app, image, self.requested,
                                 lambda now, kind, actual: self.build_sidecar(
-                                    result, now, kind, actual), self.keep_bytes)
+                                    result, now, kind, actual), self.keep_bytes,
+                                getattr(result, "image_b64", None))
         result.image, result.image_bytes, result.image_taken = None, None, True
 
     def save(self, result: Any, name_for: NameFn, pretty: bool = False) -> Saved:

@@ -1,4 +1,4 @@
-"""Asset-missing marking and its undo (CONTRACT §11.2 with the §19.15 fixes).
+"""Asset-missing marking and its undo (docs/API.md §11.2 with the §19.15 fixes).
 
 Owns: deciding whether a node's ``data.imageUrl`` names a gallery file — an *exact* match of
 the decoded URL path with ``/generated/<file>`` or with the file name itself (the original

@@ -1,4 +1,4 @@
-"""Sessions service: sessions, node graphs and style sheets (CONTRACT §6.16–6.18, §9–§11.2).
+"""Sessions service: sessions, node graphs and style sheets (docs/API.md §6.16–6.18, §9–§11.2).
 
 Owns: the operations behind the sessions routes (list, create, get, rename, delete, graph save
 with If-Match, style sheet get/put/toggle/extract), the default session and the one-time
@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional
 
 from ..errors import ApiError
 from ..log import now_ms
-from . import graph, session_assets, stylesheet
+from . import graph, session_assets
 from .session_store import SessionStore
 
 DEFAULT_TITLE = "Untitled"
@@ -44,12 +44,15 @@ class SessionsService:
 
     # --- lifecycle --------------------------------------------------------------------------
     def start(self) -> None:
-        from .sessions_import import import_if_needed
-
         self.store.ensure()
-        self.store.sweep_temp_files()
+        if getattr(self.app, "owns_folder", True):  # start-up sweeps: the lock holder only
+            self.store.sweep_temp_files()
+        db_path = self.app.config.db_path
         with self.store.global_lock():
-            import_if_needed(self.app, self.store)
+            if db_path and os.path.isfile(db_path):  # sqlite3 is imported only when needed
+                from .sessions_import import import_if_needed
+
+                import_if_needed(self.app, self.store)
             if not self.store.ids():
                 self._create(FIRST_SESSION_TITLE)
                 self.app.log.info("session", "default_created")
@@ -80,7 +83,7 @@ class SessionsService:
         if title is not None and not isinstance(title, str):
             raise ApiError(400, "INVALID_TITLE", "Title must be a string")
         # Blank titles become the default (the original stored whitespace-only titles that
-        # rename then refused, CONTRACT §19.19).
+        # rename then refused, docs/API.md §19.19).
         title = title[:MAX_TITLE_CHARS] if title and title.strip() else DEFAULT_TITLE
         doc = self._create(title)
         self.app.log.info("session", "created", sessionId=doc["id"])
@@ -121,7 +124,7 @@ class SessionsService:
     # --- graph -----------------------------------------------------------------------------
     def save_graph(self, session_id: str, body: Any, if_match: Optional[str],
                    observe: Dict[str, Optional[str]]) -> Dict[str, Any]:
-        """CONTRACT §6.17 in its order; normalisation errors wait for the version check."""
+        """docs/API.md §6.17 in its order; normalisation errors wait for the version check."""
         nodes, edges = graph.check_shape(body)
         if not if_match:
             raise ApiError(428, "GRAPH_VERSION_REQUIRED", "If-Match header required")
@@ -131,8 +134,12 @@ class SessionsService:
         deferred: Optional[ApiError] = None
         stored_nodes: List[Dict[str, Any]] = []
         stored_edges: List[Dict[str, Any]] = []
+        encoded: Dict[str, Any] = {}
         try:
-            stored_nodes, stored_edges = graph.normalise(nodes, edges)
+            stored_nodes, stored_edges, nodes_json, edges_json = graph.normalise_encoded(
+                nodes, edges)
+            # The lists' JSON was built during normalisation: the store writes it as is.
+            encoded = {"nodes": (stored_nodes, nodes_json), "edges": (stored_edges, edges_json)}
         except ApiError as err:
             deferred = err
 
@@ -151,7 +158,7 @@ class SessionsService:
             return True
 
         try:
-            doc = self.store.mutate(session_id, change)[0]
+            doc = self.store.mutate(session_id, change, encoded)[0]
         except ApiError as err:
             self.app.log.info("session", "graph_save_refused", sessionId=session_id,
                               code=err.code, status=err.status, **observe)
@@ -197,7 +204,7 @@ class SessionsService:
             try:
                 size = len(json.dumps(sheet, allow_nan=False, ensure_ascii=False))
             except (ValueError, RecursionError):
-                raise ApiError(400, "INVALID_SHEET", "styleSheet must be plain JSON")
+                raise ApiError(400, "INVALID_SHEET", "styleSheet must be plain JSON") from None
             if size > MAX_SHEET_CHARS or not graph.depth_ok(sheet, graph.MAX_DATA_DEPTH):
                 raise ApiError(400, "INVALID_SHEET", "styleSheet is larger than %d characters "
                                "or nested deeper than %d levels"
@@ -212,6 +219,8 @@ class SessionsService:
         return enabled
 
     def extract_style_sheet(self, session_id: str, body: Dict[str, Any]) -> Dict[str, Any]:
+        from . import stylesheet  # on use: it pulls in urllib.request (issue 19)
+
         path = stylesheet.extraction_path(self.app)
         if path is None:
             raise ApiError(400, "STYLE_SHEET_NO_KEY", "Style-sheet extraction needs an OpenAI "
@@ -239,6 +248,8 @@ class SessionsService:
         if doc is None or doc.get("styleSheetEnabled") is not True:
             return None
         sheet = doc.get("styleSheet")
+        from . import stylesheet
+
         prefix = stylesheet.render_prefix(sheet)
         return {"prefix": prefix, "sheet": sheet} if prefix else None
 

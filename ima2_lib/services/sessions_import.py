@@ -1,4 +1,4 @@
-"""One-time import of ima2-gen's ``sessions.db`` into flat session files (decision 3).
+"""One-time import of ima2-gen's ``sessions.db`` into flat session files (docs/API.md decision 3).
 
 Owns: reading the SQLite store of the Node original *read-only* (``file:…?mode=ro`` with the
 stdlib ``sqlite3``; the .db and its -wal/-shm are never written), tolerating column-name

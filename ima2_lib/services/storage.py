@@ -1,6 +1,6 @@
 """Storage: gallery status, ima2-gen's old install folders, opening the folder, migration.
 
-Owns: ``GET /api/storage/status`` data (CONTRACT §6.5: label, image count, legacy candidates
+Owns: ``GET /api/storage/status`` data (docs/API.md §6.5: label, image count, legacy candidates
 scanned/found, state), the legacy candidate list of §12.1 adapted for Python (the Node-install
 folders where ima2-gen kept ``generated/``, computed from HOME and the same environment
 variables, ``IMA2_TEST_HOME`` / ``IMA2_TEST_EXEC_PATH`` included; the running Node version is
@@ -16,7 +16,6 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-import subprocess
 import sys
 import threading
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple
@@ -182,6 +181,8 @@ def opener_command(platform: str = sys.platform) -> str:
 
 def open_folder(path: str, env: Mapping[str, str], wait: float = 0.25) -> Dict[str, Any]:
     """Start the desktop's folder opener on ``path`` (§12.3); never through a shell."""
+    import subprocess  # on use: ~2 ms of every start otherwise (issue 19)
+
     command = opener_command()
     try:
         os.makedirs(path, exist_ok=True)

@@ -1,4 +1,4 @@
-"""Style sheets: shape coercion, prefix rendering and extraction (CONTRACT §9).
+"""Style sheets: shape coercion, prefix rendering and extraction (docs/API.md §9).
 
 Owns: ``coerce`` (the six-key shape), ``render_prefix`` / ``apply_prefix`` (the prompt prefix
 and its cap), and ``extract``: with an OpenAI API key, ``<openai_base_url>/v1/chat/completions``
@@ -108,7 +108,8 @@ def parse_sheet_text(text: Any) -> Dict[str, Any]:
         except ValueError:
             value = None
         if value is None:
-            raise ApiError(422, "STYLE_SHEET_PARSE", "Style-sheet model returned non-JSON")
+            raise ApiError(422, "STYLE_SHEET_PARSE",
+                           "Style-sheet model returned non-JSON") from None
     return coerce(value)
 
 
@@ -227,7 +228,7 @@ def extract_via_api_key(app: Any, prompt: str, reference: Optional[str]) -> Dict
         status, parsed = post_json(app, url, body, {"Authorization": "Bearer %s" % config.api_key},
                                    env_proxies=True)
     except (OSError, http.client.HTTPException) as exc:
-        raise _transport_failure(exc, "the OpenAI API", url)
+        raise _transport_failure(exc, "the OpenAI API", url) from exc
     if not 200 <= status < 300:
         raise _upstream_failure(status, parsed, "the OpenAI API")
     content = None
@@ -242,7 +243,7 @@ def extract_via_api_key(app: Any, prompt: str, reference: Optional[str]) -> Dict
 
 
 def response_text(parsed: Any) -> str:
-    """The assistant text of a Responses-API object (UPSTREAM §3e; no ``output_text``)."""
+    """The assistant text of a Responses-API object (docs/UPSTREAM.md §3e; no ``output_text``)."""
     texts = []
     for item in (parsed.get("output") or []) if isinstance(parsed, dict) else []:
         if not isinstance(item, dict) or item.get("type") != "message":
@@ -266,7 +267,7 @@ def extract_via_oauth(app: Any, prompt: str, reference: Optional[str]) -> Dict[s
     try:
         status, parsed = post_json(app, url, body, {}, env_proxies=False)
     except (OSError, http.client.HTTPException) as exc:
-        raise _transport_failure(exc, "the OAuth proxy", url)
+        raise _transport_failure(exc, "the OAuth proxy", url) from exc
     if not 200 <= status < 300:
         raise _upstream_failure(status, parsed, "the OAuth proxy")
     if isinstance(parsed, dict) and parsed.get("status") == "failed":

@@ -68,7 +68,7 @@ class ThumbnailService:
             with open(path, "rb") as handle:
                 head = handle.read(65536)
         except OSError:
-            raise ApiError(404, "NOT_FOUND", "File not found")
+            raise ApiError(404, "NOT_FOUND", "File not found") from None
         size = dimensions(head)
         if size is not None and max(size) <= px:
             return path, None, "original"

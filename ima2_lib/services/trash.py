@@ -1,7 +1,7 @@
 """Trash: delete moves an image and its sidecar aside; restore puts back exactly that; expiry.
 
 Owns: ``DELETE /api/history/{filename}`` and ``POST /api/history/{filename}/restore``
-(CONTRACT §6.14–6.15, §11.1 with decision 4 and the §19.2/§19.15 fixes): the name checks
+(docs/API.md §6.14–6.15, §11.1 with docs/API.md decision 4 and the §19.2/§19.15 fixes): the name checks
 (``gallery.validate_name``), moving files into ``config.trash_dir`` (which follows a custom
 gallery folder; a trash on another filesystem is handled by copy + unlink), the trash manifest
 ``<trash>/.manifest.json`` (written atomically; it records which trash files belong to which
@@ -84,7 +84,8 @@ class TrashService:
     # --- manifest ------------------------------------------------------------------------
     def _load(self) -> Dict[str, Dict[str, Any]]:
         data = read_json(self.manifest_path, default=None,
-                         warn=lambda m: self.app.log.warn("trash", "manifest_unreadable"))
+                         warn=lambda m: self.app.log.warn("trash", "manifest_unreadable"),
+                         nofollow=True)
         entries = data.get("entries") if isinstance(data, dict) else None
         return {k: v for k, v in (entries or {}).items()
                 if isinstance(v, dict) and _TRASH_ID.match(k)}
@@ -101,7 +102,7 @@ class TrashService:
         try:
             info = os.lstat(path)
         except OSError:
-            raise ApiError(404, "ASSET_NOT_FOUND", "Asset not found")
+            raise ApiError(404, "ASSET_NOT_FOUND", "Asset not found") from None
         if not stat_mod.S_ISREG(info.st_mode):
             raise ApiError(400, "INVALID_FILENAME", "not a regular image file")
         trash = os.path.realpath(self.trash_dir)
@@ -136,7 +137,7 @@ class TrashService:
                 del entries[trash_id]
                 self._save(entries)
                 raise ApiError(500, "TRASH_FAILED", "Could not move the image to the trash (%s)"
-                               % (exc.strerror or type(exc).__name__))
+                               % (exc.strerror or type(exc).__name__)) from exc
             if sidecar_name:
                 try:
                     move_file(os.path.join(os.path.dirname(path), sidecar_name), target + ".json")
@@ -154,7 +155,21 @@ class TrashService:
                 "nodesTouched": touched["nodesTouched"]}
 
     # --- restore -------------------------------------------------------------------------
+    def latest_id(self, name: str) -> str:
+        """The trash id of the newest restorable delete of ``name`` (404 when there is none)."""
+        relative = validate_name(name)
+        now = now_ms()
+        with self._lock:
+            mine = [(int(e.get("deletedAt") or 0), k) for k, e in self._load().items()
+                    if e.get("filename") == relative and int(e.get("unlinkAt") or 0) > now]
+        if not mine:
+            raise ApiError(404, "TRASH_NOT_FOUND", "Nothing named %s is in the trash (expired or "
+                           "never deleted)" % relative)
+        return max(mine)[1]
+
     def restore(self, name: str, trash_id: Any) -> Dict[str, Any]:
+        if trash_id is None:  # no trashId: the newest delete of this file
+            trash_id = self.latest_id(name)
         if not isinstance(trash_id, str) or not trash_id:
             raise ApiError(400, "INVALID_TRASH_ID", "trashId required")
         if not _TRASH_ID.match(trash_id) or ".." in trash_id or trash_id.startswith("."):
@@ -163,7 +178,7 @@ class TrashService:
         path = inside(self.root, relative)
         with self._lock:
             entries = self._load()
-            entry = entries.get(trash_id)
+            entry = entries.get(trash_id) or self._foreign_entry(trash_id, relative)
             if entry is None or int(entry.get("unlinkAt") or 0) <= now_ms():
                 raise ApiError(404, "TRASH_NOT_FOUND",
                                "Nothing to restore for this trashId (expired or never deleted)")
@@ -178,28 +193,43 @@ class TrashService:
                 raise ApiError(409, "RESTORE_CONFLICT",
                                "A file with this name exists again; delete or rename it first")
             if not os.path.isfile(source):
-                del entries[trash_id]
-                self._save(entries)
+                if entries.pop(trash_id, None) is not None:
+                    self._save(entries)
                 raise ApiError(404, "TRASH_NOT_FOUND", "The trashed file is gone")
             try:
                 ensure_dir(os.path.dirname(path))
                 move_file(source, path)
             except OSError as exc:
                 raise ApiError(500, "RESTORE_FAILED", "Could not restore the image (%s)"
-                               % (exc.strerror or type(exc).__name__))
+                               % (exc.strerror or type(exc).__name__)) from exc
             if sidecar_target and os.path.isfile(source + ".json"):
                 try:
                     move_file(source + ".json", sidecar_target)
                 except OSError as exc:
                     self.app.log.warn("trash", "sidecar_restore_failed", error=exc.strerror)
-            del entries[trash_id]
-            self._save(entries)
+            if entries.pop(trash_id, None) is not None:
+                self._save(entries)
         self.history.index.upsert(relative)
         touched = self.app.fire_asset_restored(relative)
         self.app.log.info("trash", "restored", file=relative, trashId=trash_id)
         return {"ok": True, "filename": relative, "trashId": trash_id,
                 "sessionsTouched": touched["sessionsTouched"],
                 "nodesTouched": touched["nodesTouched"]}
+
+    def _foreign_entry(self, trash_id: str, relative: str) -> Optional[Dict[str, Any]]:
+        """An entry ima2-gen wrote (``<ms>_<flattened name>`` + ``.json``, no manifest):
+        restorable under its own name until ``<ms> + trash.ttlMs``, like ima2-gen."""
+        match = _TRASH_ID.match(trash_id)
+        source = os.path.join(self.trash_dir, trash_id)
+        if not match or not os.path.isfile(source) or os.path.islink(source):
+            return None
+        if trash_id[len(match.group(1)) + 1:] != _flatten(relative):
+            return None
+        deleted = int(match.group(1))
+        has_sidecar = os.path.isfile(source + ".json") and not os.path.islink(source + ".json")
+        return {"filename": relative, "deletedAt": deleted,
+                "unlinkAt": deleted + max(0, int(self.app.config.trash_ttl_ms)),
+                "sidecar": os.path.basename(relative) + ".json" if has_sidecar else None}
 
     # --- expiry --------------------------------------------------------------------------
     def sweep(self) -> Optional[int]:
@@ -245,6 +275,8 @@ class TrashService:
             pass
 
     def start(self) -> None:
+        if not getattr(self.app, "owns_folder", True):
+            return  # the live server holding the state folder sweeps its trash
         self._thread = threading.Thread(target=self._run, name="ima2-trash", daemon=True)
         self._thread.start()
 

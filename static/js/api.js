@@ -227,7 +227,7 @@ export async function postStream(path, json, { onEvent, signal, headers = {} } =
   await readEventStream(res, onEvent);
 }
 
-// --- the routes the studio uses (CONTRACT §6) ---------------------------------------------
+// --- the routes the studio uses (docs/API.md §6) ---------------------------------------------
 const enc = encodeURIComponent;
 export const encodePath = (name) => String(name).split('/').map(enc).join('/');
 
@@ -238,7 +238,7 @@ export const api = {
   openGeneratedDir: () => post('/api/storage/open-generated-dir', {}),
   inflight: (query = '') => get('/api/inflight' + query),
   cancel: (requestId) => del('/api/inflight/' + enc(requestId)),
-  edit: (body, signal) => post('/api/edit', body, { signal }),
+  edit: (body, signal, headers) => post('/api/edit', body, { signal, headers }),
   history: (params) => get('/api/history?' + new URLSearchParams(params).toString()),
   deleteAsset: (filename) => del('/api/history/' + enc(filename)),
   restoreAsset: (filename, trashId) =>

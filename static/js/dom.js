@@ -51,6 +51,9 @@ const PATHS = {
   trash: '<path d="M3 6h18M8 6V4h8v2M19 6l-1 14H6L5 6"/>',
   edit: '<path d="M12 20h9M16.5 3.5a2.1 2.1 0 0 1 3 3L7 19l-4 1 1-4z"/>',
   ref: '<path d="M10 13a5 5 0 0 0 7 0l3-3a5 5 0 0 0-7-7l-1 1M14 11a5 5 0 0 0-7 0l-3 3a5 5 0 0 0 7 7l1-1"/>',
+  imgplus: '<path d="M21 12v7a2 2 0 0 1-2 2H5a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2h7M16 5h6M19 2v6"/><circle cx="9" cy="9" r="2"/><path d="m21 15-5-5L5 21"/>',
+  spark: '<path d="M12 3l2 6 6 2-6 2-2 6-2-6-6-2 6-2z"/>',
+  full: '<path d="M8 3H3v5M16 3h5v5M8 21H3v-5M16 21h5v-5"/>',
   plus: '<path d="M12 5v14M5 12h14"/>',
   minus: '<path d="M5 12h14"/>',
   left: '<path d="m15 18-6-6 6-6"/>',
@@ -60,19 +63,23 @@ const PATHS = {
   upload: '<path d="M12 21V9M7 14l5-5 5 5M5 3h14"/>',
   retry: '<path d="M3 12a9 9 0 1 0 3-6.7L3 8M3 3v5h5"/>',
   stop: '<rect x="6" y="6" width="12" height="12" rx="1"/>',
-  fit: '<path d="M4 9V4h5M20 9V4h-5M4 15v5h5M20 15v5h-5"/>',
+  fit: '<path d="M9 4v5H4M15 4v5h5M9 20v-5H4M15 20v-5h5"/>',
   palette: '<circle cx="12" cy="12" r="9"/><circle cx="8" cy="10" r="1.2"/><circle cx="12" cy="7.5" r="1.2"/><circle cx="16" cy="10" r="1.2"/><path d="M12 21a3 3 0 0 1 0-6h2"/>',
 };
 
 /** An inline SVG icon (decorative; the button carries the label). */
+const ICONS = {}; // name -> parsed template (cloned: 200 node cards parse no SVG at all)
 export function icon(name) {
-  const span = document.createElement('span');
-  span.className = 'icon';
-  span.setAttribute('aria-hidden', 'true');
-  span.innerHTML = '<svg viewBox="0 0 24 24" width="18" height="18" fill="none" '
-    + 'stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round">'
-    + (PATHS[name] || '') + '</svg>';
-  return span;
+  if (!ICONS[name]) {
+    const span = document.createElement('span');
+    span.className = 'icon';
+    span.setAttribute('aria-hidden', 'true');
+    span.innerHTML = '<svg viewBox="0 0 24 24" width="18" height="18" fill="none" '
+      + 'stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round">'
+      + (PATHS[name] || '') + '</svg>';
+    ICONS[name] = span;
+  }
+  return ICONS[name].cloneNode(true);
 }
 
 /** A button with an icon; `key` is the i18n key of its label (aria-label + title, or shown). */
@@ -114,12 +121,17 @@ export function toast(message, { action = null, timeout = 5000, kind = 'info' } 
   }
   el.append(iconButton('x', 'common.dismiss', close, { cls: 'btn-small' }));
   region.append(el);
+  // Toasts never pile up over the content: the oldest goes when a fourth arrives.
+  while (region.children.length > 3) region.firstElementChild.remove();
   if (timeout) timer = setTimeout(close, timeout);
   return { close, el };
 }
 
+/** Elapsed time, one format everywhere: "4.0 s", "1 min 05 s". */
 export function fmtSeconds(ms) {
-  return (Math.max(0, ms) / 1000).toFixed(1) + ' s';
+  const s = Math.max(0, Number(ms) || 0) / 1000;
+  if (s < 60) return s.toFixed(1) + ' s';
+  return `${Math.floor(s / 60)} min ${String(Math.floor(s % 60)).padStart(2, '0')} s`;
 }
 
 export function fmtDate(ms) {

@@ -268,3 +268,13 @@ export function setData(id, patch) {
   if (node) node.data = { ...node.data, ...patch };
   return node;
 }
+
+/** Drag-to-connect: `target` now edits `source` (its old parent edge goes); refuses cycles. */
+export function reparent(source, target) {
+  for (let up = source; up; up = (incomingEdge(up) || {}).source) if (up === target) return false;
+  const old = incomingEdge(target);
+  if (old && old.source === source) return false;
+  if (old) graph.edges.delete(old.id);
+  addEdge(source, target);
+  return true;
+}

@@ -29,8 +29,16 @@ function add(row) {
   return true;
 }
 
+let sorted = 0; // items[0..sorted) are known to be in order
 function announce() {
-  items.sort(newer);
+  // Older pages append in order: only sort when something landed out of place.
+  for (let i = Math.max(1, sorted); i < items.length; i += 1) {
+    if (newer(items[i - 1], items[i]) > 0) {
+      items.sort(newer);
+      break;
+    }
+  }
+  sorted = items.length;
   emit('history', { items, total, done: cursor === null });
 }
 
@@ -125,7 +133,35 @@ export const history = {
     return result;
   },
 
-  async restore(row, trashId) {
+  /** Move several images to the trash with one Undo for all of them. */
+  async deleteManyWithUndo(rows) {
+    const done = [];
+    for (const row of rows) {
+      try {
+        done.push([byName.get(row.filename) || row, await api.deleteAsset(row.filename)]);
+      } catch (err) {
+        toast(t('gallery.deleteFailed', { message: err.message }), { kind: 'error' });
+        break;
+      }
+    }
+    for (const [row, result] of done) {
+      byName.delete(row.filename);
+      const at = items.indexOf(row);
+      if (at >= 0) items.splice(at, 1);
+      if (total) total -= 1;
+      emit('assets:deleted', { filename: row.filename, result });
+    }
+    announce();
+    if (!done.length) return [];
+    toast(t('gallery.deletedMany', { n: done.length }), { timeout: UNDO_MS, action: { label: t('gallery.undo'),
+      run: async () => {
+        for (const [row, result] of done) await this.restore(row, result.trashId, true);
+        toast(t('gallery.restoredMany', { n: done.length }));
+      } } });
+    return done;
+  },
+
+  async restore(row, trashId, quiet = false) {
     try {
       await api.restoreAsset(row.filename, trashId);
     } catch (err) {
@@ -134,7 +170,7 @@ export const history = {
     }
     this.insert(row);
     emit('assets:restored', { filename: row.filename });
-    toast(t('gallery.restored', { name: row.filename }));
+    if (!quiet) toast(t('gallery.restored', { name: row.filename }));
     return true;
   },
 };

@@ -1,11 +1,12 @@
 // i18n.js — the studio's languages: every UI string lives in one dictionary per language
 // (lang/en.js, lang/ko.js, same keys); the helpers here put them on the page: t(key, vars)
-// and data-i18n* attributes re-applied when the language changes.
-// Must not: build views or call the API.
+// and data-i18n* attributes re-applied when the language changes. English is always loaded (it
+// is the fallback); another language's dictionary is imported when it is chosen, so a first
+// load carries one dictionary. Must not: build views or call the API.
 import { EN } from './lang/en.js';
-import { KO } from './lang/ko.js';
 
-const DICTS = { en: EN, ko: KO };
+const DICTS = { en: EN };
+const LOADERS = { ko: () => import('./lang/ko.js').then((m) => m.KO) };
 let lang = 'en';
 
 export const LANGUAGES = [['en', 'English'], ['ko', '한국어']];
@@ -37,7 +38,15 @@ export function applyI18n(root = document) {
   }
 }
 
-export function setLang(next) {
+/** Switch language (loading its dictionary first); resolves when the page shows it. */
+export async function setLang(next) {
+  if (!DICTS[next] && LOADERS[next]) {
+    try {
+      DICTS[next] = await LOADERS[next]();
+    } catch (_) {
+      // offline mid-session or a broken file: stay readable in English
+    }
+  }
   lang = DICTS[next] ? next : 'en';
   document.documentElement.lang = lang;
   applyI18n(document);
@@ -46,5 +55,5 @@ export function setLang(next) {
 /** The browser's language if we have it, else English. */
 export function detectLang() {
   const wanted = (navigator.language || 'en').slice(0, 2).toLowerCase();
-  return DICTS[wanted] ? wanted : 'en';
+  return DICTS[wanted] || LOADERS[wanted] ? wanted : 'en';
 }

@@ -1,7 +1,9 @@
 // jobs.js — running generations. Owns: starting this tab's generate (SSE over fetch, partial
-// previews) and edit (JSON) requests, Cancel (DELETE /api/inflight/:id, which aborts the
-// upstream call, then the fetch), and polling /api/inflight so jobs from other tabs, node mode
-// and the CLI are listed too. Announces 'jobs', 'result', 'job:error', 'inflight' and
+// previews) and edit (JSON) requests — both sent with `X-Ima2-On-Disconnect: continue` so a
+// reload does not lose the job — Cancel (DELETE /api/inflight/:id, which aborts the upstream
+// call, then the fetch), and polling /api/inflight?includeTerminal=1 so jobs from other tabs,
+// node mode, the CLI and before a reload are listed too. Announces 'jobs', 'job:start',
+// 'job:done', 'job:error', 'job:canceled', 'inflight', 'inflight:terminal' and
 // 'history:refresh' on the bus. Must not: build DOM.
 import { api, postStream, encodePath, ApiError, toApiError } from './api.js';
 import { emit, uid } from './state.js';
@@ -11,6 +13,7 @@ let remote = []; // ActiveJob rows of /api/inflight not started here
 let pollTimer = null;
 let polling = false;
 const POLL_MS = 1500;
+const KEEP = { 'X-Ima2-On-Disconnect': 'continue' };
 
 export function runningJobs() {
   const mine = Array.from(local.values());
@@ -52,19 +55,24 @@ function resultEntries(job, payload) {
     prompt: job.request.prompt,
     revisedPrompt: img.revisedPrompt || payload.revisedPrompt || null,
     model: payload.model || job.request.model,
+    renderPath: payload.renderPath || null,
+    renderModel: payload.renderModel || null,
     requestedSize: payload.size || job.request.size,
     quality: payload.quality || job.request.quality,
     format: img.filename.split('.').pop(),
     elapsed: Number.isFinite(elapsed) ? elapsed * 1000 : Date.now() - job.startedAt,
     requestId: payload.requestId || job.requestId,
     warnings: payload.warnings || [],
+    usage: payload.usage || null,
     kind: job.kind,
+    provider: payload.provider || null,
   }));
 }
 
 function finish(job, payload) {
   untrackJob(job);
-  for (const entry of resultEntries(job, payload)) emit('result', entry);
+  emit('job:done', { requestId: job.requestId, entries: resultEntries(job, payload),
+    usage: payload.usage || null, revisedPrompt: payload.revisedPrompt || null });
   emit('history:refresh');
 }
 
@@ -81,6 +89,7 @@ function fail(job, error) {
 export async function startGenerate(request) {
   const requestId = uid('ui_');
   const job = trackJob({ requestId, kind: 'generate', prompt: request.prompt, request });
+  emit('job:start', job);
   const body = { prompt: request.prompt, quality: request.quality, size: request.size,
     format: request.format, moderation: request.moderation, model: request.model,
     n: request.count, mode: request.mode, references: request.references || [], requestId };
@@ -88,6 +97,7 @@ export async function startGenerate(request) {
   try {
     await postStream('/api/generate', body, {
       signal: job.controller.signal,
+      headers: KEEP,
       onEvent: ({ event, data }) => {
         if (settled) return;
         if (event === 'phase') updateJob(job, { phase: data.phase || job.phase });
@@ -115,12 +125,13 @@ export async function startGenerate(request) {
 export async function startEdit(request) {
   const requestId = uid('ui_');
   const job = trackJob({ requestId, kind: 'edit', prompt: request.prompt, request });
+  emit('job:start', job);
   const image = request.image.slice(request.image.indexOf(',') + 1);
   poll();
   try {
     const payload = await api.edit({ prompt: request.prompt, image, quality: request.quality,
       size: request.size, moderation: request.moderation, model: request.model,
-      mode: request.mode, requestId }, job.controller.signal);
+      mode: request.mode, requestId }, job.controller.signal, KEEP);
     finish(job, payload || {});
   } catch (err) {
     fail(job, err);
@@ -139,6 +150,9 @@ export async function cancelJob(requestId) {
   if (job) job.canceled = true;
   try {
     await api.cancel(requestId);
+  } catch (err) {
+    // 404 JOB_NOT_FOUND / 409 JOB_FINISHED: the job is not running (any more).
+    if (err.status !== 404 && err.status !== 409) throw err;
   } finally {
     if (job) setTimeout(() => job.controller.abort(), 1500);
     remote = remote.filter((j) => j.requestId !== requestId);
@@ -152,7 +166,7 @@ export async function poll() {
   if (polling) return;
   polling = true;
   try {
-    const data = await api.inflight();
+    const data = await api.inflight('?includeTerminal=1');
     const rows = Array.isArray(data && data.jobs) ? data.jobs : [];
     for (const row of rows) {
       // JSON requests (edit) have no stream: their phase comes from the registry.
@@ -164,6 +178,7 @@ export async function poll() {
     const now = new Set(rows.map((j) => j.requestId));
     if (Array.from(before).some((id) => !now.has(id) && !local.has(id))) emit('history:refresh');
     emit('inflight', rows);
+    emit('inflight:terminal', Array.isArray(data && data.terminalJobs) ? data.terminalJobs : []);
     changed();
   } catch (_) {
     // the status view reports an unreachable server; keep the last list

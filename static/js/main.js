@@ -9,10 +9,8 @@ import { state, emit, on } from './state.js';
 import { startPolling } from './jobs.js';
 import { history } from './history.js';
 import { initTheme, initLanguage, initStatus } from './views/status.js';
-import { initComposer } from './views/composer.js';
-import { initProgress } from './views/progress.js';
+import { initComposer, hasKeyboard } from './views/composer.js';
 import { initResults } from './views/results.js';
-import { initErrors } from './views/errors.js';
 import { initRail } from './views/rail.js';
 import { initGallery } from './views/gallery.js';
 import { initViewer } from './views/viewer.js';
@@ -56,7 +54,11 @@ function showView(name) {
   const view = VIEWS.includes(name) ? name : 'studio';
   state.view = view;
   for (const v of VIEWS) $('#view-' + v).hidden = v !== view;
-  for (const tab of $$('.tab')) tab.setAttribute('aria-current', String(tab.dataset.view === view));
+  for (const tab of $$('.tab')) {
+    if (tab.dataset.view === view) tab.setAttribute('aria-current', 'page');
+    else tab.removeAttribute('aria-current');
+  }
+  document.body.dataset.view = view;
   if (location.hash !== '#' + view) window.history.replaceState(null, '', '#' + view);
   if (view === 'nodes') loadNodes();
 }
@@ -72,8 +74,6 @@ function buildShell() {
   }
   initStatus($('#topbar-tools'), $('#notices'));
   initComposer($('#composer'));
-  initProgress($('#stage'));
-  initErrors($('#stage'));
   initResults($('#stage'));
   initRail($('#rail'));
   initGallery($('#view-gallery'));
@@ -141,10 +141,10 @@ function installDrop() {
   });
 }
 
-function boot() {
+async function boot() {
   initTheme();
-  initLanguage();
   installErrorHandlers();
+  await initLanguage(); // one dictionary on a first load; another one is imported when chosen
   buildShell();
   installDrop();
   on('view', showView);
@@ -156,6 +156,8 @@ function boot() {
   applyI18n(document);
   $('#boot-note').remove();
   showView(location.hash.slice(1) || 'studio');
+  // A welcoming first view: the prompt is ready to type into (not on touch: no surprise keyboard).
+  if (state.view === 'studio' && hasKeyboard()) $('#prompt').focus({ preventScroll: true });
   startPolling();
   history.loadMore().catch((err) => toast(t('gallery.loadFailed', { message: err.message }),
     { kind: 'error' }));

@@ -76,16 +76,20 @@ export async function generateNode(id) {
     return;
   }
   const requestId = uid('node_');
+  // Ours from now on: while the save below is on its way the job is not in /api/inflight
+  // yet, and the reconciliation must not take the node for an interrupted one.
+  streaming.set(id, null);
   setData(id, { status: 'running', requestId, startedAt: Date.now(), error: null });
   live(id, { phase: 'queued', partial: null, startedAt: Date.now() });
   touch('generate-start');
-  await flush(); // the node is on the server before its job starts (reload reconciliation)
-  const job = trackJob({ requestId, kind: 'node', prompt });
-  streaming.set(id, job);
-  const body = { prompt, ...settings(), ...source, sessionId: graph.sessionId,
-    clientNodeId: id, requestId };
+  let job = null;
   let settled = false;
   try {
+    await flush(); // the node is on the server before its job starts (reload reconciliation)
+    job = trackJob({ requestId, kind: 'node', prompt });
+    streaming.set(id, job);
+    const body = { prompt, ...settings(), ...source, sessionId: graph.sessionId,
+      clientNodeId: id, requestId };
     await postStream('/api/node/generate', body, {
       signal: job.controller.signal,
       // Node jobs outlive a page reload: the server keeps them running when we disconnect.
@@ -111,12 +115,12 @@ export async function generateNode(id) {
     if (!settled) fail(node, new ApiError('The stream ended without a result', { code: 'STREAM_CUT' }));
   } catch (err) {
     if (!settled) {
-      fail(graph.nodes.get(id) || node, job.canceled || err.name === 'AbortError'
+      fail(graph.nodes.get(id) || node, (job && job.canceled) || err.name === 'AbortError'
         ? new ApiError('', { code: 'CANCELED' }) : err);
     }
   } finally {
     streaming.delete(id);
-    untrackJob(job);
+    if (job) untrackJob(job);
   }
 }
 

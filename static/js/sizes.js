@@ -1,4 +1,4 @@
-// sizes.js — image size presets and the gpt-image-2 size rules (CONTRACT §17.4): both edges
+// sizes.js — image size presets and the gpt-image-2 size rules (docs/API.md §17.4): both edges
 // multiples of 16, longest edge ≤ 3840, aspect ratio ≤ 3:1, 655,360 ≤ W·H ≤ 8,294,400.
 // The server forwards any size; checking here spares the user an upstream 400.
 // Must not: touch the DOM.

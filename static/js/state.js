@@ -56,19 +56,20 @@ export function tabId() {
   }
 }
 
-export const KNOWN_MODELS = ['gpt-5.4-mini', 'gpt-5.4', 'gpt-5.5'];
-
 /** Values read by more than one view. Changes are announced on the bus. */
 export const state = {
-  oauth: { status: 'unknown', models: [] },
+  oauth: { status: 'unknown', models: [], defaultModel: null },
   view: 'studio',
   sessions: [],
   sessionId: null,
 };
 
-/** Models usable for images: from the proxy when it is ready, else the three known ones. */
+/** Models for the picker: the proxy's own list (GET /api/oauth/status), the configured
+ * default first. Before the list is known, only the default (the server decides). */
 export function imageModels() {
-  const listed = state.oauth.status === 'ready' ? state.oauth.models || [] : [];
-  const usable = listed.filter((m) => KNOWN_MODELS.includes(m));
-  return usable.length ? usable : KNOWN_MODELS.slice();
+  const listed = state.oauth.models || [];
+  const first = state.oauth.defaultModel;
+  const out = first ? [first] : [];
+  for (const m of listed) if (!out.includes(m)) out.push(m);
+  return out.length ? out : ['gpt-5.4-mini'];
 }

@@ -11,6 +11,14 @@ script is the client. Times use the system-wide monotonic clock shared by the pr
 3. Partial-to-client latency: fake wrote the partial event → SSE client parsed it.
    Target ≤ 20 ms median.
 4. Linearity: added time for an 8 MB image vs a 4 MB one (single generation). Target ≤ 2x.
+5. Small-image overhead (issue 19): a 200 KB PNG, no partial images, 8 concurrent
+   generations; added time as in 1 (the fake's own time per request is printed beside it).
+   Target ≤ 15 ms median.
+6. Render paths: the Images API path (``IMA2_IMAGE_PATH=images``, the same 4 MB image as one
+   paced JSON answer) vs the hosted-tool path, 4 concurrent, interleaved: time from the moment
+   the upstream finished sending the image to the full answer. Target: images ≤ responses (no
+   more overhead). Also printed: the time after the upstream's last byte, where the hosted
+   tool's repetition of the image in ``response.completed`` hides ima2's work.
 
 ``BENCH_FSYNC=0`` runs the server without fsync (default: fsync on, as shipped).
 """
@@ -26,7 +34,7 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TESTS = os.path.dirname(HERE)
@@ -38,10 +46,11 @@ from ima2_lib.sse import SSEDecoder  # noqa: E402
 
 
 class Upstream:
-    def __init__(self, image_bytes: int) -> None:
+    def __init__(self, image_bytes: int, partials: int = 2) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, os.path.join(HERE, "upstream_proc.py"), "--image-bytes",
-             str(image_bytes)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+             str(image_bytes), "--partials", str(partials)], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE)
         assert self.proc.stdout is not None
         info = json.loads(self.proc.stdout.readline().decode())
         self.url = info["url"]
@@ -58,9 +67,9 @@ class Upstream:
 
 
 class Server:
-    def __init__(self, upstream: Upstream, tmp: str) -> None:
+    def __init__(self, upstream: Upstream, tmp: str, image_path: str = "auto") -> None:
         env = base_env(tmp, IMA2_OAUTH_URL=upstream.url, IMA2_PORT="0", IMA2_FSYNC=os.environ.get("BENCH_FSYNC", "1"),
-                       IMA2_LOG_LEVEL="warn")
+                       IMA2_LOG_LEVEL="warn", IMA2_IMAGE_PATH=image_path)
         self.serve = ServeProcess(env)
         advert = self.serve.wait_advertised(20)
         self.port = int(advert["port"])
@@ -91,7 +100,11 @@ def generate(port: int, tag: str) -> Tuple[float, float, int]:
 
 
 def added_times(server: Server, upstream: Upstream, concurrency: int,
-                rounds: int) -> List[float]:
+                rounds: int, own: Optional[List[float]] = None,
+                after_image: bool = False) -> List[float]:
+    """ima2's added time per request: response end minus the upstream's last byte, or with
+    ``after_image`` minus the moment the upstream finished sending the image itself (the
+    hosted tool's stream goes on repeating it in ``response.completed``)."""
     results: List[Tuple[str, float, float]] = []
     for number in range(rounds):
         threads, lock = [], threading.Lock()
@@ -114,11 +127,42 @@ def added_times(server: Server, upstream: Upstream, concurrency: int,
             for tag, _s, _e in results:
                 if ("bench " + tag) in text:
                     by_tag[tag] = stats["streams"][str(index)]
+    image_done: Dict[str, float] = {}
+    if after_image:
+        index_by_tag = {}
+        for index, text in enumerate(stats["inputs"]):
+            for tag, _s, _e in results:
+                if text and ("bench " + tag) in text:
+                    index_by_tag[tag] = index
+        for t, index, etype in stats["sent"]:
+            for tag, idx in index_by_tag.items():
+                if idx == index and etype == "response.output_item.done" \
+                        and tag not in image_done:
+                    image_done[tag] = t
     added = []
     for tag, start, end in results:
         stream = by_tag[tag]
-        added.append((end - start) - (stream["end"] - stream["start"]))
+        if after_image:
+            added.append(end - image_done.get(tag, stream["end"]))
+        else:
+            added.append((end - start) - (stream["end"] - stream["start"]))
+        if own is not None:
+            own.append(stream["end"] - stream["start"])
     return added
+
+
+def small_image_overhead(tmp: str, rounds: int) -> Tuple[List[float], List[float]]:
+    upstream = Upstream(200_000, partials=0)
+    server = Server(upstream, os.path.join(tmp, "small"))
+    try:
+        for _ in range(2):
+            generate(server.port, "warmup-small")
+        own: List[float] = []
+        added = added_times(server, upstream, concurrency=8, rounds=rounds, own=own)
+        return added, own
+    finally:
+        server.stop()
+        upstream.stop()
 
 
 def partial_latencies(server: Server, upstream: Upstream, rounds: int) -> List[float]:
@@ -186,6 +230,13 @@ def main() -> int:
           "fsync %s)" % ("off" if os.environ.get("BENCH_FSYNC", "1") == "0" else "on"))
     tmp = tempfile.mkdtemp(prefix="ima2-bench-")
     started: List[Any] = []
+    if os.environ.get("BENCH_ONLY") == "5":
+        added, own = small_image_overhead(tmp, rounds=int(os.environ.get("BENCH_ROUNDS", "10")))
+        print("5. added time, 8 concurrent, 200 KB PNG: median %s (p90 %.1f ms; fake's own "
+              "time median %s)   target <= 15 ms" % (
+                  ms(added), sorted(added)[int(len(added) * 0.9) - 1] * 1000, ms(own)))
+        shutil.rmtree(tmp, ignore_errors=True)
+        return 0
     try:
         upstream4 = Upstream(4_000_000)
         started.append(upstream4)
@@ -213,6 +264,26 @@ def main() -> int:
         ratio = statistics.median(single8) / statistics.median(single4)
         print("4. linearity: added time 4 MB %s, 8 MB %s -> ratio %.2f   target <= 2.0"
               % (ms(single4), ms(single8), ratio))
+        server_img = Server(upstream4, os.path.join(tmp, "images"), "images")
+        started.append(server_img)
+        generate(server_img.port, "warmup-images")
+        via_responses: List[float] = []
+        via_images: List[float] = []
+        end_r: List[float] = []
+        end_i: List[float] = []
+        for _ in range(4):  # interleaved, so machine noise hits both paths alike
+            via_responses += added_times(server4, upstream4, concurrency=4, rounds=1,
+                                         after_image=True)
+            via_images += added_times(server_img, upstream4, concurrency=4, rounds=1,
+                                      after_image=True)
+            end_r += added_times(server4, upstream4, concurrency=4, rounds=1)
+            end_i += added_times(server_img, upstream4, concurrency=4, rounds=1)
+        print("6. render paths, 4 concurrent, 4 MB, time from the image's last byte upstream to "
+              "the full answer: images %s vs responses %s   target: images <= responses"
+              % (ms(via_images), ms(via_responses)))
+        print("   (from the upstream's last byte: images %s vs responses %s — the hosted tool "
+              "repeats the image after it, which hides ima2's work)" % (ms(end_i), ms(end_r)))
+
     finally:
         for item in reversed(started):
             item.stop()

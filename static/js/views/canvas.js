@@ -1,8 +1,10 @@
 // views/canvas.js — the node canvas: pan (drag the background, arrow keys), zoom (wheel,
 // +/−/0 keys, buttons), node cards positioned in world coordinates, parent→child edges as SVG
-// paths, dragging nodes by their header (Shift+arrows for the keyboard), selecting nodes and
-// edges. Rendering is keyed by id so 200+ nodes update in place. Must not: save or generate
-// (it reports intents through the handlers it is given).
+// paths, dragging nodes by their header (Shift+arrows for the keyboard), dragging from a card's
+// port onto another card to connect (re-parent) it, selecting nodes and edges, a minimap, and
+// a compact level of detail when zoomed out (200–500 nodes stay readable). Rendering is keyed
+// by id so 200+ nodes update in place. Must not: save or generate (it reports intents through
+// the handlers it is given).
 import { h, iconButton, isTyping } from '../dom.js';
 
 export const NODE_W = 240;
@@ -25,7 +27,9 @@ export function createCanvas(container, handlers) {
     iconButton('minus', 'canvas.zoomOut', () => zoomAt(1 / 1.2), { cls: 'btn-small' }),
     iconButton('plus', 'canvas.zoomIn', () => zoomAt(1.2), { cls: 'btn-small' }),
     iconButton('fit', 'canvas.fit', () => fit(), { cls: 'btn-small' }));
+  const mini = h('canvas', { class: 'minimap', width: 180, height: 120, 'aria-hidden': 'true' });
   container.append(el);
+  el.append(mini);
   // The canvas never scrolls (it pans); undo scrolling that focus() or the browser starts.
   el.addEventListener('scroll', () => {
     el.scrollTop = 0;
@@ -37,7 +41,53 @@ export function createCanvas(container, handlers) {
   function applyView() {
     world.style.transform = `translate(${view.x}px, ${view.y}px) scale(${view.zoom})`;
     el.dataset.zoom = view.zoom.toFixed(3);
+    el.classList.toggle('lod', view.zoom < 0.55);
+    drawMini();
   }
+
+  // --- minimap: every node as a dot-sized box, the visible area as a frame; click to go there
+  let miniFrame = 0;
+  let miniMap = null;
+  function drawMini() {
+    if (miniFrame) return;
+    miniFrame = requestAnimationFrame(() => {
+      miniFrame = 0;
+      const nodes = handlers.nodes();
+      mini.hidden = nodes.length < 2;
+      if (mini.hidden) return;
+      const vw = el.clientWidth / view.zoom;
+      const vh = el.clientHeight / view.zoom;
+      const vx = -view.x / view.zoom;
+      const vy = -view.y / view.zoom;
+      const xs = nodes.map((n) => n.x).concat([vx, vx + vw]);
+      const ys = nodes.map((n) => n.y).concat([vy, vy + vh]);
+      const minX = Math.min(...xs);
+      const minY = Math.min(...ys);
+      const span = Math.max((Math.max(...xs) + NODE_W - minX) / mini.width,
+        (Math.max(...ys) + CARD_H - minY) / mini.height);
+      miniMap = { minX, minY, span };
+      const g = mini.getContext('2d');
+      const css = getComputedStyle(el);
+      g.clearRect(0, 0, mini.width, mini.height);
+      g.fillStyle = css.getPropertyValue('--edge');
+      for (const n of nodes) {
+        g.fillRect((n.x - minX) / span, (n.y - minY) / span, Math.max(2, NODE_W / span), Math.max(2, CARD_H / span));
+      }
+      g.strokeStyle = css.getPropertyValue('--accent');
+      g.lineWidth = 2;
+      g.strokeRect((vx - minX) / span, (vy - minY) / span, vw / span, vh / span);
+    });
+  }
+  mini.addEventListener('pointerdown', (e) => {
+    e.stopPropagation();
+    if (!miniMap) return;
+    const box = mini.getBoundingClientRect();
+    const wx = miniMap.minX + (e.clientX - box.left) * (mini.width / box.width) * miniMap.span;
+    const wy = miniMap.minY + (e.clientY - box.top) * (mini.height / box.height) * miniMap.span;
+    view.x = el.clientWidth / 2 - wx * view.zoom;
+    view.y = el.clientHeight / 2 - wy * view.zoom;
+    applyView();
+  });
 
   function zoomAt(factor, cx = el.clientWidth / 2, cy = el.clientHeight / 2) {
     const next = Math.min(2.5, Math.max(0.1, view.zoom * factor));
@@ -56,8 +106,10 @@ export function createCanvas(container, handlers) {
     const ys = nodes.map((n) => n.y);
     const minX = Math.min(...xs);
     const minY = Math.min(...ys);
+    // Real card sizes (a card with an image, prompt and buttons is ~440 px, not a guess).
+    const tall = Math.max(CARD_H, ...Array.from(nodeEls.values(), (c) => c.offsetHeight || 0));
     const w = Math.max(...xs) - minX + NODE_W;
-    const hgt = Math.max(...ys) - minY + 380;
+    const hgt = Math.max(...ys) - minY + tall;
     view.zoom = Math.min(1, Math.max(0.1, Math.min(el.clientWidth / (w + 80), el.clientHeight / (hgt + 80))));
     view.x = 40 - minX * view.zoom;
     view.y = 40 - minY * view.zoom;
@@ -70,7 +122,8 @@ export function createCanvas(container, handlers) {
     const hh = el.clientHeight;
     const sx = node.x * view.zoom + view.x;
     const sy = node.y * view.zoom + view.y;
-    if (sx >= 0 && sy >= 0 && sx + NODE_W * view.zoom <= w && sy + CARD_H * view.zoom <= hh) return;
+    if (view.zoom < 0.55) view.zoom = 1; // a node to work on is shown at a readable size
+    else if (sx >= 0 && sy >= 0 && sx + NODE_W * view.zoom <= w && sy + CARD_H * view.zoom <= hh) return;
     view.x = w / 2 - (node.x + NODE_W / 2) * view.zoom;
     view.y = Math.max(20, (hh - CARD_H * view.zoom) / 2) - node.y * view.zoom;
     applyView();
@@ -86,6 +139,19 @@ export function createCanvas(container, handlers) {
   let drag = null;
   el.addEventListener('pointerdown', (e) => {
     if (e.button !== 0) return;
+    // Shift/Ctrl+click adds to the selection; it must not select page text.
+    if ((e.shiftKey || e.ctrlKey || e.metaKey) && !e.target.closest('textarea, input')) e.preventDefault();
+    const port = e.target.closest('.gnode-port');
+    if (port) {
+      const from = port.closest('.gnode').dataset.id;
+      const link = document.createElementNS(SVG_NS, 'path');
+      link.setAttribute('class', 'edge linking');
+      edgesSvg.append(link);
+      drag = { kind: 'link', id: from, link, moved: false };
+      el.setPointerCapture(e.pointerId);
+      e.preventDefault();
+      return;
+    }
     const head = e.target.closest('.gnode-head');
     const nodeEl = e.target.closest('.gnode');
     if (e.target.closest('button, textarea, input, select, a')) return;
@@ -102,6 +168,14 @@ export function createCanvas(container, handlers) {
   });
   el.addEventListener('pointermove', (e) => {
     if (!drag) return;
+    if (drag.kind === 'link') {
+      const a = handlers.node(drag.id);
+      const box = el.getBoundingClientRect();
+      const x2 = (e.clientX - box.left - view.x) / view.zoom;
+      const y2 = (e.clientY - box.top - view.y) / view.zoom;
+      drag.link.setAttribute('d', `M${a.x + NODE_W},${a.y + ANCHOR_Y} L${x2},${y2}`);
+      return;
+    }
     const dx = e.clientX - drag.sx;
     const dy = e.clientY - drag.sy;
     if (Math.abs(dx) + Math.abs(dy) > 3) drag.moved = true;
@@ -116,6 +190,14 @@ export function createCanvas(container, handlers) {
   const endDrag = (e) => {
     if (!drag) return;
     el.classList.remove('panning');
+    if (drag.kind === 'link') {
+      drag.link.remove();
+      const under = document.elementFromPoint(e.clientX, e.clientY);
+      const target = under && under.closest && under.closest('.gnode');
+      if (target && target.dataset.id !== drag.id) handlers.connect(drag.id, target.dataset.id);
+      drag = null;
+      return;
+    }
     if (drag.kind === 'node' && drag.moved) {
       handlers.move(drag.id, drag.ox + (e.clientX - drag.sx) / view.zoom,
         drag.oy + (e.clientY - drag.sy) / view.zoom, true);
@@ -129,6 +211,7 @@ export function createCanvas(container, handlers) {
   };
   el.addEventListener('pointerup', endDrag);
   el.addEventListener('pointercancel', () => {
+    if (drag && drag.link) drag.link.remove();
     drag = null;
     el.classList.remove('panning');
   });
@@ -212,7 +295,8 @@ export function createCanvas(container, handlers) {
       }
       card.style.transform = `translate(${node.x}px, ${node.y}px)`;
       card.classList.toggle('selected', selected.has(node.id));
-      card.setAttribute('aria-selected', String(selected.has(node.id)));
+      if (selected.has(node.id)) card.setAttribute('aria-current', 'true');
+      else card.removeAttribute('aria-current');
       update(card, node);
     }
     for (const [id, card] of nodeEls) {
@@ -222,6 +306,7 @@ export function createCanvas(container, handlers) {
       }
     }
     renderEdges(edges.values(), nodes, selectedEdge);
+    drawMini();
   }
 
   function place(id, x, y) {

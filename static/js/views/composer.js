@@ -1,7 +1,9 @@
-// views/composer.js — the prompt and its settings: prompt (Ctrl/Cmd+Enter), Direct/Auto,
-// quality, size presets + custom W×H checked against the size rules with a nearest-valid
-// suggestion, format, moderation, model, count 1–8, and the edit source. Settings persist in
-// localStorage. Must not: call the generation API itself (it hands a request to jobs.js).
+// views/composer.js — the prompt and its settings as one-click chips with sub-labels: prompt
+// (Ctrl/⌘+Enter on devices with a keyboard), Direct/Auto, quality, size presets + custom W×H
+// checked against the size rules with a nearest-valid suggestion, format, moderation, model,
+// count 1–8, references and the edit source. On phones the prompt and Generate stay in a bottom
+// bar and the settings open as a sheet. Settings persist in localStorage.
+// Must not: call the generation API itself (it hands a request to jobs.js).
 import { h, tx, clear, iconButton, toast } from '../dom.js';
 import { t } from '../i18n.js';
 import { prefs, on, emit, imageModels } from '../state.js';
@@ -12,50 +14,60 @@ import { startGenerate, startEdit } from '../jobs.js';
 
 const DEFAULTS = { prompt: '', mode: 'auto', quality: 'medium', size: '1024x1024',
   customW: 1024, customH: 1024, format: 'png', moderation: 'low', model: 'gpt-5.4-mini',
-  count: 1 };
+  count: '1' };
 
 const settings = { ...DEFAULTS, ...prefs.get('composer', {}) };
+settings.count = String(settings.count);
 const els = {};
+const groups = {};
 let editSource = null; // {dataUrl, name, url}
+export const hasKeyboard = () => !window.matchMedia || window.matchMedia('(hover: hover) and (pointer: fine)').matches;
+const isMac = () => /Mac|iPhone|iPad/.test(navigator.platform || '');
 
 function save() {
   prefs.set('composer', settings);
 }
 
-function select(id, key, options, onchange) {
-  const el = h('select', { id, class: 'input', onchange: () => {
-    settings[key] = el.value;
-    save();
-    if (onchange) onchange();
-  } });
-  for (const [value, label, group, key] of options) {
-    let parent = el;
-    if (group) {
-      parent = Array.from(el.children).find((g) => g.dataset.group === group);
-      if (!parent) {
-        parent = h('optgroup', { label: t('size.group.' + group), dataset: { group },
-          'data-i18n-group': 'size.group.' + group });
-        el.append(parent);
-      }
+/** A row of one-click chips; `options` = [{value, label, sub?}] (label/sub: i18n key or text). */
+function chips(id, key, options, onchange) {
+  const box = h('div', { class: 'chips', role: 'group', id, 'aria-labelledby': id + '-label' });
+  const draw = (list) => {
+    clear(box);
+    for (const o of list) {
+      const label = o.key ? t(o.key) : o.label;
+      const sub = o.subKey ? t(o.subKey) : o.sub;
+      box.append(h('button', { type: 'button', class: 'chip', value: o.value,
+        'aria-pressed': String(String(settings[key]) === o.value), onclick: () => {
+          setChip(key, o.value);
+          if (onchange) onchange();
+        } }, h('span', { class: 'chip-label', text: label }),
+      sub ? h('span', { class: 'chip-sub', text: sub }) : null));
     }
-    parent.append(h('option', { value, text: label, 'data-i18n': key || null }));
-  }
-  el.value = settings[key];
-  if (el.value !== String(settings[key]) && options.length) settings[key] = el.value;
-  return el;
+    if (!list.some((o) => o.value === String(settings[key])) && list.length) setChip(key, list[0].value);
+  };
+  groups[key] = { box, draw, options };
+  draw(options);
+  return box;
 }
 
-function field(labelKey, control, extra = null) {
+function setChip(key, value) {
+  settings[key] = String(value);
+  for (const b of groups[key].box.children) b.setAttribute('aria-pressed', String(b.value === String(value)));
+  save();
+}
+
+function field(id, labelKey, control, extra = null) {
   return h('div', { class: 'field' },
-    tx('label', labelKey, { for: control.id, class: 'field-label' }), control, extra);
+    tx('span', labelKey, { id: id + '-label', class: 'field-label' }), control, extra);
 }
 
-function sizeOptions() {
-  const opts = PRESETS.map((p) => (p.value === 'auto' ? ['auto', t('size.auto'), 'auto', 'size.auto']
-    : [p.value, `${p.value.replace('x', '×')}  ${p.sub}`, p.group]));
-  opts.push(['custom', t('size.custom'), 'auto', 'size.custom']);
-  return opts;
-}
+const QUALITY = ['low', 'medium', 'high'].map((q) => ({ value: q, key: 'quality.' + q, subKey: 'quality.' + q + '.sub' }));
+const MODERATION = ['low', 'auto'].map((m) => ({ value: m, key: 'moderation.' + m, subKey: 'moderation.' + m + '.sub' }));
+const FORMAT = ['png', 'jpeg', 'webp'].map((f) => ({ value: f, label: f.toUpperCase() }));
+const COUNT = [1, 2, 3, 4, 5, 6, 7, 8].map((n) => ({ value: String(n), label: String(n) }));
+const SIZES = PRESETS.map((p) => (p.value === 'auto' ? { value: 'auto', key: 'size.auto', subKey: 'size.auto.sub' }
+  : { value: p.value, label: p.value.replace('x', '×'), sub: p.sub }))
+  .concat([{ value: 'custom', key: 'size.custom', subKey: 'size.custom.sub' }]);
 
 /** The size string to send, or null when the custom size breaks a rule. */
 export function currentSize() {
@@ -97,9 +109,14 @@ function renderSizeCheck() {
 }
 
 function updateSubmit() {
-  const sizeOk = currentSize() !== null;
-  els.submit.disabled = !sizeOk;
+  els.submit.disabled = currentSize() === null;
   els.submitLabel.textContent = t(editSource ? 'composer.editButton' : 'composer.generate');
+  // Edit sends one image and no references: say so instead of ignoring them.
+  els.form.classList.toggle('editing', Boolean(editSource));
+  els.editNote.hidden = !editSource;
+  for (const b of groups.count.box.children) b.disabled = Boolean(editSource) && b.value !== '1';
+  els.refsWrap.toggleAttribute('inert', Boolean(editSource));
+  els.refsWrap.classList.toggle('disabled', Boolean(editSource));
 }
 
 function renderEditSource() {
@@ -134,9 +151,9 @@ async function pickEditFile(file) {
 
 /** The request the composer describes right now. */
 export function getRequest() {
-  const base = { prompt: els.prompt.value.trim(), mode: settings.mode, quality: settings.quality,
-    size: currentSize(), moderation: settings.moderation, model: settings.model };
-  return { ...base, format: settings.format, count: Number(settings.count) || 1 };
+  return { prompt: els.prompt.value.trim(), mode: settings.mode, quality: settings.quality,
+    size: currentSize(), moderation: settings.moderation, model: settings.model,
+    format: settings.format, count: Number(settings.count) || 1 };
 }
 
 async function submit(event) {
@@ -148,8 +165,11 @@ async function submit(event) {
     return;
   }
   if (!req.size) return;
+  els.form.classList.remove('expanded');
   if (editSource) {
-    startEdit({ ...req, image: editSource.dataUrl, sourceName: editSource.name });
+    const source = editSource;
+    setEditSource(null); // leave edit mode; the result offers "edit again"
+    startEdit({ ...req, count: 1, image: source.dataUrl, sourceName: source.name });
   } else {
     startGenerate({ ...req, references: references.dataUrls() });
   }
@@ -158,30 +178,25 @@ async function submit(event) {
 /** Fill prompt and settings from restored metadata (only known, valid values). */
 export function applySettings(meta) {
   if (typeof meta.prompt === 'string') els.prompt.value = meta.prompt;
-  const choose = (key, value, el) => {
-    if (value == null || !el) return;
-    const exists = Array.from(el.options).some((o) => o.value === String(value));
-    if (exists) {
-      settings[key] = String(value);
-      el.value = String(value);
-    }
+  const choose = (key, value) => {
+    if (value == null || !groups[key]) return;
+    if (Array.from(groups[key].box.children).some((b) => b.value === String(value))) setChip(key, value);
   };
-  choose('quality', meta.quality, els.quality);
-  choose('format', meta.format, els.format);
-  choose('moderation', meta.moderation, els.moderation);
-  choose('model', meta.model, els.model);
+  choose('quality', meta.quality);
+  choose('format', meta.format);
+  choose('moderation', meta.moderation);
+  choose('model', meta.model);
   if (meta.mode === 'direct' || meta.mode === 'auto') setMode(meta.mode);
-  if (meta.count) choose('count', meta.count, els.count);
+  if (meta.count) choose('count', meta.count);
   if (typeof meta.size === 'string') {
     if (PRESETS.some((p) => p.value === meta.size)) {
-      settings.size = meta.size;
+      setChip('size', meta.size);
     } else if (parseSize(meta.size)) {
       const s = parseSize(meta.size);
-      settings.size = 'custom';
+      setChip('size', 'custom');
       els.customW.value = s.w;
       els.customH.value = s.h;
     }
-    els.size.value = settings.size;
   }
   settings.prompt = els.prompt.value;
   save();
@@ -195,32 +210,33 @@ function setMode(mode) {
 }
 
 function buildModels() {
-  const models = imageModels();
-  if (!models.includes(settings.model)) settings.model = models[0];
-  const next = select('model', 'model', models.map((m) => [m, m]));
-  if (els.model && els.model.parentNode) els.model.replaceWith(next);
-  els.model = next;
+  groups.model.draw(imageModels().map((m) => ({ value: m, label: m })));
+}
+
+function hint() {
+  return hasKeyboard() ? (isMac() ? '⌘+Enter' : 'Ctrl+Enter') : '';
 }
 
 export function initComposer(root) {
-  els.prompt = h('textarea', { id: 'prompt', class: 'input prompt', rows: 5,
+  els.prompt = h('textarea', { id: 'prompt', class: 'input prompt', rows: 4,
     'data-i18n-placeholder': 'composer.placeholder', placeholder: t('composer.placeholder'),
     value: settings.prompt,
     oninput: () => {
       settings.prompt = els.prompt.value;
       save();
+      emit('composer:typing', els.prompt.value);
     },
     onkeydown: (e) => {
       if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) submit(e);
     } });
   els.modeButtons = ['auto', 'direct'].map((mode) => h('button', { type: 'button',
-    class: 'seg', value: mode, text: t('composer.mode.' + mode), 'data-i18n': 'composer.mode.' + mode,
-    onclick: () => setMode(mode) }));
-  const modeGroup = h('div', { class: 'segmented', role: 'group', id: 'mode',
-    'aria-label': t('composer.mode') }, els.modeButtons);
-  els.quality = select('quality', 'quality',
-    ['low', 'medium', 'high'].map((q) => [q, t('quality.' + q), null, 'quality.' + q]));
-  els.size = select('size', 'size', sizeOptions(), renderSizeCheck);
+    class: 'chip', value: mode, onclick: () => setMode(mode) },
+  tx('span', 'composer.mode.' + mode, { class: 'chip-label' }),
+  tx('span', 'composer.mode.' + mode + '.sub', { class: 'chip-sub' })));
+  const modeGroup = h('div', { class: 'chips', role: 'group', id: 'mode', 'aria-labelledby': 'mode-label' },
+    els.modeButtons);
+  chips('quality', 'quality', QUALITY);
+  chips('size', 'size', SIZES, renderSizeCheck).classList.add('chips-size');
   els.customW = h('input', { id: 'custom-w', class: 'input num', type: 'number', min: 16,
     step: 16, value: settings.customW, 'aria-label': t('size.width'), oninput: renderSizeCheck });
   els.customH = h('input', { id: 'custom-h', class: 'input num', type: 'number', min: 16,
@@ -228,48 +244,55 @@ export function initComposer(root) {
   els.customRow = h('div', { class: 'custom-size' }, els.customW, h('span', { text: '×' }),
     els.customH);
   els.sizeCheck = h('div', { class: 'size-check', 'aria-live': 'polite', id: 'size-check' });
-  els.format = select('format', 'format', ['png', 'jpeg', 'webp'].map((f) => [f, f.toUpperCase()]));
-  els.moderation = select('moderation', 'moderation',
-    ['low', 'auto'].map((m) => [m, t('moderation.' + m), null, 'moderation.' + m]));
+  chips('format', 'format', FORMAT);
+  chips('moderation', 'moderation', MODERATION);
+  chips('model', 'model', []);
   buildModels();
-  els.count = select('count', 'count', [1, 2, 3, 4, 5, 6, 7, 8].map((n) => [String(n), String(n)]));
+  chips('count', 'count', COUNT);
   els.editBox = h('div', { class: 'edit-source', id: 'edit-source', hidden: true });
+  els.editNote = tx('p', 'composer.editNote', { class: 'muted small', id: 'edit-note', hidden: true });
   const editInput = h('input', { type: 'file', accept: 'image/*', hidden: true, id: 'edit-file',
     onchange: () => {
       if (editInput.files[0]) pickEditFile(editInput.files[0]);
       editInput.value = '';
     } });
   els.submitLabel = h('span', { text: t('composer.generate') });
-  els.submit = h('button', { type: 'submit', class: 'btn btn-primary', id: 'generate' },
-    els.submitLabel, h('kbd', { class: 'kbd', text: 'Ctrl+Enter' }));
-
-  const form = h('form', { class: 'composer', id: 'composer-form', onsubmit: submit },
-    h('h2', { class: 'visually-hidden', text: t('composer.title'), 'data-i18n': 'composer.title' }),
-    field('composer.prompt', els.prompt),
-    els.editBox,
-    h('div', { class: 'row' },
-      h('button', { type: 'button', class: 'btn', id: 'edit-pick', text: t('composer.pickEdit'),
-        'data-i18n': 'composer.pickEdit', onclick: () => editInput.click() }), editInput),
-    references.mount(),
-    h('div', { class: 'settings-grid' },
-      h('div', { class: 'field' }, tx('span', 'composer.mode', { class: 'field-label' }), modeGroup),
-      field('composer.quality', els.quality),
-      field('composer.size', els.size, h('div', {}, els.customRow, els.sizeCheck)),
-      field('composer.format', els.format),
-      field('composer.moderation', els.moderation),
-      field('composer.model', els.model),
-      field('composer.count', els.count)),
-    h('div', { class: 'submit-row' }, els.submit));
-  root.append(form);
+  const keys = hint();
+  els.submit = h('button', { type: 'submit', class: 'btn btn-primary', id: 'generate',
+    'aria-keyshortcuts': keys ? 'Control+Enter Meta+Enter' : null },
+  els.submitLabel, keys ? h('kbd', { class: 'kbd', text: keys }) : null);
+  els.more = h('button', { type: 'button', class: 'btn settings-toggle', id: 'settings-toggle',
+    'aria-expanded': 'false', 'aria-controls': 'composer-more', onclick: () => {
+      const open = els.form.classList.toggle('expanded');
+      els.more.setAttribute('aria-expanded', String(open));
+    } }, tx('span', 'composer.settings'));
+  els.refsWrap = h('div', { class: 'refs-wrap' }, references.mount());
+  els.form = h('form', { class: 'composer', id: 'composer-form', onsubmit: submit },
+    tx('h2', 'composer.title', { class: 'visually-hidden' }),
+    h('div', { class: 'composer-main' },
+      tx('label', 'composer.prompt', { for: 'prompt', class: 'field-label prompt-label' }),
+      els.prompt,
+      h('div', { class: 'submit-row' }, els.more, els.submit)),
+    h('div', { class: 'composer-more', id: 'composer-more' },
+      els.editBox, els.editNote,
+      h('div', { class: 'row' },
+        h('button', { type: 'button', class: 'btn btn-small', id: 'edit-pick', text: t('composer.pickEdit'),
+          'data-i18n': 'composer.pickEdit', onclick: () => editInput.click() }), editInput),
+      els.refsWrap,
+      field('mode', 'composer.mode', modeGroup),
+      field('quality', 'composer.quality', groups.quality.box),
+      field('size', 'composer.size', groups.size.box, h('div', {}, els.customRow, els.sizeCheck)),
+      field('count', 'composer.count', groups.count.box),
+      field('format', 'composer.format', groups.format.box),
+      field('moderation', 'composer.moderation', groups.moderation.box),
+      field('model', 'composer.model', groups.model.box)));
+  root.append(els.form);
   setMode(settings.mode);
   renderSizeCheck();
   renderEditSource();
   on('oauth', buildModels);
   on('lang', () => {
-    for (const g of form.querySelectorAll('optgroup[data-i18n-group]')) {
-      g.label = t(g.dataset.i18nGroup);
-    }
-    modeGroup.setAttribute('aria-label', t('composer.mode'));
+    for (const g of Object.values(groups)) if (g.options.length) g.draw(g.options);
     els.customW.setAttribute('aria-label', t('size.width'));
     els.customH.setAttribute('aria-label', t('size.height'));
     renderSizeCheck();
@@ -277,5 +300,11 @@ export function initComposer(root) {
   });
   on('composer:edit', (source) => setEditSource(source));
   on('composer:apply', (meta) => applySettings(meta));
+  on('composer:prompt', (text) => {
+    els.prompt.value = text;
+    settings.prompt = text;
+    save();
+    els.prompt.focus();
+  });
   emit('composer:ready');
 }

@@ -1,96 +1,172 @@
-// views/gallery.js — the full gallery: every image (infinite scroll over cursor pages),
-// search over prompts and file names, grouping by session, keyboard navigation that works
-// without focusing an image (arrows, Home/End, Enter opens, Delete, Esc), delete with Undo.
-// Must not: request full-size images for tiles (thumbnails only).
+// views/gallery.js — the full gallery, virtualized: only the rows in view (plus a margin) are
+// in the DOM, so 50,000 images keep a small page. Date headers (Today, Yesterday, This week,
+// then months), search over prompts and file names, grouping by session, keyboard navigation
+// without focusing an image (arrows, Home/End, Enter opens, Delete, Esc), multi-select (Ctrl/⌘
+// click, Shift range, select all) with a bulk bar (delete with one Undo), empty and no-match
+// states. Must not: request full-size images for tiles (thumbnails only).
 import { h, tx, clear, isTyping } from '../dom.js';
 import { t } from '../i18n.js';
+import { layoutOf, sectionTitle, HEAD_H } from './gallerylayout.js';
+import { picked, pickClick, bulkBar, renderBulk, bulkDelete } from './gallerypick.js';
 import { on, emit, state } from '../state.js';
 import { api } from '../api.js';
-import { history, matches } from '../history.js';
-import { tile, infiniteScroll } from './rail.js';
+import { history, matches, thumbOf } from '../history.js';
 
-let grid = null;
-let scroller = null;
-let search = null;
-let grouped = false;
-let count = null;
+const OVERSCAN = 400;
+let lastTop = 0;
+let fast = false; // scrolling by more than a screen per frame: tiles wait for their image
+let settle = 0;
+const PAGE = 500; // the server's default IMA2_HISTORY_MAX_PAGE
+let els = {};
 let shown = []; // rows in display order
-let selected = -1;
-const tiles = new Map();
+let layout = { rows: [], height: 0, cols: 1, size: 140 };
+let selected = -1; // keyboard cursor
+let grouped = false;
 let titles = {};
 let searching = false;
-const SEARCH_PAGE = 500; // the server's default IMA2_HISTORY_MAX_PAGE
+let frame = 0;
+const live = new Map(); // row index -> element in the DOM (dataset.key says what it shows)
 
 const active = () => state.view === 'gallery' && !document.querySelector('.viewer:not([hidden])');
 
-function groupsOf(rows) {
-  const groups = new Map();
-  for (const row of rows) {
-    const key = row.sessionId || '';
-    if (!groups.has(key)) groups.set(key, []);
-    groups.get(key).push(row);
-  }
-  return Array.from(groups.entries());
+export const galleryOrder = () => shown.map((r) => r.filename);
+
+function computeLayout() {
+  const out = layoutOf(shown, { width: els.scroll.clientWidth - 2, grouped,
+    missing: els.search.value.trim() ? 0 : Math.max(0, (history.total || 0) - history.items.length) });
+  shown = out.shown;
+  return out;
 }
 
-function labelOf(sessionId) {
-  if (!sessionId) return t('gallery.noSession');
-  return titles[sessionId] || sessionId.slice(0, 8);
-}
-
-function tileFor(row) {
-  let el = tiles.get(row.filename);
-  if (!el) {
-    el = tile(row, () => {
-      select(shown.indexOf(row));
-      openSelected();
-    }, 'tile gallery-tile');
-    el.tabIndex = -1;
-    tiles.set(row.filename, el);
+function rowEl(r) {
+  if (r.head != null) return h('h2', { class: 'gallery-head', text: sectionTitle(r.head, grouped, titles) });
+  const el = h('div', { class: 'gallery-row' });
+  for (const i of r.items) {
+    const row = shown[i];
+    el.append(h('button', { type: 'button', class: 'tile gallery-tile', tabindex: -1,
+      dataset: { filename: row.filename, index: String(i) }, title: row.prompt || row.filename,
+      'aria-pressed': picked.has(row.filename) ? 'true' : 'false',
+      style: { width: layout.size + 'px', height: layout.size + 'px' } },
+    h('img', { src: fast ? null : thumbOf(row), 'data-src': fast ? thumbOf(row) : null,
+      decoding: 'async', width: 128, height: 128,
+      alt: row.prompt || row.filename }), row.provider === 'offline'
+      ? h('span', { class: 'badge offline-badge', text: t('provider.offline') }) : null));
   }
   return el;
 }
 
-function render() {
-  if (!grid) return;
-  const query = search.value.trim();
-  const rows = history.items.filter((row) => matches(row, query));
-  const keep = selected >= 0 ? shown[selected] : null;
-  clear(grid);
-  if (grouped) {
-    shown = [];
-    for (const [sessionId, list] of groupsOf(rows)) {
-      const sec = h('div', { class: 'gallery-grid' });
-      list.forEach((row) => sec.append(tileFor(row)));
-      shown.push(...list);
-      grid.append(h('section', { class: 'gallery-group', dataset: { session: sessionId } },
-        h('h3', { class: 'rail-group-title', text: labelOf(sessionId) }), sec));
-    }
-  } else {
-    shown = rows;
-    const sec = h('div', { class: 'gallery-grid' });
-    rows.forEach((row) => sec.append(tileFor(row)));
-    grid.append(sec);
+/** What a row shows: rows that show the same thing survive a re-layout (a new page). */
+function rowKey(r) {
+  if (r.head != null) return 'h:' + r.head + ':' + r.top;
+  return r.top + ':' + layout.size + ':' + r.items.map((i) => shown[i].filename).join('|');
+}
+
+/** After a fling, the tiles left on screen get their thumbnails. */
+function fillImages() {
+  fast = false;
+  for (const img of els.grid.querySelectorAll('img[data-src]')) {
+    img.src = img.dataset.src;
+    img.removeAttribute('data-src');
   }
-  const alive = new Set(history.items.map((r) => r.filename));
-  for (const name of Array.from(tiles.keys())) if (!alive.has(name)) tiles.delete(name);
-  selected = keep ? shown.indexOf(keep) : -1;
+}
+
+function paint() {
+  frame = 0;
+  const moved = Math.abs(els.scroll.scrollTop - lastTop);
+  lastTop = els.scroll.scrollTop;
+  fast = moved > els.scroll.clientHeight;
+  clearTimeout(settle);
+  if (fast) settle = setTimeout(fillImages, 120);
+  const top = els.scroll.scrollTop - OVERSCAN;
+  const bottom = els.scroll.scrollTop + els.scroll.clientHeight + OVERSCAN;
+  const want = new Set();
+  const rows = layout.rows;
+  let lo = 0;
+  let hi = rows.length;
+  while (lo < hi) { // first row whose bottom is below `top`
+    const mid = (lo + hi) >> 1;
+    if (rows[mid].top + rows[mid].h < top) lo = mid + 1;
+    else hi = mid;
+  }
+  for (let i = lo; i < rows.length && rows[i].top < bottom; i += 1) {
+    want.add(i);
+    const key = rowKey(rows[i]);
+    const have = live.get(i);
+    if (have && have.dataset.key !== key) {
+      have.remove();
+      live.delete(i);
+    }
+    if (!live.has(i)) {
+      const el = rowEl(rows[i]);
+      el.dataset.key = key;
+      el.style.transform = `translateY(${rows[i].top}px)`;
+      live.set(i, el);
+      els.grid.append(el);
+    }
+  }
+  for (const [i, el] of live) {
+    if (!want.has(i)) {
+      el.remove();
+      live.delete(i);
+    }
+  }
   markSelected();
+  const last = rows[rows.length - 1];
+  if (!history.done && (!last || last.top < bottom + OVERSCAN) && state.view === 'gallery') loadMore();
+}
+
+const schedule = () => {
+  if (!frame) frame = requestAnimationFrame(paint);
+};
+
+let pendingLoad = false;
+async function loadMore() {
+  if (pendingLoad) return;
+  pendingLoad = true;
+  try {
+    await history.loadMore(PAGE); // joins a load already under way
+  } catch (_) {
+    return; // the count shows what was loaded; the next scroll tries again
+  } finally {
+    pendingLoad = false;
+  }
+  schedule(); // still short of the viewport (tall screens, fast scrolling): the next page
+}
+
+function render() {
+  if (!els.grid) return;
+  const query = els.search.value.trim();
+  const keep = selected >= 0 ? shown[selected] : null;
+  shown = query ? history.items.filter((row) => matches(row, query)) : history.items.slice();
+  layout = computeLayout();
+  els.grid.style.height = layout.height + 'px';
+  els.grid.dataset.columns = String(layout.cols);
+  els.grid.dataset.count = String(shown.length);
+  els.grid.dataset.done = String(history.done);
+  selected = keep ? shown.indexOf(keep) : -1;
   const total = history.total != null ? history.total : history.items.length;
-  count.textContent = query
-    ? t(history.done ? 'gallery.matches' : 'gallery.searching',
-      { n: rows.length, loaded: history.items.length, total })
+  els.count.textContent = query
+    ? t(history.done ? 'gallery.matches' : 'gallery.searching', { n: shown.length, loaded: history.items.length, total })
     : t('gallery.count', { n: history.items.length, total });
+  els.empty.hidden = !(history.done && shown.length === 0);
+  clear(els.empty);
+  if (!els.empty.hidden) {
+    els.empty.append(tx('p', query ? 'gallery.noMatch' : 'gallery.empty'),
+      query ? tx('button', 'gallery.clearSearch', { type: 'button', class: 'btn', onclick: () => {
+        els.search.value = '';
+        render();
+      } }) : tx('button', 'gallery.toStudio', { type: 'button', class: 'btn btn-primary', onclick: () => emit('view', 'studio') }));
+  }
+  renderBulk();
+  paint();
   if (query && !history.done) searchAll();
 }
 
-/** While a search is active, keep loading pages so every image is searched. */
 async function searchAll() {
   if (searching) return;
   searching = true;
   try {
-    // Bigger pages while searching: fewer round trips and re-renders over a large gallery.
-    while (search.value.trim() && !history.done) await history.loadMore(SEARCH_PAGE);
+    while (els.search.value.trim() && !history.done) await history.loadMore(PAGE);
   } catch (_) {
     // a failed page ends the search; the count shows what was searched
   } finally {
@@ -99,63 +175,88 @@ async function searchAll() {
 }
 
 function markSelected() {
-  for (const el of grid.querySelectorAll('.tile.selected')) {
+  for (const el of els.grid.querySelectorAll('.tile.selected, .tile[aria-pressed="true"]')) {
     el.classList.remove('selected');
     el.removeAttribute('aria-current');
+    el.setAttribute('aria-pressed', 'false');
   }
-  const row = shown[selected];
-  if (!row) return;
-  const el = tiles.get(row.filename);
-  el.classList.add('selected');
-  el.setAttribute('aria-current', 'true');
-  el.scrollIntoView({ block: 'nearest' });
+  for (const name of picked) {
+    const el = els.grid.querySelector(`.tile[data-filename="${CSS.escape(name)}"]`);
+    if (el) el.setAttribute('aria-pressed', 'true');
+  }
+  const el = els.grid.querySelector(`.tile[data-index="${selected}"]`);
+  if (el) {
+    el.classList.add('selected');
+    el.setAttribute('aria-current', 'true');
+  }
+}
+
+function reveal(i) {
+  const r = layout.rows.find((row) => row.items && row.items.includes(i));
+  if (!r) return;
+  const s = els.scroll;
+  if (r.top < s.scrollTop) s.scrollTop = r.top - HEAD_H;
+  else if (r.top + r.h > s.scrollTop + s.clientHeight) s.scrollTop = r.top + r.h - s.clientHeight;
 }
 
 function select(index) {
   if (!shown.length) return;
   selected = Math.max(0, Math.min(shown.length - 1, index));
-  markSelected();
-  if (selected >= shown.length - 8 && !history.done) history.loadMore().catch(() => {});
-}
-
-function columns() {
-  const els = Array.from(grid.querySelectorAll('.tile'));
-  if (els.length < 2) return 1;
-  const top = els[0].offsetTop;
-  const n = els.findIndex((el) => el.offsetTop !== top);
-  return n < 0 ? els.length : n;
+  reveal(selected);
+  paint();
 }
 
 function openSelected() {
   if (selected < 0) return;
-  emit('viewer:open', { rows: shown, index: selected, onMove: (i) => select(i) });
+  const query = els.search.value.trim();
+  // Unfiltered, the viewer walks the whole gallery (and loads pages as it goes).
+  emit('viewer:open', { rows: query || grouped ? shown : history.items, index: selected, onMove: (i) => select(i) });
 }
 
+function onTileClick(event) {
+  const tile = event.target.closest('.tile');
+  if (!tile) return;
+  const i = Number(tile.dataset.index);
+  selected = i;
+  if (pickClick(event, i, shown)) markSelected();
+  else openSelected();
+}
+
+const pickAll = () => {
+  shown.forEach((r) => picked.add(r.filename));
+  markSelected();
+  renderBulk();
+};
+
 function onKey(event) {
-  if (!active() || event.altKey || event.ctrlKey || event.metaKey) return;
-  if (isTyping(event)) {
-    if (event.key === 'Escape' && event.target === search) search.blur();
-    if (event.key !== 'ArrowDown' || event.target !== search) return;
+  if (!active() || event.altKey) return;
+  if ((event.ctrlKey || event.metaKey) && event.key === 'a' && !isTyping(event)) {
+    pickAll();
+    event.preventDefault();
+    return;
   }
-  const moves = { ArrowRight: 1, ArrowLeft: -1, ArrowDown: columns(), ArrowUp: -columns() };
-  if (event.key in moves) {
-    select(selected < 0 ? 0 : selected + moves[event.key]);
-  } else if (event.key === 'Home') {
-    select(0);
-  } else if (event.key === 'End') {
-    select(shown.length - 1);
-  } else if (event.key === 'Enter' || event.key === ' ') {
+  if (event.ctrlKey || event.metaKey) return;
+  if (isTyping(event)) {
+    if (event.key === 'Escape' && event.target === els.search) els.search.blur();
+    if (event.key !== 'ArrowDown' || event.target !== els.search) return;
+  }
+  const moves = { ArrowRight: 1, ArrowLeft: -1, ArrowDown: layout.cols, ArrowUp: -layout.cols };
+  if (event.key in moves) select(selected < 0 ? 0 : selected + moves[event.key]);
+  else if (event.key === 'Home') select(0);
+  else if (event.key === 'End') select(shown.length - 1);
+  else if (event.key === 'Enter' || event.key === ' ') {
     if (selected < 0 || event.target.closest('button, a, label, input, select')) return;
     openSelected();
   } else if (event.key === 'Delete') {
-    if (selected < 0) return;
-    history.deleteWithUndo(shown[selected]);
+    if (picked.size) bulkDelete(shown);
+    else if (selected >= 0) history.deleteWithUndo(shown[selected]);
+    else return;
   } else if (event.key === 'Escape') {
     selected = -1;
+    picked.clear();
+    renderBulk();
     markSelected();
-  } else {
-    return;
-  }
+  } else return;
   event.preventDefault();
 }
 
@@ -171,28 +272,38 @@ async function loadTitles() {
 }
 
 export function initGallery(root) {
-  search = h('input', { type: 'search', id: 'gallery-search', class: 'input',
+  els.search = h('input', { type: 'search', id: 'gallery-search', class: 'input',
     'data-i18n-placeholder': 'gallery.search', placeholder: t('gallery.search'),
-    'aria-label': t('gallery.search'), oninput: render });
+    'aria-label': t('gallery.search'), 'data-i18n-label': 'gallery.search', oninput: render });
   const groupBox = h('input', { type: 'checkbox', id: 'gallery-group', onchange: () => {
     grouped = groupBox.checked;
     if (grouped) loadTitles();
     render();
   } });
-  count = h('span', { class: 'muted small', id: 'gallery-count', 'aria-live': 'polite' });
-  grid = h('div', { class: 'gallery-body', id: 'gallery-grid' });
-  const sentinel = h('div', { class: 'sentinel', 'aria-hidden': 'true' });
-  scroller = h('div', { class: 'gallery-scroll', id: 'gallery-scroll' }, grid, sentinel);
+  els.count = h('span', { class: 'muted small', id: 'gallery-count', 'aria-live': 'polite' });
+  els.grid = h('div', { class: 'gallery-body', id: 'gallery-grid', onclick: onTileClick });
+  els.empty = h('div', { class: 'empty-state', id: 'gallery-empty', hidden: true });
+  els.scroll = h('div', { class: 'gallery-scroll', id: 'gallery-scroll', onscroll: schedule }, els.grid);
+  els.bulk = bulkBar({ all: pickAll, none: () => {
+    picked.clear();
+    markSelected();
+    renderBulk();
+  }, remove: () => bulkDelete(shown) });
   root.append(h('div', { class: 'gallery-toolbar' },
-    tx('h2', 'gallery.title', { class: 'section-title' }), search,
-    h('label', { class: 'check' }, groupBox, tx('span', 'gallery.group')), count,
-    tx('p', 'gallery.keys', { class: 'muted small keys-hint' })), scroller);
+    tx('h1', 'gallery.title', { id: 'gallery-h1', class: 'section-title' }), els.search,
+    h('label', { class: 'check' }, groupBox, tx('span', 'gallery.group')), els.count,
+    tx('p', 'gallery.keys', { class: 'muted small keys-hint' })), els.bulk, els.empty, els.scroll);
   on('history', render);
   on('lang', render);
   on('view', (view) => {
-    if (view === 'gallery' && history.items.length === 0) history.loadMore().catch(() => {});
+    if (view === 'gallery') {
+      if (history.items.length === 0) loadMore();
+      requestAnimationFrame(render);
+    }
   });
+  new ResizeObserver(() => {
+    if (state.view === 'gallery') render();
+  }).observe(els.scroll);
   document.addEventListener('keydown', onKey);
-  infiniteScroll(scroller, sentinel, () => state.view === 'gallery');
   render();
 }

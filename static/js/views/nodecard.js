@@ -2,7 +2,8 @@
 // placeholder or asset-missing), status with phase and elapsed time, the style-sheet mark,
 // the error with its next step, and the node's actions. Must not: change the graph itself
 // (actions go to the handlers nodes.js passes in).
-import { h, clear, append, iconButton, fmtSeconds } from '../dom.js';
+import { h, clear, append, icon, iconButton, fmtSeconds } from '../dom.js';
+import { copyImage } from './results.js';
 import { t } from '../i18n.js';
 import { graph, parentOf } from '../graph.js';
 import { errorTitle, errorHint } from './errors.js';
@@ -34,7 +35,7 @@ export function buildCard(node, act) {
     } });
   const status = h('div', { class: 'gnode-status' });
   const error = h('div', { class: 'gnode-error', role: 'alert', hidden: true });
-  const gen = iconButton('retry', 'node.generate', () => act.generate(node.id),
+  const gen = iconButton('spark', 'node.generate', () => act.generate(node.id),
     { showLabel: true, cls: 'btn-small node-generate' });
   const cancel = iconButton('stop', 'node.cancel', () => act.cancel(node.id),
     { showLabel: true, cls: 'btn-small node-cancel' });
@@ -44,12 +45,19 @@ export function buildCard(node, act) {
     { cls: 'btn-small node-detach' });
   const del = iconButton('trash', 'node.delete', () => act.remove(node.id),
     { cls: 'btn-small danger node-delete' });
+  const port = h('button', { type: 'button', class: 'gnode-port', title: t('node.port'),
+    'aria-label': t('node.port'), tabindex: -1 });
+  const open = iconButton('full', 'node.open', () => act.open(node.id), { cls: 'btn-small node-open' });
+  const download = h('a', { class: 'btn icon-btn btn-small node-download', download: '', title: t('result.download'),
+    'aria-label': t('result.download') }, icon('download'));
+  const copy = iconButton('image', 'result.copyImage', () => copyImage(download.href), { cls: 'btn-small node-copy' });
+  const tools = h('div', { class: 'gnode-tools' }, open, download, copy);
   const el = h('div', { class: 'gnode', tabindex: 0, role: 'group', dataset: { id: node.id } },
-    h('div', { class: 'gnode-head' }, title, badge),
-    image,
+    h('div', { class: 'gnode-head' }, title, badge, port),
+    h('div', { class: 'gnode-figure' }, image, tools),
     h('div', { class: 'gnode-body' }, prompt, status, error,
       h('div', { class: 'actions' }, gen, cancel, child, detach, del)));
-  parts.set(el, { title, badge, image, prompt, status, error, gen, cancel, detach, shown: null });
+  parts.set(el, { title, badge, image, prompt, status, error, gen, cancel, detach, tools, download, shown: null });
   return el;
 }
 
@@ -109,6 +117,8 @@ export function updateCard(el, node) {
       text.hint ? h('p', { class: 'small', text: text.hint }) : null]);
   }
   const busy = BUSY.includes(st);
+  p.tools.hidden = !node.data.imageUrl || busy || st === 'asset-missing';
+  if (node.data.imageUrl && p.download.getAttribute('href') !== node.data.imageUrl) p.download.href = node.data.imageUrl;
   p.gen.hidden = busy;
   p.cancel.hidden = !busy;
   p.detach.hidden = !parent;

@@ -4,14 +4,14 @@
 // and restores, conflict notices). Must not: talk to the graph API directly (graph.js does).
 import { h, tx, clear, icon, iconButton, toast } from '../dom.js';
 import { t } from '../i18n.js';
-import { state, on, emit } from '../state.js';
+import { state, on, emit, prefs } from '../state.js';
 import { graph, loadSession, touch, flush, addNode, addEdge, removeNodes, incomingEdge,
-  childrenOf, setData, refreshFromServer, isDirty } from '../graph.js';
+  childrenOf, setData, refreshFromServer, isDirty, reparent } from '../graph.js';
 import { generateNode, generateBatch, cancelNode, setSheetEnabled, isStreaming } from '../nodegen.js';
 import { poll } from '../jobs.js';
 import { createCanvas, NODE_W } from './canvas.js';
 import { buildCard, updateCard, tickCards } from './nodecard.js';
-import { initSessions, pickInitialSession, refreshSessions, renderSessions } from './sessions.js';
+import { initSessions, pickInitialSession, refreshSessions, renderSessions, askSession } from './sessions.js';
 import { openSheet, readSheet } from './stylesheet.js';
 
 const POLL_MS = 4000;
@@ -128,6 +128,11 @@ const handlers = {
     selectedEdge = null;
     render();
   },
+  connect: (source, target) => reparent(source, target) && touch('connect'),
+  open(id) {
+    const d = (graph.nodes.get(id) || {}).data || {};
+    if (d.imageUrl) emit('viewer:open', { rows: [{ filename: d.filename || id, url: d.imageUrl, prompt: d.prompt || '' }] });
+  },
   deleteSelection() {
     if (selected.size) removeNodeIds(Array.from(selected));
     else if (selectedEdge) {
@@ -153,6 +158,11 @@ function render() {
   els.batch.querySelector('.btn-label').textContent = t('nodes.generateSelected', { n: selected.size });
   els.remove.disabled = selected.size === 0 && !selectedEdge;
   els.count.textContent = t('nodes.count', { n: graph.nodes.size });
+  if (state.liveNodes !== graph.nodes.size) {
+    state.liveNodes = graph.nodes.size; // the session picker shows the live count
+    renderSessions();
+  }
+  els.empty.hidden = graph.nodes.size > 0;
 }
 
 function scheduleRender() {
@@ -196,6 +206,7 @@ async function switchSession(id) {
   els.notice.hidden = true;
   try {
     await loadSession(id);
+    performance.mark('ima2:graph-loaded'); // bench_ui.py: graph in hand → cards on screen
   } catch (err) {
     notice({ kind: 'error', key: 'nodes.loadFailed', vars: { message: err.message } });
     return;
@@ -217,9 +228,17 @@ async function pollServer() {
   }
 }
 
-/** A root node showing a gallery image (children edit it through externalSrc). */
+/** A root node showing a gallery image (children edit it through externalSrc), in the session
+ *  the user picks (or a new one). */
 export async function rootFromImage({ filename, url, prompt }) {
   await ready;
+  const target = await askSession();
+  if (!target) return;
+  if (target !== graph.sessionId) {
+    await flush();
+    prefs.set('sessionId', target);
+    await switchSession(target);
+  }
   const center = canvas.center();
   const at = freeSpot(center.x, center.y);
   const node = addNode({ x: at.x, y: at.y, data: { externalSrc: filename, filename,
@@ -243,7 +262,7 @@ function newRoot() {
 export function initNodes(root) {
   const bar = h('div', { class: 'nodes-toolbar', role: 'toolbar', 'aria-label': t('nodes.toolbar') });
   initSessions(bar, (id) => flush().then(() => switchSession(id)));
-  els.batch = iconButton('retry', 'nodes.generateSelected', () => generateBatch(Array.from(selected)),
+  els.batch = iconButton('spark', 'nodes.generateSelected', () => generateBatch(Array.from(selected)),
     { showLabel: true, cls: 'btn-small' });
   els.batch.id = 'nodes-generate-selected';
   els.remove = iconButton('trash', 'nodes.deleteSelected', () => handlers.deleteSelection(),
@@ -262,6 +281,10 @@ export function initNodes(root) {
   els.notice = h('div', { class: 'notice graph-notice', id: 'graph-notice', hidden: true });
   root.append(bar, els.notice, tx('p', 'nodes.keys', { class: 'muted small keys-hint nodes-keys' }));
   canvas = createCanvas(root, handlers);
+  els.empty = h('div', { class: 'canvas-empty empty-state', id: 'canvas-empty', hidden: true },
+    tx('p', 'nodes.empty'), h('button', { type: 'button', class: 'btn btn-primary', onclick: newRoot },
+      icon('plus'), tx('span', 'nodes.newRoot')));
+  canvas.el.append(els.empty);
   bar.insertBefore(canvas.controls, els.count.previousSibling);
   on('graph', ({ reason, id }) => {
     if (reason === 'live' && id && cards.has(id)) updateCard(cards.get(id), graph.nodes.get(id));

@@ -1,6 +1,6 @@
 // views/rail.js — the history rail beside the studio: thumbnails grouped Today / Yesterday /
-// This week / Earlier, loading older pages as it scrolls (cursor pagination, no cap). Also the
-// tile builder the full gallery shares. Must not: load full-size images for tiles.
+// This week / Earlier, showing more (and loading older pages) as it scrolls; its DOM grows only
+// as far as it is scrolled. Also the tile builder. Must not: load full-size images for tiles.
 import { h, tx, clear, dayGroup } from '../dom.js';
 import { t } from '../i18n.js';
 import { on, emit } from '../state.js';
@@ -13,30 +13,30 @@ export function tile(row, onclick, cls = 'tile') {
   return h('button', { type: 'button', class: cls, dataset: { filename: row.filename },
     title: row.prompt || row.filename, onclick },
   h('img', { src: thumbOf(row), loading: 'lazy', decoding: 'async', width: 128, height: 128,
-    alt: row.prompt || row.filename }));
+    alt: row.prompt || row.filename }),
+  row.provider === 'offline'
+    ? h('span', { class: 'badge offline-badge', text: t('provider.offline') }) : null);
 }
 
-/** Watch `sentinel` inside `scroller`; load the next page whenever it comes into view. */
-export function infiniteScroll(scroller, sentinel, isActive = () => true) {
-  const observer = new IntersectionObserver((entries) => {
-    if (entries.some((e) => e.isIntersecting) && isActive()) loadUntilFilled(scroller, sentinel);
-  }, { root: scroller, rootMargin: '400px' });
-  observer.observe(sentinel);
-  return observer;
-}
-
-async function loadUntilFilled(scroller, sentinel) {
-  // Keep loading while the sentinel is still visible (tall screens, fast scrolling).
-  for (let i = 0; i < 50 && !history.done; i += 1) {
-    try {
-      await history.loadMore();
-    } catch (_) {
-      return;
+/** While the end of the rail is in view: show 100 more images, loading pages as needed. */
+async function fill(scroller, sentinel) {
+  if (filling) return;
+  filling = true;
+  try {
+    for (let i = 0; i < 50; i += 1) {
+      if (scroller.offsetParent === null) return;
+      const box = scroller.getBoundingClientRect();
+      if (sentinel.getBoundingClientRect().top > box.bottom + 400) return;
+      if (history.done && limit >= history.items.length) return;
+      limit += 100;
+      if (history.items.length < limit && !history.done) await history.loadMore();
+      render();
+      await new Promise((r) => requestAnimationFrame(r));
     }
-    await new Promise((r) => requestAnimationFrame(r));
-    const box = scroller.getBoundingClientRect();
-    const mark = sentinel.getBoundingClientRect();
-    if (mark.top > box.bottom + 400 || scroller.offsetParent === null) return;
+  } catch (_) {
+    // the status line says what is shown; scrolling again retries
+  } finally {
+    filling = false;
   }
 }
 
@@ -44,6 +44,8 @@ let root = null;
 const tiles = new Map();
 const sections = {};
 let status = null;
+let limit = 100; // the rail shows the newest images (100 more per scroll); the gallery has them all
+let filling = false;
 
 function open(row) {
   const index = history.items.indexOf(row);
@@ -53,7 +55,7 @@ function open(row) {
 function render() {
   const now = Date.now();
   const buckets = { today: [], yesterday: [], week: [], earlier: [] };
-  for (const row of history.items) buckets[dayGroup(row.createdAt, now)].push(row);
+  for (const row of history.items.slice(0, limit)) buckets[dayGroup(row.createdAt, now)].push(row);
   const alive = new Set();
   for (const name of GROUPS) {
     const sec = sections[name];
@@ -77,7 +79,7 @@ function render() {
     }
   }
   status.textContent = history.items.length === 0 && history.done ? t('rail.empty')
-    : history.done ? (history.items.length === 1 ? t('rail.end.one')
+    : history.done && limit >= history.items.length ? (history.items.length === 1 ? t('rail.end.one')
       : t('rail.end', { n: history.items.length })) : t('rail.loading');
 }
 
@@ -100,6 +102,8 @@ export function initRail(container) {
       'data-i18n': 'rail.all', onclick: () => emit('view', 'gallery') })), root);
   on('history', render);
   on('lang', render);
-  infiniteScroll(root, sentinel, () => root.offsetParent !== null);
+  new IntersectionObserver((entries) => {
+    if (entries.some((e) => e.isIntersecting)) fill(root, sentinel);
+  }, { root, rootMargin: '400px' }).observe(sentinel);
   render();
 }

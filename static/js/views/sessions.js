@@ -1,7 +1,7 @@
 // views/sessions.js — the session picker of node mode: list, switch, create, rename and
 // delete sessions (no native prompt/confirm dialogs: inline fields and a two-step delete).
 // The chosen session is remembered per browser. Must not: load graphs (nodes.js does).
-import { h, tx, clear, toast } from '../dom.js';
+import { h, tx, clear, toast, trapFocus } from '../dom.js';
 import { t } from '../i18n.js';
 import { api } from '../api.js';
 import { state, prefs, on } from '../state.js';
@@ -109,7 +109,8 @@ function render() {
   const select = h('select', { class: 'input', id: 'session-select',
     'aria-label': t('sessions.label'), onchange: () => onSwitch(select.value) },
   state.sessions.map((s) => h('option', { value: s.id,
-    text: t('sessions.option', { title: s.title, n: s.nodeCount != null ? s.nodeCount : 0 }) })));
+    text: t('sessions.option', { title: s.title, n: s.id === state.sessionId && state.liveNodes != null
+      ? state.liveNodes : s.nodeCount || 0 }) })));
   select.value = state.sessionId || '';
   root.append(select,
     tx('button', 'sessions.new', { type: 'button', class: 'btn btn-small', id: 'session-new',
@@ -125,6 +126,42 @@ function render() {
     tx('button', armedDelete ? 'sessions.confirmDelete' : 'sessions.delete', { type: 'button',
       class: 'btn btn-small danger', id: 'session-delete', disabled: !current(),
       onclick: removeCurrent }));
+}
+
+/** Ask which session a new node goes to (the current one first, or a new one); → id or null. */
+export function askSession() {
+  return new Promise((resolve) => {
+    const back = document.activeElement;
+    const select = h('select', { class: 'input', id: 'ask-session', 'aria-labelledby': 'ask-session-title' },
+      state.sessions.map((s) => h('option', { value: s.id, text: s.title })),
+      h('option', { value: '', text: t('sessions.newOption') }));
+    select.value = state.sessionId || '';
+    const done = async (ok) => {
+      dialog.remove();
+      if (back && back.isConnected) back.focus();
+      if (!ok) return resolve(null);
+      if (select.value) return resolve(select.value);
+      try {
+        const created = await api.createSession(t('sessions.defaultTitle'));
+        await refreshSessions();
+        resolve(created.session.id);
+      } catch (err) {
+        toast(t('sessions.failed', { message: err.message }), { kind: 'error' });
+        resolve(null);
+      }
+    };
+    const dialog = h('div', { class: 'dialog', role: 'dialog', 'aria-modal': 'true', 'aria-labelledby': 'ask-session-title',
+      onkeydown: (e) => {
+        if (e.key === 'Escape') done(false);
+        else trapFocus(dialog, e);
+      } },
+    h('div', { class: 'dialog-panel' }, tx('h2', 'sessions.askTitle', { id: 'ask-session-title', class: 'section-title' }),
+      select, h('div', { class: 'dialog-actions' },
+        tx('button', 'common.cancel', { type: 'button', class: 'btn', onclick: () => done(false) }),
+        tx('button', 'sessions.askOk', { type: 'button', class: 'btn btn-primary', id: 'ask-session-ok', onclick: () => done(true) }))));
+    document.body.append(dialog);
+    select.focus();
+  });
 }
 
 export function initSessions(container, switchTo) {

@@ -1,5 +1,7 @@
-// views/status.js — the top bar's state: the OAuth proxy (starting / ready with its models /
-// login needed / offline, with what to do), the storage notice (recoverable / not_found) with
+// views/status.js — the top bar's state: the OAuth proxy (starting / ready with its models,
+// render paths and quota / login needed / network failed / offline, with the proxy's own
+// reason and what to do), a first-visit panel when there is no ChatGPT login yet, the storage
+// notice (only when old galleries were found) with
 // Open folder, the theme (light/dark) and the language. Must not: block the page on a probe.
 import { h, tx, clear, append, icon, iconButton, toast } from '../dom.js';
 import { t, setLang, getLang, LANGUAGES, detectLang } from '../i18n.js';
@@ -10,6 +12,7 @@ const OAUTH_POLL_MS = 15000;
 let pill = null;
 let details = null;
 let notice = null;
+let login = null;
 let storage = null;
 
 async function refreshOauth() {
@@ -19,23 +22,74 @@ async function refreshOauth() {
   } catch (err) {
     data = { status: err.code === 'SERVER_UNREACHABLE' ? 'server' : 'offline' };
   }
-  state.oauth = { status: data.status || 'offline', models: Array.isArray(data.models) ? data.models : [] };
+  const models = Array.isArray(data.models) ? data.models
+    : (state.oauth.models || []);  // keep the last known list while the proxy restarts
+  state.oauth = { status: data.status || 'offline', models,
+    defaultModel: data.defaultModel || state.oauth.defaultModel || null,
+    reason: data.reason || null, hint: data.hint || null,
+    warnings: Array.isArray(data.warnings) ? data.warnings : [],
+    modelPaths: Array.isArray(data.modelPaths) ? data.modelPaths : [],
+    quota: data.quota || null, provider: data.provider || 'oauth' };
   renderOauth();
+  renderLogin();
   emit('oauth', state.oauth);
 }
 
 function renderOauth() {
   const st = state.oauth.status;
+  // The offline provider (serve --offline) says so instead of "Proxy ready".
+  const key = st === 'ready' && state.oauth.provider === 'offline' ? 'oauth.offlineProvider'
+    : 'oauth.' + st;
   pill.dataset.state = st;
   clear(pill).append(h('span', { class: 'dot', 'aria-hidden': 'true' }),
-    h('span', { text: t('oauth.' + st) }));
-  pill.setAttribute('aria-label', t('oauth.label') + ': ' + t('oauth.' + st));
+    h('span', { class: 'pill-text', text: t(key) }));
+  pill.setAttribute('aria-label', t('oauth.label') + ': ' + t(key));
+  const o = state.oauth;
+  const viaImages = (o.modelPaths || []).filter((m) => m.path === 'images').map((m) => m.id);
+  const quota = o.quota && o.quota.primary;
   append(clear(details), [
-    h('p', { text: t('oauth.' + st + '.help') }),
-    st === 'ready' && state.oauth.models.length
+    h('p', { text: t(key + '.help') }),
+    o.reason ? h('p', { class: 'mono small', id: 'oauth-reason',
+      text: t('oauth.reason', { reason: o.reason }) }) : null,
+    o.hint ? h('p', { class: 'small', id: 'oauth-hint', text: o.hint }) : null,
+    st === 'ready' && o.models.length
       ? h('p', { class: 'mono small', id: 'oauth-models',
-        text: t('oauth.models', { list: state.oauth.models.join(', ') }) }) : null,
+        text: t('oauth.models', { list: o.models.join(', ') }) }) : null,
+    viaImages.length ? h('p', { class: 'small', id: 'oauth-paths',
+      text: t('oauth.viaImages', { list: viaImages.join(', ') }) }) : null,
+    quota ? h('p', { class: 'small', id: 'oauth-quota', text: t('oauth.quota', {
+      used: Math.round(quota.usedPercent),
+      reset: quota.resetAt ? new Date(quota.resetAt).toLocaleString() : '—' }) }) : null,
+    ...(o.warnings || []).map((w) => h('p', { class: 'small warn', 'data-warning': w.code,
+      text: w.code === 'DEFAULT_MODEL_NOT_LISTED'
+        ? t('oauth.defaultNotListed', { model: w.model }) : (w.message || w.code) })),
     tx('button', 'oauth.recheck', { type: 'button', class: 'btn btn-small', onclick: refreshOauth })]);
+}
+
+/** The first-visit panel: no ChatGPT login yet — what to run, in plain words. */
+function renderLogin() {
+  if (!login) return;
+  const st = state.oauth.status;
+  if (st !== 'login_required' || prefs.get('loginNoticeDismissed', '') === '1') {
+    login.hidden = true;
+    return;
+  }
+  login.hidden = false;
+  append(clear(login), [
+    h('div', { class: 'notice-text' },
+      tx('strong', 'login.title'),
+      tx('span', 'login.body'),
+      h('code', { id: 'login-command', text: 'npx openai-oauth login' }),
+      tx('span', 'login.after'),
+      tx('span', 'login.offline'),
+      h('code', { text: 'python3 ima2.py serve --offline' })),
+    h('div', { class: 'actions' },
+      tx('button', 'oauth.recheck', { type: 'button', class: 'btn btn-small',
+        onclick: refreshOauth }),
+      iconButton('x', 'common.dismiss', () => {
+        prefs.set('loginNoticeDismissed', '1');
+        login.hidden = true;
+      }, { cls: 'btn-small' }))]);
 }
 
 async function refreshStorage() {
@@ -52,7 +106,8 @@ async function refreshStorage() {
 function renderStorage() {
   clear(notice);
   const st = storage && storage.state;
-  if (st !== 'recoverable' && st !== 'not_found') {
+  // Only when old galleries were really found: a first visit is not greeted with a warning.
+  if (st !== 'recoverable') {
     notice.hidden = true;
     return;
   }
@@ -103,7 +158,7 @@ export function initTheme() {
 }
 
 export function initLanguage() {
-  setLang(prefs.get('lang', detectLang()));
+  return setLang(prefs.get('lang', detectLang()));
 }
 
 export function initStatus(bar, notices) {
@@ -114,9 +169,9 @@ export function initStatus(bar, notices) {
     } });
   details = h('div', { class: 'popover', id: 'oauth-details', hidden: true });
   const lang = h('select', { class: 'input input-small', id: 'lang', 'aria-label': t('lang.label'),
-    'data-i18n-label': 'lang.label', onchange: () => {
+    'data-i18n-label': 'lang.label', onchange: async () => {
       prefs.set('lang', lang.value);
-      setLang(lang.value);
+      await setLang(lang.value);
       emit('lang', lang.value);
     } }, LANGUAGES.map(([value, label]) => h('option', { value, text: label })));
   lang.value = getLang();
@@ -127,22 +182,30 @@ export function initStatus(bar, notices) {
       applyTheme(next);
     } });
   bar.append(h('div', { class: 'oauth' }, pill, details), lang, theme);
+  login = h('div', { class: 'notice notice-login', id: 'login-notice', role: 'status',
+    hidden: true });
   notice = h('div', { class: 'notice', id: 'storage-notice', role: 'status', hidden: true });
-  notices.append(notice);
+  notices.append(login, notice);
   applyTheme(document.documentElement.dataset.theme || 'light');
   on('lang', () => {
     renderOauth();
+    renderLogin();
     renderStorage();
     applyTheme(document.documentElement.dataset.theme);
   });
   // A notice about an empty gallery goes away once images arrive.
-  on('history', ({ items }) => {
-    if (!notice.hidden && items.length && storage && storage.state === 'not_found') refreshStorage();
-  });
   on('job:error', ({ error }) => {
-    if (['OAUTH_UNAVAILABLE', 'AUTH_CHATGPT_EXPIRED'].includes(error.code)) refreshOauth();
+    const code = error.code || '';
+    if (code.startsWith('AUTH_')) {
+      // The proxy may still answer its status probe: the failed job is the better witness.
+      state.oauth = { ...state.oauth, status: 'auth_required' };
+      renderOauth();
+      emit('oauth', state.oauth);
+    }
+    if (['OAUTH_UNAVAILABLE', 'AUTH_CHATGPT_EXPIRED', 'LOGIN_REQUIRED', 'NETWORK_FAILED']
+      .includes(code)) refreshOauth();
   });
-  state.oauth = { status: 'checking', models: [] };
+  state.oauth = { status: 'checking', models: [], defaultModel: null };
   renderOauth();
   refreshOauth();
   refreshStorage();

@@ -1,0 +1,575 @@
+"""Jobs the server owns: a durable, journaled queue in front of the generation pipeline.
+
+Owns: the job records (``<state>/jobs/<hash>.json``, one per job, written atomically at every
+transition ``queued → running → done | failed | canceled | interrupted``), the global limit
+of running jobs (``max_concurrent_jobs``) with FIFO order inside two priorities
+(``interactive`` before ``batch``), pause / resume, cancel, retry, the idempotency of a
+``requestId`` (same body → the same job; another body → 409), the per-job deadline, and the
+restart rules: a ``queued`` job (never sent upstream) runs again; a ``running`` one (sent,
+outcome unknown) becomes ``interrupted`` and is only re-sent by ``retry``; a running one whose
+images were already published is ``done``. Before a file is published its name is journaled,
+so a crash between the two cannot leave an image without its job's outcome.
+
+The synchronous routes are "submit, wait, render": they ``submit`` a validated plan with a
+listener and render the ``Outcome`` that arrives on it. Must not: know about HTTP, or let a
+slow listener slow a job (listeners are unbounded in-memory queues read by their routes).
+"""
+from __future__ import annotations
+
+import hashlib
+import heapq
+import itertools
+import json
+import os
+import queue
+import threading
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from ..errors import ApiError
+from ..log import now_ms
+from ..store import read_json, write_json
+from ..upstream_errors import canceled
+from . import pipeline
+from .callbacks import Callbacks
+from .pipeline import Outcome, Plan
+
+STATES = ("queued", "running", "done", "failed", "canceled", "interrupted")
+TERMINAL = ("done", "failed", "canceled", "interrupted")
+PRIORITIES = {"interactive": 0, "batch": 1}
+KINDS = ("generate", "edit", "node")
+KEEP_FINISHED = 2000  # job records kept on disk (newest finished first)
+PROMPT_CHARS = 500
+SHUTDOWN_REASON = "server shutting down"
+QUOTA_DEFAULT_WAIT_S = 60.0  # a 429 without any reset time
+
+
+def fingerprint(kind: str, body: Dict[str, Any]) -> str:
+    """Identity of a request for idempotency: the kind and the body without its ids."""
+    rest = {k: v for k, v in body.items() if k not in ("requestId", "priority", "kind")}
+    text = json.dumps([kind, rest], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def make_plan(app: Any, kind: str, body: Dict[str, Any], header_id: Optional[str] = None,
+              mode: str = "json") -> Plan:
+    """Validate ``body`` as a ``kind`` job (raises the kind's ApiError)."""
+    from . import classic, nodes
+
+    if kind == "node":
+        return nodes.plan(app, body, header_id, sse=(mode == "sse"))
+    return classic.plan(app, body, kind, header_id, mode)
+
+
+class Handle:
+    """A job of this process: its record, plan, listeners and (once ended) outcome."""
+
+    def __init__(self, record: Dict[str, Any], plan: Optional[Plan]) -> None:
+        self.record = record
+        self.plan = plan
+        self.listeners: List["queue.Queue[Tuple[str, Any]]"] = []
+        self.outcome: Optional[Outcome] = None
+        self.ended = threading.Event()
+        self.lock = threading.Lock()
+
+    @property
+    def id(self) -> str:
+        return self.record["id"]
+
+    def listen(self) -> "queue.Queue[Tuple[str, Any]]":
+        """A queue of ("partial", payload) items, then one ("outcome", Outcome)."""
+        listener: "queue.Queue[Tuple[str, Any]]" = queue.Queue()
+        with self.lock:
+            if self.outcome is not None:
+                listener.put(("outcome", self.outcome))
+            else:
+                self.listeners.append(listener)
+        return listener
+
+    def emit(self, event: str, payload: Any) -> None:
+        with self.lock:
+            listeners = list(self.listeners)
+        for listener in listeners:
+            listener.put((event, payload))
+
+    def end(self, outcome: Outcome) -> None:
+        with self.lock:
+            self.outcome = outcome
+            listeners, self.listeners = self.listeners, []
+        for listener in listeners:
+            listener.put(("outcome", outcome))
+        self.ended.set()
+
+
+class JobQueue:
+    """The service behind ``app.jobs``."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.folder = os.path.join(app.config.config_dir, "jobs")
+        self._lock = threading.RLock()
+        self._records: Dict[str, Dict[str, Any]] = {}
+        self._handles: Dict[str, Handle] = {}
+        self._heap: List[Tuple[int, int, str]] = []
+        self._seq = itertools.count()
+        self._running = 0
+        self._paused: Optional[str] = None  # None | "user" | "quota"
+        self._resumes_at: Optional[int] = None
+        self._stopping = False
+        self._started = False
+        self._finished_since_prune = 0
+        self.listeners: List[Callable[[str, Dict[str, Any]], None]] = []  # (event, data)
+        self.callbacks = Callbacks(app, self._save, self.view)
+
+    def _save(self, record: Dict[str, Any]) -> None:
+        with self._lock:
+            if self._records.get(record["id"]) is record:
+                self._write(record)
+
+    # --- settings --------------------------------------------------------------------------
+    def limit(self) -> int:
+        return max(1, int(self.app.config.max_concurrent_jobs))
+
+    def deadline_ms(self) -> int:
+        return max(0, int(self.app.config.job_deadline_ms))
+
+    # --- journal ---------------------------------------------------------------------------
+    def _path(self, job_id: str) -> str:
+        name = hashlib.sha256(job_id.encode("utf-8")).hexdigest()[:32]
+        return os.path.join(self.folder, name + ".json")
+
+    def _write(self, record: Dict[str, Any]) -> None:
+        try:
+            write_json(self._path(record["id"]), record, mode=0o600,
+                       fsync=bool(self.app.config.fsync))
+        except Exception as exc:  # noqa: BLE001 - no job content may kill the caller's thread
+            self.app.log.warn("jobs", "journal_write_failed", id=record["id"],
+                              error=getattr(exc, "strerror", None) or exc)
+
+    def _load(self) -> List[Dict[str, Any]]:
+        try:
+            names = sorted(os.listdir(self.folder))
+        except OSError:
+            return []
+        out = []
+        for name in names:
+            if not name.endswith(".json"):
+                continue
+            data = read_json(os.path.join(self.folder, name), default=None,
+                             warn=lambda m: self.app.log.warn("jobs", "record_unreadable",
+                                                              error=m))
+            if isinstance(data, dict) and isinstance(data.get("id"), str) \
+                    and data.get("state") in STATES and isinstance(data.get("body"), dict):
+                out.append(data)
+        return sorted(out, key=lambda r: (r.get("createdAt") or 0, r.get("seq") or 0))
+
+    def _prune(self) -> None:
+        with self._lock:
+            finished = [r for r in self._records.values() if r["state"] in TERMINAL]
+            if len(finished) <= KEEP_FINISHED:
+                return
+            finished.sort(key=lambda r: r.get("finishedAt") or 0)
+            drop = finished[:len(finished) - KEEP_FINISHED]
+            for record in drop:
+                self._records.pop(record["id"], None)
+                self._handles.pop(record["id"], None)
+        for record in drop:
+            try:
+                os.unlink(self._path(record["id"]))
+            except OSError:
+                pass
+
+    # --- events ----------------------------------------------------------------------------
+    def _publish(self, event: str, data: Dict[str, Any]) -> None:
+        for listener in list(self.listeners):
+            try:
+                listener(event, data)
+            except Exception as exc:  # noqa: BLE001 - a listener never breaks a job
+                self.app.log.warn("jobs", "listener_failed", error=exc)
+
+    # --- service lifecycle -----------------------------------------------------------------
+    def start(self) -> None:
+        """Recover the journal: re-queue ``queued`` jobs, settle ``running`` ones."""
+        os.makedirs(self.folder, mode=0o700, exist_ok=True)
+        if not getattr(self.app, "owns_folder", True):
+            return  # the live server holding the folder owns these jobs: never settle them
+        requeue: List[Dict[str, Any]] = []
+        interrupted = 0
+        for record in self._load():
+            if record["state"] == "running":
+                saved = self._published(record)
+                if saved:
+                    record.update(state="done", images=saved, pending=[],
+                                  finishedAt=now_ms(), recovered=True)
+                else:
+                    record.update(state="interrupted", pending=[], finishedAt=now_ms(),
+                                  error={"status": 503, "code": "INTERRUPTED",
+                                         "message": "The server stopped while this job was "
+                                         "running; its outcome is unknown (retry re-sends it)"})
+                    interrupted += 1
+                    self.app.inflight.add_interrupted(record)
+                self._records[record["id"]] = record
+                self._ended(record)
+                continue
+            elif record["state"] == "queued":
+                requeue.append(record)
+            self._records[record["id"]] = record
+            callback = record.get("callback")
+            if record["state"] in TERMINAL and isinstance(callback, dict) \
+                    and callback.get("state") == "pending" and record.get("callbackUrl"):
+                self.callbacks.deliver(record)  # a delivery the previous process left
+        if interrupted:
+            self.app.log.warn("jobs", "interrupted_jobs", count=interrupted)
+        with self._lock:
+            self._started = True
+        for record in requeue:
+            self._requeue(record)
+        self._prune()
+        self._pump()
+
+    def stop(self) -> None:
+        """Shutdown: queued jobs stay queued on disk, running ones read as interrupted next
+        start (their upstream calls are aborted by the in-flight registry)."""
+        self.callbacks.stop()
+        with self._lock:
+            self._stopping = True
+            waiting = [self._handles[i] for _, _, i in self._heap if i in self._handles]
+            self._heap = []
+        for handle in waiting:
+            if handle.plan is not None and handle.outcome is None:
+                handle.plan.job.cancel.cancel(SHUTDOWN_REASON)
+                handle.end(self._canceled_outcome(handle.plan, record_it=False))
+
+    def _published(self, record: Dict[str, Any]) -> List[str]:
+        folder = self.app.config.generated_dir
+        names = list(record.get("images") or []) + list(record.get("pending") or [])
+        out = []
+        for name in names:
+            if "/" in name or "\\" in name or name.startswith(".") or name in out:
+                continue
+            path = os.path.join(folder, name)
+            if os.path.isfile(path) and os.path.isfile(path + ".json"):
+                out.append(name)
+            elif os.path.isfile(path):
+                # Killed between the image and its sidecar: the publish never completed.
+                self.app.log.warn("jobs", "unfinished_publish_removed", id=record["id"],
+                                  filename=name)
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
+        return out
+
+    def _requeue(self, record: Dict[str, Any]) -> None:
+        """A queued job of a previous process: validate its body again and queue it."""
+        try:
+            plan = make_plan(self.app, record["kind"], dict(record["body"]))
+        except ApiError as err:
+            record.update(state="failed", finishedAt=now_ms(),
+                          error={"status": err.status, "code": err.code,
+                                 "message": err.message})
+            self._write(record)
+            return
+        with self._lock:
+            handle = Handle(record, plan)
+            self._handles[record["id"]] = handle
+            heapq.heappush(self._heap, (PRIORITIES.get(record.get("priority"), 0),
+                                        next(self._seq), record["id"]))
+
+    # --- submitting ------------------------------------------------------------------------
+    def find(self, job_id: str) -> Optional[Dict[str, Any]]:
+        with self._lock:
+            record = self._records.get(job_id)
+            return dict(record) if record is not None else None
+
+    def handle(self, job_id: str) -> Optional[Handle]:
+        with self._lock:
+            return self._handles.get(job_id)
+
+    def active_same(self, job_id: Any, kind: str, body: Dict[str, Any]) -> Optional[Handle]:
+        """The running / queued job ``job_id`` if it has the same request (idempotency)."""
+        if not isinstance(job_id, str):
+            return None
+        with self._lock:
+            record = self._records.get(job_id)
+            handle = self._handles.get(job_id)
+            if record is None or handle is None or record["state"] in TERMINAL:
+                return None
+            return handle if record["fingerprint"] == fingerprint(kind, body) else None
+
+    def submit(self, plan: Plan, body: Dict[str, Any], priority: str = "interactive",
+               source: str = "sync", extra: Optional[Dict[str, Any]] = None) -> Handle:
+        """Journal a validated plan as ``queued`` and queue it; returns its handle."""
+        stored = dict(body)
+        stored["requestId"] = plan.request_id
+        record: Dict[str, Any] = {
+            "id": plan.request_id, "kind": plan.kind, "state": "queued",
+            "priority": priority if priority in PRIORITIES else "interactive",
+            "source": source, "fingerprint": fingerprint(plan.kind, body),
+            "createdAt": now_ms(), "startedAt": None, "finishedAt": None,
+            "sessionId": plan.job.session_id, "inflightKind": plan.inflight_kind,
+            "meta": dict(plan.job.meta), "attempts": 1, "images": [], "pending": [],
+            "error": None, "body": stored}
+        record.update(extra or {})
+        handle = Handle(record, plan)
+        with self._lock:
+            previous = self._records.get(plan.request_id)
+            record["seq"] = next(self._seq)
+            if previous is not None:
+                record["attempts"] = int(previous.get("attempts") or 1) + (
+                    1 if previous.get("fingerprint") == record["fingerprint"] else 0)
+            self._records[record["id"]] = record
+            self._handles[record["id"]] = handle
+            self._write(record)
+            heapq.heappush(self._heap, (PRIORITIES[record["priority"]], record["seq"],
+                                        record["id"]))
+        self._publish("job.queued", self.view(record))
+        self._pump()
+        return handle
+
+    # --- running ---------------------------------------------------------------------------
+    def _pump(self) -> None:
+        starts: List[Handle] = []
+        with self._lock:
+            if not self._started or self._stopping:
+                return
+            held: List[Tuple[int, int, str]] = []
+            while self._heap and self._running < self.limit():
+                entry = heapq.heappop(self._heap)
+                handle = self._handles.get(entry[2])
+                if handle is None or handle.record["state"] != "queued":
+                    continue
+                if self._paused is not None and handle.record.get("source") != "sync":
+                    held.append(entry)  # a paused queue holds queued jobs, not live requests
+                    continue
+                self._running += 1
+                handle.record.update(state="running", startedAt=now_ms())
+                self._write(handle.record)  # journaled before anything is sent upstream
+                starts.append(handle)
+            for entry in held:
+                heapq.heappush(self._heap, entry)
+        for handle in starts:
+            self._publish("job.started", self.view(handle.record))
+            threading.Thread(target=self._run, args=(handle,), daemon=True,
+                             name="ima2-job-%s" % handle.id[:24]).start()
+
+    def _run(self, handle: Handle) -> None:
+        plan = handle.plan
+        assert plan is not None
+        timer = None
+        deadline = self.deadline_ms()
+        if deadline:
+            timer = threading.Timer(deadline / 1000.0, self._deadline, args=(plan,))
+            timer.daemon = True
+            timer.start()
+        try:
+            outcome = pipeline.execute(plan, handle.emit, lambda name: self._named(handle, name))
+        except BaseException as exc:  # noqa: BLE001 - a bug must still end the job
+            outcome = pipeline.conclude(plan, [None] * plan.n, [exc] * plan.n)
+        finally:
+            if timer is not None:
+                timer.cancel()
+        self._finish(handle, outcome)
+
+    def _deadline(self, plan: Plan) -> None:
+        plan.job.cancel.cancel(pipeline.DEADLINE_REASON)
+
+    def _named(self, handle: Handle, name: str) -> None:
+        with self._lock:
+            handle.record["pending"] = list(handle.record.get("pending") or []) + [name]
+            self._write(handle.record)
+
+    def _quota_requeue(self, handle: Handle, outcome: Outcome) -> bool:
+        """A queued job rejected by a 429: pause the queue until the reset, queue it again
+        (once). Synchronous requests get their 429 as before."""
+        err = outcome.error
+        if outcome.state != "failed" or err is None or err.code != "RATE_LIMITED":
+            return False
+        wait = err.extra.get("retryAfter")
+        wait = float(wait) if isinstance(wait, (int, float)) else QUOTA_DEFAULT_WAIT_S
+        self.pause_for_quota(wait)
+        record = handle.record
+        if record.get("source") == "sync" or record.get("quotaRequeued"):
+            return False
+        try:
+            plan = make_plan(self.app, record["kind"], dict(record["body"]))
+        except ApiError:
+            return False
+        with self._lock:
+            self._running -= 1
+            handle.plan = plan
+            record.update(state="queued", startedAt=None, pending=[], quotaRequeued=True)
+            self._write(record)
+            heapq.heappush(self._heap, (PRIORITIES.get(record.get("priority"), 0),
+                                        next(self._seq), record["id"]))
+        self._publish("job.queued", self.view(record))
+        self._pump()
+        return True
+
+    def pause_for_quota(self, wait_s: float) -> None:
+        resumes_at = now_ms() + int(max(0.0, wait_s) * 1000)
+        with self._lock:
+            if self._paused == "user":
+                return
+            if self._paused == "quota" and (self._resumes_at or 0) >= resumes_at:
+                return
+        self.pause("quota", resumes_at)
+        timer = threading.Timer(max(0.0, wait_s), self._quota_over)
+        timer.daemon = True
+        timer.start()
+
+    def _quota_over(self) -> None:
+        with self._lock:
+            due = self._paused == "quota" and (self._resumes_at or 0) <= now_ms() + 5
+        if due:
+            self.resume()
+
+    def _finish(self, handle: Handle, outcome: Outcome) -> None:
+        if self._quota_requeue(handle, outcome):
+            return
+        record = handle.record
+        shutdown = outcome.state == "canceled" and \
+            handle.plan is not None and handle.plan.job.cancel.reason == SHUTDOWN_REASON
+        with self._lock:
+            self._running -= 1
+            if not shutdown:  # a shutdown leaves it "running": interrupted at next start
+                self._settle(record, outcome)
+        handle.end(outcome)
+        if not shutdown:
+            self._publish("job." + ("done" if outcome.state == "done" else outcome.state),
+                          self.view(record))
+        self._finished_since_prune += 1
+        if self._finished_since_prune >= 100:
+            self._finished_since_prune = 0
+            self._prune()
+        self._pump()
+
+    def _settle(self, record: Dict[str, Any], outcome: Outcome) -> None:
+        record.update(state=outcome.state, finishedAt=now_ms(), pending=[])
+        if outcome.state == "done":
+            record["images"] = outcome.filenames
+            record["error"] = None
+        elif outcome.error is not None:
+            record["error"] = {"status": outcome.error.status, "code": outcome.error.code,
+                               "message": outcome.error.message}
+        self._ended(record)
+
+    def _ended(self, record: Dict[str, Any]) -> None:
+        """Journal a terminal record; start its callback (journaled as pending first)."""
+        if record.get("callbackUrl"):
+            record["callback"] = {"state": "pending", "attempts": 0}
+        self._write(record)
+        if record.get("callbackUrl"):
+            self.callbacks.deliver(record)
+
+    def _canceled_outcome(self, plan: Plan, record_it: bool = True) -> Outcome:
+        err = pipeline.job_error(plan, canceled(plan.job.cancel.reason))
+        if record_it:
+            self.app.inflight.finish(plan.job, "canceled", err.status, err.code)
+        return Outcome(plan, "canceled", [], err)
+
+    # --- actions ---------------------------------------------------------------------------
+    def cancel(self, job_id: str, reason: str = "canceled by DELETE /api/jobs") -> str:
+        """"canceled" | "canceling" | "finished" | "unknown"."""
+        with self._lock:
+            record = self._records.get(job_id)
+            handle = self._handles.get(job_id)
+            if record is None:
+                return "unknown"
+            if record["state"] in TERMINAL or handle is None or handle.plan is None:
+                return "finished"
+            queued = record["state"] == "queued"
+        job = handle.plan.job
+        if queued:
+            with job.commit_lock:
+                job.cancel.cancel(reason)
+            outcome = self._canceled_outcome(handle.plan)
+            with self._lock:
+                if record["state"] != "queued":
+                    return "canceling"
+                self._settle(record, outcome)
+            handle.end(outcome)
+            self._publish("job.canceled", self.view(record))
+            return "canceled"
+        return "canceling" if self.app.inflight.cancel_job(job, reason) else "finished"
+
+    def on_inflight_cancel(self, job: Any) -> None:
+        """DELETE /api/inflight of a job still waiting in the queue: end it now."""
+        with self._lock:
+            record = self._records.get(job.request_id)
+            handle = self._handles.get(job.request_id)
+            if record is None or handle is None or record["state"] != "queued" \
+                    or handle.plan is None or handle.plan.job is not job:
+                return
+            outcome = self._canceled_outcome(handle.plan, record_it=False)
+            self._settle(record, outcome)
+        handle.end(outcome)
+        self._publish("job.canceled", self.view(record))
+
+    def retry(self, job_id: str) -> Handle:
+        with self._lock:
+            record = self._records.get(job_id)
+        if record is None:
+            raise ApiError(404, "JOB_NOT_FOUND", "No job %s" % job_id)
+        if record["state"] not in ("failed", "interrupted", "canceled"):
+            raise ApiError(409, "JOB_NOT_RETRYABLE", "Only a failed, interrupted or canceled "
+                           "job can be retried (this one is %s)" % record["state"])
+        body = dict(record["body"])
+        plan = make_plan(self.app, record["kind"], body)
+        return self.submit(plan, body, record.get("priority") or "interactive",
+                           record.get("source") or "api",
+                           {"attempts": int(record.get("attempts") or 1) + 1,
+                            "callbackUrl": record.get("callbackUrl")}
+                           if record.get("callbackUrl") else
+                           {"attempts": int(record.get("attempts") or 1) + 1})
+
+    def pause(self, reason: str = "user", resumes_at: Optional[int] = None) -> Dict[str, Any]:
+        with self._lock:
+            self._paused = reason
+            self._resumes_at = resumes_at
+        self._publish("queue.paused", self.queue_view())
+        return self.queue_view()
+
+    def resume(self) -> Dict[str, Any]:
+        with self._lock:
+            self._paused = None
+            self._resumes_at = None
+        self._publish("queue.resumed", self.queue_view())
+        self._pump()
+        return self.queue_view()
+
+    # --- views -----------------------------------------------------------------------------
+    def view(self, record: Dict[str, Any]) -> Dict[str, Any]:
+        prompt = record["body"].get("prompt")
+        out: Dict[str, Any] = {
+            "id": record["id"], "requestId": record["id"], "kind": record["kind"],
+            "state": record["state"], "priority": record.get("priority"),
+            "prompt": prompt[:PROMPT_CHARS] if isinstance(prompt, str) else "",
+            "sessionId": record.get("sessionId"), "createdAt": record.get("createdAt"),
+            "startedAt": record.get("startedAt"), "finishedAt": record.get("finishedAt"),
+            "attempts": record.get("attempts") or 1, "error": record.get("error")}
+        if record["state"] == "done":
+            out["images"] = [{"filename": name, "url": "/generated/" + name}
+                             for name in record.get("images") or []]
+        return out
+
+    def get(self, job_id: str) -> Optional[Dict[str, Any]]:
+        with self._lock:
+            record = self._records.get(job_id)
+            return self.view(record) if record is not None else None
+
+    def list(self, state: Optional[str] = None, kind: Optional[str] = None,
+             session_id: Optional[str] = None, limit: int = 100) -> List[Dict[str, Any]]:
+        with self._lock:
+            records = [r for r in self._records.values()
+                       if (not state or r["state"] == state) and (not kind or r["kind"] == kind)
+                       and (not session_id or r.get("sessionId") == session_id)]
+            records.sort(key=lambda r: (r.get("createdAt") or 0, r.get("seq") or 0),
+                         reverse=True)
+            return [self.view(r) for r in records[:limit]]
+
+    def queue_view(self) -> Dict[str, Any]:
+        with self._lock:
+            queued = sum(1 for r in self._records.values() if r["state"] == "queued")
+            return {"paused": self._paused or False, "resumesAt": self._resumes_at,
+                    "running": self._running, "queued": queued,
+                    "maxConcurrent": self.limit()}

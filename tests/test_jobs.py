@@ -1,0 +1,304 @@
+"""Jobs the server owns: ``/api/jobs``, ``/api/queue``, every state transition, idempotency,
+the concurrency limit and priorities, pause / resume, deadlines and the restart rules
+(queued → runs again, running → interrupted and never re-sent on its own, retry re-sends).
+"""
+from __future__ import annotations
+
+import json
+import os
+
+from fake_upstream import http_error, success
+from genkit import FINAL, assert_consistent_gallery, images, sidecar
+from helpers import LiveServer, wait_until
+
+
+def _job(server, job_id):
+    resp = server.get("/api/jobs/%s" % job_id)
+    return resp.json()["job"] if resp.status == 200 else None
+
+
+def _state(server, job_id):
+    job = _job(server, job_id)
+    return job and job["state"]
+
+
+def _wait_state(server, job_id, state, timeout=10):
+    return wait_until(lambda: _state(server, job_id) == state and _job(server, job_id),
+                      timeout, message="%s %s" % (job_id, state))
+
+
+def _hold_all(fake):
+    reached = fake.hold("final")
+    fake.default = fake.sse(success(FINAL, hold_before_final="final"))
+    return reached
+
+
+def test_submit_runs_to_done_with_its_images(server, fake):
+    fake.default = fake.sse(success(FINAL))
+    resp = server.post("/api/jobs", {"prompt": "a fox", "requestId": "j-1", "sessionId": "s_1"})
+    assert resp.status == 202
+    job = resp.json()["job"]
+    assert job["id"] == job["requestId"] == "j-1" and job["kind"] == "generate"
+    assert job["state"] in ("queued", "running", "done") and job["priority"] == "interactive"
+    done = _wait_state(server, "j-1", "done")
+    (image,) = done["images"]
+    assert image["url"] == "/generated/" + image["filename"]
+    assert images(server) == [image["filename"]]
+    assert sidecar(server, image["filename"])["requestId"] == "j-1"
+    assert done["error"] is None and done["startedAt"] and done["finishedAt"]
+    listed = server.get("/api/jobs?state=done&session=s_1").json()
+    assert [j["id"] for j in listed["jobs"]] == ["j-1"]
+    assert server.get("/api/jobs?state=failed").json()["jobs"] == []
+    terminal = server.get("/api/inflight?includeTerminal=1").json()["terminalJobs"]
+    assert [(j["requestId"], j["status"]) for j in terminal] == [("j-1", "completed")]
+    assert_consistent_gallery(server)
+
+
+def test_edit_and_node_jobs(server, fake):
+    fake.default = fake.sse(success(FINAL))
+    root = server.post("/api/jobs", {"kind": "node", "prompt": "root", "requestId": "n-1"})
+    assert root.status == 202
+    node = _wait_state(server, "n-1", "done")
+    name = node["images"][0]["filename"]
+    assert name.startswith("n_")
+    child = server.post("/api/jobs", {"kind": "node", "prompt": "child", "requestId": "n-2",
+                                      "parentNodeId": name.rsplit(".", 1)[0]})
+    assert child.status == 202
+    assert _wait_state(server, "n-2", "done")["kind"] == "node"
+
+
+def test_validation_errors_are_400_and_create_no_job(server, fake):
+    resp = server.post("/api/jobs", {"kind": "generate", "requestId": "bad"})
+    assert resp.status == 400 and resp.json()["error"]["code"] == "INVALID_REQUEST"
+    assert _job(server, "bad") is None
+    resp = server.post("/api/jobs", {"kind": "paint", "prompt": "x"})
+    assert resp.status == 400 and resp.json()["error"]["code"] == "INVALID_JOB_KIND"
+    resp = server.post("/api/jobs", {"prompt": "x", "priority": "urgent"})
+    assert resp.json()["error"]["code"] == "INVALID_PRIORITY"
+    assert server.get("/api/jobs?state=nope").status == 400
+    assert server.get("/api/jobs/unknown").json()["error"]["code"] == "JOB_NOT_FOUND"
+    assert server.request("DELETE", "/api/jobs/unknown").status == 404
+    assert server.post("/api/jobs/unknown/retry").status == 404
+
+
+def test_same_request_id_same_body_is_the_same_job_another_body_is_409(server, fake):
+    reached = _hold_all(fake)
+    first = server.post("/api/jobs", {"prompt": "once", "requestId": "idem"})
+    assert first.status == 202
+    assert reached.wait(5)
+    again = server.post("/api/jobs", {"prompt": "once", "requestId": "idem"})
+    assert again.status == 200 and again.json()["job"]["id"] == "idem"
+    other = server.post("/api/jobs", {"prompt": "twice", "requestId": "idem"})
+    assert other.status == 409 and other.json()["error"]["code"] == "REQUEST_ID_IN_USE"
+    fake.release("final")
+    done = _wait_state(server, "idem", "done")
+    after = server.post("/api/jobs", {"prompt": "once", "requestId": "idem"})
+    assert after.status == 200 and after.json()["job"]["images"] == done["images"]
+    assert len(fake.posts()) == 1  # never billed twice
+
+
+def test_a_sync_request_with_the_same_id_and_body_joins_the_running_job(server, fake):
+    reached = _hold_all(fake)
+    assert server.post("/api/jobs", {"prompt": "join", "requestId": "join-1"}).status == 202
+    assert reached.wait(5)
+    from genkit import Background
+    call = Background(server.port, "POST", "/api/generate",
+                      json_body={"prompt": "join", "requestId": "join-1"})
+    wait_until(lambda: len(fake.posts()) == 1, 2)
+    fake.release("final")
+    resp = call.wait()
+    assert resp.status == 200 and resp.json()["requestId"] == "join-1"
+    assert len(fake.posts()) == 1 and len(images(server)) == 1
+
+
+def test_concurrency_limit_priority_and_queued_state(live_factory, fake):
+    live = live_factory(IMA2_OAUTH_URL=fake.url, IMA2_MAX_CONCURRENT_JOBS="1")
+    reached = _hold_all(fake)
+    assert live.post("/api/jobs", {"prompt": "first", "requestId": "q-1"}).status == 202
+    assert reached.wait(5)
+    live.post("/api/jobs", {"prompt": "batch", "requestId": "q-2", "priority": "batch"})
+    live.post("/api/jobs", {"prompt": "inter", "requestId": "q-3"})
+    assert _state(live, "q-2") == "queued" and _state(live, "q-3") == "queued"
+    queue = live.get("/api/queue").json()["queue"]
+    assert queue == {"paused": False, "resumesAt": None, "running": 1, "queued": 2,
+                     "maxConcurrent": 1}
+    inflight = {j["requestId"]: j["phase"] for j in live.get("/api/inflight").json()["jobs"]}
+    assert inflight["q-2"] == "queued" and inflight["q-3"] == "queued"
+    fake.release("final")
+    for job_id in ("q-1", "q-2", "q-3"):
+        _wait_state(live, job_id, "done")
+    order = [j["id"] for j in sorted(live.get("/api/jobs").json()["jobs"],
+                                     key=lambda j: j["startedAt"])]
+    assert order == ["q-1", "q-3", "q-2"]  # interactive before batch
+
+
+def test_pause_resume_and_cancel_of_a_queued_job(server, fake):
+    fake.default = fake.sse(success(FINAL))
+    assert server.post("/api/queue/pause").json()["queue"]["paused"] == "user"
+    server.post("/api/jobs", {"prompt": "wait", "requestId": "p-1"})
+    server.post("/api/jobs", {"prompt": "drop", "requestId": "p-2"})
+    assert _state(server, "p-1") == "queued"
+    canceled = server.request("DELETE", "/api/jobs/p-2")
+    assert canceled.status == 200 and canceled.json()["job"]["state"] == "canceled"
+    assert canceled.json()["job"]["error"]["code"] == "CANCELED"
+    assert server.request("DELETE", "/api/jobs/p-2").status == 409
+    assert fake.posts() == []
+    assert server.post("/api/queue/resume").json()["queue"]["paused"] is False
+    _wait_state(server, "p-1", "done")
+    assert len(fake.posts()) == 1 and _state(server, "p-2") == "canceled"
+
+
+def test_cancel_a_running_job_then_retry_it(server, fake):
+    reached = _hold_all(fake)
+    server.post("/api/jobs", {"prompt": "slow", "requestId": "c-1"})
+    assert reached.wait(5)
+    resp = server.request("DELETE", "/api/jobs/c-1")
+    assert resp.status == 200 and resp.json()["cancel"] == "canceling"
+    assert fake.closed_event.wait(1.0)
+    job = _wait_state(server, "c-1", "canceled")
+    assert job["error"]["code"] == "CANCELED"
+    fake.release("final")
+    assert images(server) == []
+    fake.default = fake.sse(success(FINAL))
+    retried = server.post("/api/jobs/c-1/retry")
+    assert retried.status == 202 and retried.json()["job"]["attempts"] == 2
+    assert len(_wait_state(server, "c-1", "done")["images"]) == 1
+    assert server.post("/api/jobs/c-1/retry").json()["error"]["code"] == "JOB_NOT_RETRYABLE"
+    gone = server.request("DELETE", "/api/jobs/c-1")
+    assert gone.status == 409 and gone.json()["error"]["code"] == "ALREADY_FINISHED"
+    assert gone.json()["job"]["state"] == "done"
+
+
+def test_failed_job_records_its_error(server, fake):
+    fake.default = fake.sse(success(FINAL))
+    fake.script(http_error(400, {"error": {"message": "Invalid size", "type":
+                                           "invalid_request_error", "param": "size"}}))
+    server.post("/api/jobs", {"prompt": "refused", "requestId": "f-1"})
+    job = _wait_state(server, "f-1", "failed")
+    assert job["error"]["code"] == "INVALID_REQUEST" and job["error"]["status"] == 400
+    assert len(fake.posts()) == 1
+
+
+def test_deadline_fails_a_job_that_runs_too_long(live_factory, fake):
+    live = live_factory(IMA2_OAUTH_URL=fake.url, IMA2_JOB_DEADLINE_MS="300")
+    _hold_all(fake)
+    live.post("/api/jobs", {"prompt": "forever", "requestId": "d-1"})
+    job = _wait_state(live, "d-1", "failed")
+    assert job["error"] == {"status": 504, "code": "JOB_DEADLINE_EXCEEDED",
+                            "message": job["error"]["message"]}
+    fake.release("final")
+
+
+def test_a_list_of_jobs(server, fake):
+    fake.default = fake.sse(success(FINAL))
+    resp = server.post("/api/jobs", [{"prompt": "one", "requestId": "l-1"},
+                                     {"kind": "node"},
+                                     {"prompt": "two", "requestId": "l-2", "priority": "batch"}])
+    assert resp.status == 202
+    jobs = resp.json()["jobs"]
+    assert jobs[0]["id"] == "l-1" and jobs[2]["id"] == "l-2"
+    assert jobs[1]["index"] == 1 and jobs[1]["error"]["code"] == "INVALID_PROMPT"
+    _wait_state(server, "l-1", "done")
+    _wait_state(server, "l-2", "done")
+    assert server.post("/api/jobs", []).status == 400
+
+
+def test_restart_reruns_queued_jobs_and_interrupts_running_ones(tmp, fake):
+    first = LiveServer(tmp, IMA2_OAUTH_URL=fake.url, IMA2_MAX_CONCURRENT_JOBS="1")
+    reached = _hold_all(fake)
+    first.post("/api/jobs", {"prompt": "sent", "requestId": "r-run", "sessionId": "s_r"})
+    assert reached.wait(5)
+    first.post("/api/jobs", {"prompt": "waiting", "requestId": "r-queued"})
+    assert _state(first, "r-queued") == "queued"
+    first.stop()
+    fake.release("final")
+    fake.default = fake.sse(success(FINAL))
+    second = LiveServer(tmp, env=first.env)
+    try:
+        interrupted = _job(second, "r-run")
+        assert interrupted["state"] == "interrupted"
+        assert interrupted["error"]["code"] == "INTERRUPTED"
+        done = _wait_state(second, "r-queued", "done")
+        assert len(done["images"]) == 1
+        terminal = second.get("/api/inflight?includeTerminal=1").json()["terminalJobs"]
+        assert {(j["requestId"], j["status"]) for j in terminal} >= {("r-run", "interrupted")}
+        assert len(fake.posts()) == 2  # "sent" once, "waiting" once: nothing re-sent
+        assert _state(second, "r-run") == "interrupted"
+        assert second.post("/api/jobs/r-run/retry").status == 202
+        _wait_state(second, "r-run", "done")
+        assert len(fake.posts()) == 3
+        assert_consistent_gallery(second)
+    finally:
+        second.stop()
+
+
+def test_a_running_job_whose_image_was_published_is_done_after_a_crash(tmp, fake):
+    """The journal names a file before it is published; a crash right after the publish
+    must read as done, not interrupted (simulated by rewriting the record as a crash leaves
+    it)."""
+    first = LiveServer(tmp, IMA2_OAUTH_URL=fake.url)
+    fake.default = fake.sse(success(FINAL))
+    first.post("/api/jobs", {"prompt": "saved", "requestId": "crash-1"})
+    done = _wait_state(first, "crash-1", "done")
+    name = done["images"][0]["filename"]
+    first.stop()
+    folder = os.path.join(first.env["IMA2_CONFIG_DIR"], "jobs")
+    (path,) = [os.path.join(folder, n) for n in os.listdir(folder)]
+    with open(path) as handle:
+        record = json.load(handle)
+    record.update(state="running", images=[], pending=[name], finishedAt=None)
+    with open(path, "w") as handle:
+        json.dump(record, handle)
+    second = LiveServer(tmp, env=first.env)
+    try:
+        job = _job(second, "crash-1")
+        assert job["state"] == "done" and [i["filename"] for i in job["images"]] == [name]
+        terminal = second.get("/api/inflight?includeTerminal=1").json()["terminalJobs"]
+        assert terminal == []
+        assert len(fake.posts()) == 1
+    finally:
+        second.stop()
+
+
+def test_job_records_are_private_files(server, fake):
+    fake.default = fake.sse(success(FINAL))
+    server.post("/api/jobs", {"prompt": "p", "requestId": "priv"})
+    _wait_state(server, "priv", "done")
+    folder = os.path.join(server.env["IMA2_CONFIG_DIR"], "jobs")
+    for name in os.listdir(folder):
+        assert os.stat(os.path.join(folder, name)).st_mode & 0o077 == 0
+
+
+def test_a_429_pauses_the_queue_until_the_reset_and_requeues_the_job_once(live_factory, fake):
+    from test_events import Stream
+
+    live = live_factory(IMA2_OAUTH_URL=fake.url, IMA2_MAX_CONCURRENT_JOBS="1")
+    limited = http_error(429, {"error": {"type": "usage_limit_reached", "message": "The usage "
+                                         "limit has been reached", "resets_in_seconds": 2}},
+                         [("Retry-After", "2")])
+    fake.default = fake.sse(success(FINAL))
+    fake.script(limited, limited)  # the first job: its attempt and its one upstream retry
+    events = Stream(live.port)
+    live.post("/api/jobs", {"prompt": "limited", "requestId": "quota-1"})
+    live.post("/api/jobs", {"prompt": "waits", "requestId": "quota-2"})
+    paused = events.until("queue.paused")[-1][2]["queue"]
+    assert paused["paused"] == "quota" and paused["resumesAt"] > 0
+    queue = live.get("/api/queue").json()["queue"]
+    assert queue["paused"] in ("quota", False)  # False only if the reset already passed
+    assert _state(live, "quota-1") in ("queued", "running", "done")  # never "failed"
+    resumed = events.until("queue.resumed")[-1][2]["queue"]
+    assert resumed["paused"] is False and resumed["resumesAt"] is None
+    events.close()
+    first = _wait_state(live, "quota-1", "done")
+    _wait_state(live, "quota-2", "done")
+    assert len(first["images"]) == 1 and len(fake.posts()) == 4
+
+
+def test_a_second_429_fails_the_requeued_job(live_factory, fake):
+    live = live_factory(IMA2_OAUTH_URL=fake.url)
+    limited = http_error(429, {"error": {"type": "usage_limit_reached", "message": "limit",
+                                         "resets_in_seconds": 0}}, [("Retry-After", "0")])
+    fake.default = limited
+    live.post("/api/jobs", {"prompt": "always limited", "requestId": "quota-3"})
+    job = _wait_state(live, "quota-3", "failed")
+    assert job["error"]["code"] == "RATE_LIMITED" and len(fake.posts()) == 4
