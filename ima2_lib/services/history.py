@@ -66,7 +66,7 @@ def _parse_date(raw: Optional[str], name: str, end_of_day: bool) -> Optional[int
         return max(0, int(moment.timestamp() * 1000))
     except (ValueError, OverflowError, OSError):
         raise ApiError(400, "INVALID_DATE", "%s must be ms since the epoch, YYYY-MM-DD or an "
-                                            "ISO 8601 time, got %r" % (name, raw[:40]))
+                                            "ISO 8601 time, got %r" % (name, raw[:40])) from None
 
 
 def parse_filters(get: Callable[[str], Optional[str]]) -> Dict[str, Any]:
