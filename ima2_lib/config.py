@@ -109,6 +109,9 @@ SETTINGS: List[Setting] = [
             "default /api/history page"),
     Setting("history_max_page", "int", 500, ["IMA2_HISTORY_MAX_PAGE"],
             ["history.maxPageCap", "limits.historyMaxPageCap"], None, "largest /api/history page"),
+    Setting("history_snapshot_min", "int", 2000, ["IMA2_HISTORY_SNAPSHOT_MIN"],
+            ["history.snapshotMinImages"], None,
+            "smallest gallery whose index is snapshotted for fast restarts (0 = never)"),
     # --- OAuth proxy / upstream ---------------------------------------------------------
     Setting("oauth_proxy_port", "int", 10531, ["IMA2_OAUTH_PROXY_PORT", "OAUTH_PORT"],
             ["oauth.proxyPort"], None, "port of the openai-oauth proxy"),

@@ -28,7 +28,8 @@ def row(filename: str, created: int, **fields):
     out = {"filename": filename, "url": url, "createdAt": created}
     out.update({k: None for k in NULLS})
     out.update({"format": os.path.splitext(filename)[1][1:], "provider": "oauth",
-                "webSearchCalls": 0, "refsCount": 0, "thumbUrl": url + "?thumb=384"})
+                "webSearchCalls": 0, "refsCount": 0, "thumbUrl": url + "?thumb=384",
+                "favorite": False, "tags": []})
     out.update(fields)
     return out
 

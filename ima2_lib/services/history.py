@@ -5,12 +5,15 @@ Owns: the query rules of docs/API.md §6.13 (limit default/cap, composite cursor
 original's ``parseInt`` guesses), the response bodies (rows are pre-encoded JSON, so a page is
 a join of bytes), the start-up build of the index in a background thread (the server answers
 meanwhile; a listing waits up to ``READY_WAIT`` seconds for it, then answers from what is
-indexed with ``"indexing": true``), the reconcile thread, and the ``image_saved`` hook.
+indexed with ``"indexing": true``), the search/filter/sort parameters, the index snapshot
+(loaded in that thread, then reconciled; written when the index changed, at most once a
+minute and at stop), the reconcile thread, and the ``image_saved`` hook.
 It also owns the trash and thumbnail services that share its index.
 Must not: rescan the folder per request or know about HTTP beyond raising ApiError.
 """
 from __future__ import annotations
 
+import datetime
 import os
 import re
 import threading
@@ -20,10 +23,12 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from ..errors import ApiError
 from ..httpio import json_bytes
 from .gallery import THUMBS_DIR, validate_name
-from .history_index import HistoryIndex
+from . import history_snapshot
+from .history_index import COLUMNS, HistoryIndex, fold
 from .thumbs import ThumbnailService
 from .trash import TrashService
 
+SNAPSHOT_FILE = "history-index.snapshot"
 _INT = re.compile(r"^[0-9]{1,16}(\.[0-9]*)?$")
 
 
@@ -35,6 +40,60 @@ def _parse_ms(raw: Optional[str], code: str, name: str) -> Optional[int]:
         raise ApiError(400, code, "%s must be a non-negative integer (ms since the epoch), "
                                   "got %r" % (name, raw[:40]))
     return int(text.split(".")[0])
+
+
+_DATE = re.compile(r"^([0-9]{4})-([0-9]{2})-([0-9]{2})$")
+_TEXT_FILTERS = ("tag",) + COLUMNS
+
+
+def _parse_date(raw: Optional[str], name: str, end_of_day: bool) -> Optional[int]:
+    """ms since the epoch, ``YYYY-MM-DD`` (UTC; ``to`` takes the whole day) or ISO 8601."""
+    if raw is None or raw.strip() == "":
+        return None
+    text = raw.strip()
+    if _INT.match(text):
+        return int(text.split(".")[0])
+    try:
+        if _DATE.match(text):
+            day = datetime.datetime.strptime(text, "%Y-%m-%d").replace(
+                tzinfo=datetime.timezone.utc)
+            if end_of_day:
+                day += datetime.timedelta(days=1)
+            return int(day.timestamp() * 1000) - (1 if end_of_day else 0)
+        moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=datetime.timezone.utc)
+        return max(0, int(moment.timestamp() * 1000))
+    except (ValueError, OverflowError, OSError):
+        raise ApiError(400, "INVALID_DATE", "%s must be ms since the epoch, YYYY-MM-DD or an "
+                                            "ISO 8601 time, got %r" % (name, raw[:40])) from None
+
+
+def parse_filters(get: Callable[[str], Optional[str]]) -> Dict[str, Any]:
+    """The search/filter parameters of a listing (validated; 400 ``INVALID_FILTER``)."""
+    filters: Dict[str, Any] = {}
+    raw_q = get("q")
+    if raw_q is not None and raw_q.strip():
+        if len(raw_q) > 500 or "\x00" in raw_q:
+            raise ApiError(400, "INVALID_FILTER", "q is too long (at most 500 characters)")
+        words = [fold(w) for w in raw_q.split()][:16]
+        filters["q"] = sorted(set(w for w in words if w), key=len, reverse=True)
+    favorite = get("favorite")
+    if favorite is not None and favorite != "":
+        if favorite.lower() not in ("1", "true", "0", "false"):
+            raise ApiError(400, "INVALID_FILTER", "favorite must be 1 or 0, got %r"
+                           % favorite[:40])
+        filters["favorite"] = favorite.lower() in ("1", "true")
+    for name in _TEXT_FILTERS:
+        value = get(name)
+        if value is None or value == "":
+            continue
+        if len(value) > 200 or "\x00" in value:
+            raise ApiError(400, "INVALID_FILTER", "%s is not a valid filter value" % name)
+        filters[name] = value
+    filters["from"] = _parse_date(get("from"), "from", False)
+    filters["to"] = _parse_date(get("to"), "to", True)
+    return filters
 
 
 def parse_list_query(get: Callable[[str], Optional[str]], default_limit: int,
@@ -64,8 +123,18 @@ def parse_list_query(get: Callable[[str], Optional[str]], default_limit: int,
     if group_by not in (None, "session"):
         raise ApiError(400, "INVALID_GROUP_BY", "groupBy must be 'session', got %r"
                        % group_by[:40])
+    sort = get("sort") or "newest"
+    if sort not in ("newest", "oldest"):
+        raise ApiError(400, "INVALID_SORT", "sort must be 'newest' or 'oldest', got %r"
+                       % sort[:40])
+    after = _parse_ms(get("after"), "INVALID_CURSOR", "after")
+    after_filename = get("afterFilename") or None
+    if after_filename is not None and ("\x00" in after_filename or len(after_filename) > 1024 or
+                                       after is None):
+        raise ApiError(400, "INVALID_CURSOR", "afterFilename needs after (use nextCursor)")
     return {"limit": limit, "before": before, "before_filename": before_filename,
-            "since": since, "session_id": session_id, "group_by": group_by}
+            "since": since, "session_id": session_id, "group_by": group_by, "sort": sort,
+            "after": after, "after_filename": after_filename, "filters": parse_filters(get)}
 
 
 def _rows_json(rows: List[bytes]) -> bytes:
@@ -76,6 +145,7 @@ class HistoryService:
     CHECK_INTERVAL = 0.5  # seconds between folder-mtime checks (hand-made changes ≤ ~1 s)
     DEEP_INTERVAL = 30.0  # seconds between checks that also stat every file (in-place edits)
     READY_WAIT = 3.0  # how long a listing waits for the start-up index
+    SNAPSHOT_INTERVAL = 60.0  # seconds between snapshot writes while the index changes
     BUILD_DEFER = 2.0  # the build starts after the first answer, or this long after start
 
     def __init__(self, app: Any) -> None:
@@ -90,6 +160,8 @@ class HistoryService:
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self._lazy = threading.Lock()
+        self._snapshot_at = time.monotonic()
+        self._snapshot_version = -1
 
     # --- lifecycle -----------------------------------------------------------------------
     def start(self) -> None:
@@ -102,6 +174,7 @@ class HistoryService:
         self.trash.stop()
         if self._thread is not None:
             self._thread.join(timeout=5)
+            self.save_snapshot()
 
     def _run(self) -> None:
         # Scanning the gallery is not needed for the first answer (a health probe): wait for
@@ -112,13 +185,18 @@ class HistoryService:
             self.index.ready.set()
             return
         started = time.monotonic()
+        source = "folders"
         try:
-            self.index.build()
+            if self._load_snapshot():
+                source = "snapshot"
+                self.index.check()  # every folder's mtime; changed or racy ones re-listed
+            else:
+                self.index.build()
         except Exception as exc:  # noqa: BLE001 - the server must keep answering
             self.app.log.error("history", "index_build_failed", error=exc)
         finally:
             self.index.ready.set()
-        self.app.log.info("history", "index_ready", images=self.index.count(),
+        self.app.log.info("history", "index_ready", images=self.index.count(), source=source,
                           ms=int((time.monotonic() - started) * 1000))
         last_deep = time.monotonic()
         while not self._stop.wait(self.CHECK_INTERVAL):
@@ -128,6 +206,48 @@ class HistoryService:
                     last_deep = time.monotonic()
             except Exception as exc:  # noqa: BLE001 - keep reconciling
                 self.app.log.warn("history", "reconcile_failed", error=exc)
+            if time.monotonic() - self._snapshot_at >= self.SNAPSHOT_INTERVAL:
+                self.save_snapshot()
+
+    # --- snapshot ------------------------------------------------------------------------
+    @property
+    def snapshot_path(self) -> str:
+        return os.path.join(self.app.config.config_dir, SNAPSHOT_FILE)
+
+    def _load_snapshot(self) -> bool:
+        minimum = int(self.app.config.history_snapshot_min or 0)
+        if minimum <= 0:
+            return False
+        state = history_snapshot.load(self.snapshot_path, self.root)
+        if state is None:
+            return False
+        try:
+            self.index.load_state(state)
+        except (ValueError, TypeError, KeyError, IndexError) as exc:
+            self.app.log.warn("history", "snapshot_ignored", error=exc)
+            return False
+        self._snapshot_version = self.index.version
+        return True
+
+    def save_snapshot(self) -> bool:
+        """Write the snapshot when the index changed since the last one and is big enough
+        (``history_snapshot_min``); a smaller gallery removes a stale one."""
+        self._snapshot_at = time.monotonic()
+        minimum = int(self.app.config.history_snapshot_min or 0)
+        if not self.index.ready.is_set() or self.index.version == self._snapshot_version:
+            return False
+        version = self.index.version
+        try:
+            if minimum <= 0 or self.index.count() < minimum:
+                if os.path.exists(self.snapshot_path):
+                    os.unlink(self.snapshot_path)
+            else:
+                history_snapshot.save(self.snapshot_path, self.root, self.index.export_state())
+            self._snapshot_version = version
+            return True
+        except OSError as exc:
+            self.app.log.warn("history", "snapshot_failed", error=exc)
+            return False
 
     def ensure_index(self) -> bool:
         """True when the index is complete. Without ``start()`` (an embedded App that never
@@ -159,8 +279,7 @@ class HistoryService:
     def list_json(self, query: Dict[str, Any]) -> bytes:
         """The whole JSON body of ``GET /api/history`` for validated ``query``."""
         complete = self.ensure_index()
-        page = self.index.page(query["since"], query["before"], query["before_filename"],
-                               query["session_id"], query["limit"])
+        page = self.index.page(query)
         tail = b',"total":%d,"filteredTotal":%d,"nextCursor":%s' % (
             page["total"], page["filteredTotal"], json_bytes(page["nextCursor"]))
         if not complete:

@@ -1,24 +1,38 @@
-"""The history index: every gallery row in memory, sorted, so no request rescans the folder.
+"""The history index: every gallery row in memory, sorted and filterable, so no request
+rescans the folder.
 
 Owns: walking the generated folder (depth 2, skipping dot-entries, symlinks, the trash and the
-thumbnail cache), reading sidecars into the row shape of docs/API.md §6.13 (stored pre-encoded as
-JSON bytes, which keeps 10,000 rows small), the sort order (createdAt desc, filename desc) as
-an ascending list of ``(createdAt, filename)`` keys plus one such list per sessionId, pages by
-bisection, and *reconciliation*: each known folder's mtime is re-checked (``check``) and only a
-changed folder is re-listed (files whose inode and sidecar inode are unchanged are not even
-stat'ed), so files added, removed or replaced behind ima2's back show up. A folder whose mtime
-was younger than one timestamp tick when it was listed is re-listed once more, so changes
-within that tick are not missed; a periodic ``deep`` check also catches in-place rewrites.
+thumbnail cache), reading sidecars into the gallery row shape (stored pre-encoded as JSON and
+deflated with a preset dictionary of the row's common text: ~150 bytes instead of ~800), the
+sort order (createdAt, filename) as an ascending list of keys plus one such list per
+sessionId, *filters* (``q`` over folded prompt / revised prompt / file name, favourite, tag,
+model, quality, size, renderPath, date range) evaluated on compact columns kept aligned with
+the sort order (one byte per image per column, a folded text per image) so a filtered page of
+100,000 images is a few C-level passes, pages by bisection in both directions, and
+*reconciliation*: each known folder's mtime is re-checked (``check``) and only a changed folder
+is re-listed (files whose inode and sidecar inode are unchanged are not even stat'ed), so files
+added, removed or replaced behind ima2's back show up. A folder whose mtime was younger than
+one timestamp tick when it was listed is re-listed once more, so changes within that tick are
+not missed; a periodic ``deep`` check also catches in-place rewrites. ``export_state`` /
+``load_state`` give the snapshot (``history_snapshot.py``) everything needed to restart
+without reading 100,000 sidecars.
 Must not: know about HTTP, move or delete files, or hold state outside the instance.
 """
 from __future__ import annotations
 
 import bisect
+import itertools
+import json
 import math
+import operator
 import os
 import re
+import struct
+import sys
 import threading
 import time
+import unicodedata
+import zlib
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from ..httpio import json_bytes
@@ -31,6 +45,12 @@ RACY_FINE_NS = 100_000_000  # ext4, APFS, NTFS...: timestamps follow a coarse ke
 BULK = 64  # changes at once above which the sorted lists are rebuilt instead of edited
 Key = Tuple[int, str]
 _NUMERIC = re.compile(r"^\s*-?[0-9]+(\.[0-9]+)?\s*$")
+COLUMNS = ("model", "quality", "size", "renderPath")  # one byte code per image each
+DEFAULT_RENDER_PATH = "responses"  # a sidecar without renderPath was made this way
+_OVERFLOW = 255  # code of every value after the 254th distinct one of a column
+_FAV_BIT = 1
+MAX_TAGS = 32
+MAX_TAG_CHARS = 64
 
 
 def js_truthy(value: Any) -> bool:
@@ -65,6 +85,32 @@ def _created_at(meta: Dict[str, Any], mtime_ns: int) -> int:
     return mtime_ns // 1_000_000
 
 
+def fold(text: str) -> str:
+    """Case- and accent-insensitive form used by search: casefold, drop combining marks,
+    recompose (so Hangul syllables, decomposed to jamo on the way, come back whole)."""
+    text = text.casefold()
+    if text.isascii():
+        return text
+    decomposed = unicodedata.normalize("NFD", text)
+    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return unicodedata.normalize("NFC", stripped)
+
+
+def clean_tags(raw: Any) -> List[str]:
+    """The sidecar's ``tags`` as a list of distinct non-empty strings (others ignored)."""
+    if not isinstance(raw, list):
+        return []
+    out: List[str] = []
+    seen: Set[str] = set()
+    for tag in raw[:MAX_TAGS]:
+        if isinstance(tag, str):
+            tag = tag.strip()[:MAX_TAG_CHARS]
+            if tag and fold(tag) not in seen:
+                seen.add(fold(tag))
+                out.append(tag)
+    return out
+
+
 ROW_FIELDS = ("revisedPrompt", "promptMode", "quality", "size", "model", "renderPath",
               "renderModel", "background")
 NODE_FIELDS = ("sessionId", "nodeId", "parentNodeId", "clientNodeId", "requestId", "kind",
@@ -92,11 +138,13 @@ def image_row(relative: str, meta: Dict[str, Any], mtime_ns: int) -> Dict[str, A
     row["cardOrder"] = meta.get("cardOrder") if _finite(meta.get("cardOrder")) else None
     row["refsCount"] = meta.get("refsCount") if _finite(meta.get("refsCount")) else 0
     row["thumbUrl"] = thumb_url(relative)
+    row["favorite"] = meta.get("favorite") is True
+    row["tags"] = clean_tags(meta.get("tags"))
     return row
 
 
 def card_news_row(set_dir: str, manifest: Dict[str, Any]) -> Dict[str, Any]:
-    """The card-news set row (docs/API.md §6.13) without the original's absolute ``dir`` leak."""
+    """The card-news set row without the original's absolute ``dir`` leak."""
     cards_in = manifest.get("cards") if isinstance(manifest.get("cards"), list) else []
     cards = []
     first_url = ""
@@ -124,16 +172,68 @@ def card_news_row(set_dir: str, manifest: Dict[str, Any]) -> Dict[str, Any]:
     return row
 
 
-class _Entry:
-    __slots__ = ("key", "session", "row", "sig", "size")
+# --- compact row storage -------------------------------------------------------------------
+# A preset dictionary of the text every row repeats; deflate finds it in its 2 KB window, so a
+# ~800-byte row is stored in ~150 bytes and inflated (~2 µs) only when a page shows it.
+_ZDICT = (b'"cards":null,"cardOrder":null,"refsCount":0,"thumbUrl":"/generated/?thumb=384",'
+          b'"favorite":false,"tags":[]},"favorite":true,"tags":["'
+          b'"webSearchCalls":0,"sessionId":null,"nodeId":null,"parentNodeId":null,'
+          b'"renderPath":null,"renderModel":null,"background":null,'
+          b'"clientNodeId":null,"requestId":null,"kind":null,"setId":null,"cardId":null,'
+          b'"headline":null,"body":null,"usage":{"input_tokens":,"input_tokens_details":'
+          b'{"cached_tokens":0},"output_tokens":,"output_tokens_details":{"reasoning_tokens":0},'
+          b'"total_tokens":},"revisedPrompt":null,"promptMode":"auto","quality":"medium",'
+          b'"quality":"high","quality":"low","size":"1024x1024","model":"gpt-5.4-mini",'
+          b'"model":"gpt-image-2","format":"png","format":"jpeg","format":"webp",'
+          b'"provider":"oauth","kind":"generate","kind":"edit","sessionId":"s_","nodeId":"n_'
+          b'","requestId":"req_{"filename":"","url":"/generated/","createdAt":,"prompt":"'
+          b'","userPrompt":"')
+_WBITS = -11
 
-    def __init__(self, key: Key, session: Optional[str], row: bytes, sig: Tuple[Any, ...],
-                 size: int) -> None:
+
+def pack_row(row_json: bytes) -> bytes:
+    deflate = zlib.compressobj(6, zlib.DEFLATED, _WBITS, 2, zlib.Z_DEFAULT_STRATEGY, _ZDICT)
+    return deflate.compress(row_json) + deflate.flush()
+
+
+def unpack_row(packed: bytes) -> bytes:
+    inflate = zlib.decompressobj(_WBITS, _ZDICT)
+    return inflate.decompress(packed) + inflate.flush()
+
+
+# A file's signature: the cheap part (inode, which sidecar, sidecar inode) that scandir gives
+# for free, then (mtime, size) of image and sidecar — packed into one small bytes object.
+_FAST = struct.Struct("<QQB")
+_FULL = struct.Struct("<qqqq")
+_SIDE_NONE, _SIDE_FULL, _SIDE_STEM, _SIDE_CARD = 0, 1, 2, 3
+
+
+def _fast_sig(ino: int, side_kind: int, side_ino: int) -> bytes:
+    return _FAST.pack(ino & 0xFFFFFFFFFFFFFFFF, side_ino & 0xFFFFFFFFFFFFFFFF, side_kind)
+
+
+def _sig(fast: bytes, img: Any, side: Any) -> bytes:
+    return fast + _FULL.pack(img.st_mtime_ns, img.st_size, side.st_mtime_ns if side else 0,
+                             side.st_size if side else 0)
+
+
+class _Entry:
+    __slots__ = ("key", "session", "row", "sig", "size", "tags", "text", "attrs")
+
+    def __init__(self, key: Key, session: Optional[str], row: bytes, sig: bytes, size: int,
+                 tags: Optional[Tuple[str, ...]], text: str, attrs: int) -> None:
         self.key = key
         self.session = session
-        self.row = row
+        self.row = row  # packed JSON (``unpack_row``)
         self.sig = sig
         self.size = size
+        self.tags = tags  # None when untagged (most images)
+        self.text = text  # folded search text
+        self.attrs = attrs  # column codes, one byte each, then the flag byte
+
+
+def _mtime_ns(sig: bytes) -> int:
+    return _FULL.unpack_from(sig, _FAST.size)[0]
 
 
 class _Dir:
@@ -153,6 +253,23 @@ def _parent(relative: str) -> str:
     return relative.rsplit("/", 1)[0] if "/" in relative else ""
 
 
+def _racy(mtime_ns: int) -> bool:
+    window = RACY_COARSE_NS if mtime_ns % 1_000_000_000 == 0 else RACY_FINE_NS
+    return time.time_ns() - mtime_ns < window
+
+
+_TABLES: Dict[Tuple[int, int], bytes] = {}
+
+
+def _select(mask_bits: int, want: int) -> bytes:
+    """A ``bytes.translate`` table mapping each code byte to 1 when ``code & mask == want``."""
+    table = _TABLES.get((mask_bits, want))
+    if table is None:
+        table = bytes(1 if (code & mask_bits) == want else 0 for code in range(256))
+        _TABLES[(mask_bits, want)] = table
+    return table
+
+
 class HistoryIndex:
     """The in-memory index of one gallery folder; thread-safe."""
 
@@ -162,11 +279,19 @@ class HistoryIndex:
         self._warn = warn
         self._lock = threading.RLock()  # guards the data below
         self._scan_lock = threading.Lock()  # one walker at a time
+        self._code_lock = threading.Lock()  # guards the column value tables
         self._entries: Dict[str, _Entry] = {}
         self._order: List[Key] = []
         self._sessions: Dict[str, List[Key]] = {}
+        self._tags: Dict[str, Set[str]] = {}  # folded tag -> names
         self._dir_names: Dict[str, Set[str]] = {}
         self._dirs: Dict[str, _Dir] = {}
+        # Aligned with ``_order``: folded texts and one code byte per column + the flags.
+        self._texts: List[str] = []
+        self._cols: List[bytearray] = [bytearray() for _ in range(len(COLUMNS) + 1)]
+        self._codes: List[Dict[str, int]] = [{} for _ in COLUMNS]
+        self._values: List[List[Optional[str]]] = [[None] for _ in COLUMNS]
+        self.version = 0  # bumped by every change (the snapshot writer compares it)
         self.ready = threading.Event()
         self.last_check = 0.0
 
@@ -205,31 +330,34 @@ class HistoryIndex:
         finally:
             self._scan_lock.release()
 
-    def _list(self, path: str, depth: int) -> Tuple[Dict[str, Any], Dict[str, Any], List[str]]:
-        """(images, json files, sub-folder names) of one folder; dot-entries and symlinks
-        skipped, sub-folders only above the depth limit and never the excluded ones."""
-        images: Dict[str, Any] = {}
-        jsons: Dict[str, Any] = {}
+    def _list(self, path: str, depth: int) -> Tuple[Dict[str, int], Dict[str, int], List[str]]:
+        """(image name → inode, json name → inode, sub-folder names) of one folder;
+        dot-entries and symlinks skipped, sub-folders only above the depth limit and never
+        the excluded ones. Only inodes are kept so listing 100,000 files stays small."""
+        images: Dict[str, int] = {}
+        jsons: Dict[str, int] = {}
         subdirs: List[str] = []
-        for entry in os.scandir(path):
-            name = entry.name
-            if name[0] == ".":
-                continue
-            try:
-                if entry.is_symlink():
+        with os.scandir(path) as listing:
+            for entry in listing:
+                name = entry.name
+                if name[0] == ".":
                     continue
-                if entry.is_dir(follow_symlinks=False):
-                    if depth < MAX_DEPTH and os.path.realpath(entry.path) not in self._excluded:
-                        subdirs.append(name)
+                try:
+                    if entry.is_symlink():
+                        continue
+                    if entry.is_dir(follow_symlinks=False):
+                        if depth < MAX_DEPTH and os.path.realpath(entry.path) not in \
+                                self._excluded:
+                            subdirs.append(name)
+                        continue
+                    if not entry.is_file(follow_symlinks=False):
+                        continue
+                    if is_image_name(name):
+                        images[name] = entry.inode()
+                    elif name[-5:].lower() == ".json":
+                        jsons[name] = entry.inode()
+                except OSError:
                     continue
-                if not entry.is_file(follow_symlinks=False):
-                    continue
-            except OSError:
-                continue
-            if is_image_name(name):
-                images[name] = entry
-            elif name[-5:].lower() == ".json":
-                jsons[name] = entry
         return images, jsons, subdirs
 
     def _rescan(self, folder: str, depth: int, deep: bool = False) -> None:
@@ -247,38 +375,41 @@ class HistoryIndex:
             known = {rel: self._entries[rel].sig for rel in self._dir_names.get(folder, ())
                      if rel in self._entries}
         fresh: Dict[str, Optional[_Entry]] = {}
-        for name, entry in images.items():
+        fast_len = _FAST.size
+        for name, ino in images.items():
             rel = _join(folder, name)
-            sidecar = name + ".json" if name + ".json" in jsons else (
-                stem_sidecar(name) if stem_sidecar(name) in jsons else None)
+            if name + ".json" in jsons:
+                sidecar, kind = name + ".json", _SIDE_FULL
+            else:
+                stem = stem_sidecar(name)
+                sidecar, kind = (stem, _SIDE_STEM) if stem in jsons else (None, _SIDE_NONE)
+            fast = _fast_sig(ino, kind, jsons[sidecar] if sidecar else 0)
+            old = known.get(rel)
+            if old is not None and old[:fast_len] == fast and not deep:
+                fresh[rel] = None  # unchanged
+                continue
             try:
-                fast = (entry.inode(), sidecar, jsons[sidecar].inode() if sidecar else 0)
-                old = known.get(rel)
-                if old is not None and old[0] == fast and not deep:
-                    fresh[rel] = None  # unchanged
-                    continue
-                img = entry.stat(follow_symlinks=False)
-                side = jsons[sidecar].stat(follow_symlinks=False) if sidecar else None
+                img = os.stat(os.path.join(path, name), follow_symlinks=False)
+                side = os.stat(os.path.join(path, sidecar), follow_symlinks=False) \
+                    if sidecar else None
             except OSError:
                 continue
-            sig = (fast, (img.st_mtime_ns, img.st_size, side.st_mtime_ns if side else 0,
-                          side.st_size if side else 0))
+            sig = _sig(fast, img, side)
             if old != sig:
                 fresh[rel] = self._make_entry(rel, sig, img.st_size,
                                               os.path.join(path, sidecar) if sidecar else None)
             else:
                 fresh[rel] = None
         if depth == 2 and _parent(folder) == "cardnews" and "manifest.json" in jsons:
-            self._card_news(folder, jsons["manifest.json"], known, fresh)
+            self._card_news(folder, os.path.join(path, "manifest.json"), known, fresh)
+        del images, jsons
         gone = [rel for rel in known if rel not in fresh]
         with self._lock:
             self._apply_locked(gone, [(rel, new) for rel, new in fresh.items() if new])
             # A change within the same timestamp tick as this listing would leave the mtime
             # unchanged: look once more while the folder's mtime is that young. Coarse
             # (whole-second) filesystems need a long window, fine-grained ones a short one.
-            window = RACY_COARSE_NS if stat.st_mtime_ns % 1_000_000_000 == 0 else RACY_FINE_NS
-            racy = time.time_ns() - stat.st_mtime_ns < window
-            self._dirs[folder] = _Dir(stat.st_mtime_ns, racy, depth)
+            self._dirs[folder] = _Dir(stat.st_mtime_ns, _racy(stat.st_mtime_ns), depth)
             known_subdirs = [d for d in self._dirs if d and _parent(d) == folder]
         for sub in known_subdirs:
             if sub.rsplit("/", 1)[-1] not in subdirs:
@@ -288,34 +419,70 @@ class HistoryIndex:
             if sub not in self._dirs:
                 self._rescan(sub, depth + 1)
 
-    def _card_news(self, folder: str, entry: Any, known: Dict[str, Any],
+    def _card_news(self, folder: str, path: str, known: Dict[str, Any],
                    fresh: Dict[str, Optional[_Entry]]) -> None:
         rel = folder + "/manifest.json"
         try:
-            st = entry.stat(follow_symlinks=False)
+            st = os.stat(path, follow_symlinks=False)
         except OSError:
             return
-        sig = (("card-news", st.st_ino), (st.st_mtime_ns, st.st_size))
+        sig = _sig(_fast_sig(st.st_ino, _SIDE_CARD, 0), st, None)
         if known.get(rel) == sig:
             fresh[rel] = None
             return
-        manifest = self._read_json(entry.path)
+        manifest = self._read_json(path)
         if manifest is None:
             return
         row = card_news_row(folder, manifest)
-        fresh[rel] = _Entry((row["createdAt"], rel), row["sessionId"], json_bytes(row), sig, -1)
+        fresh[rel] = self._entry_from_row(rel, row, sig, -1, None)
 
     def _read_json(self, path: str) -> Optional[Dict[str, Any]]:
         data = read_json(path, None, warn=lambda m: self._warn("history", "sidecar_skipped",
                                                                 detail=m), nofollow=True)
         return data if isinstance(data, dict) else None
 
-    def _make_entry(self, rel: str, sig: Tuple[Any, ...], size: int,
+    def _code(self, column: int, value: Optional[str]) -> int:
+        if value is None:
+            return 0
+        codes = self._codes[column]
+        code = codes.get(value)
+        if code is None:
+            with self._code_lock:
+                code = codes.get(value)
+                if code is None:
+                    values = self._values[column]
+                    if len(values) >= _OVERFLOW:
+                        return _OVERFLOW
+                    code = len(values)
+                    values.append(value)
+                    codes[value] = code
+        return code
+
+    def _entry_from_row(self, rel: str, row: Dict[str, Any], sig: bytes, size: int,
+                        render: Optional[str]) -> _Entry:
+        session = row["sessionId"] if isinstance(row["sessionId"], str) else None
+        values = [row.get("model"), row.get("quality"), row.get("size"), render]
+        attrs = 0
+        for column, value in enumerate(values):
+            attrs |= self._code(column, value if isinstance(value, str) else None) << (
+                8 * column)
+        if row.get("favorite") is True:
+            attrs |= _FAV_BIT << (8 * len(COLUMNS))
+        text_parts = [p for p in (row.get("prompt"), row.get("revisedPrompt"), rel)
+                      if isinstance(p, str)]
+        tags = tuple(row.get("tags") or ()) or None
+        return _Entry((row["createdAt"], sys.intern(rel)),
+                      sys.intern(session) if session is not None else None,
+                      pack_row(json_bytes(row)), sig, size, tags,
+                      fold("\n".join(text_parts)), attrs)
+
+    def _make_entry(self, rel: str, sig: bytes, size: int,
                     sidecar_path: Optional[str]) -> _Entry:
         meta = (self._read_json(sidecar_path) if sidecar_path else None) or {}
-        row = image_row(rel, meta, sig[1][0])
-        session = row["sessionId"] if isinstance(row["sessionId"], str) else None
-        return _Entry((row["createdAt"], rel), session, json_bytes(row), sig, size)
+        row = image_row(rel, meta, _mtime_ns(sig))
+        render = meta.get("renderPath")
+        render = render if isinstance(render, str) and render else DEFAULT_RENDER_PATH
+        return self._entry_from_row(rel, row, sig, size, render)
 
     def _drop_dir(self, folder: str, keep_state: bool = False, depth: int = 0) -> None:
         prefix = folder + "/"
@@ -328,7 +495,7 @@ class HistoryIndex:
             if keep_state:
                 self._dirs[folder] = _Dir(None, False, depth)
 
-    # --- single-file updates (generation, delete, restore) -------------------------------
+    # --- single-file updates (generation, delete, restore, favourite) -------------------------
     def upsert(self, relative: str) -> None:
         """Re-read one image (and its sidecar) now; drop it if it no longer exists."""
         path = self._abs(relative)
@@ -339,18 +506,17 @@ class HistoryIndex:
             return
         sidecar = None
         side = None
-        for candidate in sidecar_candidates(path):
+        kind = _SIDE_NONE
+        for number, candidate in enumerate(sidecar_candidates(path)):
             try:
                 side = os.stat(candidate)
-                sidecar = os.path.basename(candidate)
+                sidecar = candidate
+                kind = _SIDE_FULL if number == 0 else _SIDE_STEM
                 break
             except OSError:
                 continue
-        sig = ((img.st_ino, sidecar, side.st_ino if side else 0),
-               (img.st_mtime_ns, img.st_size, side.st_mtime_ns if side else 0,
-                side.st_size if side else 0))
-        entry = self._make_entry(relative, sig, img.st_size,
-                                 os.path.join(os.path.dirname(path), sidecar) if sidecar else None)
+        sig = _sig(_fast_sig(img.st_ino, kind, side.st_ino if side else 0), img, side)
+        entry = self._make_entry(relative, sig, img.st_size, sidecar)
         with self._lock:
             self._put_locked(relative, entry)
 
@@ -367,6 +533,7 @@ class HistoryIndex:
             for rel, entry in puts:
                 self._put_locked(rel, entry)
             return
+        self.version += 1
         dead: Set[Key] = set()
         sessions: Set[str] = set()
         for rel in gone + [rel for rel, _entry in puts]:
@@ -374,6 +541,7 @@ class HistoryIndex:
             if old is None:
                 continue
             dead.add(old.key)
+            self._untag(rel, old)
             if old.session is not None:
                 sessions.add(old.session)
             names = self._dir_names.get(_parent(rel))
@@ -390,6 +558,7 @@ class HistoryIndex:
         for rel, entry in puts:
             self._entries[rel] = entry
             self._order.append(entry.key)
+            self._tag(rel, entry)
             if entry.session is not None:
                 self._sessions.setdefault(entry.session, []).append(entry.key)
                 sessions.add(entry.session)
@@ -398,11 +567,39 @@ class HistoryIndex:
         for session in sessions:
             if session in self._sessions:
                 self._sessions[session].sort()
+        self._rebuild_aligned()
+
+    def _rebuild_aligned(self) -> None:
+        entries = self._entries
+        attrs = [entries[rel].attrs for _created, rel in self._order]
+        self._texts = [entries[rel].text for _created, rel in self._order]
+        self._cols = [bytearray(map(operator.and_, map(operator.rshift, attrs,
+                                                           itertools.repeat(8 * column)),
+                                    itertools.repeat(255)))
+                      for column in range(len(COLUMNS) + 1)]
+
+    def _tag(self, rel: str, entry: _Entry) -> None:
+        for tag in entry.tags or ():
+            self._tags.setdefault(fold(tag), set()).add(rel)
+
+    def _untag(self, rel: str, entry: _Entry) -> None:
+        for tag in entry.tags or ():
+            names = self._tags.get(fold(tag))
+            if names is not None:
+                names.discard(rel)
+                if not names:
+                    del self._tags[fold(tag)]
 
     def _put_locked(self, rel: str, entry: _Entry) -> None:
         self._remove_locked(rel)
+        self.version += 1
         self._entries[rel] = entry
-        bisect.insort(self._order, entry.key)
+        pos = bisect.bisect_left(self._order, entry.key)
+        self._order.insert(pos, entry.key)
+        self._texts.insert(pos, entry.text)
+        for column, col in enumerate(self._cols):
+            col.insert(pos, (entry.attrs >> (8 * column)) & 255)
+        self._tag(rel, entry)
         if entry.session is not None:
             bisect.insort(self._sessions.setdefault(entry.session, []), entry.key)
         self._dir_names.setdefault(_parent(rel), set()).add(rel)
@@ -411,7 +608,14 @@ class HistoryIndex:
         old = self._entries.pop(rel, None)
         if old is None:
             return
-        _discard(self._order, old.key)
+        self.version += 1
+        pos = bisect.bisect_left(self._order, old.key)
+        if pos < len(self._order) and self._order[pos] == old.key:
+            del self._order[pos]
+            del self._texts[pos]
+            for col in self._cols:
+                del col[pos]
+        self._untag(rel, old)
         if old.session is not None:
             keys = self._sessions.get(old.session)
             if keys is not None:
@@ -423,22 +627,164 @@ class HistoryIndex:
             names.discard(rel)
 
     # --- queries -------------------------------------------------------------------------
-    def page(self, since: Optional[int], before: Optional[int], before_filename: Optional[str],
-             session_id: Optional[str], limit: int) -> Dict[str, Any]:
-        """Rows (JSON bytes, newest first) and counts for one page; O(log n + limit)."""
+    def _column_mask(self, column: int, value: str, lo: int, hi: int) -> bytes:
+        code = self._codes[column].get(value)
+        segment = bytes(self._cols[column][lo:hi])
+        if code is not None:
+            return segment.translate(_select(255, code))
+        if len(self._values[column]) < _OVERFLOW:
+            return bytes(hi - lo)  # a value no image has
+        # Past the 254th distinct value: look at the few overflowed rows themselves.
+        mask = bytearray(hi - lo)
+        name = COLUMNS[column]
+        pos = segment.find(_OVERFLOW)
+        while pos >= 0:
+            row = json.loads(unpack_row(self._entries[self._order[lo + pos][1]].row))
+            found = row.get(name) if name != "renderPath" else (
+                row.get(name) or DEFAULT_RENDER_PATH)
+            if found == value:
+                mask[pos] = 1
+            pos = segment.find(_OVERFLOW, pos + 1)
+        return bytes(mask)
+
+    def _keys_mask(self, keys: Any, lo: int, hi: int) -> bytes:
+        mask = bytearray(hi - lo)
+        order = self._order
+        for key in keys:
+            pos = bisect.bisect_left(order, key, lo, hi)
+            if pos < hi and order[pos] == key:
+                mask[pos - lo] = 1
+        return bytes(mask)
+
+    def _mask(self, filters: Dict[str, Any], session_id: Optional[str], lo: int,
+              hi: int) -> bytes:
+        """One byte per position in ``[lo, hi)``: 1 where every filter matches."""
+        masks: List[bytes] = []
+        for column, name in enumerate(COLUMNS):
+            if filters.get(name) is not None:
+                masks.append(self._column_mask(column, filters[name], lo, hi))
+        if filters.get("favorite") is not None:
+            flags = bytes(self._cols[len(COLUMNS)][lo:hi])
+            masks.append(flags.translate(_select(_FAV_BIT, _FAV_BIT if filters["favorite"]
+                                                 else 0)))
+        if filters.get("tag") is not None:
+            names = self._tags.get(fold(filters["tag"]), ())
+            masks.append(self._keys_mask([self._entries[n].key for n in names], lo, hi))
+        if session_id is not None:
+            masks.append(self._keys_mask(self._sessions.get(session_id, ()), lo, hi))
+        if filters.get("q"):
+            texts = self._texts[lo:hi]
+            for word in filters["q"]:
+                masks.append(bytes(map(operator.contains, texts, itertools.repeat(word))))
+        if not masks:
+            return b"\x01" * (hi - lo)
+        if len(masks) == 1:
+            return masks[0]
+        combined = int.from_bytes(masks[0], "little")
+        for mask in masks[1:]:
+            combined &= int.from_bytes(mask, "little")
+        return combined.to_bytes(hi - lo, "little")
+
+    def page(self, query: Dict[str, Any]) -> Dict[str, Any]:
+        """Rows (JSON bytes, in the asked order) and counts for one page.
+
+        ``query``: ``limit``, ``since``, ``before``/``before_filename`` (newest first),
+        ``after``/``after_filename`` (oldest first), ``session_id``, ``sort``
+        (``newest``/``oldest``) and ``filters`` (``q`` as folded words, ``favorite``,
+        ``tag``, ``model``, ``quality``, ``size``, ``renderPath``, ``from``/``to`` ms).
+        Unfiltered pages are O(log n + limit); filtered ones a few C-level passes."""
+        filters = query.get("filters") or {}
+        limit = query["limit"]
+        oldest = query.get("sort") == "oldest"
+        session_id = query.get("session_id")
+        low_ms = None
+        if query.get("since") is not None:
+            low_ms = query["since"] + 1
+        if filters.get("from") is not None:
+            low_ms = max(low_ms or 0, filters["from"])
+        high_ms = filters.get("to")
+        masked = any(filters.get(k) is not None for k in
+                     COLUMNS + ("favorite", "tag")) or bool(filters.get("q"))
         with self._lock:
-            keys = self._order if session_id is None else self._sessions.get(session_id, [])
-            low = bisect.bisect_left(keys, (since + 1,)) if since is not None else 0
-            high = len(keys)
-            if before is not None:
-                high = max(low, bisect.bisect_left(keys, (before, before_filename or "")))
-            chosen = keys[max(low, high - limit):high][::-1]
+            keys = self._order if session_id is None or masked else \
+                self._sessions.get(session_id, [])
+            lo = bisect.bisect_left(keys, (low_ms,)) if low_ms is not None else 0
+            hi = bisect.bisect_left(keys, (high_ms + 1,)) if high_ms is not None else len(keys)
+            hi = max(lo, hi)
+            mask = self._mask(filters, session_id, lo, hi) if masked else None
+            if oldest:
+                start = lo
+                if query.get("after") is not None:
+                    if query.get("after_filename"):
+                        cut = bisect.bisect_right(keys, (query["after"],
+                                                         query["after_filename"]))
+                    else:
+                        cut = bisect.bisect_left(keys, (query["after"] + 1,))
+                    start = min(hi, max(lo, cut))
+                positions = self._walk(mask, lo, start, hi, limit + 1, forward=True)
+            else:
+                end = hi
+                if query.get("before") is not None:
+                    cut = bisect.bisect_left(keys, (query["before"],
+                                                    query.get("before_filename") or ""))
+                    end = max(lo, min(hi, cut))
+                positions = self._walk(mask, lo, lo, end, limit + 1, forward=False)
+            more = len(positions) > limit
+            chosen = [keys[p] for p in positions[:limit]]
             rows = [(self._entries[name].row, self._entries[name].session, created)
                     for created, name in chosen]
-            more = high - low > limit
-            return {"rows": rows, "total": len(self._order), "filteredTotal": len(keys) - low,
-                    "nextCursor": {"before": chosen[-1][0], "beforeFilename": chosen[-1][1]}
-                    if more and chosen else None}
+            total = len(self._order)
+            filtered = mask.count(1) if mask is not None else hi - lo
+        cursor = None
+        if more and chosen:
+            cursor = ({"after": chosen[-1][0], "afterFilename": chosen[-1][1]} if oldest else
+                      {"before": chosen[-1][0], "beforeFilename": chosen[-1][1]})
+        return {"rows": [(unpack_row(row), session, created) for row, session, created in rows],
+                "total": total, "filteredTotal": filtered, "nextCursor": cursor}
+
+    @staticmethod
+    def _walk(mask: Optional[bytes], base: int, start: int, end: int, count: int,
+              forward: bool) -> List[int]:
+        """Up to ``count`` positions in ``[start, end)`` whose mask byte (mask index =
+        position - ``base``) is 1, ascending when ``forward``, else descending."""
+        if mask is None:
+            if forward:
+                return list(range(start, min(end, start + count)))
+            return list(range(end - 1, max(start, end - count) - 1, -1))
+        out: List[int] = []
+        lo, hi = start - base, end - base
+        while len(out) < count:
+            pos = mask.find(1, lo, hi) if forward else mask.rfind(1, lo, hi)
+            if pos < 0:
+                break
+            out.append(pos + base)
+            if forward:
+                lo = pos + 1
+            else:
+                hi = pos
+        return out
+
+    def row(self, relative: str) -> Optional[Dict[str, Any]]:
+        """The current row of one image (None when not indexed)."""
+        with self._lock:
+            entry = self._entries.get(relative)
+            packed = entry.row if entry is not None else None
+        return json.loads(unpack_row(packed)) if packed is not None else None
+
+    def names(self, query: Dict[str, Any], cap: int) -> List[str]:
+        """Every name a filtered listing would show (newest first), at most ``cap``."""
+        names: List[str] = []
+        page_query = dict(query, limit=min(cap, 5000))
+        while len(names) < cap:
+            page = self.page(page_query)
+            names.extend(json.loads(r[0])["filename"] for r in page["rows"])
+            cursor = page["nextCursor"]
+            if not cursor:
+                break
+            page_query.update(before=cursor.get("before"),
+                              before_filename=cursor.get("beforeFilename"),
+                              after=cursor.get("after"), after_filename=cursor.get("afterFilename"))
+        return names[:cap]
 
     def count(self) -> int:
         with self._lock:
@@ -447,6 +793,71 @@ class HistoryIndex:
     def names_with_size(self, size: int) -> List[str]:
         with self._lock:
             return [rel for rel, entry in self._entries.items() if entry.size == size]
+
+    # --- snapshot state ----------------------------------------------------------------------
+    def _entry_values(self, entry: _Entry) -> List[Optional[str]]:
+        values: List[Optional[str]] = []
+        row: Optional[Dict[str, Any]] = None
+        for column, name in enumerate(COLUMNS):
+            code = (entry.attrs >> (8 * column)) & 255
+            if code == _OVERFLOW:
+                row = row or json.loads(unpack_row(entry.row))
+                found = row.get(name)
+                values.append(found if isinstance(found, str) else (
+                    DEFAULT_RENDER_PATH if name == "renderPath" else None))
+            else:
+                values.append(self._values[column][code])
+        return values
+
+    def export_state(self) -> Dict[str, Any]:
+        """Plain data (lists, tuples, str, bytes, int) describing the whole index."""
+        with self._lock:
+            entries = self._entries
+            rows = []
+            for created, rel in self._order:
+                entry = entries[rel]
+                rows.append((rel, created, entry.session, entry.row, entry.sig, entry.size,
+                             entry.tags, entry.text, tuple(self._entry_values(entry)),
+                             (entry.attrs >> (8 * len(COLUMNS))) & 255))
+            dirs = [(folder, state.mtime_ns, state.depth,
+                     bool(state.racy or (state.mtime_ns is not None and _racy(state.mtime_ns))))
+                    for folder, state in self._dirs.items()]
+            return {"version": self.version, "dirs": dirs, "entries": rows}
+
+    def load_state(self, state: Dict[str, Any]) -> None:
+        """Replace the index with ``export_state`` data (not yet reconciled: run ``check``)."""
+        entries: Dict[str, _Entry] = {}
+        order: List[Key] = []
+        sessions: Dict[str, List[Key]] = {}
+        dir_names: Dict[str, Set[str]] = {}
+        for rel, created, session, row, sig, size, tags, text, values, flags in \
+                state["entries"]:
+            attrs = flags << (8 * len(COLUMNS))
+            for column, value in enumerate(values):
+                attrs |= self._code(column, value) << (8 * column)
+            rel = sys.intern(rel)
+            if session is not None:
+                session = sys.intern(session)
+            key = (created, rel)
+            entries[rel] = _Entry(key, session, row, sig, size, tuple(tags) if tags else None,
+                                  text, attrs)
+            order.append(key)
+            if session is not None:
+                sessions.setdefault(session, []).append(key)
+            dir_names.setdefault(_parent(rel), set()).add(rel)
+        order.sort()
+        for keys in sessions.values():
+            keys.sort()
+        with self._lock:
+            self._entries, self._order, self._sessions = entries, order, sessions
+            self._dir_names = dir_names
+            self._tags = {}
+            for rel, entry in entries.items():
+                self._tag(rel, entry)
+            self._dirs = {folder: _Dir(mtime, racy, depth)
+                          for folder, mtime, depth, racy in state["dirs"]}
+            self._rebuild_aligned()
+            self.version += 1
 
 
 def _discard(keys: List[Key], key: Key) -> None:
