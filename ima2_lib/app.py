@@ -35,6 +35,7 @@ from .store import (PROCESS_STARTED, FolderLock, atomic_write, ensure_dir,
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _QUIET_PATHS = ("/api/health", "/api/inflight")
+SHARE_PREFIX = "/s/"  # share links (routes/shares.py): their token is in the path
 STATIC_ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "static")
 
 
@@ -121,7 +122,9 @@ class App:
         from .services.inflight import InflightRegistry
         from .services.jobs import JobQueue
         from .services.oauth import OAuthSupervisor
+        from .services.prompt_library import PromptLibrary
         from .services.sessions import SessionsService
+        from .services.shares import ShareService
 
         if self.offline is not None:
             self.add_service(self.offline)
@@ -132,6 +135,9 @@ class App:
         self.thumbnail_response = functools.partial(thumbnail_response, self)
         self.generation = self.add_service(GenerationService(self))
         self.jobs = self.add_service(JobQueue(self))
+        self.prompt_library = PromptLibrary(os.path.join(self.config.config_dir, "prompts"),
+                                            now_ms)
+        self.shares = ShareService(self, os.path.join(self.config.config_dir, "shares"), now_ms)
         self.inflight.on_canceled = self.jobs.on_inflight_cancel
         self._wire_events()
 
@@ -425,8 +431,8 @@ class App:
         self.security.check_host(host)
         self.security.check_cross_site(req.method, host, req.header("Origin"),
                                        req.header("Sec-Fetch-Site"))
-        if not self.security.token_required:
-            return None
+        if not self.security.token_required or req.path.startswith(SHARE_PREFIX):
+            return None  # a share link's token (in its path) is its own capability
         query_token = req.query_one("token")
         if self.security.token_ok(req.header("Authorization"), req.header("Cookie")):
             return None
@@ -452,6 +458,10 @@ class App:
                 raise ApiError(405, "METHOD_NOT_ALLOWED", "Only GET and HEAD are allowed here",
                                headers=[("Allow", "GET, HEAD")])
             return handle_generated(self, req)
+        if req.path.startswith(SHARE_PREFIX):
+            from .routes.shares import handle_public
+
+            return handle_public(self, req)
         if req.method in ("GET", "HEAD"):
             resp = self.static.respond(req.path, req.header("If-None-Match"),
                                        accept_encoding=req.header("Accept-Encoding") or "",
