@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Optional, Sequence
 from . import __version__
 
 CLIENT_COMMANDS = ("gen", "edit", "ls", "show", "ps", "cancel", "ping", "history", "session",
-                   "node", "inflight", "storage", "oauth", "batch")
+                   "node", "inflight", "storage", "oauth", "batch", "prompt", "share")
 
 HELP = """ima2 %s — local image studio
 
@@ -44,6 +44,8 @@ Client commands (talk to a running server):
   history rm|restore   session ls|new|rename|rm|show
   storage status       oauth status             inflight                 (alias of ps)
   batch FILE.jsonl|FILE.csv --out-dir DIR      a prompt file into a folder (resumable)
+  prompt ls|save|show|rm   saved prompts (presets; `gen --preset NAME` uses one)
+  share FILE... | --session ID [--expires 24h]  a read-only share link (prints the URL)
 
 Options:
   -v, --version        version, Python, optional features and the state folder

@@ -124,6 +124,7 @@ def parse_flags(argv: Sequence[str], spec: Sequence[Flag]) -> Tuple[Dict[str, An
     by_long = {f.name: f for f in flags}
     by_short = {f.short: f for f in flags if f.short}
     values: Dict[str, Any] = {f.name: ([] if f.repeatable else f.default) for f in flags}
+    given = values["_given"] = set()  # the flags written on the command line (vs defaults)
     positional: List[str] = []
     items = list(argv)
     i = 0
@@ -148,6 +149,7 @@ def parse_flags(argv: Sequence[str], spec: Sequence[Flag]) -> Tuple[Dict[str, An
             continue
         if flag is None:
             raise Usage("unknown option %s" % arg)
+        given.add(flag.name)
         if flag.kind == "bool":
             values[flag.name] = True
             continue

@@ -16,12 +16,13 @@ from .cli_batch import cmd_batch
 from .cli_client import (EXIT_OK, EXIT_USAGE, Client, ClientError, Flag, Output, Usage,
                          collapse, discover, format_elapsed, int_flag, parse_flags)
 from .cli_gen import GEN_FLAGS, cmd_edit, cmd_gen, cmd_node
+from .cli_library import cmd_prompt, cmd_share
 
 USAGE = {
     "gen": "gen <prompt> [-q low|medium|high] [-s WxH] [-f png|jpeg|webp] [-n 1..8] "
            "[--ref FILE]... [-o FILE | -d DIR | --stdout | --no-save] [--model ID] "
            "[--mode auto|direct] [--moderation auto|low] [--session ID] [--stdin] [--force] "
-           "[--timeout S] [--json] [--server URL]",
+           "[--timeout S] [--preset NAME|ID] [--json] [--server URL]",
     "edit": "edit <file> --prompt TEXT [-q Q] [-s WxH] [-o FILE] [--model ID] [--mode M] "
             "[--moderation M] [--session ID] [--force] [--timeout S] [--json] [--server URL]",
     "node": "node <prompt> [--parent NODE_ID] [--session ID] [-q Q] [-s WxH] [-f FORMAT] "
@@ -36,6 +37,10 @@ USAGE = {
     "storage": "storage status [--json] [--server URL]",
     "oauth": "oauth status [--json] [--server URL]",
     "batch": "batch <prompts.jsonl|prompts.csv> --out-dir DIR [--json] [--server URL]",
+    "prompt": "prompt ls [--search Q] | save NAME PROMPT... [-q Q] [-s WxH] [-f F] [-n N] "
+              "[--model ID] [--mode M] [--moderation M] [--tag T]... | show NAME|ID | "
+              "rm NAME|ID  [--json]",
+    "share": "share FILE... | share --session ID  [--expires 24h] [--show-prompts] [--json]",
 }
 USAGE["inflight"] = USAGE["ps"].replace("ps", "inflight", 1)
 
@@ -377,6 +382,11 @@ SPECS: Dict[str, List[Flag]] = {
     "ps": [Flag("kind"), Flag("session"), Flag("terminal", kind="bool", default=False)],
     "history": [Flag("trash-id")],
     "batch": [Flag("out-dir", "d")],
+    "prompt": [Flag("search"), Flag("quality", "q"), Flag("size", "s"), Flag("format", "f"),
+               Flag("count", "n"), Flag("model"), Flag("mode"), Flag("moderation"),
+               Flag("tag", repeatable=True)],
+    "share": [Flag("session"), Flag("expires"), Flag("show-prompts", kind="bool",
+                                                      default=False)],
 }
 SPECS["inflight"] = SPECS["ps"]
 
@@ -384,5 +394,5 @@ COMMANDS: Dict[str, Callable[[Dict[str, Any], List[str], Output], int]] = {
     "gen": cmd_gen, "edit": cmd_edit, "node": cmd_node, "ls": cmd_ls, "show": cmd_show,
     "ps": cmd_ps, "inflight": cmd_ps, "cancel": cmd_cancel, "ping": cmd_ping,
     "history": cmd_history, "session": cmd_session, "storage": cmd_storage, "oauth": cmd_oauth,
-    "batch": cmd_batch,
+    "batch": cmd_batch, "prompt": cmd_prompt, "share": cmd_share,
 }

@@ -32,7 +32,7 @@ GEN_FLAGS = [Flag("quality", "q", default="low"), Flag("size", "s", default="102
                                                                 default=False),
              Flag("force", kind="bool", default=False), Flag("stdin", kind="bool", default=False),
              Flag("timeout", default="180"), Flag("model"), Flag("mode", default="auto"),
-             Flag("moderation", default="low"), Flag("session")]
+             Flag("moderation", default="low"), Flag("session"), Flag("preset")]
 
 
 # --------------------------------------------------------------------------------------
@@ -265,12 +265,21 @@ def _prompt_from(args: List[str], use_stdin: bool) -> str:
 
 def cmd_gen(opts: Dict[str, Any], args: List[str], out: Output) -> int:
     prompt = _prompt_from(args, opts["stdin"])
+    preset: Dict[str, Any] = {}
+    if opts.get("preset"):
+        from .cli_library import find_prompt
+
+        preset = find_prompt(_connect(opts), opts["preset"])
+        prompt = prompt or str(preset.get("prompt") or "")
     if not prompt:
         raise Usage("prompt is required (positional or via --stdin)")
     if len(opts["ref"]) > 5:
         raise Usage("at most 5 --ref images")
     _check_common(opts)
     count = int_flag(opts["count"], 1, 1, 8)
+    if preset and "count" not in opts["_given"]:
+        settings = preset.get("settings") or {}
+        count = int_flag(settings.get("n", settings.get("count", count)), 1, 1, 8)
     if opts["format"] is not None and opts["format"] not in ("png", "jpeg", "webp"):
         raise Usage("--format must be png, jpeg or webp")
     if opts["out"] and count > 1:
@@ -288,6 +297,10 @@ def cmd_gen(opts: Dict[str, Any], args: List[str], out: Output) -> int:
             "moderation": opts["moderation"], "sessionId": opts["session"],
             "format": opts["format"], "requestId": request_id}
     body = {k: v for k, v in body.items() if v is not None}
+    if preset:
+        from .cli_library import apply_preset
+
+        body = dict(apply_preset(body, preset, opts["_given"]), n=count)
     timeout = float(int_flag(opts["timeout"], 180, 1))
     job = Job(client, request_id)
 
