@@ -227,6 +227,26 @@ def add_png_text(data: bytes, entries: Iterable[Tuple[str, str]]) -> bytes:
 _PIL_FORMAT = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
 
 
+def cover_crop(pil_image: Any, data: bytes, width: int, height: int, target: str) -> bytes:
+    """Scale ``data`` to cover ``width`` × ``height`` (aspect kept, Lanczos), crop the centre,
+    and encode it as ``target``; PNG text chunks are not carried over. Raises on failure."""
+    image = pil_image.open(io.BytesIO(data))
+    image.load()
+    src_w, src_h = image.size
+    scale = max(width / float(src_w), height / float(src_h))
+    new_w, new_h = max(width, int(round(src_w * scale))), max(height, int(round(src_h * scale)))
+    resample = getattr(getattr(pil_image, "Resampling", pil_image), "LANCZOS")
+    image = image.resize((new_w, new_h), resample)
+    left, top = (new_w - width) // 2, (new_h - height) // 2
+    image = image.crop((left, top, left + width, top + height))
+    if target == "jpeg" and image.mode not in ("RGB", "L"):
+        image = image.convert("RGB")
+    out = io.BytesIO()
+    options: Dict[str, Any] = {"quality": 95} if target in ("jpeg", "webp") else {}
+    image.save(out, _PIL_FORMAT[target], **options)
+    return out.getvalue()
+
+
 def convert_image(pil_image: Any, data: bytes, target: str) -> bytes:
     """Re-encode ``data`` as ``target`` (png/jpeg/webp) with the given ``PIL.Image`` module.
 

@@ -20,10 +20,13 @@ REF_WEBP = b64(TINY_WEBP)
 
 
 def gallery(server: Any) -> List[str]:
-    """Every file in the generated folder (recursively, relative), temp files included."""
+    """Every file in the generated folder (recursively, relative), temp files included; not
+    the originals an exact-size delivery keeps (``.originals/``, tested on their own)."""
     root = server.config.generated_dir
     found = []
-    for folder, _dirs, files in os.walk(root):
+    for folder, dirs, files in os.walk(root):
+        if folder == root and ".originals" in dirs:
+            dirs.remove(".originals")
         for name in files:
             found.append(os.path.relpath(os.path.join(folder, name), root))
     return sorted(found)

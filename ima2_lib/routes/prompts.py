@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any, Dict
 
 from ..apispec import arr, b, i, obj, op, s
+from ..errors import ApiError
 from ..httpio import JSON_TYPE, Request, Response, json_bytes
 
 
@@ -21,16 +22,28 @@ def handle_create(app: Any, req: Request) -> Response:
     return Response(201, json_bytes(doc), [("Content-Type", JSON_TYPE)])
 
 
+def _id(req: Request) -> str:
+    """The ``{id}`` of the request; ``export`` / ``import`` are routes of their own, so other
+    methods on them are 405 (not a missing prompt)."""
+    value = req.params["id"]
+    if value in ("export", "import"):
+        allowed = "GET, HEAD" if value == "export" else "POST"
+        raise ApiError(405, "METHOD_NOT_ALLOWED", "%s is not allowed on this path; allowed: %s"
+                       % (req.method, allowed), headers=[("Allow", allowed)])
+    return value
+
+
 def handle_get(app: Any, req: Request) -> Dict[str, Any]:
-    return app.prompt_library.get(req.params["id"])
+    return app.prompt_library.get(_id(req))
 
 
 def handle_update(app: Any, req: Request) -> Dict[str, Any]:
-    return app.prompt_library.update(req.params["id"], req.json_object(app.json_limit()))
+    prompt_id = _id(req)
+    return app.prompt_library.update(prompt_id, req.json_object(app.json_limit()))
 
 
 def handle_delete(app: Any, req: Request) -> Dict[str, Any]:
-    return app.prompt_library.delete(req.params["id"])
+    return app.prompt_library.delete(_id(req))
 
 
 def handle_versions(app: Any, req: Request) -> Dict[str, Any]:
@@ -65,9 +78,15 @@ ROUTES = [
 
 _ID = s("a saved prompt's id", pattern=r"^p_[0-9a-f]{16}$")
 _SETTINGS = obj(description="the generate body's settings (model, quality, size, format, n, "
-                            "moderation, background, …): a flat object of scalars")
-_FIELDS = {"name": s(maxLength=200), "prompt": s(maxLength=32000), "settings": _SETTINGS,
-           "tags": arr(s(maxLength=64))}
+                            "moderation, background, …): a flat object of scalars",
+                maxProperties=32, propertyNames={"minLength": 1, "maxLength": 64,
+                                                 "not": {"const": "prompt"}},
+                additionalProperties={"type": ["string", "number", "boolean", "null"],
+                                      "maxLength": 500})
+_NONBLANK = r"\S"
+_FIELDS = {"name": s(maxLength=200, pattern=_NONBLANK),
+           "prompt": s(maxLength=32000, pattern=_NONBLANK), "settings": _SETTINGS,
+           "tags": arr(s(minLength=1, maxLength=64, pattern=_NONBLANK), maxItems=32)}
 _PROMPT = obj(dict(_FIELDS, id=s(), createdAt=i(), updatedAt=i(), version=i(),
                    versionCount=i()), ["id", "name", "prompt", "settings", "tags", "version"])
 _EXAMPLE = {"name": "Fox in snow", "prompt": "a red fox in fresh snow, morning light",
@@ -87,7 +106,8 @@ API = {
                              "prompts": arr(obj())}, ["kind", "prompts"])}),
     ("POST", "/api/prompts/import"): op(
         "Merge an export by id: same content skipped, newer content updates, new ids added",
-        body=obj({"prompts": arr(obj())}, ["prompts"]), body_required=True,
+        body=obj({"prompts": arr(obj(_FIELDS, ["name", "prompt"]), maxItems=5000)},
+                 ["prompts"]), body_required=True,
         example={"prompts": [dict(_EXAMPLE, id="p_0123456789abcdef", updatedAt=1)]},
         responses={200: obj({"ok": b(), "added": arr(s()), "updated": arr(s()),
                              "skipped": arr(s())}, ["added", "updated", "skipped"])}),
@@ -95,7 +115,8 @@ API = {
         "One saved prompt", path={"id": _ID}, responses={200: _PROMPT}, errors=(404,)),
     ("PUT", "/api/prompts/{id}"): op(
         "Change a saved prompt (any of its fields); the previous version is kept",
-        path={"id": _ID}, body=obj(_FIELDS), body_required=True, example={"name": "Fox 2"},
+        path={"id": _ID}, body=obj(_FIELDS, minProperties=1), body_required=True,
+        example={"name": "Fox 2"},
         responses={200: _PROMPT}, errors=(404,)),
     ("DELETE", "/api/prompts/{id}"): op(
         "Delete a saved prompt and its versions", path={"id": _ID},

@@ -102,6 +102,8 @@ ROUTES = [
     ("DELETE", "/api/shares/{id}", handle_revoke, "B"),
 ]
 
+_NAME = s("a gallery image name",
+          pattern=r"^(?!\.)(?!.*\.\.)[^/\\:\x00]+\.(png|jpg|jpeg|webp)$")
 _SHARE = obj({"id": s(), "filenames": arr(s()), "sessionId": nullable(s()),
               "showPrompts": b(), "createdAt": i(), "expiresAt": i(), "expired": b()},
              ["id", "filenames", "expiresAt"])
@@ -113,11 +115,12 @@ API = {
     ("POST", "/api/shares"): op(
         "Make a read-only share link for some images or a session's images; the URL is "
         "shown only in this answer",
-        body=obj({"filenames": arr(s(), minItems=1, maxItems=1000),
-                  "sessionId": s(maxLength=256),
+        body=obj({"filenames": arr(_NAME, minItems=1, maxItems=1000),
+                  "sessionId": s(minLength=1, maxLength=256),
                   "expiresIn": i("seconds (60 … 2592000, default 86400)", minimum=60,
                                  maximum=2592000),
-                  "showPrompts": b("show each image's prompt on the page (default false)")}),
+                  "showPrompts": b("show each image's prompt on the page (default false)")},
+                 anyOf=[{"required": ["filenames"]}, {"required": ["sessionId"]}]),
         body_required=True, example={"filenames": ["a.png"], "expiresIn": 3600},
         responses={201: obj({"id": s(), "url": s("/s/<token>"), "token": s(),
                              "filenames": arr(s()), "sessionId": nullable(s()),

@@ -113,6 +113,7 @@ class ClassicPlan(Plan):
         body = self.body
         self.format = P.check_format(body.get("format"))
         self.size = P.check_size(body.get("size"))
+        self.deliver = P.check_deliver(body.get("deliver"), self.size)
         self.background = P.check_background(body.get("background"))
         self.request_id = P.choose_request_id(body.get("requestId"), header_id)
         self.quality, self.warnings = P.normalize_quality(body.get("quality"))

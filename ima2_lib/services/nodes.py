@@ -172,6 +172,7 @@ class NodePlan(Plan):
             raise ApiError(400, "INVALID_MODERATION", P.MODERATION_MESSAGE)
         self.format = P.check_format(body.get("format"))
         self.size = P.check_size(body.get("size"))
+        self.deliver = P.check_deliver(body.get("deliver"), self.size)
         self.background = P.check_background(body.get("background"))
         search = body.get("searchMode")
         self.search_mode = search if search in SEARCH_MODES else "off"

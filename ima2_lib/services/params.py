@@ -105,6 +105,23 @@ def check_size(raw: Any) -> str:
     raise ApiError(400, "INVALID_SIZE", "size must be WIDTHxHEIGHT (e.g. 1024x1024) or auto")
 
 
+DELIVERIES = ("as-returned", "exact")
+
+
+def check_deliver(raw: Any, size: str) -> Optional[Tuple[int, int]]:
+    """``deliver``: ``as-returned`` (default) → None; ``exact`` → the requested (width,
+    height) the saved image must have (None with ``size: auto``: nothing to match)."""
+    if raw is None or raw == "as-returned":
+        return None
+    if raw != "exact":
+        raise ApiError(400, "INVALID_DELIVER", "deliver must be one of: %s"
+                       % ", ".join(DELIVERIES))
+    if not _SIZE.match(size):
+        return None
+    width, height = size.split("x")
+    return int(width), int(height)
+
+
 def prompt_mode(raw: Any) -> str:
     return "direct" if raw == "direct" else "auto"
 

@@ -51,6 +51,7 @@ class Plan:
         self.previews = False  # partial images wanted (SSE answers)
         self.keep_bytes = False  # raw-bytes answer wanted
         self.warnings: List[Dict[str, Any]] = []
+        self.deliver: Optional[Tuple[int, int]] = None  # deliver: "exact" → (width, height)
 
     # --- kind-specific parts (overridden) --------------------------------------------------
     def parallel(self) -> int:
@@ -173,7 +174,8 @@ def execute(plan: Plan, emit: Emit, on_named: Optional[Callable[[str], None]] = 
         if plan.previews:
             def on_partial(b64: Any, i: Optional[int]) -> None:
                 emit("partial", plan.partial(index, partial_payload(plan.request_id, b64, i)))
-        saver = ImageSaver(app, job, plan.format, plan.keep_bytes, plan.sidecar)
+        saver = ImageSaver(app, job, plan.format, plan.keep_bytes, plan.sidecar,
+                           deliver=plan.deliver)
         try:
             result = app.generation.produce(job, spec, on_partial, saver.on_image)
             saved = saver.save(result, name_for, pretty=plan.pretty_sidecar)

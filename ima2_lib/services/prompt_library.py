@@ -19,7 +19,6 @@ from ..errors import ApiError
 from ..store import ensure_dir, read_json, write_json
 
 ID_RE = re.compile(r"^p_[0-9a-f]{16}$")
-_KEY_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,39}$")
 MAX_VERSIONS = 20  # previous versions kept per prompt (oldest dropped first)
 MAX_NAME = 200
 MAX_PROMPT = 32000
@@ -46,8 +45,6 @@ def _text(value: Any, field: str, limit: int, required: bool) -> str:
         raise _invalid("%s must be a non-empty string" % field)
     if len(value) > limit:
         raise _invalid("%s is longer than %d characters" % (field, limit))
-    if "\x00" in value:
-        raise _invalid("%s contains NUL" % field)
     return value
 
 
@@ -61,7 +58,7 @@ def clean_settings(value: Any) -> Dict[str, Any]:
         raise _invalid("settings has more than %d keys" % MAX_SETTINGS)
     out: Dict[str, Any] = {}
     for key, item in value.items():
-        if not _KEY_RE.match(key) or key == "prompt":
+        if not key or len(key) > 64 or key == "prompt":
             raise _invalid("settings key '%s' is not allowed" % str(key)[:40])
         if item is not None and not isinstance(item, (str, int, float, bool)):
             raise _invalid("settings.%s must be a string, number, boolean or null" % key)
@@ -78,7 +75,7 @@ def clean_tags(value: Any) -> List[str]:
         raise _invalid("tags must be a list of at most %d strings" % MAX_TAGS)
     tags: List[str] = []
     for tag in value:
-        if not isinstance(tag, str) or not tag.strip() or len(tag) > MAX_TAG or "\x00" in tag:
+        if not isinstance(tag, str) or not tag.strip() or len(tag) > MAX_TAG:
             raise _invalid("each tag must be a non-empty string of at most %d characters"
                            % MAX_TAG)
         if tag.strip() not in tags:
@@ -91,6 +88,9 @@ def clean_fields(body: Any, partial: bool = False) -> Dict[str, Any]:
     if not isinstance(body, dict):
         raise ApiError(400, "INVALID_JSON", "Body must be a JSON object")
     out: Dict[str, Any] = {}
+    for key in ("settings", "tags"):
+        if key in body and body[key] is None:
+            raise _invalid("%s must not be null (leave it out instead)" % key)
     if not partial or "name" in body:
         out["name"] = _text(body.get("name"), "name", MAX_NAME, True).strip()
     if not partial or "prompt" in body:

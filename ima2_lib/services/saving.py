@@ -18,6 +18,14 @@ before IDAT, so every PNG reader sees them), and saving in two steps:
   arrived — which lists nothing and is removed at the next start (``remove_orphan_sidecars``).
   An image never exists without its sidecar.
 
+Exact-size delivery (``deliver: "exact"``): when the returned image is not the requested
+width × height, ``prepare`` scales it to cover that size and crops the centre (Pillow), and
+``publish`` keeps the returned image as ``<generated>/.originals/<filename>`` (a dot-folder:
+the index, the gallery URLs and the trash walk never see it; the trash moves it with its
+image) before the sidecar; the sidecar and the ``ima2`` chunk record ``returnedSize``,
+``deliveredSize`` and ``deliverOp``. Without Pillow the returned image is kept and an
+``EXACT_SIZE_NOT_APPLIED`` warning says so.
+
 Must not: write anywhere but directly inside the generated folder, or know about HTTP.
 """
 from __future__ import annotations
@@ -30,7 +38,7 @@ import secrets
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from .. import __version__
-from ..images import convert_image, dimensions, png_text_pieces, sniff
+from ..images import convert_image, cover_crop, dimensions, png_text_pieces, sniff
 from ..log import now_ms
 from ..payload import B64Stream
 from ..store import atomic_write, dumps, publish_temp, sweep_stale_temps, write_temp
@@ -40,6 +48,7 @@ from .params import MIME_BY_FORMAT
 SAVABLE = ("png", "jpeg", "webp")
 TEMP_PREFIX = ".ima2-"
 TEMP_SUFFIX = ".part"
+ORIGINALS_DIR = ".originals"  # returned images replaced by an exact-size delivery
 NameFn = Callable[[int, str], str]  # (saved-image index k, kind) -> file name
 SidecarFn = Callable[[int, str, Optional[str]], Dict[str, Any]]  # now, kind, "WxH"
 
@@ -58,6 +67,8 @@ class Prepared:
         self.b64_pieces = b64
         self.parts = parts
         self.published = False
+        self.delivery: Dict[str, Any] = {}  # returnedSize, deliveredSize, deliverOp
+        self.original: Optional[bytes] = None  # the returned image an exact delivery replaced
 
 
 class Saved:
@@ -126,6 +137,30 @@ def match_format(app: Any, data: bytes, requested: str) -> Tuple[bytes, str,
                          "requested": requested, "actual": kind, "reason": reason}]
 
 
+def deliver_exact(app: Any, data: bytes, kind: str, target: Tuple[int, int]
+                  ) -> Tuple[bytes, Dict[str, Any], Optional[bytes], List[Dict[str, Any]]]:
+    """(bytes, sidecar fields, the replaced original or None, warnings) for an exact
+    delivery of ``target`` = (width, height)."""
+    returned = size_text(data)
+    wanted = "%dx%d" % target
+    if returned is None or returned == wanted:
+        return data, {"returnedSize": returned, "deliveredSize": returned,
+                      "deliverOp": "none"}, None, []
+    pil = app.features.pil
+    reason = "pillow-missing" if pil is None else None
+    if pil is not None:
+        try:
+            cropped = cover_crop(pil, data, target[0], target[1], kind)
+            return cropped, {"returnedSize": returned, "deliveredSize": size_text(cropped),
+                             "deliverOp": "cover-crop"}, data, []
+        except Exception as exc:  # noqa: BLE001 - any Pillow failure keeps the image
+            app.log.warn("generate", "exact_size_failed", requested=wanted, error=exc)
+            reason = "resize-failed"
+    return data, {"returnedSize": returned, "deliveredSize": returned, "deliverOp": "none"}, \
+        None, [{"code": "EXACT_SIZE_NOT_APPLIED", "field": "deliver", "requested": wanted,
+                "actual": returned, "reason": reason}]
+
+
 def size_text(data: bytes) -> Optional[str]:
     dims = dimensions(data)
     return "%dx%d" % dims if dims else None
@@ -164,7 +199,8 @@ _LATE_FIELDS = ("usage", "webSearchCalls", "createdAt", "createdAtIso", "elapsed
 
 
 def prepare(app: Any, b64_or_bytes: Any, requested: str, build_sidecar: SidecarFn,
-            keep_bytes: bool, b64_text: Optional[bytes] = None) -> Prepared:
+            keep_bytes: bool, b64_text: Optional[bytes] = None,
+            deliver: Optional[Tuple[int, int]] = None) -> Prepared:
     """Decode, convert, embed the parameters, write the temp file (see the module doc).
 
     ``build_sidecar`` gives the parameters for the ``ima2`` chunk (fields known only after
@@ -176,6 +212,11 @@ def prepare(app: Any, b64_or_bytes: Any, requested: str, build_sidecar: SidecarF
     """
     original = decode_image(b64_or_bytes)
     data, kind, warnings = match_format(app, original, requested)
+    delivery: Dict[str, Any] = {}
+    replaced: Optional[bytes] = None
+    if deliver is not None:
+        data, delivery, replaced, more = deliver_exact(app, data, kind, deliver)
+        warnings = warnings + more
     actual = size_text(data)
     pieces: Optional[List[Any]] = None
     reuse = (b64_text is not None and not keep_bytes and data is original
@@ -183,6 +224,7 @@ def prepare(app: Any, b64_or_bytes: Any, requested: str, build_sidecar: SidecarF
     if kind == "png":
         meta = {k: v for k, v in build_sidecar(now_ms(), kind, actual).items()
                 if k not in _LATE_FIELDS}
+        meta.update(delivery)
         prompt = meta.get("effectivePrompt") or meta.get("prompt") or ""
         text = json.dumps(meta, ensure_ascii=False, separators=(",", ":"))
         entries = [("ima2", text), ("parameters", a1111_parameters(str(prompt), meta))]
@@ -199,14 +241,17 @@ def prepare(app: Any, b64_or_bytes: Any, requested: str, build_sidecar: SidecarF
                       suffix=TEMP_SUFFIX)
     length = sum(len(p) for p in parts)
     if keep_bytes:
-        return Prepared(temp, kind, actual, length, warnings, None, parts)
-    if reuse and b64_text is not None and pieces is not None:
+        prepared = Prepared(temp, kind, actual, length, warnings, None, parts)
+    elif reuse and b64_text is not None and pieces is not None:
         head = list(B64Stream(pieces[:2]))
-        return Prepared(temp, kind, actual, length, warnings,
-                        head + [memoryview(b64_text)[len(pieces[0]) // 3 * 4:]], None)
-    if reuse and b64_text is not None:  # not a PNG: the upstream text is the answer
-        return Prepared(temp, kind, actual, length, warnings, [b64_text], None)
-    return Prepared(temp, kind, actual, length, warnings, list(B64Stream(parts)), None)
+        prepared = Prepared(temp, kind, actual, length, warnings,
+                            head + [memoryview(b64_text)[len(pieces[0]) // 3 * 4:]], None)
+    elif reuse and b64_text is not None:  # not a PNG: the upstream text is the answer
+        prepared = Prepared(temp, kind, actual, length, warnings, [b64_text], None)
+    else:
+        prepared = Prepared(temp, kind, actual, length, warnings, list(B64Stream(parts)), None)
+    prepared.delivery, prepared.original = delivery, replaced
+    return prepared
 
 
 def publish(app: Any, job: Any, prepared: Prepared, name_for: NameFn,
@@ -224,17 +269,24 @@ def publish(app: Any, job: Any, prepared: Prepared, name_for: NameFn,
         if os.sep in filename or "/" in filename or filename.startswith("."):
             raise ValueError("refusing to write outside the gallery: %r" % filename)
         sidecar = build_sidecar(now_ms(), prepared.kind, prepared.actual)
+        sidecar.update(prepared.delivery)
         path = os.path.join(folder, filename)
+        kept = os.path.join(folder, ORIGINALS_DIR, filename)
+        if prepared.original is not None:  # before the sidecar: never an image without it
+            os.makedirs(os.path.dirname(kept), exist_ok=True)
+            atomic_write(kept, prepared.original, fsync=fsync)
         # Sidecar first: a kill between the two renames leaves an orphan sidecar (invisible,
         # removed at start-up), never an image without its settings.
         atomic_write(path + ".json", dumps(sidecar, pretty=pretty), fsync=fsync)
         try:
             publish_temp(prepared.temp, path, fsync=fsync)
         except BaseException:
-            try:
-                os.unlink(path + ".json")  # both or neither
-            except OSError:
-                pass
+            for leftover in (path + ".json", kept if prepared.original is not None else None):
+                try:
+                    if leftover:
+                        os.unlink(leftover)  # all or nothing
+                except OSError:
+                    pass
             raise
         prepared.published = True
     app.log.info("generate", "saved", requestId=job.request_id, filename=filename,
@@ -293,8 +345,10 @@ class ImageSaver:
     """Glue for one image of a request: prepare early (``on_image``), publish at the end."""
 
     def __init__(self, app: Any, job: Any, requested: str, keep_bytes: bool,
-                 build_sidecar: Callable[[Any, int, str, Optional[str]], Dict[str, Any]]) -> None:
+                 build_sidecar: Callable[[Any, int, str, Optional[str]], Dict[str, Any]],
+                 deliver: Optional[Tuple[int, int]] = None) -> None:
         self.app = app
+        self.deliver = deliver
         self.job = job
         self.requested = requested
         self.keep_bytes = keep_bytes
@@ -311,7 +365,7 @@ class ImageSaver:
         self.prepared = prepare(self.app, image, self.requested,
                                 lambda now, kind, actual: self.build_sidecar(
                                     result, now, kind, actual), self.keep_bytes,
-                                getattr(result, "image_b64", None))
+                                getattr(result, "image_b64", None), self.deliver)
         result.image, result.image_bytes, result.image_taken = None, None, True
 
     def save(self, result: Any, name_for: NameFn, pretty: bool = False) -> Saved:

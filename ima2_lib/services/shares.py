@@ -6,8 +6,8 @@ may this token see". Only the SHA-256 of the token is stored, and the share's id
 from that hash: the state folder (a backup, a synced folder, a listing in a bug report) never
 holds a working link, and the lookup of ``/s/<token>`` reads exactly one file without a
 timing-sensitive scan. The cost: the full URL can only be shown when the share is made.
-The scope is fixed when the share is made (the named files, or the session's images at that
-moment). Must not: build HTTP responses or serve anything outside the share's file list.
+The scope is fixed when the share is made (the named files and/or the session's images at
+that moment). Must not: build HTTP responses or serve anything outside the share's file list.
 """
 from __future__ import annotations
 
@@ -77,13 +77,13 @@ class ShareService:
             raise ApiError(400, "INVALID_SHARE", "showPrompts must be a boolean")
         names = body.get("filenames")
         session_id = body.get("sessionId")
-        if (names is None) == (session_id is None):
-            raise ApiError(400, "INVALID_SHARE", "give either filenames or sessionId")
+        if names is None and session_id is None:
+            raise ApiError(400, "INVALID_SHARE", "give filenames, a sessionId or both")
+        files: List[str] = []
         if names is not None:
             if not isinstance(names, list) or not names or len(names) > MAX_FILES:
                 raise ApiError(400, "INVALID_SHARE", "filenames must be a list of 1 to %d "
                                                      "gallery names" % MAX_FILES)
-            files: List[str] = []
             for name in names:
                 clean = validate_name(name)
                 if clean not in files:
@@ -92,14 +92,15 @@ class ShareService:
                 if not os.path.isfile(os.path.join(self.app.config.generated_dir,
                                                    *name.split("/"))):
                     raise ApiError(404, "IMAGE_NOT_FOUND", "No gallery image '%s'" % name[:200])
-        else:
+        if session_id is not None:
             if not isinstance(session_id, str) or not session_id or len(session_id) > 256 \
                     or "\x00" in session_id:
                 raise ApiError(400, "INVALID_SESSION_ID", "sessionId is not a session id")
-            files = self._session_files(session_id)
-            if not files:
+            mine = self._session_files(session_id)
+            if not mine:
                 raise ApiError(404, "SESSION_NOT_FOUND",
                                "No gallery image belongs to session '%s'" % session_id[:80])
+            files.extend(name for name in mine if name not in files)
         token = secrets.token_urlsafe(24)
         token_hash = _hash(token)
         now = self.clock()

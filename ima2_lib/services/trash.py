@@ -27,6 +27,8 @@ from ..store import ensure_dir, read_json, write_json
 from .gallery import inside, sidecar_candidates, validate_name
 
 MANIFEST = ".manifest.json"
+ORIGINALS_DIR = ".originals"  # saving.ORIGINALS_DIR: returned images of exact deliveries
+ORIGINAL_SUFFIX = ".original"  # beside a trashed image: its kept original
 _TRASH_ID = re.compile(r"^([0-9]{10,17})_[^/\\\x00]+$")
 
 
@@ -145,6 +147,8 @@ class TrashService:
                     self.app.log.warn("trash", "sidecar_move_failed", error=exc.strerror)
                     entry["sidecar"] = None
                     self._save(entries)
+            self._move_original(os.path.join(self.root, ORIGINALS_DIR, *relative.split("/")),
+                                target + ORIGINAL_SUFFIX)
         self.history.index.remove(relative)
         self.history.thumbs.invalidate(relative)
         touched = self.app.fire_asset_deleted(relative)
@@ -207,6 +211,8 @@ class TrashService:
                     move_file(source + ".json", sidecar_target)
                 except OSError as exc:
                     self.app.log.warn("trash", "sidecar_restore_failed", error=exc.strerror)
+            self._move_original(source + ORIGINAL_SUFFIX,
+                                os.path.join(self.root, ORIGINALS_DIR, *relative.split("/")))
             if entries.pop(trash_id, None) is not None:
                 self._save(entries)
         self.history.index.upsert(relative)
@@ -248,13 +254,14 @@ class TrashService:
                 if due <= now or not os.path.lexists(source):
                     self._unlink(source)
                     self._unlink(source + ".json")
+                    self._unlink(source + ORIGINAL_SUFFIX)
                     del entries[trash_id]
                     changed = True
                 else:
                     next_due = due if next_due is None else min(next_due, due)
             if changed:
                 self._save(entries)
-            known = set(entries) | {k + ".json" for k in entries}
+            known = set(entries) | {k + s for k in entries for s in (".json", ORIGINAL_SUFFIX)}
             for name in os.listdir(self.trash_dir):
                 match = _TRASH_ID.match(name)
                 if not match or name in known:
@@ -265,6 +272,16 @@ class TrashService:
                 else:
                     next_due = due if next_due is None else min(next_due, due)
         return next_due
+
+    def _move_original(self, source: str, target: str) -> None:
+        """The returned image an exact-size delivery replaced follows its image (if any)."""
+        if not os.path.isfile(source) or os.path.islink(source):
+            return
+        try:
+            ensure_dir(os.path.dirname(target))
+            move_file(source, target)
+        except OSError as exc:
+            self.app.log.warn("trash", "original_move_failed", error=exc.strerror)
 
     @staticmethod
     def _unlink(path: str) -> None:
