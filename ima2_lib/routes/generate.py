@@ -37,6 +37,10 @@ COMMON_FIELDS = {
     "moderation": nullable(s("auto | low (default low)", enum=["auto", "low"])),
     "background": nullable(s("auto (default) | opaque | transparent",
                              enum=["auto", "opaque", "transparent"])),
+    "deliver": nullable(s("as-returned (default) | exact: when the returned size differs, "
+                          "scale to cover and centre-crop to exactly WIDTHxHEIGHT (Pillow; "
+                          "the returned image is kept in .originals/)",
+                          enum=["as-returned", "exact"])),
     "model": anything("a host model the proxy lists (e.g. gpt-5.4-mini); empty or not a "
                       "string → the default"),
     "mode": anything("auto (default) or direct (the prompt is passed through untouched)"),
