@@ -25,6 +25,8 @@ from ..httpio import json_bytes
 from .gallery import THUMBS_DIR, validate_name
 from . import history_snapshot
 from .history_index import COLUMNS, HistoryIndex, fold
+from .bundle import BundleService
+from .library import LibraryService
 from .thumbs import ThumbnailService
 from .trash import TrashService
 
@@ -156,6 +158,8 @@ class HistoryService:
                                               os.path.join(self.root, THUMBS_DIR)], app.log.warn)
         self.thumbs = ThumbnailService(app)
         self.trash = TrashService(app, self)
+        self.library = LibraryService(app, self)
+        self.bundle = BundleService(app, self)
         app.image_saved_hooks.append(self.on_image_saved)
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
