@@ -168,3 +168,10 @@ def test_bulk_actions(gallery_dir, start_server):
     assert results["i0.png"]["ok"] and results["i5.png"]["ok"]
     assert results["i3.png"]["code"] == "TRASH_NOT_FOUND"
     assert _sidecar(gallery_dir, "i0.png")["favorite"] is True
+
+
+def test_bulk_path_is_not_an_image_name(start_server):
+    server = start_server()
+    for method in ("PATCH", "DELETE"):
+        resp = server.request(method, "/api/history/bulk", json_body={"favorite": True})
+        assert resp.status == 405 and resp.header("Allow") == "POST", resp

@@ -93,7 +93,7 @@ def handle_import(app: Any, req: Request) -> Dict[str, Any]:
 
 
 ROUTES = [
-    ("POST", "/api/history/bulk", handle_bulk, "A"),
+    ("POST", "/api/history/bulk", handle_bulk, "A", True),  # exclusive: not an image name
     ("PATCH", "/api/history/{filename}", handle_patch, "A"),
     ("GET", "/api/export.zip", handle_export, "A"),
     ("POST", "/api/import", handle_import, "A"),
@@ -118,7 +118,7 @@ API = {
         "Favourite and/or tag one image (stored in its sidecar; every other field kept)",
         path={"filename": _NAME},
         body=obj({"favorite": b(), "tags": _TAGS, "addTags": _TAGS, "removeTags": _TAGS},
-                 additionalProperties=False),
+                 additionalProperties=False, minProperties=1),
         body_required=True, example={"favorite": True, "tags": ["fox", "winter"]},
         responses={200: obj({"ok": b(), "filename": s(), "favorite": b(), "tags": arr(s()),
                              "item": obj()}, ["ok", "filename", "favorite", "tags"])},
@@ -146,7 +146,7 @@ API = {
         "Import a bundle (or a plain zip of images): no name is overwritten, sessions keep "
         "their graphs, a second import of the same bundle adds nothing",
         body={"type": "string", "format": "binary"}, body_required=True,
-        body_types=("application/zip",),
+        body_types=("application/zip", "application/octet-stream"),
         responses={200: obj({"ok": b(), "format": s(), "images": obj(),
                              "items": arr(obj()), "sessions": arr(obj())},
                             ["ok", "images", "items", "sessions"])},

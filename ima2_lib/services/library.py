@@ -84,9 +84,7 @@ def parse_patch(body: Any) -> Dict[str, Any]:
         if not isinstance(body["favorite"], bool):
             raise ApiError(400, "INVALID_FAVORITE", "favorite must be true or false")
         change["favorite"] = body["favorite"]
-    if "tags" in body:
-        if "addTags" in body or "removeTags" in body:
-            raise _bad_tags("give tags (the whole list) or addTags / removeTags, not both")
+    if "tags" in body:  # the whole list; addTags / removeTags then apply to it
         change["tags"] = normalise_tags(body["tags"])
     for key in ("addTags", "removeTags"):
         if key in body:
