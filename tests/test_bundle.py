@@ -266,3 +266,20 @@ def test_export_of_10000_images_streams_in_constant_memory(tmp, env):
         assert archive.testzip() is None
     print("export of %d images: %.1f MB zip, server peak RSS %d MB"
           % (count, result["bytes"] / 1048576, result["peakMB"]))
+
+
+def test_a_graph_too_large_for_this_server_is_skipped(gallery_dir, start_server, live_factory):
+    write_image(gallery_dir, "n_5.png", {"prompt": "node", "createdAt": T0})
+    source = start_server()
+    sid = _session(source, "Big", "n_5.png")
+    graph = {"nodes": [{"id": "n%d" % n, "x": n, "y": 0, "data": {}} for n in range(3)],
+             "edges": []}
+    put = source.request("PUT", "/api/sessions/%s/graph" % sid, json_body=graph,
+                         headers={"If-Match": "1"})
+    assert put.status == 200, put
+    raw = source.get("/api/export.zip?sessionId=" + sid).body
+    target = live_factory(IMA2_GRAPH_MAX_NODES="2")
+    body = _import(target, raw).json()
+    assert body["sessions"] == [{"from": sid, "id": None, "status": "skipped",
+                                 "reason": body["sessions"][0]["reason"]}]
+    assert target.app.sessions.store.read(sid) is None

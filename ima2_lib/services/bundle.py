@@ -519,6 +519,10 @@ class BundleService:
                     not isinstance(doc.get("edges"), list):
                 continue
             old = doc["id"]
+            if len(doc["nodes"]) > int(self.app.config.graph_max_nodes) or \
+                    len(doc["edges"]) > int(self.app.config.graph_max_edges):
+                pending.append((old, "", doc, "", "skipped"))
+                continue
             digest = _canonical_session(doc)
             local = ledger.get(digest)
             if isinstance(local, str) and store.exists(local):
@@ -542,6 +546,10 @@ class BundleService:
         ledger = self._ledger()
         out = []
         for old, new, doc, digest, status in pending:
+            if status == "skipped":
+                out.append({"from": old, "id": None, "status": status, "reason": "graph larger "
+                            "than IMA2_GRAPH_MAX_NODES / IMA2_GRAPH_MAX_EDGES"})
+                continue
             if status != "exists":
                 nodes = [self._remap_node(n, names) for n in doc["nodes"]]
                 now = now_ms()
