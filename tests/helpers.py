@@ -160,7 +160,7 @@ class ServeProcess:
         self.env = env
         self.proc = subprocess.Popen(
             [sys.executable, os.path.join(ROOT, "ima2.py"), "serve", *args], env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT)
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT, preexec_fn=sigint_default)
         self.lines: List[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()

@@ -115,6 +115,29 @@ def test_a_sync_request_with_the_same_id_and_body_joins_the_running_job(server, 
     assert len(fake.posts()) == 1 and len(images(server)) == 1
 
 
+def test_a_stream_that_starts_listening_late_still_gets_every_partial(server, fake):
+    """The job's thread may emit partials before the route that submitted (or joined) it
+    listens: a late listener gets them first, in order, then the outcome."""
+    from genkit import P0, P1, Background
+    from helpers import sse_events
+    reached = fake.hold("final")
+    fake.default = fake.sse(success(FINAL, partials=[P0, P1], hold_before_final="final"))
+    body = {"prompt": "late", "requestId": "late-1"}
+    sse = {"Accept": "text/event-stream"}
+    first = Background(server.port, "POST", "/api/generate", json_body=body, headers=sse)
+    assert reached.wait(30)
+    handle = wait_until(lambda: server.app.jobs.handle("late-1"), message="the job")
+    wait_until(lambda: len(handle.emitted) == 2, message="both partials emitted")
+    late = Background(server.port, "POST", "/api/generate", json_body=body, headers=sse)
+    wait_until(lambda: len(handle.listeners) == 2, message="the second stream to join")
+    fake.release("final")
+    for call in (first, late):
+        resp = call.wait(30)
+        names = [name for name, _data in sse_events(resp.body) if name != "phase"]
+        assert names == ["partial", "partial", "done"], names
+    assert len(fake.posts()) == 1 and handle.emitted == []
+
+
 def test_concurrency_limit_priority_and_queued_state(live_factory, fake):
     live = live_factory(IMA2_OAUTH_URL=fake.url, IMA2_MAX_CONCURRENT_JOBS="1")
     reached = _hold_all(fake)
