@@ -60,7 +60,7 @@ def test_kill_during_saves_leaves_every_image_whole(tmp, fake):
             while not stop.is_set():
                 try:
                     http_request(port, "POST", "/api/generate", json_body={"prompt": "crash"},
-                                 timeout=5)
+                                 timeout=60)
                 except Exception:  # noqa: BLE001 - the server is being killed
                     return
 
