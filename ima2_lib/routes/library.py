@@ -135,13 +135,13 @@ API = {
         responses={200: obj({"ok": b(), "action": s(), "count": i(), "done": i(),
                              "trashId": nullable(s()), "results": arr(_RESULT)},
                             ["ok", "results"])},
-        errors=(404,)),
+        errors=(404, 503)),
     ("GET", "/api/export.zip"): op(
         "A portable zip of images, sidecars, their sessions and a manifest (streamed)",
         query=dict(_FILTER_QUERY, all=s("1: everything", enum=["1", "0", "true", "false"]),
                    filenames=s("comma-separated gallery names"),
                    filename=s("one gallery name (repeatable)")),
-        responses={200: ZIP}, errors=(404,)),
+        responses={200: ZIP}, errors=(404, 503)),
     ("POST", "/api/import"): op(
         "Import a bundle (or a plain zip of images): no name is overwritten, sessions keep "
         "their graphs, a second import of the same bundle adds nothing",
@@ -150,5 +150,5 @@ API = {
         responses={200: obj({"ok": b(), "format": s(), "images": obj(),
                              "items": arr(obj()), "sessions": arr(obj())},
                             ["ok", "images", "items", "sessions"])},
-        errors=(413, 415), writes=True),
+        errors=(413, 415, 503), writes=True),
 }

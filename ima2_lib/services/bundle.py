@@ -149,7 +149,7 @@ class BundleService:
 
     def check_export(self, selection: Dict[str, Any]) -> None:
         """Errors found before the first byte is sent (the zip then streams)."""
-        self.history.ensure_index()
+        self.history.require_complete()
         session = selection.get("session")
         if session is not None and self.app.sessions.store.read_raw(session) is None:
             raise _bad(404, "SESSION_NOT_FOUND", "Session not found: %s" % session[:200])
@@ -292,7 +292,7 @@ class BundleService:
         by_name = {i.filename: i for i in infos if not i.is_dir()}
         bundle = "manifest.json" in by_name and self._is_manifest(archive, by_name)
         images, session_infos = self._plan(by_name, bundle)
-        self.history.ensure_index()
+        self.history.require_complete()
         session_ids, pending = self._session_ids(archive, session_infos)
         root = self.history.root
         staged: List[Tuple[str, str, Optional[Dict[str, Any]], str, int]] = []
@@ -411,12 +411,13 @@ class BundleService:
             pass
 
     def _known_hash(self, digest: str, size: int, cache: Dict[str, str],
-                    hashed: Set[str]) -> Optional[str]:
-        """The gallery name of an image with these bytes, if any (same size, same SHA-256)."""
+                    hashed: Set[str], sizes: Dict[int, List[str]]) -> Optional[str]:
+        """The gallery name of an image with these bytes, if any (same size, same SHA-256;
+        ``sizes``: the gallery's names by size, taken once per import)."""
         if digest in cache:
             return cache[digest]
         root = self.history.root
-        for name in self.history.index.names_with_size(size):
+        for name in sizes.get(size, ()):
             if name in hashed:
                 continue
             hashed.add(name)
@@ -447,12 +448,13 @@ class BundleService:
         root = self.history.root
         cache: Dict[str, str] = {}
         hashed: Set[str] = set()
+        sizes = self.history.index.names_by_size()
         names: Dict[str, str] = {}
         taken: Set[str] = set()
         fsync = bool(self.app.config.fsync)
         for (source, target, meta, tmp, size), result in zip(staged, results):
             old_rel = source[len("images/"):] if source.startswith("images/") else source
-            known = self._known_hash(result["sha256"], size, cache, hashed)
+            known = self._known_hash(result["sha256"], size, cache, hashed, sizes)
             if known is not None:
                 names[old_rel] = known
                 result.update(filename=known, status="exists")

@@ -274,6 +274,15 @@ class HistoryService:
             return True
         return self.index.ready.wait(self.READY_WAIT)
 
+    def require_complete(self, timeout: float = 120.0) -> None:
+        """For work over the whole gallery (export, bulk by filter, import's duplicate
+        check): wait for the start-up index, or 503 ``INDEX_BUILDING`` — never act on a
+        partial index."""
+        if self.ensure_index() or self.index.ready.wait(timeout):
+            return
+        raise ApiError(503, "INDEX_BUILDING", "The gallery is still being indexed; retry "
+                       "shortly", headers=[("Retry-After", "5")])
+
     # --- hooks ---------------------------------------------------------------------------
     def on_image_saved(self, filename: str) -> None:
         """Generation saved ``filename`` (relative to the gallery; an absolute path inside

@@ -296,6 +296,10 @@ class HistoryIndex:
         self.version = 0  # bumped by every change (the snapshot writer compares it)
         self.ready = threading.Event()
         self.last_check = 0.0
+        # Single-file updates (upsert/remove) since a folder listing began win over what that
+        # listing read: it may have read the file before the update and apply after it.
+        self._seq = 0
+        self._touched: Dict[str, int] = {}
 
     # --- paths ---------------------------------------------------------------------------
     def _abs(self, relative: str) -> str:
@@ -306,6 +310,7 @@ class HistoryIndex:
         """Walk the whole gallery once (start-up); sets ``ready``."""
         with self._scan_lock:
             self._rescan("", 0)
+            self._settled()
         self.last_check = time.monotonic()
         self.ready.set()
 
@@ -327,6 +332,7 @@ class HistoryIndex:
                     mtime = None
                 if deep or mtime is None or mtime != state.mtime_ns or state.racy:
                     self._rescan(folder, state.depth, deep)
+            self._settled()
             self.last_check = time.monotonic()
             return True
         finally:
@@ -367,6 +373,8 @@ class HistoryIndex:
         sidecar's inode are unchanged is kept without a ``stat``; new or replaced files are
         stat'ed and re-read. ``deep`` stats every file."""
         path = self._abs(folder)
+        with self._lock:
+            started = self._seq
         try:
             stat = os.stat(path)
             images, jsons, subdirs = self._list(path, depth)
@@ -407,7 +415,10 @@ class HistoryIndex:
         del images, jsons
         gone = [rel for rel in known if rel not in fresh]
         with self._lock:
-            self._apply_locked(gone, [(rel, new) for rel, new in fresh.items() if new])
+            newer = {rel for rel, seq in self._touched.items() if seq > started}
+            self._apply_locked([rel for rel in gone if rel not in newer],
+                               [(rel, new) for rel, new in fresh.items()
+                                if new and rel not in newer])
             # A change within the same timestamp tick as this listing would leave the mtime
             # unchanged: look once more while the folder's mtime is that young. Coarse
             # (whole-second) filesystems need a long window, fine-grained ones a short one.
@@ -521,10 +532,22 @@ class HistoryIndex:
         entry = self._make_entry(relative, sig, img.st_size, sidecar)
         with self._lock:
             self._put_locked(relative, entry)
+            self._touch(relative)
 
     def remove(self, relative: str) -> None:
         with self._lock:
             self._remove_locked(relative)
+            self._touch(relative)
+
+    def _touch(self, relative: str) -> None:
+        self._seq += 1
+        self._touched[relative] = self._seq
+
+    def _settled(self) -> None:
+        """After a whole pass (scan lock held): later passes start after every recorded
+        update, so the records are no longer needed."""
+        with self._lock:
+            self._touched.clear()
 
     def _apply_locked(self, gone: List[str], puts: List[Tuple[str, _Entry]]) -> None:
         """Remove ``gone`` and insert ``puts``; in bulk (filter + one sort) when there are
@@ -790,6 +813,14 @@ class HistoryIndex:
     def count(self) -> int:
         with self._lock:
             return len(self._order)
+
+    def names_by_size(self) -> Dict[int, List[str]]:
+        """Every image name grouped by byte size (one pass; import's duplicate check)."""
+        out: Dict[int, List[str]] = {}
+        with self._lock:
+            for rel, entry in self._entries.items():
+                out.setdefault(entry.size, []).append(rel)
+        return out
 
     def names_with_size(self, size: int) -> List[str]:
         with self._lock:

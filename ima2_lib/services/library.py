@@ -228,7 +228,7 @@ class LibraryService:
             if action == "restore":
                 raise ApiError(400, "INVALID_BODY", "restore takes filenames or a trashId")
             query = self.filter_query(body["filter"], list_query)
-            self.history.ensure_index()
+            self.history.require_complete()
             names = self.history.index.names(query, cap + 1)
             if len(names) > cap:
                 raise ApiError(400, "BULK_TOO_LARGE", "The filter matches more than %d images "
