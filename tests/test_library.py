@@ -175,3 +175,35 @@ def test_bulk_path_is_not_an_image_name(start_server):
     for method in ("PATCH", "DELETE"):
         resp = server.request(method, "/api/history/bulk", json_body={"favorite": True})
         assert resp.status == 405 and resp.header("Allow") == "POST", resp
+
+
+def test_an_update_during_a_folder_listing_is_not_undone(tmp):
+    """The index's folder check read a sidecar just before a favourite rewrote it: the check
+    must not put the stale row back over the fresh one (the filters must see it at once)."""
+    from ima2_lib.services.history_index import HistoryIndex
+
+    folder = os.path.join(tmp, "gallery")
+    write_image(folder, "a.png", {"prompt": "a"})
+    index = HistoryIndex(folder, [], lambda *a, **k: None)
+    index.build()
+    side = os.path.join(folder, "a.png.json")  # replaced (a new inode): the next check reads it
+    with open(side + ".tmp", "w") as handle:
+        json.dump({"prompt": "a", "tags": ["old"]}, handle)
+    os.replace(side + ".tmp", side)
+    original = index._make_entry
+    landed = []
+
+    def read_then_update(rel, sig, size, sidecar_path):
+        entry = original(rel, sig, size, sidecar_path)  # what the listing read
+        if not landed:
+            landed.append(rel)
+            with open(os.path.join(folder, "a.png.json"), "w") as handle:
+                json.dump({"prompt": "a", "favorite": True, "tags": ["new"]}, handle)
+            index.upsert("a.png")  # the favourite, between the read and the apply
+        return entry
+
+    index._make_entry = read_then_update
+    index.check()
+    assert landed == ["a.png"]
+    row = index.row("a.png")
+    assert row["favorite"] is True and row["tags"] == ["new"]
