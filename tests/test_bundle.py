@@ -129,10 +129,15 @@ def test_renamed_image_is_followed_by_the_graph(gallery_dir, start_server, live_
     assert graph["nodes"][0]["data"]["imageUrl"] == "/generated/n_9-2.png"
 
 
-def test_plain_zip_of_images(start_server):
+def test_plain_zip_of_images(start_server, tmp):
     server = start_server()
+    outside = os.path.join(tmp, "outside")
+    os.makedirs(outside)
+    os.makedirs(server.config.generated_dir, exist_ok=True)
+    os.symlink(outside, os.path.join(server.config.generated_dir, "linked"))
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as archive:
+        archive.writestr("linked/three.png", png_bytes(2, 2, seed=3))
         archive.writestr("holiday/one.png", png_bytes(2, 2, seed=1))
         archive.writestr("holiday/one.png.json", json.dumps({"prompt": "beach"}))
         archive.writestr("two.jpg", b"\xff\xd8\xff\xe0" + b"\0" * 20)
@@ -140,7 +145,9 @@ def test_plain_zip_of_images(start_server):
         archive.writestr("__MACOSX/._two.jpg", "junk")
     body = _import(server, buf.getvalue()).json()
     assert body["format"] == "plain"
-    assert sorted(i["filename"] for i in body["items"]) == ["holiday/one.png", "two.jpg"]
+    assert sorted(i["filename"] for i in body["items"]) == ["holiday/one.png", "three.png",
+                                                            "two.jpg"]
+    assert os.listdir(outside) == []  # never through a link out of the gallery
     rows = server.get("/api/history?q=beach").json()["items"]
     assert [r["filename"] for r in rows] == ["holiday/one.png"]
 

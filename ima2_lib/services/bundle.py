@@ -40,7 +40,7 @@ from urllib.parse import unquote, urlsplit
 from ..errors import ApiError
 from ..log import now_ms
 from ..store import atomic_write, dumps, read_json, read_nofollow, write_json
-from .gallery import MAX_DEPTH, gallery_url, is_image_name, validate_name
+from .gallery import MAX_DEPTH, gallery_url, inside, is_image_name, validate_name
 from .session_assets import url_matches
 
 FORMAT = "ima2-export"
@@ -461,7 +461,11 @@ class BundleService:
                 continue
             while True:
                 final = self._free_name(target, taken)
-                path = os.path.join(root, *final.split("/"))
+                try:
+                    path = inside(root, final)  # a sub-folder that is a link out: refused
+                except ApiError:
+                    target = posixpath.basename(target)
+                    continue
                 os.makedirs(os.path.dirname(path), exist_ok=True)
                 if meta is not None:
                     meta = dict(meta)
