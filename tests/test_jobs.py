@@ -225,8 +225,14 @@ def test_a_list_of_jobs(server, fake):
     jobs = resp.json()["jobs"]
     assert jobs[0]["id"] == "l-1" and jobs[2]["id"] == "l-2"
     assert jobs[1]["index"] == 1 and jobs[1]["error"]["code"] == "INVALID_PROMPT"
+    assert resp.json()["statuses"] == [202, 400, 202]
     _wait_state(server, "l-1", "done")
     _wait_state(server, "l-2", "done")
+    again = server.post("/api/jobs", [{"prompt": "one", "requestId": "l-1"},
+                                      {"prompt": "other", "requestId": "l-1"},
+                                      {"prompt": "three", "requestId": "l-3"}])
+    assert again.json()["statuses"] == [200, 409, 202]
+    assert [j.get("id") for j in again.json()["jobs"]] == ["l-1", None, "l-3"]
     assert server.post("/api/jobs", []).status == 400
 
 
