@@ -267,7 +267,7 @@ def cmd_gen(opts: Dict[str, Any], args: List[str], out: Output) -> int:
     prompt = _prompt_from(args, opts["stdin"])
     preset: Dict[str, Any] = {}
     if opts.get("preset"):
-        from .cli_library import find_prompt
+        from .cli_prompts import find_prompt
 
         preset = find_prompt(_connect(opts), opts["preset"])
         prompt = prompt or str(preset.get("prompt") or "")
@@ -298,7 +298,7 @@ def cmd_gen(opts: Dict[str, Any], args: List[str], out: Output) -> int:
             "format": opts["format"], "requestId": request_id}
     body = {k: v for k, v in body.items() if v is not None}
     if preset:
-        from .cli_library import apply_preset
+        from .cli_prompts import apply_preset
 
         body = dict(apply_preset(body, preset, opts["_given"]), n=count)
     timeout = float(int_flag(opts["timeout"], 180, 1))

@@ -1,151 +1,202 @@
-"""Client commands of the library: ``prompt ls|save|show|rm``, ``share`` and the ``gen
---preset`` lookup.
+"""Library commands of the CLI: fav, unfav, tag, export, import (``ls`` filters are in
+``cli_commands.py``).
 
-Owns: turning those commands into calls of ``/api/prompts`` and ``/api/shares`` and printing a
-table, a line or (``--json``) exactly one JSON document. Must not: read or write the state
-folder directly (the server owns it).
+Owns: turning those commands into ``POST /api/history/bulk`` (validated on the server before
+anything changes), ``GET /api/export.zip`` (streamed to a temp file beside ``-o``, renamed
+into place when complete) and ``POST /api/import`` (a zip sent as is; a folder is zipped into
+a temp file first, images stored, nothing else read), with the usual ``--json`` documents
+and exit codes.
+Must not: import the server side, or leave a partial ``-o`` file behind.
 """
 from __future__ import annotations
 
-import re
+import json
+import os
+import tempfile
+import zipfile
 from typing import Any, Dict, List
-from urllib.parse import quote
+from urllib.parse import urlencode
 
-from .cli_client import EXIT_OK, Client, ClientError, Output, Usage, collapse, discover
+from .cli_client import (EXIT_OK, Client, ClientError, Output, Usage, discover,
+                         error_from_body, transport_error)
 
-PROMPT_ID = re.compile(r"^p_[0-9a-f]{16}$")
-# gen flag → generate-body key (the keys a preset's settings may set)
-GEN_KEYS = {"quality": "quality", "size": "size", "format": "format", "count": "n",
-            "model": "model", "mode": "mode", "moderation": "moderation"}
-_NOT_FROM_PRESET = ("prompt", "references", "requestId", "sessionId", "image")
+TRANSFER_TIMEOUT = 600.0
 
 
-def find_prompt(client: Client, name_or_id: str) -> Dict[str, Any]:
-    """A saved prompt by id, else by exact name, else by case-insensitive name."""
-    if PROMPT_ID.match(name_or_id):
-        try:
-            return client.json("GET", "/api/prompts/" + name_or_id, timeout=30) or {}
-        except ClientError as exc:
-            if exc.status != 404:
-                raise
-    items = (client.json("GET", "/api/prompts", timeout=30) or {}).get("items") or []
-    for same in (lambda p: p.get("name") == name_or_id,
-                 lambda p: str(p.get("name") or "").casefold() == name_or_id.casefold()):
-        for item in items:
-            if same(item):
-                return item
-    raise ClientError("no saved prompt named '%s'" % name_or_id, "PROMPT_NOT_FOUND", 404)
+def _bulk(client: Client, body: Dict[str, Any]) -> Dict[str, Any]:
+    return client.json("POST", "/api/history/bulk", body, timeout=120) or {}
 
 
-def apply_preset(body: Dict[str, Any], preset: Dict[str, Any], given: Any) -> Dict[str, Any]:
-    """``body`` with the preset's settings where no flag was written (flags win)."""
-    explicit = {GEN_KEYS[name] for name in given if name in GEN_KEYS}
-    out = dict(body)
-    for key, value in (preset.get("settings") or {}).items():
-        key = "n" if key == "count" else key
-        if key in explicit or key in _NOT_FROM_PRESET or value is None:
-            continue
-        out[key] = value
-    return out
-
-
-def _when(ms: Any) -> str:
-    from .cli_commands import _when as when
-
-    return when(ms)
-
-
-def cmd_prompt(opts: Dict[str, Any], args: List[str], out: Output) -> int:
-    if not args or args[0] not in ("ls", "save", "show", "rm"):
-        raise Usage("usage: python3 ima2.py prompt ls [--search Q] | save NAME PROMPT... "
-                    "[settings flags] | show NAME|ID | rm NAME|ID")
-    action, rest = args[0], args[1:]
-    if action in ("show", "rm") and not rest:
-        raise Usage("a saved prompt's name or id is required")
-    if action == "save" and len(rest) < 2:
-        raise Usage("save needs a name and a prompt")
-    client = discover(opts.get("server"))
-    if action == "ls":
-        path = "/api/prompts" + ("?q=" + quote(opts["search"]) if opts["search"] else "")
-        items = (client.json("GET", path, timeout=30) or {}).get("items") or []
-        if out.as_json:
-            out.json({"ok": True, "items": items})
-        elif not items:
-            out.line(out.dim("(no saved prompts)"))
-        else:
-            out.table(["ID", "NAME", "PROMPT", "SETTINGS", "UPDATED"], [
-                [p["id"], collapse(p.get("name"), 30), collapse(p.get("prompt"), 40),
-                 collapse(" ".join("%s=%s" % kv for kv in sorted(
-                     (p.get("settings") or {}).items())), 40), _when(p.get("updatedAt"))]
-                for p in items])
-        return EXIT_OK
-    if action == "save":
-        settings = {GEN_KEYS[k]: opts[k] for k in GEN_KEYS if opts.get(k) is not None}
-        if "n" in settings:
-            try:
-                settings["n"] = int(settings["n"])
-            except ValueError:
-                raise Usage("--count must be a whole number") from None
-        body = {"name": rest[0], "prompt": " ".join(rest[1:]), "settings": settings,
-                "tags": opts["tag"]}
-        data = client.json("POST", "/api/prompts", body, timeout=30) or {}
-        if out.as_json:
-            out.json(dict(data, ok=True))
-        else:
-            out.line("✓ saved %s  %s" % (data.get("id"), data.get("name")))
-        return EXIT_OK
-    found = find_prompt(client, " ".join(rest))
-    if action == "rm":
-        data = client.json("DELETE", "/api/prompts/" + found["id"], timeout=30) or {}
-        if out.as_json:
-            out.json(dict(data, ok=True))
-        else:
-            out.line("✓ deleted %s  %s" % (found["id"], found.get("name")))
-        return EXIT_OK
+def _report(out: Output, data: Dict[str, Any], verb: str) -> int:
+    results = data.get("results") or []
     if out.as_json:
-        out.json(dict(found, ok=True))
-        return EXIT_OK
-    out.line(out.bold("%s  %s" % (found["id"], found.get("name"))))
-    out.line(found.get("prompt") or "")
-    for key, value in sorted((found.get("settings") or {}).items()):
-        out.line("  %s: %s" % (key, value))
-    if found.get("tags"):
-        out.line("tags: " + ", ".join(found["tags"]))
-    out.line(out.dim("version %s · updated %s" % (found.get("version"),
-                                                  _when(found.get("updatedAt")))))
+        out.json(data)
+    else:
+        for item in results:
+            if item.get("ok"):
+                tags = item.get("tags")
+                out.line("✓ %s %s%s" % (verb, item.get("filename"),
+                                        ("  [%s]" % ", ".join(tags)) if tags else ""))
+            else:
+                out.err("✗ %s: %s" % (item.get("filename"), item.get("error") or
+                                      item.get("code")))
+    return EXIT_OK if data.get("ok", True) else 1
+
+
+def cmd_fav(opts: Dict[str, Any], args: List[str], out: Output, favorite: bool = True) -> int:
+    if not args:
+        raise Usage("at least one filename required")
+    client = discover(opts.get("server"))
+    data = _bulk(client, {"action": "favorite" if favorite else "unfavorite",
+                          "filenames": args})
+    return _report(out, data, "favourite" if favorite else "unfavourited")
+
+
+def cmd_unfav(opts: Dict[str, Any], args: List[str], out: Output) -> int:
+    return cmd_fav(opts, args, out, favorite=False)
+
+
+def cmd_tag(opts: Dict[str, Any], args: List[str], out: Output) -> int:
+    if not args:
+        raise Usage("at least one filename required")
+    add, remove = opts["add"], opts["remove"]
+    if not add and not remove:
+        raise Usage("give --add TAG and/or --remove TAG")
+    client = discover(opts.get("server"))
+    data: Dict[str, Any] = {}
+    if add:
+        data = _bulk(client, {"action": "tag", "filenames": args, "tags": add})
+    if remove and data.get("ok", True):
+        data = _bulk(client, {"action": "untag", "filenames": args, "tags": remove})
+    return _report(out, data, "tagged")
+
+
+def history_filters(opts: Dict[str, Any]) -> Dict[str, Any]:
+    """The server-side listing filters named by ``--fav``, ``--tag``, ``--search``,
+    ``--model`` (shared by ``ls`` and ``export``)."""
+    query: Dict[str, Any] = {}
+    if opts.get("fav"):
+        query["favorite"] = "1"
+    for flag, key in (("tag", "tag"), ("search", "q"), ("model", "model")):
+        if opts.get(flag):
+            query[key] = opts[flag]
+    return query
+
+
+def cmd_export(opts: Dict[str, Any], args: List[str], out: Output) -> int:
+    target = opts["out"]
+    if not target:
+        raise Usage("-o FILE.zip required")
+    if os.path.exists(target) and not opts["force"]:
+        raise Usage("%s exists (use --force to replace it)" % target)
+    query = history_filters(opts)
+    if opts["session"]:
+        query["sessionId"] = opts["session"]
+    if args:
+        if query:
+            raise Usage("give file names or filters, not both")
+        query = {"filenames": ",".join(args)}
+    if not query:
+        query = {"all": "1"}
+    client = discover(opts.get("server"))
+    conn, resp = client.open("GET", "/api/export.zip?" + urlencode(query),
+                             timeout=TRANSFER_TIMEOUT)
+    folder = os.path.dirname(os.path.abspath(target))
+    size = 0
+    try:
+        if resp.status >= 400:
+            raise error_from_body(resp.status, resp.read())
+        handle = tempfile.NamedTemporaryFile(dir=folder, prefix=".ima2-export-",
+                                             suffix=".part", delete=False)
+        try:
+            with handle:
+                while True:
+                    chunk = resp.read(1 << 20)
+                    if not chunk:
+                        break
+                    handle.write(chunk)
+                    size += len(chunk)
+                    out.progress("exporting… %.1f MB" % (size / 1048576))
+            with zipfile.ZipFile(handle.name) as archive:  # complete (central directory read)
+                count = sum(1 for n in archive.namelist() if n.startswith("images/") and
+                            not n.endswith(".json"))
+            os.replace(handle.name, target)
+        except BaseException:
+            try:
+                os.unlink(handle.name)
+            except OSError:
+                pass
+            raise
+    except (OSError, zipfile.BadZipFile) as exc:
+        if isinstance(exc, zipfile.BadZipFile):
+            raise ClientError("the export ended early (incomplete zip)",
+                              "EXPORT_INCOMPLETE") from None
+        raise transport_error(exc, client.base) from exc
+    finally:
+        out.clear_progress()
+        conn.close()
+    if out.as_json:
+        out.json({"ok": True, "file": target, "bytes": size, "images": count})
+    else:
+        out.line("✓ %d images → %s (%.1f MB)" % (count, target, size / 1048576))
     return EXIT_OK
 
 
-_DURATION = re.compile(r"^([0-9]{1,7})([smhd]?)$")
+def _zip_folder(folder: str) -> str:
+    handle = tempfile.NamedTemporaryFile(prefix="ima2-import-", suffix=".zip", delete=False)
+    handle.close()
+    with zipfile.ZipFile(handle.name, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for here, dirs, files in os.walk(folder):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for name in sorted(files):
+                path = os.path.join(here, name)
+                if name.startswith(".") or os.path.islink(path):
+                    continue
+                relative = os.path.relpath(path, folder).replace(os.sep, "/")
+                archive.write(path, relative)
+    return handle.name
 
 
-def parse_duration(text: str) -> int:
-    """``90``, ``90s``, ``30m``, ``24h``, ``7d`` → seconds."""
-    match = _DURATION.match(text.strip().lower())
-    if not match:
-        raise Usage("--expires takes a duration such as 3600, 30m, 24h or 7d")
-    return int(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[
-        match.group(2)]
-
-
-def cmd_share(opts: Dict[str, Any], args: List[str], out: Output) -> int:
-    if bool(args) == bool(opts["session"]):
-        raise Usage("usage: python3 ima2.py share FILE... | share --session ID  "
-                    "[--expires 24h] [--show-prompts] [--json]")
-    body: Dict[str, Any] = {"showPrompts": bool(opts["show-prompts"])}
-    if opts["expires"]:
-        body["expiresIn"] = parse_duration(opts["expires"])
-    if args:
-        body["filenames"] = args
-    else:
-        body["sessionId"] = opts["session"]
+def cmd_import(opts: Dict[str, Any], args: List[str], out: Output) -> int:
+    if len(args) != 1:
+        raise Usage("one FILE.zip or FOLDER required")
+    source = args[0]
+    if not os.path.exists(source):
+        raise Usage("%s does not exist" % source)
     client = discover(opts.get("server"))
-    data = client.json("POST", "/api/shares", body, timeout=30) or {}
-    url = client.base + str(data.get("url") or "")
+    path = _zip_folder(source) if os.path.isdir(source) else source
+    try:
+        size = os.path.getsize(path)
+        conn = client._connection(TRANSFER_TIMEOUT)
+        try:
+            with open(path, "rb") as body:
+                conn.putrequest("POST", client.prefix + "/api/import")
+                for key, value in client.headers({"Content-Type": "application/zip",
+                                                  "Content-Length": str(size)}).items():
+                    conn.putheader(key, value)
+                conn.endheaders()
+                while True:
+                    chunk = body.read(1 << 20)
+                    if not chunk:
+                        break
+                    conn.send(chunk)
+            resp = conn.getresponse()
+            raw = resp.read()
+        except OSError as exc:
+            raise transport_error(exc, client.base) from exc
+        finally:
+            conn.close()
+    finally:
+        if path != source:
+            os.unlink(path)
+    if resp.status >= 400:
+        raise error_from_body(resp.status, raw)
+    data = json.loads(raw.decode("utf-8"))
     if out.as_json:
-        out.json(dict(data, ok=True, url=url))
-    else:
-        out.line(url)
-        out.err("expires %s · %d image(s) · revoke: DELETE /api/shares/%s" % (
-            _when(data.get("expiresAt")), len(data.get("filenames") or []), data.get("id")))
+        out.json(data)
+        return EXIT_OK
+    counts = data.get("images") or {}
+    out.line("✓ imported %d images (%d renamed), %d already here; %d sessions" % (
+        counts.get("imported", 0) + counts.get("renamed", 0), counts.get("renamed", 0),
+        counts.get("exists", 0), len(data.get("sessions") or [])))
     return EXIT_OK
