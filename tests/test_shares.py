@@ -76,11 +76,15 @@ def test_revoked_and_expired(gallery_dir, start_server):
     _fill(gallery_dir)
     server = start_server()
     share = _share(server, {"filenames": ["a.png"]})
-    assert server.get(share["url"] + "/a.png").status == 200
+    first = server.get(share["url"] + "/a.png")
+    assert first.status == 200 and "no-cache" in first.header("Cache-Control")
+    etag = {"If-None-Match": first.header("ETag")}
+    assert server.get(share["url"] + "/a.png", headers=etag).status == 304
     revoked = server.request("DELETE", "/api/shares/" + share["id"])
     assert revoked.status == 200
     assert server.get(share["url"]).status == 404
     assert server.get(share["url"] + "/a.png").status == 404
+    assert server.get(share["url"] + "/a.png", headers=etag).status == 404  # no cached 304
     assert server.request("DELETE", "/api/shares/" + share["id"]).json()["error"]["code"] == \
         "SHARE_NOT_FOUND"
     old = _share(server, {"filenames": ["a.png"], "expiresIn": 60})

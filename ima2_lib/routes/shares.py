@@ -69,7 +69,7 @@ def handle_public(app: Any, req: Request) -> Response:
         raise ApiError(404, "NOT_FOUND", "File not found") from None
     app.shares.check_file(doc, name)
     path = resolve_inside(app.config.generated_dir, name)
-    return serve_file(req, path, "private, max-age=300", extra_headers=[
+    return serve_file(req, path, "private, no-cache", extra_headers=[  # revalidated: revoke works
         ("Referrer-Policy", "no-referrer"), ("X-Robots-Tag", "noindex, nofollow")])
 
 
