@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any, Dict
 
 from ..apispec import arr, b, i, obj, op, s
-from ..errors import ApiError
 from ..httpio import JSON_TYPE, Request, Response, json_bytes
 
 
@@ -22,28 +21,16 @@ def handle_create(app: Any, req: Request) -> Response:
     return Response(201, json_bytes(doc), [("Content-Type", JSON_TYPE)])
 
 
-def _id(req: Request) -> str:
-    """The ``{id}`` of the request; ``export`` / ``import`` are routes of their own, so other
-    methods on them are 405 (not a missing prompt)."""
-    value = req.params["id"]
-    if value in ("export", "import"):
-        allowed = "GET, HEAD" if value == "export" else "POST"
-        raise ApiError(405, "METHOD_NOT_ALLOWED", "%s is not allowed on this path; allowed: %s"
-                       % (req.method, allowed), headers=[("Allow", allowed)])
-    return value
-
-
 def handle_get(app: Any, req: Request) -> Dict[str, Any]:
-    return app.prompt_library.get(_id(req))
+    return app.prompt_library.get(req.params["id"])
 
 
 def handle_update(app: Any, req: Request) -> Dict[str, Any]:
-    prompt_id = _id(req)
-    return app.prompt_library.update(prompt_id, req.json_object(app.json_limit()))
+    return app.prompt_library.update(req.params["id"], req.json_object(app.json_limit()))
 
 
 def handle_delete(app: Any, req: Request) -> Dict[str, Any]:
-    return app.prompt_library.delete(_id(req))
+    return app.prompt_library.delete(req.params["id"])
 
 
 def handle_versions(app: Any, req: Request) -> Dict[str, Any]:
@@ -67,8 +54,8 @@ def handle_import(app: Any, req: Request) -> Dict[str, Any]:
 ROUTES = [
     ("GET", "/api/prompts", handle_list, "B"),
     ("POST", "/api/prompts", handle_create, "B"),
-    ("GET", "/api/prompts/export", handle_export, "B"),
-    ("POST", "/api/prompts/import", handle_import, "B"),
+    ("GET", "/api/prompts/export", handle_export, "B", True),  # exclusive: not an {id}
+    ("POST", "/api/prompts/import", handle_import, "B", True),
     ("GET", "/api/prompts/{id}", handle_get, "B"),
     ("PUT", "/api/prompts/{id}", handle_update, "B"),
     ("DELETE", "/api/prompts/{id}", handle_delete, "B"),
