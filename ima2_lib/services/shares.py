@@ -68,6 +68,8 @@ class ShareService:
         if not isinstance(body, dict):
             raise ApiError(400, "INVALID_JSON", "Body must be a JSON object")
         expires = body.get("expiresIn", DEFAULT_EXPIRES)
+        if isinstance(expires, float) and expires.is_integer():
+            expires = int(expires)  # 3600.0 is a whole number of seconds (JSON Schema agrees)
         if isinstance(expires, bool) or not isinstance(expires, int) or not (
                 MIN_EXPIRES <= expires <= MAX_EXPIRES):
             raise ApiError(400, "INVALID_EXPIRY", "expiresIn must be whole seconds between "
