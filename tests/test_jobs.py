@@ -147,8 +147,8 @@ def test_concurrency_limit_priority_and_queued_state(live_factory, fake):
     live.post("/api/jobs", {"prompt": "inter", "requestId": "q-3"})
     assert _state(live, "q-2") == "queued" and _state(live, "q-3") == "queued"
     queue = live.get("/api/queue").json()["queue"]
-    assert queue == {"paused": False, "resumesAt": None, "running": 1, "queued": 2,
-                     "maxConcurrent": 1}
+    assert queue == {"paused": False, "resumesAt": None, "quota": None, "running": 1,
+                     "queued": 2, "maxConcurrent": 1}
     inflight = {j["requestId"]: j["phase"] for j in live.get("/api/inflight").json()["jobs"]}
     assert inflight["q-2"] == "queued" and inflight["q-3"] == "queued"
     fake.release("final")
