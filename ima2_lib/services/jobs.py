@@ -9,6 +9,10 @@ restart rules: a ``queued`` job (never sent upstream) runs again; a ``running`` 
 outcome unknown) becomes ``interrupted`` and is only re-sent by ``retry``; a running one whose
 images were already published is ``done``. Before a file is published its name is journaled,
 so a crash between the two cannot leave an image without its job's outcome.
+Quota pacing (docs/API.md §8.1): a 429 with a reset, or quota headers saying a window is used
+beyond ``100 - quota_reserve_percent``, pause the queue (not live requests) until the reset;
+and the job events (``job.*`` incl. ``job.phase`` and ``job.partial``, ``queue.*``) it hands
+to its listeners.
 
 The synchronous routes are "submit, wait, render": they ``submit`` a validated plan with a
 listener and render the ``Outcome`` that arrives on it. Must not: know about HTTP, or let a
