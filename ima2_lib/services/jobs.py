@@ -90,6 +90,11 @@ class Handle:
         listener: "queue.Queue[Tuple[str, Any]]" = queue.Queue()
         with self.lock:
             if self.outcome is not None:
+                # a job that ended before its route listened (a busy machine): its partials
+                # were kept for this first listener
+                for item in self.emitted:
+                    listener.put(item)
+                self.emitted = []
                 listener.put(("outcome", self.outcome))
             else:
                 for item in self.emitted:
@@ -106,8 +111,9 @@ class Handle:
     def end(self, outcome: Outcome) -> None:
         with self.lock:
             self.outcome = outcome
-            self.emitted = []
             listeners, self.listeners = self.listeners, []
+            if listeners:  # delivered; else kept for the first late listener (see listen)
+                self.emitted = []
         for listener in listeners:
             listener.put(("outcome", outcome))
         self.ended.set()
