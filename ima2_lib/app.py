@@ -133,6 +133,7 @@ class App:
         self.generation = self.add_service(GenerationService(self))
         self.jobs = self.add_service(JobQueue(self))
         self.inflight.on_canceled = self.jobs.on_inflight_cancel
+        self.inflight.on_phase = self.jobs.on_phase
         self._wire_events()
 
     def _wire_events(self) -> None:

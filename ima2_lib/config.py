@@ -100,6 +100,9 @@ SETTINGS: List[Setting] = [
             "hosts job callbacks may reach besides loopback"),
     Setting("job_deadline_ms", "int", 0, ["IMA2_JOB_DEADLINE_MS"], ["jobs.deadlineMs"], None,
             "longest a job may run, upstream retries included (0 = no deadline)"),
+    Setting("quota_reserve_percent", "int", 5, ["IMA2_QUOTA_RESERVE_PERCENT"],
+            ["jobs.quotaReservePercent"], None, "quota share kept back: the queue pauses "
+            "before a job when a usage window is this close to full (0 = only on a 429)"),
     Setting("graph_max_nodes", "int", 500, ["IMA2_GRAPH_MAX_NODES"], ["limits.graphMaxNodes"],
             None, "most nodes in one saved graph"),
     Setting("graph_max_edges", "int", 1000, ["IMA2_GRAPH_MAX_EDGES"], ["limits.graphMaxEdges"],
@@ -215,6 +218,7 @@ INT_MINIMUM = {
     "oauth_status_timeout_ms": 1, "upstream_connect_timeout_ms": 1,
     "upstream_idle_timeout_ms": 1, "inflight_reap_ms": 1,
 }
+INT_MAXIMUM = {"quota_reserve_percent": 99}
 PORT_SETTINGS = ("port", "oauth_proxy_port")
 
 # Env variables the original reads that only matter to one feature (documented in README).
@@ -356,6 +360,9 @@ def allowed_values(setting: Setting) -> str:
     if kind == "int":
         if setting.name in PORT_SETTINGS:
             return "an integer port 0..65535"
+        if setting.name in INT_MAXIMUM:
+            return "an integer %d..%d" % (INT_MINIMUM.get(setting.name, 0),
+                                          INT_MAXIMUM[setting.name])
         return "an integer >= %d" % INT_MINIMUM.get(setting.name, 0)
     return {
         "bool": "1, true, yes or on / 0, false, no or off",
@@ -380,7 +387,8 @@ def _parse(setting: Setting, raw: Any) -> Tuple[bool, Any]:
         value = int(number)
         if setting.name in PORT_SETTINGS:
             return 0 <= value <= 65535, value
-        return value >= INT_MINIMUM.get(setting.name, 0), value
+        return INT_MINIMUM.get(setting.name, 0) <= value <= INT_MAXIMUM.get(
+            setting.name, value), value
     if kind == "bool":
         if isinstance(raw, bool):
             return True, raw

@@ -1,4 +1,4 @@
-"""``GET /api/events``: the live event stream (SSE) of jobs, images and the queue.
+"""``GET /api/events``: the live event stream (SSE) of jobs, images, sessions and the queue.
 
 Every event has an ``id``; ``Last-Event-ID`` (header, or ``?lastEventId=`` for clients that
 cannot set it) replays what was missed from the bus's buffer, or sends ``reset`` when it
@@ -56,7 +56,8 @@ ROUTES = [
 
 API = {
     ("GET", "/api/events"): op(
-        "Live events (SSE): job.*, image.*, queue.*, oauth.status; every event has an id",
+        "Live events (SSE): job.*, image.*, gallery.changed, session.saved, queue.*, "
+        "oauth.status; every event has an id",
         query={"lastEventId": s("like the Last-Event-ID header")},
         headers={"Last-Event-ID": s("replay what came after this id (or `reset`)")},
         responses={200: SSE}),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 from typing import Any, Dict, List, Optional, Tuple
 
-from ..apispec import anything, arr, i, nullable, obj, op, s
+from ..apispec import anything, arr, i, nullable, num, obj, op, s
 from ..errors import ApiError
 from ..httpio import Request, Response, json_response
 from ..services.callbacks import check_url
@@ -155,6 +155,8 @@ JOB = obj({"id": s(), "requestId": s(), "kind": s(enum=list(KINDS)),
            "error": nullable(obj({"status": i(), "code": nullable(s()), "message": s()})),
            "images": arr(obj({"filename": s(), "url": s()}))}, ["id", "state"])
 QUEUE = obj({"paused": anything("false, `user` or `quota`"), "resumesAt": nullable(i()),
+             "quota": nullable(obj({"window": s(), "usedPercent": num(),
+                                    "reservePercent": i()})),
              "running": i(), "queued": i(), "maxConcurrent": i()}, ["paused"])
 _ID = {"id": s("the job id (its requestId)")}
 _SUBMIT = obj({"kind": s("generate (default) | edit | node", enum=list(KINDS)),

@@ -7,7 +7,9 @@ a join of bytes), the start-up build of the index in a background thread (the se
 meanwhile; a listing waits up to ``READY_WAIT`` seconds for it, then answers from what is
 indexed with ``"indexing": true``), the search/filter/sort parameters, the index snapshot
 (loaded in that thread, then reconciled; written when the index changed, at most once a
-minute and at stop), the reconcile thread, and the ``image_saved`` hook.
+minute and at stop), the reconcile thread, and the ``image_saved`` hook; images the reconcile
+finds added or removed by hand become ``image.saved`` / ``image.deleted`` events
+(``"source": "rescan"``; more than ``RESCAN_EVENTS`` at once: one ``gallery.changed``).
 It also owns the trash and thumbnail services that share its index.
 Must not: rescan the folder per request or know about HTTP beyond raising ApiError.
 """
@@ -32,6 +34,7 @@ from .thumbs import ThumbnailService
 from .trash import TrashService
 
 SNAPSHOT_FILE = "history-index.snapshot"
+RESCAN_EVENTS = 100  # per reconcile; beyond it one gallery.changed event (reload)
 _INT = re.compile(r"^[0-9]{1,16}(\.[0-9]*)?$")
 
 
@@ -162,6 +165,7 @@ class HistoryService:
         self.library = LibraryService(app, self)
         self.bundle = BundleService(app, self)
         app.image_saved_hooks.append(self.on_image_saved)
+        self.index.on_change = self.on_rescan_change
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self._lazy = threading.Lock()
@@ -296,6 +300,24 @@ class HistoryService:
             self.app.log.warn("history", "saved_name_ignored", file=str(filename)[-120:])
             return
         self.index.upsert(relative)
+
+    def on_rescan_change(self, added: List[str], removed: List[str]) -> None:
+        """The reconcile found images added / removed behind ima2's back: tell /api/events
+        (an image ima2 deletes while a reconcile runs may be announced twice)."""
+        jobs = getattr(self.app, "jobs", None)
+        if jobs is not None:  # a job's own file, seen between its rename and its hook
+            added = [name for name in added if not jobs.publishing(name)]
+        events = self.app.events
+        if not added and not removed:
+            return
+        if len(added) + len(removed) > RESCAN_EVENTS:
+            events.publish("gallery.changed", {"added": len(added), "removed": len(removed),
+                                               "source": "rescan"})
+            return
+        for name in removed:
+            events.publish("image.deleted", {"filename": name, "source": "rescan"})
+        for name in added:
+            events.publish("image.saved", {"filename": name, "source": "rescan"})
 
     # --- listing -------------------------------------------------------------------------
     def list_json(self, query: Dict[str, Any]) -> bytes:

@@ -76,6 +76,8 @@ class InflightRegistry:
         self._terminal: Dict[str, Dict[str, Any]] = {}
         # Set by the job queue: a job canceled while it still waits in the queue.
         self.on_canceled: Optional[Callable[[Job], None]] = None
+        # Set by the job queue: a job's phase changed (``job.phase`` events).
+        self.on_phase: Optional[Callable[[Job, str], None]] = None
 
     def add_interrupted(self, record: Dict[str, Any]) -> None:
         """A job a previous process left running (from the job journal)."""
@@ -105,9 +107,12 @@ class InflightRegistry:
 
     def set_phase(self, job: Job, phase: str) -> None:
         with self._lock:
-            if self._active.get(job.request_id) is job and job.phase != phase:
+            changed = self._active.get(job.request_id) is job and job.phase != phase
+            if changed:
                 job.phase = phase
                 job.phase_at = now_ms()
+        if changed and self.on_phase is not None:
+            self.on_phase(job, phase)
 
     def finish(self, job: Job, status: str, http_status: Optional[int] = None,
                error_code: Optional[str] = None, meta: Optional[Dict[str, Any]] = None) -> bool:

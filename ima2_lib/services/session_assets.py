@@ -96,10 +96,14 @@ def apply(app: Any, store: Any, filename: str, restore: bool) -> Dict[str, int]:
                 doc["updatedAt"] = now_ms()
             return count
 
-        _doc, count = store.mutate(session_id, change)
+        doc, count = store.mutate(session_id, change)
         if count:
             sessions += 1
             nodes += count
+            if doc is not None:
+                app.events.publish("session.saved", {
+                    "id": session_id, "graphVersion": doc.get("graphVersion"),
+                    "reason": "asset-restored" if restore else "asset-missing"})
     if sessions:
         app.log.info("session", "asset_restored" if restore else "asset_missing",
                      file=filename[:200], sessionsTouched=sessions, nodesTouched=nodes)

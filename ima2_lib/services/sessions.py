@@ -168,6 +168,8 @@ class SessionsService:
         self.app.log.info("session", "graph_saved", sessionId=session_id,
                           graphVersion=doc["graphVersion"], nodes=len(stored_nodes),
                           edges=len(stored_edges), **observe)
+        self.app.events.publish("session.saved", {"id": session_id,
+                                                  "graphVersion": doc["graphVersion"]})
         # Counts are what was stored (the original echoed the input lengths, §19.19).
         return {"ok": True, "nodes": len(stored_nodes), "edges": len(stored_edges),
                 "graphVersion": doc["graphVersion"]}
