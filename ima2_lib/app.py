@@ -157,7 +157,7 @@ class App:
         if self._static is None:
             with self._static_lock:
                 if self._static is None:
-                    self._static = StaticFiles(STATIC_ROOT, dev=bool(self.config.dev))
+                    self._static = StaticFiles(STATIC_ROOT, dev=self.config.dev)
         return self._static
 
     def add_service(self, service: Any) -> Any:
@@ -172,7 +172,7 @@ class App:
     def _token(self) -> Optional[str]:
         """IMA2_TOKEN when set; beyond loopback a stored (or new, 0600) token; else None."""
         if self.config.token:
-            return str(self.config.token)
+            return self.config.token
         host = self.config.host
         if is_loopback_host(host) and not is_wildcard_host(host):
             return None
@@ -469,7 +469,7 @@ class App:
 
     # --- small helpers for services ---------------------------------------------------------
     def json_limit(self) -> int:
-        return int(self.config.body_limit)
+        return self.config.body_limit
 
 
 def client_kind(req: Request) -> str:

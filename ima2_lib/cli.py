@@ -528,7 +528,7 @@ def cmd_setup(argv: List[str]) -> int:
                     import subprocess
 
                     try:
-                        code = subprocess.call(["npx", str(config.oauth_package), "login"])
+                        code = subprocess.call(["npx", config.oauth_package, "login"])
                     except OSError:
                         code = 1
                     if code != 0:

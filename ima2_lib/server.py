@@ -44,7 +44,7 @@ class Ima2Server(ThreadingHTTPServer):
 
     def __init__(self, address: Tuple[str, int], app: Any) -> None:
         self.app = app
-        self.max_connections = max(1, int(getattr(app.config, "max_connections", 256) or 256))
+        self.max_connections = max(1, app.config.max_connections or 256)
         self._open = 0
         self._open_lock = threading.Lock()
         super().__init__(address, Ima2Handler)
@@ -153,8 +153,8 @@ class Ima2Handler(BaseHTTPRequestHandler):
         req = Request(self.command, self.path, self.headers, self.rfile, self.client_address,
                       self._client_gone)
         config = app.config
-        req.body_deadline = (max(0.05, float(getattr(config, "body_timeout_ms", 10000)) / 1000),
-                             float(getattr(config, "body_min_rate", 65536) or 0))
+        req.body_deadline = (max(0.05, config.body_timeout_ms / 1000),
+                             config.body_min_rate)
         req.set_read_timeout = self._set_read_timeout
         status = 500
         try:

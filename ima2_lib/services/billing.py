@@ -47,7 +47,7 @@ def billing(app: Any) -> Dict[str, Any]:
     key = app.config.api_key
     if not key:
         return {"oauth": True, "apiKeyValid": False, "apiKeySource": "none"}
-    base = str(app.config.openai_base_url).rstrip("/")
+    base = app.config.openai_base_url.rstrip("/")
     now = int(time.time())
     urls = {
         "costs": "%s/v1/organization/costs?start_time=%d&end_time=%d&bucket_width=1d&limit=31"
@@ -56,7 +56,7 @@ def billing(app: Any) -> Dict[str, Any]:
         "models": base + "/v1/models",
     }
     context = make_ssl_context(app.features, app.config.ca_bundle)
-    timeout = min(TIMEOUT_S, max(1.0, float(app.config.upstream_connect_timeout_ms) / 1000.0))
+    timeout = min(TIMEOUT_S, max(1.0, app.config.upstream_connect_timeout_ms / 1000.0))
     results: Dict[str, Tuple[bool, Any]] = {}
 
     def fetch(name: str) -> None:

@@ -75,7 +75,7 @@ class Callbacks:
                 if self._secret is None:
                     self._secret = secrets.token_hex(32).encode("ascii")
                     atomic_write(self.secret_path, self._secret + b"\n", mode=0o600,
-                                 fsync=bool(self.app.config.fsync))
+                                 fsync=self.app.config.fsync)
             return self._secret
 
     def sign(self, body: bytes) -> str:

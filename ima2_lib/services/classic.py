@@ -135,7 +135,7 @@ class ClassicPlan(Plan):
 
     # --- kind-specific parts of the pipeline -----------------------------------------------
     def parallel(self) -> int:
-        return int(self.app.config.max_parallel)
+        return self.app.config.max_parallel
 
     def describe(self) -> Dict[str, Any]:
         return {"n": self.n, "promptChars": len(self.effective), "refs": len(self.refs),

@@ -111,11 +111,11 @@ class GenerationService:
         config = app.config
         self.client = UpstreamClient(
             base_url=lambda: app.runtime_snapshot()["oauth"]["url"],
-            connect_timeout_s=max(0.05, float(config.upstream_connect_timeout_ms) / 1000.0),
-            idle_timeout_s=max(0.05, float(config.upstream_idle_timeout_ms) / 1000.0),
+            connect_timeout_s=max(0.05, config.upstream_connect_timeout_ms / 1000.0),
+            idle_timeout_s=max(0.05, config.upstream_idle_timeout_ms / 1000.0),
             ssl_context=self._ssl_context,
-            total_timeout_s=max(0.05, float(config.upstream_total_timeout_ms) / 1000.0),
-            max_image_bytes=int(config.max_upstream_image_bytes))
+            total_timeout_s=max(0.05, config.upstream_total_timeout_ms / 1000.0),
+            max_image_bytes=config.max_upstream_image_bytes)
         self.client.on_headers = self._note_headers
         self._paths: Dict[str, str] = {}  # model -> render path learned in auto mode
         self._quota: Optional[Dict[str, Any]] = None

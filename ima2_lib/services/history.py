@@ -215,7 +215,7 @@ class HistoryService:
         return os.path.join(self.app.config.config_dir, SNAPSHOT_FILE)
 
     def _load_snapshot(self) -> bool:
-        minimum = int(self.app.config.history_snapshot_min or 0)
+        minimum = self.app.config.history_snapshot_min
         if minimum <= 0:
             return False
         state = history_snapshot.load(self.snapshot_path, self.root)
@@ -233,7 +233,7 @@ class HistoryService:
         """Write the snapshot when the index changed since the last one and is big enough
         (``history_snapshot_min``); a smaller gallery removes a stale one."""
         self._snapshot_at = time.monotonic()
-        minimum = int(self.app.config.history_snapshot_min or 0)
+        minimum = self.app.config.history_snapshot_min
         if not self.index.ready.is_set() or self.index.version == self._snapshot_version:
             return False
         version = self.index.version

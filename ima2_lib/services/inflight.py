@@ -174,7 +174,7 @@ class InflightRegistry:
 
     # --- queries ---------------------------------------------------------------------------
     def _reap(self, now: int) -> None:
-        ttl = int(self.app.config.inflight_terminal_ttl_ms)
+        ttl = self.app.config.inflight_terminal_ttl_ms
         for key in [k for k, snap in self._terminal.items() if snap["finishedAt"] < now - ttl]:
             del self._terminal[key]
         if len(self._terminal) > MAX_TERMINAL:

@@ -127,10 +127,10 @@ class JobQueue:
 
     # --- settings --------------------------------------------------------------------------
     def limit(self) -> int:
-        return max(1, int(self.app.config.max_concurrent_jobs))
+        return max(1, self.app.config.max_concurrent_jobs)
 
     def deadline_ms(self) -> int:
-        return max(0, int(self.app.config.job_deadline_ms))
+        return max(0, self.app.config.job_deadline_ms)
 
     # --- journal ---------------------------------------------------------------------------
     def _path(self, job_id: str) -> str:
@@ -140,7 +140,7 @@ class JobQueue:
     def _write(self, record: Dict[str, Any]) -> None:
         try:
             write_json(self._path(record["id"]), record, mode=0o600,
-                       fsync=bool(self.app.config.fsync))
+                       fsync=self.app.config.fsync)
         except Exception as exc:  # noqa: BLE001 - no job content may kill the caller's thread
             self.app.log.warn("jobs", "journal_write_failed", id=record["id"],
                               error=getattr(exc, "strerror", None) or exc)

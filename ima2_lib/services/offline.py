@@ -120,7 +120,7 @@ class OfflineProvider:
 
     def __init__(self, app: Any) -> None:
         self.app = app
-        self.step_s = max(0.0, float(app.config.offline_step_ms) / 1000.0)
+        self.step_s = max(0.0, app.config.offline_step_ms / 1000.0)
         self._stop = threading.Event()
         self.counter = itertools.count(1)  # numbers the answers' x-oai-request-id
         provider = self

@@ -35,7 +35,7 @@ def resolve_model(app: Any, raw: Any) -> str:
     cannot be read (proxy down, not an openai-oauth endpoint), the name is passed on and the
     upstream decides."""
     if not isinstance(raw, str) or not raw:
-        return str(app.config.image_model_default)
+        return app.config.image_model_default
     if raw in UNSUPPORTED_IMAGE_MODELS:
         raise ApiError(400, "IMAGE_MODEL_UNSUPPORTED", "model is listed by OAuth but does not "
                        "support image_generation: %s" % raw)
@@ -125,10 +125,10 @@ def validate_refs(app: Any, raw: Any) -> List[Tuple[str, str]]:
         return []
     if not isinstance(raw, list):
         raise ApiError(400, "REF_NOT_ARRAY", "references must be an array")
-    max_count = int(app.config.max_ref_count)
+    max_count = app.config.max_ref_count
     if len(raw) > max_count:
         raise ApiError(400, "REF_TOO_MANY", "references may not exceed %d items" % max_count)
-    max_chars = int(app.config.max_ref_b64_bytes)
+    max_chars = app.config.max_ref_b64_bytes
     out: List[Tuple[str, str]] = []
     for index, item in enumerate(raw):
         if not isinstance(item, str):
@@ -181,7 +181,7 @@ def apply_style(app: Any, session_id: Any, prompt: str) -> Tuple[str, Optional[D
     if not found or not isinstance(found.get("prefix"), str) or not found["prefix"]:
         return prompt, None, []
     effective = "%s %s" % (found["prefix"], prompt)
-    cap = int(app.config.style_sheet_max_prefix)
+    cap = app.config.style_sheet_max_prefix
     warnings: List[Dict[str, Any]] = []
     if len(effective) > cap:
         effective = effective[:cap]

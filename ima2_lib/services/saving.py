@@ -195,7 +195,7 @@ def prepare(app: Any, b64_or_bytes: Any, requested: str, build_sidecar: SidecarF
     parts: List[Any] = pieces if pieces is not None else [data]
     folder = app.config.generated_dir
     os.makedirs(folder, exist_ok=True)
-    temp = write_temp(folder, parts, fsync=bool(app.config.fsync), prefix=TEMP_PREFIX,
+    temp = write_temp(folder, parts, fsync=app.config.fsync, prefix=TEMP_PREFIX,
                       suffix=TEMP_SUFFIX)
     length = sum(len(p) for p in parts)
     if keep_bytes:
@@ -213,7 +213,7 @@ def publish(app: Any, job: Any, prepared: Prepared, name_for: NameFn,
             build_sidecar: SidecarFn, pretty: bool = False) -> Saved:
     """Move the prepared image into the gallery and write its sidecar (CANCELED if canceled)."""
     folder = app.config.generated_dir
-    fsync = bool(app.config.fsync)
+    fsync = app.config.fsync
     with job.commit_lock:
         job.cancel.check()
         index = job.next_index()

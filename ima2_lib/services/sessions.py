@@ -35,7 +35,7 @@ class SessionsService:
     def __init__(self, app: Any) -> None:
         self.app = app
         self.store = SessionStore(os.path.join(app.config.config_dir, "sessions"),
-                                  fsync=bool(app.config.fsync), warn=app.log.warn)
+                                  fsync=app.config.fsync, warn=app.log.warn)
         self.store.ensure()
         app.style_sheet_provider = self.style_sheet_for
         app.session_title_provider = self.titles
@@ -129,7 +129,7 @@ class SessionsService:
         if not if_match:
             raise ApiError(428, "GRAPH_VERSION_REQUIRED", "If-Match header required")
         config = self.app.config
-        graph.check_size(nodes, edges, int(config.graph_max_nodes), int(config.graph_max_edges))
+        graph.check_size(nodes, edges, config.graph_max_nodes, config.graph_max_edges)
         expected = graph.parse_if_match(if_match)
         deferred: Optional[ApiError] = None
         stored_nodes: List[Dict[str, Any]] = []

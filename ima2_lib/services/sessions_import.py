@@ -179,7 +179,7 @@ def import_if_needed(app: Any, store: Any) -> Optional[Dict[str, Any]]:
         return None
     if store.ids() and state != "running":
         return None  # flat-file sessions win; an interrupted import ("running") is redone
-    fsync = bool(app.config.fsync)
+    fsync = app.config.fsync
     write_json(marker_path, {"state": "running", "source": db_path, "startedAt": now_ms()},
                mode=0o600, fsync=fsync)
     try:

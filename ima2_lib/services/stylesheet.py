@@ -161,7 +161,7 @@ def post_json(app: Any, url: str, body: Dict[str, Any], headers: Dict[str, str],
     """POST JSON; ``(status, parsed body or None)``; transport failures raise ``OSError``."""
     config = app.config
     context = make_ssl_context(app.features, config.ca_bundle) if url.startswith("https") else None
-    idle = max(0.1, int(config.upstream_idle_timeout_ms) / 1000.0)
+    idle = max(0.1, config.upstream_idle_timeout_ms / 1000.0)
     handlers: List[Any] = [_HTTPHandler(idle), _HTTPSHandler(idle, context)]
     if not env_proxies:
         handlers.insert(0, urllib.request.ProxyHandler({}))  # a local proxy never via HTTP_PROXY
@@ -170,7 +170,7 @@ def post_json(app: Any, url: str, body: Dict[str, Any], headers: Dict[str, str],
     hdrs = {"Content-Type": "application/json", "Accept": "application/json"}
     hdrs.update(headers)
     request = urllib.request.Request(url, data=data, headers=hdrs, method="POST")
-    connect = max(0.1, int(config.upstream_connect_timeout_ms) / 1000.0)
+    connect = max(0.1, config.upstream_connect_timeout_ms / 1000.0)
     try:
         with opener.open(request, timeout=connect) as resp:
             status, raw = resp.status, resp.read()
@@ -218,7 +218,7 @@ def _user_parts(prompt: str, reference: Optional[str], text_type: str,
 
 def extract_via_api_key(app: Any, prompt: str, reference: Optional[str]) -> Dict[str, Any]:
     config = app.config
-    url = str(config.openai_base_url).rstrip("/") + "/v1/chat/completions"
+    url = config.openai_base_url.rstrip("/") + "/v1/chat/completions"
     user: Any = prompt if not reference else _user_parts(
         prompt, reference, "text", lambda ref: {"type": "image_url", "image_url": {"url": ref}})
     body = {"model": config.style_model, "response_format": {"type": "json_object"},

@@ -114,7 +114,7 @@ class TrashService:
         relative = validate_name(name)
         path = self._gallery_file(relative)
         sidecar_name = _sidecar_of(path)
-        ttl = int(self.app.config.trash_ttl_ms)
+        ttl = self.app.config.trash_ttl_ms
         with self._lock:
             if not os.path.lexists(path):  # a concurrent delete won
                 raise ApiError(404, "ASSET_NOT_FOUND", "Asset not found")
@@ -228,14 +228,14 @@ class TrashService:
         deleted = int(match.group(1))
         has_sidecar = os.path.isfile(source + ".json") and not os.path.islink(source + ".json")
         return {"filename": relative, "deletedAt": deleted,
-                "unlinkAt": deleted + max(0, int(self.app.config.trash_ttl_ms)),
+                "unlinkAt": deleted + max(0, self.app.config.trash_ttl_ms),
                 "sidecar": os.path.basename(relative) + ".json" if has_sidecar else None}
 
     # --- expiry --------------------------------------------------------------------------
     def sweep(self) -> Optional[int]:
         """Purge expired entries; return the ms time of the next expiry, or None."""
         now = now_ms()
-        ttl = max(0, int(self.app.config.trash_ttl_ms))
+        ttl = max(0, self.app.config.trash_ttl_ms)
         next_due: Optional[int] = None
         with self._lock:
             if not os.path.isdir(self.trash_dir):
