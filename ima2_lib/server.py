@@ -21,10 +21,13 @@ import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Optional, Tuple
 
 from . import __version__
 from .httpio import Request, Response, framing_error, json_bytes
+
+if TYPE_CHECKING:
+    from .app import App
 
 _DISCONNECTS = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, socket.timeout)
 _METHOD_TOKEN = re.compile(r"^[A-Z][A-Z-]{0,31}$")
@@ -42,7 +45,7 @@ class Ima2Server(ThreadingHTTPServer):
     allow_reuse_address = os.name != "nt"  # on Windows SO_REUSEADDR would allow port theft
     request_queue_size = 128
 
-    def __init__(self, address: Tuple[str, int], app: Any) -> None:
+    def __init__(self, address: Tuple[str, int], app: App) -> None:
         self.app = app
         self.max_connections = max(1, app.config.max_connections or 256)
         self._open = 0
@@ -320,7 +323,7 @@ def _close_iter(chunks: Any) -> None:
             pass
 
 
-def make_server(app: Any, host: str = "127.0.0.1", port: int = 3333,
+def make_server(app: App, host: str = "127.0.0.1", port: int = 3333,
                 fallback: int = 0) -> Ima2Server:
     """Bind ``host:port``; on EADDRINUSE try up to ``fallback`` following ports (§13.1)."""
     cls = Ima2Server6 if ":" in host else Ima2Server

@@ -9,7 +9,7 @@ Thin: validation is the kind's (classic.py / nodes.py), the queue is ``services/
 from __future__ import annotations
 
 import secrets
-from typing import Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from ..apispec import anything, arr, i, nullable, obj, op, s
 from ..errors import ApiError
@@ -17,10 +17,13 @@ from ..httpio import Request, Response, json_response
 from ..services.callbacks import check_url
 from ..services.jobs import KINDS, PRIORITIES, STATES, fingerprint, make_plan
 
+if TYPE_CHECKING:
+    from ..app import App
+
 MAX_BATCH = 1000
 
 
-def _one(app: Any, body: Any) -> Tuple[int, Dict[str, Any]]:
+def _one(app: App, body: Any) -> Tuple[int, Dict[str, Any]]:
     if not isinstance(body, dict):
         raise ApiError(400, "INVALID_JOB", "A job is a JSON object")
     kind = body.get("kind", "generate")
@@ -59,7 +62,7 @@ def _error_item(index: int, err: ApiError) -> Dict[str, Any]:
             "status": err.status}
 
 
-def handle_submit(app: Any, req: Request) -> Response:
+def handle_submit(app: App, req: Request) -> Response:
     body = req.json(app.json_limit())
     if isinstance(body, list):
         if not body or len(body) > MAX_BATCH:
@@ -82,7 +85,7 @@ def _query(req: Request, name: str) -> Optional[str]:
     return value if value else None
 
 
-def handle_list(app: Any, req: Request) -> Dict[str, Any]:
+def handle_list(app: App, req: Request) -> Dict[str, Any]:
     state = _query(req, "state")
     if state is not None and state not in STATES:
         raise ApiError(400, "INVALID_STATE", "state must be one of: %s" % ", ".join(STATES))
@@ -96,18 +99,18 @@ def handle_list(app: Any, req: Request) -> Dict[str, Any]:
             "queue": app.jobs.queue_view()}
 
 
-def _get(app: Any, job_id: str) -> Dict[str, Any]:
+def _get(app: App, job_id: str) -> Dict[str, Any]:
     job = app.jobs.get(job_id)
     if job is None:
         raise ApiError(404, "JOB_NOT_FOUND", "No job %s" % job_id)
     return job
 
 
-def handle_get(app: Any, req: Request) -> Dict[str, Any]:
+def handle_get(app: App, req: Request) -> Dict[str, Any]:
     return {"job": _get(app, req.params["id"])}
 
 
-def handle_cancel(app: Any, req: Request) -> Response:
+def handle_cancel(app: App, req: Request) -> Response:
     job_id = req.params["id"]
     _get(app, job_id)
     result = app.jobs.cancel(job_id)
@@ -117,20 +120,20 @@ def handle_cancel(app: Any, req: Request) -> Response:
     return json_response({"job": _get(app, job_id), "cancel": result})
 
 
-def handle_retry(app: Any, req: Request) -> Response:
+def handle_retry(app: App, req: Request) -> Response:
     handle = app.jobs.retry(req.params["id"])
     return json_response({"job": app.jobs.get(handle.id)}, 202)
 
 
-def handle_queue(app: Any, req: Request) -> Dict[str, Any]:
+def handle_queue(app: App, req: Request) -> Dict[str, Any]:
     return {"queue": app.jobs.queue_view()}
 
 
-def handle_pause(app: Any, req: Request) -> Dict[str, Any]:
+def handle_pause(app: App, req: Request) -> Dict[str, Any]:
     return {"queue": app.jobs.pause("user")}
 
 
-def handle_resume(app: Any, req: Request) -> Dict[str, Any]:
+def handle_resume(app: App, req: Request) -> Dict[str, Any]:
     return {"queue": app.jobs.resume()}
 
 

@@ -3,22 +3,25 @@
 """
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import TYPE_CHECKING, Any, Dict
 
 from ..apispec import RUNTIME, arr, b, obj, op, s
 from ..errors import ApiError
 from ..httpio import Request
 from ..services import billing
 
+if TYPE_CHECKING:
+    from ..app import App
 
-def handle_oauth_status(app: Any, req: Request) -> Dict[str, Any]:
+
+def handle_oauth_status(app: App, req: Request) -> Dict[str, Any]:
     body = app.oauth.status()
     if app.provider == "offline":  # the stand-in answers, not a real proxy
         body["provider"] = "offline"
     return body
 
 
-def handle_billing(app: Any, req: Request) -> Dict[str, Any]:
+def handle_billing(app: App, req: Request) -> Dict[str, Any]:
     try:
         return billing.billing(app)
     except Exception as exc:  # noqa: BLE001 - the contract's 500 shape, no traceback

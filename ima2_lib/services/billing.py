@@ -11,9 +11,12 @@ import datetime
 import json
 import threading
 import time
-from typing import Any, Dict, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple
 
 from ..deps import make_ssl_context
+
+if TYPE_CHECKING:
+    from ..app import App
 
 TIMEOUT_S = 10.0
 
@@ -43,7 +46,7 @@ def month_start_epoch(now: Optional[float] = None) -> int:
     return int(local.replace(day=1, hour=0, minute=0, second=0, microsecond=0).timestamp())
 
 
-def billing(app: Any) -> Dict[str, Any]:
+def billing(app: App) -> Dict[str, Any]:
     key = app.config.api_key
     if not key:
         return {"oauth": True, "apiKeyValid": False, "apiKeySource": "none"}

@@ -17,19 +17,22 @@ import json
 import os
 import secrets
 import threading
-from typing import Any, Callable, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 from urllib.parse import urlsplit
 
 from ..errors import ApiError
 from ..security import is_loopback_host
 from ..store import atomic_write, read_json
 
+if TYPE_CHECKING:
+    from ..app import App
+
 BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 TIMEOUT_S = 10.0
 SIGNATURE_HEADER = "X-Ima2-Signature"
 
 
-def check_url(app: Any, raw: Any) -> Optional[str]:
+def check_url(app: App, raw: Any) -> Optional[str]:
     """The callback URL to keep (None when absent); raises 400 when it is not allowed."""
     if raw is None or raw == "":
         return None
@@ -54,7 +57,7 @@ def check_url(app: Any, raw: Any) -> Optional[str]:
 class Callbacks:
     """Deliveries of one server. ``save`` persists a job record after each attempt."""
 
-    def __init__(self, app: Any, save: Callable[[Dict[str, Any]], None],
+    def __init__(self, app: App, save: Callable[[Dict[str, Any]], None],
                  view: Callable[[Dict[str, Any]], Dict[str, Any]]) -> None:
         self.app = app
         self.save = save

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from .. import prompts
 from ..errors import ApiError
@@ -25,6 +25,9 @@ from . import params as P
 from .generation import ImageSpec, aggregate_usage
 from .pipeline import Outcome, Plan
 from .saving import Saved, random_hex
+
+if TYPE_CHECKING:
+    from ..app import App
 
 API_DISABLED = "API key provider is disabled. Use OAuth (Codex login)."
 _INT_PREFIX = re.compile(r"^\s*([+-]?\d+)")
@@ -47,7 +50,7 @@ class ClassicPlan(Plan):
     inflight_kind = "classic"
     family = "A"
 
-    def __init__(self, app: Any, body: Dict[str, Any], kind: str, mode: str = "json") -> None:
+    def __init__(self, app: App, body: Dict[str, Any], kind: str, mode: str = "json") -> None:
         super().__init__(app, body)
         self.kind = kind  # generate | edit
         self.log_scope = kind
@@ -265,7 +268,7 @@ class ClassicPlan(Plan):
         return payload
 
 
-def plan(app: Any, body: Dict[str, Any], kind: str, header_id: Optional[str],
+def plan(app: App, body: Dict[str, Any], kind: str, header_id: Optional[str],
          mode: str = "json") -> ClassicPlan:
     """Validate a generate / edit body (raises the route's ApiError) into a plan."""
     out = ClassicPlan(app, body, kind, mode)

@@ -19,13 +19,16 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
 from ..deps import make_ssl_context
 from ..images_api import ImagesInput, request_image, unsupported_warnings
 from ..upstream import B64, CancelToken, ImageResult, UpstreamClient, fallback_body
 from ..upstream_errors import UpstreamError, canceled
 from .saving import remove_stale_temps
+
+if TYPE_CHECKING:
+    from ..app import App
 
 RETRY_BACKOFF_S = 0.25
 RATE_LIMIT_DEFAULT_WAIT_S = 1.0
@@ -104,7 +107,7 @@ def quota_from_headers(headers: Any, now_ms: int) -> Optional[Dict[str, Any]]:
 
 
 class GenerationService:
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: App) -> None:
         self.app = app
         self._ssl: Any = None
         self._ssl_lock = threading.Lock()

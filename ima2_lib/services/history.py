@@ -18,7 +18,7 @@ import os
 import re
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 from ..errors import ApiError
 from ..httpio import json_bytes
@@ -27,6 +27,9 @@ from . import history_snapshot
 from .history_index import COLUMNS, HistoryIndex, fold
 from .thumbs import ThumbnailService
 from .trash import TrashService
+
+if TYPE_CHECKING:
+    from ..app import App
 
 SNAPSHOT_FILE = "history-index.snapshot"
 _INT = re.compile(r"^[0-9]{1,16}(\.[0-9]*)?$")
@@ -148,7 +151,7 @@ class HistoryService:
     SNAPSHOT_INTERVAL = 60.0  # seconds between snapshot writes while the index changes
     BUILD_DEFER = 2.0  # the build starts after the first answer, or this long after start
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: App) -> None:
         self.app = app
         config = app.config
         self.root = config.generated_dir
@@ -156,7 +159,7 @@ class HistoryService:
                                               os.path.join(self.root, THUMBS_DIR)], app.log.warn)
         self.thumbs = ThumbnailService(app)
         self.trash = TrashService(app, self)
-        app.image_saved_hooks.append(self.on_image_saved)
+        app.image_saved.subscribe(self.on_image_saved)
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self._lazy = threading.Lock()

@@ -17,11 +17,14 @@ timeout bounds them). Must not: know about HTTP or the upstream protocol.
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
 from ..errors import ApiError
 from ..log import now_ms
 from ..upstream import CancelToken
+
+if TYPE_CHECKING:
+    from ..app import App
 
 PROMPT_CHARS = 500
 MAX_TERMINAL = 1000
@@ -69,7 +72,7 @@ class Job:
 
 
 class InflightRegistry:
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: App) -> None:
         self.app = app
         self._lock = threading.Lock()
         self._active: Dict[str, Job] = {}

@@ -23,7 +23,7 @@ import json
 import os
 import queue
 import threading
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 from ..errors import ApiError
 from ..log import now_ms
@@ -32,6 +32,9 @@ from ..upstream_errors import canceled
 from . import pipeline
 from .callbacks import Callbacks
 from .pipeline import Outcome, Plan
+
+if TYPE_CHECKING:
+    from ..app import App
 
 STATES = ("queued", "running", "done", "failed", "canceled", "interrupted")
 TERMINAL = ("done", "failed", "canceled", "interrupted")
@@ -50,7 +53,7 @@ def fingerprint(kind: str, body: Dict[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def make_plan(app: Any, kind: str, body: Dict[str, Any], header_id: Optional[str] = None,
+def make_plan(app: App, kind: str, body: Dict[str, Any], header_id: Optional[str] = None,
               mode: str = "json") -> Plan:
     """Validate ``body`` as a ``kind`` job (raises the kind's ApiError)."""
     from . import classic, nodes
@@ -103,7 +106,7 @@ class Handle:
 class JobQueue:
     """The service behind ``app.jobs``."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: App) -> None:
         self.app = app
         self.folder = os.path.join(app.config.config_dir, "jobs")
         self._lock = threading.RLock()

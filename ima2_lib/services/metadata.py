@@ -15,12 +15,15 @@ import binascii
 import json
 import os
 import re
-from typing import Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from ..errors import ApiError
 from ..images import dimensions, read_png_text, sniff, sniff_mime
 from ..store import read_nofollow, read_json
 from .gallery import gallery_url, inside, sidecar_candidates, validate_name
+
+if TYPE_CHECKING:
+    from ..app import App
 
 SETTINGS_KEYS = ("prompt", "userPrompt", "revisedPrompt", "effectivePrompt", "negativePrompt",
                  "promptMode", "quality", "size", "format", "moderation", "model", "provider",
@@ -103,7 +106,7 @@ def _from_parameters(parsed: Optional[Dict[str, Any]]) -> Dict[str, Any]:
 
 
 class MetadataReader:
-    def __init__(self, app: Any, history: Any) -> None:
+    def __init__(self, app: App, history: Any) -> None:
         self.app = app
         self.history = history
         self.root = app.config.generated_dir

@@ -11,7 +11,7 @@ import binascii
 import os
 import re
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from .. import prompts
 from ..errors import ApiError
@@ -26,13 +26,16 @@ from .generation import ImageSpec
 from .pipeline import Outcome, Plan
 from .saving import Saved, iso_utc, random_hex
 
+if TYPE_CHECKING:
+    from ..app import App
+
 CONTEXT_MODES = ("parent-plus-refs", "parent-only", "ancestry")
 SEARCH_MODES = ("off", "auto", "on")
 NODE_EXTENSIONS = ("png", "jpeg", "jpg", "webp")
 _NODE_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
 
-def node_error(err: BaseException, parent: Any, request_id: Optional[str], app: Any,
+def node_error(err: BaseException, parent: Any, request_id: Optional[str], app: App,
                upstream: bool = True, log: bool = True) -> ApiError:
     """Family-B body: ``{error:{code,message}, parentNodeId, status, upstream*, requestId}``."""
     if not isinstance(err, ApiError):
@@ -81,7 +84,7 @@ def _inside(root: str, relative: str) -> Optional[str]:
     return target if target.startswith(base + os.sep) else None
 
 
-def load_source(app: Any, parent: Any, external: Any) -> Optional[Tuple[str, str, str]]:
+def load_source(app: App, parent: Any, external: Any) -> Optional[Tuple[str, str, str]]:
     """(mime, base64, relative name) of the parent image, None for a root node."""
     root = app.config.generated_dir
     if parent:
@@ -124,7 +127,7 @@ class NodePlan(Plan):
     internal_code = "NODE_GEN_FAILED"
     internal_message = "Node generation failed (requestId %s)"
 
-    def __init__(self, app: Any, body: Dict[str, Any], sse: bool = False) -> None:
+    def __init__(self, app: App, body: Dict[str, Any], sse: bool = False) -> None:
         super().__init__(app, body)
         self.sse = sse
         self.previews = sse
@@ -270,7 +273,7 @@ class NodePlan(Plan):
             "renderModel": result.render_model}
 
 
-def plan(app: Any, body: Dict[str, Any], header_id: Optional[str],
+def plan(app: App, body: Dict[str, Any], header_id: Optional[str],
          sse: bool = False) -> NodePlan:
     """Validate a node body (raises the family-B ApiError) into a plan."""
     out = NodePlan(app, body, sse)
@@ -278,7 +281,7 @@ def plan(app: Any, body: Dict[str, Any], header_id: Optional[str],
     return out
 
 
-def node_meta(app: Any, node_id: str) -> Dict[str, Any]:
+def node_meta(app: App, node_id: str) -> Dict[str, Any]:
     if not _NODE_ID.match(node_id):
         raise ApiError(400, "INVALID_NODE_ID", "nodeId may only contain letters, digits, _ and -")
     root = app.config.generated_dir

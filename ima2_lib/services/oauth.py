@@ -37,6 +37,8 @@ from ..upstream_errors import UpstreamError, canceled
 if TYPE_CHECKING:  # imported where used: not needed before the first answer (issue 19)
     import subprocess
 
+    from ..app import App
+
 MAX_RESTART_DELAY_S = 60.0
 ADOPTED_PROBE_S = 1.0  # /health of an adopted proxy this often; two misses = gone
 AUTH_POLL_S = 0.2
@@ -152,7 +154,7 @@ def probe(url: str, path: str, timeout: float,
 
 
 class OAuthSupervisor:
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: App) -> None:
         self.app = app
         self.config = app.config
         self.spawn_count = 0

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import binascii
 import re
-from typing import Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from ..config import SEED_IMAGE_MODELS, UNSUPPORTED_IMAGE_MODELS
 from ..errors import ApiError
 from ..images import sniff
+
+if TYPE_CHECKING:
+    from ..app import App
 
 FORMATS = ("png", "jpeg", "webp")
 MIME_BY_FORMAT = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
@@ -27,7 +30,7 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _SIZE = re.compile(r"^[1-9][0-9]{1,4}x[1-9][0-9]{1,4}$")
 
 
-def resolve_model(app: Any, raw: Any) -> str:
+def resolve_model(app: App, raw: Any) -> str:
     """The request's model, or the configured default (never silently replaced: a default the
     proxy does not list is a warning in doctor and the status, not a substitution).
 
@@ -57,7 +60,7 @@ def normalize_quality(raw: Any) -> Tuple[str, List[Dict[str, Any]]]:
                        "normalizedTo": "medium", "reason": "invalid-quality"}]
 
 
-def moderation_ok(app: Any, raw: Any) -> Optional[str]:
+def moderation_ok(app: App, raw: Any) -> Optional[str]:
     """The moderation value, or None when invalid (callers pick the error's code)."""
     value = "low" if raw is None else raw
     return value if isinstance(value, str) and value in app.config.valid_moderation else None
@@ -119,7 +122,7 @@ def sniff_b64(b64: Any) -> Optional[str]:
         return None
 
 
-def validate_refs(app: Any, raw: Any) -> List[Tuple[str, str]]:
+def validate_refs(app: App, raw: Any) -> List[Tuple[str, str]]:
     """References → [(mime, base64)] (§17.6 order; then each must be a real image)."""
     if raw is None:
         return []
@@ -149,7 +152,7 @@ def validate_refs(app: Any, raw: Any) -> List[Tuple[str, str]]:
     return out
 
 
-def validate_edit_image(app: Any, raw: Any) -> Tuple[str, str]:
+def validate_edit_image(app: App, raw: Any) -> Tuple[str, str]:
     """The /api/edit ``image`` (raw base64 or a data URL) → (mime, base64)."""
     b64 = _DATA_URL_PREFIX.sub("", raw, count=1) if isinstance(raw, str) else ""
     if not b64 or not _BASE64.fullmatch(b64):
@@ -174,7 +177,7 @@ def string_or_none(raw: Any) -> Optional[str]:
     return raw if isinstance(raw, str) else None
 
 
-def apply_style(app: Any, session_id: Any, prompt: str) -> Tuple[str, Optional[Dict[str, Any]],
+def apply_style(app: App, session_id: Any, prompt: str) -> Tuple[str, Optional[Dict[str, Any]],
                                                                   List[Dict[str, Any]]]:
     """(effective prompt, applied sheet or None, warnings) — §9.3 prefix, cut to the cap."""
     found = app.style_sheet_for(session_id)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 from ..errors import ApiError, disk_full_error
 from ..payload import DataUrl
@@ -24,6 +24,9 @@ from ..upstream_errors import UpstreamError, canceled
 from . import params as P
 from .generation import ImageSpec
 from .saving import ImageSaver, Saved
+
+if TYPE_CHECKING:
+    from ..app import App
 
 DEADLINE_REASON = "job deadline exceeded"
 Emit = Callable[[str, Any], None]  # (event, payload): "partial" previews of a running job
@@ -40,7 +43,7 @@ class Plan:
     internal_code = "INTERNAL_ERROR"
     internal_message = "Internal error (requestId %s)"
 
-    def __init__(self, app: Any, body: Dict[str, Any]) -> None:
+    def __init__(self, app: App, body: Dict[str, Any]) -> None:
         self.app = app
         self.body = body
         self.started = time.monotonic()

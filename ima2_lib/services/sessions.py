@@ -4,7 +4,7 @@ Owns: the operations behind the sessions routes (list, create, get, rename, dele
 with If-Match, style sheet get/put/toggle/extract), the default session and the one-time
 import at start-up, and the App interfaces other parts use: ``app.style_sheet_provider``
 (enabled sheet → prompt prefix), ``app.session_title_provider`` (history's groupBy=session)
-and the asset deleted/restored hooks (asset-missing marking).
+and the ``app.asset_deleted`` / ``asset_restored`` hooks (asset-missing marking).
 Must not: know about HTTP (routes/sessions.py does), or hold a session document in memory
 across calls — every mutation re-reads the file under the session's locks.
 """
@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from ..errors import ApiError
 from ..log import now_ms
 from . import graph, session_assets
 from .session_store import SessionStore
+
+if TYPE_CHECKING:
+    from ..app import App
 
 DEFAULT_TITLE = "Untitled"
 FIRST_SESSION_TITLE = "My first graph"
@@ -32,15 +35,15 @@ def _not_found(session_id: Optional[str] = None) -> ApiError:
 
 
 class SessionsService:
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: App) -> None:
         self.app = app
         self.store = SessionStore(os.path.join(app.config.config_dir, "sessions"),
                                   fsync=app.config.fsync, warn=app.log.warn)
         self.store.ensure()
         app.style_sheet_provider = self.style_sheet_for
         app.session_title_provider = self.titles
-        app.asset_deleted_hooks.append(self.mark_asset_missing)
-        app.asset_restored_hooks.append(self.restore_asset)
+        app.asset_deleted.subscribe(self.mark_asset_missing)
+        app.asset_restored.subscribe(self.restore_asset)
 
     # --- lifecycle --------------------------------------------------------------------------
     def start(self) -> None:

@@ -16,10 +16,13 @@ import json
 import socket
 import urllib.error
 import urllib.request
-from typing import Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from ..deps import make_ssl_context
 from ..errors import ApiError
+
+if TYPE_CHECKING:
+    from ..app import App
 
 STRING_FIELDS = ("composition", "mood", "medium", "subject_details")
 MAX_FIELD_CHARS = 400
@@ -156,7 +159,7 @@ class _HTTPSHandler(urllib.request.HTTPSHandler):
                             req, context=self.tls)
 
 
-def post_json(app: Any, url: str, body: Dict[str, Any], headers: Dict[str, str],
+def post_json(app: App, url: str, body: Dict[str, Any], headers: Dict[str, str],
               env_proxies: bool) -> Tuple[int, Any]:
     """POST JSON; ``(status, parsed body or None)``; transport failures raise ``OSError``."""
     config = app.config
@@ -216,7 +219,7 @@ def _user_parts(prompt: str, reference: Optional[str], text_type: str,
     return parts
 
 
-def extract_via_api_key(app: Any, prompt: str, reference: Optional[str]) -> Dict[str, Any]:
+def extract_via_api_key(app: App, prompt: str, reference: Optional[str]) -> Dict[str, Any]:
     config = app.config
     url = config.openai_base_url.rstrip("/") + "/v1/chat/completions"
     user: Any = prompt if not reference else _user_parts(
@@ -255,7 +258,7 @@ def response_text(parsed: Any) -> str:
     return "".join(texts)
 
 
-def extract_via_oauth(app: Any, prompt: str, reference: Optional[str]) -> Dict[str, Any]:
+def extract_via_oauth(app: App, prompt: str, reference: Optional[str]) -> Dict[str, Any]:
     base = str(app.runtime_snapshot()["oauth"]["url"]).rstrip("/")
     url = base + "/v1/responses"
     content = _user_parts(prompt, reference, "input_text",
@@ -276,7 +279,7 @@ def extract_via_oauth(app: Any, prompt: str, reference: Optional[str]) -> Dict[s
     return parse_sheet_text(response_text(parsed))
 
 
-def extraction_path(app: Any) -> Optional[str]:
+def extraction_path(app: App) -> Optional[str]:
     """``"api_key"``, ``"oauth"`` or None when neither can be used (STYLE_SHEET_NO_KEY)."""
     if app.config.api_key:
         return "api_key"
@@ -284,7 +287,7 @@ def extraction_path(app: Any) -> Optional[str]:
     return "oauth" if status not in ("failed", "disabled") else None
 
 
-def extract(app: Any, prompt: str, reference: Optional[str]) -> Dict[str, Any]:
+def extract(app: App, prompt: str, reference: Optional[str]) -> Dict[str, Any]:
     if extraction_path(app) == "api_key":
         return extract_via_api_key(app, prompt[:MAX_PROMPT_CHARS], reference)
     return extract_via_oauth(app, prompt[:MAX_PROMPT_CHARS], reference)

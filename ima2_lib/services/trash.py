@@ -18,13 +18,16 @@ import re
 import shutil
 import stat as stat_mod
 import threading
-from typing import Any, Dict, Optional
+from typing import TYPE_CHECKING, Any, Dict, Optional
 
 from ..errors import ApiError
 from ..images import IMAGE_EXTENSIONS
 from ..log import now_ms
 from ..store import ensure_dir, read_json, write_json
 from .gallery import inside, sidecar_candidates, validate_name
+
+if TYPE_CHECKING:
+    from ..app import App
 
 MANIFEST = ".manifest.json"
 _TRASH_ID = re.compile(r"^([0-9]{10,17})_[^/\\\x00]+$")
@@ -70,7 +73,7 @@ def _sidecar_of(path: str) -> Optional[str]:
 class TrashService:
     SWEEP_MAX_WAIT = 30.0
 
-    def __init__(self, app: Any, history: Any) -> None:
+    def __init__(self, app: App, history: Any) -> None:
         self.app = app
         self.history = history
         self.root = app.config.generated_dir
