@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, TypeVar
 from . import __version__
 from .config import Config, load_config
 from .deps import Features
-from .errors import ApiError, disk_full_error, error_body
+from .errors import ApiError, InternalError, MethodNotAllowed, NotFound, disk_full_error, error_body
 from .hooks import Hook
 from .httpio import Request, Response, json_response
 from .log import Logger, now_ms
@@ -445,8 +445,8 @@ class App:
                 import traceback
 
                 self.log.say(traceback.format_exc())
-            err = ApiError(500, "INTERNAL_ERROR",
-                           "Internal server error (requestId %s)" % (req.request_id or "-"))
+            err = InternalError("INTERNAL_ERROR",
+                                "Internal server error (requestId %s)" % (req.request_id or "-"))
             resp = self.error_response(err, req.family)
         return self._finish(req, is_api, resp)
 
@@ -491,8 +491,8 @@ class App:
             return result if isinstance(result, Response) else json_response(result)
         if req.path.startswith(GENERATED_PREFIX):
             if req.method not in ("GET", "HEAD"):
-                raise ApiError(405, "METHOD_NOT_ALLOWED", "Only GET and HEAD are allowed here",
-                               headers=[("Allow", "GET, HEAD")])
+                raise MethodNotAllowed("METHOD_NOT_ALLOWED", "Only GET and HEAD are allowed here",
+                                       headers=[("Allow", "GET, HEAD")])
             return handle_generated(self, req)
         if req.method in ("GET", "HEAD"):
             resp = self.static.respond(req.path, req.header("If-None-Match"),
@@ -500,7 +500,7 @@ class App:
                                        query=req.query_string)
             if resp is not None:
                 return resp
-        raise ApiError(404, "NOT_FOUND", "Not found")
+        raise NotFound("NOT_FOUND", "Not found")
 
     def log_access(self, req: Request, status: int, duration_ms: float) -> None:
         if not (req.path.startswith("/api/")) or req.path in _QUIET_PATHS:

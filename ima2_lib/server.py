@@ -24,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Optional, Tuple
 
 from . import __version__
+from .errors import FAMILY_B, ApiError, BadRequest, ServiceUnavailable, error_body
 from .httpio import Request, Response, framing_error, json_bytes
 
 if TYPE_CHECKING:
@@ -116,8 +117,8 @@ class Ima2Handler(BaseHTTPRequestHandler):
         """JSON instead of the stdlib's HTML page (malformed request lines, 414, 431, 501)."""
         codes = {400: "BAD_REQUEST", 414: "URI_TOO_LONG", 431: "HEADERS_TOO_LARGE",
                  501: "NOT_IMPLEMENTED", 505: "HTTP_VERSION_NOT_SUPPORTED"}
-        body = json_bytes({"error": {"code": codes.get(code, "BAD_REQUEST"),
-                                     "message": message or "Bad request"}})
+        body = json_bytes(error_body(ApiError(code, codes.get(code, "BAD_REQUEST"),
+                                              message or "Bad request"), FAMILY_B))
         try:
             self.send_response(code, message)
             self.send_header("Content-Type", "application/json; charset=utf-8")
@@ -173,8 +174,8 @@ class Ima2Handler(BaseHTTPRequestHandler):
             app.log_access(req, status, (time.monotonic() - started) * 1000)
 
     def _refuse_framing(self, problem: str) -> None:
-        body = json_bytes({"error": {"code": "INVALID_FRAMING",
-                                     "message": "Malformed request: %s" % problem}})
+        body = json_bytes(error_body(BadRequest("INVALID_FRAMING", "Malformed request: %s"
+                                                % problem), FAMILY_B))
         try:
             self.send_response(400)
             self.send_header("Content-Type", "application/json; charset=utf-8")
@@ -288,9 +289,9 @@ class Ima2Handler(BaseHTTPRequestHandler):
 
 def _refuse_connection(sock: Any, limit: int) -> None:
     """Beyond the connection cap: a short 503 and close (its own short-lived thread)."""
-    body = json_bytes({"error": {"code": "TOO_MANY_CONNECTIONS", "message":
-                                 "Too many open connections (IMA2_MAX_CONNECTIONS=%d); retry "
-                                 "shortly" % limit}})
+    body = json_bytes(error_body(ServiceUnavailable(
+        "TOO_MANY_CONNECTIONS", "Too many open connections (IMA2_MAX_CONNECTIONS=%d); retry "
+        "shortly" % limit), FAMILY_B))
     head = ("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json; charset=utf-8"
             "\r\nContent-Length: %d\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
             % len(body)).encode("ascii")

@@ -18,7 +18,7 @@ import re
 import time
 from typing import Any, Dict, Mapping, Optional
 
-from .errors import ApiError
+from .errors import ApiError, UpstreamFailure
 
 STATUS_FOR = {
     "INVALID_REQUEST": 400, "AUTH_CHATGPT_EXPIRED": 401, "AUTH_API_KEY_INVALID": 401,
@@ -57,7 +57,7 @@ _TRY_AGAIN = re.compile(r"try again in\s+([0-9]+(?:\.[0-9]+)?)\s*(ms|millisecond
                         re.I)
 
 
-class UpstreamError(ApiError):
+class UpstreamError(UpstreamFailure):
     """A failed upstream call, classified. Routes turn it into their error family."""
 
     def __init__(self, code: str, message: str, status: Optional[int] = None,
@@ -65,7 +65,7 @@ class UpstreamError(ApiError):
                  upstream_param: Optional[str] = None, event_type: Optional[str] = None,
                  event_count: Optional[int] = None, retry_after: Optional[float] = None,
                  retryable: Optional[bool] = None) -> None:
-        super().__init__(status or STATUS_FOR.get(code, 502), code, message)
+        ApiError.__init__(self, status or STATUS_FOR.get(code, 502), code, message)
         self.upstream_code = upstream_code
         self.upstream_type = upstream_type
         self.upstream_param = upstream_param

@@ -12,7 +12,7 @@ import os
 from email.utils import formatdate, parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, Iterator, Optional, Tuple
 
-from ..errors import ApiError
+from ..errors import ApiError, NotFound, RangeNotSatisfiable
 from ..httpio import Request, Response, StreamResponse
 from ..images import IMAGE_EXTENSIONS, sniff_mime
 from ..router import decode_param
@@ -24,7 +24,7 @@ PREFIX = "/generated/"
 
 
 def _not_found() -> ApiError:
-    return ApiError(404, "NOT_FOUND", "File not found")
+    return NotFound("NOT_FOUND", "File not found")
 
 
 def safe_relative(raw_tail: str) -> str:
@@ -71,8 +71,8 @@ def _parse_range(header: Optional[str], size: int) -> Optional[Tuple[int, int]]:
     except ValueError:
         return None
     if start >= size or end < start:
-        raise ApiError(416, "RANGE_NOT_SATISFIABLE", "Requested range not satisfiable",
-                       headers=[("Content-Range", "bytes */%d" % size)])
+        raise RangeNotSatisfiable("RANGE_NOT_SATISFIABLE", "Requested range not satisfiable",
+                                  headers=[("Content-Range", "bytes */%d" % size)])
     return start, min(end, size - 1)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable, Dict, Optional
 
 from ..apispec import PROVIDER, arr, b, i, nullable, obj, op, s
-from ..errors import ApiError
+from ..errors import BadRequest
 from ..httpio import JSON_TYPE, Request, Response
 from ..services.history import parse_list_query
 
@@ -20,7 +20,7 @@ def _once(req: Request) -> Callable[[str], Optional[str]]:
     """``query_one`` that refuses a repeated key instead of ignoring it (strict listing)."""
     def get(name: str) -> Optional[str]:
         if len(req.query.get(name, ())) > 1:
-            raise ApiError(400, "INVALID_QUERY", "%s is given more than once" % name)
+            raise BadRequest("INVALID_QUERY", "%s is given more than once" % name)
         return req.query_one(name)
     return get
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Dict, Optional
 
 from ..apispec import EMPTY, arr, i, nullable, obj, op, s
-from ..errors import ApiError
+from ..errors import Conflict, NotFound
 from ..httpio import Request, Response, empty_response
 
 if TYPE_CHECKING:
@@ -39,10 +39,10 @@ def handle_cancel(app: App, req: Request) -> Response:
         return out
     finished = app.inflight.terminal(request_id)
     if finished is not None:
-        raise ApiError(409, "JOB_FINISHED", "job '%s' already finished (%s); nothing to cancel"
+        raise Conflict("JOB_FINISHED", "job '%s' already finished (%s); nothing to cancel"
                        % (request_id, finished.get("status")), requestId=request_id,
                        jobStatus=finished.get("status"))
-    raise ApiError(404, "JOB_NOT_FOUND", "no job with requestId '%s' is running"
+    raise NotFound("JOB_NOT_FOUND", "no job with requestId '%s' is running"
                    % request_id, requestId=request_id)
 
 

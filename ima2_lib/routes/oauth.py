@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Dict
 
 from ..apispec import RUNTIME, arr, b, obj, op, s
-from ..errors import ApiError
+from ..errors import InternalError
 from ..httpio import Request
 from ..services import billing
 
@@ -26,7 +26,7 @@ def handle_billing(app: App, req: Request) -> Dict[str, Any]:
         return billing.billing(app)
     except Exception as exc:  # noqa: BLE001 - the contract's 500 shape, no traceback
         app.log.error("billing", "failed", error=exc)
-        raise ApiError(500, None, "Billing lookup failed", apiKeyValid=False) from exc
+        raise InternalError(None, "Billing lookup failed", apiKeyValid=False) from exc
 
 
 ROUTES = [

@@ -10,7 +10,7 @@ import functools
 from typing import TYPE_CHECKING, Any, Callable, Dict
 
 from ..apispec import anything, arr, b, i, nullable, obj, op, s
-from ..errors import ApiError
+from ..errors import ApiError, BadRequest, InternalError
 from ..httpio import Request, json_response
 
 if TYPE_CHECKING:
@@ -34,8 +34,8 @@ def _guard(code: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
                     import traceback
 
                     app.log.say(traceback.format_exc())
-                raise ApiError(500, code, "Session store error (requestId %s)"
-                               % (req.request_id or "-")) from exc
+                raise InternalError(code, "Session store error (requestId %s)"
+                                    % (req.request_id or "-")) from exc
         return guarded
     return wrap
 
@@ -43,7 +43,7 @@ def _guard(code: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
 def _body(app: App, req: Request) -> Dict[str, Any]:
     value = req.json(app.json_limit())
     if value is not None and not isinstance(value, dict):
-        raise ApiError(400, "INVALID_JSON", "Request body must be a JSON object")
+        raise BadRequest("INVALID_JSON", "Request body must be a JSON object")
     return value or {}
 
 

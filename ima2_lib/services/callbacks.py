@@ -20,7 +20,7 @@ import threading
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 from urllib.parse import urlsplit
 
-from ..errors import ApiError
+from ..errors import BadRequest, Forbidden
 from ..security import is_loopback_host
 from ..store import atomic_write, read_json
 
@@ -37,7 +37,7 @@ def check_url(app: App, raw: Any) -> Optional[str]:
     if raw is None or raw == "":
         return None
     if not isinstance(raw, str) or len(raw) > 2048:
-        raise ApiError(400, "INVALID_CALLBACK_URL", "callbackUrl must be an http(s) URL")
+        raise BadRequest("INVALID_CALLBACK_URL", "callbackUrl must be an http(s) URL")
     parts = urlsplit(raw)
     try:
         parts.port  # noqa: B018 - raises ValueError for a port out of range
@@ -45,12 +45,12 @@ def check_url(app: App, raw: Any) -> Optional[str]:
     except ValueError:
         valid = False
     if not valid:
-        raise ApiError(400, "INVALID_CALLBACK_URL", "callbackUrl must be an http(s) URL")
+        raise BadRequest("INVALID_CALLBACK_URL", "callbackUrl must be an http(s) URL")
     host = parts.hostname.lower()
     allowed = [h.lower() for h in (app.config.callback_hosts or [])]
     if not (is_loopback_host(host) or host == "localhost" or host in allowed):
-        raise ApiError(403, "CALLBACK_HOST_NOT_ALLOWED", "callbackUrl must point to this "
-                       "machine unless its host is listed in IMA2_CALLBACK_HOSTS")
+        raise Forbidden("CALLBACK_HOST_NOT_ALLOWED", "callbackUrl must point to this "
+                        "machine unless its host is listed in IMA2_CALLBACK_HOSTS")
     return raw
 
 

@@ -20,7 +20,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
-from ..errors import ApiError
+from ..errors import ApiError, BadRequest
 from ..httpio import json_bytes
 from .gallery import THUMBS_DIR, validate_name
 from . import history_snapshot
@@ -40,8 +40,8 @@ def _parse_ms(raw: Optional[str], code: str, name: str) -> Optional[int]:
         return None
     text = raw.strip()
     if not _INT.match(text):
-        raise ApiError(400, code, "%s must be a non-negative integer (ms since the epoch), "
-                                  "got %r" % (name, raw[:40]))
+        raise BadRequest(code, "%s must be a non-negative integer (ms since the epoch), "
+                               "got %r" % (name, raw[:40]))
     return int(text.split(".")[0])
 
 
@@ -68,8 +68,8 @@ def _parse_date(raw: Optional[str], name: str, end_of_day: bool) -> Optional[int
             moment = moment.replace(tzinfo=datetime.timezone.utc)
         return max(0, int(moment.timestamp() * 1000))
     except (ValueError, OverflowError, OSError):
-        raise ApiError(400, "INVALID_DATE", "%s must be ms since the epoch, YYYY-MM-DD or an "
-                                            "ISO 8601 time, got %r" % (name, raw[:40])) from None
+        raise BadRequest("INVALID_DATE", "%s must be ms since the epoch, YYYY-MM-DD or an "
+                                         "ISO 8601 time, got %r" % (name, raw[:40])) from None
 
 
 def parse_filters(get: Callable[[str], Optional[str]]) -> Dict[str, Any]:
@@ -78,21 +78,21 @@ def parse_filters(get: Callable[[str], Optional[str]]) -> Dict[str, Any]:
     raw_q = get("q")
     if raw_q is not None and raw_q.strip():
         if len(raw_q) > 500 or "\x00" in raw_q:
-            raise ApiError(400, "INVALID_FILTER", "q is too long (at most 500 characters)")
+            raise BadRequest("INVALID_FILTER", "q is too long (at most 500 characters)")
         words = [fold(w) for w in raw_q.split()][:16]
         filters["q"] = sorted(set(w for w in words if w), key=len, reverse=True)
     favorite = get("favorite")
     if favorite is not None and favorite != "":
         if favorite.lower() not in ("1", "true", "0", "false"):
-            raise ApiError(400, "INVALID_FILTER", "favorite must be 1 or 0, got %r"
-                           % favorite[:40])
+            raise BadRequest("INVALID_FILTER", "favorite must be 1 or 0, got %r"
+                             % favorite[:40])
         filters["favorite"] = favorite.lower() in ("1", "true")
     for name in _TEXT_FILTERS:
         value = get(name)
         if value is None or value == "":
             continue
         if len(value) > 200 or "\x00" in value:
-            raise ApiError(400, "INVALID_FILTER", "%s is not a valid filter value" % name)
+            raise BadRequest("INVALID_FILTER", "%s is not a valid filter value" % name)
         filters[name] = value
     filters["from"] = _parse_date(get("from"), "from", False)
     filters["to"] = _parse_date(get("to"), "to", True)
@@ -108,33 +108,33 @@ def parse_list_query(get: Callable[[str], Optional[str]], default_limit: int,
     else:
         text = raw_limit.strip()
         if not re.match(r"^\+?[0-9]{1,9}$", text) or int(text) <= 0:
-            raise ApiError(400, "INVALID_LIMIT", "limit must be a positive integer (at most %d), "
-                                                 "got %r" % (max_limit, raw_limit[:40]))
+            raise BadRequest("INVALID_LIMIT", "limit must be a positive integer (at most %d), "
+                                              "got %r" % (max_limit, raw_limit[:40]))
         limit = int(text)
     limit = max(1, min(limit, max(1, int(max_limit))))
     before = _parse_ms(get("before"), "INVALID_CURSOR", "before")
     before_filename = get("beforeFilename") or None
     if before_filename is not None and ("\x00" in before_filename or len(before_filename) > 1024):
-        raise ApiError(400, "INVALID_CURSOR", "beforeFilename is not a gallery file name")
+        raise BadRequest("INVALID_CURSOR", "beforeFilename is not a gallery file name")
     if before_filename is not None and before is None:
-        raise ApiError(400, "INVALID_CURSOR", "beforeFilename needs before (use nextCursor)")
+        raise BadRequest("INVALID_CURSOR", "beforeFilename needs before (use nextCursor)")
     since = _parse_ms(get("since"), "INVALID_SINCE", "since")
     session_id = get("sessionId") or None
     if session_id is not None and ("\x00" in session_id or len(session_id) > 256):
-        raise ApiError(400, "INVALID_SESSION_ID", "sessionId is not a session id")
+        raise BadRequest("INVALID_SESSION_ID", "sessionId is not a session id")
     group_by = get("groupBy") or None
     if group_by not in (None, "session"):
-        raise ApiError(400, "INVALID_GROUP_BY", "groupBy must be 'session', got %r"
-                       % group_by[:40])
+        raise BadRequest("INVALID_GROUP_BY", "groupBy must be 'session', got %r"
+                         % group_by[:40])
     sort = get("sort") or "newest"
     if sort not in ("newest", "oldest"):
-        raise ApiError(400, "INVALID_SORT", "sort must be 'newest' or 'oldest', got %r"
-                       % sort[:40])
+        raise BadRequest("INVALID_SORT", "sort must be 'newest' or 'oldest', got %r"
+                         % sort[:40])
     after = _parse_ms(get("after"), "INVALID_CURSOR", "after")
     after_filename = get("afterFilename") or None
     if after_filename is not None and ("\x00" in after_filename or len(after_filename) > 1024 or
                                        after is None):
-        raise ApiError(400, "INVALID_CURSOR", "afterFilename needs after (use nextCursor)")
+        raise BadRequest("INVALID_CURSOR", "afterFilename needs after (use nextCursor)")
     return {"limit": limit, "before": before, "before_filename": before_filename,
             "since": since, "session_id": session_id, "group_by": group_by, "sort": sort,
             "after": after, "after_filename": after_filename, "filters": parse_filters(get)}

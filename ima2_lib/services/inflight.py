@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
-from ..errors import ApiError
+from ..errors import Conflict
 from ..log import now_ms
 from ..upstream import CancelToken
 
@@ -97,7 +97,7 @@ class InflightRegistry:
         job = Job(request_id, kind, prompt, meta)
         with self._lock:
             if request_id in self._active:
-                raise ApiError(409, "REQUEST_ID_IN_USE",
+                raise Conflict("REQUEST_ID_IN_USE",
                                "requestId '%s' belongs to a job that is still running; use a "
                                "new requestId or cancel it first (DELETE /api/inflight/%s)"
                                % (request_id, request_id))

@@ -25,7 +25,7 @@ import queue
 import threading
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
-from ..errors import ApiError
+from ..errors import ApiError, Conflict, NotFound
 from ..log import now_ms
 from ..store import read_json, write_json
 from ..upstream_errors import canceled
@@ -512,9 +512,9 @@ class JobQueue:
         with self._lock:
             record = self._records.get(job_id)
         if record is None:
-            raise ApiError(404, "JOB_NOT_FOUND", "No job %s" % job_id)
+            raise NotFound("JOB_NOT_FOUND", "No job %s" % job_id)
         if record["state"] not in ("failed", "interrupted", "canceled"):
-            raise ApiError(409, "JOB_NOT_RETRYABLE", "Only a failed, interrupted or canceled "
+            raise Conflict("JOB_NOT_RETRYABLE", "Only a failed, interrupted or canceled "
                            "job can be retried (this one is %s)" % record["state"])
         body = dict(record["body"])
         plan = make_plan(self.app, record["kind"], body)

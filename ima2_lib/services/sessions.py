@@ -14,7 +14,7 @@ import json
 import os
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
-from ..errors import ApiError
+from ..errors import ApiError, BadRequest, Conflict, NotFound, PreconditionRequired
 from ..log import now_ms
 from . import graph, session_assets
 from .session_store import SessionStore
@@ -31,7 +31,7 @@ MAX_SHEET_CHARS = 100000
 def _not_found(session_id: Optional[str] = None) -> ApiError:
     message = "Session not found" if session_id is None else "Session not found: %s" % (
         session_id[:200])
-    return ApiError(404, "SESSION_NOT_FOUND", message)
+    return NotFound("SESSION_NOT_FOUND", message)
 
 
 class SessionsService:
@@ -84,7 +84,7 @@ class SessionsService:
     def create(self, body: Dict[str, Any]) -> Dict[str, Any]:
         title = body.get("title")
         if title is not None and not isinstance(title, str):
-            raise ApiError(400, "INVALID_TITLE", "Title must be a string")
+            raise BadRequest("INVALID_TITLE", "Title must be a string")
         # Blank titles become the default (the original stored whitespace-only titles that
         # rename then refused, docs/API.md §19.19).
         title = title[:MAX_TITLE_CHARS] if title and title.strip() else DEFAULT_TITLE
@@ -109,7 +109,7 @@ class SessionsService:
 
     def rename(self, session_id: str, title: Any) -> None:
         if not isinstance(title, str) or not title.strip():
-            raise ApiError(400, "INVALID_TITLE", "Title required")
+            raise BadRequest("INVALID_TITLE", "Title required")
 
         def change(doc: Dict[str, Any]) -> bool:
             doc["title"] = title[:MAX_TITLE_CHARS]
@@ -130,7 +130,7 @@ class SessionsService:
         """docs/API.md §6.17 in its order; normalisation errors wait for the version check."""
         nodes, edges = graph.check_shape(body)
         if not if_match:
-            raise ApiError(428, "GRAPH_VERSION_REQUIRED", "If-Match header required")
+            raise PreconditionRequired("GRAPH_VERSION_REQUIRED", "If-Match header required")
         config = self.app.config
         graph.check_size(nodes, edges, config.graph_max_nodes, config.graph_max_edges)
         expected = graph.parse_if_match(if_match)
@@ -149,7 +149,7 @@ class SessionsService:
         def change(doc: Dict[str, Any]) -> bool:
             current = doc.get("graphVersion", 0)
             if expected != current:
-                raise ApiError(409, "GRAPH_VERSION_CONFLICT",
+                raise Conflict("GRAPH_VERSION_CONFLICT",
                                "Graph version conflict for session %s: expected %s, got %s"
                                % (session_id, graph.format_number(expected), current),
                                currentVersion=current)
@@ -199,25 +199,25 @@ class SessionsService:
     def put_style_sheet(self, session_id: str, body: Dict[str, Any]) -> None:
         sheet = body.get("styleSheet", ())  # () marks "absent": refused like the original
         if sheet is not None and not isinstance(sheet, dict):
-            raise ApiError(400, "INVALID_SHEET", "styleSheet must be an object or null")
+            raise BadRequest("INVALID_SHEET", "styleSheet must be an object or null")
         enabled = body.get("enabled")
         if "enabled" in body and not isinstance(enabled, bool):
-            raise ApiError(400, "INVALID_ENABLED", "enabled must be boolean when provided")
+            raise BadRequest("INVALID_ENABLED", "enabled must be boolean when provided")
         if sheet is not None:
             try:
                 size = len(json.dumps(sheet, allow_nan=False, ensure_ascii=False))
             except (ValueError, RecursionError):
-                raise ApiError(400, "INVALID_SHEET", "styleSheet must be plain JSON") from None
+                raise BadRequest("INVALID_SHEET", "styleSheet must be plain JSON") from None
             if size > MAX_SHEET_CHARS or not graph.depth_ok(sheet, graph.MAX_DATA_DEPTH):
-                raise ApiError(400, "INVALID_SHEET", "styleSheet is larger than %d characters "
-                               "or nested deeper than %d levels"
-                               % (MAX_SHEET_CHARS, graph.MAX_DATA_DEPTH))
+                raise BadRequest("INVALID_SHEET", "styleSheet is larger than %d characters "
+                                 "or nested deeper than %d levels"
+                                 % (MAX_SHEET_CHARS, graph.MAX_DATA_DEPTH))
         self._set_sheet(session_id, sheet, enabled if isinstance(enabled, bool) else None)
 
     def set_enabled(self, session_id: str, body: Dict[str, Any]) -> bool:
         enabled = body.get("enabled")
         if not isinstance(enabled, bool):
-            raise ApiError(400, "INVALID_ENABLED", "enabled must be boolean")
+            raise BadRequest("INVALID_ENABLED", "enabled must be boolean")
         self._set_sheet(session_id, None, enabled, set_sheet=False)
         return enabled
 
@@ -226,17 +226,17 @@ class SessionsService:
 
         path = stylesheet.extraction_path(self.app)
         if path is None:
-            raise ApiError(400, "STYLE_SHEET_NO_KEY", "Style-sheet extraction needs an OpenAI "
-                           "API key (OPENAI_API_KEY or `ima2.py setup`) or a running OAuth "
-                           "proxy, and neither is available.")
+            raise BadRequest("STYLE_SHEET_NO_KEY", "Style-sheet extraction needs an OpenAI "
+                             "API key (OPENAI_API_KEY or `ima2.py setup`) or a running OAuth "
+                             "proxy, and neither is available.")
         prompt = body.get("prompt")
         if not isinstance(prompt, str) or not prompt.strip():
-            raise ApiError(400, "STYLE_SHEET_BAD_INPUT", "prompt required")
+            raise BadRequest("STYLE_SHEET_BAD_INPUT", "prompt required")
         reference = body.get("referenceDataUrl")
         if reference is not None and not (isinstance(reference, str)
                                           and reference.startswith("data:image/")):
-            raise ApiError(400, "STYLE_SHEET_BAD_INPUT",
-                           "referenceDataUrl must be a data:image/... URL")
+            raise BadRequest("STYLE_SHEET_BAD_INPUT",
+                             "referenceDataUrl must be a data:image/... URL")
         if not self.store.exists(session_id):
             raise _not_found()
         self.app.log.info("session", "stylesheet_extract", sessionId=session_id, via=path,

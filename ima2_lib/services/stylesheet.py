@@ -19,7 +19,7 @@ import urllib.request
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from ..deps import make_ssl_context
-from ..errors import ApiError
+from ..errors import ApiError, GatewayTimeout, InternalError, ServiceUnavailable, Unprocessable
 
 if TYPE_CHECKING:
     from ..app import App
@@ -54,7 +54,7 @@ def _text(value: Any) -> str:
 def coerce(raw: Any) -> Dict[str, Any]:
     """The §9.1 shape from a model's object; ``STYLE_SHEET_SHAPE`` (422) when nothing is left."""
     if not isinstance(raw, dict):
-        raise ApiError(422, "STYLE_SHEET_SHAPE", "Style-sheet shape invalid")
+        raise Unprocessable("STYLE_SHEET_SHAPE", "Style-sheet shape invalid")
     sheet = {"palette": _strings(raw.get("palette"), 6),
              "composition": _text(raw.get("composition")),
              "mood": _text(raw.get("mood")),
@@ -62,7 +62,7 @@ def coerce(raw: Any) -> Dict[str, Any]:
              "subject_details": _text(raw.get("subject_details")),
              "negative": _strings(raw.get("negative"), 4)}
     if not any(sheet.values()):
-        raise ApiError(422, "STYLE_SHEET_SHAPE", "Style-sheet shape invalid")
+        raise Unprocessable("STYLE_SHEET_SHAPE", "Style-sheet shape invalid")
     return sheet
 
 
@@ -97,7 +97,7 @@ def apply_prefix(prefix: str, prompt: str, cap: int) -> str:
 def parse_sheet_text(text: Any) -> Dict[str, Any]:
     """Model output text → coerced sheet (tolerates code fences around the object)."""
     if not isinstance(text, str) or not text.strip():
-        raise ApiError(422, "STYLE_SHEET_EMPTY", "Empty response from style-sheet model")
+        raise Unprocessable("STYLE_SHEET_EMPTY", "Empty response from style-sheet model")
     body = text.strip()
     if body.startswith("```"):
         body = body.strip("`")
@@ -111,8 +111,8 @@ def parse_sheet_text(text: Any) -> Dict[str, Any]:
         except ValueError:
             value = None
         if value is None:
-            raise ApiError(422, "STYLE_SHEET_PARSE",
-                           "Style-sheet model returned non-JSON") from None
+            raise Unprocessable("STYLE_SHEET_PARSE",
+                                "Style-sheet model returned non-JSON") from None
     return coerce(value)
 
 
@@ -195,20 +195,20 @@ def _upstream_failure(status: int, parsed: Any, where: str) -> ApiError:
     if isinstance(error, dict):
         code = error.get("code") or error.get("type")
     code = code if isinstance(code, str) and code else "STYLE_SHEET_ERROR"
-    return ApiError(500, code[:80], "Style-sheet extraction failed: %s returned HTTP %d"
-                    % (where, status), upstreamStatus=status)
+    return InternalError(code[:80], "Style-sheet extraction failed: %s returned HTTP %d"
+                         % (where, status), upstreamStatus=status)
 
 
 def _transport_failure(exc: BaseException, where: str, url: str) -> ApiError:
     reason = getattr(exc, "reason", exc)
     if isinstance(reason, socket.timeout) or isinstance(exc, socket.timeout):
-        return ApiError(504, "UPSTREAM_TIMEOUT", "Style-sheet extraction timed out waiting for "
-                        "%s (IMA2_UPSTREAM_IDLE_TIMEOUT_MS)" % where)
+        return GatewayTimeout("UPSTREAM_TIMEOUT", "Style-sheet extraction timed out waiting for "
+                              "%s (IMA2_UPSTREAM_IDLE_TIMEOUT_MS)" % where)
     if where == "the OAuth proxy":
-        return ApiError(503, "OAUTH_UNAVAILABLE", "OAuth proxy unreachable at %s; start it or "
-                        "set IMA2_OAUTH_URL" % url.rsplit("/v1/", 1)[0])
-    return ApiError(500, "STYLE_SHEET_ERROR", "Style-sheet extraction failed: %s unreachable "
-                    "(IMA2_OPENAI_BASE_URL)" % where)
+        return ServiceUnavailable("OAUTH_UNAVAILABLE", "OAuth proxy unreachable at %s; start it or "
+                                  "set IMA2_OAUTH_URL" % url.rsplit("/v1/", 1)[0])
+    return InternalError("STYLE_SHEET_ERROR", "Style-sheet extraction failed: %s unreachable "
+                         "(IMA2_OPENAI_BASE_URL)" % where)
 
 
 def _user_parts(prompt: str, reference: Optional[str], text_type: str,

@@ -19,7 +19,7 @@ import shutil
 import threading
 from typing import TYPE_CHECKING, Optional, Tuple
 
-from ..errors import ApiError
+from ..errors import BadRequest, NotFound
 from ..images import dimensions, make_thumbnail
 from ..store import atomic_write, ensure_dir
 from .gallery import THUMBS_DIR, clamp_thumb_px
@@ -33,8 +33,8 @@ HEADER = "X-Ima2-Thumbnail"
 def parse_thumb_px(raw: Optional[str]) -> int:
     text = (raw or "").strip()
     if not re.match(r"^[0-9]{1,6}$", text) or int(text) <= 0:
-        raise ApiError(400, "INVALID_THUMB_SIZE",
-                       "thumb must be a positive number of pixels, e.g. ?thumb=384")
+        raise BadRequest("INVALID_THUMB_SIZE",
+                         "thumb must be a positive number of pixels, e.g. ?thumb=384")
     return clamp_thumb_px(int(text))
 
 
@@ -72,7 +72,7 @@ class ThumbnailService:
             with open(path, "rb") as handle:
                 head = handle.read(65536)
         except OSError:
-            raise ApiError(404, "NOT_FOUND", "File not found") from None
+            raise NotFound("NOT_FOUND", "File not found") from None
         size = dimensions(head)
         if size is not None and max(size) <= px:
             return path, None, "original"

@@ -20,7 +20,7 @@ import stat as stat_mod
 import threading
 from typing import TYPE_CHECKING, Any, Dict, Optional
 
-from ..errors import ApiError
+from ..errors import BadRequest, Conflict, InternalError, NotFound
 from ..images import IMAGE_EXTENSIONS
 from ..log import now_ms
 from ..store import ensure_dir, read_json, write_json
@@ -105,12 +105,12 @@ class TrashService:
         try:
             info = os.lstat(path)
         except OSError:
-            raise ApiError(404, "ASSET_NOT_FOUND", "Asset not found") from None
+            raise NotFound("ASSET_NOT_FOUND", "Asset not found") from None
         if not stat_mod.S_ISREG(info.st_mode):
-            raise ApiError(400, "INVALID_FILENAME", "not a regular image file")
+            raise BadRequest("INVALID_FILENAME", "not a regular image file")
         trash = os.path.realpath(self.trash_dir)
         if os.path.realpath(path).startswith(trash + os.sep):
-            raise ApiError(400, "INVALID_FILENAME", "files in the trash are restored, not deleted")
+            raise BadRequest("INVALID_FILENAME", "files in the trash are restored, not deleted")
         return path
 
     def delete(self, name: str) -> Dict[str, Any]:
@@ -120,7 +120,7 @@ class TrashService:
         ttl = self.app.config.trash_ttl_ms
         with self._lock:
             if not os.path.lexists(path):  # a concurrent delete won
-                raise ApiError(404, "ASSET_NOT_FOUND", "Asset not found")
+                raise NotFound("ASSET_NOT_FOUND", "Asset not found")
             ensure_dir(self.trash_dir)
             entries = self._load()
             now = now_ms()
@@ -139,8 +139,8 @@ class TrashService:
             except OSError as exc:
                 del entries[trash_id]
                 self._save(entries)
-                raise ApiError(500, "TRASH_FAILED", "Could not move the image to the trash (%s)"
-                               % (exc.strerror or type(exc).__name__)) from exc
+                raise InternalError("TRASH_FAILED", "Could not move the image to the trash (%s)"
+                                    % (exc.strerror or type(exc).__name__)) from exc
             if sidecar_name:
                 try:
                     move_file(os.path.join(os.path.dirname(path), sidecar_name), target + ".json")
@@ -166,7 +166,7 @@ class TrashService:
             mine = [(int(e.get("deletedAt") or 0), k) for k, e in self._load().items()
                     if e.get("filename") == relative and int(e.get("unlinkAt") or 0) > now]
         if not mine:
-            raise ApiError(404, "TRASH_NOT_FOUND", "Nothing named %s is in the trash (expired or "
+            raise NotFound("TRASH_NOT_FOUND", "Nothing named %s is in the trash (expired or "
                            "never deleted)" % relative)
         return max(mine)[1]
 
@@ -174,37 +174,37 @@ class TrashService:
         if trash_id is None:  # no trashId: the newest delete of this file
             trash_id = self.latest_id(name)
         if not isinstance(trash_id, str) or not trash_id:
-            raise ApiError(400, "INVALID_TRASH_ID", "trashId required")
+            raise BadRequest("INVALID_TRASH_ID", "trashId required")
         if not _TRASH_ID.match(trash_id) or ".." in trash_id or trash_id.startswith("."):
-            raise ApiError(400, "INVALID_TRASH_ID", "invalid trashId")
+            raise BadRequest("INVALID_TRASH_ID", "invalid trashId")
         relative = validate_name(name)
         path = inside(self.root, relative)
         with self._lock:
             entries = self._load()
             entry = entries.get(trash_id) or self._foreign_entry(trash_id, relative)
             if entry is None or int(entry.get("unlinkAt") or 0) <= now_ms():
-                raise ApiError(404, "TRASH_NOT_FOUND",
+                raise NotFound("TRASH_NOT_FOUND",
                                "Nothing to restore for this trashId (expired or never deleted)")
             if entry.get("filename") != relative:
-                raise ApiError(400, "TRASH_ID_MISMATCH",
-                               "This trashId belongs to another file; restore it under its own "
-                               "name")
+                raise BadRequest("TRASH_ID_MISMATCH",
+                                 "This trashId belongs to another file; restore it under its own "
+                                 "name")
             source = os.path.join(self.trash_dir, trash_id)
             sidecar = entry.get("sidecar") if isinstance(entry.get("sidecar"), str) else None
             sidecar_target = os.path.join(os.path.dirname(path), sidecar) if sidecar else None
             if os.path.lexists(path) or (sidecar_target and os.path.lexists(sidecar_target)):
-                raise ApiError(409, "RESTORE_CONFLICT",
+                raise Conflict("RESTORE_CONFLICT",
                                "A file with this name exists again; delete or rename it first")
             if not os.path.isfile(source):
                 if entries.pop(trash_id, None) is not None:
                     self._save(entries)
-                raise ApiError(404, "TRASH_NOT_FOUND", "The trashed file is gone")
+                raise NotFound("TRASH_NOT_FOUND", "The trashed file is gone")
             try:
                 ensure_dir(os.path.dirname(path))
                 move_file(source, path)
             except OSError as exc:
-                raise ApiError(500, "RESTORE_FAILED", "Could not restore the image (%s)"
-                               % (exc.strerror or type(exc).__name__)) from exc
+                raise InternalError("RESTORE_FAILED", "Could not restore the image (%s)"
+                                    % (exc.strerror or type(exc).__name__)) from exc
             if sidecar_target and os.path.isfile(source + ".json"):
                 try:
                     move_file(source + ".json", sidecar_target)
