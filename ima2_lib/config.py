@@ -496,58 +496,86 @@ def allowed_values(setting: Setting) -> str:
     }.get(kind, kind)
 
 
+def _parse_int(setting: Setting, raw: Any) -> Tuple[bool, Any]:
+    number = js_number(raw)
+    if number is None or number != int(number):
+        return False, None
+    value = int(number)
+    if setting.name in PORT_SETTINGS:
+        return 0 <= value <= 65535, value
+    return value >= INT_MINIMUM.get(setting.name, 0), value
+
+
+def _parse_bool(setting: Setting, raw: Any) -> Tuple[bool, Any]:
+    if isinstance(raw, bool):
+        return True, raw
+    text = str(raw).strip().lower()
+    if text in _TRUE or text in _FALSE:
+        return True, text in _TRUE
+    return False, None
+
+
+def _parse_list(setting: Setting, raw: Any) -> Tuple[bool, Any]:
+    if isinstance(raw, list):
+        return True, [str(x).strip() for x in raw if str(x).strip()]
+    if isinstance(raw, str):
+        return True, [x.strip() for x in raw.split(",") if x.strip()]
+    return False, None
+
+
+def _parse_moderation(setting: Setting, raw: Any) -> Tuple[bool, Any]:
+    if isinstance(raw, list) and raw and all(isinstance(x, str) for x in raw):
+        return True, list(raw)
+    return False, None
+
+
+def _one_of(choices: Sequence[str], strings_only: bool = False
+            ) -> Callable[[Setting, Any], Tuple[bool, Any]]:
+    def parse(setting: Setting, raw: Any) -> Tuple[bool, Any]:
+        if strings_only and not isinstance(raw, str):
+            return False, None
+        text = str(raw).strip().lower()
+        return (True, text) if text in choices else (False, text if not strings_only else None)
+    return parse
+
+
+def _parse_path(setting: Setting, raw: Any) -> Tuple[bool, Any]:
+    if not isinstance(raw, str) or not raw:
+        return False, None
+    return True, os.path.abspath(os.path.expanduser(raw))
+
+
+def _parse_str(setting: Setting, raw: Any) -> Tuple[bool, Any]:
+    if raw is None:
+        return False, None
+    return True, raw if isinstance(raw, str) else str(raw)
+
+
+def _parse_size(setting: Setting, raw: Any) -> Tuple[bool, Any]:
+    size = parse_size(raw)
+    return (size is not None), size
+
+
+def _parse_duration(setting: Setting, raw: Any) -> Tuple[bool, Any]:
+    ms = parse_duration_ms(raw)
+    return (ms is not None), ms
+
+
+# kind -> parser(setting, raw) -> (ok, value); the kinds of KIND_TYPES.
+_PARSERS: Dict[str, Callable[[Setting, Any], Tuple[bool, Any]]] = {
+    "int": _parse_int, "bool": _parse_bool, "size": _parse_size, "duration": _parse_duration,
+    "list": _parse_list, "moderation": _parse_moderation, "loglevel": _one_of(LOG_LEVELS),
+    "imagepath": _one_of(IMAGE_PATHS, strings_only=True), "provider": _one_of(PROVIDERS),
+    "path": _parse_path, "str": _parse_str,
+}
+
+
 def _parse(setting: Setting, raw: Any) -> Tuple[bool, Any]:
     """Return (ok, value). Strings from env and JSON values from config.json are accepted."""
-    kind = setting.kind
-    if kind == "int":
-        number = js_number(raw)
-        if number is None or number != int(number):
-            return False, None
-        value = int(number)
-        if setting.name in PORT_SETTINGS:
-            return 0 <= value <= 65535, value
-        return value >= INT_MINIMUM.get(setting.name, 0), value
-    if kind == "bool":
-        if isinstance(raw, bool):
-            return True, raw
-        text = str(raw).strip().lower()
-        if text in _TRUE or text in _FALSE:
-            return True, text in _TRUE
-        return False, None
-    if kind == "size":
-        size = parse_size(raw)
-        return (size is not None), size
-    if kind == "duration":
-        ms = parse_duration_ms(raw)
-        return (ms is not None), ms
-    if kind == "list":
-        if isinstance(raw, list):
-            return True, [str(x).strip() for x in raw if str(x).strip()]
-        if isinstance(raw, str):
-            return True, [x.strip() for x in raw.split(",") if x.strip()]
-        return False, None
-    if kind == "moderation":
-        if isinstance(raw, list) and raw and all(isinstance(x, str) for x in raw):
-            return True, list(raw)
-        return False, None
-    if kind == "loglevel":
-        text = str(raw).strip().lower()
-        return text in LOG_LEVELS, text
-    if kind == "imagepath":
-        text = str(raw).strip().lower() if isinstance(raw, str) else ""
-        return (True, text) if text in IMAGE_PATHS else (False, None)
-    if kind == "provider":
-        text = str(raw).strip().lower()
-        return (text in PROVIDERS), text
-    if kind == "path":
-        if not isinstance(raw, str) or not raw:
-            return False, None
-        return True, os.path.abspath(os.path.expanduser(raw))
-    if kind == "str":
-        if raw is None:
-            return False, None
-        return True, raw if isinstance(raw, str) else str(raw)
-    raise AssertionError(kind)
+    parser = _PARSERS.get(setting.kind)
+    if parser is None:
+        raise AssertionError(setting.kind)
+    return parser(setting, raw)
 
 
 def _json_lookup(data: Dict[str, Any], dotted: str) -> Tuple[bool, Any]:
