@@ -3,20 +3,54 @@
 // thrown ApiError with code/message/status, and a spec-exact SSE reader over fetch (so we can
 // POST JSON; EventSource cannot). Must not: touch the DOM or hold UI state.
 
+/**
+ * Options of `request` / `send`: a JSON body (`json`) or a raw one (`body`), extra headers,
+ * an abort signal and the Accept header (JSON unless said otherwise).
+ * @typedef {object} RequestOptions
+ * @property {any} [json] serialised as the JSON request body
+ * @property {BodyInit} [body] sent as it is (when `json` is absent)
+ * @property {Record<string, string>} [headers]
+ * @property {AbortSignal} [signal]
+ * @property {string} [accept]
+ */
+
+/**
+ * What the server's error bodies carry besides the message (both families, docs/API.md).
+ * @typedef {object} ApiErrorDetails
+ * @property {string|null} [code] the machine code (`REF_TOO_LARGE`, `SERVER_UNREACHABLE`…)
+ * @property {number} [status] the HTTP status (0 when the server did not answer)
+ * @property {any} [body] the parsed error body, if any
+ * @property {number|null} [retryAfter] seconds to wait before retrying, if known
+ */
+
 /** An error answered by the server (or the network), with its machine code. */
 export class ApiError extends Error {
+  /**
+   * @param {string|null|undefined} message
+   * @param {ApiErrorDetails} [details]
+   */
   constructor(message, { code = null, status = 0, body = null, retryAfter = null } = {}) {
     super(message || 'Request failed');
     this.name = 'ApiError';
+    /** @type {string|null} */
     this.code = code;
+    /** @type {number} */
     this.status = status;
+    /** @type {any} */
     this.body = body;
+    /** @type {number|null} */
     this.retryAfter = retryAfter;
+    /** @type {string|null} */
     this.requestId = body && typeof body.requestId === 'string' ? body.requestId : null;
   }
 }
 
-/** Seconds to wait, from a Retry-After header or the retry fields an error body may carry. */
+/**
+ * Seconds to wait, from a Retry-After header or the retry fields an error body may carry.
+ * @param {any} body the parsed error body (or null)
+ * @param {string|null} header the Retry-After header (seconds or an HTTP date)
+ * @returns {number|null}
+ */
 function retryAfterOf(body, header) {
   const fields = body ? [body.retryAfter, body.retryAfterSec, body.retry_after] : [];
   for (const value of fields) {
@@ -33,7 +67,13 @@ function retryAfterOf(body, header) {
   return null;
 }
 
-/** Any error body (family A, family B, or something else) → ApiError. */
+/**
+ * Any error body (family A, family B, or something else) → ApiError.
+ * @param {any} body the parsed body (or null)
+ * @param {number} status the HTTP status; 0 lets the body's own `status` field decide
+ * @param {string|null} [retryHeader] the Retry-After header
+ * @returns {ApiError}
+ */
 export function toApiError(body, status, retryHeader = null) {
   let code = null;
   let message = null;
@@ -52,6 +92,10 @@ export function toApiError(body, status, retryHeader = null) {
   return new ApiError(message, { code, status, body, retryAfter: retryAfterOf(body, retryHeader) });
 }
 
+/**
+ * @param {Response} res a non-2xx answer
+ * @returns {Promise<ApiError>}
+ */
 async function errorFromResponse(res) {
   let body = null;
   try {
@@ -63,6 +107,13 @@ async function errorFromResponse(res) {
   return toApiError(body, res.status, res.headers.get('Retry-After'));
 }
 
+/**
+ * The one fetch: throws ApiError for a non-2xx answer or no answer (an abort is rethrown).
+ * @param {string} method
+ * @param {string} path
+ * @param {RequestOptions} [options]
+ * @returns {Promise<Response>}
+ */
 async function send(method, path, { json, body, headers = {}, signal, accept } = {}) {
   const opts = { method, headers: { Accept: accept || 'application/json', ...headers }, signal };
   if (json !== undefined) {
@@ -82,7 +133,13 @@ async function send(method, path, { json, body, headers = {}, signal, accept } =
   return res;
 }
 
-/** JSON request → parsed body (null for 204). Throws ApiError for any non-2xx answer. */
+/**
+ * JSON request → parsed body (null for 204). Throws ApiError for any non-2xx answer.
+ * @param {string} method
+ * @param {string} path
+ * @param {RequestOptions} [options]
+ * @returns {Promise<any>} the JSON body, the text of a non-JSON answer, or null
+ */
 export async function request(method, path, options = {}) {
   const res = await send(method, path, options);
   if (res.status === 204) return null;
@@ -91,9 +148,27 @@ export async function request(method, path, options = {}) {
   return res.text();
 }
 
+/** @type {(path: string, options?: RequestOptions) => Promise<any>} */
 export const get = (path, options) => request('GET', path, options);
+/** @type {(path: string, json: any, options?: RequestOptions) => Promise<any>} */
 export const post = (path, json, options = {}) => request('POST', path, { ...options, json });
+/** @type {(path: string, options?: RequestOptions) => Promise<any>} */
 export const del = (path, options) => request('DELETE', path, options);
+
+/**
+ * One dispatched server-sent event, as the parser hands it over (data still text).
+ * @typedef {object} SSEEvent
+ * @property {string} event the event type (`message` when the stream named none)
+ * @property {string} data the data lines joined with "\n"
+ * @property {string} id the last event id seen
+ */
+
+/**
+ * One server-sent event with its data JSON-decoded (the text when it is not JSON).
+ * @typedef {object} StreamEvent
+ * @property {string} event
+ * @property {any} data
+ */
 
 /**
  * WHATWG event-stream parser: LF, CR and CRLF line ends (also split across chunks), comments,
@@ -102,21 +177,26 @@ export const del = (path, options) => request('DELETE', path, options);
  * once, so a multi-megabyte base64 line costs linear time.
  */
 export class SSEParser {
+  /** @param {(event: SSEEvent) => void} onEvent called once per dispatched event */
   constructor(onEvent) {
     this.onEvent = onEvent;
+    /** @type {string[]} the current line so far, in pieces */
     this.pieces = [];
     this.afterCR = false;
     this.started = false;
     this.lastEventId = '';
+    /** @type {number|null} the stream's reconnection time (ms), if it sent one */
     this.retry = null;
     this.resetEvent();
   }
 
   resetEvent() {
     this.eventType = '';
+    /** @type {string[]} */
     this.data = [];
   }
 
+  /** @param {string} text the next decoded chunk of the stream */
   feed(text) {
     if (!text) return;
     let start = 0;
@@ -150,6 +230,7 @@ export class SSEParser {
     if (start < text.length) this.pieces.push(text.slice(start));
   }
 
+  /** @param {string} line one complete line, without its line end */
   line(line) {
     if (line === '') {
       this.dispatch();
@@ -191,7 +272,12 @@ export class SSEParser {
   }
 }
 
-/** Read a fetch Response body as SSE; `onEvent({event, data})` gets JSON-decoded data. */
+/**
+ * Read a fetch Response body as SSE; `onEvent({event, data})` gets JSON-decoded data.
+ * @param {Response} res
+ * @param {(event: StreamEvent) => void} onEvent
+ * @returns {Promise<void>} settles when the stream ends
+ */
 export async function readEventStream(res, onEvent) {
   const reader = res.body.getReader();
   const decoder = new TextDecoder('utf-8');
@@ -216,6 +302,11 @@ export async function readEventStream(res, onEvent) {
 /**
  * POST JSON asking for SSE. Early errors (before the stream starts) throw ApiError; a JSON
  * answer (a server without the stream mode) is delivered as one `done` event.
+ * @param {string} path
+ * @param {any} json the request body
+ * @param {{onEvent?: (event: StreamEvent) => void, signal?: AbortSignal,
+ *   headers?: Record<string, string>}} [options] `onEvent` receives every event
+ * @returns {Promise<void>}
  */
 export async function postStream(path, json, { onEvent, signal, headers = {} } = {}) {
   const res = await send('POST', path, { json, signal, headers, accept: 'text/event-stream' });
@@ -229,8 +320,11 @@ export async function postStream(path, json, { onEvent, signal, headers = {} } =
 
 // --- the routes the studio uses (docs/API.md §6) ---------------------------------------------
 const enc = encodeURIComponent;
+/** @type {(name: string) => string} each path segment URL-encoded, the slashes kept */
 export const encodePath = (name) => String(name).split('/').map(enc).join('/');
 
+/** The studio's routes, one function each; every one returns the parsed answer or throws
+ * ApiError (see the README's API table for the bodies). */
 export const api = {
   health: () => get('/api/health'),
   oauthStatus: () => get('/api/oauth/status'),
