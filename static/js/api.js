@@ -1,27 +1,15 @@
 // api.js — the only place that talks HTTP. Owns: one fetch wrapper that turns both error
 // families (flat {"error": "msg", "code"} and nested {"error": {"code", "message"}}) into a
-// thrown ApiError with code/message/status, and a spec-exact SSE reader over fetch (so we can
-// POST JSON; EventSource cannot). Must not: touch the DOM or hold UI state.
+// thrown ApiError with code/message/status, and POST-then-stream over fetch (the SSE reader
+// is sse.js, re-exported here). Must not: touch the DOM or hold UI state.
 
-/**
- * Options of `request` / `send`: a JSON body (`json`) or a raw one (`body`), extra headers,
- * an abort signal and the Accept header (JSON unless said otherwise).
- * @typedef {object} RequestOptions
- * @property {any} [json] serialised as the JSON request body
- * @property {BodyInit} [body] sent as it is (when `json` is absent)
- * @property {Record<string, string>} [headers]
- * @property {AbortSignal} [signal]
- * @property {string} [accept]
- */
+/** @typedef {import('./types.js').RequestOptions} RequestOptions */
+/** @typedef {import('./types.js').ApiErrorDetails} ApiErrorDetails */
+/** @typedef {import('./types.js').StreamEvent} StreamEvent */
 
-/**
- * What the server's error bodies carry besides the message (both families, docs/API.md).
- * @typedef {object} ApiErrorDetails
- * @property {string|null} [code] the machine code (`REF_TOO_LARGE`, `SERVER_UNREACHABLE`…)
- * @property {number} [status] the HTTP status (0 when the server did not answer)
- * @property {any} [body] the parsed error body, if any
- * @property {number|null} [retryAfter] seconds to wait before retrying, if known
- */
+import { readEventStream } from './sse.js';
+
+export { SSEParser, readEventStream } from './sse.js';
 
 /** An error answered by the server (or the network), with its machine code. */
 export class ApiError extends Error {
@@ -32,13 +20,9 @@ export class ApiError extends Error {
   constructor(message, { code = null, status = 0, body = null, retryAfter = null } = {}) {
     super(message || 'Request failed');
     this.name = 'ApiError';
-    /** @type {string|null} */
     this.code = code;
-    /** @type {number} */
     this.status = status;
-    /** @type {any} */
     this.body = body;
-    /** @type {number|null} */
     this.retryAfter = retryAfter;
     /** @type {string|null} */
     this.requestId = body && typeof body.requestId === 'string' ? body.requestId : null;
@@ -92,10 +76,7 @@ export function toApiError(body, status, retryHeader = null) {
   return new ApiError(message, { code, status, body, retryAfter: retryAfterOf(body, retryHeader) });
 }
 
-/**
- * @param {Response} res a non-2xx answer
- * @returns {Promise<ApiError>}
- */
+/** @param {Response} res a non-2xx answer @returns {Promise<ApiError>} */
 async function errorFromResponse(res) {
   let body = null;
   try {
@@ -155,149 +136,6 @@ export const post = (path, json, options = {}) => request('POST', path, { ...opt
 /** @type {(path: string, options?: RequestOptions) => Promise<any>} */
 export const del = (path, options) => request('DELETE', path, options);
 
-/**
- * One dispatched server-sent event, as the parser hands it over (data still text).
- * @typedef {object} SSEEvent
- * @property {string} event the event type (`message` when the stream named none)
- * @property {string} data the data lines joined with "\n"
- * @property {string} id the last event id seen
- */
-
-/**
- * One server-sent event with its data JSON-decoded (the text when it is not JSON).
- * @typedef {object} StreamEvent
- * @property {string} event
- * @property {any} data
- */
-
-/**
- * WHATWG event-stream parser: LF, CR and CRLF line ends (also split across chunks), comments,
- * one leading space stripped, multi-line data joined with "\n", a trailing event without its
- * blank line is discarded at the end of the stream. Long lines are kept as pieces and joined
- * once, so a multi-megabyte base64 line costs linear time.
- */
-export class SSEParser {
-  /** @param {(event: SSEEvent) => void} onEvent called once per dispatched event */
-  constructor(onEvent) {
-    this.onEvent = onEvent;
-    /** @type {string[]} the current line so far, in pieces */
-    this.pieces = [];
-    this.afterCR = false;
-    this.started = false;
-    this.lastEventId = '';
-    /** @type {number|null} the stream's reconnection time (ms), if it sent one */
-    this.retry = null;
-    this.resetEvent();
-  }
-
-  resetEvent() {
-    this.eventType = '';
-    /** @type {string[]} */
-    this.data = [];
-  }
-
-  /** @param {string} text the next decoded chunk of the stream */
-  feed(text) {
-    if (!text) return;
-    let start = 0;
-    if (!this.started) {
-      this.started = true;
-      if (text.charCodeAt(0) === 0xfeff) start = 1;
-    }
-    if (this.afterCR) {
-      this.afterCR = false;
-      if (text.charCodeAt(start) === 10) start += 1;
-    }
-    const ends = /[\r\n]/g;
-    ends.lastIndex = start;
-    let match;
-    while ((match = ends.exec(text)) !== null) {
-      const at = match.index;
-      const tail = text.slice(start, at);
-      const line = this.pieces.length ? this.pieces.join('') + tail : tail;
-      this.pieces = [];
-      start = at + 1;
-      if (text.charCodeAt(at) === 13) {
-        if (start < text.length) {
-          if (text.charCodeAt(start) === 10) start += 1;
-        } else {
-          this.afterCR = true;
-        }
-      }
-      ends.lastIndex = start;
-      this.line(line);
-    }
-    if (start < text.length) this.pieces.push(text.slice(start));
-  }
-
-  /** @param {string} line one complete line, without its line end */
-  line(line) {
-    if (line === '') {
-      this.dispatch();
-      return;
-    }
-    if (line.charCodeAt(0) === 58) return; // ':' comment / keepalive
-    const colon = line.indexOf(':');
-    let field = line;
-    let value = '';
-    if (colon >= 0) {
-      field = line.slice(0, colon);
-      value = line.slice(colon + 1);
-      if (value.charCodeAt(0) === 32) value = value.slice(1);
-    }
-    if (field === 'event') this.eventType = value;
-    else if (field === 'data') this.data.push(value);
-    else if (field === 'id') {
-      if (!value.includes('\0')) this.lastEventId = value;
-    } else if (field === 'retry') {
-      if (/^\d+$/.test(value)) this.retry = Number(value);
-    }
-  }
-
-  dispatch() {
-    if (!this.data.length) {
-      this.resetEvent();
-      return;
-    }
-    const event = { event: this.eventType || 'message', data: this.data.join('\n'),
-      id: this.lastEventId };
-    this.resetEvent();
-    this.onEvent(event);
-  }
-
-  /** End of stream: an event without its blank line is dropped (HTML spec). */
-  end() {
-    this.pieces = [];
-    this.resetEvent();
-  }
-}
-
-/**
- * Read a fetch Response body as SSE; `onEvent({event, data})` gets JSON-decoded data.
- * @param {Response} res
- * @param {(event: StreamEvent) => void} onEvent
- * @returns {Promise<void>} settles when the stream ends
- */
-export async function readEventStream(res, onEvent) {
-  const reader = res.body.getReader();
-  const decoder = new TextDecoder('utf-8');
-  const parser = new SSEParser((ev) => {
-    let data = ev.data;
-    try {
-      data = JSON.parse(ev.data);
-    } catch (_) {
-      // not JSON: hand over the text
-    }
-    onEvent({ event: ev.event, data });
-  });
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    parser.feed(decoder.decode(value, { stream: true }));
-  }
-  parser.feed(decoder.decode());
-  parser.end();
-}
 
 /**
  * POST JSON asking for SSE. Early errors (before the stream starts) throw ApiError; a JSON

@@ -2,6 +2,8 @@
 // localStorage (wrapped: private modes and sandboxed frames throw), ids, and the values several
 // views read (OAuth models, the current view). Must not: talk HTTP or build DOM.
 
+/** @typedef {import('./types.js').StudioState} StudioState */
+
 const bus = new EventTarget();
 
 /**
@@ -83,29 +85,6 @@ export function tabId() {
     return uid('tab_');
   }
 }
-
-/**
- * The proxy's state as GET /api/oauth/status reports it.
- * @typedef {object} OAuthState
- * @property {string} status `unknown` until the first answer, then the server's status
- * @property {string[]} models image models the proxy lists
- * @property {string|null} defaultModel the configured default model
- * @property {string|null} [reason] why the proxy is not ready, in its own words
- * @property {string|null} [hint] what the user can do about it
- * @property {{code: string, message?: string, model?: string}[]} [warnings]
- * @property {{id: string, path: string}[]} [modelPaths] the render path of each model
- * @property {any} [quota] the proxy's usage figures (`primary.usedPercent`, `resetAt`)
- * @property {string} [provider] `oauth` or `offline`
- */
-
-/**
- * @typedef {object} StudioState
- * @property {OAuthState} oauth
- * @property {string} view the visible view (`studio`, `nodes`…)
- * @property {any[]} sessions the session list as GET /api/sessions answers it
- * @property {string|null} sessionId the open session
- * @property {number|null} [liveNodes] node count of the open graph (the picker shows it)
- */
 
 /** Values read by more than one view. Changes are announced on the bus.
  * @type {StudioState} */
