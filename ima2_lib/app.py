@@ -457,7 +457,7 @@ class App:
         return resp
 
     def error_response(self, err: ApiError, family: str) -> Response:
-        resp = json_response(error_body(err, family), err.status, err.headers)
+        resp = json_response(error_body(err, family), err.status, list(err.headers))
         resp.close = err.close
         return resp
 

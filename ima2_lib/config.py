@@ -130,6 +130,15 @@ SETTINGS: List[Setting] = [
     Setting(name="history_snapshot_min", kind="int", default=2000,
             env=("IMA2_HISTORY_SNAPSHOT_MIN",), json=("history.snapshotMinImages",),
             help="smallest gallery whose index is snapshotted for fast restarts (0 = never)"),
+    Setting(name="bulk_max", kind="int", default=1000, env=("IMA2_BULK_MAX",),
+            json=("history.bulkMax",),
+            help="most images one bulk action (or export selection by names) may name"),
+    Setting(name="import_max_bytes", kind="size", default="2gb", env=("IMA2_IMPORT_MAX_BYTES",),
+            json=("history.importMaxBytes",),
+            help="largest import bundle, and the most its files may expand to"),
+    Setting(name="import_max_files", kind="int", default=100000,
+            env=("IMA2_IMPORT_MAX_FILES",), json=("history.importMaxFiles",),
+            help="most entries in one import bundle"),
     # --- OAuth proxy / upstream ---------------------------------------------------------
     Setting(name="oauth_proxy_port", kind="int", default=10531,
             env=("IMA2_OAUTH_PROXY_PORT", "OAUTH_PORT"), json=("oauth.proxyPort",),
@@ -305,6 +314,9 @@ class Config:
     history_page_size: int
     history_max_page: int
     history_snapshot_min: int
+    bulk_max: int
+    import_max_bytes: int
+    import_max_files: int
     oauth_proxy_port: int
     no_oauth_proxy: bool
     oauth_url: Optional[str]

@@ -33,6 +33,12 @@ class ApiError(Exception):
     """
 
     status: int = 500
+    code: Optional[str]
+    message: str
+    headers: Tuple[Tuple[str, str], ...]
+    close: bool
+    terminal: Optional[str]
+    extra: Mapping[str, Any]
     _SEALED = ("status", "code", "message", "headers", "close", "terminal", "extra")
 
     def __init__(self, status: int, code: Optional[str], message: str,
@@ -83,7 +89,7 @@ class ApiError(Exception):
 def _rebuild(cls: type, status: int, code: Optional[str], message: str,
              headers: Sequence[Tuple[str, str]], close: bool, terminal: Optional[str],
              extra: Dict[str, Any]) -> ApiError:
-    err = ApiError.__new__(cls)
+    err: ApiError = ApiError.__new__(cls)
     ApiError.__init__(err, status, code, message, headers, close, terminal=terminal, fields=extra)
     return err
 

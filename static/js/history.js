@@ -9,6 +9,7 @@ import { t } from './i18n.js';
 
 export const PAGE = 50;
 const UNDO_MS = 10000;
+const INDEXING_RETRY_MS = 1000;
 
 const items = [];
 const byName = new Map();
@@ -42,6 +43,21 @@ function announce() {
   emit('history', { items, total, done: cursor === null });
 }
 
+// The server answers from a partial index while it starts up (`indexing: true`): read the
+// listing again until the index is complete, so a large gallery is never shown half.
+let reindexTimer = null;
+function reloadWhenIndexed() {
+  if (reindexTimer) return;
+  reindexTimer = setTimeout(() => {
+    reindexTimer = null;
+    items.splice(0, items.length);
+    byName.clear();
+    cursor = undefined;
+    sorted = 0;
+    history.loadMore();
+  }, INDEXING_RETRY_MS);
+}
+
 export const history = {
   items,
   get done() {
@@ -71,6 +87,7 @@ export const history = {
       cursor = data.nextCursor || null;
       total = Number.isFinite(data.total) ? data.total : total;
       announce();
+      if (data.indexing) reloadWhenIndexed();
       return true;
     }).finally(() => {
       loading = null;
