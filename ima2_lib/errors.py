@@ -137,6 +137,10 @@ class PayloadTooLarge(_Named):
     status = 413
 
 
+class UnsupportedMediaType(_Named):
+    status = 415
+
+
 class RangeNotSatisfiable(_Named):
     status = 416
 
@@ -175,8 +179,8 @@ class InsufficientStorage(_Named):
 # status -> the outcome-named class (for code that only has a number).
 BY_STATUS: Dict[int, type] = {cls.status: cls for cls in (
     BadRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed, RequestTimeout, Conflict,
-    PayloadTooLarge, RangeNotSatisfiable, Unprocessable, PreconditionRequired, InternalError,
-    ServiceUnavailable, GatewayTimeout, InsufficientStorage)}
+    PayloadTooLarge, UnsupportedMediaType, RangeNotSatisfiable, Unprocessable,
+    PreconditionRequired, InternalError, ServiceUnavailable, GatewayTimeout, InsufficientStorage)}
 
 
 def bad_request(code: Optional[str], message: str, **extra: Any) -> ApiError:

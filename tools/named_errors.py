@@ -14,7 +14,7 @@ import sys
 
 NAMES = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound",
          405: "MethodNotAllowed", 408: "RequestTimeout", 409: "Conflict",
-         413: "PayloadTooLarge", 416: "RangeNotSatisfiable", 422: "Unprocessable",
+         413: "PayloadTooLarge", 415: "UnsupportedMediaType", 416: "RangeNotSatisfiable", 422: "Unprocessable",
          428: "PreconditionRequired", 500: "InternalError", 502: "UpstreamFailure",
          503: "ServiceUnavailable", 504: "GatewayTimeout", 507: "InsufficientStorage"}
 _IMPORT = re.compile(r"^from (\.+)errors import (\([^)]*\)|[^\n]*)$", re.M)

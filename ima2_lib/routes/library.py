@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from ..apispec import ZIP, arr, b, i, nullable, obj, op, s
-from ..errors import ApiError, BadRequest
+from ..errors import BadRequest, UnsupportedMediaType
 from ..httpio import Request, StreamResponse
 from ..services.gallery import validate_name
 from ..services.history import parse_list_query
@@ -90,8 +90,8 @@ def handle_import(app: App, req: Request) -> Dict[str, Any]:
     ctype = (req.header("Content-Type") or "").split(";")[0].strip().lower()
     if ctype not in ("application/zip", "application/octet-stream",
                      "application/x-zip-compressed"):
-        raise ApiError(415, "UNSUPPORTED_MEDIA_TYPE", "Send the bundle as the raw body with "
-                       "Content-Type: application/zip")
+        raise UnsupportedMediaType("UNSUPPORTED_MEDIA_TYPE", "Send the bundle as the raw body with "
+                                   "Content-Type: application/zip")
     return app.history.bundle.import_request(req)
 
 
