@@ -8,10 +8,13 @@ Thin: the bus is ``services/events.py``.
 from __future__ import annotations
 
 import queue
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from ..apispec import SSE, op, s
 from ..httpio import SSE_KEEPALIVE, Request, Response, sse_event, sse_response
+
+if TYPE_CHECKING:
+    from ..app import App
 
 KEEPALIVE_S = 15.0
 POLL_S = 0.25
@@ -21,7 +24,7 @@ def _frame(event_id: str, name: str, data: Any) -> bytes:
     return b"id: " + event_id.encode("ascii") + b"\n" + sse_event(name, data)
 
 
-def handle_events(app: Any, req: Request) -> Response:
+def handle_events(app: App, req: Request) -> Response:
     last = req.header("Last-Event-ID") or req.query_one("lastEventId")
     sub, replay, gap = app.events.subscribe(last)
 

@@ -17,11 +17,14 @@ timeout bounds them). Must not: know about HTTP or the upstream protocol.
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
-from ..errors import ApiError
+from ..errors import Conflict
 from ..log import now_ms
 from ..upstream import CancelToken
+
+if TYPE_CHECKING:
+    from ..app import App
 
 PROMPT_CHARS = 500
 MAX_TERMINAL = 1000
@@ -69,7 +72,7 @@ class Job:
 
 
 class InflightRegistry:
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: App) -> None:
         self.app = app
         self._lock = threading.Lock()
         self._active: Dict[str, Job] = {}
@@ -96,7 +99,7 @@ class InflightRegistry:
         job = Job(request_id, kind, prompt, meta)
         with self._lock:
             if request_id in self._active:
-                raise ApiError(409, "REQUEST_ID_IN_USE",
+                raise Conflict("REQUEST_ID_IN_USE",
                                "requestId '%s' belongs to a job that is still running; use a "
                                "new requestId or cancel it first (DELETE /api/inflight/%s)"
                                % (request_id, request_id))
@@ -179,7 +182,7 @@ class InflightRegistry:
 
     # --- queries ---------------------------------------------------------------------------
     def _reap(self, now: int) -> None:
-        ttl = int(self.app.config.inflight_terminal_ttl_ms)
+        ttl = self.app.config.inflight_terminal_ttl_ms
         for key in [k for k, snap in self._terminal.items() if snap["finishedAt"] < now - ttl]:
             del self._terminal[key]
         if len(self._terminal) > MAX_TERMINAL:

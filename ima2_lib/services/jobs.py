@@ -27,15 +27,18 @@ import json
 import os
 import queue
 import threading
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
-from ..errors import ApiError
+from ..errors import ApiError, Conflict, NotFound
 from ..log import now_ms
 from ..store import read_json, write_json
 from ..upstream_errors import canceled
 from . import pipeline
 from .callbacks import Callbacks
 from .pipeline import Outcome, Plan
+
+if TYPE_CHECKING:
+    from ..app import App
 
 STATES = ("queued", "running", "done", "failed", "canceled", "interrupted")
 TERMINAL = ("done", "failed", "canceled", "interrupted")
@@ -56,7 +59,7 @@ def fingerprint(kind: str, body: Dict[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def make_plan(app: Any, kind: str, body: Dict[str, Any], header_id: Optional[str] = None,
+def make_plan(app: App, kind: str, body: Dict[str, Any], header_id: Optional[str] = None,
               mode: str = "json") -> Plan:
     """Validate ``body`` as a ``kind`` job (raises the kind's ApiError)."""
     from . import classic, nodes
@@ -122,7 +125,7 @@ class Handle:
 class JobQueue:
     """The service behind ``app.jobs``."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: App) -> None:
         self.app = app
         self.folder = os.path.join(app.config.config_dir, "jobs")
         self._lock = threading.RLock()
@@ -154,10 +157,10 @@ class JobQueue:
 
     # --- settings --------------------------------------------------------------------------
     def limit(self) -> int:
-        return max(1, int(self.app.config.max_concurrent_jobs))
+        return max(1, self.app.config.max_concurrent_jobs)
 
     def deadline_ms(self) -> int:
-        return max(0, int(self.app.config.job_deadline_ms))
+        return max(0, self.app.config.job_deadline_ms)
 
     def reserve_percent(self) -> int:
         return max(0, int(self.app.config.quota_reserve_percent))
@@ -170,7 +173,7 @@ class JobQueue:
     def _write(self, record: Dict[str, Any]) -> None:
         try:
             write_json(self._path(record["id"]), record, mode=0o600,
-                       fsync=bool(self.app.config.fsync))
+                       fsync=self.app.config.fsync)
         except Exception as exc:  # noqa: BLE001 - no job content may kill the caller's thread
             self.app.log.warn("jobs", "journal_write_failed", id=record["id"],
                               error=getattr(exc, "strerror", None) or exc)
@@ -627,9 +630,9 @@ class JobQueue:
         with self._lock:
             record = self._records.get(job_id)
         if record is None:
-            raise ApiError(404, "JOB_NOT_FOUND", "No job %s" % job_id)
+            raise NotFound("JOB_NOT_FOUND", "No job %s" % job_id)
         if record["state"] not in ("failed", "interrupted", "canceled"):
-            raise ApiError(409, "JOB_NOT_RETRYABLE", "Only a failed, interrupted or canceled "
+            raise Conflict("JOB_NOT_RETRYABLE", "Only a failed, interrupted or canceled "
                            "job can be retried (this one is %s)" % record["state"])
         body = dict(record["body"])
         plan = make_plan(self.app, record["kind"], body)

@@ -11,10 +11,13 @@ Must not: move files (history does) or touch sessions that had no matching node.
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List
+from typing import TYPE_CHECKING, Any, Dict, List
 from urllib.parse import quote, unquote, urlsplit
 
 from ..log import now_ms
+
+if TYPE_CHECKING:
+    from ..app import App
 
 MISSING = "asset-missing"
 
@@ -73,7 +76,7 @@ def _unmark(data: Dict[str, Any], filename: str) -> bool:
     return True
 
 
-def apply(app: Any, store: Any, filename: str, restore: bool) -> Dict[str, int]:
+def apply(app: App, store: Any, filename: str, restore: bool) -> Dict[str, int]:
     """Mark (or unmark) every node showing ``filename``; counts of what actually changed."""
     if not isinstance(filename, str) or not _target(filename):
         return {"sessionsTouched": 0, "nodesTouched": 0}
