@@ -5,49 +5,52 @@ checked by the service against its own pattern, never used as paths as given.
 """
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import TYPE_CHECKING, Any, Dict
 
 from ..apispec import arr, b, i, obj, op, s
 from ..httpio import JSON_TYPE, Request, Response, json_bytes
 
+if TYPE_CHECKING:
+    from ..app import App
 
-def handle_list(app: Any, req: Request) -> Dict[str, Any]:
+
+def handle_list(app: App, req: Request) -> Dict[str, Any]:
     items = app.prompt_library.list(req.query_one("q"))
     return {"items": items, "total": len(items)}
 
 
-def handle_create(app: Any, req: Request) -> Response:
+def handle_create(app: App, req: Request) -> Response:
     doc = app.prompt_library.create(req.json_object(app.json_limit()))
     return Response(201, json_bytes(doc), [("Content-Type", JSON_TYPE)])
 
 
-def handle_get(app: Any, req: Request) -> Dict[str, Any]:
+def handle_get(app: App, req: Request) -> Dict[str, Any]:
     return app.prompt_library.get(req.params["id"])
 
 
-def handle_update(app: Any, req: Request) -> Dict[str, Any]:
+def handle_update(app: App, req: Request) -> Dict[str, Any]:
     return app.prompt_library.update(req.params["id"], req.json_object(app.json_limit()))
 
 
-def handle_delete(app: Any, req: Request) -> Dict[str, Any]:
+def handle_delete(app: App, req: Request) -> Dict[str, Any]:
     return app.prompt_library.delete(req.params["id"])
 
 
-def handle_versions(app: Any, req: Request) -> Dict[str, Any]:
+def handle_versions(app: App, req: Request) -> Dict[str, Any]:
     return app.prompt_library.versions(req.params["id"])
 
 
-def handle_restore(app: Any, req: Request) -> Dict[str, Any]:
+def handle_restore(app: App, req: Request) -> Dict[str, Any]:
     return app.prompt_library.restore(req.params["id"], req.params["n"])
 
 
-def handle_export(app: Any, req: Request) -> Response:
+def handle_export(app: App, req: Request) -> Response:
     return Response(200, json_bytes(app.prompt_library.export()), [
         ("Content-Type", JSON_TYPE),
         ("Content-Disposition", 'attachment; filename="ima2-prompts.json"')])
 
 
-def handle_import(app: Any, req: Request) -> Dict[str, Any]:
+def handle_import(app: App, req: Request) -> Dict[str, Any]:
     return app.prompt_library.import_(req.json(app.json_limit()))
 
 

@@ -12,15 +12,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
-from typing import Any, Dict
+from typing import TYPE_CHECKING, Any, Dict
 from urllib.parse import quote
 
 from ..apispec import arr, b, i, nullable, obj, op, s
-from ..errors import ApiError
+from ..errors import ApiError, MethodNotAllowed, NotFound
 from ..httpio import JSON_TYPE, Request, Response, json_bytes
 from ..router import decode_param
 from ..services.gallery import validate_name
 from .files import resolve_inside, serve_file
+
+if TYPE_CHECKING:
+    from ..app import App
 
 PREFIX = "/s/"
 
@@ -39,26 +42,26 @@ _PAGE_HEADERS = [("Content-Security-Policy", CSP), ("Referrer-Policy", "no-refer
                  ("X-Robots-Tag", "noindex, nofollow"), ("Cache-Control", "no-store")]
 
 
-def handle_create(app: Any, req: Request) -> Response:
+def handle_create(app: App, req: Request) -> Response:
     share = app.shares.create(req.json_object(app.json_limit()))
     return Response(201, json_bytes(share), [("Content-Type", JSON_TYPE),
                                              ("Cache-Control", "no-store")])
 
 
-def handle_list(app: Any, req: Request) -> Dict[str, Any]:
+def handle_list(app: App, req: Request) -> Dict[str, Any]:
     items = app.shares.list()
     return {"items": items, "total": len(items)}
 
 
-def handle_revoke(app: Any, req: Request) -> Dict[str, Any]:
+def handle_revoke(app: App, req: Request) -> Dict[str, Any]:
     return app.shares.revoke(req.params["id"])
 
 
-def handle_public(app: Any, req: Request) -> Response:
+def handle_public(app: App, req: Request) -> Response:
     """``GET /s/<token>`` (the page) and ``GET /s/<token>/<filename>`` (a shared file)."""
     if req.method not in ("GET", "HEAD"):
-        raise ApiError(405, "METHOD_NOT_ALLOWED", "Only GET and HEAD are allowed here",
-                       headers=[("Allow", "GET, HEAD")])
+        raise MethodNotAllowed("METHOD_NOT_ALLOWED", "Only GET and HEAD are allowed here",
+                               headers=[("Allow", "GET, HEAD")])
     token, _, tail = req.path[len(PREFIX):].partition("/")
     doc = app.shares.resolve(token)
     if not tail:
@@ -66,14 +69,14 @@ def handle_public(app: Any, req: Request) -> Response:
     try:
         name = validate_name(decode_param(tail))
     except ApiError:
-        raise ApiError(404, "NOT_FOUND", "File not found") from None
+        raise NotFound("NOT_FOUND", "File not found") from None
     app.shares.check_file(doc, name)
     path = resolve_inside(app.config.generated_dir, name)
     return serve_file(req, path, "private, no-cache", extra_headers=[  # revalidated: revoke works
         ("Referrer-Policy", "no-referrer"), ("X-Robots-Tag", "noindex, nofollow")])
 
 
-def _page(app: Any, token: str, doc: Dict[str, Any]) -> Response:
+def _page(app: App, token: str, doc: Dict[str, Any]) -> Response:
     figures = []
     for name in doc.get("filenames") or []:
         src = "/s/%s/%s" % (token, quote(name, safe=""))

@@ -15,7 +15,7 @@ import secrets
 import threading
 from typing import Any, Dict, List, Optional
 
-from ..errors import ApiError
+from ..errors import ApiError, BadRequest, NotFound
 from ..store import ensure_dir, read_json, write_json
 
 ID_RE = re.compile(r"^p_[0-9a-f]{16}$")
@@ -31,11 +31,11 @@ _FIELDS = ("name", "prompt", "settings", "tags")
 
 
 def _invalid(message: str) -> ApiError:
-    return ApiError(400, "INVALID_PROMPT", message)
+    return BadRequest("INVALID_PROMPT", message)
 
 
 def _not_found(prompt_id: str) -> ApiError:
-    return ApiError(404, "PROMPT_NOT_FOUND", "No saved prompt '%s'" % str(prompt_id)[:80])
+    return NotFound("PROMPT_NOT_FOUND", "No saved prompt '%s'" % str(prompt_id)[:80])
 
 
 def _text(value: Any, field: str, limit: int, required: bool) -> str:
@@ -86,7 +86,7 @@ def clean_tags(value: Any) -> List[str]:
 def clean_fields(body: Any, partial: bool = False) -> Dict[str, Any]:
     """Validated ``name``/``prompt``/``settings``/``tags`` (``partial``: only those given)."""
     if not isinstance(body, dict):
-        raise ApiError(400, "INVALID_JSON", "Body must be a JSON object")
+        raise BadRequest("INVALID_JSON", "Body must be a JSON object")
     out: Dict[str, Any] = {}
     for key in ("settings", "tags"):
         if key in body and body[key] is None:
@@ -232,14 +232,14 @@ class PromptLibrary:
         try:
             wanted = int(number)
         except ValueError:
-            raise ApiError(404, "VERSION_NOT_FOUND", "No version '%s'" % number[:20]) from None
+            raise NotFound("VERSION_NOT_FOUND", "No version '%s'" % number[:20]) from None
         with self._lock:
             doc = self._read(prompt_id)
             if doc is None:
                 raise _not_found(prompt_id)
             old = [v for v in doc.get("versions") or [] if v.get("version") == wanted]
             if not old:
-                raise ApiError(404, "VERSION_NOT_FOUND",
+                raise NotFound("VERSION_NOT_FOUND",
                                "Prompt %s has no kept version %d" % (prompt_id, wanted))
             self._push_version(doc)
             doc.update({k: old[0].get(k) for k in _FIELDS})

@@ -17,11 +17,14 @@ import os
 import re
 import secrets
 import threading
-from typing import Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
-from ..errors import ApiError
+from ..errors import ApiError, BadRequest, NotFound
 from ..store import ensure_dir, read_json, write_json
 from .gallery import validate_name
+
+if TYPE_CHECKING:
+    from ..app import App
 
 ID_RE = re.compile(r"^sh_[0-9a-f]{20}$")
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
@@ -40,7 +43,7 @@ def _id_for(token_hash: str) -> str:
 
 
 def _not_found() -> ApiError:
-    return ApiError(404, "SHARE_NOT_FOUND", "No such share link (unknown or revoked)")
+    return NotFound("SHARE_NOT_FOUND", "No such share link (unknown or revoked)")
 
 
 def public(doc: Dict[str, Any]) -> Dict[str, Any]:
@@ -49,7 +52,7 @@ def public(doc: Dict[str, Any]) -> Dict[str, Any]:
 
 
 class ShareService:
-    def __init__(self, app: Any, folder: str, clock: Any) -> None:
+    def __init__(self, app: App, folder: str, clock: Any) -> None:
         self.app = app
         self.folder = folder
         self.clock = clock  # () -> epoch milliseconds
@@ -66,26 +69,26 @@ class ShareService:
     # --- management (behind the main token) --------------------------------------------------
     def create(self, body: Any) -> Dict[str, Any]:
         if not isinstance(body, dict):
-            raise ApiError(400, "INVALID_JSON", "Body must be a JSON object")
+            raise BadRequest("INVALID_JSON", "Body must be a JSON object")
         expires = body.get("expiresIn", DEFAULT_EXPIRES)
         if isinstance(expires, float) and expires.is_integer():
             expires = int(expires)  # 3600.0 is a whole number of seconds (JSON Schema agrees)
         if isinstance(expires, bool) or not isinstance(expires, int) or not (
                 MIN_EXPIRES <= expires <= MAX_EXPIRES):
-            raise ApiError(400, "INVALID_EXPIRY", "expiresIn must be whole seconds between "
-                                                  "%d and %d" % (MIN_EXPIRES, MAX_EXPIRES))
+            raise BadRequest("INVALID_EXPIRY", "expiresIn must be whole seconds between "
+                                               "%d and %d" % (MIN_EXPIRES, MAX_EXPIRES))
         show = body.get("showPrompts", False)
         if not isinstance(show, bool):
-            raise ApiError(400, "INVALID_SHARE", "showPrompts must be a boolean")
+            raise BadRequest("INVALID_SHARE", "showPrompts must be a boolean")
         names = body.get("filenames")
         session_id = body.get("sessionId")
         if names is None and session_id is None:
-            raise ApiError(400, "INVALID_SHARE", "give filenames, a sessionId or both")
+            raise BadRequest("INVALID_SHARE", "give filenames, a sessionId or both")
         files: List[str] = []
         if names is not None:
             if not isinstance(names, list) or not names or len(names) > MAX_FILES:
-                raise ApiError(400, "INVALID_SHARE", "filenames must be a list of 1 to %d "
-                                                     "gallery names" % MAX_FILES)
+                raise BadRequest("INVALID_SHARE", "filenames must be a list of 1 to %d "
+                                                  "gallery names" % MAX_FILES)
             for name in names:
                 clean = validate_name(name)
                 if clean not in files:
@@ -93,14 +96,14 @@ class ShareService:
             for name in files:
                 if not os.path.isfile(os.path.join(self.app.config.generated_dir,
                                                    *name.split("/"))):
-                    raise ApiError(404, "IMAGE_NOT_FOUND", "No gallery image '%s'" % name[:200])
+                    raise NotFound("IMAGE_NOT_FOUND", "No gallery image '%s'" % name[:200])
         if session_id is not None:
             if not isinstance(session_id, str) or not session_id or len(session_id) > 256 \
                     or "\x00" in session_id:
-                raise ApiError(400, "INVALID_SESSION_ID", "sessionId is not a session id")
+                raise BadRequest("INVALID_SESSION_ID", "sessionId is not a session id")
             mine = self._session_files(session_id)
             if not mine:
-                raise ApiError(404, "SESSION_NOT_FOUND",
+                raise NotFound("SESSION_NOT_FOUND",
                                "No gallery image belongs to session '%s'" % session_id[:80])
             files.extend(name for name in mine if name not in files)
         token = secrets.token_urlsafe(24)
@@ -160,7 +163,7 @@ class ShareService:
     def check_file(self, doc: Dict[str, Any], name: str) -> str:
         """``name`` if the share includes it (the route resolves it inside the gallery)."""
         if name not in (doc.get("filenames") or []):
-            raise ApiError(404, "NOT_FOUND", "File not found")
+            raise NotFound("NOT_FOUND", "File not found")
         return name
 
     def prompt_of(self, name: str) -> Optional[str]:
