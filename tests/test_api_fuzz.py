@@ -23,7 +23,7 @@ from ima2_lib.openapi import build
 pytest.importorskip("schemathesis")
 
 CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schemathesis.toml")
-BUDGET_S = 180
+BUDGET_S = 900  # a failure bound only (a saturated machine stretches the run)
 
 
 def test_schemathesis_finds_nothing(tmp: str) -> None:
