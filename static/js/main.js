@@ -8,6 +8,7 @@ import { api } from './api.js';
 import { state, emit, on } from './state.js';
 import { startPolling } from './jobs.js';
 import { history } from './history.js';
+import { startLive } from './live.js';
 import { initTheme, initLanguage, initStatus } from './views/status.js';
 import { initComposer, hasKeyboard } from './views/composer.js';
 import { initResults } from './views/results.js';
@@ -159,6 +160,7 @@ async function boot() {
   // A welcoming first view: the prompt is ready to type into (not on touch: no surprise keyboard).
   if (state.view === 'studio' && hasKeyboard()) $('#prompt').focus({ preventScroll: true });
   startPolling();
+  startLive();
   history.loadMore().catch((err) => toast(t('gallery.loadFailed', { message: err.message }),
     { kind: 'error' }));
   document.documentElement.dataset.readyMs = String(Math.round(performance.now()));
