@@ -16,7 +16,7 @@ import { initRail } from './views/rail.js';
 import { initGallery } from './views/gallery.js';
 import { initViewer } from './views/viewer.js';
 
-const VIEWS = ['studio', 'gallery', 'nodes'];
+const VIEWS = ['studio', 'gallery', 'nodes', 'queue'];
 let nodesModule = null;
 
 /** Uncaught errors show on the page (and still reach the console). */
@@ -51,6 +51,12 @@ function loadNodes() {
   return nodesModule;
 }
 
+let queueModule = null;
+function loadQueue() {
+  if (!queueModule) queueModule = import('./views/queue.js').then((mod) => mod.initQueue($('#view-queue')));
+  return queueModule;
+}
+
 function showView(name) {
   const view = VIEWS.includes(name) ? name : 'studio';
   state.view = view;
@@ -62,6 +68,7 @@ function showView(name) {
   document.body.dataset.view = view;
   if (location.hash !== '#' + view) window.history.replaceState(null, '', '#' + view);
   if (view === 'nodes') loadNodes();
+  if (view === 'queue') loadQueue();
 }
 
 function buildShell() {
