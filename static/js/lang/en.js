@@ -404,4 +404,5 @@ export const EN = {
   'queue.pause': 'Pause the queue',
   'queue.resume': 'Resume',
   'queue.empty': 'No jobs yet. Generations from the Studio, node mode, the command line and POST /api/jobs are listed here.',
+  'filter.more': 'Filters',
 };

@@ -403,4 +403,5 @@ export const KO = {
   'queue.pause': '대기열 일시 중지',
   'queue.resume': '재개',
   'queue.empty': '아직 작업이 없습니다. 스튜디오, 노드 모드, 명령줄, POST /api/jobs의 생성 작업이 여기에 표시됩니다.',
+  'filter.more': '필터',
 };

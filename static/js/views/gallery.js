@@ -60,7 +60,7 @@ function rowEl(r) {
 
 /** What a row shows: rows that show the same thing survive a re-layout (a new page). */
 function rowKey(r) {
-  if (r.head != null) return 'h:' + r.head + ':' + r.top;
+  if (r.head != null) return 'h:' + r.head + ':' + r.top + ':' + document.documentElement.lang;
   return r.top + ':' + layout.size + ':' + r.items.map((i) => shown[i].filename).join('|');
 }
 

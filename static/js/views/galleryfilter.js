@@ -125,16 +125,20 @@ export function filterBar(onChange) {
   els.sort = h('select', { class: 'input select', id: 'gallery-sort', onchange: apply });
   els.favorite = h('input', { type: 'checkbox', id: 'gallery-favorite', onchange: apply });
   els.favWrap = h('label', { class: 'check', hidden: true }, els.favorite, tx('span', 'filter.favorites'));
+  // Phones: the search stays in view, the other filters fold into "Filters".
+  const wide = !window.matchMedia || window.matchMedia('(min-width: 761px)').matches;
+  els.more = h('details', { class: 'filter-more', id: 'gallery-more', open: wide },
+    tx('summary', 'filter.more', { class: 'btn btn-small' }),
+    h('div', { class: 'filter-fields' },
+      select('model', 'composer.model', []),
+      select('quality', 'composer.quality', []),
+      select('size', 'composer.size', []),
+      select('renderPath', 'filter.path', []),
+      h('span', { class: 'date-range' }, tx('span', 'filter.dates', { class: 'muted small' }), els.from,
+        h('span', { 'aria-hidden': 'true', text: '–' }), els.to),
+      els.sort, els.favWrap));
   const bar = h('div', { class: 'filter-bar', id: 'gallery-filters', role: 'search',
-    'aria-label': t('filter.label'), 'data-i18n-label': 'filter.label' },
-  els.q,
-  select('model', 'composer.model', []),
-  select('quality', 'composer.quality', []),
-  select('size', 'composer.size', []),
-  select('renderPath', 'filter.path', []),
-  h('span', { class: 'date-range' }, tx('span', 'filter.dates', { class: 'muted small' }), els.from,
-    h('span', { 'aria-hidden': 'true', text: '–' }), els.to),
-  els.sort, els.favWrap);
+    'aria-label': t('filter.label'), 'data-i18n-label': 'filter.label' }, els.q, els.more);
   redraw();
   return bar;
 }
