@@ -13,7 +13,6 @@ import { initTheme, initLanguage, initStatus } from './views/status.js';
 import { initComposer, hasKeyboard } from './views/composer.js';
 import { initResults } from './views/results.js';
 import { initRail } from './views/rail.js';
-import { initGallery } from './views/gallery.js';
 import { initViewer } from './views/viewer.js';
 
 const VIEWS = ['studio', 'gallery', 'nodes', 'queue'];
@@ -51,10 +50,15 @@ function loadNodes() {
   return nodesModule;
 }
 
-let queueModule = null;
-function loadQueue() {
-  if (!queueModule) queueModule = import('./views/queue.js').then((mod) => mod.initQueue($('#view-queue')));
-  return queueModule;
+// The gallery and the queue load when first opened (the first load stays small).
+const lazy = {};
+const LAZY = { gallery: ['./views/gallery.js', 'initGallery'], queue: ['./views/queue.js', 'initQueue'] };
+function loadLazy(view) {
+  if (!lazy[view]) {
+    const [path, init] = LAZY[view];
+    lazy[view] = import(path).then((mod) => mod[init]($('#view-' + view)));
+  }
+  return lazy[view];
 }
 
 function showView(name) {
@@ -68,7 +72,7 @@ function showView(name) {
   document.body.dataset.view = view;
   if (location.hash !== '#' + view) window.history.replaceState(null, '', '#' + view);
   if (view === 'nodes') loadNodes();
-  if (view === 'queue') loadQueue();
+  if (LAZY[view]) loadLazy(view);
 }
 
 function buildShell() {
@@ -84,7 +88,6 @@ function buildShell() {
   initComposer($('#composer'));
   initResults($('#stage'));
   initRail($('#rail'));
-  initGallery($('#view-gallery'));
   initViewer(document.body);
 }
 

@@ -34,15 +34,22 @@ const active = () => state.view === 'gallery' && !document.querySelector('.viewe
 
 export const galleryOrder = () => shown.map((r) => r.filename);
 
+let laidOut = null; // the listing `layout` was made for: a new page of it only adds rows
 function computeLayout() {
-  const out = layoutOf(shown, { width: els.scroll.clientWidth - 2, grouped,
+  const out = layoutOf(shown, { width: els.scroll.clientWidth - 2, grouped, prev: laidOut === list ? layout : null,
     missing: Math.max(0, (filtering() ? list.filteredTotal || 0 : list.total || 0) - list.items.length) });
+  laidOut = list;
   shown = out.shown;
   return out;
 }
 
 function rowEl(r) {
   if (r.head != null) return h('h2', { class: 'gallery-head', text: sectionTitle(r.head, grouped, titles) });
+  if (fast) { // a fling: one light element per row (tile-shaped stripes), tiles once it settles
+    return h('div', { class: 'gallery-row gallery-skeleton', 'aria-hidden': 'true', style: {
+      height: layout.size + 'px', width: r.items.length * (layout.size + 8) + 'px',
+      backgroundSize: (layout.size + 8) + 'px 100%' } });
+  }
   const el = h('div', { class: 'gallery-row' });
   for (const i of r.items) {
     const row = shown[i];
@@ -50,8 +57,7 @@ function rowEl(r) {
       dataset: { filename: row.filename, index: String(i) }, title: row.prompt || row.filename,
       'aria-pressed': picked.has(row.filename) ? 'true' : 'false',
       style: { width: layout.size + 'px', height: layout.size + 'px' } },
-    h('img', { src: fast ? null : thumbOf(row), 'data-src': fast ? thumbOf(row) : null,
-      decoding: 'async', width: 128, height: 128,
+    h('img', { src: thumbOf(row), decoding: 'async', width: 128, height: 128,
       alt: row.prompt || row.filename }), row.provider === 'offline'
       ? h('span', { class: 'badge offline-badge', text: t('provider.offline') }) : null));
   }
@@ -64,14 +70,8 @@ function rowKey(r) {
   return r.top + ':' + layout.size + ':' + r.items.map((i) => shown[i].filename).join('|');
 }
 
-/** After a fling, the tiles left on screen get their thumbnails. */
-function fillImages() {
-  fast = false;
-  for (const img of els.grid.querySelectorAll('img[data-src]')) {
-    img.src = img.dataset.src;
-    img.removeAttribute('data-src');
-  }
-}
+/** After a fling, the rows left on screen get their tiles. */
+const settled = () => (fast = false) || paint();
 
 function paint() {
   frame = 0;
@@ -79,7 +79,7 @@ function paint() {
   lastTop = els.scroll.scrollTop;
   fast = moved > els.scroll.clientHeight;
   clearTimeout(settle);
-  if (fast) settle = setTimeout(fillImages, 120);
+  if (fast) settle = setTimeout(settled, 120);
   const top = els.scroll.scrollTop - OVERSCAN;
   const bottom = els.scroll.scrollTop + els.scroll.clientHeight + OVERSCAN;
   const want = new Set();
@@ -93,9 +93,10 @@ function paint() {
   }
   for (let i = lo; i < rows.length && rows[i].top < bottom; i += 1) {
     want.add(i);
-    const key = rowKey(rows[i]);
+    const real = rowKey(rows[i]);
+    const key = fast && rows[i].head == null ? 'sk:' + real : real;
     const have = live.get(i);
-    if (have && have.dataset.key !== key) {
+    if (have && have.dataset.key !== key && have.dataset.key !== real) { // a real row stays
       have.remove();
       live.delete(i);
     }
@@ -313,5 +314,5 @@ export function initGallery(root) {
     if (state.view === 'gallery') render();
   }).observe(els.scroll);
   document.addEventListener('keydown', onKey);
-  render();
+  render(); // first opened now (main.js loads the gallery on demand)
 }
