@@ -129,7 +129,7 @@ export function filterBar(onChange) {
   const wide = !window.matchMedia || window.matchMedia('(min-width: 761px)').matches;
   els.more = h('details', { class: 'filter-more', id: 'gallery-more', open: wide },
     tx('summary', 'filter.more', { class: 'btn btn-small' }),
-    h('div', { class: 'filter-fields' },
+    els.fields = h('div', { class: 'filter-fields', hidden: !wide },
       select('model', 'composer.model', []),
       select('quality', 'composer.quality', []),
       select('size', 'composer.size', []),
@@ -137,6 +137,10 @@ export function filterBar(onChange) {
       h('span', { class: 'date-range' }, tx('span', 'filter.dates', { class: 'muted small' }), els.from,
         h('span', { 'aria-hidden': 'true', text: '–' }), els.to),
       els.sort, els.favWrap));
+  // A closed <details> still lays its content out in Chromium: hide it for real.
+  els.more.addEventListener('toggle', () => {
+    els.fields.hidden = !els.more.open;
+  });
   const bar = h('div', { class: 'filter-bar', id: 'gallery-filters', role: 'search',
     'aria-label': t('filter.label'), 'data-i18n-label': 'filter.label' }, els.q, els.more);
   redraw();
