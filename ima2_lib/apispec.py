@@ -87,6 +87,7 @@ def anything(description: str) -> Schema:
 SSE = "sse"
 IMAGE = "image"
 EMPTY = "empty"
+ZIP = "zip"
 
 
 def op(summary: str, *, query: Optional[Dict[str, Schema]] = None,

@@ -17,7 +17,8 @@ from typing import Any, Dict, List, Optional, Sequence
 from . import __version__
 
 CLIENT_COMMANDS = ("gen", "edit", "ls", "show", "ps", "cancel", "ping", "history", "session",
-                   "node", "inflight", "storage", "oauth", "batch")
+                   "node", "inflight", "storage", "oauth", "batch", "fav", "unfav", "tag",
+                   "export", "import")
 
 HELP = """ima2 %s — local image studio
 
@@ -44,6 +45,9 @@ Client commands (talk to a running server):
   history rm|restore   session ls|new|rename|rm|show
   storage status       oauth status             inflight                 (alias of ps)
   batch FILE.jsonl|FILE.csv --out-dir DIR      a prompt file into a folder (resumable)
+  ls --fav --tag T --search Q --model M         filtered listing (on the server)
+  fav|unfav FILE...    favourite or not         tag FILE... --add T --remove T
+  export [FILE...|--session ID|--fav...] -o FILE.zip    import FILE.zip|FOLDER
 
 Options:
   -v, --version        version, Python, optional features and the state folder

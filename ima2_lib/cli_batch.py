@@ -144,14 +144,17 @@ def cmd_batch(opts: Dict[str, Any], args: List[str], out: Output) -> int:
                     for i in chunk]
             sent.extend(chunk)  # before the answer: a Ctrl-C meanwhile still cancels them
             answer = client.json("POST", "/api/jobs", body)
-            for request_id, item in zip(chunk, answer["jobs"]):
+            # 200 = a job this row already had (an earlier run); 202 = created now (it may
+            # have failed already: that is this run's outcome, not one to retry)
+            statuses = answer.get("statuses") or [200] * len(chunk)
+            for request_id, item, status in zip(chunk, answer["jobs"], statuses):
                 if "id" not in item:  # refused: {index, error, status}
                     index, row = work[request_id]
                     results[request_id] = {"row": index + 1, "fingerprint": fingerprint(row),
                                            "requestId": request_id, "prompt": row["prompt"],
                                            "state": "failed", "error": item["error"]}
                     continue
-                if item.get("state") in ("failed", "canceled", "interrupted"):
+                if status == 200 and item.get("state") in ("failed", "canceled", "interrupted"):
                     # an earlier run's job: running the batch again asks for it again
                     client.json("POST", "/api/jobs/%s/retry" % quote(request_id))
                 submitted.append(request_id)

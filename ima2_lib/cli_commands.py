@@ -16,6 +16,7 @@ from .cli_batch import cmd_batch
 from .cli_client import (EXIT_OK, EXIT_USAGE, Client, ClientError, Flag, Output, Usage,
                          collapse, discover, format_elapsed, int_flag, parse_flags)
 from .cli_gen import GEN_FLAGS, cmd_edit, cmd_gen, cmd_node
+from .cli_library import cmd_export, cmd_fav, cmd_import, cmd_tag, cmd_unfav, history_filters
 
 USAGE = {
     "gen": "gen <prompt> [-q low|medium|high] [-s WxH] [-f png|jpeg|webp] [-n 1..8] "
@@ -26,7 +27,8 @@ USAGE = {
             "[--moderation M] [--session ID] [--force] [--timeout S] [--json] [--server URL]",
     "node": "node <prompt> [--parent NODE_ID] [--session ID] [-q Q] [-s WxH] [-f FORMAT] "
             "[--ref FILE]... [-o FILE] [--model ID] [--mode M] [--moderation M] [--json]",
-    "ls": "ls [-n COUNT] [--session ID] [--json] [--server URL]",
+    "ls": "ls [-n COUNT] [--session ID] [--fav] [--tag T] [--search Q] [--model M] [--json] "
+          "[--server URL]",
     "show": "show <name> [--json] [--reveal] [--server URL]",
     "ps": "ps [--kind classic|node] [--session ID] [--terminal] [--json] [--server URL]",
     "cancel": "cancel <requestId or a unique start of it> [--json] [--server URL]",
@@ -36,6 +38,12 @@ USAGE = {
     "storage": "storage status [--json] [--server URL]",
     "oauth": "oauth status [--json] [--server URL]",
     "batch": "batch <prompts.jsonl|prompts.csv> --out-dir DIR [--json] [--server URL]",
+    "fav": "fav FILE... [--json] [--server URL]",
+    "unfav": "unfav FILE... [--json] [--server URL]",
+    "tag": "tag FILE... [--add TAG]... [--remove TAG]... [--json] [--server URL]",
+    "export": "export [FILE...] [--session ID] [--fav] [--tag T] [--search Q] [--model M] "
+              "-o FILE.zip [--force] [--json] [--server URL]",
+    "import": "import FILE.zip|FOLDER [--json] [--server URL]",
 }
 USAGE["inflight"] = USAGE["ps"].replace("ps", "inflight", 1)
 
@@ -67,10 +75,10 @@ def main(command: str, argv: List[str]) -> int:
 # listing commands
 # --------------------------------------------------------------------------------------
 def _history_pages(client: Client, session: Optional[str], page: int,
-                   timeout: float = 30.0) -> Any:
+                   timeout: float = 30.0, filters: Optional[Dict[str, Any]] = None) -> Any:
     cursor: Optional[Dict[str, Any]] = None
     while True:
-        query: Dict[str, Any] = {"limit": page}
+        query: Dict[str, Any] = dict(filters or {}, limit=page)
         if session:
             query["sessionId"] = session
         if cursor:
@@ -95,7 +103,8 @@ def cmd_ls(opts: Dict[str, Any], args: List[str], out: Output) -> int:
     count = int_flag(opts["count"], 20, 1)
     client = _connect(opts)
     rows: List[Dict[str, Any]] = []
-    for items in _history_pages(client, opts["session"], min(count, 500)):
+    for items in _history_pages(client, opts["session"], min(count, 500),
+                                filters=history_filters(opts)):
         rows.extend(items)
         if len(rows) >= count:
             break
@@ -107,7 +116,8 @@ def cmd_ls(opts: Dict[str, Any], args: List[str], out: Output) -> int:
         out.line(out.dim("(no history)"))
         return EXIT_OK
     out.table(["FILENAME", "Q", "SIZE", "WHEN", "PROMPT"], [
-        [str(r.get("filename")), str(r.get("quality") or "-"), str(r.get("size") or "-"),
+        [("★ " if r.get("favorite") else "") + str(r.get("filename")),
+         str(r.get("quality") or "-"), str(r.get("size") or "-"),
          _when(r.get("createdAt")), collapse(r.get("prompt"), 48)] for r in rows])
     return EXIT_OK
 
@@ -372,11 +382,16 @@ SPECS: Dict[str, List[Flag]] = {
              Flag("moderation", default="low"), Flag("session"),
              Flag("force", kind="bool", default=False)],
     "node": NODE_FLAGS,
-    "ls": [Flag("count", "n", default="20"), Flag("session")],
+    "ls": [Flag("count", "n", default="20"), Flag("session"),
+           Flag("fav", kind="bool", default=False), Flag("tag"), Flag("search"), Flag("model")],
     "show": [Flag("reveal", kind="bool", default=False)],
     "ps": [Flag("kind"), Flag("session"), Flag("terminal", kind="bool", default=False)],
     "history": [Flag("trash-id")],
     "batch": [Flag("out-dir", "d")],
+    "tag": [Flag("add", repeatable=True), Flag("remove", repeatable=True)],
+    "export": [Flag("out", "o"), Flag("session"), Flag("fav", kind="bool", default=False),
+               Flag("tag"), Flag("search"), Flag("model"),
+               Flag("force", kind="bool", default=False)],
 }
 SPECS["inflight"] = SPECS["ps"]
 
@@ -384,5 +399,6 @@ COMMANDS: Dict[str, Callable[[Dict[str, Any], List[str], Output], int]] = {
     "gen": cmd_gen, "edit": cmd_edit, "node": cmd_node, "ls": cmd_ls, "show": cmd_show,
     "ps": cmd_ps, "inflight": cmd_ps, "cancel": cmd_cancel, "ping": cmd_ping,
     "history": cmd_history, "session": cmd_session, "storage": cmd_storage, "oauth": cmd_oauth,
-    "batch": cmd_batch,
+    "batch": cmd_batch, "fav": cmd_fav, "unfav": cmd_unfav, "tag": cmd_tag,
+    "export": cmd_export, "import": cmd_import,
 }

@@ -112,6 +112,12 @@ SETTINGS: List[Setting] = [
     Setting("history_snapshot_min", "int", 2000, ["IMA2_HISTORY_SNAPSHOT_MIN"],
             ["history.snapshotMinImages"], None,
             "smallest gallery whose index is snapshotted for fast restarts (0 = never)"),
+    Setting("bulk_max", "int", 1000, ["IMA2_BULK_MAX"], ["history.bulkMax"], None,
+            "most images one bulk action (or export selection by names) may name"),
+    Setting("import_max_bytes", "size", "2gb", ["IMA2_IMPORT_MAX_BYTES"],
+            ["history.importMaxBytes"], None, "largest import bundle, and the most its files may expand to"),
+    Setting("import_max_files", "int", 100000, ["IMA2_IMPORT_MAX_FILES"],
+            ["history.importMaxFiles"], None, "most entries in one import bundle"),
     # --- OAuth proxy / upstream ---------------------------------------------------------
     Setting("oauth_proxy_port", "int", 10531, ["IMA2_OAUTH_PROXY_PORT", "OAUTH_PORT"],
             ["oauth.proxyPort"], None, "port of the openai-oauth proxy"),

@@ -17,7 +17,7 @@ import sys
 from typing import Any, Dict, List, Optional, Tuple
 
 from . import __version__
-from .apispec import EMPTY, ERROR_A, ERROR_B, IMAGE, SSE, op, s
+from .apispec import EMPTY, ERROR_A, ERROR_B, IMAGE, SSE, ZIP, op, s
 
 _PARAM = re.compile(r"\{(\w+)(?::path)?\}")
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp")
@@ -79,6 +79,9 @@ def _content(kind: Any, schema_ref: Any = None) -> Dict[str, Any]:
             "preview), then `done` (the JSON answer) or `error` (an error body)"}}}
     if kind == IMAGE:
         return {t: {"schema": {"type": "string", "contentMediaType": t}} for t in IMAGE_TYPES}
+    if kind == ZIP:
+        return {"application/zip": {"schema": {"type": "string",
+                                               "contentMediaType": "application/zip"}}}
     return {"application/json": {"schema": kind}}
 
 

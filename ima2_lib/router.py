@@ -18,13 +18,17 @@ _PARAM = re.compile(r"\{(\w+)(?::(path))?\}")
 
 
 class Route:
-    __slots__ = ("method", "pattern", "handler", "family", "regex", "exact")
+    __slots__ = ("method", "pattern", "handler", "family", "regex", "exact", "exclusive")
 
-    def __init__(self, method: str, pattern: str, handler: Handler, family: str = "B") -> None:
+    def __init__(self, method: str, pattern: str, handler: Handler, family: str = "B",
+                 exclusive: bool = False) -> None:
         self.method = method
         self.pattern = pattern
         self.handler = handler
         self.family = family
+        # An exclusive exact path is never also a ``{param}`` of another route (e.g.
+        # ``/api/history/bulk`` is not an image named ``bulk``): other methods there are 405.
+        self.exclusive = exclusive
         self.exact = None if _PARAM.search(pattern) else pattern
         self.regex = None if self.exact else re.compile("^" + _compile(pattern) + "$")
 
@@ -57,7 +61,9 @@ class Router:
                 self._exact.setdefault(route.exact, []).append(route)
 
     def _candidates(self, path: str) -> List[Tuple[Route, Dict[str, str]]]:
-        found = [(r, {}) for r in self._exact.get(path, [])]
+        found: List[Tuple[Route, Dict[str, str]]] = [(r, {}) for r in self._exact.get(path, [])]
+        if any(r.exclusive for r, _ in found):
+            return found
         for route in self.routes:
             if route.regex is None:
                 continue

@@ -23,6 +23,7 @@ if ROOT not in sys.path:
 
 from ima2_lib import App, load_config, make_server  # noqa: E402
 
+MIN_WAIT_S = 30.0
 PASSTHROUGH = ("PATH", "IMA2_NO_PIL", "IMA2_NO_CERTIFI", "LANG", "LC_ALL", "SYSTEMROOT",
                "PYTHONPATH")
 
@@ -51,7 +52,9 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 30.0, interval: fl
     """Bounded polling: return the first truthy value of ``predicate`` or fail. The default
     bound is generous on purpose (a busy machine must not fail a test); it costs nothing
     when the condition holds."""
-    deadline = time.monotonic() + timeout
+    # A bound is only ever a failure bound: never below MIN_WAIT_S, so a saturated machine
+    # (CI beside other jobs) cannot fail a test that would pass given a little more time.
+    deadline = time.monotonic() + max(timeout, MIN_WAIT_S)
     while True:
         value = predicate()
         if value:
@@ -160,7 +163,7 @@ class ServeProcess:
         self.env = env
         self.proc = subprocess.Popen(
             [sys.executable, os.path.join(ROOT, "ima2.py"), "serve", *args], env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT)
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT, preexec_fn=sigint_default)
         self.lines: List[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()

@@ -10,7 +10,7 @@ import sys
 
 from fake_upstream import http_error, success
 from genkit import FINAL
-from helpers import ROOT, wait_until
+from helpers import ROOT, sigint_default, wait_until
 from test_cli_generate import _env_for, cli
 
 INVALID_400 = {"error": {"message": "Invalid size", "type": "invalid_request_error",
@@ -90,12 +90,13 @@ def test_ctrl_c_cancels_the_jobs_it_submitted(server, fake, env, tmp):
         handle.write('{"prompt": "slow one"}\n{"prompt": "slow two"}\n{"prompt": "three"}\n')
     proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "ima2.py"), "batch", rows,
                              "--out-dir", os.path.join(tmp, "o")], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=sigint_default)
     try:
-        assert reached.wait(10)
-        wait_until(lambda: len(server.get("/api/jobs").json()["jobs"]) == 3, 10)
+        assert reached.wait(30)
+        wait_until(lambda: len(server.get("/api/jobs").json()["jobs"]) == 3, 30)
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(10) == 130
+        assert proc.wait(60) == 130
         jobs = wait_until(lambda: (lambda js: js if all(j["state"] == "canceled" for j in js)
                                    else None)(server.get("/api/jobs").json()["jobs"]), 10)
         assert len(jobs) == 3

@@ -18,7 +18,7 @@ class Stream:
     """An open /api/events connection, read event by event."""
 
     def __init__(self, port, headers=None, path="/api/events"):
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         self.conn.request("GET", path, headers=headers or {})
         self.resp = self.conn.getresponse()
 

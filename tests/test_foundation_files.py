@@ -22,7 +22,7 @@ def tiny_png(width: int = 3, height: int = 2) -> bytes:
 
 
 def raw_get(port: int, path: str) -> bytes:
-    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
     try:
         sock.sendall(("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
                       % path).encode("latin-1"))

@@ -91,7 +91,7 @@ def test_body_over_limit_is_413_and_server_keeps_serving(live):
 
 def test_chunked_body_and_chunked_limit(live):
     def send_chunked(payload: bytes) -> bytes:
-        sock = socket.create_connection(("127.0.0.1", live.port), timeout=10)
+        sock = socket.create_connection(("127.0.0.1", live.port), timeout=30)
         try:
             head = ("POST /api/test/echo HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                     "Transfer-Encoding: chunked\r\nContent-Type: application/json\r\n"
@@ -145,7 +145,7 @@ def test_request_id_echo_and_sanitising(live):
 def test_keep_alive_survives_errors(live):
     import http.client
 
-    conn = http.client.HTTPConnection("127.0.0.1", live.port, timeout=10)
+    conn = http.client.HTTPConnection("127.0.0.1", live.port, timeout=30)
     try:
         for path in ("/api/nope", "/api/health", "/generated/../x", "/api/health"):
             conn.request("GET", path)
@@ -165,7 +165,7 @@ def test_keep_alive_survives_errors(live):
 
 
 def test_garbage_request_line_gets_json(live):
-    sock = socket.create_connection(("127.0.0.1", live.port), timeout=10)
+    sock = socket.create_connection(("127.0.0.1", live.port), timeout=30)
     try:
         sock.sendall(b"GET /" + b"x" * 70000 + b" HTTP/1.1\r\n\r\n")
         data = sock.recv(65536)
@@ -177,7 +177,7 @@ def test_garbage_request_line_gets_json(live):
 
 
 def test_client_disconnect_mid_request_is_quiet(live, capfd):
-    sock = socket.create_connection(("127.0.0.1", live.port), timeout=10)
+    sock = socket.create_connection(("127.0.0.1", live.port), timeout=30)
     sock.sendall(b"POST /api/test/echo HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                  b"Content-Length: 500\r\nContent-Type: application/json\r\n\r\n{\"a\":")
     sock.close()

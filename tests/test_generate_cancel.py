@@ -146,7 +146,7 @@ def test_a_classic_job_outlives_its_client_by_default(server, fake):
     job finishes, its image lands in the gallery and the job lists say so."""
     reached = _hold(fake)
     sock = _raw_post(server.port, "/api/generate", {"prompt": "p", "requestId": "stay-c"})
-    assert reached.wait(5)
+    assert reached.wait(30)
     sock.close()
     deadline = time.monotonic() + 0.6  # well past the disconnect poll
     while time.monotonic() < deadline:
@@ -226,7 +226,7 @@ def test_classic_job_asked_to_continue_outlives_its_client(server, fake):
     reached = _hold(fake, partials=[P0])
     sock = _raw_post(server.port, "/api/generate", {"prompt": "p", "requestId": "stay-2", "n": 2},
                      accept="text/event-stream", extra="X-Ima2-On-Disconnect: continue\r\n")
-    assert reached.wait(5)
+    assert reached.wait(30)
     received = b""
     while b"event: partial" not in received:
         received += sock.recv(65536)

@@ -24,7 +24,7 @@ class SSEClient:
     """Reads an SSE response incrementally (test side)."""
 
     def __init__(self, port: int, path: str, body: dict) -> None:
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         self.conn.request("POST", path, body=json.dumps(body),
                           headers={"Accept": "text/event-stream",
                                    "Content-Type": "application/json"})

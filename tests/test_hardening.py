@@ -287,10 +287,10 @@ def _readable(sock):
 
 def test_connection_cap_answers_503(live_factory):
     live = live_factory(IMA2_MAX_CONNECTIONS="3")
-    idle = [socket.create_connection(("127.0.0.1", live.port), timeout=10) for _ in range(3)]
+    idle = [socket.create_connection(("127.0.0.1", live.port), timeout=30) for _ in range(3)]
     try:
         wait_until(lambda: live.server.open_connections == 3, message="3 connections open")
-        with socket.create_connection(("127.0.0.1", live.port), timeout=10) as sock:
+        with socket.create_connection(("127.0.0.1", live.port), timeout=30) as sock:
             sock.sendall(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             data = read_until_close(sock)
         assert data.startswith(b"HTTP/1.1 503") and b"TOO_MANY_CONNECTIONS" in data

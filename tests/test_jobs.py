@@ -85,7 +85,7 @@ def test_same_request_id_same_body_is_the_same_job_another_body_is_409(server, f
     reached = _hold_all(fake)
     first = server.post("/api/jobs", {"prompt": "once", "requestId": "idem"})
     assert first.status == 202
-    assert reached.wait(5)
+    assert reached.wait(30)
     again = server.post("/api/jobs", {"prompt": "once", "requestId": "idem"})
     assert again.status == 200 and again.json()["job"]["id"] == "idem"
     other = server.post("/api/jobs", {"prompt": "twice", "requestId": "idem"})
@@ -100,7 +100,7 @@ def test_same_request_id_same_body_is_the_same_job_another_body_is_409(server, f
 def test_a_sync_request_with_the_same_id_and_body_joins_the_running_job(server, fake):
     reached = _hold_all(fake)
     assert server.post("/api/jobs", {"prompt": "join", "requestId": "join-1"}).status == 202
-    assert reached.wait(5)
+    assert reached.wait(30)
     from genkit import Background
     call = Background(server.port, "POST", "/api/generate",
                       json_body={"prompt": "join", "requestId": "join-1"})
@@ -115,11 +115,34 @@ def test_a_sync_request_with_the_same_id_and_body_joins_the_running_job(server, 
     assert len(fake.posts()) == 1 and len(images(server)) == 1
 
 
+def test_a_stream_that_starts_listening_late_still_gets_every_partial(server, fake):
+    """The job's thread may emit partials before the route that submitted (or joined) it
+    listens: a late listener gets them first, in order, then the outcome."""
+    from genkit import P0, P1, Background
+    from helpers import sse_events
+    reached = fake.hold("final")
+    fake.default = fake.sse(success(FINAL, partials=[P0, P1], hold_before_final="final"))
+    body = {"prompt": "late", "requestId": "late-1"}
+    sse = {"Accept": "text/event-stream"}
+    first = Background(server.port, "POST", "/api/generate", json_body=body, headers=sse)
+    assert reached.wait(30)
+    handle = wait_until(lambda: server.app.jobs.handle("late-1"), message="the job")
+    wait_until(lambda: len(handle.emitted) == 2, message="both partials emitted")
+    late = Background(server.port, "POST", "/api/generate", json_body=body, headers=sse)
+    wait_until(lambda: len(handle.listeners) == 2, message="the second stream to join")
+    fake.release("final")
+    for call in (first, late):
+        resp = call.wait(30)
+        names = [name for name, _data in sse_events(resp.body) if name != "phase"]
+        assert names == ["partial", "partial", "done"], names
+    assert len(fake.posts()) == 1 and handle.emitted == []
+
+
 def test_concurrency_limit_priority_and_queued_state(live_factory, fake):
     live = live_factory(IMA2_OAUTH_URL=fake.url, IMA2_MAX_CONCURRENT_JOBS="1")
     reached = _hold_all(fake)
     assert live.post("/api/jobs", {"prompt": "first", "requestId": "q-1"}).status == 202
-    assert reached.wait(5)
+    assert reached.wait(30)
     live.post("/api/jobs", {"prompt": "batch", "requestId": "q-2", "priority": "batch"})
     live.post("/api/jobs", {"prompt": "inter", "requestId": "q-3"})
     assert _state(live, "q-2") == "queued" and _state(live, "q-3") == "queued"
@@ -155,7 +178,7 @@ def test_pause_resume_and_cancel_of_a_queued_job(server, fake):
 def test_cancel_a_running_job_then_retry_it(server, fake):
     reached = _hold_all(fake)
     server.post("/api/jobs", {"prompt": "slow", "requestId": "c-1"})
-    assert reached.wait(5)
+    assert reached.wait(30)
     resp = server.request("DELETE", "/api/jobs/c-1")
     assert resp.status == 200 and resp.json()["cancel"] == "canceling"
     assert fake.closed_event.wait(1.0)
@@ -202,8 +225,14 @@ def test_a_list_of_jobs(server, fake):
     jobs = resp.json()["jobs"]
     assert jobs[0]["id"] == "l-1" and jobs[2]["id"] == "l-2"
     assert jobs[1]["index"] == 1 and jobs[1]["error"]["code"] == "INVALID_PROMPT"
+    assert resp.json()["statuses"] == [202, 400, 202]
     _wait_state(server, "l-1", "done")
     _wait_state(server, "l-2", "done")
+    again = server.post("/api/jobs", [{"prompt": "one", "requestId": "l-1"},
+                                      {"prompt": "other", "requestId": "l-1"},
+                                      {"prompt": "three", "requestId": "l-3"}])
+    assert again.json()["statuses"] == [200, 409, 202]
+    assert [j.get("id") for j in again.json()["jobs"]] == ["l-1", None, "l-3"]
     assert server.post("/api/jobs", []).status == 400
 
 
@@ -211,7 +240,7 @@ def test_restart_reruns_queued_jobs_and_interrupts_running_ones(tmp, fake):
     first = LiveServer(tmp, IMA2_OAUTH_URL=fake.url, IMA2_MAX_CONCURRENT_JOBS="1")
     reached = _hold_all(fake)
     first.post("/api/jobs", {"prompt": "sent", "requestId": "r-run", "sessionId": "s_r"})
-    assert reached.wait(5)
+    assert reached.wait(30)
     first.post("/api/jobs", {"prompt": "waiting", "requestId": "r-queued"})
     assert _state(first, "r-queued") == "queued"
     first.stop()

@@ -178,3 +178,32 @@ def test_gallery_groups_by_session_and_thousand_images_use_thumbnails(studio_fac
     page.fill("#gallery-search", "very oldest")
     wait_for(lambda: tile_names(page) == [names[999]], timeout=30, message="oldest image found")
     wait_for(lambda: "1 matching of 1000 images" in page.inner_text("#gallery-count"), message="count")
+
+
+def test_a_partial_answer_while_the_server_indexes_is_read_again(studio_factory: Any) -> None:
+    """A server that has just started answers from its partial index with `indexing: true`
+    (tests/test_history*.py produce that on the server side); the studio must read the
+    listing again instead of showing a half gallery for good. The first answer is cut down
+    in the browser (a slow start-up index cannot be produced on demand)."""
+    studio = studio_factory()
+    names = seed_gallery(studio.generated, 120)
+    studio.start()
+    context = studio.browser.new_context(viewport={"width": 1440, "height": 900},
+                                         service_workers="block")
+    studio.contexts.append(context)
+    answers = []
+
+    def partial_first(route: Any) -> None:
+        answers.append(route.request.url)
+        if len(answers) > 1:
+            route.continue_()
+            return
+        body = route.fetch().json()
+        body.update(items=body["items"][:5], total=5, filteredTotal=5, nextCursor=None,
+                    indexing=True)
+        route.fulfill(json=body)
+
+    context.route("**/api/history?*", partial_first)
+    page = studio.new_page("gallery", context=context)
+    wait_for(lambda: len(tile_names(page)) >= 50, message="the whole first page after indexing")
+    assert tile_names(page)[:50] == names[:50] and len(answers) >= 2

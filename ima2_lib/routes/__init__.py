@@ -13,11 +13,11 @@ from typing import Any, List, Tuple
 
 
 def all_routes() -> List[Tuple[Any, ...]]:
-    from . import (events, generate, history, inflight, jobs, metadata, nodes, oauth, sessions,
-                   storage, system)
+    from . import (events, generate, history, inflight, jobs, library, metadata, nodes, oauth,
+                   sessions, storage, system)
 
     routes: List[Tuple[Any, ...]] = []
-    for module in (system, oauth, inflight, storage, history, metadata, sessions, generate,
-                   nodes, jobs, events):
+    for module in (system, oauth, inflight, storage, library, history, metadata, sessions,
+                   generate, nodes, jobs, events):
         routes.extend(module.ROUTES)
     return routes

@@ -49,7 +49,8 @@ ROUTES = [
 
 _ROW = obj({"filename": s(), "url": s(), "thumbUrl": s(), "createdAt": i(),
             "prompt": nullable(s()), "provider": nullable(PROVIDER), "size": nullable(s()),
-            "format": nullable(s()), "sessionId": nullable(s())}, ["filename", "createdAt"])
+            "format": nullable(s()), "sessionId": nullable(s()), "favorite": b(),
+            "tags": arr(s())}, ["filename", "createdAt"])
 _NAME = s("a gallery image name (sub-folders as %2F)",
           pattern=r"^(?!\.)(?!.*\.\.)[^/\\:\x00]+\.(png|jpg|jpeg|webp)$")
 _MS = s("milliseconds since the epoch (empty = absent)",

@@ -65,12 +65,15 @@ def handle_submit(app: Any, req: Request) -> Response:
         if not body or len(body) > MAX_BATCH:
             raise ApiError(400, "INVALID_JOB", "A list of 1 to %d jobs is expected" % MAX_BATCH)
         jobs: List[Dict[str, Any]] = []
+        statuses: List[int] = []  # what the single form would answer for each item
         for index, item in enumerate(body):
             try:
-                jobs.append(_one(app, item)[1])
+                status, job = _one(app, item)
             except ApiError as err:
-                jobs.append(_error_item(index, err))
-        return json_response({"jobs": jobs}, 202)
+                status, job = err.status, _error_item(index, err)
+            jobs.append(job)
+            statuses.append(status)
+        return json_response({"jobs": jobs, "statuses": statuses}, 202)
     status, job = _one(app, body)
     return json_response({"job": job}, status)
 
@@ -173,7 +176,8 @@ API = {
         body={"anyOf": [_SUBMIT, arr(anything("a job body (answered in place when invalid)"),
                                      minItems=1, maxItems=MAX_BATCH)]}, body_required=True,
         example={"prompt": "a shiba in space", "kind": "generate"},
-        responses={202: obj({"job": JOB, "jobs": arr(anything("a job or {index, error}"))}),
+        responses={202: obj({"job": JOB, "jobs": arr(anything("a job or {index, error}")),
+                             "statuses": arr(i())}),
                    200: obj({"job": JOB})}, errors=(409,)),
     ("GET", "/api/jobs"): op(
         "Jobs, newest first", query={"state": s(enum=list(STATES) + [""]),

@@ -14,6 +14,7 @@ Must not: rescan the folder per request or know about HTTP beyond raising ApiErr
 from __future__ import annotations
 
 import datetime
+import gc
 import os
 import re
 import threading
@@ -25,6 +26,8 @@ from ..httpio import json_bytes
 from .gallery import THUMBS_DIR, validate_name
 from . import history_snapshot
 from .history_index import COLUMNS, HistoryIndex, fold
+from .bundle import BundleService
+from .library import LibraryService
 from .thumbs import ThumbnailService
 from .trash import TrashService
 
@@ -156,6 +159,8 @@ class HistoryService:
                                               os.path.join(self.root, THUMBS_DIR)], app.log.warn)
         self.thumbs = ThumbnailService(app)
         self.trash = TrashService(app, self)
+        self.library = LibraryService(app, self)
+        self.bundle = BundleService(app, self)
         app.image_saved_hooks.append(self.on_image_saved)
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
@@ -218,14 +223,22 @@ class HistoryService:
         minimum = int(self.app.config.history_snapshot_min or 0)
         if minimum <= 0:
             return False
-        state = history_snapshot.load(self.snapshot_path, self.root)
-        if state is None:
-            return False
+        # Loading creates a few hundred thousand objects that all stay alive: the cyclic
+        # collector would walk the growing heap again and again for nothing (it halves the
+        # restart), so it is held off until they are in place.
+        collecting = gc.isenabled()
+        gc.disable()
         try:
+            state = history_snapshot.load(self.snapshot_path, self.root)
+            if state is None:
+                return False
             self.index.load_state(state)
         except (ValueError, TypeError, KeyError, IndexError) as exc:
             self.app.log.warn("history", "snapshot_ignored", error=exc)
             return False
+        finally:
+            if collecting:
+                gc.enable()
         self._snapshot_version = self.index.version
         return True
 
@@ -260,6 +273,15 @@ class HistoryService:
                 self.index.check()
             return True
         return self.index.ready.wait(self.READY_WAIT)
+
+    def require_complete(self, timeout: float = 120.0) -> None:
+        """For work over the whole gallery (export, bulk by filter, import's duplicate
+        check): wait for the start-up index, or 503 ``INDEX_BUILDING`` — never act on a
+        partial index."""
+        if self.ensure_index() or self.index.ready.wait(timeout):
+            return
+        raise ApiError(503, "INDEX_BUILDING", "The gallery is still being indexed; retry "
+                       "shortly", headers=[("Retry-After", "5")])
 
     # --- hooks ---------------------------------------------------------------------------
     def on_image_saved(self, filename: str) -> None:

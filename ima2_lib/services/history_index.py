@@ -33,7 +33,7 @@ import threading
 import time
 import unicodedata
 import zlib
-from typing import Any, Callable, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, FrozenSet, List, Optional, Set, Tuple
 
 from ..httpio import json_bytes
 from ..store import read_json
@@ -51,6 +51,7 @@ _OVERFLOW = 255  # code of every value after the 254th distinct one of a column
 _FAV_BIT = 1
 MAX_TAGS = 32
 MAX_TAG_CHARS = 64
+_NO_TAGS: FrozenSet[str] = frozenset()
 
 
 def js_truthy(value: Any) -> bool:
@@ -283,17 +284,22 @@ class HistoryIndex:
         self._entries: Dict[str, _Entry] = {}
         self._order: List[Key] = []
         self._sessions: Dict[str, List[Key]] = {}
-        self._tags: Dict[str, Set[str]] = {}  # folded tag -> names
         self._dir_names: Dict[str, Set[str]] = {}
         self._dirs: Dict[str, _Dir] = {}
         # Aligned with ``_order``: folded texts and one code byte per column + the flags.
         self._texts: List[str] = []
+        self._tagsets: List[FrozenSet[str]] = []  # folded tags (the shared empty set mostly)
+        self._tagset_cache: Dict[Tuple[str, ...], FrozenSet[str]] = {(): _NO_TAGS}
         self._cols: List[bytearray] = [bytearray() for _ in range(len(COLUMNS) + 1)]
         self._codes: List[Dict[str, int]] = [{} for _ in COLUMNS]
         self._values: List[List[Optional[str]]] = [[None] for _ in COLUMNS]
         self.version = 0  # bumped by every change (the snapshot writer compares it)
         self.ready = threading.Event()
         self.last_check = 0.0
+        # Single-file updates (upsert/remove) since a folder listing began win over what that
+        # listing read: it may have read the file before the update and apply after it.
+        self._seq = 0
+        self._touched: Dict[str, int] = {}
 
     # --- paths ---------------------------------------------------------------------------
     def _abs(self, relative: str) -> str:
@@ -304,6 +310,7 @@ class HistoryIndex:
         """Walk the whole gallery once (start-up); sets ``ready``."""
         with self._scan_lock:
             self._rescan("", 0)
+            self._settled()
         self.last_check = time.monotonic()
         self.ready.set()
 
@@ -325,6 +332,7 @@ class HistoryIndex:
                     mtime = None
                 if deep or mtime is None or mtime != state.mtime_ns or state.racy:
                     self._rescan(folder, state.depth, deep)
+            self._settled()
             self.last_check = time.monotonic()
             return True
         finally:
@@ -365,6 +373,8 @@ class HistoryIndex:
         sidecar's inode are unchanged is kept without a ``stat``; new or replaced files are
         stat'ed and re-read. ``deep`` stats every file."""
         path = self._abs(folder)
+        with self._lock:
+            started = self._seq
         try:
             stat = os.stat(path)
             images, jsons, subdirs = self._list(path, depth)
@@ -405,7 +415,10 @@ class HistoryIndex:
         del images, jsons
         gone = [rel for rel in known if rel not in fresh]
         with self._lock:
-            self._apply_locked(gone, [(rel, new) for rel, new in fresh.items() if new])
+            newer = {rel for rel, seq in self._touched.items() if seq > started}
+            self._apply_locked([rel for rel in gone if rel not in newer],
+                               [(rel, new) for rel, new in fresh.items()
+                                if new and rel not in newer])
             # A change within the same timestamp tick as this listing would leave the mtime
             # unchanged: look once more while the folder's mtime is that young. Coarse
             # (whole-second) filesystems need a long window, fine-grained ones a short one.
@@ -519,10 +532,22 @@ class HistoryIndex:
         entry = self._make_entry(relative, sig, img.st_size, sidecar)
         with self._lock:
             self._put_locked(relative, entry)
+            self._touch(relative)
 
     def remove(self, relative: str) -> None:
         with self._lock:
             self._remove_locked(relative)
+            self._touch(relative)
+
+    def _touch(self, relative: str) -> None:
+        self._seq += 1
+        self._touched[relative] = self._seq
+
+    def _settled(self) -> None:
+        """After a whole pass (scan lock held): later passes start after every recorded
+        update, so the records are no longer needed."""
+        with self._lock:
+            self._touched.clear()
 
     def _apply_locked(self, gone: List[str], puts: List[Tuple[str, _Entry]]) -> None:
         """Remove ``gone`` and insert ``puts``; in bulk (filter + one sort) when there are
@@ -541,7 +566,6 @@ class HistoryIndex:
             if old is None:
                 continue
             dead.add(old.key)
-            self._untag(rel, old)
             if old.session is not None:
                 sessions.add(old.session)
             names = self._dir_names.get(_parent(rel))
@@ -558,7 +582,6 @@ class HistoryIndex:
         for rel, entry in puts:
             self._entries[rel] = entry
             self._order.append(entry.key)
-            self._tag(rel, entry)
             if entry.session is not None:
                 self._sessions.setdefault(entry.session, []).append(entry.key)
                 sessions.add(entry.session)
@@ -573,22 +596,23 @@ class HistoryIndex:
         entries = self._entries
         attrs = [entries[rel].attrs for _created, rel in self._order]
         self._texts = [entries[rel].text for _created, rel in self._order]
+        tagsets = self._tagsets_of
+        self._tagsets = [tagsets(entries[rel].tags) for _created, rel in self._order]
         self._cols = [bytearray(map(operator.and_, map(operator.rshift, attrs,
                                                            itertools.repeat(8 * column)),
                                     itertools.repeat(255)))
                       for column in range(len(COLUMNS) + 1)]
 
-    def _tag(self, rel: str, entry: _Entry) -> None:
-        for tag in entry.tags or ():
-            self._tags.setdefault(fold(tag), set()).add(rel)
-
-    def _untag(self, rel: str, entry: _Entry) -> None:
-        for tag in entry.tags or ():
-            names = self._tags.get(fold(tag))
-            if names is not None:
-                names.discard(rel)
-                if not names:
-                    del self._tags[fold(tag)]
+    def _tagsets_of(self, tags: Optional[Tuple[str, ...]]) -> FrozenSet[str]:
+        """The folded tag set of ``tags``, one shared object per distinct combination."""
+        if not tags:
+            return _NO_TAGS
+        found = self._tagset_cache.get(tags)
+        if found is None:
+            found = frozenset(fold(t) for t in tags)
+            if len(self._tagset_cache) < 4096:
+                self._tagset_cache[tags] = found
+        return found
 
     def _put_locked(self, rel: str, entry: _Entry) -> None:
         self._remove_locked(rel)
@@ -597,9 +621,9 @@ class HistoryIndex:
         pos = bisect.bisect_left(self._order, entry.key)
         self._order.insert(pos, entry.key)
         self._texts.insert(pos, entry.text)
+        self._tagsets.insert(pos, self._tagsets_of(entry.tags))
         for column, col in enumerate(self._cols):
             col.insert(pos, (entry.attrs >> (8 * column)) & 255)
-        self._tag(rel, entry)
         if entry.session is not None:
             bisect.insort(self._sessions.setdefault(entry.session, []), entry.key)
         self._dir_names.setdefault(_parent(rel), set()).add(rel)
@@ -613,9 +637,9 @@ class HistoryIndex:
         if pos < len(self._order) and self._order[pos] == old.key:
             del self._order[pos]
             del self._texts[pos]
+            del self._tagsets[pos]
             for col in self._cols:
                 del col[pos]
-        self._untag(rel, old)
         if old.session is not None:
             keys = self._sessions.get(old.session)
             if keys is not None:
@@ -668,8 +692,8 @@ class HistoryIndex:
             masks.append(flags.translate(_select(_FAV_BIT, _FAV_BIT if filters["favorite"]
                                                  else 0)))
         if filters.get("tag") is not None:
-            names = self._tags.get(fold(filters["tag"]), ())
-            masks.append(self._keys_mask([self._entries[n].key for n in names], lo, hi))
+            masks.append(bytes(map(operator.contains, self._tagsets[lo:hi],
+                                   itertools.repeat(fold(filters["tag"])))))
         if session_id is not None:
             masks.append(self._keys_mask(self._sessions.get(session_id, ()), lo, hi))
         if filters.get("q"):
@@ -790,6 +814,14 @@ class HistoryIndex:
         with self._lock:
             return len(self._order)
 
+    def names_by_size(self) -> Dict[int, List[str]]:
+        """Every image name grouped by byte size (one pass; import's duplicate check)."""
+        out: Dict[int, List[str]] = {}
+        with self._lock:
+            for rel, entry in self._entries.items():
+                out.setdefault(entry.size, []).append(rel)
+        return out
+
     def names_with_size(self, size: int) -> List[str]:
         with self._lock:
             return [rel for rel, entry in self._entries.items() if entry.size == size]
@@ -825,38 +857,64 @@ class HistoryIndex:
             return {"version": self.version, "dirs": dirs, "entries": rows}
 
     def load_state(self, state: Dict[str, Any]) -> None:
-        """Replace the index with ``export_state`` data (not yet reconciled: run ``check``)."""
+        """Replace the index with ``export_state`` data (not yet reconciled: run ``check``).
+
+        Restart time is spent here: rows come in the sort order ``export_state`` wrote, so
+        the aligned columns are filled in the same pass, and the column codes of a row are
+        looked up once per distinct (values, flags) combination."""
         entries: Dict[str, _Entry] = {}
         order: List[Key] = []
         sessions: Dict[str, List[Key]] = {}
         dir_names: Dict[str, Set[str]] = {}
+        texts: List[str] = []
+        tagsets: List[FrozenSet[str]] = []
+        all_attrs: List[int] = []
+        attrs_of: Dict[Tuple[Any, int], int] = {}
+        tagsets_of = self._tagsets_of
+        intern = sys.intern
+        shift = 8 * len(COLUMNS)
         for rel, created, session, row, sig, size, tags, text, values, flags in \
                 state["entries"]:
-            attrs = flags << (8 * len(COLUMNS))
-            for column, value in enumerate(values):
-                attrs |= self._code(column, value) << (8 * column)
-            rel = sys.intern(rel)
-            if session is not None:
-                session = sys.intern(session)
+            attrs = attrs_of.get((values, flags))
+            if attrs is None:
+                attrs = flags << shift
+                for column, value in enumerate(values):
+                    attrs |= self._code(column, value) << (8 * column)
+                attrs_of[(values, flags)] = attrs
+            rel = intern(rel)
             key = (created, rel)
-            entries[rel] = _Entry(key, session, row, sig, size, tuple(tags) if tags else None,
-                                  text, attrs)
-            order.append(key)
+            tags = tuple(tags) if tags else None
             if session is not None:
+                session = intern(session)
                 sessions.setdefault(session, []).append(key)
-            dir_names.setdefault(_parent(rel), set()).add(rel)
-        order.sort()
+            entries[rel] = _Entry(key, session, row, sig, size, tags, text, attrs)
+            order.append(key)
+            texts.append(text)
+            tagsets.append(tagsets_of(tags))
+            all_attrs.append(attrs)
+            folder = rel.rpartition("/")[0]
+            names = dir_names.get(folder)
+            if names is None:
+                names = dir_names[folder] = set()
+            names.add(rel)
+        in_order = all(map(operator.lt, order, itertools.islice(order, 1, None)))
+        if not in_order:
+            order.sort()
         for keys in sessions.values():
             keys.sort()
         with self._lock:
             self._entries, self._order, self._sessions = entries, order, sessions
             self._dir_names = dir_names
-            self._tags = {}
-            for rel, entry in entries.items():
-                self._tag(rel, entry)
             self._dirs = {folder: _Dir(mtime, racy, depth)
                           for folder, mtime, depth, racy in state["dirs"]}
-            self._rebuild_aligned()
+            if in_order:
+                self._texts, self._tagsets = texts, tagsets
+                self._cols = [bytearray(map(operator.and_, map(operator.rshift, all_attrs,
+                                                               itertools.repeat(8 * column)),
+                                            itertools.repeat(255)))
+                              for column in range(len(COLUMNS) + 1)]
+            else:
+                self._rebuild_aligned()
             self.version += 1
 
 

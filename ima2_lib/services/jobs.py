@@ -67,6 +67,9 @@ class Handle:
         self.record = record
         self.plan = plan
         self.listeners: List["queue.Queue[Tuple[str, Any]]"] = []
+        # events so far, replayed to a late listener: the job's thread may emit its partials
+        # before the route that submitted it starts listening (cleared at the end)
+        self.emitted: List[Tuple[str, Any]] = []
         self.outcome: Optional[Outcome] = None
         self.ended = threading.Event()
         self.lock = threading.Lock()
@@ -76,24 +79,28 @@ class Handle:
         return self.record["id"]
 
     def listen(self) -> "queue.Queue[Tuple[str, Any]]":
-        """A queue of ("partial", payload) items, then one ("outcome", Outcome)."""
+        """A queue of ("partial", payload) items (those already emitted first), then one
+        ("outcome", Outcome)."""
         listener: "queue.Queue[Tuple[str, Any]]" = queue.Queue()
         with self.lock:
             if self.outcome is not None:
                 listener.put(("outcome", self.outcome))
             else:
+                for item in self.emitted:
+                    listener.put(item)
                 self.listeners.append(listener)
         return listener
 
     def emit(self, event: str, payload: Any) -> None:
-        with self.lock:
-            listeners = list(self.listeners)
-        for listener in listeners:
-            listener.put((event, payload))
+        with self.lock:  # under the lock: a listener added meanwhile gets it once, in order
+            self.emitted.append((event, payload))
+            for listener in self.listeners:
+                listener.put((event, payload))
 
     def end(self, outcome: Outcome) -> None:
         with self.lock:
             self.outcome = outcome
+            self.emitted = []
             listeners, self.listeners = self.listeners, []
         for listener in listeners:
             listener.put(("outcome", outcome))

@@ -15,10 +15,11 @@ from __future__ import annotations
 import errno
 import os
 import re
+import secrets
 import shutil
 import stat as stat_mod
 import threading
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from ..errors import ApiError
 from ..images import IMAGE_EXTENSIONS
@@ -110,49 +111,115 @@ class TrashService:
             raise ApiError(400, "INVALID_FILENAME", "files in the trash are restored, not deleted")
         return path
 
+    @property
+    def lock(self) -> threading.Lock:
+        """Held while files move in or out of the trash (the library's sidecar updates take
+        it too, so an update and a delete of the same image never interleave)."""
+        return self._lock
+
     def delete(self, name: str) -> Dict[str, Any]:
         relative = validate_name(name)
         path = self._gallery_file(relative)
-        sidecar_name = _sidecar_of(path)
         ttl = int(self.app.config.trash_ttl_ms)
         with self._lock:
             if not os.path.lexists(path):  # a concurrent delete won
                 raise ApiError(404, "ASSET_NOT_FOUND", "Asset not found")
             ensure_dir(self.trash_dir)
             entries = self._load()
-            now = now_ms()
-            trash_id = "%d_%s" % (now, _flatten(relative))
-            while trash_id in entries or os.path.lexists(os.path.join(self.trash_dir, trash_id)):
-                now += 1
-                trash_id = "%d_%s" % (now, _flatten(relative))
-            unlink_at = now + max(0, ttl)
-            entry = {"filename": relative, "sidecar": sidecar_name, "deletedAt": now,
-                     "unlinkAt": unlink_at}
-            entries[trash_id] = entry
+            trash_id, entry = self._new_entry(entries, relative, path, ttl, None)
             self._save(entries)  # first: a crash after this leaves the image in the gallery
-            target = os.path.join(self.trash_dir, trash_id)
-            try:
-                move_file(path, target)
-            except OSError as exc:
-                del entries[trash_id]
+            self._move_in(entries, trash_id, entry, path, save=True)
+        return self._deleted(relative, trash_id, entry)
+
+    def _new_entry(self, entries: Dict[str, Dict[str, Any]], relative: str, path: str,
+                   ttl: int, group: Optional[str]) -> Tuple[str, Dict[str, Any]]:
+        """A manifest entry for deleting ``relative`` (caller holds the lock)."""
+        sidecar_name = _sidecar_of(path)  # under the lock: a sidecar update cannot interleave
+        now = now_ms()
+        trash_id = "%d_%s" % (now, _flatten(relative))
+        while trash_id in entries or os.path.lexists(os.path.join(self.trash_dir, trash_id)):
+            now += 1
+            trash_id = "%d_%s" % (now, _flatten(relative))
+        entry: Dict[str, Any] = {"filename": relative, "sidecar": sidecar_name,
+                                 "deletedAt": now, "unlinkAt": now + max(0, ttl)}
+        if group:
+            entry["group"] = group
+        entries[trash_id] = entry
+        return trash_id, entry
+
+    def _move_in(self, entries: Dict[str, Dict[str, Any]], trash_id: str,
+                 entry: Dict[str, Any], path: str, save: bool) -> None:
+        """Move image then sidecar into the trash (the entry is already saved); on failure
+        the entry is dropped and TRASH_FAILED raised."""
+        target = os.path.join(self.trash_dir, trash_id)
+        try:
+            move_file(path, target)
+        except OSError as exc:
+            del entries[trash_id]
+            if save:
                 self._save(entries)
-                raise ApiError(500, "TRASH_FAILED", "Could not move the image to the trash (%s)"
-                               % (exc.strerror or type(exc).__name__)) from exc
-            if sidecar_name:
-                try:
-                    move_file(os.path.join(os.path.dirname(path), sidecar_name), target + ".json")
-                except OSError as exc:
-                    self.app.log.warn("trash", "sidecar_move_failed", error=exc.strerror)
-                    entry["sidecar"] = None
+            raise ApiError(500, "TRASH_FAILED", "Could not move the image to the trash (%s)"
+                           % (exc.strerror or type(exc).__name__)) from exc
+        sidecar_name = entry.get("sidecar")
+        if sidecar_name:
+            try:
+                move_file(os.path.join(os.path.dirname(path), sidecar_name), target + ".json")
+            except OSError as exc:
+                self.app.log.warn("trash", "sidecar_move_failed", error=exc.strerror)
+                entry["sidecar"] = None
+                if save:
                     self._save(entries)
+
+    def _deleted(self, relative: str, trash_id: str, entry: Dict[str, Any]) -> Dict[str, Any]:
+        """After the move (lock released): index, thumbnails, sessions, the answer."""
         self.history.index.remove(relative)
         self.history.thumbs.invalidate(relative)
         touched = self.app.fire_asset_deleted(relative)
         self._wake.set()
         self.app.log.info("trash", "deleted", file=relative, trashId=trash_id)
-        return {"ok": True, "trashId": trash_id, "filename": relative, "unlinkAt": unlink_at,
-                "sessionsTouched": touched["sessionsTouched"],
+        return {"ok": True, "trashId": trash_id, "filename": relative,
+                "unlinkAt": entry["unlinkAt"], "sessionsTouched": touched["sessionsTouched"],
                 "nodesTouched": touched["nodesTouched"]}
+
+    def delete_many(self, names: List[str]) -> Dict[str, Any]:
+        """Delete validated gallery names as one group: one manifest write before the moves
+        and one after; the answer's ``trashId`` (the group) restores the whole set."""
+        ttl = int(self.app.config.trash_ttl_ms)
+        group = "%d_bulk-%s" % (now_ms(), secrets.token_hex(6))
+        results: List[Dict[str, Any]] = []
+        moved: List[Tuple[str, str, Dict[str, Any]]] = []
+        with self._lock:
+            ensure_dir(self.trash_dir)
+            entries = self._load()
+            planned: List[Tuple[str, str, str, Dict[str, Any]]] = []
+            for relative in names:
+                try:
+                    path = self._gallery_file(relative)
+                except ApiError as exc:
+                    results.append({"filename": relative, "ok": False, "code": exc.code,
+                                    "error": exc.message})
+                    continue
+                trash_id, entry = self._new_entry(entries, relative, path, ttl, group)
+                planned.append((relative, path, trash_id, entry))
+            if planned:
+                self._save(entries)
+            for relative, path, trash_id, entry in planned:
+                try:
+                    self._move_in(entries, trash_id, entry, path, save=False)
+                    moved.append((relative, trash_id, entry))
+                except ApiError as exc:
+                    results.append({"filename": relative, "ok": False, "code": exc.code,
+                                    "error": exc.message})
+            if planned:
+                self._save(entries)
+        for relative, trash_id, entry in moved:
+            done = self._deleted(relative, trash_id, entry)
+            results.append({"filename": relative, "ok": True, "trashId": trash_id,
+                            "unlinkAt": done["unlinkAt"]})
+        order = {name: i for i, name in enumerate(names)}
+        results.sort(key=lambda r: order.get(r["filename"], 0))
+        return {"ok": len(moved) == len(names), "action": "delete", "count": len(names),
+                "done": len(moved), "trashId": group if moved else None, "results": results}
 
     # --- restore -------------------------------------------------------------------------
     def latest_id(self, name: str) -> str:
@@ -167,54 +234,131 @@ class TrashService:
                            "never deleted)" % relative)
         return max(mine)[1]
 
-    def restore(self, name: str, trash_id: Any) -> Dict[str, Any]:
-        if trash_id is None:  # no trashId: the newest delete of this file
-            trash_id = self.latest_id(name)
+    @staticmethod
+    def _check_id(trash_id: Any) -> str:
         if not isinstance(trash_id, str) or not trash_id:
             raise ApiError(400, "INVALID_TRASH_ID", "trashId required")
         if not _TRASH_ID.match(trash_id) or ".." in trash_id or trash_id.startswith("."):
             raise ApiError(400, "INVALID_TRASH_ID", "invalid trashId")
+        return trash_id
+
+    def restore(self, name: str, trash_id: Any) -> Dict[str, Any]:
+        if trash_id is None:  # no trashId: the newest delete of this file
+            trash_id = self.latest_id(name)
+        trash_id = self._check_id(trash_id)
         relative = validate_name(name)
-        path = inside(self.root, relative)
         with self._lock:
             entries = self._load()
-            entry = entries.get(trash_id) or self._foreign_entry(trash_id, relative)
-            if entry is None or int(entry.get("unlinkAt") or 0) <= now_ms():
-                raise ApiError(404, "TRASH_NOT_FOUND",
-                               "Nothing to restore for this trashId (expired or never deleted)")
-            if entry.get("filename") != relative:
-                raise ApiError(400, "TRASH_ID_MISMATCH",
-                               "This trashId belongs to another file; restore it under its own "
-                               "name")
-            source = os.path.join(self.trash_dir, trash_id)
-            sidecar = entry.get("sidecar") if isinstance(entry.get("sidecar"), str) else None
-            sidecar_target = os.path.join(os.path.dirname(path), sidecar) if sidecar else None
-            if os.path.lexists(path) or (sidecar_target and os.path.lexists(sidecar_target)):
-                raise ApiError(409, "RESTORE_CONFLICT",
-                               "A file with this name exists again; delete or rename it first")
-            if not os.path.isfile(source):
-                if entries.pop(trash_id, None) is not None:
-                    self._save(entries)
-                raise ApiError(404, "TRASH_NOT_FOUND", "The trashed file is gone")
             try:
-                ensure_dir(os.path.dirname(path))
-                move_file(source, path)
-            except OSError as exc:
-                raise ApiError(500, "RESTORE_FAILED", "Could not restore the image (%s)"
-                               % (exc.strerror or type(exc).__name__)) from exc
-            if sidecar_target and os.path.isfile(source + ".json"):
-                try:
-                    move_file(source + ".json", sidecar_target)
-                except OSError as exc:
-                    self.app.log.warn("trash", "sidecar_restore_failed", error=exc.strerror)
+                self._restore_locked(entries, trash_id, relative)
+            finally:
+                if entries.pop("", None) is not None:
+                    self._save(entries)
+        return self._restored(relative, trash_id)
+
+    def _restore_locked(self, entries: Dict[str, Dict[str, Any]], trash_id: str,
+                        relative: str) -> None:
+        """Move one trash entry back (caller holds the lock). A changed manifest is marked
+        with the key ``""`` for the caller to save."""
+        path = inside(self.root, relative)
+        entry = entries.get(trash_id) or self._foreign_entry(trash_id, relative)
+        if entry is None or int(entry.get("unlinkAt") or 0) <= now_ms():
+            raise ApiError(404, "TRASH_NOT_FOUND",
+                           "Nothing to restore for this trashId (expired or never deleted)")
+        if entry.get("filename") != relative:
+            raise ApiError(400, "TRASH_ID_MISMATCH",
+                           "This trashId belongs to another file; restore it under its own "
+                           "name")
+        source = os.path.join(self.trash_dir, trash_id)
+        sidecar = entry.get("sidecar") if isinstance(entry.get("sidecar"), str) else None
+        sidecar_target = os.path.join(os.path.dirname(path), sidecar) if sidecar else None
+        if os.path.lexists(path) or (sidecar_target and os.path.lexists(sidecar_target)):
+            raise ApiError(409, "RESTORE_CONFLICT",
+                           "A file with this name exists again; delete or rename it first")
+        if not os.path.isfile(source):
             if entries.pop(trash_id, None) is not None:
-                self._save(entries)
+                entries[""] = {}
+            raise ApiError(404, "TRASH_NOT_FOUND", "The trashed file is gone")
+        try:
+            ensure_dir(os.path.dirname(path))
+            move_file(source, path)
+        except OSError as exc:
+            raise ApiError(500, "RESTORE_FAILED", "Could not restore the image (%s)"
+                           % (exc.strerror or type(exc).__name__)) from exc
+        if sidecar_target and os.path.isfile(source + ".json"):
+            try:
+                move_file(source + ".json", sidecar_target)
+            except OSError as exc:
+                self.app.log.warn("trash", "sidecar_restore_failed", error=exc.strerror)
+        if entries.pop(trash_id, None) is not None:
+            entries[""] = {}
+
+    def _restored(self, relative: str, trash_id: str) -> Dict[str, Any]:
         self.history.index.upsert(relative)
         touched = self.app.fire_asset_restored(relative)
         self.app.log.info("trash", "restored", file=relative, trashId=trash_id)
         return {"ok": True, "filename": relative, "trashId": trash_id,
                 "sessionsTouched": touched["sessionsTouched"],
                 "nodesTouched": touched["nodesTouched"]}
+
+    def _restore_set(self, pairs: List[Tuple[str, str]], label: Dict[str, Any]
+                     ) -> Dict[str, Any]:
+        """Restore ``(trash id, name)`` pairs under one lock; one result per file."""
+        results: List[Dict[str, Any]] = []
+        done: List[Tuple[str, str]] = []
+        with self._lock:
+            entries = self._load()
+            for trash_id, relative in pairs:
+                try:
+                    self._restore_locked(entries, trash_id, relative)
+                    done.append((relative, trash_id))
+                except ApiError as exc:
+                    results.append({"filename": relative, "ok": False, "code": exc.code,
+                                    "error": exc.message})
+            if entries.pop("", None) is not None:
+                self._save(entries)
+        for relative, trash_id in done:
+            self._restored(relative, trash_id)
+            results.append({"filename": relative, "ok": True, "trashId": trash_id})
+        order = {name: i for i, (_t, name) in enumerate(pairs)}
+        results.sort(key=lambda r: order.get(r["filename"], 0))
+        answer = {"ok": len(done) == len(pairs), "action": "restore", "count": len(pairs),
+                  "done": len(done), "results": results}
+        answer.update(label)
+        return answer
+
+    def restore_group(self, group: Any) -> Dict[str, Any]:
+        """Restore every file a bulk delete moved (its group ``trashId``)."""
+        group = self._check_id(group)
+        now = now_ms()
+        with self._lock:
+            pairs = sorted((int(e.get("deletedAt") or 0), k, e.get("filename"))
+                           for k, e in self._load().items()
+                           if e.get("group") == group and int(e.get("unlinkAt") or 0) > now)
+        if not pairs:
+            raise ApiError(404, "TRASH_NOT_FOUND", "Nothing to restore for this trashId "
+                                                   "(expired or never deleted)")
+        return self._restore_set([(k, str(name)) for _at, k, name in pairs],
+                                 {"trashId": group})
+
+    def restore_many(self, names: List[str]) -> Dict[str, Any]:
+        """Restore the newest delete of each validated name."""
+        pairs: List[Tuple[str, str]] = []
+        missing: List[Dict[str, Any]] = []
+        for name in names:
+            try:
+                pairs.append((self.latest_id(name), name))
+            except ApiError as exc:
+                missing.append({"filename": name, "ok": False, "code": exc.code,
+                                "error": exc.message})
+        answer = self._restore_set(pairs, {})
+        if missing:
+            answer["results"] = missing + answer["results"]
+            order = {name: i for i, name in enumerate(names)}
+            answer["results"].sort(key=lambda r: order.get(r["filename"], 0))
+            answer["count"] = len(names)
+            answer["ok"] = False
+        return answer
 
     def _foreign_entry(self, trash_id: str, relative: str) -> Optional[Dict[str, Any]]:
         """An entry ima2-gen wrote (``<ms>_<flattened name>`` + ``.json``, no manifest):

@@ -9,6 +9,7 @@ import { t } from './i18n.js';
 
 export const PAGE = 50;
 const UNDO_MS = 10000;
+const INDEXING_RETRY_MS = 1000;
 
 const stores = new Set(); // every live listing: a delete or restore anywhere updates them all
 const restoring = new Set(); // file names this tab is restoring (their live event is ours)
@@ -53,6 +54,17 @@ export function makeHistory(filters = {}, topic = 'history') {
     emit(topic, { items, total, done: cursor === null });
   }
 
+  // The server answers from a partial index while it starts up (`indexing: true`): read the
+  // listing again until the index is complete, so a large gallery is never shown half.
+  let reindexTimer = null;
+  function reloadWhenIndexed() {
+    if (reindexTimer) return;
+    reindexTimer = setTimeout(() => {
+      reindexTimer = null;
+      store.reset().catch(() => {});
+    }, INDEXING_RETRY_MS);
+  }
+
   const store = {
     items,
     filters,
@@ -86,6 +98,7 @@ export function makeHistory(filters = {}, topic = 'history') {
         total = Number.isFinite(data.total) ? data.total : total;
         filteredTotal = Number.isFinite(data.filteredTotal) ? data.filteredTotal : filteredTotal;
         announce();
+        if (data.indexing) reloadWhenIndexed();
         return true;
       }).finally(() => {
         if (loading === done) loading = null;
