@@ -11,7 +11,7 @@ Must not: import routes or services (route modules import this, never the revers
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 Schema = Dict[str, Any]
 
@@ -151,50 +151,90 @@ def _is_type(value: Any, kind: str) -> bool:
 
 def validate(schema: Schema, value: Any, path: str = "$") -> List[str]:
     """Problems of ``value`` against ``schema`` (empty list = valid)."""
-    problems: List[str] = []
     kind = schema.get("type")
     if kind is not None:
         kinds = kind if isinstance(kind, list) else [kind]
         if not any(_is_type(value, k) for k in kinds):
             return ["%s: expected %s" % (path, " or ".join(kinds))]
+    problems: List[str] = []
+    for check in _CHECKS:
+        problems.extend(check(schema, value, path))
+    return problems
+
+
+def _check_value(schema: Schema, value: Any, path: str) -> List[str]:
+    problems = []
     if "const" in schema and value != schema["const"]:
         problems.append("%s: must be %r" % (path, schema["const"]))
     if "enum" in schema and value not in schema["enum"]:
         problems.append("%s: must be one of %s" % (path, ", ".join(map(repr, schema["enum"]))))
-    if isinstance(value, str):
-        if "minLength" in schema and len(value) < schema["minLength"]:
-            problems.append("%s: shorter than %d" % (path, schema["minLength"]))
-        if "maxLength" in schema and len(value) > schema["maxLength"]:
-            problems.append("%s: longer than %d" % (path, schema["maxLength"]))
-        if "pattern" in schema and not re.search(schema["pattern"], value):
-            problems.append("%s: does not match %s" % (path, schema["pattern"]))
-    if _is_type(value, "number"):
-        if "minimum" in schema and value < schema["minimum"]:
-            problems.append("%s: below %s" % (path, schema["minimum"]))
-        if "maximum" in schema and value > schema["maximum"]:
-            problems.append("%s: above %s" % (path, schema["maximum"]))
-    if isinstance(value, dict):
-        props = schema.get("properties", {})
-        for name in schema.get("required", []):
-            if name not in value:
-                problems.append("%s: missing %s" % (path, name))
-        for name, item in value.items():
-            if name in props:
-                problems.extend(validate(props[name], item, "%s.%s" % (path, name)))
-            elif schema.get("additionalProperties") is False:
-                problems.append("%s: unexpected field %s" % (path, name))
-    if isinstance(value, list):
-        if "items" in schema:
-            for index, item in enumerate(value):
-                problems.extend(validate(schema["items"], item, "%s[%d]" % (path, index)))
-        if "maxItems" in schema and len(value) > schema["maxItems"]:
-            problems.append("%s: more than %d items" % (path, schema["maxItems"]))
-        if "minItems" in schema and len(value) < schema["minItems"]:
-            problems.append("%s: fewer than %d items" % (path, schema["minItems"]))
+    return problems
+
+
+def _bounds(schema: Schema, size: Any, path: str, low: str, high: str,
+            words: Tuple[str, str]) -> List[str]:
+    """``low`` / ``high`` limits of ``size``; ``words`` say "below %s" / "above %s"."""
+    problems = []
+    if low in schema and size < schema[low]:
+        problems.append("%s: %s" % (path, words[0] % schema[low]))
+    if high in schema and size > schema[high]:
+        problems.append("%s: %s" % (path, words[1] % schema[high]))
+    return problems
+
+
+def _check_string(schema: Schema, value: Any, path: str) -> List[str]:
+    if not isinstance(value, str):
+        return []
+    problems = _bounds(schema, len(value), path, "minLength", "maxLength",
+                       ("shorter than %d", "longer than %d"))
+    if "pattern" in schema and not re.search(schema["pattern"], value):
+        problems.append("%s: does not match %s" % (path, schema["pattern"]))
+    return problems
+
+
+def _check_number(schema: Schema, value: Any, path: str) -> List[str]:
+    if not _is_type(value, "number"):
+        return []
+    return _bounds(schema, value, path, "minimum", "maximum", ("below %s", "above %s"))
+
+
+def _check_object(schema: Schema, value: Any, path: str) -> List[str]:
+    if not isinstance(value, dict):
+        return []
+    props = schema.get("properties", {})
+    problems = ["%s: missing %s" % (path, name) for name in schema.get("required", [])
+                if name not in value]
+    for name, item in value.items():
+        if name in props:
+            problems.extend(validate(props[name], item, "%s.%s" % (path, name)))
+        elif schema.get("additionalProperties") is False:
+            problems.append("%s: unexpected field %s" % (path, name))
+    return problems
+
+
+def _check_list(schema: Schema, value: Any, path: str) -> List[str]:
+    if not isinstance(value, list):
+        return []
+    problems: List[str] = []
+    if "items" in schema:
+        for index, item in enumerate(value):
+            problems.extend(validate(schema["items"], item, "%s[%d]" % (path, index)))
+    if "maxItems" in schema and len(value) > schema["maxItems"]:
+        problems.append("%s: more than %d items" % (path, schema["maxItems"]))
+    if "minItems" in schema and len(value) < schema["minItems"]:
+        problems.append("%s: fewer than %d items" % (path, schema["minItems"]))
+    return problems
+
+
+def _check_alternatives(schema: Schema, value: Any, path: str) -> List[str]:
+    problems = []
     for key in ("anyOf", "oneOf"):
         if key in schema:
-            results = [validate(sub, value, path) for sub in schema[key]]
-            passing = sum(1 for r in results if not r)
+            passing = sum(1 for sub in schema[key] if not validate(sub, value, path))
             if passing == 0 or (key == "oneOf" and passing > 1):
                 problems.append("%s: matches %d of the %s alternatives" % (path, passing, key))
     return problems
+
+
+_CHECKS = (_check_value, _check_string, _check_number, _check_object, _check_list,
+           _check_alternatives)

@@ -10,17 +10,17 @@ lifecycle hooks other services subscribe to. Must not: touch sockets (``server.p
 from __future__ import annotations
 
 import copy
-import functools
 import os
 import re
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, TypeVar
 
 from . import __version__
 from .config import Config, load_config
 from .deps import Features
-from .errors import ApiError, disk_full_error, error_body
+from .errors import ApiError, InternalError, MethodNotAllowed, NotFound, disk_full_error, error_body
+from .hooks import Hook
 from .httpio import Request, Response, json_response
 from .log import Logger, now_ms
 from .router import Router
@@ -33,6 +33,23 @@ from .static import StaticFiles
 from .store import (PROCESS_STARTED, FolderLock, atomic_write, ensure_dir,
                     ensure_private_dir, read_json, sweep_stale_temps, write_json)
 
+if TYPE_CHECKING:  # built in ``_build_services``, imported there (cold start, issue 19)
+    from .services.generation import GenerationService
+    from .services.history import HistoryService
+    from .services.inflight import InflightRegistry
+    from .services.jobs import JobQueue
+    from .services.oauth import OAuthSupervisor
+    from .services.offline import OfflineProvider
+    from .services.sessions import SessionsService
+
+# Subscriber types of the App's hooks. Asset subscribers may answer counts
+# ({"sessionsTouched": n, "nodesTouched": n}) that the publisher sums.
+ImageSaved = Callable[[str], object]
+AssetChanged = Callable[[str], Optional[Dict[str, int]]]
+StyleSheetProvider = Callable[[str], Optional[Dict[str, Any]]]
+SessionTitleProvider = Callable[[List[str]], Dict[str, str]]
+
+_S = TypeVar("_S")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _QUIET_PATHS = ("/api/health", "/api/inflight")
 STATIC_ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "static")
@@ -46,7 +63,39 @@ def host_label(host: str) -> str:
 
 
 class App:
-    """Everything one ima2 server needs. Embeddable: ``App(config)`` + ``make_server``."""
+    """Everything one ima2 server needs. Embeddable: ``App(config)`` + ``make_server``.
+
+    Its collaborators, declared here with their types and built in ``__init__`` /
+    ``_build_services`` (the one place): services receive the ``App`` and reach each other
+    only through these attributes and hooks.
+    """
+
+    config: Config
+    log: Logger
+    features: Features
+    security: Security
+    router: Router
+    events: EventBus  # GET /api/events
+    offline: Optional[OfflineProvider]  # the stand-in proxy when IMA2_PROVIDER=offline
+    inflight: InflightRegistry
+    oauth: OAuthSupervisor
+    sessions: SessionsService
+    history: HistoryService  # + trash sweeper, thumbnails
+    generation: GenerationService
+    jobs: JobQueue
+    # Hooks: generation fires ``image_saved`` after an image + sidecar are written (the
+    # history index, the event stream); history fires ``asset_deleted`` / ``asset_restored``
+    # (sessions mark their nodes). The ``*_hooks`` names are the same objects (old spelling).
+    image_saved: Hook[ImageSaved]
+    asset_deleted: Hook[AssetChanged]
+    asset_restored: Hook[AssetChanged]
+    image_saved_hooks: Hook[ImageSaved]
+    asset_deleted_hooks: Hook[AssetChanged]
+    asset_restored_hooks: Hook[AssetChanged]
+    # Set by the sessions service (None without it): a session's enabled style sheet as
+    # {"prefix", "sheet"}; titles of session ids (history groupBy=session).
+    style_sheet_provider: Optional[StyleSheetProvider]
+    session_title_provider: Optional[SessionTitleProvider]
 
     def __init__(self, config: Optional[Config] = None, log_stream: Any = None) -> None:
         self.config = config or load_config()
@@ -64,13 +113,11 @@ class App:
         self.advertising = False
         self._runtime_lock = threading.Lock()
         self._services: List[Any] = []  # objects with optional start() / stop()
-        # Hooks: history fires these after a delete / restore (sessions marks nodes).
-        self.asset_deleted_hooks: List[Callable[..., Any]] = []
-        self.asset_restored_hooks: List[Callable[..., Any]] = []
-        # Generation fires this after an image + sidecar are saved (history index updates).
-        self.image_saved_hooks: List[Callable[[str], Any]] = []
-        # Set by the sessions service: [session ids] -> {id: title} (history groupBy=session).
-        self.session_title_provider: Optional[Callable[[List[str]], Dict[str, str]]] = None
+        self.image_saved = self.image_saved_hooks = Hook("image_saved")
+        self.asset_deleted = self.asset_deleted_hooks = Hook("asset_deleted")
+        self.asset_restored = self.asset_restored_hooks = Hook("asset_restored")
+        self.style_sheet_provider = None
+        self.session_title_provider = None
 
         ensure_private_dir(self.config.config_dir)
         ensure_dir(self.config.generated_dir)
@@ -82,7 +129,7 @@ class App:
         self.owns_folder = self.folder_lock.acquire()
         # "offline": a loopback stand-in for the proxy answers instead (services/offline.py).
         self.provider = "offline" if self.config.provider == "offline" else "oauth"
-        self.offline: Any = None
+        self.offline = None
         if self.provider == "offline":
             from .services.offline import OfflineProvider
 
@@ -107,15 +154,11 @@ class App:
                       "url": self.config.oauth_base_url,
                       "status": "ready" if oauth_ready else "starting"},
         }
-        self.inflight: Any = None  # set by the generation service
-        # Set by the sessions service: session id -> {"prefix", "sheet"} or None (§9.3).
-        self.style_sheet_provider: Optional[Callable[[str], Optional[Dict[str, Any]]]] = None
         self.events = EventBus(self.started_at)
         self._build_services()
 
     def _build_services(self) -> None:
-        """Create the services later parts plug in (each registers itself in ``_services``)."""
-        from .routes.thumbs import thumbnail_response
+        """Create the services (each started and stopped in this order through ``_services``)."""
         from .services.generation import GenerationService
         from .services.history import HistoryService
         from .services.inflight import InflightRegistry
@@ -129,10 +172,10 @@ class App:
         self.oauth = self.add_service(OAuthSupervisor(self))
         self.sessions = self.add_service(SessionsService(self))
         self.history = self.add_service(HistoryService(self))  # + trash sweeper, thumbnails
-        self.thumbnail_response = functools.partial(thumbnail_response, self)
         self.generation = self.add_service(GenerationService(self))
         self.jobs = self.add_service(JobQueue(self))
         self.inflight.on_canceled = self.jobs.on_inflight_cancel
+        self.inflight.on_phase = self.jobs.on_phase
         self._wire_events()
 
     def _wire_events(self) -> None:
@@ -146,9 +189,9 @@ class App:
             return lambda filename: events.publish(name, {"filename": filename}) and None
 
         self.jobs.listeners.append(job_event)
-        self.image_saved_hooks.append(image_event("image.saved"))
-        self.asset_deleted_hooks.append(image_event("image.deleted"))
-        self.asset_restored_hooks.append(image_event("image.restored"))
+        self.image_saved.subscribe(image_event("image.saved"))
+        self.asset_deleted.subscribe(image_event("image.deleted"))
+        self.asset_restored.subscribe(image_event("image.restored"))
 
     @property
     def static(self) -> StaticFiles:
@@ -157,10 +200,10 @@ class App:
         if self._static is None:
             with self._static_lock:
                 if self._static is None:
-                    self._static = StaticFiles(STATIC_ROOT, dev=bool(self.config.dev))
+                    self._static = StaticFiles(STATIC_ROOT, dev=self.config.dev)
         return self._static
 
-    def add_service(self, service: Any) -> Any:
+    def add_service(self, service: _S) -> _S:
         self._services.append(service)
         return service
 
@@ -172,7 +215,7 @@ class App:
     def _token(self) -> Optional[str]:
         """IMA2_TOKEN when set; beyond loopback a stored (or new, 0600) token; else None."""
         if self.config.token:
-            return str(self.config.token)
+            return self.config.token
         host = self.config.host
         if is_loopback_host(host) and not is_wildcard_host(host):
             return None
@@ -245,7 +288,7 @@ class App:
 
     def fire_image_saved(self, filename: str) -> None:
         """``filename`` (relative to the gallery) was just written with its sidecar."""
-        for hook in self.image_saved_hooks:
+        for hook in self.image_saved:
             try:
                 hook(filename)
             except Exception as exc:  # noqa: BLE001 - saving must not fail on a listener
@@ -262,12 +305,12 @@ class App:
 
     def fire_asset_deleted(self, filename: str) -> Dict[str, int]:
         """Tell subscribers (sessions) that ``filename`` left the gallery; sum their counts."""
-        return self._fire(self.asset_deleted_hooks, filename)
+        return self._fire(self.asset_deleted, filename)
 
     def fire_asset_restored(self, filename: str) -> Dict[str, int]:
-        return self._fire(self.asset_restored_hooks, filename)
+        return self._fire(self.asset_restored, filename)
 
-    def _fire(self, hooks: List[Callable[..., Any]], filename: str) -> Dict[str, int]:
+    def _fire(self, hooks: Hook[AssetChanged], filename: str) -> Dict[str, int]:
         totals = {"sessionsTouched": 0, "nodesTouched": 0}
         for hook in hooks:
             try:
@@ -280,7 +323,7 @@ class App:
         return totals
 
     def active_job_count(self) -> int:
-        return self.inflight.active_count() if self.inflight is not None else 0
+        return self.inflight.active_count()
 
     # --- lifecycle -----------------------------------------------------------------------
     def start(self, server: Any = None) -> None:
@@ -403,8 +446,8 @@ class App:
                 import traceback
 
                 self.log.say(traceback.format_exc())
-            err = ApiError(500, "INTERNAL_ERROR",
-                           "Internal server error (requestId %s)" % (req.request_id or "-"))
+            err = InternalError("INTERNAL_ERROR",
+                                "Internal server error (requestId %s)" % (req.request_id or "-"))
             resp = self.error_response(err, req.family)
         return self._finish(req, is_api, resp)
 
@@ -415,7 +458,7 @@ class App:
         return resp
 
     def error_response(self, err: ApiError, family: str) -> Response:
-        resp = json_response(error_body(err, family), err.status, err.headers)
+        resp = json_response(error_body(err, family), err.status, list(err.headers))
         resp.close = err.close
         return resp
 
@@ -449,8 +492,8 @@ class App:
             return result if isinstance(result, Response) else json_response(result)
         if req.path.startswith(GENERATED_PREFIX):
             if req.method not in ("GET", "HEAD"):
-                raise ApiError(405, "METHOD_NOT_ALLOWED", "Only GET and HEAD are allowed here",
-                               headers=[("Allow", "GET, HEAD")])
+                raise MethodNotAllowed("METHOD_NOT_ALLOWED", "Only GET and HEAD are allowed here",
+                                       headers=[("Allow", "GET, HEAD")])
             return handle_generated(self, req)
         if req.method in ("GET", "HEAD"):
             resp = self.static.respond(req.path, req.header("If-None-Match"),
@@ -458,7 +501,7 @@ class App:
                                        query=req.query_string)
             if resp is not None:
                 return resp
-        raise ApiError(404, "NOT_FOUND", "Not found")
+        raise NotFound("NOT_FOUND", "Not found")
 
     def log_access(self, req: Request, status: int, duration_ms: float) -> None:
         if not (req.path.startswith("/api/")) or req.path in _QUIET_PATHS:
@@ -469,7 +512,7 @@ class App:
 
     # --- small helpers for services ---------------------------------------------------------
     def json_limit(self) -> int:
-        return int(self.config.body_limit)
+        return self.config.body_limit
 
 
 def client_kind(req: Request) -> str:

@@ -12,9 +12,12 @@ import os
 import signal
 import sys
 import threading
-from typing import Any, Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
 from . import __version__
+
+if TYPE_CHECKING:
+    from .app import App
 
 CLIENT_COMMANDS = ("gen", "edit", "ls", "show", "ps", "cancel", "ping", "history", "session",
                    "node", "inflight", "storage", "oauth", "batch", "fav", "unfav", "tag",
@@ -355,7 +358,7 @@ def cmd_serve(argv: List[str]) -> int:
     return 0
 
 
-def _print_banner(app: Any) -> None:
+def _print_banner(app: App) -> None:
     url = app.server_url
     app.log.say("ima2 running at %s" % url)
     runtime = app.runtime_snapshot()
@@ -532,7 +535,7 @@ def cmd_setup(argv: List[str]) -> int:
                     import subprocess
 
                     try:
-                        code = subprocess.call(["npx", str(config.oauth_package), "login"])
+                        code = subprocess.call(["npx", config.oauth_package, "login"])
                     except OSError:
                         code = 1
                     if code != 0:

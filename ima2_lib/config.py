@@ -31,7 +31,11 @@ RESEARCH_SUFFIX = (
 
 
 class Setting:
-    """One configurable value: where it may come from and how it is parsed."""
+    """One configurable value: where it may come from and how it is parsed.
+
+    Rows are written with keywords (``Setting(name=..., kind=..., default=..., env=(...),
+    json=(...), flag=..., help=...)``); the old positional order and ``json_paths=`` still work.
+    """
 
     __slots__ = ("name", "kind", "default", "env", "json", "flag", "help", "secret")
 
@@ -39,18 +43,20 @@ class Setting:
         self,
         name: str,
         kind: str,
-        default: Any,
+        default: Any = None,
         env: Sequence[str] = (),
         json_paths: Sequence[str] = (),
         flag: Optional[str] = None,
         help: str = "",
         secret: bool = False,
+        *,
+        json: Optional[Sequence[str]] = None,
     ) -> None:
         self.name = name
-        self.kind = kind  # int|str|bool|size|duration|list|moderation|imagepath|provider
+        self.kind = kind  # a key of KIND_TYPES
         self.default = default  # a value, or a callable(values) for derived defaults
         self.env = tuple(env)
-        self.json = tuple(json_paths)
+        self.json = tuple(json_paths if json is None else json)  # dotted config.json keys
         self.flag = flag
         self.help = help
         self.secret = secret
@@ -62,148 +68,195 @@ def _d(fn: Callable[[Dict[str, Any]], Any]) -> Callable[[Dict[str, Any]], Any]:
 
 SETTINGS: List[Setting] = [
     # --- state folder first: every path default derives from it ---------------------------
-    Setting("config_dir", "path", _d(lambda v: os.path.join(v["_home"], ".ima2")),
-            ["IMA2_CONFIG_DIR"], [], "--config-dir", "state folder (all of ima2's files)"),
-    Setting("dev", "bool", False, ["IMA2_DEV"], [], "--dev", "developer defaults (debug log)"),
+    Setting(name="config_dir", kind="path",
+            default=_d(lambda v: os.path.join(v["_home"], ".ima2")), env=("IMA2_CONFIG_DIR",),
+            flag="--config-dir", help="state folder (all of ima2's files)"),
+    Setting(name="dev", kind="bool", default=False, env=("IMA2_DEV",), flag="--dev",
+            help="developer defaults (debug log)"),
     # --- server -------------------------------------------------------------------------
-    Setting("port", "int", 3333, ["IMA2_PORT", "PORT"], ["server.port"], "--port",
-            "HTTP port; busy → the next free of port+1..port+20"),
-    Setting("host", "str", "127.0.0.1", ["IMA2_HOST"], ["server.host"], "--host",
-            "bind address; beyond loopback a token is required"),
-    Setting("body_limit", "size", "50mb", ["IMA2_BODY_LIMIT"], ["server.bodyLimit"], None,
-            "largest JSON request body (413 PAYLOAD_TOO_LARGE above)"),
-    Setting("allowed_hosts", "list", [], ["IMA2_ALLOWED_HOSTS"], ["server.allowedHosts"], None,
-            "extra Host names accepted besides loopback (comma-separated)"),
-    Setting("allowed_origins", "list", [], ["IMA2_ALLOWED_ORIGINS"], ["server.allowedOrigins"],
-            None, "exact origins (scheme://host:port) allowed to write through a proxy that "
-            "rewrites Host (comma-separated)"),
-    Setting("max_connections", "int", 256, ["IMA2_MAX_CONNECTIONS"], ["server.maxConnections"],
-            None, "most open connections; beyond it 503 TOO_MANY_CONNECTIONS"),
-    Setting("body_timeout_ms", "int", 10000, ["IMA2_BODY_TIMEOUT_MS"], ["server.bodyTimeoutMs"],
-            None, "a request body may stall this long; after it it must arrive at "
-            "IMA2_BODY_MIN_RATE (408 REQUEST_TIMEOUT)"),
-    Setting("body_min_rate", "size", "64kb", ["IMA2_BODY_MIN_RATE"], ["server.bodyMinRate"],
-            None, "slowest accepted request body, bytes per second"),
-    Setting("token", "str", None, ["IMA2_TOKEN"], ["server.token"], None,
-            "access token; generated and stored when binding beyond loopback", secret=True),
+    Setting(name="port", kind="int", default=3333, env=("IMA2_PORT", "PORT"),
+            json=("server.port",), flag="--port",
+            help="HTTP port; busy → the next free of port+1..port+20"),
+    Setting(name="host", kind="str", default="127.0.0.1", env=("IMA2_HOST",),
+            json=("server.host",), flag="--host",
+            help="bind address; beyond loopback a token is required"),
+    Setting(name="body_limit", kind="size", default="50mb", env=("IMA2_BODY_LIMIT",),
+            json=("server.bodyLimit",),
+            help="largest JSON request body (413 PAYLOAD_TOO_LARGE above)"),
+    Setting(name="allowed_hosts", kind="list", default=[], env=("IMA2_ALLOWED_HOSTS",),
+            json=("server.allowedHosts",),
+            help="extra Host names accepted besides loopback (comma-separated)"),
+    Setting(name="allowed_origins", kind="list", default=[], env=("IMA2_ALLOWED_ORIGINS",),
+            json=("server.allowedOrigins",),
+            help=("exact origins (scheme://host:port) allowed to write through a proxy that "
+                  "rewrites Host (comma-separated)")),
+    Setting(name="max_connections", kind="int", default=256, env=("IMA2_MAX_CONNECTIONS",),
+            json=("server.maxConnections",),
+            help="most open connections; beyond it 503 TOO_MANY_CONNECTIONS"),
+    Setting(name="body_timeout_ms", kind="int", default=10000, env=("IMA2_BODY_TIMEOUT_MS",),
+            json=("server.bodyTimeoutMs",),
+            help=("a request body may stall this long; after it it must arrive at "
+                  "IMA2_BODY_MIN_RATE (408 REQUEST_TIMEOUT)")),
+    Setting(name="body_min_rate", kind="size", default="64kb", env=("IMA2_BODY_MIN_RATE",),
+            json=("server.bodyMinRate",), help="slowest accepted request body, bytes per second"),
+    Setting(name="token", kind="str", default=None, env=("IMA2_TOKEN",), json=("server.token",),
+            help="access token; generated and stored when binding beyond loopback", secret=True),
     # --- limits -------------------------------------------------------------------------
-    Setting("max_ref_b64_bytes", "int", 7340032, ["IMA2_MAX_REF_B64_BYTES"],
-            ["limits.maxRefB64Bytes"], None, "largest reference image (base64 characters)"),
-    Setting("max_ref_count", "int", 5, ["IMA2_MAX_REF_COUNT"], ["limits.maxRefCount"], None,
-            "most reference images per request"),
-    Setting("max_parallel", "int", 8, ["IMA2_MAX_PARALLEL"], ["limits.maxParallel"], None,
-            "most upstream calls one request runs at once (n is still capped at 8)"),
-    Setting("max_concurrent_jobs", "int", 2, ["IMA2_MAX_CONCURRENT_JOBS"],
-            ["jobs.maxConcurrent"], None, "most generation jobs running at once (the rest wait "
-            "in the queue)"),
-    Setting("callback_hosts", "list", [], ["IMA2_CALLBACK_HOSTS"], ["jobs.callbackHosts"], None,
-            "hosts job callbacks may reach besides loopback"),
-    Setting("job_deadline_ms", "int", 0, ["IMA2_JOB_DEADLINE_MS"], ["jobs.deadlineMs"], None,
-            "longest a job may run, upstream retries included (0 = no deadline)"),
-    Setting("graph_max_nodes", "int", 500, ["IMA2_GRAPH_MAX_NODES"], ["limits.graphMaxNodes"],
-            None, "most nodes in one saved graph"),
-    Setting("graph_max_edges", "int", 1000, ["IMA2_GRAPH_MAX_EDGES"], ["limits.graphMaxEdges"],
-            None, "most edges in one saved graph"),
-    Setting("history_page_size", "int", 50, ["IMA2_HISTORY_PAGE_SIZE"],
-            ["history.defaultPageSize", "limits.historyDefaultPageSize"], None,
-            "default /api/history page"),
-    Setting("history_max_page", "int", 500, ["IMA2_HISTORY_MAX_PAGE"],
-            ["history.maxPageCap", "limits.historyMaxPageCap"], None, "largest /api/history page"),
-    Setting("history_snapshot_min", "int", 2000, ["IMA2_HISTORY_SNAPSHOT_MIN"],
-            ["history.snapshotMinImages"], None,
-            "smallest gallery whose index is snapshotted for fast restarts (0 = never)"),
-    Setting("bulk_max", "int", 1000, ["IMA2_BULK_MAX"], ["history.bulkMax"], None,
-            "most images one bulk action (or export selection by names) may name"),
-    Setting("import_max_bytes", "size", "2gb", ["IMA2_IMPORT_MAX_BYTES"],
-            ["history.importMaxBytes"], None, "largest import bundle, and the most its files may expand to"),
-    Setting("import_max_files", "int", 100000, ["IMA2_IMPORT_MAX_FILES"],
-            ["history.importMaxFiles"], None, "most entries in one import bundle"),
+    Setting(name="max_ref_b64_bytes", kind="int", default=7340032, env=("IMA2_MAX_REF_B64_BYTES",),
+            json=("limits.maxRefB64Bytes",), help="largest reference image (base64 characters)"),
+    Setting(name="max_ref_count", kind="int", default=5, env=("IMA2_MAX_REF_COUNT",),
+            json=("limits.maxRefCount",), help="most reference images per request"),
+    Setting(name="max_parallel", kind="int", default=8, env=("IMA2_MAX_PARALLEL",),
+            json=("limits.maxParallel",),
+            help="most upstream calls one request runs at once (n is still capped at 8)"),
+    Setting(name="max_concurrent_jobs", kind="int", default=2, env=("IMA2_MAX_CONCURRENT_JOBS",),
+            json=("jobs.maxConcurrent",),
+            help="most generation jobs running at once (the rest wait in the queue)"),
+    Setting(name="callback_hosts", kind="list", default=[], env=("IMA2_CALLBACK_HOSTS",),
+            json=("jobs.callbackHosts",), help="hosts job callbacks may reach besides loopback"),
+    Setting(name="job_deadline_ms", kind="int", default=0, env=("IMA2_JOB_DEADLINE_MS",),
+            json=("jobs.deadlineMs",),
+            help="longest a job may run, upstream retries included (0 = no deadline)"),
+    Setting(name="quota_reserve_percent", kind="int", default=5,
+            env=("IMA2_QUOTA_RESERVE_PERCENT",), json=("jobs.quotaReservePercent",),
+            help="quota share kept back: the queue pauses before a job when a usage window is "
+            "this close to full (0 = only on a 429)"),
+    Setting(name="graph_max_nodes", kind="int", default=500, env=("IMA2_GRAPH_MAX_NODES",),
+            json=("limits.graphMaxNodes",), help="most nodes in one saved graph"),
+    Setting(name="graph_max_edges", kind="int", default=1000, env=("IMA2_GRAPH_MAX_EDGES",),
+            json=("limits.graphMaxEdges",), help="most edges in one saved graph"),
+    Setting(name="history_page_size", kind="int", default=50, env=("IMA2_HISTORY_PAGE_SIZE",),
+            json=("history.defaultPageSize", "limits.historyDefaultPageSize"),
+            help="default /api/history page"),
+    Setting(name="history_max_page", kind="int", default=500, env=("IMA2_HISTORY_MAX_PAGE",),
+            json=("history.maxPageCap", "limits.historyMaxPageCap"),
+            help="largest /api/history page"),
+    Setting(name="history_snapshot_min", kind="int", default=2000,
+            env=("IMA2_HISTORY_SNAPSHOT_MIN",), json=("history.snapshotMinImages",),
+            help="smallest gallery whose index is snapshotted for fast restarts (0 = never)"),
+    Setting(name="bulk_max", kind="int", default=1000, env=("IMA2_BULK_MAX",),
+            json=("history.bulkMax",),
+            help="most images one bulk action (or export selection by names) may name"),
+    Setting(name="import_max_bytes", kind="size", default="2gb", env=("IMA2_IMPORT_MAX_BYTES",),
+            json=("history.importMaxBytes",),
+            help="largest import bundle, and the most its files may expand to"),
+    Setting(name="import_max_files", kind="int", default=100000,
+            env=("IMA2_IMPORT_MAX_FILES",), json=("history.importMaxFiles",),
+            help="most entries in one import bundle"),
     # --- OAuth proxy / upstream ---------------------------------------------------------
-    Setting("oauth_proxy_port", "int", 10531, ["IMA2_OAUTH_PROXY_PORT", "OAUTH_PORT"],
-            ["oauth.proxyPort"], None, "port of the openai-oauth proxy"),
-    Setting("no_oauth_proxy", "bool", False, ["IMA2_NO_OAUTH_PROXY"], ["oauth.disableAutoStart"],
-            "--no-oauth-proxy", "do not start `npx openai-oauth` (use a running proxy)"),
-    Setting("oauth_url", "str", None, ["IMA2_OAUTH_URL"], ["oauth.url"], None,
-            "base URL of an external OpenAI-compatible Responses endpoint (skips spawning)"),
-    Setting("provider", "provider", "oauth", ["IMA2_PROVIDER"], [], "--offline",
-            "image provider: oauth (the proxy) or offline (deterministic local pictures)"),
-    Setting("offline_step_ms", "int", 250, ["IMA2_OFFLINE_STEP_MS"], [], None,
-            "offline provider: pause between stream events (phases, partials)"),
-    Setting("oauth_status_timeout_ms", "int", 3000, ["IMA2_OAUTH_STATUS_TIMEOUT_MS"],
-            ["oauth.statusTimeoutMs"], None, "proxy readiness wait and /v1/models timeout"),
-    Setting("oauth_restart_delay_ms", "int", 5000, ["IMA2_OAUTH_RESTART_DELAY_MS"],
-            ["oauth.restartDelayMs"], None, "first restart delay of the proxy (then backoff)"),
-    Setting("oauth_package", "str", "openai-oauth@2.0.0", ["IMA2_OAUTH_PACKAGE"],
-            ["oauth.package"], None, "what `npx` runs as the proxy (pinned version)"),
-    Setting("oauth_args", "str", "", ["IMA2_OAUTH_ARGS"], ["oauth.args"], None,
-            "extra proxy arguments (e.g. --oauth-file, --models, --base-url, --codex-version)"),
-    Setting("image_path", "imagepath", "auto", ["IMA2_IMAGE_PATH"], ["upstream.imagePath"], None,
-            "render path: auto (hosted tool, falling back to the Images API), responses, images"),
-    Setting("images_model", "str", "gpt-image-2", ["IMA2_IMAGE_API_MODEL"],
-            ["upstream.imageApiModel"], None, "image model of the Images API path"),
-    Setting("research_suffix", "str", RESEARCH_SUFFIX, ["IMA2_RESEARCH_SUFFIX"],
-            ["oauth.researchSuffix"], None, "text appended to auto-mode prompts"),
-    Setting("valid_moderation", "moderation", ["auto", "low"], [], ["oauth.validModeration"],
-            None, "accepted moderation values"),
-    Setting("upstream_connect_timeout_ms", "int", 10000, ["IMA2_UPSTREAM_CONNECT_TIMEOUT_MS"],
-            ["upstream.connectTimeoutMs"], None, "connect timeout to the proxy"),
-    Setting("upstream_idle_timeout_ms", "int", 180000, ["IMA2_UPSTREAM_IDLE_TIMEOUT_MS"],
-            ["upstream.idleTimeoutMs"], None, "no byte from the proxy this long → UPSTREAM_TIMEOUT"),
-    Setting("upstream_total_timeout_ms", "int", 600000, ["IMA2_UPSTREAM_TOTAL_TIMEOUT_MS"],
-            ["upstream.totalTimeoutMs"], None,
-            "longest one upstream attempt may take, however steadily bytes arrive"),
-    Setting("max_upstream_image_bytes", "size", "50mb", ["IMA2_MAX_UPSTREAM_IMAGE_BYTES"],
-            ["upstream.maxImageBytes"], None,
-            "largest image accepted from the proxy (502 UPSTREAM_TOO_LARGE above)"),
-    Setting("openai_base_url", "str", "https://api.openai.com", ["IMA2_OPENAI_BASE_URL"],
-            ["openai.baseUrl"], None, "OpenAI API base (billing, style-sheet extraction)"),
-    Setting("ca_bundle", "path", None, ["IMA2_CA_BUNDLE"], ["tls.caBundle"], None,
-            "extra CA bundle for HTTPS (corporate CAs); TLS is always verified"),
-    Setting("api_key", "str", None, ["OPENAI_API_KEY"], ["apiKey"], None,
-            "OpenAI API key (billing and style-sheet extraction only)", secret=True),
+    Setting(name="oauth_proxy_port", kind="int", default=10531,
+            env=("IMA2_OAUTH_PROXY_PORT", "OAUTH_PORT"), json=("oauth.proxyPort",),
+            help="port of the openai-oauth proxy"),
+    Setting(name="no_oauth_proxy", kind="bool", default=False, env=("IMA2_NO_OAUTH_PROXY",),
+            json=("oauth.disableAutoStart",), flag="--no-oauth-proxy",
+            help="do not start `npx openai-oauth` (use a running proxy)"),
+    Setting(name="oauth_url", kind="str", default=None, env=("IMA2_OAUTH_URL",),
+            json=("oauth.url",),
+            help="base URL of an external OpenAI-compatible Responses endpoint (skips spawning)"),
+    Setting(name="provider", kind="provider", default="oauth", env=("IMA2_PROVIDER",),
+            flag="--offline",
+            help="image provider: oauth (the proxy) or offline (deterministic local pictures)"),
+    Setting(name="offline_step_ms", kind="int", default=250, env=("IMA2_OFFLINE_STEP_MS",),
+            help="offline provider: pause between stream events (phases, partials)"),
+    Setting(name="oauth_status_timeout_ms", kind="int", default=3000,
+            env=("IMA2_OAUTH_STATUS_TIMEOUT_MS",), json=("oauth.statusTimeoutMs",),
+            help="proxy readiness wait and /v1/models timeout"),
+    Setting(name="oauth_restart_delay_ms", kind="int", default=5000,
+            env=("IMA2_OAUTH_RESTART_DELAY_MS",), json=("oauth.restartDelayMs",),
+            help="first restart delay of the proxy (then backoff)"),
+    Setting(name="oauth_package", kind="str", default="openai-oauth@2.0.0",
+            env=("IMA2_OAUTH_PACKAGE",), json=("oauth.package",),
+            help="what `npx` runs as the proxy (pinned version)"),
+    Setting(name="oauth_args", kind="str", default="", env=("IMA2_OAUTH_ARGS",),
+            json=("oauth.args",),
+            help=("extra proxy arguments (e.g. --oauth-file, --models, --base-url, "
+                  "--codex-version)")),
+    Setting(name="image_path", kind="imagepath", default="auto", env=("IMA2_IMAGE_PATH",),
+            json=("upstream.imagePath",),
+            help=("render path: auto (hosted tool, falling back to the Images API), responses, "
+                  "images")),
+    Setting(name="images_model", kind="str", default="gpt-image-2", env=("IMA2_IMAGE_API_MODEL",),
+            json=("upstream.imageApiModel",), help="image model of the Images API path"),
+    Setting(name="research_suffix", kind="str", default=RESEARCH_SUFFIX,
+            env=("IMA2_RESEARCH_SUFFIX",), json=("oauth.researchSuffix",),
+            help="text appended to auto-mode prompts"),
+    Setting(name="valid_moderation", kind="moderation", default=["auto", "low"],
+            json=("oauth.validModeration",), help="accepted moderation values"),
+    Setting(name="upstream_connect_timeout_ms", kind="int", default=10000,
+            env=("IMA2_UPSTREAM_CONNECT_TIMEOUT_MS",), json=("upstream.connectTimeoutMs",),
+            help="connect timeout to the proxy"),
+    Setting(name="upstream_idle_timeout_ms", kind="int", default=180000,
+            env=("IMA2_UPSTREAM_IDLE_TIMEOUT_MS",), json=("upstream.idleTimeoutMs",),
+            help="no byte from the proxy this long → UPSTREAM_TIMEOUT"),
+    Setting(name="upstream_total_timeout_ms", kind="int", default=600000,
+            env=("IMA2_UPSTREAM_TOTAL_TIMEOUT_MS",), json=("upstream.totalTimeoutMs",),
+            help="longest one upstream attempt may take, however steadily bytes arrive"),
+    Setting(name="max_upstream_image_bytes", kind="size", default="50mb",
+            env=("IMA2_MAX_UPSTREAM_IMAGE_BYTES",), json=("upstream.maxImageBytes",),
+            help="largest image accepted from the proxy (502 UPSTREAM_TOO_LARGE above)"),
+    Setting(name="openai_base_url", kind="str", default="https://api.openai.com",
+            env=("IMA2_OPENAI_BASE_URL",), json=("openai.baseUrl",),
+            help="OpenAI API base (billing, style-sheet extraction)"),
+    Setting(name="ca_bundle", kind="path", default=None, env=("IMA2_CA_BUNDLE",),
+            json=("tls.caBundle",),
+            help="extra CA bundle for HTTPS (corporate CAs); TLS is always verified"),
+    Setting(name="api_key", kind="str", default=None, env=("OPENAI_API_KEY",), json=("apiKey",),
+            help="OpenAI API key (billing and style-sheet extraction only)", secret=True),
     # --- storage ------------------------------------------------------------------------
-    Setting("generated_dir", "path", _d(lambda v: os.path.join(v["config_dir"], "generated")),
-            ["IMA2_GENERATED_DIR"], ["storage.generatedDir"], None, "image gallery folder"),
-    Setting("trash_dir_name", "str", ".trash", ["IMA2_TRASH_DIRNAME"], ["storage.trashDirName"],
-            None, "trash folder name inside the gallery"),
-    Setting("trash_dir", "path",
-            _d(lambda v: os.path.join(v["generated_dir"], v["trash_dir_name"])),
-            ["IMA2_TRASH_DIR"], ["storage.trashDir"], None,
-            "trash folder (follows a custom gallery folder)"),
-    Setting("generated_dir_name", "str", "generated", ["IMA2_GENERATED_DIRNAME"],
-            ["storage.generatedDirName"], None, "accepted for compatibility (unused)"),
-    Setting("db_path", "path", _d(lambda v: os.path.join(v["config_dir"], "sessions.db")),
-            ["IMA2_DB_PATH"], ["storage.dbPath"], None, "ima2-gen sessions.db imported once"),
-    Setting("advertise_file", "path", _d(lambda v: os.path.join(v["config_dir"], "server.json")),
-            ["IMA2_ADVERTISE_FILE"], ["storage.advertiseFile"], None, "server advertisement"),
-    Setting("static_max_age", "duration", "1y", ["IMA2_STATIC_MAX_AGE"],
-            ["storage.staticMaxAge"], None, "cache lifetime of /generated files"),
-    Setting("fsync", "bool", True, ["IMA2_FSYNC"], ["storage.fsync"], None,
-            "fsync atomic writes (turn off only for tests)"),
+    Setting(name="generated_dir", kind="path",
+            default=_d(lambda v: os.path.join(v["config_dir"], "generated")),
+            env=("IMA2_GENERATED_DIR",), json=("storage.generatedDir",),
+            help="image gallery folder"),
+    Setting(name="trash_dir_name", kind="str", default=".trash", env=("IMA2_TRASH_DIRNAME",),
+            json=("storage.trashDirName",), help="trash folder name inside the gallery"),
+    Setting(name="trash_dir", kind="path",
+            default=_d(lambda v: os.path.join(v["generated_dir"], v["trash_dir_name"])),
+            env=("IMA2_TRASH_DIR",), json=("storage.trashDir",),
+            help="trash folder (follows a custom gallery folder)"),
+    Setting(name="generated_dir_name", kind="str", default="generated",
+            env=("IMA2_GENERATED_DIRNAME",), json=("storage.generatedDirName",),
+            help="accepted for compatibility (unused)"),
+    Setting(name="db_path", kind="path",
+            default=_d(lambda v: os.path.join(v["config_dir"], "sessions.db")),
+            env=("IMA2_DB_PATH",), json=("storage.dbPath",),
+            help="ima2-gen sessions.db imported once"),
+    Setting(name="advertise_file", kind="path",
+            default=_d(lambda v: os.path.join(v["config_dir"], "server.json")),
+            env=("IMA2_ADVERTISE_FILE",), json=("storage.advertiseFile",),
+            help="server advertisement"),
+    Setting(name="static_max_age", kind="duration", default="1y", env=("IMA2_STATIC_MAX_AGE",),
+            json=("storage.staticMaxAge",), help="cache lifetime of /generated files"),
+    Setting(name="fsync", kind="bool", default=True, env=("IMA2_FSYNC",), json=("storage.fsync",),
+            help="fsync atomic writes (turn off only for tests)"),
     # --- ids, in-flight, trash ----------------------------------------------------------
-    Setting("generated_hex_bytes", "int", 4, ["IMA2_GENERATED_HEX_BYTES"],
-            ["ids.generatedHexBytes"], None, "random bytes in generated file names"),
-    Setting("node_hex_bytes", "int", 5, ["IMA2_NODE_HEX_BYTES"], ["ids.nodeHexBytes"], None,
-            "random bytes in node ids"),
-    Setting("inflight_ttl_ms", "int", 600000, ["IMA2_INFLIGHT_TTL_MS"], ["inflight.ttlMs"], None,
-            "in-flight record lifetime"),
-    Setting("inflight_reap_ms", "int", 60000, ["IMA2_INFLIGHT_REAP_MS"], ["inflight.reapMs"],
-            None, "in-flight reaper period"),
-    Setting("inflight_terminal_ttl_ms", "int", 30000, ["IMA2_INFLIGHT_TERMINAL_TTL_MS"],
-            ["inflight.terminalTtlMs"], None, "how long finished jobs stay listed"),
-    Setting("trash_ttl_ms", "int", 10000, ["IMA2_TRASH_TTL_MS"], ["trash.ttlMs"], None,
-            "how long deleted images stay restorable"),
+    Setting(name="generated_hex_bytes", kind="int", default=4, env=("IMA2_GENERATED_HEX_BYTES",),
+            json=("ids.generatedHexBytes",), help="random bytes in generated file names"),
+    Setting(name="node_hex_bytes", kind="int", default=5, env=("IMA2_NODE_HEX_BYTES",),
+            json=("ids.nodeHexBytes",), help="random bytes in node ids"),
+    Setting(name="inflight_ttl_ms", kind="int", default=600000, env=("IMA2_INFLIGHT_TTL_MS",),
+            json=("inflight.ttlMs",), help="in-flight record lifetime"),
+    Setting(name="inflight_reap_ms", kind="int", default=60000, env=("IMA2_INFLIGHT_REAP_MS",),
+            json=("inflight.reapMs",), help="in-flight reaper period"),
+    Setting(name="inflight_terminal_ttl_ms", kind="int", default=30000,
+            env=("IMA2_INFLIGHT_TERMINAL_TTL_MS",), json=("inflight.terminalTtlMs",),
+            help="how long finished jobs stay listed"),
+    Setting(name="trash_ttl_ms", kind="int", default=10000, env=("IMA2_TRASH_TTL_MS",),
+            json=("trash.ttlMs",), help="how long deleted images stay restorable"),
     # --- style sheets, models, logging, features ----------------------------------------
-    Setting("style_sheet_max_prefix", "int", 4000, ["IMA2_STYLE_SHEET_MAX_PREFIX"],
-            ["styleSheet.maxPrefix"], None, "cap of prefix + prompt when a sheet applies"),
-    Setting("style_model", "str", "gpt-5.4-mini", ["IMA2_STYLE_MODEL"], ["styleSheet.model"],
-            None, "model for style-sheet extraction"),
-    Setting("image_model_default", "str", "gpt-5.4-mini", ["IMA2_IMAGE_MODEL_DEFAULT"],
-            ["imageModels.default"], None, "default host model"),
-    Setting("log_level", "loglevel", _d(lambda v: "debug" if v["dev"] else "info"),
-            ["IMA2_LOG_LEVEL"], ["log.level"], None, "debug, info, warn, error or silent"),
-    Setting("card_news", "bool", _d(lambda v: bool(v["dev"])), ["IMA2_CARD_NEWS"],
-            ["features.cardNews"], None, "accepted for compatibility (card news is not built)"),
+    Setting(name="style_sheet_max_prefix", kind="int", default=4000,
+            env=("IMA2_STYLE_SHEET_MAX_PREFIX",), json=("styleSheet.maxPrefix",),
+            help="cap of prefix + prompt when a sheet applies"),
+    Setting(name="style_model", kind="str", default="gpt-5.4-mini", env=("IMA2_STYLE_MODEL",),
+            json=("styleSheet.model",), help="model for style-sheet extraction"),
+    Setting(name="image_model_default", kind="str", default="gpt-5.4-mini",
+            env=("IMA2_IMAGE_MODEL_DEFAULT",), json=("imageModels.default",),
+            help="default host model"),
+    Setting(name="log_level", kind="loglevel",
+            default=_d(lambda v: "debug" if v["dev"] else "info"), env=("IMA2_LOG_LEVEL",),
+            json=("log.level",), help="debug, info, warn, error or silent"),
+    Setting(name="card_news", kind="bool", default=_d(lambda v: bool(v["dev"])),
+            env=("IMA2_CARD_NEWS",), json=("features.cardNews",),
+            help="accepted for compatibility (card news is not built)"),
 ]
 
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
@@ -215,6 +268,7 @@ INT_MINIMUM = {
     "oauth_status_timeout_ms": 1, "upstream_connect_timeout_ms": 1,
     "upstream_idle_timeout_ms": 1, "inflight_reap_ms": 1,
 }
+INT_MAXIMUM = {"quota_reserve_percent": 99}
 PORT_SETTINGS = ("port", "oauth_proxy_port")
 
 # Env variables the original reads that only matter to one feature (documented in README).
@@ -228,26 +282,116 @@ class ConfigError(ValueError):
     """A setting value that cannot be used; the message names the setting and its source."""
 
 
+# The Python type of each kind's value (an Optional of it when the row's default is None).
+KIND_TYPES: Dict[str, type] = {
+    "int": int, "size": int, "duration": int, "bool": bool, "str": str, "path": str,
+    "list": list, "moderation": list, "loglevel": str, "imagepath": str, "provider": str,
+}
+
+
 class Config:
-    """Loaded settings: attribute access to values, ``source(name)`` says where each came from."""
+    """Loaded settings as typed, read-only attributes; ``source(name)`` says where each came from.
+
+    One annotated field per ``SETTINGS`` row, in the table's order (tests/test_config_typed.py
+    fails when a row has no field or a field no row). Values are already parsed to the field's
+    type, so call sites use them as they are. Frozen: ``replace(**overrides)`` makes a copy.
+    """
+
+    config_dir: str
+    dev: bool
+    port: int
+    host: str
+    body_limit: int
+    allowed_hosts: List[str]
+    allowed_origins: List[str]
+    max_connections: int
+    body_timeout_ms: int
+    body_min_rate: int
+    token: Optional[str]
+    max_ref_b64_bytes: int
+    max_ref_count: int
+    max_parallel: int
+    max_concurrent_jobs: int
+    callback_hosts: List[str]
+    job_deadline_ms: int
+    quota_reserve_percent: int
+    graph_max_nodes: int
+    graph_max_edges: int
+    history_page_size: int
+    history_max_page: int
+    history_snapshot_min: int
+    bulk_max: int
+    import_max_bytes: int
+    import_max_files: int
+    oauth_proxy_port: int
+    no_oauth_proxy: bool
+    oauth_url: Optional[str]
+    provider: str
+    offline_step_ms: int
+    oauth_status_timeout_ms: int
+    oauth_restart_delay_ms: int
+    oauth_package: str
+    oauth_args: str
+    image_path: str
+    images_model: str
+    research_suffix: str
+    valid_moderation: List[str]
+    upstream_connect_timeout_ms: int
+    upstream_idle_timeout_ms: int
+    upstream_total_timeout_ms: int
+    max_upstream_image_bytes: int
+    openai_base_url: str
+    ca_bundle: Optional[str]
+    api_key: Optional[str]
+    generated_dir: str
+    trash_dir_name: str
+    trash_dir: str
+    generated_dir_name: str
+    db_path: str
+    advertise_file: str
+    static_max_age: int
+    fsync: bool
+    generated_hex_bytes: int
+    node_hex_bytes: int
+    inflight_ttl_ms: int
+    inflight_reap_ms: int
+    inflight_terminal_ttl_ms: int
+    trash_ttl_ms: int
+    style_sheet_max_prefix: int
+    style_model: str
+    image_model_default: str
+    log_level: str
+    card_news: bool
+    # Not settings: what the values were loaded from.
+    _values: Dict[str, Any]
+    _sources: Dict[str, str]
+    env: Dict[str, str]
+    config_file: Optional[str]  # the config.json that was read, or None
+    warnings: List[str]
+    file_data: Dict[str, Any]
+    package_root: str
 
     def __init__(self, values: Dict[str, Any], sources: Dict[str, str], env: Mapping[str, str],
                  config_file: Optional[str], warnings: List[str], raw_file: Dict[str, Any]):
-        self._values = values
-        self._sources = sources
-        self.env = dict(env)
-        self.config_file = config_file  # the config.json that was read, or None
-        self.warnings = warnings
-        self.file_data = raw_file
-        self.package_root = PACKAGE_ROOT
+        init = object.__setattr__
+        init(self, "_values", dict(values))
+        init(self, "_sources", dict(sources))
+        for name, value in values.items():
+            init(self, name, value)
+        init(self, "env", dict(env))
+        init(self, "config_file", config_file)
+        init(self, "warnings", warnings)
+        init(self, "file_data", raw_file)
+        init(self, "package_root", PACKAGE_ROOT)
 
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self.__dict__["_values"][name]
-        except KeyError:
-            raise AttributeError(name) from None
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("Config is read-only; use config.replace(%s=...)" % name)
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError("Config is read-only")
 
     def get(self, name: str, default: Any = None) -> Any:
+        """A setting by name (for code that loops over ``SETTINGS``); prefer the attribute."""
         return self._values.get(name, default)
 
     def source(self, name: str) -> str:
@@ -356,6 +500,9 @@ def allowed_values(setting: Setting) -> str:
     if kind == "int":
         if setting.name in PORT_SETTINGS:
             return "an integer port 0..65535"
+        if setting.name in INT_MAXIMUM:
+            return "an integer %d..%d" % (INT_MINIMUM.get(setting.name, 0),
+                                          INT_MAXIMUM[setting.name])
         return "an integer >= %d" % INT_MINIMUM.get(setting.name, 0)
     return {
         "bool": "1, true, yes or on / 0, false, no or off",
@@ -370,58 +517,87 @@ def allowed_values(setting: Setting) -> str:
     }.get(kind, kind)
 
 
+def _parse_int(setting: Setting, raw: Any) -> Tuple[bool, Any]:
+    number = js_number(raw)
+    if number is None or number != int(number):
+        return False, None
+    value = int(number)
+    if setting.name in PORT_SETTINGS:
+        return 0 <= value <= 65535, value
+    return INT_MINIMUM.get(setting.name, 0) <= value <= INT_MAXIMUM.get(
+        setting.name, value), value
+
+
+def _parse_bool(setting: Setting, raw: Any) -> Tuple[bool, Any]:
+    if isinstance(raw, bool):
+        return True, raw
+    text = str(raw).strip().lower()
+    if text in _TRUE or text in _FALSE:
+        return True, text in _TRUE
+    return False, None
+
+
+def _parse_list(setting: Setting, raw: Any) -> Tuple[bool, Any]:
+    if isinstance(raw, list):
+        return True, [str(x).strip() for x in raw if str(x).strip()]
+    if isinstance(raw, str):
+        return True, [x.strip() for x in raw.split(",") if x.strip()]
+    return False, None
+
+
+def _parse_moderation(setting: Setting, raw: Any) -> Tuple[bool, Any]:
+    if isinstance(raw, list) and raw and all(isinstance(x, str) for x in raw):
+        return True, list(raw)
+    return False, None
+
+
+def _one_of(choices: Sequence[str], strings_only: bool = False
+            ) -> Callable[[Setting, Any], Tuple[bool, Any]]:
+    def parse(setting: Setting, raw: Any) -> Tuple[bool, Any]:
+        if strings_only and not isinstance(raw, str):
+            return False, None
+        text = str(raw).strip().lower()
+        return (True, text) if text in choices else (False, text if not strings_only else None)
+    return parse
+
+
+def _parse_path(setting: Setting, raw: Any) -> Tuple[bool, Any]:
+    if not isinstance(raw, str) or not raw:
+        return False, None
+    return True, os.path.abspath(os.path.expanduser(raw))
+
+
+def _parse_str(setting: Setting, raw: Any) -> Tuple[bool, Any]:
+    if raw is None:
+        return False, None
+    return True, raw if isinstance(raw, str) else str(raw)
+
+
+def _parse_size(setting: Setting, raw: Any) -> Tuple[bool, Any]:
+    size = parse_size(raw)
+    return (size is not None), size
+
+
+def _parse_duration(setting: Setting, raw: Any) -> Tuple[bool, Any]:
+    ms = parse_duration_ms(raw)
+    return (ms is not None), ms
+
+
+# kind -> parser(setting, raw) -> (ok, value); the kinds of KIND_TYPES.
+_PARSERS: Dict[str, Callable[[Setting, Any], Tuple[bool, Any]]] = {
+    "int": _parse_int, "bool": _parse_bool, "size": _parse_size, "duration": _parse_duration,
+    "list": _parse_list, "moderation": _parse_moderation, "loglevel": _one_of(LOG_LEVELS),
+    "imagepath": _one_of(IMAGE_PATHS, strings_only=True), "provider": _one_of(PROVIDERS),
+    "path": _parse_path, "str": _parse_str,
+}
+
+
 def _parse(setting: Setting, raw: Any) -> Tuple[bool, Any]:
     """Return (ok, value). Strings from env and JSON values from config.json are accepted."""
-    kind = setting.kind
-    if kind == "int":
-        number = js_number(raw)
-        if number is None or number != int(number):
-            return False, None
-        value = int(number)
-        if setting.name in PORT_SETTINGS:
-            return 0 <= value <= 65535, value
-        return value >= INT_MINIMUM.get(setting.name, 0), value
-    if kind == "bool":
-        if isinstance(raw, bool):
-            return True, raw
-        text = str(raw).strip().lower()
-        if text in _TRUE or text in _FALSE:
-            return True, text in _TRUE
-        return False, None
-    if kind == "size":
-        size = parse_size(raw)
-        return (size is not None), size
-    if kind == "duration":
-        ms = parse_duration_ms(raw)
-        return (ms is not None), ms
-    if kind == "list":
-        if isinstance(raw, list):
-            return True, [str(x).strip() for x in raw if str(x).strip()]
-        if isinstance(raw, str):
-            return True, [x.strip() for x in raw.split(",") if x.strip()]
-        return False, None
-    if kind == "moderation":
-        if isinstance(raw, list) and raw and all(isinstance(x, str) for x in raw):
-            return True, list(raw)
-        return False, None
-    if kind == "loglevel":
-        text = str(raw).strip().lower()
-        return text in LOG_LEVELS, text
-    if kind == "imagepath":
-        text = str(raw).strip().lower() if isinstance(raw, str) else ""
-        return (True, text) if text in IMAGE_PATHS else (False, None)
-    if kind == "provider":
-        text = str(raw).strip().lower()
-        return (text in PROVIDERS), text
-    if kind == "path":
-        if not isinstance(raw, str) or not raw:
-            return False, None
-        return True, os.path.abspath(os.path.expanduser(raw))
-    if kind == "str":
-        if raw is None:
-            return False, None
-        return True, raw if isinstance(raw, str) else str(raw)
-    raise AssertionError(kind)
+    parser = _PARSERS.get(setting.kind)
+    if parser is None:
+        raise AssertionError(setting.kind)
+    return parser(setting, raw)
 
 
 def _json_lookup(data: Dict[str, Any], dotted: str) -> Tuple[bool, Any]:

@@ -17,7 +17,7 @@ import time
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 from urllib.parse import parse_qs
 
-from .errors import ApiError
+from .errors import ApiError, BadRequest, PayloadTooLarge, RequestTimeout
 
 JSON_TYPE = "application/json; charset=utf-8"
 _NOT_JSON_TYPES = ("multipart/", "image/", "application/octet-stream")
@@ -85,8 +85,8 @@ def text_error(value: Any, where: str = "") -> Optional[ApiError]:
 
 def _invalid_text(field: str, what: str) -> ApiError:
     shown = _SURROGATE.sub("?", field).replace("\x00", "?")[:200] or "(body)"
-    return ApiError(400, "INVALID_TEXT", "Field '%s' contains %s, which cannot be stored"
-                    % (shown, what), field=shown)
+    return BadRequest("INVALID_TEXT", "Field '%s' contains %s, which cannot be stored"
+                      % (shown, what), field=shown)
 
 
 class Request:
@@ -144,7 +144,7 @@ class Request:
             return self._body
         problem = framing_error(self.headers)
         if problem:
-            raise ApiError(400, "INVALID_FRAMING", "Malformed request: %s" % problem, close=True)
+            raise BadRequest("INVALID_FRAMING", "Malformed request: %s" % problem, close=True)
         encoding = (self.header("Transfer-Encoding") or "").strip().lower()
         length_text = self.header("Content-Length")
         if encoding != "chunked" and not length_text:
@@ -155,15 +155,15 @@ class Request:
             try:
                 length = int(length_text or "")
             except ValueError:
-                raise ApiError(400, "INVALID_CONTENT_LENGTH",
-                               "Content-Length is not a number", close=True) from None
+                raise BadRequest("INVALID_CONTENT_LENGTH",
+                                 "Content-Length is not a number", close=True) from None
             if length < 0:
-                raise ApiError(400, "INVALID_CONTENT_LENGTH", "Content-Length is negative",
-                               close=True)
+                raise BadRequest("INVALID_CONTENT_LENGTH", "Content-Length is negative",
+                                 close=True)
             if length > limit:
-                raise ApiError(413, "PAYLOAD_TOO_LARGE",
-                               "Request body of %d bytes exceeds the limit of %d bytes "
-                               "(IMA2_BODY_LIMIT)" % (length, limit), close=True)
+                raise PayloadTooLarge("PAYLOAD_TOO_LARGE",
+                                      "Request body of %d bytes exceeds the limit of %d bytes "
+                                      "(IMA2_BODY_LIMIT)" % (length, limit), close=True)
         reader = _BodyReader(self.rfile, self.body_deadline)
         if self.set_read_timeout is not None and self.body_deadline is not None:
             self.set_read_timeout(self.body_deadline[0])
@@ -185,27 +185,27 @@ class Request:
         if self._body is not None or self.rfile is None:
             data = self._body or b""
             if len(data) > limit:
-                raise ApiError(413, "PAYLOAD_TOO_LARGE", "Request body exceeds the limit of %d "
-                               "bytes (%s)" % (limit, limit_name), close=True)
+                raise PayloadTooLarge("PAYLOAD_TOO_LARGE", "Request body exceeds the limit of %d "
+                                      "bytes (%s)" % (limit, limit_name), close=True)
             if data:
                 write(data)
             return len(data)
         problem = framing_error(self.headers)
         if problem:
-            raise ApiError(400, "INVALID_FRAMING", "Malformed request: %s" % problem, close=True)
+            raise BadRequest("INVALID_FRAMING", "Malformed request: %s" % problem, close=True)
         chunked = (self.header("Transfer-Encoding") or "").strip().lower() == "chunked"
         length = 0
         if not chunked:
             try:
                 length = int(self.header("Content-Length") or "0")
             except ValueError:
-                raise ApiError(400, "INVALID_CONTENT_LENGTH",
-                               "Content-Length is not a number", close=True) from None
+                raise BadRequest("INVALID_CONTENT_LENGTH",
+                                 "Content-Length is not a number", close=True) from None
             if length < 0:
-                raise ApiError(400, "INVALID_CONTENT_LENGTH", "Content-Length is negative",
-                               close=True)
-        too_large = ApiError(413, "PAYLOAD_TOO_LARGE", "Request body exceeds the limit of %d "
-                             "bytes (%s)" % (limit, limit_name), close=True)
+                raise BadRequest("INVALID_CONTENT_LENGTH", "Content-Length is negative",
+                                 close=True)
+        too_large = PayloadTooLarge("PAYLOAD_TOO_LARGE", "Request body exceeds the limit of %d "
+                                    "bytes (%s)" % (limit, limit_name), close=True)
         if length > limit:
             raise too_large
         self._body = b""  # consumed here (never drained or re-read)
@@ -218,8 +218,8 @@ class Request:
                 while total < length:
                     chunk = reader.read(min(length - total, 1 << 20))
                     if not chunk:
-                        raise ApiError(400, "INCOMPLETE_BODY", "Request body ended early",
-                                       close=True)
+                        raise BadRequest("INCOMPLETE_BODY", "Request body ended early",
+                                         close=True)
                     total += len(chunk)
                     write(chunk)
                 return total
@@ -227,8 +227,8 @@ class Request:
                 line = reader.readline(1024)
                 size_text = line.split(b";")[0].strip()
                 if not re.match(rb"^[0-9A-Fa-f]{1,15}$", size_text):
-                    raise ApiError(400, "INVALID_CHUNKED_BODY", "Malformed chunked body",
-                                   close=True)
+                    raise BadRequest("INVALID_CHUNKED_BODY", "Malformed chunked body",
+                                     close=True)
                 size = int(size_text, 16)
                 if size == 0:
                     while reader.readline(1024) not in (b"\r\n", b"\n", b""):
@@ -241,8 +241,8 @@ class Request:
                 while left > 0:
                     chunk = reader.read(min(left, 1 << 20))
                     if not chunk:
-                        raise ApiError(400, "INCOMPLETE_BODY", "Request body ended early",
-                                       close=True)
+                        raise BadRequest("INCOMPLETE_BODY", "Request body ended early",
+                                         close=True)
                     left -= len(chunk)
                     write(chunk)
                 reader.readline(16)
@@ -267,9 +267,9 @@ class Request:
         try:
             value = json.loads(raw.decode("utf-8"))
         except (ValueError, UnicodeDecodeError, RecursionError):
-            raise ApiError(400, "INVALID_JSON", "Request body is not valid JSON") from None
+            raise BadRequest("INVALID_JSON", "Request body is not valid JSON") from None
         if not isinstance(value, (dict, list)):
-            raise ApiError(400, "INVALID_JSON", "Request body must be a JSON object")
+            raise BadRequest("INVALID_JSON", "Request body must be a JSON object")
         bad = text_error(value) if _RISKY_ESCAPE.search(raw) else None
         if bad is not None:
             raise bad
@@ -302,8 +302,8 @@ class _BodyReader:
             raise self._timeout()
 
     def _timeout(self) -> ApiError:
-        return ApiError(408, "REQUEST_TIMEOUT", "The request body arrived too slowly "
-                        "(IMA2_BODY_TIMEOUT_MS, IMA2_BODY_MIN_RATE)", close=True)
+        return RequestTimeout("REQUEST_TIMEOUT", "The request body arrived too slowly "
+                              "(IMA2_BODY_TIMEOUT_MS, IMA2_BODY_MIN_RATE)", close=True)
 
     def read(self, size: int) -> bytes:
         try:
@@ -333,7 +333,7 @@ def _read_exact(rfile: Any, length: int) -> bytes:
     while remaining > 0:
         chunk = rfile.read(min(remaining, 1 << 20))
         if not chunk:
-            raise ApiError(400, "INCOMPLETE_BODY", "Request body ended early", close=True)
+            raise BadRequest("INCOMPLETE_BODY", "Request body ended early", close=True)
         chunks.append(chunk)
         remaining -= len(chunk)
     return b"".join(chunks)
@@ -346,7 +346,7 @@ def _read_chunked(rfile: Any, limit: int) -> bytes:
         line = rfile.readline(1024)
         size_text = line.split(b";")[0].strip()
         if not re.match(rb"^[0-9A-Fa-f]{1,15}$", size_text):
-            raise ApiError(400, "INVALID_CHUNKED_BODY", "Malformed chunked body", close=True)
+            raise BadRequest("INVALID_CHUNKED_BODY", "Malformed chunked body", close=True)
         size = int(size_text, 16)
         if size == 0:
             while rfile.readline(1024) not in (b"\r\n", b"\n", b""):
@@ -354,9 +354,9 @@ def _read_chunked(rfile: Any, limit: int) -> bytes:
             return b"".join(parts)
         total += size
         if total > limit:
-            raise ApiError(413, "PAYLOAD_TOO_LARGE",
-                           "Request body exceeds the limit of %d bytes (IMA2_BODY_LIMIT)" % limit,
-                           close=True)
+            raise PayloadTooLarge("PAYLOAD_TOO_LARGE",
+                                  "Request body exceeds the limit of %d bytes (IMA2_BODY_LIMIT)" % limit,
+                                  close=True)
         parts.append(_read_exact(rfile, size))
         rfile.readline(16)
 

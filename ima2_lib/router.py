@@ -11,7 +11,7 @@ import re
 from typing import Any, Callable, Dict, List, Sequence, Tuple
 from urllib.parse import unquote_to_bytes
 
-from .errors import ApiError
+from .errors import BadRequest, MethodNotAllowed, NotFound
 
 Handler = Callable[..., Any]
 _PARAM = re.compile(r"\{(\w+)(?::(path))?\}")
@@ -49,7 +49,7 @@ def decode_param(raw: str) -> str:
     try:
         return unquote_to_bytes(raw).decode("utf-8")
     except UnicodeDecodeError:
-        raise ApiError(400, "INVALID_PATH", "Path parameter is not valid UTF-8") from None
+        raise BadRequest("INVALID_PATH", "Path parameter is not valid UTF-8") from None
 
 
 class Router:
@@ -76,16 +76,16 @@ class Router:
         """Return the route and its decoded params, or raise 404 / 405 (with ``Allow``)."""
         candidates = self._candidates(path)
         if not candidates:
-            raise ApiError(404, "NOT_FOUND", "No route for %s %s" % (method, _short(path)))
+            raise NotFound("NOT_FOUND", "No route for %s %s" % (method, _short(path)))
         wanted = "GET" if method == "HEAD" else method
         for route, params in candidates:
             if route.method == wanted:
                 return route, {k: decode_param(v) for k, v in params.items()}
         allowed = sorted({r.method for r, _ in candidates} | (
             {"HEAD"} if any(r.method == "GET" for r, _ in candidates) else set()))
-        raise ApiError(405, "METHOD_NOT_ALLOWED",
-                       "%s is not allowed on this path; allowed: %s" % (method, ", ".join(allowed)),
-                       headers=[("Allow", ", ".join(allowed))])
+        raise MethodNotAllowed("METHOD_NOT_ALLOWED",
+                               "%s is not allowed on this path; allowed: %s" % (method, ", ".join(allowed)),
+                               headers=[("Allow", ", ".join(allowed))])
 
     def family_for(self, path: str) -> str:
         """Error family of the first route matching ``path`` (any method), default B."""

@@ -14,7 +14,7 @@ import ipaddress
 from typing import Optional, Sequence
 from urllib.parse import urlsplit
 
-from .errors import ApiError
+from .errors import ApiError, Forbidden, Unauthorized
 
 UNSAFE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 COOKIE_NAME = "ima2_token"
@@ -75,17 +75,17 @@ class Security:
             except ValueError:
                 if host == self.bind_host.lower():
                     return
-        raise ApiError(403, "HOST_NOT_ALLOWED",
-                       "Host '%s' refused; add it to IMA2_ALLOWED_HOSTS to allow it"
-                       % host[:100])
+        raise Forbidden("HOST_NOT_ALLOWED",
+                        "Host '%s' refused; add it to IMA2_ALLOWED_HOSTS to allow it"
+                        % host[:100])
 
     def check_cross_site(self, method: str, host_header: Optional[str],
                          origin: Optional[str], fetch_site: Optional[str]) -> None:
         if method not in UNSAFE_METHODS:
             return
         if fetch_site and fetch_site.strip().lower() == "cross-site":
-            raise ApiError(403, "CROSS_SITE_REQUEST",
-                           "Cross-site %s refused (Sec-Fetch-Site: cross-site)" % method)
+            raise Forbidden("CROSS_SITE_REQUEST",
+                            "Cross-site %s refused (Sec-Fetch-Site: cross-site)" % method)
         if origin is None:
             return
         if origin.strip().rstrip("/").lower() in self.allowed_origins:
@@ -93,9 +93,9 @@ class Security:
         parts = urlsplit(origin.strip())
         if origin.strip() == "null" or not parts.netloc or (host_header or "").strip().lower() \
                 != parts.netloc.lower():
-            raise ApiError(403, "CROSS_SITE_REQUEST",
-                           "Origin '%s' does not match Host '%s'; cross-site %s refused"
-                           % (origin[:100], (host_header or "")[:100], method))
+            raise Forbidden("CROSS_SITE_REQUEST",
+                            "Origin '%s' does not match Host '%s'; cross-site %s refused"
+                            % (origin[:100], (host_header or "")[:100], method))
 
     def token_ok(self, authorization: Optional[str], cookie_header: Optional[str],
                  query_token: Optional[str] = None) -> bool:
@@ -115,7 +115,7 @@ class Security:
         return any(hmac.compare_digest(expected, t.encode("utf-8")) for t in offered)
 
     def unauthorized(self) -> ApiError:
-        return ApiError(401, "UNAUTHORIZED",
-                        "Access token required: send 'Authorization: Bearer <token>' "
-                        "(IMA2_TOKEN or the token file in the state folder)",
-                        headers=[("WWW-Authenticate", "Bearer")])
+        return Unauthorized("UNAUTHORIZED",
+                            "Access token required: send 'Authorization: Bearer <token>' "
+                            "(IMA2_TOKEN or the token file in the state folder)",
+                            headers=[("WWW-Authenticate", "Bearer")])

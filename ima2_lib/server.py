@@ -21,10 +21,14 @@ import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Optional, Tuple
 
 from . import __version__
+from .errors import FAMILY_B, ApiError, BadRequest, ServiceUnavailable, error_body
 from .httpio import Request, Response, framing_error, json_bytes
+
+if TYPE_CHECKING:
+    from .app import App
 
 _DISCONNECTS = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, socket.timeout)
 _METHOD_TOKEN = re.compile(r"^[A-Z][A-Z-]{0,31}$")
@@ -42,9 +46,9 @@ class Ima2Server(ThreadingHTTPServer):
     allow_reuse_address = os.name != "nt"  # on Windows SO_REUSEADDR would allow port theft
     request_queue_size = 128
 
-    def __init__(self, address: Tuple[str, int], app: Any) -> None:
+    def __init__(self, address: Tuple[str, int], app: App) -> None:
         self.app = app
-        self.max_connections = max(1, int(getattr(app.config, "max_connections", 256) or 256))
+        self.max_connections = max(1, app.config.max_connections or 256)
         self._open = 0
         self._open_lock = threading.Lock()
         super().__init__(address, Ima2Handler)
@@ -113,8 +117,8 @@ class Ima2Handler(BaseHTTPRequestHandler):
         """JSON instead of the stdlib's HTML page (malformed request lines, 414, 431, 501)."""
         codes = {400: "BAD_REQUEST", 414: "URI_TOO_LONG", 431: "HEADERS_TOO_LARGE",
                  501: "NOT_IMPLEMENTED", 505: "HTTP_VERSION_NOT_SUPPORTED"}
-        body = json_bytes({"error": {"code": codes.get(code, "BAD_REQUEST"),
-                                     "message": message or "Bad request"}})
+        body = json_bytes(error_body(ApiError(code, codes.get(code, "BAD_REQUEST"),
+                                              message or "Bad request"), FAMILY_B))
         try:
             self.send_response(code, message)
             self.send_header("Content-Type", "application/json; charset=utf-8")
@@ -153,8 +157,8 @@ class Ima2Handler(BaseHTTPRequestHandler):
         req = Request(self.command, self.path, self.headers, self.rfile, self.client_address,
                       self._client_gone)
         config = app.config
-        req.body_deadline = (max(0.05, float(getattr(config, "body_timeout_ms", 10000)) / 1000),
-                             float(getattr(config, "body_min_rate", 65536) or 0))
+        req.body_deadline = (max(0.05, config.body_timeout_ms / 1000),
+                             config.body_min_rate)
         req.set_read_timeout = self._set_read_timeout
         status = 500
         try:
@@ -170,8 +174,8 @@ class Ima2Handler(BaseHTTPRequestHandler):
             app.log_access(req, status, (time.monotonic() - started) * 1000)
 
     def _refuse_framing(self, problem: str) -> None:
-        body = json_bytes({"error": {"code": "INVALID_FRAMING",
-                                     "message": "Malformed request: %s" % problem}})
+        body = json_bytes(error_body(BadRequest("INVALID_FRAMING", "Malformed request: %s"
+                                                % problem), FAMILY_B))
         try:
             self.send_response(400)
             self.send_header("Content-Type", "application/json; charset=utf-8")
@@ -285,9 +289,9 @@ class Ima2Handler(BaseHTTPRequestHandler):
 
 def _refuse_connection(sock: Any, limit: int) -> None:
     """Beyond the connection cap: a short 503 and close (its own short-lived thread)."""
-    body = json_bytes({"error": {"code": "TOO_MANY_CONNECTIONS", "message":
-                                 "Too many open connections (IMA2_MAX_CONNECTIONS=%d); retry "
-                                 "shortly" % limit}})
+    body = json_bytes(error_body(ServiceUnavailable(
+        "TOO_MANY_CONNECTIONS", "Too many open connections (IMA2_MAX_CONNECTIONS=%d); retry "
+        "shortly" % limit), FAMILY_B))
     head = ("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json; charset=utf-8"
             "\r\nContent-Length: %d\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
             % len(body)).encode("ascii")
@@ -320,7 +324,7 @@ def _close_iter(chunks: Any) -> None:
             pass
 
 
-def make_server(app: Any, host: str = "127.0.0.1", port: int = 3333,
+def make_server(app: App, host: str = "127.0.0.1", port: int = 3333,
                 fallback: int = 0) -> Ima2Server:
     """Bind ``host:port``; on EADDRINUSE try up to ``fallback`` following ports (§13.1)."""
     cls = Ima2Server6 if ":" in host else Ima2Server

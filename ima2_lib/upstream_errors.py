@@ -16,9 +16,9 @@ import email.utils
 import json
 import re
 import time
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
-from .errors import ApiError
+from .errors import ApiError, UpstreamFailure
 
 STATUS_FOR = {
     "INVALID_REQUEST": 400, "AUTH_CHATGPT_EXPIRED": 401, "AUTH_API_KEY_INVALID": 401,
@@ -57,7 +57,7 @@ _TRY_AGAIN = re.compile(r"try again in\s+([0-9]+(?:\.[0-9]+)?)\s*(ms|millisecond
                         re.I)
 
 
-class UpstreamError(ApiError):
+class UpstreamError(UpstreamFailure):
     """A failed upstream call, classified. Routes turn it into their error family."""
 
     def __init__(self, code: str, message: str, status: Optional[int] = None,
@@ -65,7 +65,7 @@ class UpstreamError(ApiError):
                  upstream_param: Optional[str] = None, event_type: Optional[str] = None,
                  event_count: Optional[int] = None, retry_after: Optional[float] = None,
                  retryable: Optional[bool] = None) -> None:
-        super().__init__(status or STATUS_FOR.get(code, 502), code, message)
+        ApiError.__init__(self, status or STATUS_FOR.get(code, 502), code, message)
         self.upstream_code = upstream_code
         self.upstream_type = upstream_type
         self.upstream_param = upstream_param
@@ -102,37 +102,73 @@ def _text(value: Any) -> Optional[str]:
     return value if isinstance(value, str) and value else None
 
 
+class _Failure:
+    """What ``classify`` looks at: the status, the lower-cased codes and message."""
+
+    __slots__ = ("status", "codes", "msg")
+
+    def __init__(self, status: Optional[int], code: Optional[str], type_: Optional[str],
+                 message: Optional[str]) -> None:
+        self.status = status
+        self.codes = {(code or "").lower(), (type_ or "").lower()} - {""}
+        self.msg = (message or "").lower()
+
+    def says(self, *phrases: str) -> bool:
+        return any(phrase in self.msg for phrase in phrases)
+
+
+def _is_safety(f: _Failure) -> bool:
+    return bool(f.codes & _SAFETY_CODES) or any("moderation" in c for c in f.codes) or f.says(
+        "moderation_blocked", "rejected by the safety system", "safety_violations")
+
+
+def _is_rate_limit(f: _Failure) -> bool:
+    return f.status == 429 or bool(f.codes & _RATE_CODES) or f.says(
+        "rate limit reached", "usage limit has been reached", "exceeded your current quota")
+
+
+def _is_login(f: _Failure) -> bool:
+    return bool(f.codes & _AUTH_CODES) or f.says(*_AUTH_PHRASES) or (
+        "access token" in f.msg and "expired" in f.msg)
+
+
+def _is_api_key(f: _Failure) -> bool:
+    return f.says("incorrect api key", "invalid api key", "incorrect organization")
+
+
+def _is_network(f: _Failure) -> bool:
+    return f.says(*_NETWORK_PHRASES) or f.msg.strip() == "terminated"
+
+
+def _is_invalid(f: _Failure) -> bool:
+    return bool(f.codes & _INVALID_CODES) or f.says(*_INVALID_PHRASES)
+
+
+# The rules of ``classify`` in order: the first that matches names the failure.
+_RULES: Tuple[Tuple[str, Callable[[_Failure], bool]], ...] = (
+    ("SAFETY_REFUSAL", _is_safety),
+    ("RATE_LIMITED", _is_rate_limit),
+    ("AUTH_CHATGPT_EXPIRED", _is_login),
+    ("AUTH_API_KEY_INVALID", _is_api_key),
+    ("AUTH_CHATGPT_EXPIRED", lambda f: f.status == 401),  # the proxy only holds a ChatGPT login
+    ("NETWORK_FAILED", _is_network),
+    ("EMPTY_RESPONSE", lambda f: f.says("no completed response found")),
+    ("INVALID_REQUEST", _is_invalid),
+    ("UPSTREAM_5XX", lambda f: f.status is not None and f.status >= 500),
+    ("INVALID_REQUEST", lambda f: f.status is not None and 400 <= f.status < 500),
+    ("UPSTREAM_5XX", lambda f: "server_error" in f.codes
+     or f.says("an error occurred while processing")),
+)
+
+
 def classify(status: Optional[int], code: Optional[str], type_: Optional[str],
              message: Optional[str]) -> str:
-    """One ima2 code for an upstream failure; first matching rule wins (order matters)."""
-    codes = {(code or "").lower(), (type_ or "").lower()} - {""}
-    msg = (message or "").lower()
-    if (codes & _SAFETY_CODES or any("moderation" in c for c in codes)
-            or "moderation_blocked" in msg or "rejected by the safety system" in msg
-            or "safety_violations" in msg):
-        return "SAFETY_REFUSAL"
-    if status == 429 or codes & _RATE_CODES or "rate limit reached" in msg \
-            or "usage limit has been reached" in msg or "exceeded your current quota" in msg:
-        return "RATE_LIMITED"
-    if codes & _AUTH_CODES or any(p in msg for p in _AUTH_PHRASES) or (
-            "access token" in msg and "expired" in msg):
-        return "AUTH_CHATGPT_EXPIRED"
-    if "incorrect api key" in msg or "invalid api key" in msg or "incorrect organization" in msg:
-        return "AUTH_API_KEY_INVALID"
-    if status == 401:
-        return "AUTH_CHATGPT_EXPIRED"  # the proxy only ever holds a ChatGPT login
-    if any(p in msg for p in _NETWORK_PHRASES) or msg.strip() == "terminated":
-        return "NETWORK_FAILED"
-    if "no completed response found" in msg:
-        return "EMPTY_RESPONSE"
-    if codes & _INVALID_CODES or any(p in msg for p in _INVALID_PHRASES):
-        return "INVALID_REQUEST"
-    if status is not None and status >= 500:
-        return "UPSTREAM_5XX"
-    if status is not None and 400 <= status < 500:
-        return "INVALID_REQUEST"
-    if "server_error" in codes or "an error occurred while processing" in msg:
-        return "UPSTREAM_5XX"
+    """One ima2 code for an upstream failure; the first matching rule of ``_RULES`` wins
+    (order matters), else ``OAUTH_UPSTREAM_ERROR``."""
+    failure = _Failure(status, code, type_, message)
+    for name, matches in _RULES:
+        if matches(failure):
+            return name
     return "OAUTH_UPSTREAM_ERROR"
 
 

@@ -14,7 +14,8 @@ chooses a scenario with a marker in its prompt: ``#fake:429`` (usage limit, quot
 ``#fake:slow`` (a slow stream, events every 0.2 s for ``slow_seconds``). A lite model answers
 like the real backend is reported to: a forced ``image_generation`` tool choice gets the 400
 ``Tool choice 'image_generation' not found``; otherwise a text-only stream.
-Every 200 carries quota headers and ``x-oai-request-id``.
+Every 200 carries quota headers (``fake.quota``, ``QUOTA_OK`` unless a test sets others) and
+``x-oai-request-id``.
 """
 from __future__ import annotations
 
@@ -116,6 +117,7 @@ class FakeCodex:
         self.lock = threading.Lock()
         self.catalogue_mode = "ok"  # ok | 500
         self.slow_seconds = 10.0
+        self.quota: List[Tuple[str, str]] = list(QUOTA_OK)  # headers of every 200
         self.slow_closed = threading.Event()  # the proxy's connection to a slow stream broke
         self.slow_finished = threading.Event()  # a slow stream was written to its end
         fake = self
@@ -233,7 +235,7 @@ class FakeCodex:
         handler.send_header("Content-Type", "text/event-stream")
         handler.send_header("Transfer-Encoding", "chunked")
         handler.send_header("x-oai-request-id", "req_fake_stream")
-        for key, value in QUOTA_OK:
+        for key, value in self.quota:
             handler.send_header(key, value)
         handler.end_headers()
         try:
@@ -336,7 +338,7 @@ class FakeCodex:
                   "usage": {"input_tokens": 50, "input_tokens_details": {"image_tokens": 0,
                                                                          "text_tokens": 50},
                             "output_tokens": 1056, "total_tokens": 1106}}
-        handler._send(200, answer, [("x-oai-request-id", "req_fake_images")] + QUOTA_OK)
+        handler._send(200, answer, [("x-oai-request-id", "req_fake_images")] + self.quota)
 
     def stop(self) -> None:
         self.server.shutdown()

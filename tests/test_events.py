@@ -1,17 +1,23 @@
 """``GET /api/events``: numbered job / image / queue events, ``Last-Event-ID`` replay, a
-``reset`` on a gap, the token, and a slow subscriber dropped without slowing the publisher."""
+``reset`` on a gap, the token, and a slow subscriber dropped without slowing the publisher;
+``job.phase`` / ``job.partial`` (small: no image data), ``session.saved``, and image events
+for files added or removed by hand (from the history index's reconcile)."""
 from __future__ import annotations
 
 import http.client
 import json
+import os
 import socket
 import time
 
 from fake_upstream import success
+from gallery_files import write_image
 from genkit import FINAL
 from helpers import wait_until
+from pngs import b64, make_png
 
 from ima2_lib.services.events import BUFFER, QUEUE, EventBus
+from ima2_lib.services.history import RESCAN_EVENTS
 
 
 class Stream:
@@ -138,3 +144,66 @@ def test_a_dropped_stream_ends_so_the_client_reconnects(server):
     wait_until(lambda: server.app.events.subscriber_count() == 0, 10,
                message="slow subscriber dropped")
     sock.close()
+
+
+def _of(seen, name, job_id):
+    return [data["job"] for _, n, data in seen if n == name and data["job"]["id"] == job_id]
+
+
+def test_phase_and_partial_events_are_small_and_in_order(server, fake):
+    previews = [b64(make_png(4, 4, (9, 9, 9))), b64(make_png(4, 4, (99, 99, 99)))]
+    fake.default = fake.sse(success(FINAL, partials=previews))
+    stream = Stream(server.port)
+    resp = server.post("/api/generate", {"prompt": "live", "requestId": "ph-1"},
+                       headers={"Accept": "text/event-stream"})
+    assert resp.status == 200
+    seen = stream.until("job.done", _for("ph-1"))
+    stream.close()
+    names = [name for _, name, data in seen if data.get("job", {}).get("id") == "ph-1"]
+    assert names[:2] == ["job.queued", "job.started"] and names[-1] == "job.done"
+    phases = [job["phase"] for job in _of(seen, "job.phase", "ph-1")]
+    assert phases == ["streaming", "partial", "decoding"], phases
+    partials = _of(seen, "job.partial", "ph-1")
+    assert [(p["index"], p["imageIndex"], p["count"]) for p in partials] == [(0, 0, 1),
+                                                                               (1, 0, 2)]
+    assert all(p["kind"] == "generate" and "image" not in p for p in partials)
+    raw = [json.dumps(data) for _, name, data in seen if name in ("job.phase", "job.partial")]
+    assert max(len(text) for text in raw) < 200  # no image data on the bus
+    first_partial, last_phase = names.index("job.partial"), len(names) - 2
+    assert names.index("job.phase") < first_partial and names[last_phase] == "job.phase"
+
+
+def test_a_saved_graph_is_a_session_saved_event(server):
+    session = server.post("/api/sessions", {"title": "t"}).json()["session"]
+    stream = Stream(server.port)
+    resp = server.request("PUT", "/api/sessions/%s/graph" % session["id"],
+                          json_body={"nodes": [], "edges": []}, headers={"If-Match": "0"})
+    assert resp.status == 200
+    seen = stream.until("session.saved")
+    stream.close()
+    assert seen[-1][2] == {"id": session["id"], "graphVersion": 1}
+
+
+def test_images_added_or_removed_by_hand_are_announced(server):
+    wait_until(server.app.history.index.ready.is_set, message="history index ready")
+    folder = server.app.config.generated_dir
+    stream = Stream(server.port)
+    path, _ = write_image(folder, "by-hand.png", {"prompt": "dropped in by hand"})
+    seen = stream.until("image.saved", lambda d: d["filename"] == "by-hand.png")
+    assert seen[-1][2] == {"filename": "by-hand.png", "source": "rescan"}
+    os.remove(path)
+    os.remove(path + ".json")
+    seen = stream.until("image.deleted", lambda d: d["filename"] == "by-hand.png")
+    assert seen[-1][2] == {"filename": "by-hand.png", "source": "rescan"}
+    # a whole folder at once (beyond RESCAN_EVENTS): one gallery.changed, not 101 events
+    staging = os.path.join(server.tmp, "staging")
+    for number in range(RESCAN_EVENTS + 1):
+        write_image(staging, "p%03d.png" % number, {"prompt": "p%d" % number})
+    os.rename(staging, os.path.join(folder, "batch"))
+    seen = stream.until("gallery.changed")
+    assert seen[-1][2] == {"added": RESCAN_EVENTS + 1, "removed": 0, "source": "rescan"}
+    assert "image.saved" not in [name for _, name, _ in seen]
+    os.rename(os.path.join(folder, "batch"), staging)
+    seen = stream.until("gallery.changed")
+    assert seen[-1][2] == {"added": 0, "removed": RESCAN_EVENTS + 1, "source": "rescan"}
+    stream.close()

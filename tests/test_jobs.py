@@ -147,8 +147,8 @@ def test_concurrency_limit_priority_and_queued_state(live_factory, fake):
     live.post("/api/jobs", {"prompt": "inter", "requestId": "q-3"})
     assert _state(live, "q-2") == "queued" and _state(live, "q-3") == "queued"
     queue = live.get("/api/queue").json()["queue"]
-    assert queue == {"paused": False, "resumesAt": None, "running": 1, "queued": 2,
-                     "maxConcurrent": 1}
+    assert queue == {"paused": False, "resumesAt": None, "quota": None, "running": 1,
+                     "queued": 2, "maxConcurrent": 1}
     inflight = {j["requestId"]: j["phase"] for j in live.get("/api/inflight").json()["jobs"]}
     assert inflight["q-2"] == "queued" and inflight["q-3"] == "queued"
     fake.release("final")
@@ -335,3 +335,24 @@ def test_a_second_429_fails_the_requeued_job(live_factory, fake):
     live.post("/api/jobs", {"prompt": "always limited", "requestId": "quota-3"})
     job = _wait_state(live, "quota-3", "failed")
     assert job["error"]["code"] == "RATE_LIMITED" and len(fake.posts()) == 4
+
+
+def test_a_route_that_listens_after_its_job_ended_still_gets_the_partials():
+    from ima2_lib.services.jobs import Handle
+
+    handle = Handle({"id": "late"}, None)
+    handle.emit("partial", {"index": 0})
+    handle.emit("partial", {"index": 1})
+    ended = object()
+    handle.end(ended)  # a busy machine: the job ended before its route called listen()
+    first = handle.listen()
+    items = [first.get_nowait() for _ in range(3)]
+    assert items == [("partial", {"index": 0}), ("partial", {"index": 1}), ("outcome", ended)]
+    assert handle.listen().get_nowait() == ("outcome", ended)  # kept once, then released
+    early = Handle({"id": "early"}, None)
+    listener = early.listen()
+    early.emit("partial", {"index": 0})
+    early.end(ended)
+    assert [listener.get_nowait() for _ in range(2)] == [("partial", {"index": 0}),
+                                                         ("outcome", ended)]
+    assert early.emitted == []  # delivered: nothing kept in memory

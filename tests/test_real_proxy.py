@@ -119,6 +119,33 @@ def test_errors_through_the_real_proxy(kit, marker, status, code):
     assert wait_gone(kit) == []
 
 
+def test_quota_headers_through_the_real_proxy_pause_the_queue(kit):
+    reset_at = int(time.time()) + 3600
+    kit.fake.quota = [("x-codex-plan-type", "plus"), ("x-codex-primary-used-percent", "97"),
+                      ("x-codex-primary-window-minutes", "300"),
+                      ("x-codex-primary-reset-after-seconds", "3600"),
+                      ("x-codex-primary-reset-at", str(reset_at)),
+                      ("x-codex-secondary-used-percent", "12")]
+    live = LiveServer(kit.tmp, env=kit.env())
+    try:
+        _ready(live)
+        assert live.post("/api/jobs", {"prompt": "a fox", "requestId": "rq-1"}).status == 202
+        wait_until(lambda: live.get("/api/jobs/rq-1").json()["job"]["state"] == "done",
+                   message="rq-1 done")
+        live.post("/api/jobs", {"prompt": "a hare", "requestId": "rq-2"})
+        queue = live.get("/api/queue").json()["queue"]
+        assert (queue["paused"], queue["resumesAt"]) == ("quota", reset_at * 1000), queue
+        assert queue["quota"] == {"window": "primary", "usedPercent": 97, "reservePercent": 5}
+        assert live.get("/api/jobs/rq-2").json()["job"]["state"] == "queued"
+        assert len(kit.fake.posts("/responses")) == 1
+        live.post("/api/queue/resume")
+        wait_until(lambda: live.get("/api/jobs/rq-2").json()["job"]["state"] == "done",
+                   message="rq-2 done")
+    finally:
+        live.stop()
+    assert wait_gone(kit) == []
+
+
 def test_no_login_then_the_auth_file_appears(kit):
     os.unlink(kit.auth)
     live = LiveServer(kit.tmp, env=kit.env())

@@ -11,7 +11,7 @@ Must not: validate request fields or run generation work (services do).
 from __future__ import annotations
 
 import queue
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 from urllib.parse import quote
 
 from ..errors import ApiError, error_body
@@ -19,6 +19,9 @@ from ..httpio import SSE_KEEPALIVE, Request, Response, sse_event, sse_response
 from ..payload import json_stream, sse_parts
 from ..services.jobs import Handle
 from ..services.pipeline import Outcome
+
+if TYPE_CHECKING:
+    from ..app import App
 
 POLL_S = 0.1
 KEEPALIVE_S = 15.0
@@ -61,7 +64,7 @@ def raw_response(outcome: Outcome) -> Response:
     return Response(200, first.data, headers)
 
 
-def render(app: Any, req: Request, handle: Handle, mode: str) -> Response:
+def render(app: App, req: Request, handle: Handle, mode: str) -> Response:
     """Wait for ``handle`` (streaming its partials in SSE mode) and answer in ``mode``."""
     listener = handle.listen()
     cancel = cancels_on_disconnect(req)
@@ -77,11 +80,11 @@ def render(app: Any, req: Request, handle: Handle, mode: str) -> Response:
     return json_stream(outcome.plan.payload(outcome))
 
 
-def _cancel(app: Any, handle: Handle) -> None:
+def _cancel(app: App, handle: Handle) -> None:
     app.jobs.cancel(handle.id, DISCONNECT_REASON)
 
 
-def _wait(app: Any, req: Request, handle: Handle, listener: "queue.Queue[Any]",
+def _wait(app: App, req: Request, handle: Handle, listener: "queue.Queue[Any]",
           cancel: bool) -> Outcome:
     while True:
         try:
@@ -95,7 +98,7 @@ def _wait(app: Any, req: Request, handle: Handle, listener: "queue.Queue[Any]",
             return value
 
 
-def _events(app: Any, req: Request, handle: Handle, listener: "queue.Queue[Any]",
+def _events(app: App, req: Request, handle: Handle, listener: "queue.Queue[Any]",
             cancel: bool) -> Iterator[Any]:
     plan = handle.plan
     assert plan is not None
@@ -132,7 +135,7 @@ def _events(app: Any, req: Request, handle: Handle, listener: "queue.Queue[Any]"
             _cancel(app, handle)
 
 
-def submit_sync(app: Any, req: Request, kind: str, mode: str) -> Response:
+def submit_sync(app: App, req: Request, kind: str, mode: str) -> Response:
     """A synchronous generation route: validate, submit (or join the same running job),
     wait, render."""
     from ..services.jobs import make_plan

@@ -1,4 +1,4 @@
-"""``GET /api/events``: the live event stream (SSE) of jobs, images and the queue.
+"""``GET /api/events``: the live event stream (SSE) of jobs, images, sessions and the queue.
 
 Every event has an ``id``; ``Last-Event-ID`` (header, or ``?lastEventId=`` for clients that
 cannot set it) replays what was missed from the bus's buffer, or sends ``reset`` when it
@@ -8,10 +8,13 @@ Thin: the bus is ``services/events.py``.
 from __future__ import annotations
 
 import queue
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from ..apispec import SSE, op, s
 from ..httpio import SSE_KEEPALIVE, Request, Response, sse_event, sse_response
+
+if TYPE_CHECKING:
+    from ..app import App
 
 KEEPALIVE_S = 15.0
 POLL_S = 0.25
@@ -21,7 +24,7 @@ def _frame(event_id: str, name: str, data: Any) -> bytes:
     return b"id: " + event_id.encode("ascii") + b"\n" + sse_event(name, data)
 
 
-def handle_events(app: Any, req: Request) -> Response:
+def handle_events(app: App, req: Request) -> Response:
     last = req.header("Last-Event-ID") or req.query_one("lastEventId")
     sub, replay, gap = app.events.subscribe(last)
 
@@ -56,7 +59,8 @@ ROUTES = [
 
 API = {
     ("GET", "/api/events"): op(
-        "Live events (SSE): job.*, image.*, queue.*, oauth.status; every event has an id",
+        "Live events (SSE): job.*, image.*, gallery.changed, session.saved, queue.*, "
+        "oauth.status; every event has an id",
         query={"lastEventId": s("like the Last-Event-ID header")},
         headers={"Last-Event-ID": s("replay what came after this id (or `reset`)")},
         responses={200: SSE}),

@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import os
 from email.utils import formatdate, parsedate_to_datetime
-from typing import Any, Iterator, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Iterator, Optional, Tuple
 
-from ..errors import ApiError
+from ..errors import ApiError, NotFound, RangeNotSatisfiable
 from ..httpio import Request, Response, StreamResponse
 from ..images import IMAGE_EXTENSIONS, sniff_mime
 from ..router import decode_param
+
+if TYPE_CHECKING:
+    from ..app import App
 
 PREFIX = "/generated/"
 
 
 def _not_found() -> ApiError:
-    return ApiError(404, "NOT_FOUND", "File not found")
+    return NotFound("NOT_FOUND", "File not found")
 
 
 def safe_relative(raw_tail: str) -> str:
@@ -68,8 +71,8 @@ def _parse_range(header: Optional[str], size: int) -> Optional[Tuple[int, int]]:
     except ValueError:
         return None
     if start >= size or end < start:
-        raise ApiError(416, "RANGE_NOT_SATISFIABLE", "Requested range not satisfiable",
-                       headers=[("Content-Range", "bytes */%d" % size)])
+        raise RangeNotSatisfiable("RANGE_NOT_SATISFIABLE", "Requested range not satisfiable",
+                                  headers=[("Content-Range", "bytes */%d" % size)])
     return start, min(end, size - 1)
 
 
@@ -123,13 +126,14 @@ def serve_file(req: Request, path: str, cache_control: str, mime: Optional[str] 
                           length=end - start + 1)
 
 
-def handle_generated(app: Any, req: Request) -> Response:
+def handle_generated(app: App, req: Request) -> Response:
     relative = safe_relative(req.path[len(PREFIX):])
     path = resolve_inside(app.config.generated_dir, relative)
     if not os.path.isfile(path):
         raise _not_found()
-    hook = getattr(app, "thumbnail_response", None)
-    if hook is not None and req.query_one("thumb") is not None:
-        return hook(req, relative, path)
+    if req.query_one("thumb") is not None:
+        from .thumbs import thumbnail_response  # thumbs.py imports this module
+
+        return thumbnail_response(app, req, relative, path)
     cache = "public, max-age=%d, immutable" % max(0, app.config.static_max_age // 1000)
     return serve_file(req, path, cache)

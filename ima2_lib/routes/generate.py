@@ -5,19 +5,22 @@ queue (``services/jobs.py``); ``answer.py`` renders the outcome as JSON, SSE or 
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..apispec import (DATA_URL, IMAGE, PROVIDER, SSE, USAGE, WARNINGS, anything, arr,
                        i, nullable, obj, op, s)
 from ..httpio import Request, Response
 from .answer import response_mode, submit_sync
 
+if TYPE_CHECKING:
+    from ..app import App
 
-def handle_generate(app: Any, req: Request) -> Response:
+
+def handle_generate(app: App, req: Request) -> Response:
     return submit_sync(app, req, "generate", response_mode(req))
 
 
-def handle_edit(app: Any, req: Request) -> Response:
+def handle_edit(app: App, req: Request) -> Response:
     mode = response_mode(req)
     return submit_sync(app, req, "edit", "json" if mode == "sse" else mode)
 

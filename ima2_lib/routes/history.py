@@ -5,34 +5,37 @@ and ``services/trash.py``. ``{filename}`` (one segment; sub-folders as ``%2F``) 
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional
 
 from ..apispec import PROVIDER, arr, b, i, nullable, obj, op, s
-from ..errors import ApiError
+from ..errors import BadRequest
 from ..httpio import JSON_TYPE, Request, Response
 from ..services.history import parse_list_query
+
+if TYPE_CHECKING:
+    from ..app import App
 
 
 def _once(req: Request) -> Callable[[str], Optional[str]]:
     """``query_one`` that refuses a repeated key instead of ignoring it (strict listing)."""
     def get(name: str) -> Optional[str]:
         if len(req.query.get(name, ())) > 1:
-            raise ApiError(400, "INVALID_QUERY", "%s is given more than once" % name)
+            raise BadRequest("INVALID_QUERY", "%s is given more than once" % name)
         return req.query_one(name)
     return get
 
 
-def handle_list(app: Any, req: Request) -> Response:
+def handle_list(app: App, req: Request) -> Response:
     query = parse_list_query(_once(req), app.config.history_page_size,
                              app.config.history_max_page)
     return Response(200, app.history.list_json(query), [("Content-Type", JSON_TYPE)])
 
 
-def handle_delete(app: Any, req: Request) -> Dict[str, Any]:
+def handle_delete(app: App, req: Request) -> Dict[str, Any]:
     return app.history.trash.delete(req.params["filename"])
 
 
-def handle_restore(app: Any, req: Request) -> Dict[str, Any]:
+def handle_restore(app: App, req: Request) -> Dict[str, Any]:
     body = req.json(app.json_limit())
     if body is not None and not isinstance(body, dict):
         trash_id: Any = ""  # an array is not a restore request: INVALID_TRASH_ID

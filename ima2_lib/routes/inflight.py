@@ -7,11 +7,14 @@ answered 204 for any id; its clients ignore the body).
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import TYPE_CHECKING, Any, Dict, Optional
 
 from ..apispec import EMPTY, arr, i, nullable, obj, op, s
-from ..errors import ApiError
+from ..errors import Conflict, NotFound
 from ..httpio import Request, Response, empty_response
+
+if TYPE_CHECKING:
+    from ..app import App
 
 
 def _filter(req: Request, name: str) -> Optional[str]:
@@ -19,7 +22,7 @@ def _filter(req: Request, name: str) -> Optional[str]:
     return value if value else None
 
 
-def handle_list(app: Any, req: Request) -> Dict[str, Any]:
+def handle_list(app: App, req: Request) -> Dict[str, Any]:
     kind, session_id = _filter(req, "kind"), _filter(req, "sessionId")
     body: Dict[str, Any] = {"jobs": app.inflight.list_active(kind, session_id)}
     if req.query_one("includeTerminal") in ("1", "true"):
@@ -27,7 +30,7 @@ def handle_list(app: Any, req: Request) -> Dict[str, Any]:
     return body
 
 
-def handle_cancel(app: Any, req: Request) -> Response:
+def handle_cancel(app: App, req: Request) -> Response:
     request_id = req.params["requestId"]
     if app.inflight.cancel(request_id):
         out = empty_response(204)
@@ -36,10 +39,10 @@ def handle_cancel(app: Any, req: Request) -> Response:
         return out
     finished = app.inflight.terminal(request_id)
     if finished is not None:
-        raise ApiError(409, "JOB_FINISHED", "job '%s' already finished (%s); nothing to cancel"
+        raise Conflict("JOB_FINISHED", "job '%s' already finished (%s); nothing to cancel"
                        % (request_id, finished.get("status")), requestId=request_id,
                        jobStatus=finished.get("status"))
-    raise ApiError(404, "JOB_NOT_FOUND", "no job with requestId '%s' is running"
+    raise NotFound("JOB_NOT_FOUND", "no job with requestId '%s' is running"
                    % request_id, requestId=request_id)
 
 

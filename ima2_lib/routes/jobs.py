@@ -9,36 +9,39 @@ Thin: validation is the kind's (classic.py / nodes.py), the queue is ``services/
 from __future__ import annotations
 
 import secrets
-from typing import Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
-from ..apispec import anything, arr, i, nullable, obj, op, s
-from ..errors import ApiError
+from ..apispec import anything, arr, i, nullable, num, obj, op, s
+from ..errors import ApiError, BadRequest, Conflict, NotFound
 from ..httpio import Request, Response, json_response
 from ..services.callbacks import check_url
 from ..services.jobs import KINDS, PRIORITIES, STATES, fingerprint, make_plan
 
+if TYPE_CHECKING:
+    from ..app import App
+
 MAX_BATCH = 1000
 
 
-def _one(app: Any, body: Any) -> Tuple[int, Dict[str, Any]]:
+def _one(app: App, body: Any) -> Tuple[int, Dict[str, Any]]:
     if not isinstance(body, dict):
-        raise ApiError(400, "INVALID_JOB", "A job is a JSON object")
+        raise BadRequest("INVALID_JOB", "A job is a JSON object")
     kind = body.get("kind", "generate")
     if not isinstance(kind, str) or kind not in KINDS:
-        raise ApiError(400, "INVALID_JOB_KIND", "kind must be one of: %s" % ", ".join(KINDS))
+        raise BadRequest("INVALID_JOB_KIND", "kind must be one of: %s" % ", ".join(KINDS))
     priority = body.get("priority", "interactive")
     if not isinstance(priority, str) or priority not in PRIORITIES:
-        raise ApiError(400, "INVALID_PRIORITY", "priority must be interactive or batch")
+        raise BadRequest("INVALID_PRIORITY", "priority must be interactive or batch")
     fields = {k: v for k, v in body.items() if k not in ("kind", "priority")}
     callback = check_url(app, fields.get("callbackUrl"))
     request_id = fields.get("requestId")
     if request_id is not None and not isinstance(request_id, str):
-        raise ApiError(400, "INVALID_REQUEST_ID", "requestId must match [A-Za-z0-9._:-]{1,128}")
+        raise BadRequest("INVALID_REQUEST_ID", "requestId must match [A-Za-z0-9._:-]{1,128}")
     if request_id:
         existing = app.jobs.find(request_id)
         if existing is not None:
             if existing["fingerprint"] != fingerprint(kind, fields):
-                raise ApiError(409, "REQUEST_ID_IN_USE", "requestId '%s' already names a "
+                raise Conflict("REQUEST_ID_IN_USE", "requestId '%s' already names a "
                                "different job" % request_id)
             return 200, app.jobs.get(request_id)
     else:
@@ -59,11 +62,11 @@ def _error_item(index: int, err: ApiError) -> Dict[str, Any]:
             "status": err.status}
 
 
-def handle_submit(app: Any, req: Request) -> Response:
+def handle_submit(app: App, req: Request) -> Response:
     body = req.json(app.json_limit())
     if isinstance(body, list):
         if not body or len(body) > MAX_BATCH:
-            raise ApiError(400, "INVALID_JOB", "A list of 1 to %d jobs is expected" % MAX_BATCH)
+            raise BadRequest("INVALID_JOB", "A list of 1 to %d jobs is expected" % MAX_BATCH)
         jobs: List[Dict[str, Any]] = []
         statuses: List[int] = []  # what the single form would answer for each item
         for index, item in enumerate(body):
@@ -80,60 +83,60 @@ def handle_submit(app: Any, req: Request) -> Response:
 
 def _query(req: Request, name: str) -> Optional[str]:
     if len(req.query.get(name, [])) > 1:
-        raise ApiError(400, "INVALID_QUERY", "%s is given more than once" % name)
+        raise BadRequest("INVALID_QUERY", "%s is given more than once" % name)
     value = req.query_one(name)
     return value if value else None
 
 
-def handle_list(app: Any, req: Request) -> Dict[str, Any]:
+def handle_list(app: App, req: Request) -> Dict[str, Any]:
     state = _query(req, "state")
     if state is not None and state not in STATES:
-        raise ApiError(400, "INVALID_STATE", "state must be one of: %s" % ", ".join(STATES))
+        raise BadRequest("INVALID_STATE", "state must be one of: %s" % ", ".join(STATES))
     kind = _query(req, "kind")
     if kind is not None and kind not in KINDS:
-        raise ApiError(400, "INVALID_JOB_KIND", "kind must be one of: %s" % ", ".join(KINDS))
+        raise BadRequest("INVALID_JOB_KIND", "kind must be one of: %s" % ", ".join(KINDS))
     raw_limit = _query(req, "limit") or "100"
     if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 1000:
-        raise ApiError(400, "INVALID_LIMIT", "limit must be 1..1000")
+        raise BadRequest("INVALID_LIMIT", "limit must be 1..1000")
     return {"jobs": app.jobs.list(state, kind, _query(req, "session"), int(raw_limit)),
             "queue": app.jobs.queue_view()}
 
 
-def _get(app: Any, job_id: str) -> Dict[str, Any]:
+def _get(app: App, job_id: str) -> Dict[str, Any]:
     job = app.jobs.get(job_id)
     if job is None:
-        raise ApiError(404, "JOB_NOT_FOUND", "No job %s" % job_id)
+        raise NotFound("JOB_NOT_FOUND", "No job %s" % job_id)
     return job
 
 
-def handle_get(app: Any, req: Request) -> Dict[str, Any]:
+def handle_get(app: App, req: Request) -> Dict[str, Any]:
     return {"job": _get(app, req.params["id"])}
 
 
-def handle_cancel(app: Any, req: Request) -> Response:
+def handle_cancel(app: App, req: Request) -> Response:
     job_id = req.params["id"]
     _get(app, job_id)
     result = app.jobs.cancel(job_id)
     if result == "finished":
-        raise ApiError(409, "ALREADY_FINISHED", "The job has already finished",
+        raise Conflict("ALREADY_FINISHED", "The job has already finished",
                        job=_get(app, job_id))
     return json_response({"job": _get(app, job_id), "cancel": result})
 
 
-def handle_retry(app: Any, req: Request) -> Response:
+def handle_retry(app: App, req: Request) -> Response:
     handle = app.jobs.retry(req.params["id"])
     return json_response({"job": app.jobs.get(handle.id)}, 202)
 
 
-def handle_queue(app: Any, req: Request) -> Dict[str, Any]:
+def handle_queue(app: App, req: Request) -> Dict[str, Any]:
     return {"queue": app.jobs.queue_view()}
 
 
-def handle_pause(app: Any, req: Request) -> Dict[str, Any]:
+def handle_pause(app: App, req: Request) -> Dict[str, Any]:
     return {"queue": app.jobs.pause("user")}
 
 
-def handle_resume(app: Any, req: Request) -> Dict[str, Any]:
+def handle_resume(app: App, req: Request) -> Dict[str, Any]:
     return {"queue": app.jobs.resume()}
 
 
@@ -155,6 +158,8 @@ JOB = obj({"id": s(), "requestId": s(), "kind": s(enum=list(KINDS)),
            "error": nullable(obj({"status": i(), "code": nullable(s()), "message": s()})),
            "images": arr(obj({"filename": s(), "url": s()}))}, ["id", "state"])
 QUEUE = obj({"paused": anything("false, `user` or `quota`"), "resumesAt": nullable(i()),
+             "quota": nullable(obj({"window": s(), "usedPercent": num(),
+                                    "reservePercent": i()})),
              "running": i(), "queued": i(), "maxConcurrent": i()}, ["paused"])
 _ID = {"id": s("the job id (its requestId)")}
 _SUBMIT = obj({"kind": s("generate (default) | edit | node", enum=list(KINDS)),

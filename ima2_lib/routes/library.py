@@ -5,15 +5,18 @@ is in ``services/library.py`` and ``services/bundle.py``. Family A errors, like 
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from ..apispec import ZIP, arr, b, i, nullable, obj, op, s
-from ..errors import ApiError
+from ..errors import BadRequest, UnsupportedMediaType
 from ..httpio import Request, StreamResponse
 from ..services.gallery import validate_name
 from ..services.history import parse_list_query
 from ..services.library import FILTER_KEYS, parse_patch
 from .history import _once
+
+if TYPE_CHECKING:
+    from ..app import App
 
 _SELECTION_KEYS = ("all", "filename", "filenames")
 
@@ -22,27 +25,27 @@ def _query_getter(values: Dict[str, Optional[str]]) -> Any:
     return lambda name: values.get(name)
 
 
-def _list_query(app: Any, values: Dict[str, Optional[str]]) -> Dict[str, Any]:
+def _list_query(app: App, values: Dict[str, Optional[str]]) -> Dict[str, Any]:
     return parse_list_query(_query_getter(values), 1, 1)
 
 
-def handle_patch(app: Any, req: Request) -> Dict[str, Any]:
+def handle_patch(app: App, req: Request) -> Dict[str, Any]:
     change = parse_patch(req.json(app.json_limit()))
     return app.history.library.update(req.params["filename"], change)
 
 
-def handle_bulk(app: Any, req: Request) -> Dict[str, Any]:
+def handle_bulk(app: App, req: Request) -> Dict[str, Any]:
     body = req.json(app.json_limit())
     return app.history.library.bulk(body, lambda values: _list_query(app, values))
 
 
-def export_selection(app: Any, req: Request) -> Dict[str, Any]:
+def export_selection(app: App, req: Request) -> Dict[str, Any]:
     """The validated selection of ``GET /api/export.zip``."""
     get = _once(req)
     known = set(FILTER_KEYS) | set(_SELECTION_KEYS)
     for key in req.query:
         if key not in known:
-            raise ApiError(400, "INVALID_QUERY", "unknown parameter %s" % key[:40])
+            raise BadRequest("INVALID_QUERY", "unknown parameter %s" % key[:40])
     names: List[str] = []
     for value in req.query.get("filename", []):
         names.append(value)
@@ -52,15 +55,15 @@ def export_selection(app: Any, req: Request) -> Dict[str, Any]:
     filters = {k: get(k) for k in FILTER_KEYS if get(k) not in (None, "")}
     everything = get("all")
     if everything not in (None, "", "0", "1", "true", "false"):
-        raise ApiError(400, "INVALID_QUERY", "all must be 1")
+        raise BadRequest("INVALID_QUERY", "all must be 1")
     everything = everything in ("1", "true")
     if sum(1 for used in (names, filters, everything) if used) != 1:
-        raise ApiError(400, "EXPORT_SELECTION_REQUIRED", "Choose exactly one of filenames, "
-                       "filters (q, favorite, tag, sessionId, ...) or all=1")
+        raise BadRequest("EXPORT_SELECTION_REQUIRED", "Choose exactly one of filenames, "
+                         "filters (q, favorite, tag, sessionId, ...) or all=1")
     if names:
-        cap = max(1, int(app.config.bulk_max))
+        cap = max(1, app.config.bulk_max)
         if len(names) > cap:
-            raise ApiError(400, "BULK_TOO_LARGE", "At most %d names (IMA2_BULK_MAX)" % cap)
+            raise BadRequest("BULK_TOO_LARGE", "At most %d names (IMA2_BULK_MAX)" % cap)
         checked: List[str] = []
         for name in names:
             name = validate_name(name.strip())
@@ -73,7 +76,7 @@ def export_selection(app: Any, req: Request) -> Dict[str, Any]:
     return {"query": query, "session": query.get("session_id")}
 
 
-def handle_export(app: Any, req: Request) -> StreamResponse:
+def handle_export(app: App, req: Request) -> StreamResponse:
     selection = export_selection(app, req)
     bundle = app.history.bundle
     bundle.check_export(selection)
@@ -83,12 +86,12 @@ def handle_export(app: Any, req: Request) -> StreamResponse:
     return StreamResponse(200, bundle.export_chunks(selection), headers)
 
 
-def handle_import(app: Any, req: Request) -> Dict[str, Any]:
+def handle_import(app: App, req: Request) -> Dict[str, Any]:
     ctype = (req.header("Content-Type") or "").split(";")[0].strip().lower()
     if ctype not in ("application/zip", "application/octet-stream",
                      "application/x-zip-compressed"):
-        raise ApiError(415, "UNSUPPORTED_MEDIA_TYPE", "Send the bundle as the raw body with "
-                       "Content-Type: application/zip")
+        raise UnsupportedMediaType("UNSUPPORTED_MEDIA_TYPE", "Send the bundle as the raw body with "
+                                   "Content-Type: application/zip")
     return app.history.bundle.import_request(req)
 
 

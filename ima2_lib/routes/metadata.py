@@ -6,14 +6,17 @@ name may be given as ``?filename=``) or JSON ``{"dataUrl": ...}`` / ``{"image": 
 """
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import TYPE_CHECKING, Any, Dict
 
 from ..apispec import anything, b, i, nullable, obj, op, s
 from ..httpio import Request
 from ..services.metadata import MetadataReader, decode_image_field
 
+if TYPE_CHECKING:
+    from ..app import App
 
-def handle_read(app: Any, req: Request) -> Dict[str, Any]:
+
+def handle_read(app: App, req: Request) -> Dict[str, Any]:
     ctype = (req.header("Content-Type") or "").lower()
     if ctype.startswith(("image/", "application/octet-stream")):
         data = req.read_body(app.json_limit())

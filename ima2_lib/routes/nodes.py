@@ -5,7 +5,7 @@ renders the outcome (JSON or SSE). Family B errors.
 """
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import TYPE_CHECKING, Any, Dict
 
 from ..apispec import DATA_URL, PROVIDER, SSE, USAGE, WARNINGS, anything, arr, nullable, obj, op, s
 from .generate import COMMON_FIELDS
@@ -13,12 +13,15 @@ from ..httpio import Request, Response
 from ..services import nodes
 from .answer import submit_sync
 
+if TYPE_CHECKING:
+    from ..app import App
 
-def handle_node_generate(app: Any, req: Request) -> Response:
+
+def handle_node_generate(app: App, req: Request) -> Response:
     return submit_sync(app, req, "node", "sse" if req.wants("text/event-stream") else "json")
 
 
-def handle_node_get(app: Any, req: Request) -> Dict[str, Any]:
+def handle_node_get(app: App, req: Request) -> Dict[str, Any]:
     return nodes.node_meta(app, req.params["nodeId"])
 
 

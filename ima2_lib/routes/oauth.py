@@ -3,27 +3,30 @@
 """
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import TYPE_CHECKING, Any, Dict
 
 from ..apispec import RUNTIME, arr, b, obj, op, s
-from ..errors import ApiError
+from ..errors import InternalError
 from ..httpio import Request
 from ..services import billing
 
+if TYPE_CHECKING:
+    from ..app import App
 
-def handle_oauth_status(app: Any, req: Request) -> Dict[str, Any]:
+
+def handle_oauth_status(app: App, req: Request) -> Dict[str, Any]:
     body = app.oauth.status()
     if app.provider == "offline":  # the stand-in answers, not a real proxy
         body["provider"] = "offline"
     return body
 
 
-def handle_billing(app: Any, req: Request) -> Dict[str, Any]:
+def handle_billing(app: App, req: Request) -> Dict[str, Any]:
     try:
         return billing.billing(app)
     except Exception as exc:  # noqa: BLE001 - the contract's 500 shape, no traceback
         app.log.error("billing", "failed", error=exc)
-        raise ApiError(500, None, "Billing lookup failed", apiKeyValid=False) from exc
+        raise InternalError(None, "Billing lookup failed", apiKeyValid=False) from exc
 
 
 ROUTES = [

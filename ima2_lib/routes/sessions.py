@@ -7,11 +7,14 @@ request id and no internal details, as the original's sessions routes did.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Dict
+from typing import TYPE_CHECKING, Any, Callable, Dict
 
 from ..apispec import anything, arr, b, i, nullable, obj, op, s
-from ..errors import ApiError
+from ..errors import ApiError, BadRequest, InternalError
 from ..httpio import Request, json_response
+
+if TYPE_CHECKING:
+    from ..app import App
 
 _OBSERVE = (("saveId", "X-Ima2-Graph-Save-Id"), ("reason", "X-Ima2-Graph-Save-Reason"),
             ("tabId", "X-Ima2-Tab-Id"))
@@ -20,7 +23,7 @@ _OBSERVE = (("saveId", "X-Ima2-Graph-Save-Id"), ("reason", "X-Ima2-Graph-Save-Re
 def _guard(code: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     def wrap(handler: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(handler)
-        def guarded(app: Any, req: Request) -> Any:
+        def guarded(app: App, req: Request) -> Any:
             try:
                 return handler(app, req)
             except ApiError:
@@ -31,71 +34,71 @@ def _guard(code: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
                     import traceback
 
                     app.log.say(traceback.format_exc())
-                raise ApiError(500, code, "Session store error (requestId %s)"
-                               % (req.request_id or "-")) from exc
+                raise InternalError(code, "Session store error (requestId %s)"
+                                    % (req.request_id or "-")) from exc
         return guarded
     return wrap
 
 
-def _body(app: Any, req: Request) -> Dict[str, Any]:
+def _body(app: App, req: Request) -> Dict[str, Any]:
     value = req.json(app.json_limit())
     if value is not None and not isinstance(value, dict):
-        raise ApiError(400, "INVALID_JSON", "Request body must be a JSON object")
+        raise BadRequest("INVALID_JSON", "Request body must be a JSON object")
     return value or {}
 
 
 @_guard("DB_ERROR")
-def handle_list(app: Any, req: Request) -> Dict[str, Any]:
+def handle_list(app: App, req: Request) -> Dict[str, Any]:
     return {"sessions": app.sessions.list_sessions()}
 
 
 @_guard("DB_ERROR")
-def handle_create(app: Any, req: Request) -> Any:
+def handle_create(app: App, req: Request) -> Any:
     return json_response({"session": app.sessions.create(_body(app, req))}, 201)
 
 
 @_guard("DB_ERROR")
-def handle_get(app: Any, req: Request) -> Dict[str, Any]:
+def handle_get(app: App, req: Request) -> Dict[str, Any]:
     return {"session": app.sessions.get(req.params["id"])}
 
 
 @_guard("DB_ERROR")
-def handle_rename(app: Any, req: Request) -> Dict[str, Any]:
+def handle_rename(app: App, req: Request) -> Dict[str, Any]:
     app.sessions.rename(req.params["id"], _body(app, req).get("title"))
     return {"ok": True}
 
 
 @_guard("DB_ERROR")
-def handle_delete(app: Any, req: Request) -> Dict[str, Any]:
+def handle_delete(app: App, req: Request) -> Dict[str, Any]:
     app.sessions.delete(req.params["id"])
     return {"ok": True}
 
 
 @_guard("DB_ERROR")
-def handle_save_graph(app: Any, req: Request) -> Dict[str, Any]:
+def handle_save_graph(app: App, req: Request) -> Dict[str, Any]:
     observe = {key: (req.header(name) or "")[:120] or None for key, name in _OBSERVE}
     return app.sessions.save_graph(req.params["id"], req.json(app.json_limit()),
                                    req.header("If-Match"), observe)
 
 
 @_guard("DB_ERROR")
-def handle_get_style_sheet(app: Any, req: Request) -> Dict[str, Any]:
+def handle_get_style_sheet(app: App, req: Request) -> Dict[str, Any]:
     return app.sessions.get_style_sheet(req.params["id"])
 
 
 @_guard("DB_ERROR")
-def handle_put_style_sheet(app: Any, req: Request) -> Dict[str, Any]:
+def handle_put_style_sheet(app: App, req: Request) -> Dict[str, Any]:
     app.sessions.put_style_sheet(req.params["id"], _body(app, req))
     return {"ok": True}
 
 
 @_guard("DB_ERROR")
-def handle_style_sheet_enabled(app: Any, req: Request) -> Dict[str, Any]:
+def handle_style_sheet_enabled(app: App, req: Request) -> Dict[str, Any]:
     return {"ok": True, "enabled": app.sessions.set_enabled(req.params["id"], _body(app, req))}
 
 
 @_guard("STYLE_SHEET_ERROR")
-def handle_extract_style_sheet(app: Any, req: Request) -> Dict[str, Any]:
+def handle_extract_style_sheet(app: App, req: Request) -> Dict[str, Any]:
     return {"styleSheet": app.sessions.extract_style_sheet(req.params["id"], _body(app, req))}
 
 

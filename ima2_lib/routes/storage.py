@@ -5,18 +5,21 @@ path) and answers family B with ``"ok": false`` on failure.
 """
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import TYPE_CHECKING, Any, Dict
 
 from ..apispec import b, obj, op, s
 from ..httpio import Request
 from ..services import storage
 
+if TYPE_CHECKING:
+    from ..app import App
 
-def handle_status(app: Any, req: Request) -> Dict[str, Any]:
+
+def handle_status(app: App, req: Request) -> Dict[str, Any]:
     return {"ok": True, "data": storage.status(app.config)}
 
 
-def handle_open(app: Any, req: Request) -> Dict[str, Any]:
+def handle_open(app: App, req: Request) -> Dict[str, Any]:
     return storage.open_generated_dir(app.config)
 
 

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, Dict
+from typing import TYPE_CHECKING, Any, Dict
 
 from ..apispec import PROVIDER, RUNTIME, b, i, obj, op, s
 from ..httpio import Request
 
+if TYPE_CHECKING:
+    from ..app import App
 
-def handle_health(app: Any, req: Request) -> Dict[str, Any]:
+
+def handle_health(app: App, req: Request) -> Dict[str, Any]:
     return {
         "ok": True,
         "version": app.version,
@@ -25,7 +28,7 @@ def handle_health(app: Any, req: Request) -> Dict[str, Any]:
     }
 
 
-def handle_providers(app: Any, req: Request) -> Dict[str, Any]:
+def handle_providers(app: App, req: Request) -> Dict[str, Any]:
     runtime = app.runtime_snapshot()
     return {
         "apiKey": False,
@@ -38,7 +41,7 @@ def handle_providers(app: Any, req: Request) -> Dict[str, Any]:
     }
 
 
-def handle_openapi(app: Any, req: Request) -> Dict[str, Any]:
+def handle_openapi(app: App, req: Request) -> Dict[str, Any]:
     from ..openapi import build
 
     return build(app.server_url)

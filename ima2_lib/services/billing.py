@@ -11,9 +11,12 @@ import datetime
 import json
 import threading
 import time
-from typing import Any, Dict, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple
 
 from ..deps import make_ssl_context
+
+if TYPE_CHECKING:
+    from ..app import App
 
 TIMEOUT_S = 10.0
 
@@ -43,11 +46,11 @@ def month_start_epoch(now: Optional[float] = None) -> int:
     return int(local.replace(day=1, hour=0, minute=0, second=0, microsecond=0).timestamp())
 
 
-def billing(app: Any) -> Dict[str, Any]:
+def billing(app: App) -> Dict[str, Any]:
     key = app.config.api_key
     if not key:
         return {"oauth": True, "apiKeyValid": False, "apiKeySource": "none"}
-    base = str(app.config.openai_base_url).rstrip("/")
+    base = app.config.openai_base_url.rstrip("/")
     now = int(time.time())
     urls = {
         "costs": "%s/v1/organization/costs?start_time=%d&end_time=%d&bucket_width=1d&limit=31"
@@ -56,7 +59,7 @@ def billing(app: Any) -> Dict[str, Any]:
         "models": base + "/v1/models",
     }
     context = make_ssl_context(app.features, app.config.ca_bundle)
-    timeout = min(TIMEOUT_S, max(1.0, float(app.config.upstream_connect_timeout_ms) / 1000.0))
+    timeout = min(TIMEOUT_S, max(1.0, app.config.upstream_connect_timeout_ms / 1000.0))
     results: Dict[str, Tuple[bool, Any]] = {}
 
     def fetch(name: str) -> None:

@@ -34,7 +34,7 @@ import threading
 import time
 import zipfile
 import zlib
-from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Set, Tuple
 from urllib.parse import unquote, urlsplit
 
 from ..errors import ApiError
@@ -42,6 +42,9 @@ from ..log import now_ms
 from ..store import atomic_write, dumps, read_json, read_nofollow, write_json
 from .gallery import MAX_DEPTH, gallery_url, inside, is_image_name, validate_name
 from .session_assets import url_matches
+
+if TYPE_CHECKING:
+    from ..app import App
 
 FORMAT = "ima2-export"
 VERSION = 1
@@ -116,7 +119,7 @@ def _entry_problem(info: zipfile.ZipInfo) -> Optional[Tuple[str, str]]:
 
 
 class BundleService:
-    def __init__(self, app: Any, history: Any) -> None:
+    def __init__(self, app: App, history: Any) -> None:
         self.app = app
         self.history = history
         self._import_lock = threading.Lock()
@@ -248,7 +251,7 @@ class BundleService:
     # --- import ----------------------------------------------------------------------------
     def import_request(self, req: Any) -> Dict[str, Any]:
         """``POST /api/import``: the raw zip body (streamed to a private temp file)."""
-        limit = int(self.app.config.import_max_bytes)
+        limit = self.app.config.import_max_bytes
         folder = self.app.config.config_dir
         tmp = os.path.join(folder, ".import.p%d-%s.tmp" % (os.getpid(), secrets.token_hex(6)))
         try:
@@ -275,8 +278,8 @@ class BundleService:
 
     def _import(self, archive: zipfile.ZipFile) -> Dict[str, Any]:
         infos = archive.infolist()
-        limit_files = int(self.app.config.import_max_files)
-        limit_bytes = int(self.app.config.import_max_bytes)
+        limit_files = self.app.config.import_max_files
+        limit_bytes = self.app.config.import_max_bytes
         if len(infos) > limit_files:
             raise _bad(400, "IMPORT_TOO_MANY_FILES", "The bundle has %d entries; at most %d "
                        "(IMA2_IMPORT_MAX_FILES)" % (len(infos), limit_files))
@@ -451,7 +454,7 @@ class BundleService:
         sizes = self.history.index.names_by_size()
         names: Dict[str, str] = {}
         taken: Set[str] = set()
-        fsync = bool(self.app.config.fsync)
+        fsync = self.app.config.fsync
         for (source, target, meta, tmp, size), result in zip(staged, results):
             old_rel = source[len("images/"):] if source.startswith("images/") else source
             known = self._known_hash(result["sha256"], size, cache, hashed, sizes)
@@ -525,8 +528,8 @@ class BundleService:
                     not isinstance(doc.get("edges"), list):
                 continue
             old = doc["id"]
-            if len(doc["nodes"]) > int(self.app.config.graph_max_nodes) or \
-                    len(doc["edges"]) > int(self.app.config.graph_max_edges):
+            if len(doc["nodes"]) > self.app.config.graph_max_nodes or \
+                    len(doc["edges"]) > self.app.config.graph_max_edges:
                 pending.append((old, "", doc, "", "skipped"))
                 continue
             digest = _canonical_session(doc)
@@ -573,7 +576,7 @@ class BundleService:
         if out:
             write_json(os.path.join(self.app.config.config_dir, LEDGER),
                        {"version": 1, "sessions": ledger}, mode=0o600,
-                       fsync=bool(self.app.config.fsync))
+                       fsync=self.app.config.fsync)
         return out
 
     @staticmethod

@@ -17,24 +17,27 @@ import json
 import os
 import secrets
 import threading
-from typing import Any, Callable, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 from urllib.parse import urlsplit
 
-from ..errors import ApiError
+from ..errors import BadRequest, Forbidden
 from ..security import is_loopback_host
 from ..store import atomic_write, read_json
+
+if TYPE_CHECKING:
+    from ..app import App
 
 BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 TIMEOUT_S = 10.0
 SIGNATURE_HEADER = "X-Ima2-Signature"
 
 
-def check_url(app: Any, raw: Any) -> Optional[str]:
+def check_url(app: App, raw: Any) -> Optional[str]:
     """The callback URL to keep (None when absent); raises 400 when it is not allowed."""
     if raw is None or raw == "":
         return None
     if not isinstance(raw, str) or len(raw) > 2048:
-        raise ApiError(400, "INVALID_CALLBACK_URL", "callbackUrl must be an http(s) URL")
+        raise BadRequest("INVALID_CALLBACK_URL", "callbackUrl must be an http(s) URL")
     parts = urlsplit(raw)
     try:
         parts.port  # noqa: B018 - raises ValueError for a port out of range
@@ -42,19 +45,19 @@ def check_url(app: Any, raw: Any) -> Optional[str]:
     except ValueError:
         valid = False
     if not valid:
-        raise ApiError(400, "INVALID_CALLBACK_URL", "callbackUrl must be an http(s) URL")
+        raise BadRequest("INVALID_CALLBACK_URL", "callbackUrl must be an http(s) URL")
     host = parts.hostname.lower()
     allowed = [h.lower() for h in (app.config.callback_hosts or [])]
     if not (is_loopback_host(host) or host == "localhost" or host in allowed):
-        raise ApiError(403, "CALLBACK_HOST_NOT_ALLOWED", "callbackUrl must point to this "
-                       "machine unless its host is listed in IMA2_CALLBACK_HOSTS")
+        raise Forbidden("CALLBACK_HOST_NOT_ALLOWED", "callbackUrl must point to this "
+                        "machine unless its host is listed in IMA2_CALLBACK_HOSTS")
     return raw
 
 
 class Callbacks:
     """Deliveries of one server. ``save`` persists a job record after each attempt."""
 
-    def __init__(self, app: Any, save: Callable[[Dict[str, Any]], None],
+    def __init__(self, app: App, save: Callable[[Dict[str, Any]], None],
                  view: Callable[[Dict[str, Any]], Dict[str, Any]]) -> None:
         self.app = app
         self.save = save
@@ -75,7 +78,7 @@ class Callbacks:
                 if self._secret is None:
                     self._secret = secrets.token_hex(32).encode("ascii")
                     atomic_write(self.secret_path, self._secret + b"\n", mode=0o600,
-                                 fsync=bool(self.app.config.fsync))
+                                 fsync=self.app.config.fsync)
             return self._secret
 
     def sign(self, body: bytes) -> str:

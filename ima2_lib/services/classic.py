@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from .. import prompts
-from ..errors import ApiError
+from ..errors import ApiError, BadRequest, Forbidden
 from ..images_api import ImagesInput
 from ..log import now_ms
 from ..payload import DataUrl
@@ -25,6 +25,9 @@ from . import params as P
 from .generation import ImageSpec, aggregate_usage
 from .pipeline import Outcome, Plan
 from .saving import Saved, random_hex
+
+if TYPE_CHECKING:
+    from ..app import App
 
 API_DISABLED = "API key provider is disabled. Use OAuth (Codex login)."
 _INT_PREFIX = re.compile(r"^\s*([+-]?\d+)")
@@ -47,7 +50,7 @@ class ClassicPlan(Plan):
     inflight_kind = "classic"
     family = "A"
 
-    def __init__(self, app: Any, body: Dict[str, Any], kind: str, mode: str = "json") -> None:
+    def __init__(self, app: App, body: Dict[str, Any], kind: str, mode: str = "json") -> None:
         super().__init__(app, body)
         self.kind = kind  # generate | edit
         self.log_scope = kind
@@ -64,12 +67,12 @@ class ClassicPlan(Plan):
         self.model = P.resolve_model(app, body.get("model"))
         prompt = body.get("prompt")
         if not prompt:
-            raise ApiError(400, None, "Prompt is required")
+            raise BadRequest(None, "Prompt is required")
         if not isinstance(prompt, str):
-            raise ApiError(400, "INVALID_PROMPT", "Prompt must be a string")
+            raise BadRequest("INVALID_PROMPT", "Prompt must be a string")
         self.moderation = P.moderation_ok(app, body.get("moderation"))
         if self.moderation is None:
-            raise ApiError(400, None, P.MODERATION_MESSAGE)
+            raise BadRequest(None, P.MODERATION_MESSAGE)
         self._common(prompt, header_id)
         self.n = parse_n(body.get("n"))
         meta = {"kind": "classic", "sessionId": self.session_id, "parentNodeId": None,
@@ -82,7 +85,7 @@ class ClassicPlan(Plan):
     def _refs_and_provider(self) -> None:
         self.refs = P.validate_refs(self.app, self.body.get("references"))
         if self.body.get("provider") == "api":
-            raise ApiError(403, "APIKEY_DISABLED", API_DISABLED)
+            raise Forbidden("APIKEY_DISABLED", API_DISABLED)
 
     def validate_edit(self, header_id: Optional[str]) -> None:
         app, body = self.app, self.body
@@ -98,16 +101,16 @@ class ClassicPlan(Plan):
 
     def _edit_checks(self, prompt: Any) -> None:
         if not prompt or not self.body.get("image"):
-            raise ApiError(400, None, "Prompt and image are required",
-                           terminal="INVALID_EDIT_INPUT")
+            raise BadRequest(None, "Prompt and image are required",
+                             terminal="INVALID_EDIT_INPUT")
         if not isinstance(prompt, str):
-            raise ApiError(400, "INVALID_PROMPT", "Prompt must be a string")
+            raise BadRequest("INVALID_PROMPT", "Prompt must be a string")
         self.source = P.validate_edit_image(self.app, self.body.get("image"))
         self.moderation = P.moderation_ok(self.app, self.body.get("moderation"))
         if self.moderation is None:
-            raise ApiError(400, None, P.MODERATION_MESSAGE, terminal="INVALID_MODERATION")
+            raise BadRequest(None, P.MODERATION_MESSAGE, terminal="INVALID_MODERATION")
         if self.body.get("provider") == "api":
-            raise ApiError(403, "APIKEY_DISABLED", API_DISABLED)
+            raise Forbidden("APIKEY_DISABLED", API_DISABLED)
 
     def _common(self, prompt: str, header_id: Optional[str]) -> None:
         body = self.body
@@ -129,13 +132,13 @@ class ClassicPlan(Plan):
         try:
             check()
         except ApiError as err:
-            code = err.extra.pop("terminal", None) or err.code
+            code = err.terminal or err.code
             self.app.inflight.finish(self.job, "error", err.status, code)
             raise
 
     # --- kind-specific parts of the pipeline -----------------------------------------------
     def parallel(self) -> int:
-        return int(self.app.config.max_parallel)
+        return self.app.config.max_parallel
 
     def describe(self) -> Dict[str, Any]:
         return {"n": self.n, "promptChars": len(self.effective), "refs": len(self.refs),
@@ -212,28 +215,27 @@ class ClassicPlan(Plan):
                      mapped: bool) -> ApiError:
         if upstream is not None:
             header = upstream.retry_after_header()
-            out = ApiError(upstream.status, upstream.code, upstream.message,
-                           headers=[("Retry-After", header)] if header else None)
-            out.extra = {"upstreamCode": upstream.upstream_code,
-                         "upstreamType": upstream.upstream_type,
-                         "upstreamParam": upstream.upstream_param,
-                         "requestId": self.request_id}
+            fields: Dict[str, Any] = {"upstreamCode": upstream.upstream_code,
+                                      "upstreamType": upstream.upstream_type,
+                                      "upstreamParam": upstream.upstream_param,
+                                      "requestId": self.request_id}
             if upstream.retry_after is not None:
-                out.extra["retryAfter"] = round(upstream.retry_after, 3)
+                fields["retryAfter"] = round(upstream.retry_after, 3)
             if upstream.reset_at is not None:
-                out.extra["resetAt"] = upstream.reset_at
+                fields["resetAt"] = upstream.reset_at
             for key, value in (("reason", upstream.reason), ("hint", upstream.hint)):
                 if value:
-                    out.extra[key] = value
+                    fields[key] = value
             if upstream.code == "CANCELED":
-                out.extra["upstreamMayContinue"] = True  # openai-oauth 2.0 lets it finish
-            return out
+                fields["upstreamMayContinue"] = True  # openai-oauth 2.0 lets it finish
+            return ApiError(upstream.status, upstream.code, upstream.message,
+                            headers=[("Retry-After", header)] if header else None,
+                            fields=fields)
         if not mapped:
             return err
-        out = ApiError(err.status, err.code, err.message)
-        out.extra = {"upstreamCode": None, "upstreamType": None, "upstreamParam": None,
-                     "requestId": self.request_id}
-        return out
+        return ApiError(err.status, err.code, err.message,
+                        fields={"upstreamCode": None, "upstreamType": None,
+                                "upstreamParam": None, "requestId": self.request_id})
 
     def payload(self, outcome: Outcome) -> Dict[str, Any]:
         """The JSON / SSE ``done`` body (the raw answer is rendered from ``outcome.saved``)."""
@@ -265,7 +267,7 @@ class ClassicPlan(Plan):
         return payload
 
 
-def plan(app: Any, body: Dict[str, Any], kind: str, header_id: Optional[str],
+def plan(app: App, body: Dict[str, Any], kind: str, header_id: Optional[str],
          mode: str = "json") -> ClassicPlan:
     """Validate a generate / edit body (raises the route's ApiError) into a plan."""
     out = ClassicPlan(app, body, kind, mode)

@@ -12,7 +12,7 @@ import os
 from typing import List, Optional, Tuple
 from urllib.parse import quote
 
-from ..errors import ApiError
+from ..errors import ApiError, BadRequest
 from ..images import IMAGE_EXTENSIONS
 
 THUMBS_DIR = ".thumbs"  # hidden thumbnail cache inside the generated folder
@@ -54,7 +54,7 @@ def clamp_thumb_px(px: int) -> int:
 
 
 def _invalid(message: str) -> ApiError:
-    return ApiError(400, "INVALID_FILENAME", message)
+    return BadRequest("INVALID_FILENAME", message)
 
 
 def validate_name(name: Optional[str]) -> str:

@@ -19,13 +19,16 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
 from ..deps import make_ssl_context
 from ..images_api import ImagesInput, request_image, unsupported_warnings
 from ..upstream import B64, CancelToken, ImageResult, UpstreamClient, fallback_body
 from ..upstream_errors import UpstreamError, canceled
 from .saving import remove_stale_temps
+
+if TYPE_CHECKING:
+    from ..app import App
 
 RETRY_BACKOFF_S = 0.25
 RATE_LIMIT_DEFAULT_WAIT_S = 1.0
@@ -104,18 +107,18 @@ def quota_from_headers(headers: Any, now_ms: int) -> Optional[Dict[str, Any]]:
 
 
 class GenerationService:
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: App) -> None:
         self.app = app
         self._ssl: Any = None
         self._ssl_lock = threading.Lock()
         config = app.config
         self.client = UpstreamClient(
             base_url=lambda: app.runtime_snapshot()["oauth"]["url"],
-            connect_timeout_s=max(0.05, float(config.upstream_connect_timeout_ms) / 1000.0),
-            idle_timeout_s=max(0.05, float(config.upstream_idle_timeout_ms) / 1000.0),
+            connect_timeout_s=max(0.05, config.upstream_connect_timeout_ms / 1000.0),
+            idle_timeout_s=max(0.05, config.upstream_idle_timeout_ms / 1000.0),
             ssl_context=self._ssl_context,
-            total_timeout_s=max(0.05, float(config.upstream_total_timeout_ms) / 1000.0),
-            max_image_bytes=int(config.max_upstream_image_bytes))
+            total_timeout_s=max(0.05, config.upstream_total_timeout_ms / 1000.0),
+            max_image_bytes=config.max_upstream_image_bytes)
         self.client.on_headers = self._note_headers
         self._paths: Dict[str, str] = {}  # model -> render path learned in auto mode
         self._quota: Optional[Dict[str, Any]] = None

@@ -15,7 +15,7 @@ import math
 import re
 from typing import Any, Dict, List, Optional, Tuple
 
-from ..errors import ApiError
+from ..errors import ApiError, BadRequest, Conflict, PayloadTooLarge, PreconditionRequired
 
 MAX_ID_CHARS = 10000  # the original truncated longer ids; ima2 refuses them
 MAX_DATA_CHARS = 100000  # JSON size of one node's or edge's data
@@ -50,10 +50,10 @@ def js_number(text: str) -> float:
 def parse_if_match(header: Optional[str]) -> float:
     """Expected graphVersion from If-Match (docs/API.md §6.17 steps 2 and 4)."""
     if header is None or header == "":
-        raise ApiError(428, "GRAPH_VERSION_REQUIRED", "If-Match header required")
+        raise PreconditionRequired("GRAPH_VERSION_REQUIRED", "If-Match header required")
     value = js_number(header.replace('"', ""))
     if not math.isfinite(value):
-        raise ApiError(400, "INVALID_GRAPH_VERSION", "If-Match must be a finite integer")
+        raise BadRequest("INVALID_GRAPH_VERSION", "If-Match must be a finite integer")
     return value
 
 
@@ -62,7 +62,7 @@ def format_number(value: float) -> str:
 
 
 def _invalid(message: str) -> ApiError:
-    return ApiError(400, "INVALID_GRAPH", message)
+    return BadRequest("INVALID_GRAPH", message)
 
 
 def _id_string(value: Any, what: str) -> Optional[str]:
@@ -140,8 +140,8 @@ def _checked_data(value: Any, what: str) -> Dict[str, Any]:
     except RecursionError:
         raise _invalid("%s data is nested too deeply" % what) from None
     if size > MAX_DATA_CHARS:
-        raise ApiError(413, "GRAPH_TOO_LARGE", "%s data is %d characters (max %d)"
-                       % (what, size, MAX_DATA_CHARS))
+        raise PayloadTooLarge("GRAPH_TOO_LARGE", "%s data is %d characters (max %d)"
+                              % (what, size, MAX_DATA_CHARS))
     return dict(value)
 
 
@@ -157,8 +157,8 @@ def check_shape(body: Any) -> Tuple[List[Any], List[Any]]:
 def check_size(nodes: List[Any], edges: List[Any], max_nodes: int, max_edges: int) -> None:
     """Step 3 of §6.17 with the configured limits (the original hard-coded 500 / 1000)."""
     if len(nodes) > max_nodes or len(edges) > max_edges:
-        raise ApiError(413, "GRAPH_TOO_LARGE", "Graph too large (max %d nodes / %d edges), "
-                       "got %d/%d" % (max_nodes, max_edges, len(nodes), len(edges)))
+        raise PayloadTooLarge("GRAPH_TOO_LARGE", "Graph too large (max %d nodes / %d edges), "
+                              "got %d/%d" % (max_nodes, max_edges, len(nodes), len(edges)))
 
 
 def normalise(nodes: List[Any], edges: List[Any]) -> Tuple[List[Dict[str, Any]],
@@ -252,8 +252,8 @@ def _check_encoded(value: Dict[str, Any], text: str, size: int, what: Any) -> No
     if text.count("{") + text.count("[") > MAX_DATA_DEPTH and not depth_ok(value, MAX_DATA_DEPTH):
         raise _invalid("%s data is nested deeper than %d levels" % (_label(what), MAX_DATA_DEPTH))
     if size > MAX_DATA_CHARS:
-        raise ApiError(413, "GRAPH_TOO_LARGE", "%s data is %d characters (max %d)"
-                       % (_label(what), size, MAX_DATA_CHARS))
+        raise PayloadTooLarge("GRAPH_TOO_LARGE", "%s data is %d characters (max %d)"
+                              % (_label(what), size, MAX_DATA_CHARS))
 
 
 def _node_data(value: Any, parent_id: Optional[str], what: Any) -> Tuple[Dict[str, Any], str]:
@@ -312,7 +312,7 @@ def normalise_encoded(nodes: List[Any], edges: List[Any]) -> Tuple[
         if node_id is None:
             continue
         if node_id in seen_nodes:
-            raise ApiError(400, "GRAPH_DUPLICATE_ID", "Duplicate node id: %s" % node_id[:200])
+            raise BadRequest("GRAPH_DUPLICATE_ID", "Duplicate node id: %s" % node_id[:200])
         seen_nodes.add(node_id)
         kept_nodes.append((node_id, node))
 
@@ -339,10 +339,10 @@ def normalise_encoded(nodes: List[Any], edges: List[Any]) -> Tuple[
         if source not in seen_nodes or target not in seen_nodes:
             continue  # dangling edges are dropped silently
         if edge_id in seen_edges:
-            raise ApiError(400, "GRAPH_DUPLICATE_ID", "Duplicate edge id: %s" % edge_id[:200])
+            raise BadRequest("GRAPH_DUPLICATE_ID", "Duplicate edge id: %s" % edge_id[:200])
         seen_edges.add(edge_id)
         if target in parent_of:
-            raise ApiError(409, "GRAPH_PARENT_CONFLICT",
+            raise Conflict("GRAPH_PARENT_CONFLICT",
                            "Node %s has multiple parent edges" % target[:200])
         parent_of[target] = source
         kept_edges.append({"id": edge_id, "source": source, "target": target, "data": data})

@@ -7,7 +7,9 @@ a join of bytes), the start-up build of the index in a background thread (the se
 meanwhile; a listing waits up to ``READY_WAIT`` seconds for it, then answers from what is
 indexed with ``"indexing": true``), the search/filter/sort parameters, the index snapshot
 (loaded in that thread, then reconciled; written when the index changed, at most once a
-minute and at stop), the reconcile thread, and the ``image_saved`` hook.
+minute and at stop), the reconcile thread, and the ``image_saved`` hook; images the reconcile
+finds added or removed by hand become ``image.saved`` / ``image.deleted`` events
+(``"source": "rescan"``; more than ``RESCAN_EVENTS`` at once: one ``gallery.changed``).
 It also owns the trash and thumbnail services that share its index.
 Must not: rescan the folder per request or know about HTTP beyond raising ApiError.
 """
@@ -19,9 +21,9 @@ import os
 import re
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
-from ..errors import ApiError
+from ..errors import ApiError, BadRequest, ServiceUnavailable
 from ..httpio import json_bytes
 from .gallery import THUMBS_DIR, validate_name
 from . import history_snapshot
@@ -31,7 +33,11 @@ from .library import LibraryService
 from .thumbs import ThumbnailService
 from .trash import TrashService
 
+if TYPE_CHECKING:
+    from ..app import App
+
 SNAPSHOT_FILE = "history-index.snapshot"
+RESCAN_EVENTS = 100  # per reconcile; beyond it one gallery.changed event (reload)
 _INT = re.compile(r"^[0-9]{1,16}(\.[0-9]*)?$")
 
 
@@ -40,8 +46,8 @@ def _parse_ms(raw: Optional[str], code: str, name: str) -> Optional[int]:
         return None
     text = raw.strip()
     if not _INT.match(text):
-        raise ApiError(400, code, "%s must be a non-negative integer (ms since the epoch), "
-                                  "got %r" % (name, raw[:40]))
+        raise BadRequest(code, "%s must be a non-negative integer (ms since the epoch), "
+                               "got %r" % (name, raw[:40]))
     return int(text.split(".")[0])
 
 
@@ -68,8 +74,8 @@ def _parse_date(raw: Optional[str], name: str, end_of_day: bool) -> Optional[int
             moment = moment.replace(tzinfo=datetime.timezone.utc)
         return max(0, int(moment.timestamp() * 1000))
     except (ValueError, OverflowError, OSError):
-        raise ApiError(400, "INVALID_DATE", "%s must be ms since the epoch, YYYY-MM-DD or an "
-                                            "ISO 8601 time, got %r" % (name, raw[:40])) from None
+        raise BadRequest("INVALID_DATE", "%s must be ms since the epoch, YYYY-MM-DD or an "
+                                         "ISO 8601 time, got %r" % (name, raw[:40])) from None
 
 
 def parse_filters(get: Callable[[str], Optional[str]]) -> Dict[str, Any]:
@@ -78,21 +84,21 @@ def parse_filters(get: Callable[[str], Optional[str]]) -> Dict[str, Any]:
     raw_q = get("q")
     if raw_q is not None and raw_q.strip():
         if len(raw_q) > 500 or "\x00" in raw_q:
-            raise ApiError(400, "INVALID_FILTER", "q is too long (at most 500 characters)")
+            raise BadRequest("INVALID_FILTER", "q is too long (at most 500 characters)")
         words = [fold(w) for w in raw_q.split()][:16]
         filters["q"] = sorted(set(w for w in words if w), key=len, reverse=True)
     favorite = get("favorite")
     if favorite is not None and favorite != "":
         if favorite.lower() not in ("1", "true", "0", "false"):
-            raise ApiError(400, "INVALID_FILTER", "favorite must be 1 or 0, got %r"
-                           % favorite[:40])
+            raise BadRequest("INVALID_FILTER", "favorite must be 1 or 0, got %r"
+                             % favorite[:40])
         filters["favorite"] = favorite.lower() in ("1", "true")
     for name in _TEXT_FILTERS:
         value = get(name)
         if value is None or value == "":
             continue
         if len(value) > 200 or "\x00" in value:
-            raise ApiError(400, "INVALID_FILTER", "%s is not a valid filter value" % name)
+            raise BadRequest("INVALID_FILTER", "%s is not a valid filter value" % name)
         filters[name] = value
     filters["from"] = _parse_date(get("from"), "from", False)
     filters["to"] = _parse_date(get("to"), "to", True)
@@ -108,33 +114,33 @@ def parse_list_query(get: Callable[[str], Optional[str]], default_limit: int,
     else:
         text = raw_limit.strip()
         if not re.match(r"^\+?[0-9]{1,9}$", text) or int(text) <= 0:
-            raise ApiError(400, "INVALID_LIMIT", "limit must be a positive integer (at most %d), "
-                                                 "got %r" % (max_limit, raw_limit[:40]))
+            raise BadRequest("INVALID_LIMIT", "limit must be a positive integer (at most %d), "
+                                              "got %r" % (max_limit, raw_limit[:40]))
         limit = int(text)
     limit = max(1, min(limit, max(1, int(max_limit))))
     before = _parse_ms(get("before"), "INVALID_CURSOR", "before")
     before_filename = get("beforeFilename") or None
     if before_filename is not None and ("\x00" in before_filename or len(before_filename) > 1024):
-        raise ApiError(400, "INVALID_CURSOR", "beforeFilename is not a gallery file name")
+        raise BadRequest("INVALID_CURSOR", "beforeFilename is not a gallery file name")
     if before_filename is not None and before is None:
-        raise ApiError(400, "INVALID_CURSOR", "beforeFilename needs before (use nextCursor)")
+        raise BadRequest("INVALID_CURSOR", "beforeFilename needs before (use nextCursor)")
     since = _parse_ms(get("since"), "INVALID_SINCE", "since")
     session_id = get("sessionId") or None
     if session_id is not None and ("\x00" in session_id or len(session_id) > 256):
-        raise ApiError(400, "INVALID_SESSION_ID", "sessionId is not a session id")
+        raise BadRequest("INVALID_SESSION_ID", "sessionId is not a session id")
     group_by = get("groupBy") or None
     if group_by not in (None, "session"):
-        raise ApiError(400, "INVALID_GROUP_BY", "groupBy must be 'session', got %r"
-                       % group_by[:40])
+        raise BadRequest("INVALID_GROUP_BY", "groupBy must be 'session', got %r"
+                         % group_by[:40])
     sort = get("sort") or "newest"
     if sort not in ("newest", "oldest"):
-        raise ApiError(400, "INVALID_SORT", "sort must be 'newest' or 'oldest', got %r"
-                       % sort[:40])
+        raise BadRequest("INVALID_SORT", "sort must be 'newest' or 'oldest', got %r"
+                         % sort[:40])
     after = _parse_ms(get("after"), "INVALID_CURSOR", "after")
     after_filename = get("afterFilename") or None
     if after_filename is not None and ("\x00" in after_filename or len(after_filename) > 1024 or
                                        after is None):
-        raise ApiError(400, "INVALID_CURSOR", "afterFilename needs after (use nextCursor)")
+        raise BadRequest("INVALID_CURSOR", "afterFilename needs after (use nextCursor)")
     return {"limit": limit, "before": before, "before_filename": before_filename,
             "since": since, "session_id": session_id, "group_by": group_by, "sort": sort,
             "after": after, "after_filename": after_filename, "filters": parse_filters(get)}
@@ -151,7 +157,7 @@ class HistoryService:
     SNAPSHOT_INTERVAL = 60.0  # seconds between snapshot writes while the index changes
     BUILD_DEFER = 2.0  # the build starts after the first answer, or this long after start
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: App) -> None:
         self.app = app
         config = app.config
         self.root = config.generated_dir
@@ -161,7 +167,8 @@ class HistoryService:
         self.trash = TrashService(app, self)
         self.library = LibraryService(app, self)
         self.bundle = BundleService(app, self)
-        app.image_saved_hooks.append(self.on_image_saved)
+        app.image_saved.subscribe(self.on_image_saved)
+        self.index.on_change = self.on_rescan_change
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self._lazy = threading.Lock()
@@ -220,7 +227,7 @@ class HistoryService:
         return os.path.join(self.app.config.config_dir, SNAPSHOT_FILE)
 
     def _load_snapshot(self) -> bool:
-        minimum = int(self.app.config.history_snapshot_min or 0)
+        minimum = self.app.config.history_snapshot_min
         if minimum <= 0:
             return False
         # Loading creates a few hundred thousand objects that all stay alive: the cyclic
@@ -246,7 +253,7 @@ class HistoryService:
         """Write the snapshot when the index changed since the last one and is big enough
         (``history_snapshot_min``); a smaller gallery removes a stale one."""
         self._snapshot_at = time.monotonic()
-        minimum = int(self.app.config.history_snapshot_min or 0)
+        minimum = self.app.config.history_snapshot_min
         if not self.index.ready.is_set() or self.index.version == self._snapshot_version:
             return False
         version = self.index.version
@@ -280,8 +287,8 @@ class HistoryService:
         partial index."""
         if self.ensure_index() or self.index.ready.wait(timeout):
             return
-        raise ApiError(503, "INDEX_BUILDING", "The gallery is still being indexed; retry "
-                       "shortly", headers=[("Retry-After", "5")])
+        raise ServiceUnavailable("INDEX_BUILDING", "The gallery is still being indexed; retry "
+                                 "shortly", headers=[("Retry-After", "5")])
 
     # --- hooks ---------------------------------------------------------------------------
     def on_image_saved(self, filename: str) -> None:
@@ -296,6 +303,24 @@ class HistoryService:
             self.app.log.warn("history", "saved_name_ignored", file=str(filename)[-120:])
             return
         self.index.upsert(relative)
+
+    def on_rescan_change(self, added: List[str], removed: List[str]) -> None:
+        """The reconcile found images added / removed behind ima2's back: tell /api/events
+        (an image ima2 deletes while a reconcile runs may be announced twice)."""
+        jobs = getattr(self.app, "jobs", None)
+        if jobs is not None:  # a job's own file, seen between its rename and its hook
+            added = [name for name in added if not jobs.publishing(name)]
+        events = self.app.events
+        if not added and not removed:
+            return
+        if len(added) + len(removed) > RESCAN_EVENTS:
+            events.publish("gallery.changed", {"added": len(added), "removed": len(removed),
+                                               "source": "rescan"})
+            return
+        for name in removed:
+            events.publish("image.deleted", {"filename": name, "source": "rescan"})
+        for name in added:
+            events.publish("image.saved", {"filename": name, "source": "rescan"})
 
     # --- listing -------------------------------------------------------------------------
     def list_json(self, query: Dict[str, Any]) -> bytes:

@@ -296,6 +296,10 @@ class HistoryIndex:
         self.version = 0  # bumped by every change (the snapshot writer compares it)
         self.ready = threading.Event()
         self.last_check = 0.0
+        # Called after a ``check`` of a ready index with the images it found added and
+        # removed behind ima2's back (ima2's own saves and deletes go through upsert/remove).
+        self.on_change: Optional[Callable[[List[str], List[str]], None]] = None
+        self._changes: Optional[Tuple[List[str], List[str]]] = None  # during such a check
         # Single-file updates (upsert/remove) since a folder listing began win over what that
         # listing read: it may have read the file before the update and apply after it.
         self._seq = 0
@@ -320,6 +324,9 @@ class HistoryIndex:
         Returns False if another walk is running."""
         if not self._scan_lock.acquire(blocking=False):
             return False
+        changes: Optional[Tuple[List[str], List[str]]] = None
+        if self.ready.is_set() and self.on_change is not None:
+            changes = self._changes = ([], [])
         try:
             if "" not in self._dirs:
                 self._rescan("", 0)
@@ -334,9 +341,12 @@ class HistoryIndex:
                     self._rescan(folder, state.depth, deep)
             self._settled()
             self.last_check = time.monotonic()
-            return True
         finally:
+            self._changes = None
             self._scan_lock.release()
+        if changes is not None and (changes[0] or changes[1]) and self.on_change is not None:
+            self.on_change(changes[0], changes[1])
+        return True
 
     def _list(self, path: str, depth: int) -> Tuple[Dict[str, int], Dict[str, int], List[str]]:
         """(image name → inode, json name → inode, sub-folder names) of one folder;
@@ -552,6 +562,11 @@ class HistoryIndex:
     def _apply_locked(self, gone: List[str], puts: List[Tuple[str, _Entry]]) -> None:
         """Remove ``gone`` and insert ``puts``; in bulk (filter + one sort) when there are
         many, so building or dropping 100,000 rows stays O(n log n), not O(n²)."""
+        if self._changes is not None:
+            added, removed = self._changes
+            added.extend(rel for rel, _entry in puts
+                         if rel not in self._entries and is_image_name(rel))
+            removed.extend(rel for rel in gone if rel in self._entries and is_image_name(rel))
         if len(gone) + len(puts) < BULK:
             for rel in gone:
                 self._remove_locked(rel)

@@ -17,11 +17,14 @@ timeout bounds them). Must not: know about HTTP or the upstream protocol.
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
-from ..errors import ApiError
+from ..errors import Conflict
 from ..log import now_ms
 from ..upstream import CancelToken
+
+if TYPE_CHECKING:
+    from ..app import App
 
 PROMPT_CHARS = 500
 MAX_TERMINAL = 1000
@@ -69,13 +72,15 @@ class Job:
 
 
 class InflightRegistry:
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: App) -> None:
         self.app = app
         self._lock = threading.Lock()
         self._active: Dict[str, Job] = {}
         self._terminal: Dict[str, Dict[str, Any]] = {}
         # Set by the job queue: a job canceled while it still waits in the queue.
         self.on_canceled: Optional[Callable[[Job], None]] = None
+        # Set by the job queue: a job's phase changed (``job.phase`` events).
+        self.on_phase: Optional[Callable[[Job, str], None]] = None
 
     def add_interrupted(self, record: Dict[str, Any]) -> None:
         """A job a previous process left running (from the job journal)."""
@@ -94,7 +99,7 @@ class InflightRegistry:
         job = Job(request_id, kind, prompt, meta)
         with self._lock:
             if request_id in self._active:
-                raise ApiError(409, "REQUEST_ID_IN_USE",
+                raise Conflict("REQUEST_ID_IN_USE",
                                "requestId '%s' belongs to a job that is still running; use a "
                                "new requestId or cancel it first (DELETE /api/inflight/%s)"
                                % (request_id, request_id))
@@ -105,9 +110,12 @@ class InflightRegistry:
 
     def set_phase(self, job: Job, phase: str) -> None:
         with self._lock:
-            if self._active.get(job.request_id) is job and job.phase != phase:
+            changed = self._active.get(job.request_id) is job and job.phase != phase
+            if changed:
                 job.phase = phase
                 job.phase_at = now_ms()
+        if changed and self.on_phase is not None:
+            self.on_phase(job, phase)
 
     def finish(self, job: Job, status: str, http_status: Optional[int] = None,
                error_code: Optional[str] = None, meta: Optional[Dict[str, Any]] = None) -> bool:
@@ -174,7 +182,7 @@ class InflightRegistry:
 
     # --- queries ---------------------------------------------------------------------------
     def _reap(self, now: int) -> None:
-        ttl = int(self.app.config.inflight_terminal_ttl_ms)
+        ttl = self.app.config.inflight_terminal_ttl_ms
         for key in [k for k, snap in self._terminal.items() if snap["finishedAt"] < now - ttl]:
             del self._terminal[key]
         if len(self._terminal) > MAX_TERMINAL:

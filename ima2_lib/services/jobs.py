@@ -9,6 +9,10 @@ restart rules: a ``queued`` job (never sent upstream) runs again; a ``running`` 
 outcome unknown) becomes ``interrupted`` and is only re-sent by ``retry``; a running one whose
 images were already published is ``done``. Before a file is published its name is journaled,
 so a crash between the two cannot leave an image without its job's outcome.
+Quota pacing (docs/API.md §8.1): a 429 with a reset, or quota headers saying a window is used
+beyond ``100 - quota_reserve_percent``, pause the queue (not live requests) until the reset;
+and the job events (``job.*`` incl. ``job.phase`` and ``job.partial``, ``queue.*``) it hands
+to its listeners.
 
 The synchronous routes are "submit, wait, render": they ``submit`` a validated plan with a
 listener and render the ``Outcome`` that arrives on it. Must not: know about HTTP, or let a
@@ -23,15 +27,18 @@ import json
 import os
 import queue
 import threading
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
-from ..errors import ApiError
+from ..errors import ApiError, Conflict, NotFound
 from ..log import now_ms
 from ..store import read_json, write_json
 from ..upstream_errors import canceled
 from . import pipeline
 from .callbacks import Callbacks
 from .pipeline import Outcome, Plan
+
+if TYPE_CHECKING:
+    from ..app import App
 
 STATES = ("queued", "running", "done", "failed", "canceled", "interrupted")
 TERMINAL = ("done", "failed", "canceled", "interrupted")
@@ -41,6 +48,8 @@ KEEP_FINISHED = 2000  # job records kept on disk (newest finished first)
 PROMPT_CHARS = 500
 SHUTDOWN_REASON = "server shutting down"
 QUOTA_DEFAULT_WAIT_S = 60.0  # a 429 without any reset time
+QUOTA_RECHECK_S = 30.0  # a quota pause re-reads the wall clock at least this often
+QUOTA_WINDOWS = ("primary", "secondary")
 
 
 def fingerprint(kind: str, body: Dict[str, Any]) -> str:
@@ -50,7 +59,7 @@ def fingerprint(kind: str, body: Dict[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def make_plan(app: Any, kind: str, body: Dict[str, Any], header_id: Optional[str] = None,
+def make_plan(app: App, kind: str, body: Dict[str, Any], header_id: Optional[str] = None,
               mode: str = "json") -> Plan:
     """Validate ``body`` as a ``kind`` job (raises the kind's ApiError)."""
     from . import classic, nodes
@@ -84,6 +93,11 @@ class Handle:
         listener: "queue.Queue[Tuple[str, Any]]" = queue.Queue()
         with self.lock:
             if self.outcome is not None:
+                # a job that ended before its route listened (a busy machine): its partials
+                # were kept for this first listener
+                for item in self.emitted:
+                    listener.put(item)
+                self.emitted = []
                 listener.put(("outcome", self.outcome))
             else:
                 for item in self.emitted:
@@ -100,8 +114,9 @@ class Handle:
     def end(self, outcome: Outcome) -> None:
         with self.lock:
             self.outcome = outcome
-            self.emitted = []
             listeners, self.listeners = self.listeners, []
+            if listeners:  # delivered; else kept for the first late listener (see listen)
+                self.emitted = []
         for listener in listeners:
             listener.put(("outcome", outcome))
         self.ended.set()
@@ -110,7 +125,7 @@ class Handle:
 class JobQueue:
     """The service behind ``app.jobs``."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: App) -> None:
         self.app = app
         self.folder = os.path.join(app.config.config_dir, "jobs")
         self._lock = threading.RLock()
@@ -121,6 +136,14 @@ class JobQueue:
         self._running = 0
         self._paused: Optional[str] = None  # None | "user" | "quota"
         self._resumes_at: Optional[int] = None
+        # Quota pacing: the window whose headers paused the queue ({window, usedPercent,
+        # reservePercent}, None for a 429 pause), the windows a user's resume waived (window
+        # -> its resetAt), the one re-check timer, and the wall clock in ms (tests move it).
+        self._quota_reason: Optional[Dict[str, Any]] = None
+        self._quota_waived: Dict[str, int] = {}
+        self._quota_timer: Optional[threading.Timer] = None
+        self.clock: Callable[[], int] = now_ms
+        self.quota_recheck_s = QUOTA_RECHECK_S
         self._stopping = False
         self._started = False
         self._finished_since_prune = 0
@@ -134,10 +157,13 @@ class JobQueue:
 
     # --- settings --------------------------------------------------------------------------
     def limit(self) -> int:
-        return max(1, int(self.app.config.max_concurrent_jobs))
+        return max(1, self.app.config.max_concurrent_jobs)
 
     def deadline_ms(self) -> int:
-        return max(0, int(self.app.config.job_deadline_ms))
+        return max(0, self.app.config.job_deadline_ms)
+
+    def reserve_percent(self) -> int:
+        return max(0, int(self.app.config.quota_reserve_percent))
 
     # --- journal ---------------------------------------------------------------------------
     def _path(self, job_id: str) -> str:
@@ -147,7 +173,7 @@ class JobQueue:
     def _write(self, record: Dict[str, Any]) -> None:
         try:
             write_json(self._path(record["id"]), record, mode=0o600,
-                       fsync=bool(self.app.config.fsync))
+                       fsync=self.app.config.fsync)
         except Exception as exc:  # noqa: BLE001 - no job content may kill the caller's thread
             self.app.log.warn("jobs", "journal_write_failed", id=record["id"],
                               error=getattr(exc, "strerror", None) or exc)
@@ -239,6 +265,8 @@ class JobQueue:
         self.callbacks.stop()
         with self._lock:
             self._stopping = True
+            if self._quota_timer is not None:
+                self._quota_timer.cancel()
             waiting = [self._handles[i] for _, _, i in self._heap if i in self._handles]
             self._heap = []
         for handle in waiting:
@@ -340,11 +368,14 @@ class JobQueue:
             if not self._started or self._stopping:
                 return
             held: List[Tuple[int, int, str]] = []
+            quota_paused = False
             while self._heap and self._running < self.limit():
                 entry = heapq.heappop(self._heap)
                 handle = self._handles.get(entry[2])
                 if handle is None or handle.record["state"] != "queued":
                     continue
+                if self._paused is None and handle.record.get("source") != "sync":
+                    quota_paused = self._quota_check_locked()
                 if self._paused is not None and handle.record.get("source") != "sync":
                     held.append(entry)  # a paused queue holds queued jobs, not live requests
                     continue
@@ -354,6 +385,12 @@ class JobQueue:
                 starts.append(handle)
             for entry in held:
                 heapq.heappush(self._heap, entry)
+        if quota_paused:
+            view = self.queue_view()
+            self.app.log.warn("jobs", "quota_pause", resumesAt=view["resumesAt"],
+                              **(view["quota"] or {}))
+            self._publish("queue.paused", view)
+            self._arm_quota_timer()
         for handle in starts:
             self._publish("job.started", self.view(handle.record))
             threading.Thread(target=self._run, args=(handle,), daemon=True,
@@ -368,8 +405,18 @@ class JobQueue:
             timer = threading.Timer(deadline / 1000.0, self._deadline, args=(plan,))
             timer.daemon = True
             timer.start()
+        partials = [0]
+
+        def emit(event: str, payload: Any) -> None:
+            handle.emit(event, payload)
+            if event == "partial" and isinstance(payload, dict):
+                partials[0] += 1
+                self._publish("job.partial", {
+                    "id": handle.id, "kind": plan.kind, "index": payload.get("index"),
+                    "imageIndex": payload.get("imageIndex", 0), "count": partials[0]})
+
         try:
-            outcome = pipeline.execute(plan, handle.emit, lambda name: self._named(handle, name))
+            outcome = pipeline.execute(plan, emit, lambda name: self._named(handle, name))
         except BaseException as exc:  # noqa: BLE001 - a bug must still end the job
             outcome = pipeline.conclude(plan, [None] * plan.n, [exc] * plan.n)
         finally:
@@ -413,22 +460,75 @@ class JobQueue:
         return True
 
     def pause_for_quota(self, wait_s: float) -> None:
-        resumes_at = now_ms() + int(max(0.0, wait_s) * 1000)
+        """A 429 said to wait ``wait_s`` seconds: pause the queue until then."""
+        resumes_at = self.clock() + int(max(0.0, wait_s) * 1000)
         with self._lock:
             if self._paused == "user":
                 return
             if self._paused == "quota" and (self._resumes_at or 0) >= resumes_at:
                 return
         self.pause("quota", resumes_at)
-        timer = threading.Timer(max(0.0, wait_s), self._quota_over)
-        timer.daemon = True
+        self._arm_quota_timer()
+
+    def _quota_full_locked(self) -> List[Tuple[str, int, float]]:
+        """(window, resetAt, usedPercent) of each usage window the last quota headers say is
+        used beyond ``100 - IMA2_QUOTA_RESERVE_PERCENT`` and resets later. A window without a
+        reset time, one whose reset has passed and one a user's resume waived are left out."""
+        reserve = self.reserve_percent()
+        generation = getattr(self.app, "generation", None)
+        if reserve <= 0 or generation is None:
+            return []
+        quota = generation.quota() or {}
+        now = self.clock()
+        out = []
+        for window in QUOTA_WINDOWS:
+            entry = quota.get(window)
+            if not isinstance(entry, dict):
+                continue
+            used, reset_at = entry.get("usedPercent"), entry.get("resetAt")
+            if isinstance(used, (int, float)) and used >= 100 - reserve \
+                    and isinstance(reset_at, int) and reset_at > now \
+                    and now >= self._quota_waived.get(window, 0):
+                out.append((window, reset_at, float(used)))
+        return out
+
+    def _quota_check_locked(self) -> bool:
+        """Before a queued job starts: pause the queue (``paused: "quota"``) until the latest
+        reset of the full windows, if any. True if it paused."""
+        full = self._quota_full_locked()
+        if not full:
+            return False
+        window, reset_at, used = max(full, key=lambda item: item[1])
+        self._paused, self._resumes_at = "quota", reset_at
+        self._quota_reason = {"window": window, "usedPercent": used,
+                              "reservePercent": self.reserve_percent()}
+        return True
+
+    def _arm_quota_timer(self) -> None:
+        """One timer that resumes a quota pause at its reset; it wakes at least every
+        ``quota_recheck_s`` to read the wall clock again (a suspended machine, a moved
+        clock)."""
+        with self._lock:
+            if self._paused != "quota" or self._resumes_at is None or self._stopping:
+                return
+            wait = max(0.0, (self._resumes_at - self.clock()) / 1000.0)
+            if self._quota_timer is not None:
+                self._quota_timer.cancel()
+            timer = threading.Timer(min(wait, max(0.001, float(self.quota_recheck_s))),
+                                    self._quota_over)
+            timer.daemon = True
+            self._quota_timer = timer
         timer.start()
 
     def _quota_over(self) -> None:
         with self._lock:
-            due = self._paused == "quota" and (self._resumes_at or 0) <= now_ms() + 5
+            if self._paused != "quota" or self._stopping:
+                return
+            due = (self._resumes_at or 0) <= self.clock() + 5
         if due:
-            self.resume()
+            self.resume(by_user=False)
+        else:
+            self._arm_quota_timer()
 
     def _finish(self, handle: Handle, outcome: Outcome) -> None:
         if self._quota_requeue(handle, outcome):
@@ -474,6 +574,20 @@ class JobQueue:
             self.app.inflight.finish(plan.job, "canceled", err.status, err.code)
         return Outcome(plan, "canceled", [], err)
 
+    def publishing(self, name: str) -> bool:
+        """Is ``name`` a file a running job is saving right now (journaled, maybe not yet
+        indexed)? The history reconcile then leaves its announcement to the job."""
+        with self._lock:
+            return any(name in (r.get("pending") or ()) for r in self._records.values()
+                       if r["state"] == "running")
+
+    def on_phase(self, job: Any, phase: str) -> None:
+        """The in-flight registry saw a job's phase change: a ``job.phase`` event."""
+        with self._lock:
+            record = self._records.get(job.request_id)
+            kind = record["kind"] if record is not None else None
+        self._publish("job.phase", {"id": job.request_id, "kind": kind, "phase": phase})
+
     # --- actions ---------------------------------------------------------------------------
     def cancel(self, job_id: str, reason: str = "canceled by DELETE /api/jobs") -> str:
         """"canceled" | "canceling" | "finished" | "unknown"."""
@@ -516,9 +630,9 @@ class JobQueue:
         with self._lock:
             record = self._records.get(job_id)
         if record is None:
-            raise ApiError(404, "JOB_NOT_FOUND", "No job %s" % job_id)
+            raise NotFound("JOB_NOT_FOUND", "No job %s" % job_id)
         if record["state"] not in ("failed", "interrupted", "canceled"):
-            raise ApiError(409, "JOB_NOT_RETRYABLE", "Only a failed, interrupted or canceled "
+            raise Conflict("JOB_NOT_RETRYABLE", "Only a failed, interrupted or canceled "
                            "job can be retried (this one is %s)" % record["state"])
         body = dict(record["body"])
         plan = make_plan(self.app, record["kind"], body)
@@ -533,13 +647,21 @@ class JobQueue:
         with self._lock:
             self._paused = reason
             self._resumes_at = resumes_at
+            self._quota_reason = None
         self._publish("queue.paused", self.queue_view())
         return self.queue_view()
 
-    def resume(self) -> Dict[str, Any]:
+    def resume(self, by_user: bool = True) -> Dict[str, Any]:
+        """Start queued jobs again. A user's resume of a pause made by the quota headers
+        waives that window until its reset (the reserve is the user's to spend); the headers
+        of later answers cannot pause the queue again for it."""
         with self._lock:
+            if by_user and self._quota_reason is not None:
+                for window, reset_at, _used in self._quota_full_locked():
+                    self._quota_waived[window] = reset_at
             self._paused = None
             self._resumes_at = None
+            self._quota_reason = None
         self._publish("queue.resumed", self.queue_view())
         self._pump()
         return self.queue_view()
@@ -578,5 +700,6 @@ class JobQueue:
         with self._lock:
             queued = sum(1 for r in self._records.values() if r["state"] == "queued")
             return {"paused": self._paused or False, "resumesAt": self._resumes_at,
+                    "quota": dict(self._quota_reason) if self._quota_reason else None,
                     "running": self._running, "queued": queued,
                     "maxConcurrent": self.limit()}

@@ -21,13 +21,16 @@ import json
 import os
 import stat as stat_mod
 import unicodedata
-from typing import Any, Callable, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
-from ..errors import ApiError
+from ..errors import ApiError, BadRequest, Conflict, NotFound
 from ..store import atomic_write, dumps, read_nofollow
 from .gallery import inside, sidecar_candidates, validate_name
 from .history_index import MAX_TAG_CHARS, MAX_TAGS, fold
 from .trash import _sidecar_of
+
+if TYPE_CHECKING:
+    from ..app import App
 
 ACTIONS = ("delete", "restore", "favorite", "unfavorite", "tag", "untag")
 PATCH_KEYS = ("favorite", "tags", "addTags", "removeTags")
@@ -36,7 +39,7 @@ FILTER_KEYS = ("q", "favorite", "tag", "model", "quality", "size", "renderPath",
 
 
 def _bad_tags(message: str) -> ApiError:
-    return ApiError(400, "INVALID_TAGS", message)
+    return BadRequest("INVALID_TAGS", message)
 
 
 def normalise_tag(raw: Any) -> str:
@@ -73,16 +76,16 @@ def normalise_tags(raw: Any, what: str = "tags") -> List[str]:
 def parse_patch(body: Any) -> Dict[str, Any]:
     """The validated change of a PATCH body (400 with a code otherwise)."""
     if not isinstance(body, dict):
-        raise ApiError(400, "INVALID_BODY", "a JSON object with favorite and/or tags is "
-                                            "required")
+        raise BadRequest("INVALID_BODY", "a JSON object with favorite and/or tags is "
+                                         "required")
     unknown = sorted(k for k in body if k not in PATCH_KEYS)
     if unknown:
-        raise ApiError(400, "INVALID_BODY", "unknown field %s (allowed: %s)"
-                       % (unknown[0][:40], ", ".join(PATCH_KEYS)))
+        raise BadRequest("INVALID_BODY", "unknown field %s (allowed: %s)"
+                         % (unknown[0][:40], ", ".join(PATCH_KEYS)))
     change: Dict[str, Any] = {}
     if "favorite" in body:
         if not isinstance(body["favorite"], bool):
-            raise ApiError(400, "INVALID_FAVORITE", "favorite must be true or false")
+            raise BadRequest("INVALID_FAVORITE", "favorite must be true or false")
         change["favorite"] = body["favorite"]
     if "tags" in body:  # the whole list; addTags / removeTags then apply to it
         change["tags"] = normalise_tags(body["tags"])
@@ -90,7 +93,7 @@ def parse_patch(body: Any) -> Dict[str, Any]:
         if key in body:
             change[key] = normalise_tags(body[key], key)
     if not change:
-        raise ApiError(400, "INVALID_BODY", "nothing to change: give favorite and/or tags")
+        raise BadRequest("INVALID_BODY", "nothing to change: give favorite and/or tags")
     return change
 
 
@@ -119,7 +122,7 @@ def _apply(meta: Dict[str, Any], change: Dict[str, Any]) -> None:
 class LibraryService:
     """Favourites, tags and bulk actions (owned by the history service)."""
 
-    def __init__(self, app: Any, history: Any) -> None:
+    def __init__(self, app: App, history: Any) -> None:
         self.app = app
         self.history = history
 
@@ -131,9 +134,9 @@ class LibraryService:
         try:
             info = os.lstat(path)
         except OSError:
-            raise ApiError(404, "ASSET_NOT_FOUND", "Asset not found") from None
+            raise NotFound("ASSET_NOT_FOUND", "Asset not found") from None
         if not stat_mod.S_ISREG(info.st_mode):
-            raise ApiError(400, "INVALID_FILENAME", "not a regular image file")
+            raise BadRequest("INVALID_FILENAME", "not a regular image file")
         own = _sidecar_of(path)
         source = None
         for candidate in sidecar_candidates(path):
@@ -149,12 +152,12 @@ class LibraryService:
             except (OSError, ValueError, UnicodeDecodeError, RecursionError):
                 meta = None  # type: ignore[assignment]
             if not isinstance(meta, dict):
-                raise ApiError(409, "SIDECAR_UNREADABLE", "This image's sidecar is not a JSON "
-                                                          "object; fix or remove it first")
+                raise Conflict("SIDECAR_UNREADABLE", "This image's sidecar is not a JSON "
+                                                     "object; fix or remove it first")
         _apply(meta, change)
         target = os.path.join(os.path.dirname(path), own) if own else path + ".json"
         pretty = b"\n  " in raw[:200]
-        atomic_write(target, dumps(meta, pretty=pretty), fsync=bool(self.app.config.fsync))
+        atomic_write(target, dumps(meta, pretty=pretty), fsync=self.app.config.fsync)
 
     def update(self, name: str, change: Dict[str, Any]) -> Dict[str, Any]:
         """Apply a validated ``change`` to one image; returns its refreshed row."""
@@ -163,7 +166,7 @@ class LibraryService:
         with trash.lock:
             if os.path.realpath(inside(self.history.root, relative)).startswith(
                     os.path.realpath(trash.trash_dir) + os.sep):
-                raise ApiError(400, "INVALID_FILENAME", "files in the trash cannot be changed")
+                raise BadRequest("INVALID_FILENAME", "files in the trash cannot be changed")
             self._locked_update(relative, change)
             self.history.index.upsert(relative)
         row = self.history.index.row(relative) or {}
@@ -174,16 +177,16 @@ class LibraryService:
     def bulk(self, body: Any, list_query: Callable[[Dict[str, Any]], Dict[str, Any]]
              ) -> Dict[str, Any]:
         if not isinstance(body, dict):
-            raise ApiError(400, "INVALID_BODY", "a JSON object with action and filenames (or "
-                                                "filter) is required")
+            raise BadRequest("INVALID_BODY", "a JSON object with action and filenames (or "
+                                             "filter) is required")
         action = body.get("action")
         if action not in ACTIONS:
-            raise ApiError(400, "INVALID_ACTION", "action must be one of %s" % ", ".join(ACTIONS))
+            raise BadRequest("INVALID_ACTION", "action must be one of %s" % ", ".join(ACTIONS))
         unknown = sorted(k for k in body if k not in ("action", "filenames", "filter", "tags",
                                                       "trashId"))
         if unknown:
-            raise ApiError(400, "INVALID_BODY", "unknown field %s" % unknown[0][:40])
-        cap = max(1, int(self.app.config.bulk_max))
+            raise BadRequest("INVALID_BODY", "unknown field %s" % unknown[0][:40])
+        cap = max(1, self.app.config.bulk_max)
         change: Dict[str, Any] = {}
         if action in ("tag", "untag"):
             tags = normalise_tags(body.get("tags"))
@@ -196,11 +199,11 @@ class LibraryService:
             change = {"favorite": action == "favorite"}
         if action == "restore" and body.get("trashId") is not None:
             if "filenames" in body or "filter" in body:
-                raise ApiError(400, "INVALID_BODY", "restore takes a trashId or filenames, "
-                                                    "not both")
+                raise BadRequest("INVALID_BODY", "restore takes a trashId or filenames, "
+                                                 "not both")
             return self.history.trash.restore_group(body["trashId"])
         if "trashId" in body:
-            raise ApiError(400, "INVALID_BODY", "trashId is only for action restore")
+            raise BadRequest("INVALID_BODY", "trashId is only for action restore")
         names = self._selection(body, action, cap, list_query)
         if action == "delete":
             return self.history.trash.delete_many(names)
@@ -223,23 +226,23 @@ class LibraryService:
                    list_query: Callable[[Dict[str, Any]], Dict[str, Any]]) -> List[str]:
         has_names, has_filter = "filenames" in body, "filter" in body
         if has_names == has_filter:
-            raise ApiError(400, "INVALID_BODY", "give either filenames or filter")
+            raise BadRequest("INVALID_BODY", "give either filenames or filter")
         if has_filter:
             if action == "restore":
-                raise ApiError(400, "INVALID_BODY", "restore takes filenames or a trashId")
+                raise BadRequest("INVALID_BODY", "restore takes filenames or a trashId")
             query = self.filter_query(body["filter"], list_query)
             self.history.require_complete()
             names = self.history.index.names(query, cap + 1)
             if len(names) > cap:
-                raise ApiError(400, "BULK_TOO_LARGE", "The filter matches more than %d images "
-                               "(IMA2_BULK_MAX); narrow it" % cap, limit=cap)
+                raise BadRequest("BULK_TOO_LARGE", "The filter matches more than %d images "
+                                 "(IMA2_BULK_MAX); narrow it" % cap, limit=cap)
             return names
         raw = body["filenames"]
         if not isinstance(raw, list) or not raw:
-            raise ApiError(400, "INVALID_BODY", "filenames must be a non-empty list")
+            raise BadRequest("INVALID_BODY", "filenames must be a non-empty list")
         if len(raw) > cap:
-            raise ApiError(400, "BULK_TOO_LARGE", "At most %d images per bulk action "
-                           "(IMA2_BULK_MAX), got %d" % (cap, len(raw)), limit=cap)
+            raise BadRequest("BULK_TOO_LARGE", "At most %d images per bulk action "
+                             "(IMA2_BULK_MAX), got %d" % (cap, len(raw)), limit=cap)
         names: List[str] = []
         bad: List[Any] = []
         for item in raw:
@@ -251,13 +254,13 @@ class LibraryService:
             if name not in names:
                 names.append(name)
         if bad:
-            raise ApiError(400, "INVALID_FILENAME", "Not gallery image names: %s"
-                           % ", ".join(str(b)[:80] for b in bad[:5]), filenames=bad[:50])
+            raise BadRequest("INVALID_FILENAME", "Not gallery image names: %s"
+                             % ", ".join(str(b)[:80] for b in bad[:5]), filenames=bad[:50])
         if action != "restore":
             missing = [n for n in names
                        if not os.path.isfile(os.path.join(self.history.root, *n.split("/")))]
             if missing:
-                raise ApiError(404, "ASSET_NOT_FOUND", "Not in the gallery: %s"
+                raise NotFound("ASSET_NOT_FOUND", "Not in the gallery: %s"
                                % ", ".join(missing[:5]), filenames=missing[:50])
         return names
 
@@ -266,17 +269,17 @@ class LibraryService:
                      ) -> Dict[str, Any]:
         """A history listing query from ``filter`` (the keys of ``GET /api/history``)."""
         if not isinstance(raw, dict):
-            raise ApiError(400, "INVALID_FILTER", "filter must be an object")
+            raise BadRequest("INVALID_FILTER", "filter must be an object")
         values: Dict[str, Optional[str]] = {}
         for key, value in raw.items():
             if key not in FILTER_KEYS:
-                raise ApiError(400, "INVALID_FILTER", "unknown filter %s (allowed: %s)"
-                               % (str(key)[:40], ", ".join(FILTER_KEYS)))
+                raise BadRequest("INVALID_FILTER", "unknown filter %s (allowed: %s)"
+                                 % (str(key)[:40], ", ".join(FILTER_KEYS)))
             if isinstance(value, bool):
                 value = "1" if value else "0"
             elif isinstance(value, (int, float)) and not isinstance(value, bool):
                 value = str(int(value))
             if not isinstance(value, str):
-                raise ApiError(400, "INVALID_FILTER", "filter %s must be a string" % key)
+                raise BadRequest("INVALID_FILTER", "filter %s must be a string" % key)
             values[key] = value
         return list_query(values)

@@ -15,12 +15,15 @@ import binascii
 import json
 import os
 import re
-from typing import Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
-from ..errors import ApiError
+from ..errors import ApiError, BadRequest
 from ..images import dimensions, read_png_text, sniff, sniff_mime
 from ..store import read_nofollow, read_json
 from .gallery import gallery_url, inside, sidecar_candidates, validate_name
+
+if TYPE_CHECKING:
+    from ..app import App
 
 SETTINGS_KEYS = ("prompt", "userPrompt", "revisedPrompt", "effectivePrompt", "negativePrompt",
                  "promptMode", "quality", "size", "format", "moderation", "model", "provider",
@@ -35,16 +38,16 @@ _A1111_KEYS = {"size": "size", "model": "model", "seed": "seed"}
 def decode_image_field(value: Any) -> bytes:
     """Bytes of a ``data:image/...;base64,`` URL or bare (standard or URL-safe) base64."""
     if not isinstance(value, str) or not value.strip():
-        raise ApiError(400, "METADATA_NO_IMAGE",
-                       'Send image bytes (Content-Type: image/png) or JSON {"dataUrl": '
-                       '"data:image/png;base64,..."} or {"image": "<base64>"}')
+        raise BadRequest("METADATA_NO_IMAGE",
+                         'Send image bytes (Content-Type: image/png) or JSON {"dataUrl": '
+                         '"data:image/png;base64,..."} or {"image": "<base64>"}')
     text = _DATA_URL.sub("", value.strip(), count=1)
     text = re.sub(r"\s+", "", text).replace("-", "+").replace("_", "/")
     text += "=" * (-len(text) % 4)
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        raise ApiError(400, "INVALID_IMAGE_DATA", "The image is not valid base64") from None
+        raise BadRequest("INVALID_IMAGE_DATA", "The image is not valid base64") from None
 
 
 def parse_parameters(text: str) -> Dict[str, Any]:
@@ -103,7 +106,7 @@ def _from_parameters(parsed: Optional[Dict[str, Any]]) -> Dict[str, Any]:
 
 
 class MetadataReader:
-    def __init__(self, app: Any, history: Any) -> None:
+    def __init__(self, app: App, history: Any) -> None:
         self.app = app
         self.history = history
         self.root = app.config.generated_dir
@@ -113,8 +116,8 @@ class MetadataReader:
             decode_image_field("")  # raises METADATA_NO_IMAGE with the usage hint
         kind = sniff(data[:16])
         if kind not in ("png", "jpeg", "webp", "gif"):
-            raise ApiError(400, "UNSUPPORTED_IMAGE",
-                           "Not a PNG, JPEG, WebP or GIF image (checked from its bytes)")
+            raise BadRequest("UNSUPPORTED_IMAGE",
+                             "Not a PNG, JPEG, WebP or GIF image (checked from its bytes)")
         warnings: List[str] = []
         texts = read_png_text(data) if kind == "png" else {}
         ima2 = None

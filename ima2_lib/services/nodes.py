@@ -11,10 +11,10 @@ import binascii
 import os
 import re
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from .. import prompts
-from ..errors import ApiError
+from ..errors import ApiError, BadRequest, Forbidden, InternalError, NotFound
 from ..images import sniff
 from ..images_api import ImagesInput
 from ..payload import DataUrl
@@ -26,24 +26,27 @@ from .generation import ImageSpec
 from .pipeline import Outcome, Plan
 from .saving import Saved, iso_utc, random_hex
 
+if TYPE_CHECKING:
+    from ..app import App
+
 CONTEXT_MODES = ("parent-plus-refs", "parent-only", "ancestry")
 SEARCH_MODES = ("off", "auto", "on")
 NODE_EXTENSIONS = ("png", "jpeg", "jpg", "webp")
 _NODE_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
 
-def node_error(err: BaseException, parent: Any, request_id: Optional[str], app: Any,
+def node_error(err: BaseException, parent: Any, request_id: Optional[str], app: App,
                upstream: bool = True, log: bool = True) -> ApiError:
     """Family-B body: ``{error:{code,message}, parentNodeId, status, upstream*, requestId}``."""
     if not isinstance(err, ApiError):
         if isinstance(err, OSError):
             app.log.error("node", "save_failed", requestId=request_id, error=err.strerror)
-            err = ApiError(500, "SAVE_FAILED", "Could not save the image (%s)"
-                           % (err.strerror or "I/O error"))
+            err = InternalError("SAVE_FAILED", "Could not save the image (%s)"
+                                % (err.strerror or "I/O error"))
         else:
             app.log.error("node", "unexpected", requestId=request_id, error=err)
-            err = ApiError(500, "NODE_GEN_FAILED", "Node generation failed (requestId %s)"
-                           % request_id)
+            err = InternalError("NODE_GEN_FAILED", "Node generation failed (requestId %s)"
+                                % request_id)
     extra: Dict[str, Any] = {}
     if err.code and err.code.startswith("REF_"):
         extra["code"] = err.code
@@ -70,9 +73,7 @@ def node_error(err: BaseException, parent: Any, request_id: Optional[str], app: 
             extra["upstreamMayContinue"] = True  # openai-oauth 2.0 lets the backend finish
     if request_id:
         extra["requestId"] = request_id
-    out = ApiError(err.status, err.code, err.message, headers=headers)
-    out.extra = extra
-    return out
+    return ApiError(err.status, err.code, err.message, headers=headers, fields=extra)
 
 
 def _inside(root: str, relative: str) -> Optional[str]:
@@ -81,7 +82,7 @@ def _inside(root: str, relative: str) -> Optional[str]:
     return target if target.startswith(base + os.sep) else None
 
 
-def load_source(app: Any, parent: Any, external: Any) -> Optional[Tuple[str, str, str]]:
+def load_source(app: App, parent: Any, external: Any) -> Optional[Tuple[str, str, str]]:
     """(mime, base64, relative name) of the parent image, None for a root node."""
     root = app.config.generated_dir
     if parent:
@@ -96,21 +97,21 @@ def load_source(app: Any, parent: Any, external: Any) -> Optional[Tuple[str, str
     for relative in candidates:
         if any(seg.startswith(".") for seg in re.split(r"[/\\]", relative) if seg) \
                 or "\x00" in relative:
-            raise ApiError(400, "NODE_SOURCE_INVALID", "Asset path escapes generated/: %s"
-                           % shown)
+            raise BadRequest("NODE_SOURCE_INVALID", "Asset path escapes generated/: %s"
+                             % shown)
         path = _inside(root, relative)
         if path is None:
-            raise ApiError(400, "NODE_SOURCE_INVALID", "Asset path escapes generated/: %s"
-                           % shown)
+            raise BadRequest("NODE_SOURCE_INVALID", "Asset path escapes generated/: %s"
+                             % shown)
         if os.path.isfile(path):
             with open(path, "rb") as handle:
                 data = handle.read()
             kind = sniff(data[:16])
             if kind not in P.REF_KINDS:
-                raise ApiError(400, "NODE_SOURCE_INVALID", "Not an image: %s" % shown)
+                raise BadRequest("NODE_SOURCE_INVALID", "Not an image: %s" % shown)
             b64 = binascii.b2a_base64(data, newline=False).decode("ascii")
             return P.REF_KINDS[kind], b64, relative
-    raise ApiError(404, "NODE_NOT_FOUND", missing)
+    raise NotFound("NODE_NOT_FOUND", missing)
 
 
 class NodePlan(Plan):
@@ -124,7 +125,7 @@ class NodePlan(Plan):
     internal_code = "NODE_GEN_FAILED"
     internal_message = "Node generation failed (requestId %s)"
 
-    def __init__(self, app: Any, body: Dict[str, Any], sse: bool = False) -> None:
+    def __init__(self, app: App, body: Dict[str, Any], sse: bool = False) -> None:
         super().__init__(app, body)
         self.sse = sse
         self.previews = sse
@@ -157,19 +158,19 @@ class NodePlan(Plan):
         context = body.get("contextMode")
         self.context_mode = context if context in CONTEXT_MODES else "parent-plus-refs"
         if self.context_mode == "ancestry":
-            raise ApiError(400, "CONTEXT_MODE_UNSUPPORTED",
-                           "Ancestry context is not supported yet.")
+            raise BadRequest("CONTEXT_MODE_UNSUPPORTED",
+                             "Ancestry context is not supported yet.")
         if body.get("provider") == "api":
-            raise ApiError(403, "APIKEY_DISABLED", "API key provider is disabled. Use OAuth.")
+            raise Forbidden("APIKEY_DISABLED", "API key provider is disabled. Use OAuth.")
         if self.parent is not None and not isinstance(self.parent, str):
-            raise ApiError(400, "INVALID_NODE_ID", "parentNodeId must be a string or null")
+            raise BadRequest("INVALID_NODE_ID", "parentNodeId must be a string or null")
         prompt = body.get("prompt")
         if not isinstance(prompt, str) or not prompt:
-            raise ApiError(400, "INVALID_PROMPT", "Prompt is required")
+            raise BadRequest("INVALID_PROMPT", "Prompt is required")
         refs = P.validate_refs(app, body.get("references"))
         self.moderation = P.moderation_ok(app, body.get("moderation"))
         if self.moderation is None:
-            raise ApiError(400, "INVALID_MODERATION", P.MODERATION_MESSAGE)
+            raise BadRequest("INVALID_MODERATION", P.MODERATION_MESSAGE)
         self.format = P.check_format(body.get("format"))
         self.size = P.check_size(body.get("size"))
         self.background = P.check_background(body.get("background"))
@@ -270,7 +271,7 @@ class NodePlan(Plan):
             "renderModel": result.render_model}
 
 
-def plan(app: Any, body: Dict[str, Any], header_id: Optional[str],
+def plan(app: App, body: Dict[str, Any], header_id: Optional[str],
          sse: bool = False) -> NodePlan:
     """Validate a node body (raises the family-B ApiError) into a plan."""
     out = NodePlan(app, body, sse)
@@ -278,13 +279,13 @@ def plan(app: Any, body: Dict[str, Any], header_id: Optional[str],
     return out
 
 
-def node_meta(app: Any, node_id: str) -> Dict[str, Any]:
+def node_meta(app: App, node_id: str) -> Dict[str, Any]:
     if not _NODE_ID.match(node_id):
-        raise ApiError(400, "INVALID_NODE_ID", "nodeId may only contain letters, digits, _ and -")
+        raise BadRequest("INVALID_NODE_ID", "nodeId may only contain letters, digits, _ and -")
     root = app.config.generated_dir
     for ext in NODE_EXTENSIONS:
         meta = read_json(os.path.join(root, "%s.%s.json" % (node_id, ext)), default=None,
                          warn=lambda _m: None, nofollow=True)
         if isinstance(meta, dict):
             return {"nodeId": node_id, "meta": meta, "url": "/generated/%s.%s" % (node_id, ext)}
-    raise ApiError(404, "NODE_NOT_FOUND", "Node metadata missing")
+    raise NotFound("NODE_NOT_FOUND", "Node metadata missing")

@@ -37,6 +37,8 @@ from ..upstream_errors import UpstreamError, canceled
 if TYPE_CHECKING:  # imported where used: not needed before the first answer (issue 19)
     import subprocess
 
+    from ..app import App
+
 MAX_RESTART_DELAY_S = 60.0
 ADOPTED_PROBE_S = 1.0  # /health of an adopted proxy this often; two misses = gone
 AUTH_POLL_S = 0.2
@@ -152,7 +154,7 @@ def probe(url: str, path: str, timeout: float,
 
 
 class OAuthSupervisor:
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: App) -> None:
         self.app = app
         self.config = app.config
         self.spawn_count = 0
@@ -163,7 +165,7 @@ class OAuthSupervisor:
         self._thread: Optional[threading.Thread] = None
         self._adopted_url: Optional[str] = None
         self._live = not self.config.oauth_auto_start  # a proxy answers (or is external)
-        self._port = int(self.config.oauth_proxy_port)
+        self._port = self.config.oauth_proxy_port
         self._stderr: List[str] = []
         self._first_run_said = False
         self._models: Optional[List[str]] = None
@@ -201,13 +203,13 @@ class OAuthSupervisor:
 
     def _extra_args(self) -> List[str]:
         try:
-            return shlex.split(str(self.config.oauth_args or ""))
+            return shlex.split(self.config.oauth_args)
         except ValueError:
             self.app.log.warn("oauth", "bad_oauth_args")
             return []
 
     def _supervise(self, npx: str) -> None:
-        initial = max(0.0, float(self.config.oauth_restart_delay_ms) / 1000.0)
+        initial = max(0.0, self.config.oauth_restart_delay_ms / 1000.0)
         delay = initial
         while not self._stop.is_set():
             ready_seen, code = self._run_once(npx)
@@ -304,7 +306,7 @@ class OAuthSupervisor:
     def _watch_adopted(self, url: str) -> None:
         """Block while an adopted proxy answers ``/health``; return once it is gone."""
         misses = 0
-        timeout = min(1.0, float(self.config.oauth_status_timeout_ms) / 1000.0)
+        timeout = min(1.0, self.config.oauth_status_timeout_ms / 1000.0)
         while not self._stop.wait(ADOPTED_PROBE_S):
             status, _ = probe(url, "/health", timeout)
             if status is not None and status < 500:
@@ -319,7 +321,7 @@ class OAuthSupervisor:
     def _run_once(self, npx: str) -> Tuple[bool, Optional[int]]:
         import subprocess
 
-        args = [npx, str(self.config.oauth_package or "openai-oauth"), "--port",
+        args = [npx, self.config.oauth_package or "openai-oauth", "--port",
                 str(self._port)] + self._extra_args()
         kwargs: Dict[str, Any] = {}
         if os.name == "posix":
@@ -365,7 +367,7 @@ class OAuthSupervisor:
             return False
         url, adopt = parsed
         if adopt:
-            timeout = float(self.config.oauth_status_timeout_ms) / 1000.0
+            timeout = self.config.oauth_status_timeout_ms / 1000.0
             status, _ = probe(url, "/health", timeout)
             if status is None or status >= 400:
                 status, _ = probe(url, "/v1/models", timeout)
@@ -438,7 +440,7 @@ class OAuthSupervisor:
     def gate(self, cancel: CancelToken) -> None:
         """Raise unless the proxy is (or becomes, soon) ready. A live proxy whose account
         looked logged out is still tried: it re-reads the login on every request."""
-        deadline = time.monotonic() + float(self.config.oauth_status_timeout_ms) / 1000.0
+        deadline = time.monotonic() + self.config.oauth_status_timeout_ms / 1000.0
         with self._cond:
             while True:
                 runtime = self.app.runtime_snapshot()["oauth"]
@@ -468,7 +470,7 @@ class OAuthSupervisor:
             self._set("ready")
 
     def _probe_models(self, url: str) -> Tuple[Optional[int], Any]:
-        timeout = float(self.config.oauth_status_timeout_ms) / 1000.0
+        timeout = self.config.oauth_status_timeout_ms / 1000.0
         context = (make_ssl_context(self.app.features, self.config.ca_bundle)
                    if url.startswith("https:") else None)
         return probe(url[:-3] if url.endswith("/v1") else url, "/v1/models", timeout, context)

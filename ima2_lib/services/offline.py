@@ -31,9 +31,12 @@ import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from .. import offline_images
+
+if TYPE_CHECKING:
+    from ..app import App
 
 MODELS = ["gpt-5.5", "gpt-5.4", "gpt-5.4-mini", "gpt-image-2"]
 _SLOW = re.compile(r"\[offline:slow=(\d{1,6})\]")
@@ -118,9 +121,9 @@ def _digest(images: List[str]) -> str:
 class OfflineProvider:
     """A service of the App: ``url`` is known at once; ``start``/``stop`` run the server."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: App) -> None:
         self.app = app
-        self.step_s = max(0.0, float(app.config.offline_step_ms) / 1000.0)
+        self.step_s = max(0.0, app.config.offline_step_ms / 1000.0)
         self._stop = threading.Event()
         self.counter = itertools.count(1)  # numbers the answers' x-oai-request-id
         provider = self

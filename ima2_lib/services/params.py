@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import binascii
 import re
-from typing import Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from ..config import SEED_IMAGE_MODELS, UNSUPPORTED_IMAGE_MODELS
-from ..errors import ApiError
+from ..errors import BadRequest
 from ..images import sniff
+
+if TYPE_CHECKING:
+    from ..app import App
 
 FORMATS = ("png", "jpeg", "webp")
 MIME_BY_FORMAT = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
@@ -27,7 +30,7 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _SIZE = re.compile(r"^[1-9][0-9]{1,4}x[1-9][0-9]{1,4}$")
 
 
-def resolve_model(app: Any, raw: Any) -> str:
+def resolve_model(app: App, raw: Any) -> str:
     """The request's model, or the configured default (never silently replaced: a default the
     proxy does not list is a warning in doctor and the status, not a substitution).
 
@@ -35,17 +38,17 @@ def resolve_model(app: Any, raw: Any) -> str:
     cannot be read (proxy down, not an openai-oauth endpoint), the name is passed on and the
     upstream decides."""
     if not isinstance(raw, str) or not raw:
-        return str(app.config.image_model_default)
+        return app.config.image_model_default
     if raw in UNSUPPORTED_IMAGE_MODELS:
-        raise ApiError(400, "IMAGE_MODEL_UNSUPPORTED", "model is listed by OAuth but does not "
-                       "support image_generation: %s" % raw)
+        raise BadRequest("IMAGE_MODEL_UNSUPPORTED", "model is listed by OAuth but does not "
+                         "support image_generation: %s" % raw)
     if raw in SEED_IMAGE_MODELS or raw == app.config.images_model:
         return raw
     listed = app.oauth.listed_models()
     if listed is not None and raw not in listed:
         names = list(SEED_IMAGE_MODELS) + [m for m in listed if m not in SEED_IMAGE_MODELS]
-        raise ApiError(400, "INVALID_IMAGE_MODEL",
-                       "model must be one of: %s" % ", ".join(names))
+        raise BadRequest("INVALID_IMAGE_MODEL",
+                         "model must be one of: %s" % ", ".join(names))
     return raw
 
 
@@ -57,7 +60,7 @@ def normalize_quality(raw: Any) -> Tuple[str, List[Dict[str, Any]]]:
                        "normalizedTo": "medium", "reason": "invalid-quality"}]
 
 
-def moderation_ok(app: Any, raw: Any) -> Optional[str]:
+def moderation_ok(app: App, raw: Any) -> Optional[str]:
     """The moderation value, or None when invalid (callers pick the error's code)."""
     value = "low" if raw is None else raw
     return value if isinstance(value, str) and value in app.config.valid_moderation else None
@@ -71,7 +74,7 @@ def check_format(raw: Any) -> str:
         return "png"
     if isinstance(raw, str) and raw in FORMATS:
         return raw
-    raise ApiError(400, "INVALID_FORMAT", "format must be one of: %s" % ", ".join(FORMATS))
+    raise BadRequest("INVALID_FORMAT", "format must be one of: %s" % ", ".join(FORMATS))
 
 
 BACKGROUNDS = ("auto", "opaque", "transparent")
@@ -83,8 +86,8 @@ def check_background(raw: Any) -> str:
         return "auto"
     if isinstance(raw, str) and raw in BACKGROUNDS:
         return raw
-    raise ApiError(400, "INVALID_BACKGROUND", "background must be one of: %s"
-                   % ", ".join(BACKGROUNDS))
+    raise BadRequest("INVALID_BACKGROUND", "background must be one of: %s"
+                     % ", ".join(BACKGROUNDS))
 
 
 def keep_alpha(fmt: str, background: str) -> Tuple[str, List[Dict[str, Any]]]:
@@ -102,7 +105,7 @@ def check_size(raw: Any) -> str:
         return "1024x1024"
     if isinstance(raw, str) and (raw == "auto" or _SIZE.match(raw)):
         return raw
-    raise ApiError(400, "INVALID_SIZE", "size must be WIDTHxHEIGHT (e.g. 1024x1024) or auto")
+    raise BadRequest("INVALID_SIZE", "size must be WIDTHxHEIGHT (e.g. 1024x1024) or auto")
 
 
 def prompt_mode(raw: Any) -> str:
@@ -119,44 +122,44 @@ def sniff_b64(b64: Any) -> Optional[str]:
         return None
 
 
-def validate_refs(app: Any, raw: Any) -> List[Tuple[str, str]]:
+def validate_refs(app: App, raw: Any) -> List[Tuple[str, str]]:
     """References → [(mime, base64)] (§17.6 order; then each must be a real image)."""
     if raw is None:
         return []
     if not isinstance(raw, list):
-        raise ApiError(400, "REF_NOT_ARRAY", "references must be an array")
-    max_count = int(app.config.max_ref_count)
+        raise BadRequest("REF_NOT_ARRAY", "references must be an array")
+    max_count = app.config.max_ref_count
     if len(raw) > max_count:
-        raise ApiError(400, "REF_TOO_MANY", "references may not exceed %d items" % max_count)
-    max_chars = int(app.config.max_ref_b64_bytes)
+        raise BadRequest("REF_TOO_MANY", "references may not exceed %d items" % max_count)
+    max_chars = app.config.max_ref_b64_bytes
     out: List[Tuple[str, str]] = []
     for index, item in enumerate(raw):
         if not isinstance(item, str):
-            raise ApiError(400, "REF_NOT_STRING", "references[%d] must be a string" % index)
+            raise BadRequest("REF_NOT_STRING", "references[%d] must be a string" % index)
         b64 = _DATA_URL_PREFIX.sub("", item, count=1)
         if not b64:
-            raise ApiError(400, "REF_EMPTY", "references[%d] is empty" % index)
+            raise BadRequest("REF_EMPTY", "references[%d] is empty" % index)
         if len(b64) > max_chars:
-            raise ApiError(400, "REF_TOO_LARGE", "references[%d] exceeds %d bytes"
-                           % (index, max_chars))
+            raise BadRequest("REF_TOO_LARGE", "references[%d] exceeds %d bytes"
+                             % (index, max_chars))
         if not _BASE64.fullmatch(b64):
-            raise ApiError(400, "REF_NOT_BASE64", "references[%d] is not valid base64" % index)
+            raise BadRequest("REF_NOT_BASE64", "references[%d] is not valid base64" % index)
         kind = sniff_b64(b64)
         if kind not in REF_KINDS:
-            raise ApiError(400, "REF_NOT_IMAGE", "references[%d] is not a PNG, JPEG, WebP or "
-                           "GIF image" % index)
+            raise BadRequest("REF_NOT_IMAGE", "references[%d] is not a PNG, JPEG, WebP or "
+                             "GIF image" % index)
         out.append((REF_KINDS[kind], b64))
     return out
 
 
-def validate_edit_image(app: Any, raw: Any) -> Tuple[str, str]:
+def validate_edit_image(app: App, raw: Any) -> Tuple[str, str]:
     """The /api/edit ``image`` (raw base64 or a data URL) → (mime, base64)."""
     b64 = _DATA_URL_PREFIX.sub("", raw, count=1) if isinstance(raw, str) else ""
     if not b64 or not _BASE64.fullmatch(b64):
-        raise ApiError(400, "INVALID_IMAGE", "image must be base64 (optionally a data URL)")
+        raise BadRequest("INVALID_IMAGE", "image must be base64 (optionally a data URL)")
     kind = sniff_b64(b64)
     if kind not in REF_KINDS:
-        raise ApiError(400, "INVALID_IMAGE", "image is not a PNG, JPEG, WebP or GIF image")
+        raise BadRequest("INVALID_IMAGE", "image is not a PNG, JPEG, WebP or GIF image")
     return REF_KINDS[kind], b64
 
 
@@ -165,8 +168,8 @@ def choose_request_id(raw: Any, header_id: Optional[str]) -> str:
     if raw is None or raw == "":
         return header_id or ""
     if not isinstance(raw, str) or not _REQUEST_ID.match(raw):
-        raise ApiError(400, "INVALID_REQUEST_ID",
-                       "requestId must match [A-Za-z0-9._:-]{1,128}")
+        raise BadRequest("INVALID_REQUEST_ID",
+                         "requestId must match [A-Za-z0-9._:-]{1,128}")
     return raw
 
 
@@ -174,14 +177,14 @@ def string_or_none(raw: Any) -> Optional[str]:
     return raw if isinstance(raw, str) else None
 
 
-def apply_style(app: Any, session_id: Any, prompt: str) -> Tuple[str, Optional[Dict[str, Any]],
+def apply_style(app: App, session_id: Any, prompt: str) -> Tuple[str, Optional[Dict[str, Any]],
                                                                   List[Dict[str, Any]]]:
     """(effective prompt, applied sheet or None, warnings) — §9.3 prefix, cut to the cap."""
     found = app.style_sheet_for(session_id)
     if not found or not isinstance(found.get("prefix"), str) or not found["prefix"]:
         return prompt, None, []
     effective = "%s %s" % (found["prefix"], prompt)
-    cap = int(app.config.style_sheet_max_prefix)
+    cap = app.config.style_sheet_max_prefix
     warnings: List[Dict[str, Any]] = []
     if len(effective) > cap:
         effective = effective[:cap]

@@ -15,15 +15,18 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
-from ..errors import ApiError, disk_full_error
+from ..errors import ApiError, GatewayTimeout, InternalError, disk_full_error
 from ..payload import DataUrl
 from ..upstream import b64_bytes
 from ..upstream_errors import UpstreamError, canceled
 from . import params as P
 from .generation import ImageSpec
 from .saving import ImageSaver, Saved
+
+if TYPE_CHECKING:
+    from ..app import App
 
 DEADLINE_REASON = "job deadline exceeded"
 Emit = Callable[[str, Any], None]  # (event, payload): "partial" previews of a running job
@@ -40,7 +43,7 @@ class Plan:
     internal_code = "INTERNAL_ERROR"
     internal_message = "Internal error (requestId %s)"
 
-    def __init__(self, app: Any, body: Dict[str, Any]) -> None:
+    def __init__(self, app: App, body: Dict[str, Any]) -> None:
         self.app = app
         self.body = body
         self.started = time.monotonic()
@@ -142,11 +145,11 @@ def job_error(plan: Plan, err: BaseException) -> ApiError:
         base = err
     elif isinstance(err, OSError):
         app.log.error(plan.log_scope, "save_failed", requestId=request_id, error=err.strerror)
-        base = ApiError(500, "SAVE_FAILED", "Could not save the image (%s)"
-                        % (err.strerror or "I/O error"))
+        base = InternalError("SAVE_FAILED", "Could not save the image (%s)"
+                             % (err.strerror or "I/O error"))
     else:
         app.log.error(plan.log_scope, "unexpected", requestId=request_id, error=err)
-        base = ApiError(500, plan.internal_code, plan.internal_message % request_id)
+        base = InternalError(plan.internal_code, plan.internal_message % request_id)
     return plan.error_fields(base, upstream, mapped)
 
 
@@ -223,8 +226,8 @@ def conclude(plan: Plan, values: List[Any], errors: List[Optional[BaseException]
         app.inflight.finish(job, "completed", 200, None, plan.finish_meta(outcome.saved))
         return outcome
     if job.cancel.canceled and job.cancel.reason == DEADLINE_REASON:
-        err = job_error(plan, ApiError(504, "JOB_DEADLINE_EXCEEDED", "The job did not finish "
-                                       "within its deadline (IMA2_JOB_DEADLINE_MS)"))
+        err = job_error(plan, GatewayTimeout("JOB_DEADLINE_EXCEEDED", "The job did not finish "
+                                             "within its deadline (IMA2_JOB_DEADLINE_MS)"))
         app.inflight.finish(job, "error", err.status, err.code)
         return Outcome(plan, "failed", [], err)
     if job.cancel.canceled:

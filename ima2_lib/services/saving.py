@@ -27,7 +27,7 @@ import datetime
 import json
 import os
 import secrets
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from .. import __version__
 from ..images import convert_image, dimensions, png_text_pieces, sniff
@@ -36,6 +36,9 @@ from ..payload import B64Stream
 from ..store import atomic_write, dumps, publish_temp, sweep_stale_temps, write_temp
 from ..upstream_errors import UpstreamError
 from .params import MIME_BY_FORMAT
+
+if TYPE_CHECKING:
+    from ..app import App
 
 SAVABLE = ("png", "jpeg", "webp")
 TEMP_PREFIX = ".ima2-"
@@ -104,7 +107,7 @@ def decode_image(b64: Any) -> bytes:
     return data
 
 
-def match_format(app: Any, data: bytes, requested: str) -> Tuple[bytes, str,
+def match_format(app: App, data: bytes, requested: str) -> Tuple[bytes, str,
                                                                  List[Dict[str, Any]]]:
     """(bytes, kind, warnings): converted to ``requested`` when possible, else unchanged."""
     kind = sniff(data[:16]) or "png"
@@ -163,7 +166,7 @@ def a1111_parameters(prompt: str, meta: Dict[str, Any]) -> str:
 _LATE_FIELDS = ("usage", "webSearchCalls", "createdAt", "createdAtIso", "elapsed", "nodeId")
 
 
-def prepare(app: Any, b64_or_bytes: Any, requested: str, build_sidecar: SidecarFn,
+def prepare(app: App, b64_or_bytes: Any, requested: str, build_sidecar: SidecarFn,
             keep_bytes: bool, b64_text: Optional[bytes] = None) -> Prepared:
     """Decode, convert, embed the parameters, write the temp file (see the module doc).
 
@@ -195,7 +198,7 @@ def prepare(app: Any, b64_or_bytes: Any, requested: str, build_sidecar: SidecarF
     parts: List[Any] = pieces if pieces is not None else [data]
     folder = app.config.generated_dir
     os.makedirs(folder, exist_ok=True)
-    temp = write_temp(folder, parts, fsync=bool(app.config.fsync), prefix=TEMP_PREFIX,
+    temp = write_temp(folder, parts, fsync=app.config.fsync, prefix=TEMP_PREFIX,
                       suffix=TEMP_SUFFIX)
     length = sum(len(p) for p in parts)
     if keep_bytes:
@@ -209,11 +212,11 @@ def prepare(app: Any, b64_or_bytes: Any, requested: str, build_sidecar: SidecarF
     return Prepared(temp, kind, actual, length, warnings, list(B64Stream(parts)), None)
 
 
-def publish(app: Any, job: Any, prepared: Prepared, name_for: NameFn,
+def publish(app: App, job: Any, prepared: Prepared, name_for: NameFn,
             build_sidecar: SidecarFn, pretty: bool = False) -> Saved:
     """Move the prepared image into the gallery and write its sidecar (CANCELED if canceled)."""
     folder = app.config.generated_dir
-    fsync = bool(app.config.fsync)
+    fsync = app.config.fsync
     with job.commit_lock:
         job.cancel.check()
         index = job.next_index()
@@ -292,7 +295,7 @@ def remove_orphan_sidecars(folder: str, older_than: float, keep: Iterable[str] =
 class ImageSaver:
     """Glue for one image of a request: prepare early (``on_image``), publish at the end."""
 
-    def __init__(self, app: Any, job: Any, requested: str, keep_bytes: bool,
+    def __init__(self, app: App, job: Any, requested: str, keep_bytes: bool,
                  build_sidecar: Callable[[Any, int, str, Optional[str]], Dict[str, Any]]) -> None:
         self.app = app
         self.job = job

@@ -11,10 +11,13 @@ Must not: move files (history does) or touch sessions that had no matching node.
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List
+from typing import TYPE_CHECKING, Any, Dict, List
 from urllib.parse import quote, unquote, urlsplit
 
 from ..log import now_ms
+
+if TYPE_CHECKING:
+    from ..app import App
 
 MISSING = "asset-missing"
 
@@ -73,7 +76,7 @@ def _unmark(data: Dict[str, Any], filename: str) -> bool:
     return True
 
 
-def apply(app: Any, store: Any, filename: str, restore: bool) -> Dict[str, int]:
+def apply(app: App, store: Any, filename: str, restore: bool) -> Dict[str, int]:
     """Mark (or unmark) every node showing ``filename``; counts of what actually changed."""
     if not isinstance(filename, str) or not _target(filename):
         return {"sessionsTouched": 0, "nodesTouched": 0}
@@ -96,10 +99,14 @@ def apply(app: Any, store: Any, filename: str, restore: bool) -> Dict[str, int]:
                 doc["updatedAt"] = now_ms()
             return count
 
-        _doc, count = store.mutate(session_id, change)
+        doc, count = store.mutate(session_id, change)
         if count:
             sessions += 1
             nodes += count
+            if doc is not None:
+                app.events.publish("session.saved", {
+                    "id": session_id, "graphVersion": doc.get("graphVersion"),
+                    "reason": "asset-restored" if restore else "asset-missing"})
     if sessions:
         app.log.info("session", "asset_restored" if restore else "asset_missing",
                      file=filename[:200], sessionsTouched=sessions, nodesTouched=nodes)

@@ -4,7 +4,7 @@ Owns: the operations behind the sessions routes (list, create, get, rename, dele
 with If-Match, style sheet get/put/toggle/extract), the default session and the one-time
 import at start-up, and the App interfaces other parts use: ``app.style_sheet_provider``
 (enabled sheet → prompt prefix), ``app.session_title_provider`` (history's groupBy=session)
-and the asset deleted/restored hooks (asset-missing marking).
+and the ``app.asset_deleted`` / ``asset_restored`` hooks (asset-missing marking).
 Must not: know about HTTP (routes/sessions.py does), or hold a session document in memory
 across calls — every mutation re-reads the file under the session's locks.
 """
@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
-from ..errors import ApiError
+from ..errors import ApiError, BadRequest, Conflict, NotFound, PreconditionRequired
 from ..log import now_ms
 from . import graph, session_assets
 from .session_store import SessionStore
+
+if TYPE_CHECKING:
+    from ..app import App
 
 DEFAULT_TITLE = "Untitled"
 FIRST_SESSION_TITLE = "My first graph"
@@ -28,19 +31,19 @@ MAX_SHEET_CHARS = 100000
 def _not_found(session_id: Optional[str] = None) -> ApiError:
     message = "Session not found" if session_id is None else "Session not found: %s" % (
         session_id[:200])
-    return ApiError(404, "SESSION_NOT_FOUND", message)
+    return NotFound("SESSION_NOT_FOUND", message)
 
 
 class SessionsService:
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: App) -> None:
         self.app = app
         self.store = SessionStore(os.path.join(app.config.config_dir, "sessions"),
-                                  fsync=bool(app.config.fsync), warn=app.log.warn)
+                                  fsync=app.config.fsync, warn=app.log.warn)
         self.store.ensure()
         app.style_sheet_provider = self.style_sheet_for
         app.session_title_provider = self.titles
-        app.asset_deleted_hooks.append(self.mark_asset_missing)
-        app.asset_restored_hooks.append(self.restore_asset)
+        app.asset_deleted.subscribe(self.mark_asset_missing)
+        app.asset_restored.subscribe(self.restore_asset)
 
     # --- lifecycle --------------------------------------------------------------------------
     def start(self) -> None:
@@ -81,7 +84,7 @@ class SessionsService:
     def create(self, body: Dict[str, Any]) -> Dict[str, Any]:
         title = body.get("title")
         if title is not None and not isinstance(title, str):
-            raise ApiError(400, "INVALID_TITLE", "Title must be a string")
+            raise BadRequest("INVALID_TITLE", "Title must be a string")
         # Blank titles become the default (the original stored whitespace-only titles that
         # rename then refused, docs/API.md §19.19).
         title = title[:MAX_TITLE_CHARS] if title and title.strip() else DEFAULT_TITLE
@@ -106,7 +109,7 @@ class SessionsService:
 
     def rename(self, session_id: str, title: Any) -> None:
         if not isinstance(title, str) or not title.strip():
-            raise ApiError(400, "INVALID_TITLE", "Title required")
+            raise BadRequest("INVALID_TITLE", "Title required")
 
         def change(doc: Dict[str, Any]) -> bool:
             doc["title"] = title[:MAX_TITLE_CHARS]
@@ -127,9 +130,9 @@ class SessionsService:
         """docs/API.md §6.17 in its order; normalisation errors wait for the version check."""
         nodes, edges = graph.check_shape(body)
         if not if_match:
-            raise ApiError(428, "GRAPH_VERSION_REQUIRED", "If-Match header required")
+            raise PreconditionRequired("GRAPH_VERSION_REQUIRED", "If-Match header required")
         config = self.app.config
-        graph.check_size(nodes, edges, int(config.graph_max_nodes), int(config.graph_max_edges))
+        graph.check_size(nodes, edges, config.graph_max_nodes, config.graph_max_edges)
         expected = graph.parse_if_match(if_match)
         deferred: Optional[ApiError] = None
         stored_nodes: List[Dict[str, Any]] = []
@@ -146,7 +149,7 @@ class SessionsService:
         def change(doc: Dict[str, Any]) -> bool:
             current = doc.get("graphVersion", 0)
             if expected != current:
-                raise ApiError(409, "GRAPH_VERSION_CONFLICT",
+                raise Conflict("GRAPH_VERSION_CONFLICT",
                                "Graph version conflict for session %s: expected %s, got %s"
                                % (session_id, graph.format_number(expected), current),
                                currentVersion=current)
@@ -168,6 +171,8 @@ class SessionsService:
         self.app.log.info("session", "graph_saved", sessionId=session_id,
                           graphVersion=doc["graphVersion"], nodes=len(stored_nodes),
                           edges=len(stored_edges), **observe)
+        self.app.events.publish("session.saved", {"id": session_id,
+                                                  "graphVersion": doc["graphVersion"]})
         # Counts are what was stored (the original echoed the input lengths, §19.19).
         return {"ok": True, "nodes": len(stored_nodes), "edges": len(stored_edges),
                 "graphVersion": doc["graphVersion"]}
@@ -196,25 +201,25 @@ class SessionsService:
     def put_style_sheet(self, session_id: str, body: Dict[str, Any]) -> None:
         sheet = body.get("styleSheet", ())  # () marks "absent": refused like the original
         if sheet is not None and not isinstance(sheet, dict):
-            raise ApiError(400, "INVALID_SHEET", "styleSheet must be an object or null")
+            raise BadRequest("INVALID_SHEET", "styleSheet must be an object or null")
         enabled = body.get("enabled")
         if "enabled" in body and not isinstance(enabled, bool):
-            raise ApiError(400, "INVALID_ENABLED", "enabled must be boolean when provided")
+            raise BadRequest("INVALID_ENABLED", "enabled must be boolean when provided")
         if sheet is not None:
             try:
                 size = len(json.dumps(sheet, allow_nan=False, ensure_ascii=False))
             except (ValueError, RecursionError):
-                raise ApiError(400, "INVALID_SHEET", "styleSheet must be plain JSON") from None
+                raise BadRequest("INVALID_SHEET", "styleSheet must be plain JSON") from None
             if size > MAX_SHEET_CHARS or not graph.depth_ok(sheet, graph.MAX_DATA_DEPTH):
-                raise ApiError(400, "INVALID_SHEET", "styleSheet is larger than %d characters "
-                               "or nested deeper than %d levels"
-                               % (MAX_SHEET_CHARS, graph.MAX_DATA_DEPTH))
+                raise BadRequest("INVALID_SHEET", "styleSheet is larger than %d characters "
+                                 "or nested deeper than %d levels"
+                                 % (MAX_SHEET_CHARS, graph.MAX_DATA_DEPTH))
         self._set_sheet(session_id, sheet, enabled if isinstance(enabled, bool) else None)
 
     def set_enabled(self, session_id: str, body: Dict[str, Any]) -> bool:
         enabled = body.get("enabled")
         if not isinstance(enabled, bool):
-            raise ApiError(400, "INVALID_ENABLED", "enabled must be boolean")
+            raise BadRequest("INVALID_ENABLED", "enabled must be boolean")
         self._set_sheet(session_id, None, enabled, set_sheet=False)
         return enabled
 
@@ -223,17 +228,17 @@ class SessionsService:
 
         path = stylesheet.extraction_path(self.app)
         if path is None:
-            raise ApiError(400, "STYLE_SHEET_NO_KEY", "Style-sheet extraction needs an OpenAI "
-                           "API key (OPENAI_API_KEY or `ima2.py setup`) or a running OAuth "
-                           "proxy, and neither is available.")
+            raise BadRequest("STYLE_SHEET_NO_KEY", "Style-sheet extraction needs an OpenAI "
+                             "API key (OPENAI_API_KEY or `ima2.py setup`) or a running OAuth "
+                             "proxy, and neither is available.")
         prompt = body.get("prompt")
         if not isinstance(prompt, str) or not prompt.strip():
-            raise ApiError(400, "STYLE_SHEET_BAD_INPUT", "prompt required")
+            raise BadRequest("STYLE_SHEET_BAD_INPUT", "prompt required")
         reference = body.get("referenceDataUrl")
         if reference is not None and not (isinstance(reference, str)
                                           and reference.startswith("data:image/")):
-            raise ApiError(400, "STYLE_SHEET_BAD_INPUT",
-                           "referenceDataUrl must be a data:image/... URL")
+            raise BadRequest("STYLE_SHEET_BAD_INPUT",
+                             "referenceDataUrl must be a data:image/... URL")
         if not self.store.exists(session_id):
             raise _not_found()
         self.app.log.info("session", "stylesheet_extract", sessionId=session_id, via=path,

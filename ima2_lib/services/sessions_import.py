@@ -13,10 +13,13 @@ import json
 import os
 import pathlib
 import sqlite3
-from typing import Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from ..log import now_ms
 from ..store import read_json, write_json
+
+if TYPE_CHECKING:
+    from ..app import App
 
 MARKER = ".imported.json"
 _TABLES = {"sessions": ("sessions", "session", "graph_sessions"),
@@ -168,7 +171,7 @@ def read_database(path: str, new_id: Any, valid_id: Any) -> Tuple[List[Dict[str,
     return docs, schema
 
 
-def import_if_needed(app: Any, store: Any) -> Optional[Dict[str, Any]]:
+def import_if_needed(app: App, store: Any) -> Optional[Dict[str, Any]]:
     """Import ``config.db_path`` once, when no flat-file session exists (caller holds the
     store's global lock). Returns the marker written, or None when nothing was attempted."""
     marker_path = os.path.join(store.root, MARKER)
@@ -179,7 +182,7 @@ def import_if_needed(app: Any, store: Any) -> Optional[Dict[str, Any]]:
         return None
     if store.ids() and state != "running":
         return None  # flat-file sessions win; an interrupted import ("running") is redone
-    fsync = bool(app.config.fsync)
+    fsync = app.config.fsync
     write_json(marker_path, {"state": "running", "source": db_path, "startedAt": now_ms()},
                mode=0o600, fsync=fsync)
     try:

@@ -20,7 +20,7 @@ import sys
 import threading
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple
 
-from ..errors import ApiError
+from ..errors import InternalError
 from .gallery import THUMBS_DIR, is_image_name
 
 PKG = "ima2-gen"
@@ -214,8 +214,8 @@ def open_folder(path: str, env: Mapping[str, str], wait: float = 0.25) -> Dict[s
 def open_generated_dir(config: Any) -> Dict[str, Any]:
     result = open_folder(config.generated_dir, config.env)
     if not result["ok"]:
-        raise ApiError(500, "OPEN_GENERATED_DIR_FAILED",
-                       result.get("error") or "Could not open generated image folder.", ok=False)
+        raise InternalError("OPEN_GENERATED_DIR_FAILED",
+                            result.get("error") or "Could not open generated image folder.", ok=False)
     return {"ok": True}
 
 

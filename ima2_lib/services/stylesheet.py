@@ -16,10 +16,13 @@ import json
 import socket
 import urllib.error
 import urllib.request
-from typing import Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from ..deps import make_ssl_context
-from ..errors import ApiError
+from ..errors import ApiError, GatewayTimeout, InternalError, ServiceUnavailable, Unprocessable
+
+if TYPE_CHECKING:
+    from ..app import App
 
 STRING_FIELDS = ("composition", "mood", "medium", "subject_details")
 MAX_FIELD_CHARS = 400
@@ -51,7 +54,7 @@ def _text(value: Any) -> str:
 def coerce(raw: Any) -> Dict[str, Any]:
     """The §9.1 shape from a model's object; ``STYLE_SHEET_SHAPE`` (422) when nothing is left."""
     if not isinstance(raw, dict):
-        raise ApiError(422, "STYLE_SHEET_SHAPE", "Style-sheet shape invalid")
+        raise Unprocessable("STYLE_SHEET_SHAPE", "Style-sheet shape invalid")
     sheet = {"palette": _strings(raw.get("palette"), 6),
              "composition": _text(raw.get("composition")),
              "mood": _text(raw.get("mood")),
@@ -59,7 +62,7 @@ def coerce(raw: Any) -> Dict[str, Any]:
              "subject_details": _text(raw.get("subject_details")),
              "negative": _strings(raw.get("negative"), 4)}
     if not any(sheet.values()):
-        raise ApiError(422, "STYLE_SHEET_SHAPE", "Style-sheet shape invalid")
+        raise Unprocessable("STYLE_SHEET_SHAPE", "Style-sheet shape invalid")
     return sheet
 
 
@@ -94,7 +97,7 @@ def apply_prefix(prefix: str, prompt: str, cap: int) -> str:
 def parse_sheet_text(text: Any) -> Dict[str, Any]:
     """Model output text → coerced sheet (tolerates code fences around the object)."""
     if not isinstance(text, str) or not text.strip():
-        raise ApiError(422, "STYLE_SHEET_EMPTY", "Empty response from style-sheet model")
+        raise Unprocessable("STYLE_SHEET_EMPTY", "Empty response from style-sheet model")
     body = text.strip()
     if body.startswith("```"):
         body = body.strip("`")
@@ -108,8 +111,8 @@ def parse_sheet_text(text: Any) -> Dict[str, Any]:
         except ValueError:
             value = None
         if value is None:
-            raise ApiError(422, "STYLE_SHEET_PARSE",
-                           "Style-sheet model returned non-JSON") from None
+            raise Unprocessable("STYLE_SHEET_PARSE",
+                                "Style-sheet model returned non-JSON") from None
     return coerce(value)
 
 
@@ -156,12 +159,12 @@ class _HTTPSHandler(urllib.request.HTTPSHandler):
                             req, context=self.tls)
 
 
-def post_json(app: Any, url: str, body: Dict[str, Any], headers: Dict[str, str],
+def post_json(app: App, url: str, body: Dict[str, Any], headers: Dict[str, str],
               env_proxies: bool) -> Tuple[int, Any]:
     """POST JSON; ``(status, parsed body or None)``; transport failures raise ``OSError``."""
     config = app.config
     context = make_ssl_context(app.features, config.ca_bundle) if url.startswith("https") else None
-    idle = max(0.1, int(config.upstream_idle_timeout_ms) / 1000.0)
+    idle = max(0.1, config.upstream_idle_timeout_ms / 1000.0)
     handlers: List[Any] = [_HTTPHandler(idle), _HTTPSHandler(idle, context)]
     if not env_proxies:
         handlers.insert(0, urllib.request.ProxyHandler({}))  # a local proxy never via HTTP_PROXY
@@ -170,7 +173,7 @@ def post_json(app: Any, url: str, body: Dict[str, Any], headers: Dict[str, str],
     hdrs = {"Content-Type": "application/json", "Accept": "application/json"}
     hdrs.update(headers)
     request = urllib.request.Request(url, data=data, headers=hdrs, method="POST")
-    connect = max(0.1, int(config.upstream_connect_timeout_ms) / 1000.0)
+    connect = max(0.1, config.upstream_connect_timeout_ms / 1000.0)
     try:
         with opener.open(request, timeout=connect) as resp:
             status, raw = resp.status, resp.read()
@@ -192,20 +195,20 @@ def _upstream_failure(status: int, parsed: Any, where: str) -> ApiError:
     if isinstance(error, dict):
         code = error.get("code") or error.get("type")
     code = code if isinstance(code, str) and code else "STYLE_SHEET_ERROR"
-    return ApiError(500, code[:80], "Style-sheet extraction failed: %s returned HTTP %d"
-                    % (where, status), upstreamStatus=status)
+    return InternalError(code[:80], "Style-sheet extraction failed: %s returned HTTP %d"
+                         % (where, status), upstreamStatus=status)
 
 
 def _transport_failure(exc: BaseException, where: str, url: str) -> ApiError:
     reason = getattr(exc, "reason", exc)
     if isinstance(reason, socket.timeout) or isinstance(exc, socket.timeout):
-        return ApiError(504, "UPSTREAM_TIMEOUT", "Style-sheet extraction timed out waiting for "
-                        "%s (IMA2_UPSTREAM_IDLE_TIMEOUT_MS)" % where)
+        return GatewayTimeout("UPSTREAM_TIMEOUT", "Style-sheet extraction timed out waiting for "
+                              "%s (IMA2_UPSTREAM_IDLE_TIMEOUT_MS)" % where)
     if where == "the OAuth proxy":
-        return ApiError(503, "OAUTH_UNAVAILABLE", "OAuth proxy unreachable at %s; start it or "
-                        "set IMA2_OAUTH_URL" % url.rsplit("/v1/", 1)[0])
-    return ApiError(500, "STYLE_SHEET_ERROR", "Style-sheet extraction failed: %s unreachable "
-                    "(IMA2_OPENAI_BASE_URL)" % where)
+        return ServiceUnavailable("OAUTH_UNAVAILABLE", "OAuth proxy unreachable at %s; start it or "
+                                  "set IMA2_OAUTH_URL" % url.rsplit("/v1/", 1)[0])
+    return InternalError("STYLE_SHEET_ERROR", "Style-sheet extraction failed: %s unreachable "
+                         "(IMA2_OPENAI_BASE_URL)" % where)
 
 
 def _user_parts(prompt: str, reference: Optional[str], text_type: str,
@@ -216,9 +219,9 @@ def _user_parts(prompt: str, reference: Optional[str], text_type: str,
     return parts
 
 
-def extract_via_api_key(app: Any, prompt: str, reference: Optional[str]) -> Dict[str, Any]:
+def extract_via_api_key(app: App, prompt: str, reference: Optional[str]) -> Dict[str, Any]:
     config = app.config
-    url = str(config.openai_base_url).rstrip("/") + "/v1/chat/completions"
+    url = config.openai_base_url.rstrip("/") + "/v1/chat/completions"
     user: Any = prompt if not reference else _user_parts(
         prompt, reference, "text", lambda ref: {"type": "image_url", "image_url": {"url": ref}})
     body = {"model": config.style_model, "response_format": {"type": "json_object"},
@@ -255,7 +258,7 @@ def response_text(parsed: Any) -> str:
     return "".join(texts)
 
 
-def extract_via_oauth(app: Any, prompt: str, reference: Optional[str]) -> Dict[str, Any]:
+def extract_via_oauth(app: App, prompt: str, reference: Optional[str]) -> Dict[str, Any]:
     base = str(app.runtime_snapshot()["oauth"]["url"]).rstrip("/")
     url = base + "/v1/responses"
     content = _user_parts(prompt, reference, "input_text",
@@ -276,7 +279,7 @@ def extract_via_oauth(app: Any, prompt: str, reference: Optional[str]) -> Dict[s
     return parse_sheet_text(response_text(parsed))
 
 
-def extraction_path(app: Any) -> Optional[str]:
+def extraction_path(app: App) -> Optional[str]:
     """``"api_key"``, ``"oauth"`` or None when neither can be used (STYLE_SHEET_NO_KEY)."""
     if app.config.api_key:
         return "api_key"
@@ -284,7 +287,7 @@ def extraction_path(app: Any) -> Optional[str]:
     return "oauth" if status not in ("failed", "disabled") else None
 
 
-def extract(app: Any, prompt: str, reference: Optional[str]) -> Dict[str, Any]:
+def extract(app: App, prompt: str, reference: Optional[str]) -> Dict[str, Any]:
     if extraction_path(app) == "api_key":
         return extract_via_api_key(app, prompt[:MAX_PROMPT_CHARS], reference)
     return extract_via_oauth(app, prompt[:MAX_PROMPT_CHARS], reference)

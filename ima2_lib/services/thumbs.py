@@ -1,6 +1,6 @@
 """Thumbnails: ``/generated/<file>?thumb=<px>`` answered from a hidden cache of small images.
 
-Owns: choosing what ``routes/thumbs.py`` (the ``app.thumbnail_response`` hook, called after
+Owns: choosing what ``routes/thumbs.py`` (``thumbnail_response``, called after
 ``routes/files.py`` validated and resolved the file) serves: the size whitelist
 (``gallery.THUMB_SIZES``; other sizes round up to the next one), the cache in ``<generated>/.thumbs/<sha1 of the name>/<px>-<mtime>-<size>.<ext>``
 (so a changed image gets a new thumbnail and stale ones are removed when a new one is made),
@@ -17,26 +17,29 @@ import os
 import re
 import shutil
 import threading
-from typing import Any, Optional, Tuple
+from typing import TYPE_CHECKING, Optional, Tuple
 
-from ..errors import ApiError
+from ..errors import BadRequest, NotFound
 from ..images import dimensions, make_thumbnail
 from ..store import atomic_write, ensure_dir
 from .gallery import THUMBS_DIR, clamp_thumb_px
 
+if TYPE_CHECKING:
+    from ..app import App
+
 HEADER = "X-Ima2-Thumbnail"
 
 
-def parse_thumb_px(raw: str) -> int:
+def parse_thumb_px(raw: Optional[str]) -> int:
     text = (raw or "").strip()
     if not re.match(r"^[0-9]{1,6}$", text) or int(text) <= 0:
-        raise ApiError(400, "INVALID_THUMB_SIZE",
-                       "thumb must be a positive number of pixels, e.g. ?thumb=384")
+        raise BadRequest("INVALID_THUMB_SIZE",
+                         "thumb must be a positive number of pixels, e.g. ?thumb=384")
     return clamp_thumb_px(int(text))
 
 
 class ThumbnailService:
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: App) -> None:
         self.app = app
         self.root = os.path.join(app.config.generated_dir, THUMBS_DIR)
         self._locks = [threading.Lock() for _ in range(32)]  # striped: bounded memory
@@ -50,7 +53,8 @@ class ThumbnailService:
         """Drop every cached thumbnail of ``relative`` (after a delete)."""
         shutil.rmtree(self.folder_for(relative), ignore_errors=True)
 
-    def thumbnail(self, relative: str, path: str, raw_px: str) -> Tuple[str, Optional[str], str]:
+    def thumbnail(self, relative: str, path: str,
+                  raw_px: Optional[str]) -> Tuple[str, Optional[str], str]:
         """What to serve for ``?thumb=raw_px``: (file path, MIME or None to sniff, state)."""
         px = parse_thumb_px(raw_px)
         features = self.app.features
@@ -68,7 +72,7 @@ class ThumbnailService:
             with open(path, "rb") as handle:
                 head = handle.read(65536)
         except OSError:
-            raise ApiError(404, "NOT_FOUND", "File not found") from None
+            raise NotFound("NOT_FOUND", "File not found") from None
         size = dimensions(head)
         if size is not None and max(size) <= px:
             return path, None, "original"

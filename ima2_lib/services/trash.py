@@ -19,13 +19,16 @@ import secrets
 import shutil
 import stat as stat_mod
 import threading
-from typing import Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
-from ..errors import ApiError
+from ..errors import ApiError, BadRequest, Conflict, InternalError, NotFound
 from ..images import IMAGE_EXTENSIONS
 from ..log import now_ms
 from ..store import ensure_dir, read_json, write_json
 from .gallery import inside, sidecar_candidates, validate_name
+
+if TYPE_CHECKING:
+    from ..app import App
 
 MANIFEST = ".manifest.json"
 _TRASH_ID = re.compile(r"^([0-9]{10,17})_[^/\\\x00]+$")
@@ -71,7 +74,7 @@ def _sidecar_of(path: str) -> Optional[str]:
 class TrashService:
     SWEEP_MAX_WAIT = 30.0
 
-    def __init__(self, app: Any, history: Any) -> None:
+    def __init__(self, app: App, history: Any) -> None:
         self.app = app
         self.history = history
         self.root = app.config.generated_dir
@@ -103,12 +106,12 @@ class TrashService:
         try:
             info = os.lstat(path)
         except OSError:
-            raise ApiError(404, "ASSET_NOT_FOUND", "Asset not found") from None
+            raise NotFound("ASSET_NOT_FOUND", "Asset not found") from None
         if not stat_mod.S_ISREG(info.st_mode):
-            raise ApiError(400, "INVALID_FILENAME", "not a regular image file")
+            raise BadRequest("INVALID_FILENAME", "not a regular image file")
         trash = os.path.realpath(self.trash_dir)
         if os.path.realpath(path).startswith(trash + os.sep):
-            raise ApiError(400, "INVALID_FILENAME", "files in the trash are restored, not deleted")
+            raise BadRequest("INVALID_FILENAME", "files in the trash are restored, not deleted")
         return path
 
     @property
@@ -120,10 +123,10 @@ class TrashService:
     def delete(self, name: str) -> Dict[str, Any]:
         relative = validate_name(name)
         path = self._gallery_file(relative)
-        ttl = int(self.app.config.trash_ttl_ms)
+        ttl = self.app.config.trash_ttl_ms
         with self._lock:
             if not os.path.lexists(path):  # a concurrent delete won
-                raise ApiError(404, "ASSET_NOT_FOUND", "Asset not found")
+                raise NotFound("ASSET_NOT_FOUND", "Asset not found")
             ensure_dir(self.trash_dir)
             entries = self._load()
             trash_id, entry = self._new_entry(entries, relative, path, ttl, None)
@@ -158,8 +161,8 @@ class TrashService:
             del entries[trash_id]
             if save:
                 self._save(entries)
-            raise ApiError(500, "TRASH_FAILED", "Could not move the image to the trash (%s)"
-                           % (exc.strerror or type(exc).__name__)) from exc
+            raise InternalError("TRASH_FAILED", "Could not move the image to the trash (%s)"
+                                % (exc.strerror or type(exc).__name__)) from exc
         sidecar_name = entry.get("sidecar")
         if sidecar_name:
             try:
@@ -184,7 +187,7 @@ class TrashService:
     def delete_many(self, names: List[str]) -> Dict[str, Any]:
         """Delete validated gallery names as one group: one manifest write before the moves
         and one after; the answer's ``trashId`` (the group) restores the whole set."""
-        ttl = int(self.app.config.trash_ttl_ms)
+        ttl = self.app.config.trash_ttl_ms
         group = "%d_bulk-%s" % (now_ms(), secrets.token_hex(6))
         results: List[Dict[str, Any]] = []
         moved: List[Tuple[str, str, Dict[str, Any]]] = []
@@ -230,16 +233,16 @@ class TrashService:
             mine = [(int(e.get("deletedAt") or 0), k) for k, e in self._load().items()
                     if e.get("filename") == relative and int(e.get("unlinkAt") or 0) > now]
         if not mine:
-            raise ApiError(404, "TRASH_NOT_FOUND", "Nothing named %s is in the trash (expired or "
+            raise NotFound("TRASH_NOT_FOUND", "Nothing named %s is in the trash (expired or "
                            "never deleted)" % relative)
         return max(mine)[1]
 
     @staticmethod
     def _check_id(trash_id: Any) -> str:
         if not isinstance(trash_id, str) or not trash_id:
-            raise ApiError(400, "INVALID_TRASH_ID", "trashId required")
+            raise BadRequest("INVALID_TRASH_ID", "trashId required")
         if not _TRASH_ID.match(trash_id) or ".." in trash_id or trash_id.startswith("."):
-            raise ApiError(400, "INVALID_TRASH_ID", "invalid trashId")
+            raise BadRequest("INVALID_TRASH_ID", "invalid trashId")
         return trash_id
 
     def restore(self, name: str, trash_id: Any) -> Dict[str, Any]:
@@ -263,28 +266,28 @@ class TrashService:
         path = inside(self.root, relative)
         entry = entries.get(trash_id) or self._foreign_entry(trash_id, relative)
         if entry is None or int(entry.get("unlinkAt") or 0) <= now_ms():
-            raise ApiError(404, "TRASH_NOT_FOUND",
+            raise NotFound("TRASH_NOT_FOUND",
                            "Nothing to restore for this trashId (expired or never deleted)")
         if entry.get("filename") != relative:
-            raise ApiError(400, "TRASH_ID_MISMATCH",
-                           "This trashId belongs to another file; restore it under its own "
-                           "name")
+            raise BadRequest("TRASH_ID_MISMATCH",
+                             "This trashId belongs to another file; restore it under its own "
+                             "name")
         source = os.path.join(self.trash_dir, trash_id)
         sidecar = entry.get("sidecar") if isinstance(entry.get("sidecar"), str) else None
         sidecar_target = os.path.join(os.path.dirname(path), sidecar) if sidecar else None
         if os.path.lexists(path) or (sidecar_target and os.path.lexists(sidecar_target)):
-            raise ApiError(409, "RESTORE_CONFLICT",
+            raise Conflict("RESTORE_CONFLICT",
                            "A file with this name exists again; delete or rename it first")
         if not os.path.isfile(source):
             if entries.pop(trash_id, None) is not None:
                 entries[""] = {}
-            raise ApiError(404, "TRASH_NOT_FOUND", "The trashed file is gone")
+            raise NotFound("TRASH_NOT_FOUND", "The trashed file is gone")
         try:
             ensure_dir(os.path.dirname(path))
             move_file(source, path)
         except OSError as exc:
-            raise ApiError(500, "RESTORE_FAILED", "Could not restore the image (%s)"
-                           % (exc.strerror or type(exc).__name__)) from exc
+            raise InternalError("RESTORE_FAILED", "Could not restore the image (%s)"
+                                % (exc.strerror or type(exc).__name__)) from exc
         if sidecar_target and os.path.isfile(source + ".json"):
             try:
                 move_file(source + ".json", sidecar_target)
@@ -336,8 +339,8 @@ class TrashService:
                            for k, e in self._load().items()
                            if e.get("group") == group and int(e.get("unlinkAt") or 0) > now)
         if not pairs:
-            raise ApiError(404, "TRASH_NOT_FOUND", "Nothing to restore for this trashId "
-                                                   "(expired or never deleted)")
+            raise NotFound("TRASH_NOT_FOUND", "Nothing to restore for this trashId "
+                                              "(expired or never deleted)")
         return self._restore_set([(k, str(name)) for _at, k, name in pairs],
                                  {"trashId": group})
 
@@ -372,14 +375,14 @@ class TrashService:
         deleted = int(match.group(1))
         has_sidecar = os.path.isfile(source + ".json") and not os.path.islink(source + ".json")
         return {"filename": relative, "deletedAt": deleted,
-                "unlinkAt": deleted + max(0, int(self.app.config.trash_ttl_ms)),
+                "unlinkAt": deleted + max(0, self.app.config.trash_ttl_ms),
                 "sidecar": os.path.basename(relative) + ".json" if has_sidecar else None}
 
     # --- expiry --------------------------------------------------------------------------
     def sweep(self) -> Optional[int]:
         """Purge expired entries; return the ms time of the next expiry, or None."""
         now = now_ms()
-        ttl = max(0, int(self.app.config.trash_ttl_ms))
+        ttl = max(0, self.app.config.trash_ttl_ms)
         next_due: Optional[int] = None
         with self._lock:
             if not os.path.isdir(self.trash_dir):

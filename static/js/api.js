@@ -1,10 +1,22 @@
 // api.js — the only place that talks HTTP. Owns: one fetch wrapper that turns both error
 // families (flat {"error": "msg", "code"} and nested {"error": {"code", "message"}}) into a
-// thrown ApiError with code/message/status, and a spec-exact SSE reader over fetch (so we can
-// POST JSON; EventSource cannot). Must not: touch the DOM or hold UI state.
+// thrown ApiError with code/message/status, and POST-then-stream over fetch (the SSE reader
+// is sse.js, re-exported here). Must not: touch the DOM or hold UI state.
+
+/** @typedef {import('./types.js').RequestOptions} RequestOptions */
+/** @typedef {import('./types.js').ApiErrorDetails} ApiErrorDetails */
+/** @typedef {import('./types.js').StreamEvent} StreamEvent */
+
+import { readEventStream } from './sse.js';
+
+export { SSEParser, readEventStream } from './sse.js';
 
 /** An error answered by the server (or the network), with its machine code. */
 export class ApiError extends Error {
+  /**
+   * @param {string|null|undefined} message
+   * @param {ApiErrorDetails} [details]
+   */
   constructor(message, { code = null, status = 0, body = null, retryAfter = null } = {}) {
     super(message || 'Request failed');
     this.name = 'ApiError';
@@ -12,11 +24,17 @@ export class ApiError extends Error {
     this.status = status;
     this.body = body;
     this.retryAfter = retryAfter;
+    /** @type {string|null} */
     this.requestId = body && typeof body.requestId === 'string' ? body.requestId : null;
   }
 }
 
-/** Seconds to wait, from a Retry-After header or the retry fields an error body may carry. */
+/**
+ * Seconds to wait, from a Retry-After header or the retry fields an error body may carry.
+ * @param {any} body the parsed error body (or null)
+ * @param {string|null} header the Retry-After header (seconds or an HTTP date)
+ * @returns {number|null}
+ */
 function retryAfterOf(body, header) {
   const fields = body ? [body.retryAfter, body.retryAfterSec, body.retry_after] : [];
   for (const value of fields) {
@@ -33,7 +51,13 @@ function retryAfterOf(body, header) {
   return null;
 }
 
-/** Any error body (family A, family B, or something else) → ApiError. */
+/**
+ * Any error body (family A, family B, or something else) → ApiError.
+ * @param {any} body the parsed body (or null)
+ * @param {number} status the HTTP status; 0 lets the body's own `status` field decide
+ * @param {string|null} [retryHeader] the Retry-After header
+ * @returns {ApiError}
+ */
 export function toApiError(body, status, retryHeader = null) {
   let code = null;
   let message = null;
@@ -52,6 +76,7 @@ export function toApiError(body, status, retryHeader = null) {
   return new ApiError(message, { code, status, body, retryAfter: retryAfterOf(body, retryHeader) });
 }
 
+/** @param {Response} res a non-2xx answer @returns {Promise<ApiError>} */
 async function errorFromResponse(res) {
   let body = null;
   try {
@@ -63,6 +88,13 @@ async function errorFromResponse(res) {
   return toApiError(body, res.status, res.headers.get('Retry-After'));
 }
 
+/**
+ * The one fetch: throws ApiError for a non-2xx answer or no answer (an abort is rethrown).
+ * @param {string} method
+ * @param {string} path
+ * @param {RequestOptions} [options]
+ * @returns {Promise<Response>}
+ */
 async function send(method, path, { json, body, headers = {}, signal, accept } = {}) {
   const opts = { method, headers: { Accept: accept || 'application/json', ...headers }, signal };
   if (json !== undefined) {
@@ -82,7 +114,13 @@ async function send(method, path, { json, body, headers = {}, signal, accept } =
   return res;
 }
 
-/** JSON request → parsed body (null for 204). Throws ApiError for any non-2xx answer. */
+/**
+ * JSON request → parsed body (null for 204). Throws ApiError for any non-2xx answer.
+ * @param {string} method
+ * @param {string} path
+ * @param {RequestOptions} [options]
+ * @returns {Promise<any>} the JSON body, the text of a non-JSON answer, or null
+ */
 export async function request(method, path, options = {}) {
   const res = await send(method, path, options);
   if (res.status === 204) return null;
@@ -91,131 +129,22 @@ export async function request(method, path, options = {}) {
   return res.text();
 }
 
+/** @type {(path: string, options?: RequestOptions) => Promise<any>} */
 export const get = (path, options) => request('GET', path, options);
+/** @type {(path: string, json: any, options?: RequestOptions) => Promise<any>} */
 export const post = (path, json, options = {}) => request('POST', path, { ...options, json });
+/** @type {(path: string, options?: RequestOptions) => Promise<any>} */
 export const del = (path, options) => request('DELETE', path, options);
 
-/**
- * WHATWG event-stream parser: LF, CR and CRLF line ends (also split across chunks), comments,
- * one leading space stripped, multi-line data joined with "\n", a trailing event without its
- * blank line is discarded at the end of the stream. Long lines are kept as pieces and joined
- * once, so a multi-megabyte base64 line costs linear time.
- */
-export class SSEParser {
-  constructor(onEvent) {
-    this.onEvent = onEvent;
-    this.pieces = [];
-    this.afterCR = false;
-    this.started = false;
-    this.lastEventId = '';
-    this.retry = null;
-    this.resetEvent();
-  }
-
-  resetEvent() {
-    this.eventType = '';
-    this.data = [];
-  }
-
-  feed(text) {
-    if (!text) return;
-    let start = 0;
-    if (!this.started) {
-      this.started = true;
-      if (text.charCodeAt(0) === 0xfeff) start = 1;
-    }
-    if (this.afterCR) {
-      this.afterCR = false;
-      if (text.charCodeAt(start) === 10) start += 1;
-    }
-    const ends = /[\r\n]/g;
-    ends.lastIndex = start;
-    let match;
-    while ((match = ends.exec(text)) !== null) {
-      const at = match.index;
-      const tail = text.slice(start, at);
-      const line = this.pieces.length ? this.pieces.join('') + tail : tail;
-      this.pieces = [];
-      start = at + 1;
-      if (text.charCodeAt(at) === 13) {
-        if (start < text.length) {
-          if (text.charCodeAt(start) === 10) start += 1;
-        } else {
-          this.afterCR = true;
-        }
-      }
-      ends.lastIndex = start;
-      this.line(line);
-    }
-    if (start < text.length) this.pieces.push(text.slice(start));
-  }
-
-  line(line) {
-    if (line === '') {
-      this.dispatch();
-      return;
-    }
-    if (line.charCodeAt(0) === 58) return; // ':' comment / keepalive
-    const colon = line.indexOf(':');
-    let field = line;
-    let value = '';
-    if (colon >= 0) {
-      field = line.slice(0, colon);
-      value = line.slice(colon + 1);
-      if (value.charCodeAt(0) === 32) value = value.slice(1);
-    }
-    if (field === 'event') this.eventType = value;
-    else if (field === 'data') this.data.push(value);
-    else if (field === 'id') {
-      if (!value.includes('\0')) this.lastEventId = value;
-    } else if (field === 'retry') {
-      if (/^\d+$/.test(value)) this.retry = Number(value);
-    }
-  }
-
-  dispatch() {
-    if (!this.data.length) {
-      this.resetEvent();
-      return;
-    }
-    const event = { event: this.eventType || 'message', data: this.data.join('\n'),
-      id: this.lastEventId };
-    this.resetEvent();
-    this.onEvent(event);
-  }
-
-  /** End of stream: an event without its blank line is dropped (HTML spec). */
-  end() {
-    this.pieces = [];
-    this.resetEvent();
-  }
-}
-
-/** Read a fetch Response body as SSE; `onEvent({event, data})` gets JSON-decoded data. */
-export async function readEventStream(res, onEvent) {
-  const reader = res.body.getReader();
-  const decoder = new TextDecoder('utf-8');
-  const parser = new SSEParser((ev) => {
-    let data = ev.data;
-    try {
-      data = JSON.parse(ev.data);
-    } catch (_) {
-      // not JSON: hand over the text
-    }
-    onEvent({ event: ev.event, data });
-  });
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    parser.feed(decoder.decode(value, { stream: true }));
-  }
-  parser.feed(decoder.decode());
-  parser.end();
-}
 
 /**
  * POST JSON asking for SSE. Early errors (before the stream starts) throw ApiError; a JSON
  * answer (a server without the stream mode) is delivered as one `done` event.
+ * @param {string} path
+ * @param {any} json the request body
+ * @param {{onEvent?: (event: StreamEvent) => void, signal?: AbortSignal,
+ *   headers?: Record<string, string>}} [options] `onEvent` receives every event
+ * @returns {Promise<void>}
  */
 export async function postStream(path, json, { onEvent, signal, headers = {} } = {}) {
   const res = await send('POST', path, { json, signal, headers, accept: 'text/event-stream' });
@@ -229,8 +158,11 @@ export async function postStream(path, json, { onEvent, signal, headers = {} } =
 
 // --- the routes the studio uses (docs/API.md §6) ---------------------------------------------
 const enc = encodeURIComponent;
+/** @type {(name: string) => string} each path segment URL-encoded, the slashes kept */
 export const encodePath = (name) => String(name).split('/').map(enc).join('/');
 
+/** The studio's routes, one function each; every one returns the parsed answer or throws
+ * ApiError (see the README's API table for the bodies). */
 export const api = {
   health: () => get('/api/health'),
   oauthStatus: () => get('/api/oauth/status'),

@@ -25,7 +25,8 @@ export function t(key, vars) {
 }
 
 /** Fill every [data-i18n] (text), [data-i18n-label] (aria-label, and title on controls)
- *  and [data-i18n-placeholder] under `root`. */
+ *  and [data-i18n-placeholder] under `root`.
+ *  @param {{querySelectorAll: (selector: string) => NodeListOf<HTMLElement>}} [root] */
 export function applyI18n(root = document) {
   for (const el of root.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
   for (const el of root.querySelectorAll('[data-i18n-label]')) {

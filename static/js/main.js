@@ -133,7 +133,8 @@ function installDrop() {
     if (!hasFiles(e)) return;
     depth += 1;
     // Over the references zone a drop adds a reference, not a metadata restore.
-    overlay.hidden = Boolean(e.target.closest && e.target.closest('#ref-zone'));
+    const over = /** @type {Element} */ (e.target);
+    overlay.hidden = Boolean(over.closest && over.closest('#ref-zone'));
   });
   document.addEventListener('dragleave', () => {
     depth = Math.max(0, depth - 1);

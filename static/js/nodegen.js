@@ -9,7 +9,7 @@ import { graph, parentOf, setData, touch, flush } from './graph.js';
 import { trackJob, updateJob, untrackJob, cancelJob, errorOf } from './jobs.js';
 
 const BATCH_PARALLEL = 3;
-const streaming = new Map(); // node id -> job (this tab's open streams)
+const streaming = new Map(); // node id -> this tab's open generation of it ({ job })
 let sheetEnabled = false;
 
 export const isStreaming = (id) => streaming.has(id);
@@ -90,7 +90,13 @@ export async function generateNode(id) {
   const requestId = uid('node_');
   // Ours from now on: while the save below is on its way the job is not in /api/inflight
   // yet, and the reconciliation must not take the node for an interrupted one.
-  streaming.set(id, null);
+  const run = { job: null };
+  streaming.set(id, run);
+  // Released as soon as the outcome is known (not when the stream closes): a Retry clicked
+  // right after an error card appears must start a new generation, not be ignored.
+  const release = () => {
+    if (streaming.get(id) === run) streaming.delete(id);
+  };
   setData(id, { status: 'running', requestId, startedAt: Date.now(), error: null });
   live(id, { phase: 'queued', partial: null, startedAt: Date.now() });
   touch('generate-start');
@@ -99,7 +105,7 @@ export async function generateNode(id) {
   try {
     await flush(); // the node is on the server before its job starts (reload reconciliation)
     job = trackJob({ requestId, kind: 'node', prompt });
-    streaming.set(id, job);
+    run.job = job;
     const body = { prompt, ...settings(), ...source, sessionId: graph.sessionId,
       clientNodeId: id, requestId };
     await postStream('/api/node/generate', body, {
@@ -117,9 +123,11 @@ export async function generateNode(id) {
           live(id, { phase: 'partial', partial: data.image });
         } else if (event === 'done') {
           settled = true;
+          release();
           succeed(graph.nodes.get(id) || node, data || {});
         } else if (event === 'error') {
           settled = true;
+          release();
           fail(graph.nodes.get(id) || node, errorOf(data));
         }
       },
@@ -131,7 +139,7 @@ export async function generateNode(id) {
         ? new ApiError('', { code: 'CANCELED' }) : err);
     }
   } finally {
-    streaming.delete(id);
+    release();
     if (job) untrackJob(job);
   }
 }

@@ -2,22 +2,41 @@
 // localStorage (wrapped: private modes and sandboxed frames throw), ids, and the values several
 // views read (OAuth models, the current view). Must not: talk HTTP or build DOM.
 
+/** @typedef {import('./types.js').StudioState} StudioState */
+
 const bus = new EventTarget();
 
-/** Subscribe to a bus event; returns the unsubscribe function. */
+/**
+ * Subscribe to a bus event; returns the unsubscribe function.
+ * @param {string} name the event name (`session`, `view`, `oauth`…)
+ * @param {(detail: any) => void} fn receives the event's detail
+ * @returns {() => void}
+ */
 export function on(name, fn) {
   const listener = (ev) => fn(ev.detail);
   bus.addEventListener(name, listener);
   return () => bus.removeEventListener(name, listener);
 }
 
+/**
+ * Announce `name` with `detail` to every subscriber (synchronously).
+ * @param {string} name
+ * @param {any} [detail]
+ */
 export function emit(name, detail) {
   bus.dispatchEvent(new CustomEvent(name, { detail }));
 }
 
 const PREFIX = 'ima2.';
 
+/** Preferences in localStorage under `ima2.<key>` as JSON; never throws. */
 export const prefs = {
+  /**
+   * @template T
+   * @param {string} key
+   * @param {T} fallback returned when the key is absent, unreadable or storage is unavailable
+   * @returns {any} the stored value, or `fallback`
+   */
   get(key, fallback) {
     try {
       const raw = window.localStorage.getItem(PREFIX + key);
@@ -26,6 +45,10 @@ export const prefs = {
       return fallback;
     }
   },
+  /**
+   * @param {string} key
+   * @param {any} value stored as JSON (silently dropped when storage is full or unavailable)
+   */
   set(key, value) {
     try {
       window.localStorage.setItem(PREFIX + key, JSON.stringify(value));
@@ -35,14 +58,21 @@ export const prefs = {
   },
 };
 
-/** A random id with a readable prefix (request ids, node ids, save ids). */
+/**
+ * A random id with a readable prefix (request ids, node ids, save ids).
+ * @param {string} [prefix]
+ * @returns {string} `prefix` + 16 hex digits
+ */
 export function uid(prefix = '') {
   const bytes = new Uint8Array(8);
   crypto.getRandomValues(bytes);
   return prefix + Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-/** One id per browser tab, kept across reloads of that tab (sessionStorage). */
+/**
+ * One id per browser tab, kept across reloads of that tab (sessionStorage).
+ * @returns {string}
+ */
 export function tabId() {
   try {
     let id = window.sessionStorage.getItem(PREFIX + 'tab');
@@ -56,7 +86,8 @@ export function tabId() {
   }
 }
 
-/** Values read by more than one view. Changes are announced on the bus. */
+/** Values read by more than one view. Changes are announced on the bus.
+ * @type {StudioState} */
 export const state = {
   oauth: { status: 'unknown', models: [], defaultModel: null },
   view: 'studio',
@@ -65,7 +96,8 @@ export const state = {
 };
 
 /** Models for the picker: the proxy's own list (GET /api/oauth/status), the configured
- * default first. Before the list is known, only the default (the server decides). */
+ * default first. Before the list is known, only the default (the server decides).
+ * @returns {string[]} */
 export function imageModels() {
   const listed = state.oauth.models || [];
   const first = state.oauth.defaultModel;

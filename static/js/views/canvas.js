@@ -193,7 +193,7 @@ export function createCanvas(container, handlers) {
     if (drag.kind === 'link') {
       drag.link.remove();
       const under = document.elementFromPoint(e.clientX, e.clientY);
-      const target = under && under.closest && under.closest('.gnode');
+      const target = /** @type {HTMLElement|null} */ (under && under.closest && under.closest('.gnode'));
       if (target && target.dataset.id !== drag.id) handlers.connect(drag.id, target.dataset.id);
       drag = null;
       return;

@@ -131,7 +131,7 @@ function render() {
 /** Ask which session a new node goes to (the current one first, or a new one); → id or null. */
 export function askSession() {
   return new Promise((resolve) => {
-    const back = document.activeElement;
+    const back = /** @type {HTMLElement|null} */ (document.activeElement);
     const select = h('select', { class: 'input', id: 'ask-session', 'aria-labelledby': 'ask-session-title' },
       state.sessions.map((s) => h('option', { value: s.id, text: s.title })),
       h('option', { value: '', text: t('sessions.newOption') }));

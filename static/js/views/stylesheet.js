@@ -146,4 +146,5 @@ export async function openSheet() {
   } else {
     toast(t('sheet.loadFailed'), { kind: 'error' });
   }
+  dialog.dataset.state = 'loaded'; // the saved sheet is in the fields (typing before it is lost)
 }
