@@ -71,7 +71,7 @@ function rowKey(r) {
 }
 
 /** After a fling, the rows left on screen get their tiles. */
-const settled = () => (fast = false) || paint();
+const settled = () => { fast = false; paint(); };
 
 function paint() {
   frame = 0;
@@ -303,7 +303,7 @@ export function initGallery(root) {
   on('history', render);
   on('history:filtered', render);
   on('oauth', redrawFilters);
-  on('lang', () => redrawFilters() || render());
+  on('lang', () => { redrawFilters(); render(); });
   on('view', (view) => {
     if (view === 'gallery') {
       if (list.items.length === 0) loadMore();

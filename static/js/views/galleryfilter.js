@@ -13,6 +13,7 @@ const QUALITIES = ['low', 'medium', 'high', 'auto'];
 const PATHS = ['responses', 'images'];
 
 const els = {};
+/** @type {(params: Record<string, string>) => void} */
 let notify = () => {};
 let timer = 0;
 let seenModels = new Set();
@@ -20,6 +21,7 @@ let seenSizes = new Set();
 
 /** The query parameters the bar describes ({} when nothing is set). */
 export function filterParams() {
+  /** @type {Record<string, string>} */
   const out = {};
   const q = els.q.value.trim();
   if (q) out.q = q;
