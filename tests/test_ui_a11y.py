@@ -57,7 +57,7 @@ def test_axe_finds_nothing_on_any_view_in_either_theme(studio_factory: Any, name
     for theme in ("light", "dark"):
         if page.evaluate("document.documentElement.dataset.theme") != theme:
             page.click("#theme-toggle")
-        for view in ("studio", "gallery", "viewer", "nodes"):
+        for view in ("studio", "gallery", "viewer", "nodes", "queue"):
             if view == "viewer":
                 page.click("#gallery-grid .tile")
                 page.wait_for_selector("#viewer-image")
@@ -68,6 +68,8 @@ def test_axe_finds_nothing_on_any_view_in_either_theme(studio_factory: Any, name
                 page.wait_for_selector("#session-select")
             elif view == "gallery":
                 page.wait_for_selector("#gallery-grid .tile")
+            elif view == "queue":
+                page.wait_for_selector("#view-queue[data-loaded='true'] .queue-job")
             problems += ["%s/%s/%s: %s" % (name, theme, view, v) for v in violations(page)]
             if view != "viewer":
                 assert h1_count(page) == 1, (view, h1_count(page))

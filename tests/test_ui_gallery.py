@@ -177,7 +177,7 @@ def test_gallery_groups_by_session_and_thousand_images_use_thumbnails(studio_fac
     page.uncheck("#gallery-group")
     page.fill("#gallery-search", "very oldest")
     wait_for(lambda: tile_names(page) == [names[999]], timeout=30, message="oldest image found")
-    assert "1 matches in 1000 images" in page.inner_text("#gallery-count")
+    wait_for(lambda: "1 matching of 1000 images" in page.inner_text("#gallery-count"), message="count")
 
 
 def test_a_partial_answer_while_the_server_indexes_is_read_again(studio_factory: Any) -> None:

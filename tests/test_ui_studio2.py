@@ -139,11 +139,13 @@ def test_screenshots_in_both_languages_and_themes(studio_factory: Any, artifacts
         for theme in ("light", "dark"):
             if page.evaluate("document.documentElement.dataset.theme") != theme:
                 page.click("#theme-toggle")
-            for view in ("studio", "gallery", "nodes"):
+            for view in ("studio", "gallery", "nodes", "queue"):
                 page.evaluate("(v) => { location.hash = v; }", view)
                 page.wait_for_selector("#view-%s:not([hidden])" % view)
                 if view == "nodes":
                     page.wait_for_selector("#session-select")
+                elif view == "queue":
+                    page.wait_for_selector("#view-queue[data-loaded='true'] .queue-job")
                 path = os.path.join(artifacts, "studio2-%s-%s-%s-%s.png" % (name, lang, theme, view))
                 page.screenshot(path=path)
                 shots.append(path)

@@ -4,15 +4,18 @@
 // call, then the fetch), and polling /api/inflight?includeTerminal=1 so jobs from other tabs,
 // node mode, the CLI and before a reload are listed too. Announces 'jobs', 'job:start',
 // 'job:done', 'job:error', 'job:canceled', 'inflight', 'inflight:terminal' and
-// 'history:refresh' on the bus. Must not: build DOM.
+// 'history:refresh' on the bus. While the live stream (live.js) is open, a job.* event triggers
+// the poll and the timer only runs a slow safety poll. Must not: build DOM.
 import { api, postStream, encodePath, ApiError, toApiError } from './api.js';
-import { emit, uid } from './state.js';
+import { emit, on, uid } from './state.js';
+import { liveOpen } from './live.js';
 
 const local = new Map(); // requestId -> job started by this tab
 let remote = []; // ActiveJob rows of /api/inflight not started here
 let pollTimer = null;
 let polling = false;
 const POLL_MS = 1500;
+const LIVE_POLL_EVERY = 10; // with the live stream open: one safety poll every 15 s
 const KEEP = { 'X-Ima2-On-Disconnect': 'continue' };
 
 export function runningJobs() {
@@ -189,9 +192,17 @@ export async function poll() {
 
 export function startPolling() {
   if (pollTimer) return;
+  let ticks = 0;
   const tick = () => {
-    if (document.visibilityState !== 'hidden') poll();
+    ticks += 1;
+    if (document.visibilityState === 'hidden') return;
+    if (!liveOpen() || local.size || remote.length || ticks % LIVE_POLL_EVERY === 0) poll();
   };
   pollTimer = setInterval(tick, POLL_MS);
   tick();
+  // Jobs started elsewhere (CLI, other tabs, the queue) show up as soon as they are announced.
+  on('live:job', () => poll());
+  on('live:state', (open) => {
+    if (open) poll(); // catch up with what happened while disconnected
+  });
 }

@@ -8,14 +8,14 @@ import { api } from './api.js';
 import { state, emit, on } from './state.js';
 import { startPolling } from './jobs.js';
 import { history } from './history.js';
+import { startLive } from './live.js';
 import { initTheme, initLanguage, initStatus } from './views/status.js';
 import { initComposer, hasKeyboard } from './views/composer.js';
 import { initResults } from './views/results.js';
 import { initRail } from './views/rail.js';
-import { initGallery } from './views/gallery.js';
 import { initViewer } from './views/viewer.js';
 
-const VIEWS = ['studio', 'gallery', 'nodes'];
+const VIEWS = ['studio', 'gallery', 'nodes', 'queue'];
 let nodesModule = null;
 
 /** Uncaught errors show on the page (and still reach the console). */
@@ -50,6 +50,17 @@ function loadNodes() {
   return nodesModule;
 }
 
+// The gallery and the queue load when first opened (the first load stays small).
+const lazy = {};
+const LAZY = { gallery: ['./views/gallery.js', 'initGallery'], queue: ['./views/queue.js', 'initQueue'] };
+function loadLazy(view) {
+  if (!lazy[view]) {
+    const [path, init] = LAZY[view];
+    lazy[view] = import(path).then((mod) => mod[init]($('#view-' + view)));
+  }
+  return lazy[view];
+}
+
 function showView(name) {
   const view = VIEWS.includes(name) ? name : 'studio';
   state.view = view;
@@ -61,6 +72,7 @@ function showView(name) {
   document.body.dataset.view = view;
   if (location.hash !== '#' + view) window.history.replaceState(null, '', '#' + view);
   if (view === 'nodes') loadNodes();
+  if (LAZY[view]) loadLazy(view);
 }
 
 function buildShell() {
@@ -76,7 +88,6 @@ function buildShell() {
   initComposer($('#composer'));
   initResults($('#stage'));
   initRail($('#rail'));
-  initGallery($('#view-gallery'));
   initViewer(document.body);
 }
 
@@ -160,6 +171,7 @@ async function boot() {
   // A welcoming first view: the prompt is ready to type into (not on touch: no surprise keyboard).
   if (state.view === 'studio' && hasKeyboard()) $('#prompt').focus({ preventScroll: true });
   startPolling();
+  startLive();
   history.loadMore().catch((err) => toast(t('gallery.loadFailed', { message: err.message }),
     { kind: 'error' }));
   document.documentElement.dataset.readyMs = String(Math.round(performance.now()));

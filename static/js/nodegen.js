@@ -65,6 +65,18 @@ function succeed(node, payload) {
   emit('history:refresh');
 }
 
+// A page being left (reload, navigation) cuts its streams; the jobs go on server-side and the
+// next page reconciles them, so a cut seen while leaving is not a failure to save.
+let leaving = false;
+for (const name of ['beforeunload', 'pagehide']) {
+  window.addEventListener(name, () => {
+    leaving = true;
+  });
+}
+window.addEventListener('pageshow', () => {
+  leaving = false;
+});
+
 /** Generate one node's image; resolves when it is done, failed or canceled. */
 export async function generateNode(id) {
   const node = graph.nodes.get(id);
@@ -122,7 +134,7 @@ export async function generateNode(id) {
     });
     if (!settled) fail(node, new ApiError('The stream ended without a result', { code: 'STREAM_CUT' }));
   } catch (err) {
-    if (!settled) {
+    if (!settled && !(leaving && !(job && job.canceled))) {
       fail(graph.nodes.get(id) || node, (job && job.canceled) || err.name === 'AbortError'
         ? new ApiError('', { code: 'CANCELED' }) : err);
     }

@@ -48,6 +48,7 @@
  * @property {string|null} [hint] what the user can do about it
  * @property {{code: string, message?: string, model?: string}[]} [warnings]
  * @property {{id: string, path: string}[]} [modelPaths] the render path of each model
+ * @property {Record<string, string>} [knownPaths] render paths learned from earlier images
  * @property {any} [quota] the proxy's usage figures (`primary.usedPercent`, `resetAt`)
  * @property {string} [provider] `oauth` or `offline`
  */

@@ -6,7 +6,7 @@
 // Must not: call the generation API itself (it hands a request to jobs.js).
 import { h, tx, clear, iconButton, toast } from '../dom.js';
 import { t } from '../i18n.js';
-import { prefs, on, emit, imageModels } from '../state.js';
+import { prefs, on, emit, imageModels, state } from '../state.js';
 import { PRESETS, parseSize, sizeProblems, nearestValidSize } from '../sizes.js';
 import { prepareImage } from '../images.js';
 import { references } from './references.js';
@@ -209,8 +209,16 @@ function setMode(mode) {
   save();
 }
 
+/** A model's render path (hosted tool or Images API), when the server knows it. */
+function pathOf(model) {
+  const row = (state.oauth.modelPaths || []).find((p) => p && p.id === model);
+  const path = row ? row.path : (state.oauth.knownPaths || {})[model];
+  return path === 'images' || path === 'responses' ? path : null;
+}
+
 function buildModels() {
-  groups.model.draw(imageModels().map((m) => ({ value: m, label: m })));
+  groups.model.draw(imageModels().map((m) => ({ value: m, label: m,
+    subKey: pathOf(m) ? 'composer.path.' + pathOf(m) : null })));
 }
 
 function hint() {
@@ -293,6 +301,7 @@ export function initComposer(root) {
   on('oauth', buildModels);
   on('lang', () => {
     for (const g of Object.values(groups)) if (g.options.length) g.draw(g.options);
+    buildModels();
     els.customW.setAttribute('aria-label', t('size.width'));
     els.customH.setAttribute('aria-label', t('size.height'));
     renderSizeCheck();

@@ -1,6 +1,7 @@
 // views/gallery.js — the full gallery, virtualized: only the rows in view (plus a margin) are
 // in the DOM, so 50,000 images keep a small page. Date headers (Today, Yesterday, This week,
-// then months), search over prompts and file names, grouping by session, keyboard navigation
+// then months), search and filters served by the server (views/galleryfilter.js: the listing is
+// a separate makeHistory() while any filter is set), live updates (history.js), grouping by session, keyboard navigation
 // without focusing an image (arrows, Home/End, Enter opens, Delete, Esc), multi-select (Ctrl/⌘
 // click, Shift range, select all) with a bulk bar (delete with one Undo), empty and no-match
 // states. Must not: request full-size images for tiles (thumbnails only).
@@ -10,7 +11,8 @@ import { layoutOf, sectionTitle, HEAD_H } from './gallerylayout.js';
 import { picked, pickClick, bulkBar, renderBulk, bulkDelete } from './gallerypick.js';
 import { on, emit, state } from '../state.js';
 import { api } from '../api.js';
-import { history, matches, thumbOf } from '../history.js';
+import { history, makeHistory, dropHistory, thumbOf } from '../history.js';
+import { filterBar, filterKey, clearFilters, learn, redrawFilters, searchBox } from './galleryfilter.js';
 
 const OVERSCAN = 400;
 let lastTop = 0;
@@ -23,23 +25,31 @@ let layout = { rows: [], height: 0, cols: 1, size: 140 };
 let selected = -1; // keyboard cursor
 let grouped = false;
 let titles = {};
-let searching = false;
 let frame = 0;
+let params = {}; // the filter bar's query parameters
+let list = history; // the listing shown: the whole gallery, or a filtered one
 const live = new Map(); // row index -> element in the DOM (dataset.key says what it shows)
 
 const active = () => state.view === 'gallery' && !document.querySelector('.viewer:not([hidden])');
 
 export const galleryOrder = () => shown.map((r) => r.filename);
 
+let laidOut = null; // the listing `layout` was made for: a new page of it only adds rows
 function computeLayout() {
-  const out = layoutOf(shown, { width: els.scroll.clientWidth - 2, grouped,
-    missing: els.search.value.trim() ? 0 : Math.max(0, (history.total || 0) - history.items.length) });
+  const out = layoutOf(shown, { width: els.scroll.clientWidth - 2, grouped, prev: laidOut === list ? layout : null,
+    missing: Math.max(0, (filtering() ? list.filteredTotal || 0 : list.total || 0) - list.items.length) });
+  laidOut = list;
   shown = out.shown;
   return out;
 }
 
 function rowEl(r) {
   if (r.head != null) return h('h2', { class: 'gallery-head', text: sectionTitle(r.head, grouped, titles) });
+  if (fast) { // a fling: one light element per row (tile-shaped stripes), tiles once it settles
+    return h('div', { class: 'gallery-row gallery-skeleton', 'aria-hidden': 'true', style: {
+      height: layout.size + 'px', width: r.items.length * (layout.size + 8) + 'px',
+      backgroundSize: (layout.size + 8) + 'px 100%' } });
+  }
   const el = h('div', { class: 'gallery-row' });
   for (const i of r.items) {
     const row = shown[i];
@@ -47,8 +57,7 @@ function rowEl(r) {
       dataset: { filename: row.filename, index: String(i) }, title: row.prompt || row.filename,
       'aria-pressed': picked.has(row.filename) ? 'true' : 'false',
       style: { width: layout.size + 'px', height: layout.size + 'px' } },
-    h('img', { src: fast ? null : thumbOf(row), 'data-src': fast ? thumbOf(row) : null,
-      decoding: 'async', width: 128, height: 128,
+    h('img', { src: thumbOf(row), decoding: 'async', width: 128, height: 128,
       alt: row.prompt || row.filename }), row.provider === 'offline'
       ? h('span', { class: 'badge offline-badge', text: t('provider.offline') }) : null));
   }
@@ -57,18 +66,12 @@ function rowEl(r) {
 
 /** What a row shows: rows that show the same thing survive a re-layout (a new page). */
 function rowKey(r) {
-  if (r.head != null) return 'h:' + r.head + ':' + r.top;
+  if (r.head != null) return 'h:' + r.head + ':' + r.top + ':' + document.documentElement.lang;
   return r.top + ':' + layout.size + ':' + r.items.map((i) => shown[i].filename).join('|');
 }
 
-/** After a fling, the tiles left on screen get their thumbnails. */
-function fillImages() {
-  fast = false;
-  for (const img of els.grid.querySelectorAll('img[data-src]')) {
-    img.src = img.dataset.src;
-    img.removeAttribute('data-src');
-  }
-}
+/** After a fling, the rows left on screen get their tiles. */
+const settled = () => { fast = false; paint(); };
 
 function paint() {
   frame = 0;
@@ -76,7 +79,7 @@ function paint() {
   lastTop = els.scroll.scrollTop;
   fast = moved > els.scroll.clientHeight;
   clearTimeout(settle);
-  if (fast) settle = setTimeout(fillImages, 120);
+  if (fast) settle = setTimeout(settled, 120);
   const top = els.scroll.scrollTop - OVERSCAN;
   const bottom = els.scroll.scrollTop + els.scroll.clientHeight + OVERSCAN;
   const want = new Set();
@@ -90,9 +93,10 @@ function paint() {
   }
   for (let i = lo; i < rows.length && rows[i].top < bottom; i += 1) {
     want.add(i);
-    const key = rowKey(rows[i]);
+    const real = rowKey(rows[i]);
+    const key = fast && rows[i].head == null ? 'sk:' + real : real;
     const have = live.get(i);
-    if (have && have.dataset.key !== key) {
+    if (have && have.dataset.key !== key && have.dataset.key !== real) { // a real row stays
       have.remove();
       live.delete(i);
     }
@@ -112,7 +116,7 @@ function paint() {
   }
   markSelected();
   const last = rows[rows.length - 1];
-  if (!history.done && (!last || last.top < bottom + OVERSCAN) && state.view === 'gallery') loadMore();
+  if (!list.done && (!last || last.top < bottom + OVERSCAN) && state.view === 'gallery') loadMore();
 }
 
 const schedule = () => {
@@ -124,7 +128,7 @@ async function loadMore() {
   if (pendingLoad) return;
   pendingLoad = true;
   try {
-    await history.loadMore(PAGE); // joins a load already under way
+    await list.loadMore(PAGE); // joins a load already under way
   } catch (_) {
     return; // the count shows what was loaded; the next scroll tries again
   } finally {
@@ -133,45 +137,51 @@ async function loadMore() {
   schedule(); // still short of the viewport (tall screens, fast scrolling): the next page
 }
 
+const filtering = () => Object.keys(params).length > 0;
+
+/** The filter bar changed: a new listing from the server, the virtual list from its top. */
+function setFilters(next) {
+  if (filterKey(next) === filterKey(params)) return;
+  params = next;
+  if (list !== history) dropHistory(list);
+  list = filtering() ? makeHistory(params, 'history:filtered') : history;
+  for (const el of live.values()) el.remove();
+  live.clear();
+  selected = -1;
+  picked.clear();
+  els.scroll.scrollTop = 0;
+  lastTop = 0;
+  els.grid.dataset.filters = filterKey(params);
+  render();
+  if (state.view === 'gallery' && list.items.length === 0 && !list.done) loadMore();
+}
+
 function render() {
   if (!els.grid) return;
-  const query = els.search.value.trim();
   const keep = selected >= 0 ? shown[selected] : null;
-  shown = query ? history.items.filter((row) => matches(row, query)) : history.items.slice();
+  shown = list.items.slice();
+  // Filter options learn from the newest rows; favourites once rows carry `favorite`.
+  learn(history.items.slice(0, 200), history.items.length > 0 && 'favorite' in history.items[0]);
   layout = computeLayout();
   els.grid.style.height = layout.height + 'px';
   els.grid.dataset.columns = String(layout.cols);
   els.grid.dataset.count = String(shown.length);
-  els.grid.dataset.done = String(history.done);
+  els.grid.dataset.done = String(list.done);
   selected = keep ? shown.indexOf(keep) : -1;
   const total = history.total != null ? history.total : history.items.length;
-  els.count.textContent = query
-    ? t(history.done ? 'gallery.matches' : 'gallery.searching', { n: shown.length, loaded: history.items.length, total })
-    : t('gallery.count', { n: history.items.length, total });
-  els.empty.hidden = !(history.done && shown.length === 0);
+  els.count.textContent = filtering()
+    ? t('gallery.filtered', { n: list.filteredTotal != null ? list.filteredTotal : shown.length, total })
+    : t('gallery.count', { n: list.items.length, total });
+  els.empty.hidden = !(list.done && shown.length === 0);
   clear(els.empty);
   if (!els.empty.hidden) {
-    els.empty.append(tx('p', query ? 'gallery.noMatch' : 'gallery.empty'),
-      query ? tx('button', 'gallery.clearSearch', { type: 'button', class: 'btn', onclick: () => {
-        els.search.value = '';
-        render();
-      } }) : tx('button', 'gallery.toStudio', { type: 'button', class: 'btn btn-primary', onclick: () => emit('view', 'studio') }));
+    els.empty.append(tx('p', filtering() ? 'gallery.noMatch' : 'gallery.empty'),
+      filtering() ? tx('button', 'gallery.clearSearch', { type: 'button', class: 'btn', id: 'gallery-clear',
+        onclick: clearFilters })
+        : tx('button', 'gallery.toStudio', { type: 'button', class: 'btn btn-primary', onclick: () => emit('view', 'studio') }));
   }
   renderBulk();
   paint();
-  if (query && !history.done) searchAll();
-}
-
-async function searchAll() {
-  if (searching) return;
-  searching = true;
-  try {
-    while (els.search.value.trim() && !history.done) await history.loadMore(PAGE);
-  } catch (_) {
-    // a failed page ends the search; the count shows what was searched
-  } finally {
-    searching = false;
-  }
 }
 
 function markSelected() {
@@ -208,9 +218,8 @@ function select(index) {
 
 function openSelected() {
   if (selected < 0) return;
-  const query = els.search.value.trim();
   // Unfiltered, the viewer walks the whole gallery (and loads pages as it goes).
-  emit('viewer:open', { rows: query || grouped ? shown : history.items, index: selected, onMove: (i) => select(i) });
+  emit('viewer:open', { rows: filtering() || grouped ? shown : history.items, index: selected, onMove: (i) => select(i) });
 }
 
 function onTileClick(event) {
@@ -237,8 +246,8 @@ function onKey(event) {
   }
   if (event.ctrlKey || event.metaKey) return;
   if (isTyping(event)) {
-    if (event.key === 'Escape' && event.target === els.search) els.search.blur();
-    if (event.key !== 'ArrowDown' || event.target !== els.search) return;
+    if (event.key === 'Escape' && event.target === searchBox()) searchBox().blur();
+    if (event.key !== 'ArrowDown' || event.target !== searchBox()) return;
   }
   const moves = { ArrowRight: 1, ArrowLeft: -1, ArrowDown: layout.cols, ArrowUp: -layout.cols };
   if (event.key in moves) select(selected < 0 ? 0 : selected + moves[event.key]);
@@ -272,9 +281,7 @@ async function loadTitles() {
 }
 
 export function initGallery(root) {
-  els.search = h('input', { type: 'search', id: 'gallery-search', class: 'input',
-    'data-i18n-placeholder': 'gallery.search', placeholder: t('gallery.search'),
-    'aria-label': t('gallery.search'), 'data-i18n-label': 'gallery.search', oninput: render });
+  const filters = filterBar(setFilters);
   const groupBox = h('input', { type: 'checkbox', id: 'gallery-group', onchange: () => {
     grouped = groupBox.checked;
     if (grouped) loadTitles();
@@ -290,14 +297,16 @@ export function initGallery(root) {
     renderBulk();
   }, remove: () => bulkDelete(shown) });
   root.append(h('div', { class: 'gallery-toolbar' },
-    tx('h1', 'gallery.title', { id: 'gallery-h1', class: 'section-title' }), els.search,
+    tx('h1', 'gallery.title', { id: 'gallery-h1', class: 'section-title' }),
     h('label', { class: 'check' }, groupBox, tx('span', 'gallery.group')), els.count,
-    tx('p', 'gallery.keys', { class: 'muted small keys-hint' })), els.bulk, els.empty, els.scroll);
+    tx('p', 'gallery.keys', { class: 'muted small keys-hint' })), filters, els.bulk, els.empty, els.scroll);
   on('history', render);
-  on('lang', render);
+  on('history:filtered', render);
+  on('oauth', redrawFilters);
+  on('lang', () => { redrawFilters(); render(); });
   on('view', (view) => {
     if (view === 'gallery') {
-      if (history.items.length === 0) loadMore();
+      if (list.items.length === 0) loadMore();
       requestAnimationFrame(render);
     }
   });
@@ -305,5 +314,5 @@ export function initGallery(root) {
     if (state.view === 'gallery') render();
   }).observe(els.scroll);
   document.addEventListener('keydown', onKey);
-  render();
+  render(); // first opened now (main.js loads the gallery on demand)
 }

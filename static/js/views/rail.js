@@ -3,7 +3,7 @@
 // as far as it is scrolled. Also the tile builder. Must not: load full-size images for tiles.
 import { h, tx, clear, dayGroup } from '../dom.js';
 import { t } from '../i18n.js';
-import { on, emit } from '../state.js';
+import { on, emit, state } from '../state.js';
 import { history, thumbOf } from '../history.js';
 
 export const GROUPS = ['today', 'yesterday', 'week', 'earlier'];
@@ -52,7 +52,14 @@ function open(row) {
   emit('viewer:open', { rows: history.items, index: Math.max(0, index) });
 }
 
+let stale = false; // pages that landed while another view was shown (the gallery's scroll)
+
 function render() {
+  if (state.view !== 'studio') {
+    stale = true;
+    return;
+  }
+  stale = false;
   const now = Date.now();
   const buckets = { today: [], yesterday: [], week: [], earlier: [] };
   for (const row of history.items.slice(0, limit)) buckets[dayGroup(row.createdAt, now)].push(row);
@@ -102,6 +109,9 @@ export function initRail(container) {
       'data-i18n': 'rail.all', onclick: () => emit('view', 'gallery') })), root);
   on('history', render);
   on('lang', render);
+  on('view', (view) => {
+    if (view === 'studio' && stale) requestAnimationFrame(render);
+  });
   new IntersectionObserver((entries) => {
     if (entries.some((e) => e.isIntersecting)) fill(root, sentinel);
   }, { root, rootMargin: '400px' }).observe(sentinel);

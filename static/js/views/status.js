@@ -29,6 +29,7 @@ async function refreshOauth() {
     reason: data.reason || null, hint: data.hint || null,
     warnings: Array.isArray(data.warnings) ? data.warnings : [],
     modelPaths: Array.isArray(data.modelPaths) ? data.modelPaths : [],
+    knownPaths: data.knownPaths && typeof data.knownPaths === 'object' ? data.knownPaths : {},
     quota: data.quota || null, provider: data.provider || 'oauth' };
   renderOauth();
   renderLogin();
