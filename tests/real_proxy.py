@@ -173,7 +173,7 @@ def _sh(text: str) -> str:
     return "'" + text.replace("'", "'\\''") + "'"
 
 
-def wait_gone(kit: RealProxyKit, timeout: float = 15.0) -> List[int]:
+def wait_gone(kit: RealProxyKit, timeout: float = 60.0) -> List[int]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         left = kit.leftovers()

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from helpers import ROOT, base_env
+from helpers import ROOT, base_env, wait_until
 
 from ima2_lib.config import SETTINGS, ConfigError, js_number, load_config, parse_size
 
@@ -162,13 +162,12 @@ def test_serve_flags_override_env(tmp):
     other = os.path.join(tmp, "other-state")
     proc = ServeProcess(env, ("--port", "0", "--config-dir", other))
     try:
-        import time
-
-        deadline = time.monotonic() + 10
         path = os.path.join(other, "server.json")
-        while not os.path.exists(path):
-            assert time.monotonic() < deadline and proc.proc.poll() is None, proc.output
-            time.sleep(0.02)
+
+        def advertised() -> bool:
+            assert proc.proc.poll() is None, proc.output
+            return os.path.exists(path)
+        wait_until(advertised, message="server.json in --config-dir")
     finally:
         proc.stop()
     assert not os.path.exists(os.path.join(env["IMA2_CONFIG_DIR"], "server.json"))
