@@ -76,16 +76,16 @@ def test_gallery_of_300_scrolls_searches_navigates_deletes_and_undoes(studio_fac
     # Keyboard navigation with the focus on the page, not on an image.
     page.eval_on_selector("#gallery-search", "el => el.blur()")
     page.keyboard.press("Home")
-    assert selected(page) == names[0]
+    wait_for(lambda: selected(page) == names[0], message="selected names[0]")
     page.keyboard.press("ArrowRight")
     page.keyboard.press("ArrowRight")
-    assert selected(page) == names[2]
+    wait_for(lambda: selected(page) == names[2], message="selected names[2]")
     columns = int(page.get_attribute("#gallery-grid", "data-columns"))
     assert columns > 1
     page.keyboard.press("ArrowDown")
-    assert selected(page) == names[2 + columns]
+    wait_for(lambda: selected(page) == names[2 + columns], message="selected names[2 + columns]")
     page.keyboard.press("End")
-    assert selected(page) == names[-1]
+    wait_for(lambda: selected(page) == names[-1], message="selected names[-1]")
     page.keyboard.press("Home")
     assert page.evaluate("() => !document.activeElement.classList.contains('tile')")
 
