@@ -93,16 +93,16 @@ def test_gallery_of_300_scrolls_searches_navigates_deletes_and_undoes(studio_fac
     page.keyboard.press("Enter")
     viewer_image = "#viewer-image"
     page.wait_for_selector(viewer_image)
-    assert page.get_attribute(viewer_image, "data-filename") == names[0]
+    wait_for(lambda: page.get_attribute(viewer_image, "data-filename") == names[0], message="viewer shows names[0]")
     page.keyboard.press("ArrowRight")
     page.keyboard.press("ArrowRight")
-    assert page.get_attribute(viewer_image, "data-filename") == names[2]
+    wait_for(lambda: page.get_attribute(viewer_image, "data-filename") == names[2], message="viewer shows names[2]")
     assert page.inner_text("#viewer-position") == "3 / 300"
     page.keyboard.press("ArrowLeft")
-    assert page.get_attribute(viewer_image, "data-filename") == names[1]
+    wait_for(lambda: page.get_attribute(viewer_image, "data-filename") == names[1], message="viewer shows names[1]")
     assert "thumb=" not in page.get_attribute(viewer_image, "src")  # the viewer shows the full image
     page.keyboard.press("End")
-    assert page.get_attribute(viewer_image, "data-filename") == names[-1]
+    wait_for(lambda: page.get_attribute(viewer_image, "data-filename") == names[-1], message="viewer shows names[-1]")
     page.keyboard.press("Escape")
     page.wait_for_selector("#viewer", state="hidden")
 
@@ -114,7 +114,7 @@ def test_gallery_of_300_scrolls_searches_navigates_deletes_and_undoes(studio_fac
     page.click("#viewer .actions .danger")
     wait_for(lambda: not os.path.exists(os.path.join(studio.generated, target)), message="trashed")
     wait_for(lambda: target not in tile_names(page), message="tile removed")
-    assert page.get_attribute(viewer_image, "data-filename") == names[8]
+    wait_for(lambda: page.get_attribute(viewer_image, "data-filename") == names[8], message="viewer shows names[8]")
     page.keyboard.press("Escape")
     page.click(".toast .toast-action")
     wait_for(lambda: os.path.exists(os.path.join(studio.generated, target)), message="restored")
@@ -148,7 +148,7 @@ def test_rail_groups_by_day_and_loads_every_page(studio_factory: Any) -> None:
     page.wait_for_selector("#rail-status:has-text('All 130 images shown')")
     # A click on a rail tile opens the viewer on that image.
     page.click('#rail-scroll .tile[data-filename="%s"]' % names[4])
-    assert page.get_attribute("#viewer-image", "data-filename") == names[4]
+    wait_for(lambda: page.get_attribute("#viewer-image", "data-filename") == names[4], message="viewer shows names[4]")
     page.keyboard.press("Escape")
 
 
