@@ -206,6 +206,24 @@ class ServeProcess:
             self.proc.wait(5)
 
 
+def require_npm_tool(path: Optional[str], what: str) -> None:
+    """Skip when a test-only npm tool (``path``, or just Node when None) is missing; fail
+    instead under IMA2_REQUIRE_NPM_TOOLS=1 (CI installs them with `npm ci` in tests/npm)."""
+    import shutil
+
+    import pytest
+
+    missing = None
+    if path is not None and not os.path.exists(path):
+        missing = "%s is not installed (run `npm ci` in tests/npm)" % what
+    elif shutil.which("node") is None:
+        missing = "node is not on PATH"
+    if missing:
+        if os.environ.get("IMA2_REQUIRE_NPM_TOOLS") == "1":
+            pytest.fail("IMA2_REQUIRE_NPM_TOOLS=1 but " + missing)
+        pytest.skip(missing)
+
+
 def sigint_default() -> None:
     """``preexec_fn`` of a child the test interrupts with SIGINT: a shell script's background
     job (CI runners, `cmd &`) starts with SIGINT ignored, which Python children inherit, and

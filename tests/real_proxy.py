@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import stat
 import subprocess
@@ -24,10 +23,9 @@ import threading
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
-import pytest
 
 from fake_codex import FakeCodex
-from helpers import base_env
+from helpers import base_env, require_npm_tool
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 PROXY_BIN = os.path.join(TESTS, "npm", "node_modules", ".bin", "openai-oauth")
@@ -38,15 +36,7 @@ _BANNER = re.compile(r"(?:endpoint ready at|already running at)\s+(http://\S+?)/
 
 def require_proxy() -> None:
     """Skip (or fail under IMA2_REQUIRE_NPM_TOOLS=1) when the real proxy is not installed."""
-    missing = None
-    if not os.path.exists(PROXY_BIN):
-        missing = "tests/npm/node_modules is missing (run `npm ci` in tests/npm)"
-    elif shutil.which("node") is None:
-        missing = "node is not on PATH"
-    if missing:
-        if os.environ.get("IMA2_REQUIRE_NPM_TOOLS") == "1":
-            pytest.fail("IMA2_REQUIRE_NPM_TOOLS=1 but " + missing)
-        pytest.skip(missing)
+    require_npm_tool(PROXY_BIN, "the real openai-oauth proxy")
 
 
 class RealProxyKit:

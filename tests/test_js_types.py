@@ -10,26 +10,16 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 
-import pytest
-from helpers import ROOT
+from helpers import ROOT, require_npm_tool
 
 TSC = os.path.join(ROOT, "tests", "npm", "node_modules", ".bin", "tsc")
 JSCONFIG = os.path.join(ROOT, "static", "jsconfig.json")
 
 
 def _require_tsc() -> None:
-    missing = None
-    if not os.path.exists(TSC):
-        missing = "typescript is not installed (run `npm ci` in tests/npm)"
-    elif shutil.which("node") is None:
-        missing = "node is not on PATH"
-    if missing:
-        if os.environ.get("IMA2_REQUIRE_NPM_TOOLS") == "1":
-            pytest.fail("IMA2_REQUIRE_NPM_TOOLS=1 but " + missing)
-        pytest.skip(missing)
+    require_npm_tool(TSC, "typescript")
 
 
 def _tsc(*args: str) -> subprocess.CompletedProcess:
