@@ -491,10 +491,22 @@ class JobQueue:
     def _deadline(self, plan: Plan) -> None:
         plan.job.cancel.cancel(pipeline.DEADLINE_REASON)
 
-    def _named(self, handle: Handle, name: str) -> None:
-        with self._locked():
+    def _named(self, handle: Handle, name: str) -> Callable[[], None]:
+        """Journal ``name`` as pending on its own thread, so the fsyncs overlap the
+        sidecar's; the pipeline calls the returned ``wait`` before the image is published
+        (a crash before that leaves at most an orphan sidecar, removed at the next start)."""
+        with self._lock:
             handle.record["pending"] = list(handle.record.get("pending") or []) + [name]
-            self._write(handle.record)
+            try:
+                data = dumps(handle.record)
+            except Exception as exc:  # noqa: BLE001 - no job content may kill the caller
+                self.app.log.warn("jobs", "journal_write_failed", id=handle.id, error=exc)
+                return lambda: None
+            version = next(self._versions)
+        writer = threading.Thread(target=self._commit, args=(handle.id, version, data),
+                                  daemon=True, name="ima2-journal")
+        writer.start()
+        return writer.join
 
     def _quota_requeue(self, handle: Handle, outcome: Outcome) -> bool:
         """A queued job rejected by a 429: pause the queue until the reset, queue it again
