@@ -71,7 +71,17 @@ def first_load(browser, url):
     ready = float(page.evaluate("document.documentElement.dataset.readyMs"))
     page.wait_for_function("performance.getEntriesByType('navigation')[0].loadEventEnd > 0")
     load = float(page.evaluate("performance.getEntriesByType('navigation')[0].loadEventEnd"))
-    count = int(page.evaluate("performance.getEntriesByType('resource').length + 1"))
+    count = page.evaluate("""() => {
+      const kinds = { code: 1, api: 0, images: 0, other: 0 };  // code: the document itself
+      for (const e of performance.getEntriesByType('resource')) {
+        const path = new URL(e.name).pathname;
+        if (/\\.(js|css)$/.test(path)) kinds.code++;
+        else if (path.startsWith('/api/')) kinds.api++;
+        else if (path.startsWith('/generated/') || e.initiatorType === 'img') kinds.images++;
+        else kinds.other++;
+      }
+      return kinds;
+    }""")
     page.wait_for_load_state("networkidle")
     context.close()
     return ready, sum(sizes.values()), load, count
@@ -195,10 +205,13 @@ def main() -> int:
             print("first load to interactive (data-ready): median %.0f ms (min %.0f, max %.0f, "
                   "n=%d)   target <= 500 ms" % (statistics.median(ready), min(ready), max(ready),
                                                 RUNS))
-            print("first load, load event: median %.0f ms (min %.0f, max %.0f), %d requests "
-                  "before it   target <= ima2-gen's 187-325 ms (issue 19), no module waterfall"
-                  % (statistics.median(load_events), min(load_events), max(load_events),
-                     loads[0][3]))
+            kinds = loads[0][3]
+            print("first load, load event: median %.0f ms (min %.0f, max %.0f)   target <= "
+                  "ima2-gen's 187-325 ms (issue 19), no module waterfall"
+                  % (statistics.median(load_events), min(load_events), max(load_events)))
+            print("  requests by then: %d HTML/JS/CSS (modulepreloaded, parallel), %d API, "
+                  "%d images, %d other" % (kinds["code"], kinds["api"], kinds["images"],
+                                           kinds["other"]))
             print("  load average %s" % " ".join(open("/proc/loadavg").read().split()[:3])
                   if os.path.exists("/proc/loadavg") else "  load average n/a")
             first, tiles, full = gallery(browser, server.url)
