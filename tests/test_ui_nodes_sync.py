@@ -194,3 +194,17 @@ def test_style_sheet_extraction_unavailable_hint(studio_factory: Any) -> None:
     code = page.inner_text("#sheet-message p")
     assert "STYLE_SHEET_NO_KEY" in code or "OAUTH_UNAVAILABLE" in code, code
     assert "npx openai-oauth" in message.inner_text() or "api-key" in message.inner_text()
+
+
+def test_style_sheet_badge_follows_the_language(studio: Any) -> None:
+    """The badge was set once from the server's answer and stayed in the first language."""
+    page = open_nodes(studio)
+    badge = "#sheet-state"
+    page.wait_for_function("document.querySelector('#sheet-state').textContent === 'off'")
+    page.select_option("#lang", "ko")
+    page.wait_for_function("document.documentElement.lang === 'ko'")
+    page.wait_for_function("document.querySelector('#sheet-state').textContent === '꺼짐'")
+    page.select_option("#lang", "en")
+    page.wait_for_function("document.documentElement.lang === 'en'")
+    page.wait_for_function("document.querySelector('#sheet-state').textContent === 'off'")
+    assert page.inner_text(badge) == "off"
