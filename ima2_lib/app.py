@@ -31,7 +31,8 @@ from .security import COOKIE_NAME, Security, is_loopback_host, is_wildcard_host
 from .services.events import EventBus
 from .static import StaticFiles
 from .store import (PROCESS_STARTED, FolderLock, atomic_write, ensure_dir,
-                    ensure_private_dir, read_json, sweep_stale_temps, write_json)
+                    ensure_private_dir, mark_clean_stop, read_json, sweep_stale_temps,
+                    unchanged_since_clean_stop, write_json)
 
 if TYPE_CHECKING:  # built in ``_build_services``, imported there (cold start, issue 19)
     from .services.generation import GenerationService
@@ -53,6 +54,7 @@ _S = TypeVar("_S")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _QUIET_PATHS = ("/api/health", "/api/inflight")
 SHARE_PREFIX = "/s/"  # share links (routes/shares.py): their token is in the path
+CLEAN_STOP_FILE = "clean-stop.json"  # see store.mark_clean_stop
 STATIC_ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "static")
 
 
@@ -371,8 +373,13 @@ class App:
                                   error=exc)
         if self.advertising:
             self.remove_advertisement()
+        if self.owns_folder and self.active_job_count() == 0:
+            mark_clean_stop(self._clean_stop_path(), self.config.generated_dir)
         self.folder_lock.release()
         self.owns_folder = False
+
+    def _clean_stop_path(self) -> str:
+        return os.path.join(self.config.config_dir, CLEAN_STOP_FILE)
 
     def sweep_leftovers(self) -> None:
         """Start-up (folder lock held): temp files whose writer died, and sidecars whose image
@@ -381,11 +388,17 @@ class App:
         from .services.saving import remove_orphan_sidecars
 
         config = self.config
-        folders = [config.config_dir, config.generated_dir, config.trash_dir,
-                   os.path.join(config.config_dir, "sessions")]
-        removed = sweep_stale_temps(folders)
+        # Listing a 100,000-image gallery twice was most of a restart: skipped when the
+        # gallery is as the last clean stop left it (store.unchanged_since_clean_stop).
+        gallery = not unchanged_since_clean_stop(self._clean_stop_path(),
+                                                 config.generated_dir)
+        folders = [config.config_dir, config.trash_dir, os.path.join(config.config_dir,
+                                                                     "sessions")]
+        removed = sweep_stale_temps(folders + ([config.generated_dir] if gallery else []))
         if removed:
             self.log.warn("app", "stale_temp_files_removed", count=removed)
+        if not gallery:
+            return
         orphans = remove_orphan_sidecars(config.generated_dir, min(PROCESS_STARTED,
                                                                    time.time() - 5.0),
                                          self._trashed_names())

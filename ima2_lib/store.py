@@ -193,6 +193,46 @@ def sweep_stale_temps(folders: List[str]) -> int:
     return removed
 
 
+# A clean stop records the gallery folder's state, so the next start can skip sweeping it:
+# leftovers (a dead writer's temp file, a sidecar whose image never arrived) can only appear
+# by adding or renaming an entry, which changes the folder's mtime. The record is trusted only
+# when the folder's last change was CLEAN_STOP_SETTLE_S before the stop (coarse timestamps:
+# a later change must fall in another tick), and it is removed when read (a crash during the
+# run that follows leaves none).
+CLEAN_STOP_SETTLE_S = 2.0
+
+
+def mark_clean_stop(marker: str, folder: str) -> None:
+    """At a clean stop (no writer left): record ``folder``'s state in ``marker``."""
+    try:
+        st = os.stat(folder)
+        if time.time() - st.st_mtime < CLEAN_STOP_SETTLE_S:
+            return
+        data = json.dumps({"folder": os.path.realpath(folder), "mtimeNs": st.st_mtime_ns,
+                           "ino": st.st_ino, "dev": st.st_dev}).encode("utf-8")
+        atomic_write(marker, data, mode=0o600, fsync=False)
+    except (OSError, ValueError):
+        pass
+
+
+def unchanged_since_clean_stop(marker: str, folder: str) -> bool:
+    """Whether ``folder`` is as the last clean stop left it (reads and removes ``marker``)."""
+    try:
+        with open(marker, "rb") as handle:
+            data = json.loads(handle.read().decode("utf-8"))
+    except (OSError, ValueError):
+        return False
+    with contextlib.suppress(OSError):
+        os.unlink(marker)
+    try:
+        st = os.stat(folder)
+    except OSError:
+        return False
+    return isinstance(data, dict) and data.get("folder") == os.path.realpath(folder) and \
+        data.get("mtimeNs") == st.st_mtime_ns and data.get("ino") == st.st_ino and \
+        data.get("dev") == st.st_dev
+
+
 def publish_temp(tmp: str, path: str, fsync: bool = True) -> None:
     """Atomically move a ``write_temp`` file to ``path`` (same folder) and persist the rename."""
     os.replace(tmp, path)

@@ -432,7 +432,13 @@ class HistoryIndex:
             # A change within the same timestamp tick as this listing would leave the mtime
             # unchanged: look once more while the folder's mtime is that young. Coarse
             # (whole-second) filesystems need a long window, fine-grained ones a short one.
-            self._dirs[folder] = _Dir(stat.st_mtime_ns, _racy(stat.st_mtime_ns), depth)
+            before = self._dirs.get(folder)
+            settled = _Dir(stat.st_mtime_ns, _racy(stat.st_mtime_ns), depth)
+            self._dirs[folder] = settled
+            if before is None or before.mtime_ns != settled.mtime_ns or \
+                    before.racy != settled.racy:
+                # the snapshot must learn it, or every restart lists this folder again
+                self.version += 1
             known_subdirs = [d for d in self._dirs if d and _parent(d) == folder]
         for sub in known_subdirs:
             if sub.rsplit("/", 1)[-1] not in subdirs:
