@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional,
 
 from ..errors import ApiError, Conflict, NotFound
 from ..log import now_ms
-from ..store import atomic_write, dumps, read_json
+from ..store import atomic_write, dumps, read_json, write_new
 from ..upstream_errors import canceled
 from . import pipeline
 from .callbacks import Callbacks
@@ -219,8 +219,11 @@ class JobQueue:
             if self._written.get(job_id, 0) > version:
                 return  # a newer snapshot of this record is already on disk
             try:
-                atomic_write(self._path(job_id), data, mode=0o600,
-                             fsync=self.app.config.fsync)
+                path, fsync = self._path(job_id), self.app.config.fsync
+                # A job's first entry is a new file: written in place, its data and folder
+                # entry fsynced at once (a torn one reads as "never journaled", which it was)
+                if job_id in self._written or not write_new(path, data, 0o600, fsync):
+                    atomic_write(path, data, mode=0o600, fsync=fsync)
             except Exception as exc:  # noqa: BLE001 - as above
                 self.app.log.warn("jobs", "journal_write_failed", id=job_id,
                                   error=getattr(exc, "strerror", None) or exc)
