@@ -73,7 +73,9 @@ def first_load(browser, url):
     load = float(page.evaluate("performance.getEntriesByType('navigation')[0].loadEventEnd"))
     count = page.evaluate("""() => {
       const kinds = { code: 1, api: 0, images: 0, other: 0 };  // code: the document itself
+      const end = performance.getEntriesByType('navigation')[0].loadEventEnd;
       for (const e of performance.getEntriesByType('resource')) {
+        if (e.startTime > end) continue;  // asked for after the load event
         const path = new URL(e.name).pathname;
         if (/\\.(js|css)$/.test(path)) kinds.code++;
         else if (path.startsWith('/api/')) kinds.api++;
