@@ -12,7 +12,7 @@ import { poll } from '../jobs.js';
 import { createCanvas, NODE_W } from './canvas.js';
 import { buildCard, updateCard, tickCards } from './nodecard.js';
 import { initSessions, pickInitialSession, refreshSessions, renderSessions, askSession } from './sessions.js';
-import { openSheet, readSheet } from './stylesheet.js';
+import { api } from '../api.js';
 
 const POLL_MS = 4000;
 const SLOT_W = NODE_W + 60;
@@ -192,7 +192,7 @@ function notice({ kind, key, vars }) {
 }
 
 async function refreshSheetBadge() {
-  const data = await readSheet(graph.sessionId);
+  const data = await api.styleSheet(graph.sessionId).catch(() => null); // the dialog loads on first use
   const enabled = Boolean(data && data.enabled && data.styleSheet);
   setSheetEnabled(enabled);
   els.sheetState.textContent = t(enabled ? 'nodes.sheetOn' : 'nodes.sheetOff');
@@ -275,7 +275,8 @@ export function initNodes(root) {
     h('button', { type: 'button', class: 'btn btn-small', id: 'nodes-new-root', onclick: newRoot },
       icon('plus'), tx('span', 'nodes.newRoot')),
     els.batch, els.remove,
-    h('button', { type: 'button', class: 'btn btn-small', id: 'nodes-style-sheet', onclick: openSheet },
+    h('button', { type: 'button', class: 'btn btn-small', id: 'nodes-style-sheet',
+      onclick: () => import('./stylesheet.js').then((m) => m.openSheet()) },
       icon('palette'), tx('span', 'nodes.styleSheet'), els.sheetState),
     h('span', { class: 'spacer' }), els.count, els.save);
   els.notice = h('div', { class: 'notice graph-notice', id: 'graph-notice', hidden: true });
