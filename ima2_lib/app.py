@@ -536,6 +536,12 @@ class App:
                       path=req.path[:200], status=status, durationMs=int(duration_ms),
                       client=client_kind(req))
 
+    def openapi_document(self) -> Dict[str, Any]:
+        """The OpenAPI document of this App's routes, served at this App's URL."""
+        from .openapi import build
+
+        return build(self.server_url)
+
     # --- small helpers for services ---------------------------------------------------------
     def json_limit(self) -> int:
         return self.config.body_limit

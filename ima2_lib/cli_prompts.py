@@ -11,7 +11,8 @@ import re
 from typing import Any, Dict, List
 from urllib.parse import quote
 
-from .cli_client import EXIT_OK, Client, ClientError, Output, Usage, collapse, discover
+from .cli_client import (EXIT_OK, Client, ClientError, Output, Usage, collapse, discover,
+                         when)
 
 PROMPT_ID = re.compile(r"^p_[0-9a-f]{16}$")
 # gen flag → generate-body key (the keys a preset's settings may set)
@@ -50,8 +51,6 @@ def apply_preset(body: Dict[str, Any], preset: Dict[str, Any], given: Any) -> Di
 
 
 def _when(ms: Any) -> str:
-    from .cli_commands import _when as when
-
     return when(ms)
 
 

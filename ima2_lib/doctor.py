@@ -7,7 +7,6 @@ Must not: change anything on disk (``--migrate`` is the explicit exception, copy
 """
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import sys
@@ -36,7 +35,7 @@ def _settings_lines(config: Any) -> List[Check]:
 
 def _core_checks(config: Any) -> List[Check]:
     from .app import STATIC_ROOT
-    from .cli import live_server_from_advertisement
+    from .cli_client import live_server_from_advertisement
     from .deps import Features
     from .store import read_json
 
@@ -99,7 +98,7 @@ def _core_checks(config: Any) -> List[Check]:
 def _oauth_lines(config: Any) -> List[Check]:
     """Codex login files (non-secret facts only) and a live probe of the proxy's models."""
     from . import codex
-    from .cli import live_server_from_advertisement
+    from .cli_client import live_server_from_advertisement
     from .deps import Features, make_ssl_context
     from .services.oauth import default_model_warnings, probe
     from .services.oauth import _probe_state as probe_state
@@ -213,18 +212,11 @@ def _write_openapi(path: str, out: Callable[[str], None], err: Callable[[str], N
     return 0
 
 
-def run_doctor(argv: List[str], out: Callable[[str], None], err: Callable[[str], None]) -> int:
+def run_doctor(opts: Any, out: Callable[[str], None], err: Callable[[str], None]) -> int:
+    """``doctor`` with its parsed options (``cli_args``: routes, config_dir, migrate,
+    openapi)."""
     from .config import ConfigError, load_config
 
-    parser = argparse.ArgumentParser(prog="ima2.py doctor", description="Check this install.")
-    parser.add_argument("--routes", action="store_true", help="print the API route table")
-    parser.add_argument("--config-dir", help="state folder to check (default ~/.ima2, "
-                                             "or IMA2_CONFIG_DIR)")
-    parser.add_argument("--migrate", action="store_true",
-                        help="copy images from old ima2-gen folders (never overwrites)")
-    parser.add_argument("--openapi", metavar="FILE",
-                        help="write the OpenAPI 3.1 document of the HTTP API to FILE (- = stdout)")
-    opts = parser.parse_args(argv)
     if opts.openapi:
         return _write_openapi(opts.openapi, out, err)
     if opts.routes:

@@ -1,4 +1,5 @@
-"""``/generated/*``: gallery images served from the generated folder, never anything else.
+"""``/generated/*``: gallery images served from the generated folder, never anything else,
+and their thumbnails (``?thumb=<px>``).
 
 Owns: turning the URL tail into a path *only* after each segment is decoded and checked
 (no ``..``, no dot-files, no backslashes or NUL), containment of the resolved real path in
@@ -16,6 +17,7 @@ from ..errors import ApiError, NotFound, RangeNotSatisfiable
 from ..httpio import Request, Response, StreamResponse
 from ..images import IMAGE_EXTENSIONS, sniff_mime
 from ..router import decode_param
+from ..services.thumbs import HEADER as THUMB_HEADER
 
 if TYPE_CHECKING:
     from ..app import App
@@ -132,8 +134,14 @@ def handle_generated(app: App, req: Request) -> Response:
     if not os.path.isfile(path):
         raise _not_found()
     if req.query_one("thumb") is not None:
-        from .thumbs import thumbnail_response  # thumbs.py imports this module
-
         return thumbnail_response(app, req, relative, path)
     cache = "public, max-age=%d, immutable" % max(0, app.config.static_max_age // 1000)
     return serve_file(req, path, cache)
+
+
+def thumbnail_response(app: App, req: Request, relative: str, path: str) -> Response:
+    """``?thumb=<px>`` of a validated, resolved gallery file: the thumbnails service picks the
+    file that answers (a cached thumbnail, or the original) and says which in a header."""
+    served, mime, state = app.history.thumbs.thumbnail(relative, path, req.query_one("thumb"))
+    cache = "public, max-age=%d, immutable" % max(0, app.config.static_max_age // 1000)
+    return serve_file(req, served, cache, mime, [(THUMB_HEADER, state)])
