@@ -17,12 +17,13 @@ import time
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, TypeVar
 
 from . import __version__
+from .clock import now_ms
 from .config import Config, load_config
 from .deps import Features
 from .errors import ApiError, InternalError, MethodNotAllowed, NotFound, disk_full_error, error_body
 from .hooks import Hook
 from .httpio import Request, Response, json_response
-from .log import Logger, now_ms
+from .log import Logger
 from .router import Router
 from .security import COOKIE_NAME, Security, is_loopback_host, is_wildcard_host
 from .services.events import EventBus

@@ -14,7 +14,8 @@ from typing import Any, Callable, Dict, List, Tuple
 
 from . import __version__
 
-Check = Tuple[str, str]  # (mark, text); mark in ✓ ✗ ⚠ ℹ
+Check = Tuple[str, str]  # (level, text); level in ok | fail | warn | info
+MARKS = {"ok": "✓", "fail": "✗", "warn": "⚠", "info": "ℹ"}  # rendered only by run_doctor
 
 
 def _settings_lines(config: Any) -> List[Check]:
@@ -29,7 +30,7 @@ def _settings_lines(config: Any) -> List[Check]:
             shown = repr(value[:40] + "...")
         else:
             shown = repr(value) if not isinstance(value, str) else value
-        lines.append(("ℹ", "%-28s %s  [%s]" % (name, shown, source)))
+        lines.append(("info", "%-28s %s  [%s]" % (name, shown, source)))
     return lines
 
 
@@ -41,57 +42,57 @@ def _core_checks(config: Any) -> List[Check]:
 
     checks: List[Check] = []
     ok_py = sys.version_info >= (3, 9)
-    checks.append(("✓" if ok_py else "✗", "Python %s (needs ≥ 3.9)" % sys.version.split()[0]))
+    checks.append(("ok" if ok_py else "fail", "Python %s (needs ≥ 3.9)" % sys.version.split()[0]))
     index = os.path.join(STATIC_ROOT, "index.html")
-    checks.append(("✓" if os.path.isfile(index) else "✗", "studio files: %s" % index))
+    checks.append(("ok" if os.path.isfile(index) else "fail", "studio files: %s" % index))
     features = Features(config.env)
     for name, ok, detail, what, install in features.table():
         if ok:
-            checks.append(("✓", "%s %s — %s" % (name, detail, what)))
+            checks.append(("ok", "%s %s — %s" % (name, detail, what)))
         elif features.switched_off(name):
-            checks.append(("ℹ", "%s %s — %s not used; to use it: %s" % (name, detail, what,
+            checks.append(("info", "%s %s — %s not used; to use it: %s" % (name, detail, what,
                                                                          install)))
         else:
-            checks.append(("⚠", "%s missing (%s) — %s; install: %s" % (name, detail, what,
+            checks.append(("warn", "%s missing (%s) — %s; install: %s" % (name, detail, what,
                                                                        install)))
     if config.config_file:
-        checks.append(("✓", "config file: %s" % config.config_file))
+        checks.append(("ok", "config file: %s" % config.config_file))
     else:
-        checks.append(("ℹ", "config file: none (defaults; %s)" % config.config_json_path))
+        checks.append(("info", "config file: none (defaults; %s)" % config.config_json_path))
     for warning in config.warnings:
-        checks.append(("⚠", warning))
+        checks.append(("warn", warning))
     # Images are always made through the OAuth proxy; `setup` only records a choice (and an
     # API key for billing / style sheets), so an unset provider is not a problem.
     provider = (config.file_data or {}).get("provider")
-    checks.append(("✓" if provider else "ℹ", "provider: %s" % (
+    checks.append(("ok" if provider else "info", "provider: %s" % (
         provider or "not set — images use the OAuth proxy anyway (`setup --api-key` adds a "
                     "key for billing and style sheets)")))
-    checks.append(("ℹ", "backend port %d (%s), host %s" % (config.port, config.source("port"),
+    checks.append(("info", "backend port %d (%s), host %s" % (config.port, config.source("port"),
                                                           config.host)))
     if config.provider == "offline":
-        checks.append(("ℹ", "image provider: offline (%s) — deterministic local pictures, no "
+        checks.append(("info", "image provider: offline (%s) — deterministic local pictures, no "
                             "proxy is started" % config.source("provider")))
     elif config.oauth_auto_start:
         npx = shutil.which("npx")
-        checks.append(("ℹ" if npx else "⚠", "OAuth proxy auto-start on port %d: %s" % (
+        checks.append(("info" if npx else "warn", "OAuth proxy auto-start on port %d: %s" % (
             config.oauth_proxy_port, "npx found" if npx else
             "npx not found — install Node.js or set IMA2_OAUTH_URL / IMA2_NO_OAUTH_PROXY=1")))
     else:
-        checks.append(("ℹ", "OAuth proxy (external): %s" % config.oauth_base_url))
+        checks.append(("info", "OAuth proxy (external): %s" % config.oauth_base_url))
     for label, path in (("state folder", config.config_dir),
                         ("generated", config.generated_dir), ("trash", config.trash_dir)):
-        checks.append(("ℹ", "%s: %s" % (label, path)))
+        checks.append(("info", "%s: %s" % (label, path)))
     advert = read_json(config.advertise_file, default=None, warn=lambda _m: None)
     if not isinstance(advert, dict):
-        checks.append(("ℹ", "server.json: none (no server running)"))
+        checks.append(("info", "server.json: none (no server running)"))
     else:
         live = live_server_from_advertisement(config.advertise_file)
         if live:
             oauth = advert.get("oauth") if isinstance(advert.get("oauth"), dict) else {}
-            checks.append(("✓", "server running at %s (pid %d); OAuth %s %s" % (
+            checks.append(("ok", "server running at %s (pid %d); OAuth %s %s" % (
                 live["url"], live["pid"], oauth.get("url"), oauth.get("status"))))
         else:
-            checks.append(("ℹ", "server.json is stale (pid %s not serving)" % advert.get("pid")))
+            checks.append(("info", "server.json is stale (pid %s not serving)" % advert.get("pid")))
     return checks
 
 
@@ -112,17 +113,17 @@ def _oauth_lines(config: Any) -> List[Check]:
             continue
         found = True
         if not info.get("readable"):
-            lines.append(("⚠", "Codex auth file %s is not a readable JSON object" % path))
+            lines.append(("warn", "Codex auth file %s is not a readable JSON object" % path))
         elif info.get("expired"):
-            lines.append(("⚠", "Codex auth file %s: access token expired (the proxy refreshes "
+            lines.append(("warn", "Codex auth file %s: access token expired (the proxy refreshes "
                                 "it; if requests fail run `npx openai-oauth login`)" % path))
         else:
-            lines.append(("✓" if info.get("hasAccessToken") else "⚠",
+            lines.append(("ok" if info.get("hasAccessToken") else "warn",
                           "Codex auth file %s: access token %s, refresh token %s" % (
                               path, "present" if info.get("hasAccessToken") else "missing",
                               "present" if info.get("hasRefreshToken") else "missing")))
     if not found:
-        lines.append(("⚠", "not logged in: no ChatGPT login file (~/.codex/auth.json); sign "
+        lines.append(("warn", "not logged in: no ChatGPT login file (~/.codex/auth.json); sign "
                            "in with `npx openai-oauth login`"))
     url = config.oauth_base_url
     advertised: Dict[str, Any] = {}
@@ -140,27 +141,27 @@ def _oauth_lines(config: Any) -> List[Check]:
         state, message = advertised["status"], advertised.get("reason")
     why = " (the proxy says: %s)" % message if message else ""
     if state == "offline":
-        lines.append(("ℹ", "OAuth proxy not running at %s%s (`python3 ima2.py serve` starts it; "
+        lines.append(("info", "OAuth proxy not running at %s%s (`python3 ima2.py serve` starts it; "
                            "IMA2_OAUTH_URL points elsewhere)"
                       % (url, " (ima2 says: %s)" % advertised["reason"]
                          if advertised.get("reason") else "")))
     elif state in ("login_required", "auth_required"):
-        lines.append(("⚠", "not logged in to ChatGPT%s: run `npx openai-oauth login`" % why))
+        lines.append(("warn", "not logged in to ChatGPT%s: run `npx openai-oauth login`" % why))
     elif state == "network_failed":
-        lines.append(("⚠", "network failed: the proxy cannot reach ChatGPT%s" % why))
+        lines.append(("warn", "network failed: the proxy cannot reach ChatGPT%s" % why))
     else:
         models = [m.get("id") for m in (data or {}).get("data", []) if isinstance(m, dict)] \
             if isinstance(data, dict) else []
-        lines.append(("✓", "OAuth proxy at %s is ready (%d models: %s)"
+        lines.append(("ok", "OAuth proxy at %s is ready (%d models: %s)"
                       % (url, len(models), ", ".join(str(m) for m in models))))
         for warning in default_model_warnings(config, models):
-            lines.append(("⚠", warning["message"]))
+            lines.append(("warn", warning["message"]))
     if any(config.env.get(k) for k in ("HTTPS_PROXY", "https_proxy")) \
             and config.env.get("NODE_USE_ENV_PROXY") != "1":
-        lines.append(("ℹ", "HTTPS_PROXY is set: Node's fetch (used by openai-oauth) ignores it "
+        lines.append(("info", "HTTPS_PROXY is set: Node's fetch (used by openai-oauth) ignores it "
                            "unless NODE_USE_ENV_PROXY=1 is set too (export it before "
                            "`python3 ima2.py serve`)"))
-    lines.append(("ℹ", "render path %s (IMA2_IMAGE_PATH), Images API model %s, proxy package %s"
+    lines.append(("info", "render path %s (IMA2_IMAGE_PATH), Images API model %s, proxy package %s"
                   % (config.image_path, config.images_model, config.oauth_package)))
     return lines
 
@@ -178,10 +179,19 @@ def _storage_lines(config: Any) -> List[Check]:
 
 
 def run_migrate(config: Any, out: Callable[[str], None]) -> int:
-    """``doctor --migrate``: copy-only import of old ima2-gen galleries (services/storage)."""
-    from .services.storage import run_migrate as migrate
+    """``doctor --migrate``: copy-only import of old ima2-gen galleries (services/storage),
+    printed as it goes."""
+    from .services.storage import migrate
 
-    return migrate(config, out)
+    out("Copying images from old ima2-gen folders into %s" % config.generated_dir)
+    out("(copy only: existing files are kept, nothing is deleted)")
+    result = migrate(config, lambda rel, why: out("  %s %s: %s" % (MARKS["warn"], rel, why)))
+    out("copied %(copied)d file(s), kept %(skippedExisting)d existing, %(sourcesScanned)d "
+        "folder(s) scanned, %(sourcesSkipped)d skipped (the gallery itself)" % result)
+    if result["errors"]:
+        out("%d file(s) could not be copied (see above)" % result["errors"])
+        return 1
+    return 0
 
 
 SECTIONS: List[Tuple[str, Callable[[Any], List[Check]]]] = [
@@ -242,11 +252,11 @@ def run_doctor(opts: Any, out: Callable[[str], None], err: Callable[[str], None]
     for title, section in SECTIONS:
         out("")
         out(title)
-        for mark, text in section(config):
-            out("  %s %s" % (mark, text))
-            if mark == "✓":
+        for level, text in section(config):
+            out("  %s %s" % (MARKS[level], text))
+            if level == "ok":
                 passed += 1
-            elif mark == "✗":
+            elif level == "fail":
                 failed += 1
     out("")
     out("%d passed, %d failed" % (passed, failed))

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from ..errors import ApiError, BadRequest, Conflict, InternalError, NotFound
 from ..images import IMAGE_EXTENSIONS
-from ..log import now_ms
+from ..clock import now_ms
 from ..store import ensure_dir, read_json, write_json
 from .gallery import inside, sidecar_candidates, validate_name
 
