@@ -20,7 +20,7 @@ from . import __version__
 from .clock import now_ms
 from .config import Config, load_config
 from .deps import Features
-from .errors import ApiError, InternalError, MethodNotAllowed, NotFound, disk_full_error, error_body
+from .errors import ApiError, InternalError, NotFound, disk_full_error, error_body
 from .hooks import Hook
 from .httpio import Request, Response, json_response
 from .log import Logger
@@ -50,7 +50,7 @@ SessionTitleProvider = Callable[[List[str]], Dict[str, str]]
 _S = TypeVar("_S")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _QUIET_PATHS = ("/api/health", "/api/inflight")
-GENERATED_PREFIX = "/generated/"  # routes/files.py
+GENERATED_PREFIX = "/generated/"  # routed like the API (routes/files.py)
 SHARE_PREFIX = "/s/"  # share links (routes/shares.py): their token is in the path
 STATIC_ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "static")
 
@@ -505,19 +505,12 @@ class App:
         raise self.security.unauthorized()
 
     def _dispatch(self, req: Request, is_api: bool) -> Response:
-        if is_api:
+        if is_api or req.path.startswith(GENERATED_PREFIX):
             route, params = self.router.match(req.method, req.path)
             req.params = params
             req.family = route.family
             result = route.handler(self, req)
             return result if isinstance(result, Response) else json_response(result)
-        if req.path.startswith(GENERATED_PREFIX):
-            from .routes.files import handle_generated
-
-            if req.method not in ("GET", "HEAD"):
-                raise MethodNotAllowed("METHOD_NOT_ALLOWED", "Only GET and HEAD are allowed here",
-                                       headers=[("Allow", "GET, HEAD")])
-            return handle_generated(self, req)
         if req.path.startswith(SHARE_PREFIX):
             from .routes.shares import handle_public
 

@@ -232,9 +232,8 @@ def run_doctor(opts: Any, out: Callable[[str], None], err: Callable[[str], None]
     if opts.routes:
         from .routes import all_routes
 
-        for row in all_routes():
-            out("%-7s %s" % (row[0], row[1]))
-        out("%-7s %s" % ("GET", "/generated/{file}"))  # served outside the API router
+        for row in all_routes():  # ``{file:path}`` shown as ``{file}``, as in README.md
+            out("%-7s %s" % (row[0], row[1].replace(":path}", "}")))
         return 0
     try:
         config = load_config(flags={"config_dir": opts.config_dir})

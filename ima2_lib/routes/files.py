@@ -13,6 +13,7 @@ import os
 from email.utils import formatdate, parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, Iterator, Optional, Tuple
 
+from ..apispec import EMPTY, IMAGE, op, s
 from ..errors import ApiError, NotFound, RangeNotSatisfiable
 from ..httpio import Request, Response, StreamResponse
 from ..images import IMAGE_EXTENSIONS, sniff_mime
@@ -129,7 +130,7 @@ def serve_file(req: Request, path: str, cache_control: str, mime: Optional[str] 
 
 
 def handle_generated(app: App, req: Request) -> Response:
-    relative = safe_relative(req.path[len(PREFIX):])
+    relative = safe_relative(req.params["file"])  # as sent: decoded here, segment by segment
     path = resolve_inside(app.config.generated_dir, relative)
     if not os.path.isfile(path):
         raise _not_found()
@@ -145,3 +146,18 @@ def thumbnail_response(app: App, req: Request, relative: str, path: str) -> Resp
     served, mime, state = app.history.thumbs.thumbnail(relative, path, req.query_one("thumb"))
     cache = "public, max-age=%d, immutable" % max(0, app.config.static_max_age // 1000)
     return serve_file(req, served, cache, mime, [(THUMB_HEADER, state)])
+
+
+# ``{file:path}``: the rest of the path, handed over undecoded (router.py) so that
+# ``safe_relative`` decodes and checks each segment (an encoded ``/`` is refused).
+ROUTES = [
+    ("GET", "/generated/{file:path}", handle_generated, "B"),
+]
+
+API = {
+    ("GET", "/generated/{file:path}"): op(
+        "A gallery image (`?thumb=<px>` for a cached thumbnail)",
+        query={"thumb": s("longest side in px, rounded up to a cache size",
+                          pattern=r"^\s*(?=[0-9]{1,6}\s*$)0*[1-9][0-9]*\s*$")},
+        responses={200: IMAGE, 206: IMAGE, 304: EMPTY}, errors=(404, 416), tags=("files",)),
+}
