@@ -98,40 +98,55 @@ def _core_checks(config: Any) -> List[Check]:
 
 def _oauth_lines(config: Any) -> List[Check]:
     """Codex login files (non-secret facts only) and a live probe of the proxy's models."""
+    return _auth_file_lines(config) + _proxy_lines(config) + _proxy_setting_lines(config)
+
+
+def _auth_file_lines(config: Any) -> List[Check]:
     from . import codex
-    from .cli_client import live_server_from_advertisement
-    from .deps import Features, make_ssl_context
-    from .services.oauth import default_model_warnings, probe
-    from .services.oauth import _probe_state as probe_state
-    from .store import read_json
 
     lines: List[Check] = []
-    found = False
-    for name, path in codex.auth_candidates(config.env).items():
+    for path in codex.auth_candidates(config.env).values():
         info = codex.describe_auth_file(path)
         if not info["exists"]:
             continue
-        found = True
         if not info.get("readable"):
             lines.append(("warn", "Codex auth file %s is not a readable JSON object" % path))
         elif info.get("expired"):
-            lines.append(("warn", "Codex auth file %s: access token expired (the proxy refreshes "
-                                "it; if requests fail run `npx openai-oauth login`)" % path))
+            lines.append(("warn", "Codex auth file %s: access token expired (the proxy "
+                                  "refreshes it; if requests fail run `npx openai-oauth login`)"
+                          % path))
         else:
             lines.append(("ok" if info.get("hasAccessToken") else "warn",
                           "Codex auth file %s: access token %s, refresh token %s" % (
                               path, "present" if info.get("hasAccessToken") else "missing",
                               "present" if info.get("hasRefreshToken") else "missing")))
-    if not found:
-        lines.append(("warn", "not logged in: no ChatGPT login file (~/.codex/auth.json); sign "
-                           "in with `npx openai-oauth login`"))
+    if not lines:
+        lines.append(("warn", "not logged in: no ChatGPT login file (~/.codex/auth.json); "
+                              "sign in with `npx openai-oauth login`"))
+    return lines
+
+
+def _proxy_target(config: Any) -> Tuple[str, Dict[str, Any]]:
+    """The proxy URL to probe (the running server's, when one advertises it) and the OAuth
+    state that server advertises ({} without one)."""
+    from .cli_client import live_server_from_advertisement
+    from .store import read_json
+
     url = config.oauth_base_url
-    advertised: Dict[str, Any] = {}
-    if live_server_from_advertisement(config.advertise_file):
-        advert = read_json(config.advertise_file, default={}, warn=lambda _m: None) or {}
-        if isinstance(advert, dict) and isinstance(advert.get("oauth"), dict):
-            advertised = advert["oauth"]
-            url = advertised.get("url") or url
+    if not live_server_from_advertisement(config.advertise_file):
+        return url, {}
+    advert = read_json(config.advertise_file, default={}, warn=lambda _m: None) or {}
+    if not isinstance(advert, dict) or not isinstance(advert.get("oauth"), dict):
+        return url, {}
+    return advert["oauth"].get("url") or url, advert["oauth"]
+
+
+def _proxy_lines(config: Any) -> List[Check]:
+    from .deps import Features, make_ssl_context
+    from .services.oauth import _probe_state as probe_state
+    from .services.oauth import probe
+
+    url, advertised = _proxy_target(config)
     context = (make_ssl_context(Features(config.env), config.ca_bundle)
                if url.startswith("https:") else None)
     status, data = probe(url, "/v1/models", min(3.0, config.oauth_status_timeout_ms / 1000.0),
@@ -141,28 +156,39 @@ def _oauth_lines(config: Any) -> List[Check]:
         state, message = advertised["status"], advertised.get("reason")
     why = " (the proxy says: %s)" % message if message else ""
     if state == "offline":
-        lines.append(("info", "OAuth proxy not running at %s%s (`python3 ima2.py serve` starts it; "
-                           "IMA2_OAUTH_URL points elsewhere)"
-                      % (url, " (ima2 says: %s)" % advertised["reason"]
-                         if advertised.get("reason") else "")))
-    elif state in ("login_required", "auth_required"):
-        lines.append(("warn", "not logged in to ChatGPT%s: run `npx openai-oauth login`" % why))
-    elif state == "network_failed":
-        lines.append(("warn", "network failed: the proxy cannot reach ChatGPT%s" % why))
-    else:
-        models = [m.get("id") for m in (data or {}).get("data", []) if isinstance(m, dict)] \
-            if isinstance(data, dict) else []
-        lines.append(("ok", "OAuth proxy at %s is ready (%d models: %s)"
-                      % (url, len(models), ", ".join(str(m) for m in models))))
-        for warning in default_model_warnings(config, models):
-            lines.append(("warn", warning["message"]))
+        return [("info", "OAuth proxy not running at %s%s (`python3 ima2.py serve` starts it; "
+                         "IMA2_OAUTH_URL points elsewhere)"
+                 % (url, " (ima2 says: %s)" % advertised["reason"]
+                    if advertised.get("reason") else ""))]
+    if state in ("login_required", "auth_required"):
+        return [("warn", "not logged in to ChatGPT%s: run `npx openai-oauth login`" % why)]
+    if state == "network_failed":
+        return [("warn", "network failed: the proxy cannot reach ChatGPT%s" % why)]
+    return _ready_lines(config, url, data)
+
+
+def _ready_lines(config: Any, url: str, data: Any) -> List[Check]:
+    from .services.oauth import default_model_warnings
+
+    models = [m.get("id") for m in (data or {}).get("data", []) if isinstance(m, dict)] \
+        if isinstance(data, dict) else []
+    lines: List[Check] = [("ok", "OAuth proxy at %s is ready (%d models: %s)"
+                           % (url, len(models), ", ".join(str(m) for m in models)))]
+    lines.extend(("warn", warning["message"]) for warning in
+                 default_model_warnings(config, models))
+    return lines
+
+
+def _proxy_setting_lines(config: Any) -> List[Check]:
+    lines: List[Check] = []
     if any(config.env.get(k) for k in ("HTTPS_PROXY", "https_proxy")) \
             and config.env.get("NODE_USE_ENV_PROXY") != "1":
-        lines.append(("info", "HTTPS_PROXY is set: Node's fetch (used by openai-oauth) ignores it "
-                           "unless NODE_USE_ENV_PROXY=1 is set too (export it before "
-                           "`python3 ima2.py serve`)"))
-    lines.append(("info", "render path %s (IMA2_IMAGE_PATH), Images API model %s, proxy package %s"
-                  % (config.image_path, config.images_model, config.oauth_package)))
+        lines.append(("info", "HTTPS_PROXY is set: Node's fetch (used by openai-oauth) ignores "
+                              "it unless NODE_USE_ENV_PROXY=1 is set too (export it before "
+                              "`python3 ima2.py serve`)"))
+    lines.append(("info", "render path %s (IMA2_IMAGE_PATH), Images API model %s, proxy "
+                          "package %s" % (config.image_path, config.images_model,
+                                          config.oauth_package)))
     return lines
 
 
