@@ -312,26 +312,32 @@ def parse_simple(argv: Sequence[str], flags: Sequence[Flag]) -> Any:
     while tokens:
         name, eq, value = tokens.pop(0).partition("=")
         flag = by_name.get(name)
-        if flag is None:
-            return None
-        if flag.kind in ("bool", "const"):
-            if eq:
-                return None
-            opts[flag.dest] = True if flag.kind == "bool" else flag.const
-            continue
-        if not eq:
-            if not tokens or tokens[0].startswith("-"):
-                return None
-            value = tokens.pop(0)
-        if flag.kind == "int":
-            try:
-                value = int(value)
-            except ValueError:
-                return None
-        if flag.choices and value not in flag.choices:
+        parsed = _NO if flag is None else _simple_value(flag, value if eq else None, tokens)
+        if flag is None or parsed is _NO:
             return None
         if flag.repeatable:
-            opts[flag.dest].append(value)
+            opts[flag.dest].append(parsed)
         else:
-            opts[flag.dest] = value
+            opts[flag.dest] = parsed
     return types.SimpleNamespace(**opts)
+
+
+_NO = object()  # "argparse must answer this one"
+
+
+def _simple_value(flag: Flag, inline: Optional[str], tokens: List[str]) -> Any:
+    """The value argparse would store for ``flag`` (``inline``: after ``=``; else the next
+    token is taken when the flag needs one); ``_NO`` when unsure."""
+    if flag.kind in ("bool", "const"):
+        return _NO if inline is not None else True if flag.kind == "bool" else flag.const
+    value = inline
+    if value is None:
+        if not tokens or tokens[0].startswith("-"):
+            return _NO
+        value = tokens.pop(0)
+    if flag.kind == "int":
+        try:
+            return int(value)
+        except ValueError:
+            return _NO
+    return _NO if flag.choices and value not in flag.choices else value
