@@ -10,10 +10,12 @@ Must not: import the server side or anything that talks HTTP (``serve`` imports 
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Union
 
 if TYPE_CHECKING:
     import argparse
+
+    _Target = Union[argparse.ArgumentParser, argparse._MutuallyExclusiveGroup]
 
 
 class Usage(Exception):
@@ -35,7 +37,7 @@ class Flag:
         self.help, self.dest, self.const, self.metavar = help, dest or name, const, metavar
         self.choices, self.group = choices, group
 
-    def add_to(self, parser: Any, default: Any) -> None:
+    def add_to(self, parser: _Target, default: Any) -> None:
         names = ["--" + self.name] + (["-" + self.short] if self.short else [])
         kw: Dict[str, Any] = {"dest": self.dest, "default": default, "help": self.help}
         if self.kind == "bool":
@@ -222,7 +224,7 @@ def _parser_class() -> Any:
     return Parser
 
 
-def _populate(parser: Any, command: Command) -> Any:
+def _populate(parser: argparse.ArgumentParser, command: Command) -> argparse.ArgumentParser:
     import argparse
 
     parser.usage_errors = command.client

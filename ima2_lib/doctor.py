@@ -10,15 +10,20 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from typing import Any, Callable, Dict, List, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Tuple
 
 from . import __version__
+
+if TYPE_CHECKING:
+    import argparse
+
+    from .config import Config
 
 Check = Tuple[str, str]  # (level, text); level in ok | fail | warn | info
 MARKS = {"ok": "✓", "fail": "✗", "warn": "⚠", "info": "ℹ"}  # rendered only by run_doctor
 
 
-def _settings_lines(config: Any) -> List[Check]:
+def _settings_lines(config: Config) -> List[Check]:
     from .config import SETTINGS_BY_NAME
 
     lines: List[Check] = []
@@ -34,7 +39,7 @@ def _settings_lines(config: Any) -> List[Check]:
     return lines
 
 
-def _core_checks(config: Any) -> List[Check]:
+def _core_checks(config: Config) -> List[Check]:
     from .app import STATIC_ROOT
     from .cli_client import live_server_from_advertisement
     from .deps import Features
@@ -96,12 +101,12 @@ def _core_checks(config: Any) -> List[Check]:
     return checks
 
 
-def _oauth_lines(config: Any) -> List[Check]:
+def _oauth_lines(config: Config) -> List[Check]:
     """Codex login files (non-secret facts only) and a live probe of the proxy's models."""
     return _auth_file_lines(config) + _proxy_lines(config) + _proxy_setting_lines(config)
 
 
-def _auth_file_lines(config: Any) -> List[Check]:
+def _auth_file_lines(config: Config) -> List[Check]:
     from . import codex
 
     lines: List[Check] = []
@@ -126,7 +131,7 @@ def _auth_file_lines(config: Any) -> List[Check]:
     return lines
 
 
-def _proxy_target(config: Any) -> Tuple[str, Dict[str, Any]]:
+def _proxy_target(config: Config) -> Tuple[str, Dict[str, Any]]:
     """The proxy URL to probe (the running server's, when one advertises it) and the OAuth
     state that server advertises ({} without one)."""
     from .cli_client import live_server_from_advertisement
@@ -141,7 +146,7 @@ def _proxy_target(config: Any) -> Tuple[str, Dict[str, Any]]:
     return advert["oauth"].get("url") or url, advert["oauth"]
 
 
-def _proxy_lines(config: Any) -> List[Check]:
+def _proxy_lines(config: Config) -> List[Check]:
     from .deps import Features, make_ssl_context
     from .services.oauth import _probe_state as probe_state
     from .services.oauth import probe
@@ -167,7 +172,7 @@ def _proxy_lines(config: Any) -> List[Check]:
     return _ready_lines(config, url, data)
 
 
-def _ready_lines(config: Any, url: str, data: Any) -> List[Check]:
+def _ready_lines(config: Config, url: str, data: Any) -> List[Check]:
     from .services.oauth import default_model_warnings
 
     models = [m.get("id") for m in (data or {}).get("data", []) if isinstance(m, dict)] \
@@ -179,7 +184,7 @@ def _ready_lines(config: Any, url: str, data: Any) -> List[Check]:
     return lines
 
 
-def _proxy_setting_lines(config: Any) -> List[Check]:
+def _proxy_setting_lines(config: Config) -> List[Check]:
     lines: List[Check] = []
     if any(config.env.get(k) for k in ("HTTPS_PROXY", "https_proxy")) \
             and config.env.get("NODE_USE_ENV_PROXY") != "1":
@@ -192,19 +197,19 @@ def _proxy_setting_lines(config: Any) -> List[Check]:
     return lines
 
 
-def _sessions_lines(config: Any) -> List[Check]:
+def _sessions_lines(config: Config) -> List[Check]:
     from .services.sessions_import import doctor_lines
 
     return doctor_lines(config)
 
 
-def _storage_lines(config: Any) -> List[Check]:
+def _storage_lines(config: Config) -> List[Check]:
     from .services.storage import doctor_lines
 
     return doctor_lines(config)
 
 
-def run_migrate(config: Any, out: Callable[[str], None]) -> int:
+def run_migrate(config: Config, out: Callable[[str], None]) -> int:
     """``doctor --migrate``: copy-only import of old ima2-gen galleries (services/storage),
     printed as it goes."""
     from .services.storage import migrate
@@ -220,7 +225,7 @@ def run_migrate(config: Any, out: Callable[[str], None]) -> int:
     return 0
 
 
-SECTIONS: List[Tuple[str, Callable[[Any], List[Check]]]] = [
+SECTIONS: List[Tuple[str, Callable[[Config], List[Check]]]] = [
     ("Checks", _core_checks),
     ("Settings", _settings_lines),
     ("OAuth", _oauth_lines),
@@ -248,7 +253,7 @@ def _write_openapi(path: str, out: Callable[[str], None], err: Callable[[str], N
     return 0
 
 
-def run_doctor(opts: Any, out: Callable[[str], None], err: Callable[[str], None]) -> int:
+def run_doctor(opts: argparse.Namespace, out: Callable[[str], None], err: Callable[[str], None]) -> int:
     """``doctor`` with its parsed options (``cli_args``: routes, config_dir, migrate,
     openapi)."""
     from .config import ConfigError, load_config

@@ -22,12 +22,15 @@ import sys
 import threading
 import time
 import uuid
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import quote, unquote
 
 from . import __version__
 from .apispec import validate
 from .cli_client import HINTS, Client, ClientError, discover, error_from_body, iter_sse
+
+if TYPE_CHECKING:
+    import argparse
 
 PROTOCOL_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05")
 PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, INTERNAL = (
@@ -790,7 +793,7 @@ def print_config(target: str, extra: List[str]) -> str:
     return where + json.dumps(doc, indent=2) + "\n"
 
 
-def main(opts: Any) -> int:
+def main(opts: argparse.Namespace) -> int:
     """``mcp`` with its parsed options (``cli_args``: server, embedded, offline, config_dir,
     print_config)."""
     if opts.print_config:
