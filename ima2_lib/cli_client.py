@@ -10,17 +10,19 @@ Must not: import the server side (App, server) — the CLI only talks HTTP.
 """
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import sys
 import threading
 import time
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence, Tuple
 from urllib.parse import urlsplit
 
 from . import __version__
 from .cli_args import Usage  # noqa: F401 - commands raise it from here
+
+if TYPE_CHECKING:
+    import http.client
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 
@@ -214,6 +216,8 @@ class Client:
         self.prefix = parts.path.rstrip("/")
 
     def _connection(self, timeout: float) -> http.client.HTTPConnection:
+        import http.client  # not at import: `serve` reads server.json through this module
+
         if self.https:
             return http.client.HTTPSConnection(self.host, self.port, timeout=timeout)
         return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
@@ -228,6 +232,8 @@ class Client:
     def open(self, method: str, path: str, body: Any = None, timeout: float = 180.0,
              headers: Optional[Dict[str, str]] = None) -> Tuple[Any, Any]:
         """Send a request; return (connection, response) for streaming reads."""
+        import http.client
+
         conn = self._connection(timeout)
         data = None if body is None else json.dumps(body).encode("utf-8")
         try:
@@ -239,6 +245,8 @@ class Client:
 
     def call(self, method: str, path: str, body: Any = None, timeout: float = 180.0,
              headers: Optional[Dict[str, str]] = None) -> Tuple[int, Dict[str, str], bytes]:
+        import http.client
+
         conn, resp = self.open(method, path, body, timeout, headers)
         try:
             raw = resp.read()
@@ -454,6 +462,8 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _probe_health(url: str, timeout: float) -> Optional[Dict[str, Any]]:
+    import http.client
+
     parts = urlsplit(url)
     if parts.scheme != "http" or not parts.hostname:
         return None
