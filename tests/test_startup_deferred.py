@@ -128,7 +128,10 @@ server = make_server(app, "127.0.0.1", 0)
 app.hold_requests()
 threading.Thread(target=server.serve_forever, daemon=True).start()
 print(json.dumps({"port": server.server_address[1],
-                  "modules": sorted(m for m in sys.modules if m.startswith("ima2_lib"))}))
+                  "modules": sorted(m for m in sys.modules if m.startswith("ima2_lib")),
+                  "stdlib": sorted(m for m in ("http.server", "http.client", "email", "ssl",
+                                               "argparse", "tempfile", "hashlib")
+                                   if m in sys.modules)}))
 sys.stdout.flush()
 sys.stdin.readline()  # the test answers once it has asked for /api/health
 app.start(server)
@@ -142,7 +145,8 @@ server.shutdown()
 
 def test_serve_answers_health_before_importing_services_and_routes(tmp):
     """What ``serve`` imports before the first answer: the server, the App core and the
-    system routes — no service, no other route module, no static-file manifest (issue 19)."""
+    system routes — no service, no other route module, no static-file manifest, none of the
+    heavier standard modules the first answer does not need (issue 19)."""
     import json
     import subprocess
     import sys
@@ -160,6 +164,7 @@ def test_serve_answers_health_before_importing_services_and_routes(tmp):
                         and m not in ("ima2_lib.routes.system", "ima2_lib.services.events"))
         assert loaded == [], loaded
         assert "ima2_lib.static" not in early and "ima2_lib.cli_client" not in early
+        assert first["stdlib"] == []  # http11.py instead of http.server (+ email, ssl)
         health = http_request(first["port"], "GET", "/api/health")
         assert health.status == 200 and health.json()["activeJobs"] == 0
         proc.stdin.write("\n")
