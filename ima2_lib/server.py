@@ -1,7 +1,6 @@
-"""The only module that touches sockets: a threading HTTP/1.1 server around ``App.handle``.
+"""The only module that touches sockets: a ThreadingHTTPServer adapter around ``App.handle``.
 
-Owns: turning a request read by ``http11.RequestHandler`` (the request line and headers, as
-the standard library's ``http.server`` reads them, without its imports) into a ``Request`` (with a cheap
+Owns: turning a ``BaseHTTPRequestHandler`` request into a ``Request`` (with a cheap
 "client gone?" probe), writing ``Response`` / ``StreamResponse`` values (Content-Length and
 keep-alive for whole bodies, flush-per-chunk and close for streams), quiet handling of client
 disconnects, JSON instead of the stdlib's HTML error pages, and port fallback when binding;
@@ -21,11 +20,11 @@ import select
 import socket
 import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Optional, Tuple
 
 from . import __version__
 from .errors import FAMILY_B, ApiError, BadRequest, ServiceUnavailable, error_body
-from .http11 import RequestHandler, ThreadingServer
 from .httpio import Request, Response, framing_error, json_bytes
 
 if TYPE_CHECKING:
@@ -42,7 +41,7 @@ class PortRangeExhausted(OSError):
     pass
 
 
-class Ima2Server(ThreadingServer):
+class Ima2Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = os.name != "nt"  # on Windows SO_REUSEADDR would allow port theft
     request_queue_size = 128
@@ -97,7 +96,7 @@ class Ima2Server6(Ima2Server):
     address_family = socket.AF_INET6
 
 
-class Ima2Handler(RequestHandler):
+class Ima2Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "ima2/" + __version__
     sys_version = ""
