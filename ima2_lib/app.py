@@ -100,11 +100,14 @@ class App:
     session_title_provider: Optional[SessionTitleProvider]
 
     def __init__(self, config: Optional[Config] = None, log_stream: Any = None,
-                 build_services: bool = True) -> None:
+                 build_services: bool = True, owns_process: bool = False) -> None:
         """``build_services=False`` (``serve``): only what the health probe needs is built
         here; the services and the full route table are built by ``start``, after the first
-        answer can already be given (cold start, issue 19). Embedders keep the default."""
+        answer can already be given (cold start, issue 19). ``owns_process=True``
+        (``serve``): process-wide tuning is allowed (the collector freeze after a big index
+        load); an embedding program keeps the defaults and its process to itself."""
         self.config = config or load_config()
+        self.owns_process = owns_process
         self.version = __version__
         self.features = Features(self.config.env)
         self.log = Logger(self.config.log_level, log_stream)

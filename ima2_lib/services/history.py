@@ -218,8 +218,7 @@ class HistoryService:
                 self.index.check()  # every folder's mtime; changed or racy ones re-listed
             else:
                 self.index.build()
-                if self.index.count() >= FREEZE_MIN:
-                    _freeze_long_lived()
+                self._freeze_if_big()
         except Exception as exc:  # noqa: BLE001 - the server must keep answering
             self.app.log.error("history", "index_build_failed", error=exc)
         finally:
@@ -242,6 +241,11 @@ class HistoryService:
     def snapshot_path(self) -> str:
         return os.path.join(self.app.config.config_dir, SNAPSHOT_FILE)
 
+    def _freeze_if_big(self) -> None:
+        """The collector freeze is process-wide: only a server that owns its process does it."""
+        if self.app.owns_process and self.index.count() >= FREEZE_MIN:
+            _freeze_long_lived()
+
     def _load_snapshot(self) -> bool:
         minimum = self.app.config.history_snapshot_min
         if minimum <= 0:
@@ -261,8 +265,7 @@ class HistoryService:
             return False
         finally:
             if collecting:
-                if self.index.count() >= FREEZE_MIN:
-                    _freeze_long_lived()
+                self._freeze_if_big()
                 gc.enable()
         self._snapshot_version = self.index.version
         return True
