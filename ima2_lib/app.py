@@ -40,6 +40,8 @@ if TYPE_CHECKING:  # built in ``_build_services``, imported there (cold start, i
     from .services.oauth import OAuthSupervisor
     from .services.offline import OfflineProvider
     from .services.sessions import SessionsService
+    from .services.thumbs import ThumbnailService
+    from .services.trash import TrashService
 
 # Subscriber types of the App's hooks. Asset subscribers may answer counts
 # ({"sessionsTouched": n, "nodesTouched": n}) that the publisher sums.
@@ -82,7 +84,9 @@ class App:
     inflight: InflightRegistry
     oauth: OAuthSupervisor
     sessions: SessionsService
-    history: HistoryService  # + trash sweeper, thumbnails
+    history: HistoryService  # the gallery index and its listings
+    thumbs: ThumbnailService  # /generated/...?thumb=
+    trash: TrashService  # delete / restore with undo, and the sweeper
     generation: GenerationService
     jobs: JobQueue
     # Hooks: generation fires ``image_saved`` after an image + sidecar are written (the
@@ -182,13 +186,17 @@ class App:
         from .services.prompt_library import PromptLibrary
         from .services.sessions import SessionsService
         from .services.shares import ShareService
+        from .services.thumbs import ThumbnailService
+        from .services.trash import TrashService
 
         if self.offline is not None:
             self.add_service(self.offline)
         self.inflight = self.add_service(InflightRegistry(self))
         self.oauth = self.add_service(OAuthSupervisor(self))
         self.sessions = self.add_service(SessionsService(self))
-        self.history = self.add_service(HistoryService(self))  # + trash sweeper, thumbnails
+        self.thumbs = ThumbnailService(self)
+        self.history = self.add_service(HistoryService(self))
+        self.trash = self.add_service(TrashService(self, self.history))
         self.generation = self.add_service(GenerationService(self))
         self.jobs = self.add_service(JobQueue(self))
         self.prompt_library = PromptLibrary(os.path.join(self.config.config_dir, "prompts"),

@@ -12,12 +12,12 @@ from pngs import make_png
 from ima2_lib import app as app_module
 from ima2_lib.hooks import Hook
 from ima2_lib.services import (generation, history, inflight, jobs, oauth, offline,
-                               sessions)
+                               sessions, thumbs, trash)
 
 
 def _declared_types():
     names = dict(vars(app_module))
-    for module in (generation, history, inflight, jobs, oauth, offline, sessions):
+    for module in (generation, history, inflight, jobs, oauth, offline, sessions, thumbs, trash):
         names.update(vars(module))
     return typing.get_type_hints(app_module.App, globalns=names)
 
@@ -25,8 +25,8 @@ def _declared_types():
 def test_every_declared_collaborator_is_built_with_its_type(server):
     app = server.app
     hints = _declared_types()
-    assert {"config", "inflight", "oauth", "sessions", "history", "generation", "jobs",
-            "events", "image_saved", "asset_deleted", "asset_restored"} <= set(hints)
+    assert {"config", "inflight", "oauth", "sessions", "history", "thumbs", "trash",
+            "generation", "jobs", "events", "image_saved", "asset_deleted", "asset_restored"} <= set(hints)
     for name, hint in hints.items():
         value = getattr(app, name)
         args = [a for a in typing.get_args(hint) if a is not type(None)]

@@ -143,7 +143,7 @@ def handle_generated(app: App, req: Request) -> Response:
 def thumbnail_response(app: App, req: Request, relative: str, path: str) -> Response:
     """``?thumb=<px>`` of a validated, resolved gallery file: the thumbnails service picks the
     file that answers (a cached thumbnail, or the original) and says which in a header."""
-    served, mime, state = app.history.thumbs.thumbnail(relative, path, req.query_one("thumb"))
+    served, mime, state = app.thumbs.thumbnail(relative, path, req.query_one("thumb"))
     cache = "public, max-age=%d, immutable" % max(0, app.config.static_max_age // 1000)
     return serve_file(req, served, cache, mime, [(THUMB_HEADER, state)])
 

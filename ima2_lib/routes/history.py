@@ -32,7 +32,7 @@ def handle_list(app: App, req: Request) -> Response:
 
 
 def handle_delete(app: App, req: Request) -> Dict[str, Any]:
-    return app.history.trash.delete(req.params["filename"])
+    return app.trash.delete(req.params["filename"])
 
 
 def handle_restore(app: App, req: Request) -> Dict[str, Any]:
@@ -41,7 +41,7 @@ def handle_restore(app: App, req: Request) -> Dict[str, Any]:
         trash_id: Any = ""  # an array is not a restore request: INVALID_TRASH_ID
     else:
         trash_id = (body or {}).get("trashId")  # none: the newest delete of that file
-    return app.history.trash.restore(req.params["filename"], trash_id)
+    return app.trash.restore(req.params["filename"], trash_id)
 
 
 ROUTES = [

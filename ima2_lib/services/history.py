@@ -10,7 +10,8 @@ indexed with ``"indexing": true``), the search/filter/sort parameters, the index
 minute and at stop), the reconcile thread, and the ``image_saved`` hook; images the reconcile
 finds added or removed by hand become ``image.saved`` / ``image.deleted`` events
 (``"source": "rescan"``; more than ``RESCAN_EVENTS`` at once: one ``gallery.changed``).
-It also owns the trash and thumbnail services that share its index.
+The trash and the thumbnails are the App's own collaborators (``app.trash``, ``app.thumbs``);
+the trash updates this index.
 Must not: rescan the folder per request or know about HTTP beyond raising ApiError.
 """
 from __future__ import annotations
@@ -30,8 +31,6 @@ from . import history_snapshot
 from .history_index import COLUMNS, HistoryIndex, fold
 from .bundle import BundleService
 from .library import LibraryService
-from .thumbs import ThumbnailService
-from .trash import TrashService
 
 if TYPE_CHECKING:
     from ..app import App
@@ -177,8 +176,6 @@ class HistoryService:
         self.root = config.generated_dir
         self.index = HistoryIndex(self.root, [config.trash_dir,
                                               os.path.join(self.root, THUMBS_DIR)], app.log.warn)
-        self.thumbs = ThumbnailService(app)
-        self.trash = TrashService(app, self)
         self.library = LibraryService(app, self)
         self.bundle = BundleService(app, self)
         app.image_saved.subscribe(self.on_image_saved)
@@ -193,11 +190,9 @@ class HistoryService:
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="ima2-history", daemon=True)
         self._thread.start()
-        self.trash.start()
 
     def stop(self) -> None:
         self._stop.set()
-        self.trash.stop()
         if self._thread is not None:
             self._thread.join(timeout=5)
             self.save_snapshot()

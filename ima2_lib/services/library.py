@@ -154,7 +154,7 @@ class LibraryService:
     def update(self, name: str, change: Dict[str, Any]) -> Dict[str, Any]:
         """Apply a validated ``change`` to one image; returns its refreshed row."""
         relative = validate_name(name)
-        trash = self.history.trash
+        trash = self.app.trash
         with trash.lock:
             if os.path.realpath(inside(self.history.root, relative)).startswith(
                     os.path.realpath(trash.trash_dir) + os.sep):
@@ -193,14 +193,14 @@ class LibraryService:
             if "filenames" in body or "filter" in body:
                 raise BadRequest("INVALID_BODY", "restore takes a trashId or filenames, "
                                                  "not both")
-            return self.history.trash.restore_group(body["trashId"])
+            return self.app.trash.restore_group(body["trashId"])
         if "trashId" in body:
             raise BadRequest("INVALID_BODY", "trashId is only for action restore")
         names = self._selection(body, action, cap, list_query)
         if action == "delete":
-            return self.history.trash.delete_many(names)
+            return self.app.trash.delete_many(names)
         if action == "restore":
-            return self.history.trash.restore_many(names)
+            return self.app.trash.restore_many(names)
         results = []
         for name in names:
             try:

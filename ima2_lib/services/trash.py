@@ -27,6 +27,7 @@ from .gallery import existing_image, inside, own_sidecar, validate_name
 
 if TYPE_CHECKING:
     from ..app import App
+    from .history import HistoryService
 
 MANIFEST = ".manifest.json"
 ORIGINALS_DIR = ".originals"  # saving.ORIGINALS_DIR: returned images of exact deliveries
@@ -57,7 +58,7 @@ def move_file(src: str, dst: str) -> None:
 class TrashService:
     SWEEP_MAX_WAIT = 30.0
 
-    def __init__(self, app: App, history: Any) -> None:
+    def __init__(self, app: App, history: HistoryService) -> None:
         self.app = app
         self.history = history
         self.root = app.config.generated_dir
@@ -155,7 +156,7 @@ class TrashService:
     def _deleted(self, relative: str, trash_id: str, entry: Dict[str, Any]) -> Dict[str, Any]:
         """After the move (lock released): index, thumbnails, sessions, the answer."""
         self.history.index.remove(relative)
-        self.history.thumbs.invalidate(relative)
+        self.app.thumbs.invalidate(relative)
         touched = self.app.fire_asset_deleted(relative)
         self._wake.set()
         self.app.log.info("trash", "deleted", file=relative, trashId=trash_id)
