@@ -45,10 +45,10 @@ function computeLayout() {
 
 function rowEl(r) {
   if (r.head != null) return h('h2', { class: 'gallery-head', text: sectionTitle(r.head, grouped, titles) });
-  if (fast) { // a fling: one light element per row (tile-shaped stripes), tiles once it settles
-    return h('div', { class: 'gallery-row gallery-skeleton', 'aria-hidden': 'true', style: {
-      height: layout.size + 'px', width: r.items.length * (layout.size + 8) + 'px',
-      backgroundSize: (layout.size + 8) + 'px 100%' } });
+  if (fast) { // a fling: plain tile-shaped blocks (solid colour rasters fast), tiles once it settles
+    const sk = h('div', { class: 'gallery-row gallery-skeleton', 'aria-hidden': 'true' });
+    for (let k = 0; k < r.items.length; k += 1) sk.append(document.createElement('div'));
+    return sk;
   }
   const el = h('div', { class: 'gallery-row' });
   for (const i of r.items) {
@@ -70,18 +70,33 @@ function rowKey(r) {
   return r.top + ':' + layout.size + ':' + r.items.map((i) => shown[i].filename).join('|');
 }
 
-/** After a fling, the rows left on screen get their tiles. */
-const settled = () => { fast = false; paint(); };
+/** A frame after a fling's last move: the rows left on screen get their tiles. Counted in
+ * frames, not time, so a slow frame (a page landing) never turns a fling into real tiles. */
+function settleCheck() {
+  settle = 0;
+  if (!fast || !els.scroll) return;
+  if (els.scroll.scrollTop === lastTop) {
+    fast = false;
+    paint();
+  } else settle = requestAnimationFrame(settleCheck);
+}
 
-function paint() {
+/** Put the rows in view (plus a margin) into the DOM; `scrolled` is true when the scroll
+ * position is what changed (only then can the fling state change: new rows from a page, a
+ * resize or a re-render keep it). */
+function paint(scrolled = false) {
   frame = 0;
-  const moved = Math.abs(els.scroll.scrollTop - lastTop);
-  lastTop = els.scroll.scrollTop;
-  fast = moved > els.scroll.clientHeight;
-  clearTimeout(settle);
-  if (fast) settle = setTimeout(settled, 120);
-  const top = els.scroll.scrollTop - OVERSCAN;
-  const bottom = els.scroll.scrollTop + els.scroll.clientHeight + OVERSCAN;
+  scrolledSince = false;
+  if (scrolled) {
+    const delta = Math.abs(els.scroll.scrollTop - lastTop);
+    lastTop = els.scroll.scrollTop;
+    fast = delta > els.scroll.clientHeight;
+    if (fast && !settle) settle = requestAnimationFrame(settleCheck);
+  }
+  // A fling draws only the screen: rows above or below it are gone before they show.
+  const margin = fast ? 0 : OVERSCAN;
+  const top = els.scroll.scrollTop - margin;
+  const bottom = els.scroll.scrollTop + els.scroll.clientHeight + margin;
   const want = new Set();
   const rows = layout.rows;
   let lo = 0;
@@ -116,11 +131,19 @@ function paint() {
   }
   markSelected();
   const last = rows[rows.length - 1];
-  if (!list.done && (!last || last.top < bottom + OVERSCAN) && state.view === 'gallery') loadMore();
+  // The next page is asked for a few screens ahead (a fling covers a screen and a half a frame).
+  const ahead = els.scroll.scrollTop + els.scroll.clientHeight * 4 + OVERSCAN;
+  if (!list.done && (!last || last.top < ahead) && state.view === 'gallery') loadMore();
 }
 
+let scrolledSince = false; // a scroll event came since the last paint
+const repaint = () => paint(scrolledSince);
 const schedule = () => {
-  if (!frame) frame = requestAnimationFrame(paint);
+  if (!frame) frame = requestAnimationFrame(repaint);
+};
+const onScroll = () => {
+  scrolledSince = true;
+  schedule();
 };
 
 let pendingLoad = false;
@@ -164,6 +187,7 @@ function render() {
   learn(history.items.slice(0, 200), history.items.length > 0 && 'favorite' in history.items[0]);
   layout = computeLayout();
   els.grid.style.height = layout.height + 'px';
+  els.grid.style.setProperty('--tile', layout.size + 'px');
   els.grid.dataset.columns = String(layout.cols);
   els.grid.dataset.count = String(shown.length);
   els.grid.dataset.done = String(list.done);
@@ -184,20 +208,17 @@ function render() {
   paint();
 }
 
+/** The tiles in the DOM show the selection (only those: the picked set may be 50,000 names). */
 function markSelected() {
-  for (const el of els.grid.querySelectorAll('.tile.selected, .tile[aria-pressed="true"]')) {
-    el.classList.remove('selected');
-    el.removeAttribute('aria-current');
-    el.setAttribute('aria-pressed', 'false');
-  }
-  for (const name of picked) {
-    const el = els.grid.querySelector(`.tile[data-filename="${CSS.escape(name)}"]`);
-    if (el) el.setAttribute('aria-pressed', 'true');
-  }
-  const el = els.grid.querySelector(`.tile[data-index="${selected}"]`);
-  if (el) {
-    el.classList.add('selected');
-    el.setAttribute('aria-current', 'true');
+  for (const el of els.grid.getElementsByClassName('tile')) {
+    const on = picked.has(el.dataset.filename);
+    if ((el.getAttribute('aria-pressed') === 'true') !== on) el.setAttribute('aria-pressed', on ? 'true' : 'false');
+    const cur = Number(el.dataset.index) === selected;
+    if (el.classList.contains('selected') !== cur) {
+      el.classList.toggle('selected', cur);
+      if (cur) el.setAttribute('aria-current', 'true');
+      else el.removeAttribute('aria-current');
+    }
   }
 }
 
@@ -290,7 +311,7 @@ export function initGallery(root) {
   els.count = h('span', { class: 'muted small', id: 'gallery-count', 'aria-live': 'polite' });
   els.grid = h('div', { class: 'gallery-body', id: 'gallery-grid', onclick: onTileClick });
   els.empty = h('div', { class: 'empty-state', id: 'gallery-empty', hidden: true });
-  els.scroll = h('div', { class: 'gallery-scroll', id: 'gallery-scroll', onscroll: schedule }, els.grid);
+  els.scroll = h('div', { class: 'gallery-scroll', id: 'gallery-scroll', onscroll: onScroll }, els.grid);
   els.bulk = bulkBar({ all: pickAll, none: () => {
     picked.clear();
     markSelected();
