@@ -11,6 +11,7 @@ and the JSON / SSE encoders. Must not: touch sockets directly
 from __future__ import annotations
 
 import json
+import queue
 import re
 import socket
 import time
@@ -434,6 +435,30 @@ def sse_event(event: str, data: Any) -> bytes:
 
 
 SSE_KEEPALIVE = b": keepalive\n\n"
+
+
+def listen(source: "queue.Queue[Any]", poll_s: float, keepalive_s: Optional[float] = None,
+           on_empty: Optional[Callable[[], None]] = None,
+           running: Optional[Callable[[], bool]] = None) -> Iterator[Any]:
+    """The items of ``source`` as they arrive, for a stream that must notice things between
+    them: ``on_empty`` runs after every ``poll_s`` without an item (a disconnect check), and
+    ``SSE_KEEPALIVE`` comes after every ``keepalive_s`` of silence (when given, so proxies keep
+    the connection). Ends when ``running()`` turns false (when given)."""
+    idle = 0.0
+    while running is None or running():
+        try:
+            item = source.get(timeout=poll_s)
+        except queue.Empty:
+            if on_empty is not None:
+                on_empty()
+            if keepalive_s is not None:
+                idle += poll_s
+                if idle >= keepalive_s:
+                    idle = 0.0
+                    yield SSE_KEEPALIVE
+            continue
+        idle = 0.0
+        yield item
 
 
 def sse_response(events: Iterator[bytes], on_disconnect: Optional[Callable[[], None]] = None,

@@ -25,8 +25,12 @@ import struct
 import threading
 import time
 import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Dict, List, Tuple
+
+from fake_http import FakeServer, JsonHandler, Recorded
+# The backend's error bodies are the ones the proxy passes on: one copy, in the proxy's fake.
+from fake_upstream import MODERATION_400, TOOL_CHOICE_400
+from fake_upstream import TOKEN_EXPIRED_401 as EXPIRED_401
 
 CATALOGUE = {"models": [
     {"slug": "gpt-5.5", "visibility": "list", "supported_in_api": True,
@@ -58,21 +62,6 @@ QUOTA_429 = [("retry-after", "30"), ("x-codex-plan-type", "plus"),
 USAGE_429 = {"error": {"type": "usage_limit_reached", "message": "The usage limit has been reached",
                        "plan_type": "plus", "resets_at": 1777936568, "eligible_promo": None,
                        "resets_in_seconds": 13872}}
-EXPIRED_401 = {"error": {"message": "Provided authentication token is expired. Please try signing "
-                                    "in again.", "type": None, "code": "token_expired",
-                         "param": None}, "status": 401}
-MODERATION_400 = {"error": {"message": "Your request was rejected by the safety system. If you "
-                                       "believe this is an error, contact us. "
-                                       "safety_violations=[sexual].",
-                            "type": "image_generation_user_error", "param": None,
-                            "code": "moderation_blocked",
-                            "moderation_details": {"moderation_stage": "output",
-                                                   "categories": ["sexual"]}}}
-TOOL_CHOICE_400 = {"error": {"message": "Tool choice 'image_generation' not found in 'tools' "
-                                       "parameter.", "type": "invalid_request_error",
-                             "param": "tool_choice", "code": None}}
-
-
 def png(width: int, height: int, rgba: Tuple[int, ...] = (0, 120, 200)) -> bytes:
     """A valid solid PNG (RGB, or RGBA when ``rgba`` has four values)."""
     def chunk(kind: bytes, data: bytes) -> bytes:
@@ -90,14 +79,6 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-class Recorded:
-    def __init__(self, method: str, path: str, headers: Dict[str, str], body: Any) -> None:
-        self.method = method
-        self.path = path
-        self.headers = headers
-        self.body = body
-
-
 def _texts(value: Any) -> List[str]:
     """Every string inside a JSON value (to find ``#fake:`` markers in any input shape)."""
     if isinstance(value, str):
@@ -109,12 +90,13 @@ def _texts(value: Any) -> List[str]:
     return []
 
 
-class FakeCodex:
+class FakeCodex(FakeServer):
     """``FakeCodex()`` starts serving; ``.base_url`` is what ``--base-url`` should be."""
 
+    lower_headers = True
+
     def __init__(self) -> None:
-        self.requests: List[Recorded] = []
-        self.lock = threading.Lock()
+        super().__init__()
         self.catalogue_mode = "ok"  # ok | 500
         self.slow_seconds = 10.0
         self.quota: List[Tuple[str, str]] = list(QUOTA_OK)  # headers of every 200
@@ -122,41 +104,27 @@ class FakeCodex:
         self.slow_finished = threading.Event()  # a slow stream was written to its end
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _send(self, status: int, data: Any, headers: Any = ()) -> None:
-                body = json.dumps(data).encode("utf-8")
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                for key, value in headers:
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(body)
+        class Handler(JsonHandler):
 
             def _authorized(self) -> bool:
                 auth = self.headers.get("authorization") or ""
                 if auth.startswith("Bearer ") and self.headers.get("chatgpt-account-id"):
                     return True
-                self._send(401, {"detail": "fake codex: missing bearer token or account id"})
+                self.send_json(401, {"detail": "fake codex: missing bearer token or account id"})
                 return False
 
             def do_GET(self) -> None:
                 fake._record(self, None)
                 path = self.path.split("?", 1)[0]
                 if not path.endswith("/models"):
-                    self._send(404, {"detail": "Not Found"})
+                    self.send_json(404, {"detail": "Not Found"})
                     return
                 if not self._authorized():
                     return
                 if fake.catalogue_mode == "500":
-                    self._send(500, {"detail": "fake catalogue failure"})
+                    self.send_json(500, {"detail": "fake catalogue failure"})
                     return
-                self._send(200, CATALOGUE)
+                self.send_json(200, CATALOGUE)
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -170,18 +138,18 @@ class FakeCodex:
                 if not self._authorized():
                     return
                 if not isinstance(body, dict):
-                    self._send(400, {"detail": "fake codex: body is not a JSON object"})
+                    self.send_json(400, {"detail": "fake codex: body is not a JSON object"})
                     return
                 marker = " ".join(_texts(body.get("input") if path.endswith("/responses")
                                          else body.get("prompt")))
                 if "#fake:429" in marker:
-                    self._send(429, USAGE_429, [("x-oai-request-id", "req_fake_429")] + QUOTA_429)
+                    self.send_json(429, USAGE_429, [("x-oai-request-id", "req_fake_429")] + QUOTA_429)
                     return
                 if "#fake:expired" in marker:
-                    self._send(401, EXPIRED_401)
+                    self.send_json(401, EXPIRED_401)
                     return
                 if "#fake:moderation" in marker:
-                    self._send(400, MODERATION_400)
+                    self.send_json(400, MODERATION_400)
                     return
                 if path.endswith("/responses"):
                     fake._responses(self, body, "#fake:slow" in marker)
@@ -190,23 +158,12 @@ class FakeCodex:
                 elif path.endswith("/images/edits"):
                     fake._images(self, body, edit=True)
                 else:
-                    self._send(404, {"detail": "Not Found"})
+                    self.send_json(404, {"detail": "Not Found"})
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = int(self.server.server_address[1])
+        self._serve(Handler)
         self.base_url = "http://127.0.0.1:%d/backend-api/codex" % self.port
-        self._thread = threading.Thread(target=self.server.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
 
     # --- records --------------------------------------------------------------------------
-    def _record(self, handler: BaseHTTPRequestHandler, body: Any) -> None:
-        with self.lock:
-            self.requests.append(Recorded(handler.command, handler.path,
-                                          {k.lower(): v for k, v in handler.headers.items()},
-                                          body))
-
     def posts(self, suffix: str = "") -> List[Recorded]:
         with self.lock:
             return [r for r in self.requests
@@ -215,10 +172,10 @@ class FakeCodex:
     # --- answers --------------------------------------------------------------------------
     def _responses(self, handler: Any, body: Dict[str, Any], slow: bool) -> None:
         if body.get("stream") is not True:
-            handler._send(400, {"detail": "Stream must be set to true"})
+            handler.send_json(400, {"detail": "Stream must be set to true"})
             return
         if body.get("store") is not False:
-            handler._send(400, {"detail": "Store must be set to false"})
+            handler.send_json(400, {"detail": "Store must be set to false"})
             return
         lite = (handler.headers.get("x-openai-internal-codex-responses-lite") == "true")
         tools = body.get("tools") if isinstance(body.get("tools"), list) else []
@@ -227,7 +184,7 @@ class FakeCodex:
         choice = body.get("tool_choice")
         if lite and (choice == "required" or (isinstance(choice, dict)
                                                and choice.get("type") == "image_generation")):
-            handler._send(400, TOOL_CHOICE_400)
+            handler.send_json(400, TOOL_CHOICE_400)
             return
         events = (self._image_events(image_tool) if image_tool is not None
                   else self._text_events("I can't create images in this conversation."))
@@ -325,7 +282,7 @@ class FakeCodex:
             if not isinstance(images, list) or not images or not all(
                     isinstance(i, dict) and str(i.get("image_url", "")).startswith("data:")
                     for i in images):
-                handler._send(400, {"detail": "fake codex: images[].image_url data URLs needed"})
+                handler.send_json(400, {"detail": "fake codex: images[].image_url data URLs needed"})
                 return
         count = body.get("n") if isinstance(body.get("n"), int) else 1
         background = body.get("background") if isinstance(body.get("background"), str) else "auto"
@@ -338,9 +295,4 @@ class FakeCodex:
                   "usage": {"input_tokens": 50, "input_tokens_details": {"image_tokens": 0,
                                                                          "text_tokens": 50},
                             "output_tokens": 1056, "total_tokens": 1106}}
-        handler._send(200, answer, [("x-oai-request-id", "req_fake_images")] + self.quota)
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self._thread.join(timeout=5)
+        handler.send_json(200, answer, [("x-oai-request-id", "req_fake_images")] + self.quota)

@@ -24,8 +24,10 @@ import select
 import socket
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from fake_http import FakeServer, JsonHandler, Recorded
 
 DEFAULT_MODELS = ["gpt-5.5", "gpt-5.4", "gpt-5.4-mini", "gpt-5.6-sol", "gpt-image-2"]
 # openai-oauth 2.0 marks these "responses-lite": the hosted image tool never runs for them.
@@ -71,30 +73,11 @@ def parse_multipart(ctype: str, raw: bytes) -> Optional[Dict[str, Any]]:
     return {"fields": fields, "files": files}
 
 
-class _QuietServer(ThreadingHTTPServer):
-    """ima2 closes upstream connections early (cancel, after the terminal event): not news."""
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        import sys
-
-        if isinstance(sys.exc_info()[1], (ConnectionError, OSError)):
-            return
-        super().handle_error(request, client_address)
-
-
-class Recorded:
-    def __init__(self, method: str, path: str, headers: Dict[str, str], body: Any) -> None:
-        self.method = method
-        self.path = path
-        self.headers = headers
-        self.body = body
-
-
-class FakeUpstream:
+class FakeUpstream(FakeServer):
     """``fake.script(handler)`` queues a callable(handler, recorded) for the next POST."""
 
     def __init__(self) -> None:
-        self.requests: List[Recorded] = []
+        super().__init__()
         self.models_mode = "ok"
         self.models = list(DEFAULT_MODELS)
         self._queue: List[Callable[..., None]] = []
@@ -102,7 +85,6 @@ class FakeUpstream:
         self.lite = set(LITE_MODELS)
         self._images_queue: List[Callable[..., None]] = []
         self.images_default: Optional[Callable[..., None]] = None  # None: images_answer()
-        self.lock = threading.Lock()
         self.closed_connections = 0
         self.closed = 0  # connections ima2 closed while the fake was still answering
         self.closed_event = threading.Event()
@@ -114,21 +96,8 @@ class FakeUpstream:
         self._reached: Dict[str, threading.Event] = {}
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _send_json(self, status: int, data: Any, headers: Any = ()) -> None:
-                body = json.dumps(data).encode("utf-8")
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                for key, value in headers:
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(body)
+        class Handler(JsonHandler):
+            content_type = "application/json; charset=utf-8"
 
             def do_GET(self) -> None:
                 fake._record(self, None)
@@ -142,31 +111,31 @@ class FakeUpstream:
                                 inputs.append(content if isinstance(content, str) else None)
                         stats = {"sent": fake.sent, "streams": fake.streams,
                                  "closed": fake.closed, "inputs": inputs}
-                    self._send_json(200, stats)
+                    self.send_json(200, stats)
                 elif self.path == "/health":
-                    self._send_json(200, {"ok": True, "replay_state": "stateless"})
+                    self.send_json(200, {"ok": True, "replay_state": "stateless"})
                 elif self.path.startswith("/v1/organization/costs") or \
                         self.path == "/dashboard/billing/credit_grants":
                     if fake.billing_mode == "ok":
                         kind = "costs" if "costs" in self.path else "credits"
-                        self._send_json(200, {"object": "page", "kind": kind, "data": []})
+                        self.send_json(200, {"object": "page", "kind": kind, "data": []})
                     else:
-                        self._send_json(401, {"error": {"message": "Incorrect API key"}})
+                        self.send_json(401, {"error": {"message": "Incorrect API key"}})
                 elif self.path == "/v1/models":
                     if fake.models_mode == "ok":
-                        self._send_json(200, {"object": "list", "data": [
+                        self.send_json(200, {"object": "list", "data": [
                             {"id": m, "object": "model", "created": 0, "owned_by": "codex-oauth"}
                             for m in fake.models]})
                     elif fake.models_mode == "401":
-                        self._send_json(401, {"error": {
+                        self.send_json(401, {"error": {
                             "message": "Provided authentication token is expired. Please try "
                                        "signing in again.", "type": None,
                             "code": "token_expired", "param": None}, "status": 401})
                     else:
-                        self._send_json(502, {"error": {"message": "fetch failed",
+                        self.send_json(502, {"error": {"message": "fetch failed",
                                                         "type": "upstream_error"}})
                 else:
-                    self._send_json(404, {"error": {"message": "Route not found.",
+                    self.send_json(404, {"error": {"message": "Route not found.",
                                                     "type": "not_found_error"}})
 
             def do_POST(self) -> None:
@@ -186,18 +155,18 @@ class FakeUpstream:
                     fake._images(self, recorded, body, edit=False)
                     return
                 if self.path != "/v1/responses":
-                    self._send_json(404, {"error": {"message": "Route not found.",
+                    self.send_json(404, {"error": {"message": "Route not found.",
                                                     "type": "not_found_error"}})
                     return
                 if not isinstance(body, dict):  # the proxy's own checks (docs/UPSTREAM.md §2.3)
-                    self._send_json(400, {"error": {
+                    self.send_json(400, {"error": {
                         "message": "Request body must be a JSON object.",
                         "type": "invalid_request_error"}})
                     return
                 items = body.get("input") if isinstance(body.get("input"), list) else []
                 if "previous_response_id" in body or any(
                         isinstance(i, dict) and i.get("type") == "item_reference" for i in items):
-                    self._send_json(400, {"error": {
+                    self.send_json(400, {"error": {
                         "message": "Stateless Codex responses endpoint does not support "
                                    "previous_response_id or item_reference; replay the full "
                                    "history.", "type": "invalid_request_error"}})
@@ -212,25 +181,14 @@ class FakeUpstream:
                     return
                 action = fake._next()
                 if action is None:
-                    self._send_json(500, {"error": {"message": "fake upstream: no scenario",
+                    self.send_json(500, {"error": {"message": "fake upstream: no scenario",
                                                     "type": "server_error"}})
                     return
                 action(self, recorded)
 
         self.handler_class = Handler
-        self.server = _QuietServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = int(self.server.server_address[1])
+        self._serve(Handler)
         self.url = "http://127.0.0.1:%d" % self.port
-        self._thread = threading.Thread(target=self.server.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
-
-    def _record(self, handler: BaseHTTPRequestHandler, body: Any) -> Recorded:
-        recorded = Recorded(handler.command, handler.path, dict(handler.headers.items()), body)
-        with self.lock:
-            self.requests.append(recorded)
-        return recorded
 
     def _next(self) -> Optional[Callable[..., None]]:
         with self.lock:
@@ -323,9 +281,7 @@ class FakeUpstream:
     def stop(self) -> None:
         for name in list(self._holds):
             self.release(name)
-        self.server.shutdown()
-        self.server.server_close()
-        self._thread.join(timeout=5)
+        super().stop()
 
     def __enter__(self) -> "FakeUpstream":
         return self
@@ -742,7 +698,7 @@ def json_action(data: Any, status: int = 200) -> Callable[..., None]:
     """A scripted answer: one JSON body (e.g. a docs/UPSTREAM.md §3e non-streaming response)."""
 
     def action(handler: Any, recorded: Recorded) -> None:
-        handler._send_json(status, data)
+        handler.send_json(status, data)
 
     return action
 

@@ -200,7 +200,7 @@ def test_idle_timeout_is_504(tmp, fake):
     def hang(handler, recorded):
         release.wait(10)
         try:
-            handler._send_json(200, responses_text(json.dumps(SHEET)))
+            handler.send_json(200, responses_text(json.dumps(SHEET)))
         except OSError:
             pass  # ima2 gave up on this request long ago
 

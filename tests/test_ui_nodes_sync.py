@@ -27,9 +27,16 @@ def test_two_tabs_on_one_session_conflict_notice_and_no_node_lost(studio: Any) -
     assert session_id(first) == session_id(second)
     sid = session_id(first)
 
-    # Both tabs add a node within one autosave delay: one save wins, the other gets a 409.
+    # Both tabs add a node on the same graph version: one save wins, the other gets a 409.
+    # The second tab's poll is kept quiet until its node exists (it skips hidden tabs); a poll
+    # landing between the first tab's save and the second tab's edit would adopt the newer
+    # graph and leave nothing to conflict, however slow the machine is.
+    second.evaluate("Object.defineProperty(document, 'visibilityState',"
+                    " {configurable: true, get: () => 'hidden'})")
     a = add_root(first, "from the first tab")
     b = add_root(second, "from the second tab")
+    second.evaluate("delete document.visibilityState")
+    assert second.evaluate("document.visibilityState") == "visible"
     notice = "#graph-notice:not([hidden])"
 
     def both_saved() -> Any:
@@ -187,3 +194,17 @@ def test_style_sheet_extraction_unavailable_hint(studio_factory: Any) -> None:
     code = page.inner_text("#sheet-message p")
     assert "STYLE_SHEET_NO_KEY" in code or "OAUTH_UNAVAILABLE" in code, code
     assert "npx openai-oauth" in message.inner_text() or "api-key" in message.inner_text()
+
+
+def test_style_sheet_badge_follows_the_language(studio: Any) -> None:
+    """The badge was set once from the server's answer and stayed in the first language."""
+    page = open_nodes(studio)
+    badge = "#sheet-state"
+    page.wait_for_function("document.querySelector('#sheet-state').textContent === 'off'")
+    page.select_option("#lang", "ko")
+    page.wait_for_function("document.documentElement.lang === 'ko'")
+    page.wait_for_function("document.querySelector('#sheet-state').textContent === '꺼짐'")
+    page.select_option("#lang", "en")
+    page.wait_for_function("document.documentElement.lang === 'en'")
+    page.wait_for_function("document.querySelector('#sheet-state').textContent === 'off'")
+    assert page.inner_text(badge) == "off"

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 from urllib.parse import quote
 
 from ..errors import ApiError, error_body
-from ..httpio import SSE_KEEPALIVE, Request, Response, sse_event, sse_response
+from ..httpio import SSE_KEEPALIVE, Request, Response, listen, sse_event, sse_response
 from ..payload import json_stream, sse_parts
 from ..services.jobs import Handle
 from ..services.pipeline import Outcome
@@ -67,11 +67,11 @@ def raw_response(outcome: Outcome) -> Response:
 def render(app: App, req: Request, handle: Handle, mode: str) -> Response:
     """Wait for ``handle`` (streaming its partials in SSE mode) and answer in ``mode``."""
     listener = handle.listen()
-    cancel = cancels_on_disconnect(req)
+    canceller = _CancelOnDisconnect(app, req, handle, cancels_on_disconnect(req))
     if mode == "sse":
-        return sse_response(_events(app, req, handle, listener, cancel),
-                            on_disconnect=(lambda: _cancel(app, handle)) if cancel else None)
-    outcome = _wait(app, req, handle, listener, cancel)
+        return sse_response(_events(handle, listener, canceller),
+                            on_disconnect=canceller.fire if canceller.armed else None)
+    outcome = _wait(listener, canceller)
     if outcome.state != "done":
         assert outcome.error is not None
         raise outcome.error
@@ -80,50 +80,46 @@ def render(app: App, req: Request, handle: Handle, mode: str) -> Response:
     return json_stream(outcome.plan.payload(outcome))
 
 
-def _cancel(app: App, handle: Handle) -> None:
-    app.jobs.cancel(handle.id, DISCONNECT_REASON)
+class _CancelOnDisconnect:
+    """Cancels the job once, when the client is gone and asked for that
+    (``X-Ima2-On-Disconnect: cancel``); called between a stream's events."""
+
+    def __init__(self, app: App, req: Request, handle: Handle, armed: bool) -> None:
+        self.app, self.req, self.handle, self.armed = app, req, handle, armed
+
+    def fire(self) -> None:
+        if self.armed:
+            self.armed = False
+            self.app.jobs.cancel(self.handle.id, DISCONNECT_REASON)
+
+    def __call__(self) -> None:
+        if self.armed and self.req.is_disconnected():
+            self.fire()
 
 
-def _wait(app: App, req: Request, handle: Handle, listener: "queue.Queue[Any]",
-          cancel: bool) -> Outcome:
-    while True:
-        try:
-            event, value = listener.get(timeout=POLL_S)
-        except queue.Empty:
-            if cancel and req.is_disconnected():
-                _cancel(app, handle)
-                cancel = False
-            continue
+def _wait(listener: "queue.Queue[Any]", canceller: _CancelOnDisconnect) -> Outcome:
+    for event, value in listen(listener, POLL_S, on_empty=canceller):
         if event == "outcome":
             return value
+    raise AssertionError("listen() without running() does not end")
 
 
-def _events(app: App, req: Request, handle: Handle, listener: "queue.Queue[Any]",
-            cancel: bool) -> Iterator[Any]:
+def _events(handle: Handle, listener: "queue.Queue[Any]",
+            canceller: _CancelOnDisconnect) -> Iterator[Any]:
     plan = handle.plan
     assert plan is not None
-    finished = False
     try:
         yield sse_event("phase", {"requestId": plan.request_id, "phase": "streaming"})
-        idle = 0.0
-        while True:
-            try:
-                event, value = listener.get(timeout=POLL_S)
-            except queue.Empty:
-                if cancel and req.is_disconnected():
-                    _cancel(app, handle)
-                    cancel = False
-                idle += POLL_S
-                if idle >= KEEPALIVE_S:
-                    idle = 0.0
-                    yield SSE_KEEPALIVE
+        for item in listen(listener, POLL_S, KEEPALIVE_S, on_empty=canceller):
+            if item is SSE_KEEPALIVE:
+                yield item
                 continue
-            idle = 0.0
+            event, value = item
             if event == "partial":
                 yield from sse_parts("partial", value)
                 continue
             outcome: Outcome = value
-            finished = True
+            canceller.armed = False  # finished: nothing left to cancel
             if outcome.state != "done":
                 assert outcome.error is not None
                 yield sse_error(outcome.error, plan.family)
@@ -131,8 +127,7 @@ def _events(app: App, req: Request, handle: Handle, listener: "queue.Queue[Any]"
                 yield from sse_parts("done", plan.payload(outcome))
             return
     finally:
-        if not finished and cancel:
-            _cancel(app, handle)
+        canceller.fire()  # the client left mid-stream (a no-op once finished or canceled)
 
 
 def submit_sync(app: App, req: Request, kind: str, mode: str) -> Response:

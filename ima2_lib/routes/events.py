@@ -7,11 +7,10 @@ Thin: the bus is ``services/events.py``.
 """
 from __future__ import annotations
 
-import queue
 from typing import TYPE_CHECKING, Any, Iterator
 
 from ..apispec import SSE, op, s
-from ..httpio import SSE_KEEPALIVE, Request, Response, sse_event, sse_response
+from ..httpio import SSE_KEEPALIVE, Request, Response, listen, sse_event, sse_response
 
 if TYPE_CHECKING:
     from ..app import App
@@ -35,18 +34,9 @@ def handle_events(app: App, req: Request) -> Response:
                 yield sse_event("reset", {"reason": "missed events are no longer buffered"})
             for event in replay:
                 yield _frame(*event)
-            idle = 0.0
-            while not sub.dropped and not app.shutdown_event.is_set():
-                try:
-                    event = sub.queue.get(timeout=POLL_S)
-                except queue.Empty:
-                    idle += POLL_S
-                    if idle >= KEEPALIVE_S:
-                        idle = 0.0
-                        yield SSE_KEEPALIVE
-                    continue
-                idle = 0.0
-                yield _frame(*event)
+            running = lambda: not sub.dropped and not app.shutdown_event.is_set()  # noqa: E731
+            for item in listen(sub.queue, POLL_S, KEEPALIVE_S, running=running):
+                yield item if item is SSE_KEEPALIVE else _frame(*item)
         finally:
             app.events.unsubscribe(sub)
 

@@ -9,10 +9,11 @@ gallery file name runs, §19.2/§19.4/§19.15). Must not: touch the index or mov
 from __future__ import annotations
 
 import os
+import stat as stat_mod
 from typing import List, Optional, Tuple
 from urllib.parse import quote
 
-from ..errors import ApiError, BadRequest
+from ..errors import ApiError, BadRequest, NotFound
 from ..images import IMAGE_EXTENSIONS
 
 THUMBS_DIR = ".thumbs"  # hidden thumbnail cache inside the generated folder
@@ -91,3 +92,33 @@ def inside(root: str, relative: str) -> str:
     if real_parent != base and not real_parent.startswith(base + os.sep):
         raise _invalid("filename escapes generated/")
     return target
+
+
+def existing_image(root: str, relative: str) -> str:
+    """``inside``, for a file that must be there: 404 when it is not, 400 when it is not a
+    regular file (a link or a folder is never read, moved or rewritten through this name)."""
+    path = inside(root, relative)
+    try:
+        info = os.lstat(path)
+    except OSError:
+        raise NotFound("ASSET_NOT_FOUND", "Asset not found") from None
+    if not stat_mod.S_ISREG(info.st_mode):
+        raise BadRequest("INVALID_FILENAME", "not a regular image file")
+    return path
+
+
+def own_sidecar(path: str) -> Optional[str]:
+    """Name of the sidecar that belongs to ``path`` alone: ``<file>.json``, else
+    ``<stem>.json`` unless another image of the same stem shares it."""
+    full, by_stem = sidecar_candidates(path)
+    if os.path.isfile(full):
+        return os.path.basename(full)
+    if not os.path.isfile(by_stem):
+        return None
+    folder, name = os.path.split(path)
+    stem = os.path.splitext(name)[0]
+    for ext in IMAGE_EXTENSIONS + tuple(e.upper() for e in IMAGE_EXTENSIONS):
+        other = stem + ext
+        if other != name and os.path.exists(os.path.join(folder, other)):
+            return None
+    return os.path.basename(by_stem)

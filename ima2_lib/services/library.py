@@ -19,15 +19,13 @@ from __future__ import annotations
 
 import json
 import os
-import stat as stat_mod
 import unicodedata
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
 from ..errors import ApiError, BadRequest, Conflict, NotFound
 from ..store import atomic_write, dumps, read_nofollow
-from .gallery import inside, sidecar_candidates, validate_name
+from .gallery import existing_image, inside, own_sidecar, sidecar_candidates, validate_name
 from .history_index import MAX_TAG_CHARS, MAX_TAGS, fold
-from .trash import _sidecar_of
 
 if TYPE_CHECKING:
     from ..app import App
@@ -130,14 +128,8 @@ class LibraryService:
     def _locked_update(self, relative: str, change: Dict[str, Any]) -> None:
         """Rewrite the sidecar of ``relative``; the caller holds the trash lock."""
         root = self.history.root
-        path = inside(root, relative)
-        try:
-            info = os.lstat(path)
-        except OSError:
-            raise NotFound("ASSET_NOT_FOUND", "Asset not found") from None
-        if not stat_mod.S_ISREG(info.st_mode):
-            raise BadRequest("INVALID_FILENAME", "not a regular image file")
-        own = _sidecar_of(path)
+        path = existing_image(root, relative)
+        own = own_sidecar(path)
         source = None
         for candidate in sidecar_candidates(path):
             if os.path.isfile(candidate) and not os.path.islink(candidate):

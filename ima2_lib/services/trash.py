@@ -17,15 +17,13 @@ import os
 import re
 import secrets
 import shutil
-import stat as stat_mod
 import threading
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from ..errors import ApiError, BadRequest, Conflict, InternalError, NotFound
-from ..images import IMAGE_EXTENSIONS
 from ..log import now_ms
 from ..store import ensure_dir, read_json, write_json
-from .gallery import inside, sidecar_candidates, validate_name
+from .gallery import existing_image, inside, own_sidecar, validate_name
 
 if TYPE_CHECKING:
     from ..app import App
@@ -54,23 +52,6 @@ def move_file(src: str, dst: str) -> None:
     shutil.copy2(src, tmp)
     os.replace(tmp, dst)
     os.unlink(src)
-
-
-def _sidecar_of(path: str) -> Optional[str]:
-    """Name of the sidecar that belongs to ``path`` alone: ``<file>.json``, else
-    ``<stem>.json`` unless another image of the same stem shares it."""
-    full, by_stem = sidecar_candidates(path)
-    if os.path.isfile(full):
-        return os.path.basename(full)
-    if not os.path.isfile(by_stem):
-        return None
-    folder, name = os.path.split(path)
-    stem = os.path.splitext(name)[0]
-    for ext in IMAGE_EXTENSIONS + tuple(e.upper() for e in IMAGE_EXTENSIONS):
-        other = stem + ext
-        if other != name and os.path.exists(os.path.join(folder, other)):
-            return None
-    return os.path.basename(by_stem)
 
 
 class TrashService:
@@ -103,14 +84,7 @@ class TrashService:
 
     # --- delete --------------------------------------------------------------------------
     def _gallery_file(self, name: str) -> str:
-        relative = validate_name(name)
-        path = inside(self.root, relative)
-        try:
-            info = os.lstat(path)
-        except OSError:
-            raise NotFound("ASSET_NOT_FOUND", "Asset not found") from None
-        if not stat_mod.S_ISREG(info.st_mode):
-            raise BadRequest("INVALID_FILENAME", "not a regular image file")
+        path = existing_image(self.root, validate_name(name))
         trash = os.path.realpath(self.trash_dir)
         if os.path.realpath(path).startswith(trash + os.sep):
             raise BadRequest("INVALID_FILENAME", "files in the trash are restored, not deleted")
@@ -139,7 +113,7 @@ class TrashService:
     def _new_entry(self, entries: Dict[str, Dict[str, Any]], relative: str, path: str,
                    ttl: int, group: Optional[str]) -> Tuple[str, Dict[str, Any]]:
         """A manifest entry for deleting ``relative`` (caller holds the lock)."""
-        sidecar_name = _sidecar_of(path)  # under the lock: a sidecar update cannot interleave
+        sidecar_name = own_sidecar(path)  # under the lock: a sidecar update cannot interleave
         now = now_ms()
         trash_id = "%d_%s" % (now, _flatten(relative))
         while trash_id in entries or os.path.lexists(os.path.join(self.trash_dir, trash_id)):

@@ -1,7 +1,7 @@
 // dom.js — DOM helpers used by every view: `h()` builds elements and puts every string in
 // through textContent/attributes (never innerHTML), static inline SVG icons, toasts, and
 // formatting. Must not: hold view state or call the API.
-import { t } from './i18n.js';
+import { t, getLang } from './i18n.js';
 
 const PROPS = new Set(['value', 'checked', 'disabled', 'hidden', 'selected', 'tabIndex',
   'multiple', 'readOnly', 'indeterminate']);
@@ -136,7 +136,7 @@ export function fmtSeconds(ms) {
 
 export function fmtDate(ms) {
   try {
-    return new Date(ms).toLocaleString();
+    return new Date(ms).toLocaleString(getLang());
   } catch (_) {
     return String(ms);
   }

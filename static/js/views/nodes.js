@@ -195,7 +195,14 @@ async function refreshSheetBadge() {
   const data = await readSheet(graph.sessionId);
   const enabled = Boolean(data && data.enabled && data.styleSheet);
   setSheetEnabled(enabled);
-  els.sheetState.textContent = t(enabled ? 'nodes.sheetOn' : 'nodes.sheetOff');
+  showSheetState(enabled);
+}
+
+/** The badge keeps its key in data-i18n, so a language switch re-translates it. */
+function showSheetState(enabled) {
+  const key = enabled ? 'nodes.sheetOn' : 'nodes.sheetOff';
+  els.sheetState.dataset.i18n = key;
+  els.sheetState.textContent = t(key);
   els.sheetState.dataset.enabled = String(enabled);
 }
 
@@ -295,7 +302,7 @@ export function initNodes(root) {
   on('graph:notice', notice);
   on('stylesheet', ({ enabled }) => {
     setSheetEnabled(enabled);
-    els.sheetState.textContent = t(enabled ? 'nodes.sheetOn' : 'nodes.sheetOff');
+    showSheetState(enabled);
   });
   const refresh = () => setTimeout(() => refreshFromServer().catch(() => {}), 50);
   on('assets:deleted', refresh);
