@@ -196,4 +196,7 @@ export const api = {
     '/api/sessions/' + enc(id) + '/style-sheet/enabled', { json: { enabled } }),
   extractStyleSheet: (id, prompt) =>
     post('/api/sessions/' + enc(id) + '/style-sheet/extract', { prompt }),
+  // favourites, tags and bulk actions of gallery images (library.js)
+  patchImage: (filename, change) => request('PATCH', '/api/history/' + enc(filename), { json: change }),
+  bulk: (body) => post('/api/history/bulk', body),
 };

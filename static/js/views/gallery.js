@@ -5,13 +5,14 @@
 // without focusing an image (arrows, Home/End, Enter opens, Delete, Esc), multi-select (Ctrl/⌘
 // click, Shift range, select all) with a bulk bar (delete with one Undo), empty and no-match
 // states. Must not: request full-size images for tiles (thumbnails only).
-import { h, tx, clear, isTyping } from '../dom.js';
+import { h, tx, clear, icon, isTyping, fmtDate, toast } from '../dom.js';
 import { t } from '../i18n.js';
 import { layoutOf, sectionTitle, HEAD_H } from './gallerylayout.js';
-import { picked, pickClick, bulkBar, renderBulk, bulkDelete } from './gallerypick.js';
+import { picked, pickClick, pickedAll, bulkBar, renderBulk, bulkDelete, clearPicks, selectMatching, favoritePicked } from './gallerypick.js';
 import { on, emit, state } from '../state.js';
 import { api } from '../api.js';
 import { history, makeHistory, dropHistory, thumbOf } from '../history.js';
+import { setFavorite } from '../library.js';
 import { filterBar, filterKey, clearFilters, learn, redrawFilters, searchBox } from './galleryfilter.js';
 
 const OVERSCAN = 400;
@@ -53,21 +54,42 @@ function rowEl(r) {
   const el = h('div', { class: 'gallery-row' });
   for (const i of r.items) {
     const row = shown[i];
-    el.append(h('button', { type: 'button', class: 'tile gallery-tile', tabindex: -1,
-      dataset: { filename: row.filename, index: String(i) }, title: row.prompt || row.filename,
-      'aria-pressed': picked.has(row.filename) ? 'true' : 'false',
-      style: { width: layout.size + 'px', height: layout.size + 'px' } },
-    h('img', { src: thumbOf(row), decoding: 'async', width: 128, height: 128,
-      alt: row.prompt || row.filename }), row.provider === 'offline'
-      ? h('span', { class: 'badge offline-badge', text: t('provider.offline') }) : null));
+    const fav = row.favorite === true;
+    // The tile opens the viewer; its circle selects; its star favourites (siblings: a button
+    // holds no button). Focus stays on the page: the keyboard moves a cursor, not the focus.
+    el.append(h('div', { class: 'tile-wrap' + (fav ? ' is-fav' : '') },
+      h('button', { type: 'button', class: 'tile gallery-tile', tabindex: -1,
+        dataset: { filename: row.filename, index: String(i) },
+        'aria-pressed': picked.has(row.filename) || pickedAll() ? 'true' : 'false' },
+      h('img', { src: thumbOf(row), decoding: 'async', width: 128, height: 128,
+        alt: row.prompt || row.filename }), row.provider === 'offline'
+        ? h('span', { class: 'badge offline-badge', text: t('provider.offline') }) : null),
+      h('button', { type: 'button', class: 'tile-check', tabindex: -1, 'aria-label': t('gallery.pick'),
+        dataset: { pick: String(i) } }),
+      h('button', { type: 'button', class: 'tile-fav', tabindex: -1, 'aria-label': t('gallery.fav'),
+        'aria-pressed': fav ? 'true' : 'false', dataset: { fav: String(i) } }, icon('star'))));
   }
   return el;
+}
+
+/** Hover info (prompt, size, model, date), made when a tile is first pointed at or selected. */
+function infoFor(tile) {
+  if (!tile || tile.querySelector('.tile-info')) return;
+  const row = shown[Number(tile.dataset.index)];
+  if (!row) return;
+  const meta = [row.size ? String(row.size).replace('x', '×') : null, row.model,
+    row.createdAt ? fmtDate(row.createdAt) : null].filter(Boolean).join(' · ');
+  tile.append(h('span', { class: 'tile-info', 'aria-hidden': 'true' },
+    h('span', { class: 'tile-prompt', text: row.userPrompt || row.prompt || row.filename }),
+    meta ? h('span', { class: 'tile-meta', text: meta }) : null,
+    row.tags && row.tags.length ? h('span', { class: 'tile-tags', text: row.tags.map((x) => '#' + x).join(' ') }) : null));
 }
 
 /** What a row shows: rows that show the same thing survive a re-layout (a new page). */
 function rowKey(r) {
   if (r.head != null) return 'h:' + r.head + ':' + r.top + ':' + document.documentElement.lang;
-  return r.top + ':' + layout.size + ':' + r.items.map((i) => shown[i].filename).join('|');
+  return r.top + ':' + layout.size + ':' + r.items.map((i) => shown[i].filename
+    + (shown[i].favorite ? '*' : '') + (shown[i].tags ? shown[i].tags.length : '')).join('|');
 }
 
 /** A frame after a fling's last move: the rows left on screen get their tiles. Counted in
@@ -171,7 +193,7 @@ function setFilters(next) {
   for (const el of live.values()) el.remove();
   live.clear();
   selected = -1;
-  picked.clear();
+  clearPicks();
   els.scroll.scrollTop = 0;
   lastTop = 0;
   els.grid.dataset.filters = filterKey(params);
@@ -211,15 +233,18 @@ function render() {
 /** The tiles in the DOM show the selection (only those: the picked set may be 50,000 names). */
 function markSelected() {
   for (const el of els.grid.getElementsByClassName('tile')) {
-    const on = picked.has(el.dataset.filename);
+    const on = pickedAll() || picked.has(el.dataset.filename);
     if ((el.getAttribute('aria-pressed') === 'true') !== on) el.setAttribute('aria-pressed', on ? 'true' : 'false');
     const cur = Number(el.dataset.index) === selected;
     if (el.classList.contains('selected') !== cur) {
       el.classList.toggle('selected', cur);
-      if (cur) el.setAttribute('aria-current', 'true');
-      else el.removeAttribute('aria-current');
+      if (cur) {
+        el.setAttribute('aria-current', 'true');
+        infoFor(el);
+      } else el.removeAttribute('aria-current');
     }
   }
+  els.grid.classList.toggle('picking', picked.size > 0 || pickedAll());
 }
 
 function reveal(i) {
@@ -244,24 +269,44 @@ function openSelected() {
 }
 
 function onTileClick(event) {
-  const tile = event.target.closest('.tile');
+  const fav = event.target.closest('.tile-fav');
+  if (fav) {
+    toggleFavorite(shown[Number(fav.dataset.fav)]);
+    return;
+  }
+  const check = event.target.closest('.tile-check');
+  const tile = check || event.target.closest('.tile');
   if (!tile) return;
-  const i = Number(tile.dataset.index);
+  const i = Number(check ? check.dataset.pick : tile.dataset.index);
   selected = i;
-  if (pickClick(event, i, shown)) markSelected();
+  if (pickClick(event, i, shown, Boolean(check))) markSelected();
   else openSelected();
 }
 
-const pickAll = () => {
-  shown.forEach((r) => picked.add(r.filename));
-  markSelected();
-  renderBulk();
-};
+async function toggleFavorite(row) {
+  if (!row) return;
+  try {
+    await setFavorite(row.filename, row.favorite !== true);
+  } catch (err) {
+    toast(t('gallery.favFailed', { message: err.message }), { kind: 'error' });
+  }
+}
+
+/** F: the picked images, else the keyboard cursor's. */
+function favoriteKey() {
+  if (picked.size || pickedAll()) favoritePicked();
+  else if (selected >= 0) toggleFavorite(shown[selected]);
+}
+
+/** The rows, filter and number of matching images the bulk bar acts on. */
+const bulkContext = () => ({ shown, params, matching: filtering()
+  ? (list.filteredTotal != null ? list.filteredTotal : shown.length)
+  : (list.total != null ? list.total : shown.length) });
 
 function onKey(event) {
   if (!active() || event.altKey) return;
   if ((event.ctrlKey || event.metaKey) && event.key === 'a' && !isTyping(event)) {
-    pickAll();
+    selectMatching();
     event.preventDefault();
     return;
   }
@@ -278,14 +323,14 @@ function onKey(event) {
     if (selected < 0 || event.target.closest('button, a, label, input, select')) return;
     openSelected();
   } else if (event.key === 'Delete') {
-    if (picked.size) bulkDelete(shown);
+    if (picked.size || pickedAll()) bulkDelete(shown);
     else if (selected >= 0) history.deleteWithUndo(shown[selected]);
     else return;
   } else if (event.key === 'Escape') {
     selected = -1;
-    picked.clear();
-    renderBulk();
-    markSelected();
+    clearPicks();
+  } else if (event.key === 'f' || event.key === 'F') {
+    favoriteKey();
   } else return;
   event.preventDefault();
 }
@@ -312,11 +357,9 @@ export function initGallery(root) {
   els.grid = h('div', { class: 'gallery-body', id: 'gallery-grid', onclick: onTileClick });
   els.empty = h('div', { class: 'empty-state', id: 'gallery-empty', hidden: true });
   els.scroll = h('div', { class: 'gallery-scroll', id: 'gallery-scroll', onscroll: onScroll }, els.grid);
-  els.bulk = bulkBar({ all: pickAll, none: () => {
-    picked.clear();
-    markSelected();
-    renderBulk();
-  }, remove: () => bulkDelete(shown) });
+  els.bulk = bulkBar({ context: bulkContext, none: clearPicks, remove: () => bulkDelete(shown),
+    onChange: () => paint() });
+  els.grid.addEventListener('mouseover', (e) => infoFor(e.target.closest && e.target.closest('.tile')));
   root.append(h('div', { class: 'gallery-toolbar' },
     tx('h1', 'gallery.title', { id: 'gallery-h1', class: 'section-title' }),
     h('label', { class: 'check' }, groupBox, tx('span', 'gallery.group')), els.count,
@@ -324,6 +367,8 @@ export function initGallery(root) {
   on('history', render);
   on('history:filtered', render);
   on('oauth', redrawFilters);
+  on('assets:favorite', () => paint()); // a tile's star follows (its row key changed)
+  on('assets:tags', () => paint());
   on('lang', () => { redrawFilters(); render(); });
   on('view', (view) => {
     if (view === 'gallery') {
