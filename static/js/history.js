@@ -305,22 +305,8 @@ on('live:reset', () => {
   for (const s of stores) s.reset().catch(() => {});
 });
 
-/** Read every listing again from its top (a bulk change by filter: which rows it touched
- * is the server's to say). */
-export function reloadAll() {
-  for (const s of stores) s.reset().catch(() => {});
-}
-
-/** Change fields of one image's row in every listing that holds it (favourite, tags). */
-export function patchRows(filename, fields) {
-  for (const s of stores) {
-    const row = s.get(filename);
-    if (row) Object.assign(row, fields);
-  }
-}
-
-// A favourite changed elsewhere on the page (the results' toggle): every listing learns it.
-on('assets:favorite', ({ filename, favorite }) => patchRows(filename, { favorite }));
+/** Every live listing (library.js updates their rows after a favourite, tag or bulk change). */
+export const listings = () => Array.from(stores);
 
 /** Stop updating a listing the page no longer shows. */
 export function dropHistory(store) {

@@ -4,10 +4,31 @@
 // announces 'assets:favorite' {filename, favorite} and 'assets:tags' {filename, tags}.
 // Must not: build DOM or show toasts (the views say what failed).
 import { api } from './api.js';
-import { emit } from './state.js';
-import { patchRows } from './history.js';
+import { emit, on } from './state.js';
+import { listings } from './history.js';
 
 /** @typedef {{filenames?: string[], filter?: Record<string, string>}} Selection */
+
+/**
+ * Change fields of one image's row in every listing that holds it.
+ * @param {string} filename
+ * @param {Record<string, any>} fields
+ */
+export function patchRows(filename, fields) {
+  for (const s of listings()) {
+    const row = s.get(filename);
+    if (row) Object.assign(row, fields);
+  }
+}
+
+/** Read every listing again from its top (after a bulk change by filter: which rows it
+ * touched is the server's to say). */
+export function reloadAll() {
+  for (const s of listings()) s.reset().catch(() => {});
+}
+
+// A favourite changed elsewhere on the page (the results' toggle): every listing learns it.
+on('assets:favorite', ({ filename, favorite }) => patchRows(filename, { favorite }));
 
 /**
  * One image's refreshed favourite and tags → its rows and the bus.

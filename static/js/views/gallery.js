@@ -1,18 +1,20 @@
 // views/gallery.js — the full gallery, virtualized: only the rows in view (plus a margin) are
 // in the DOM, so 50,000 images keep a small page. Date headers (Today, Yesterday, This week,
 // then months), search and filters served by the server (views/galleryfilter.js: the listing is
-// a separate makeHistory() while any filter is set), live updates (history.js), grouping by session, keyboard navigation
-// without focusing an image (arrows, Home/End, Enter opens, Delete, Esc), multi-select (Ctrl/⌘
-// click, Shift range, select all) with a bulk bar (delete with one Undo), empty and no-match
-// states. Must not: request full-size images for tiles (thumbnails only).
-import { h, tx, clear, icon, isTyping, fmtDate, toast } from '../dom.js';
+// a separate makeHistory() while any filter is set), live updates (history.js), grouping by
+// session, keyboard navigation without focusing an image (arrows, Home/End, Enter opens, F
+// favourites, Delete, Esc), tiles (views/gallerytiles.js), multi-select and the bulk bar
+// (views/gallerypick.js), empty and no-match states. Must not: request full-size images for
+// tiles (thumbnails only).
+import { h, tx, clear, isTyping } from '../dom.js';
 import { t } from '../i18n.js';
 import { layoutOf, sectionTitle, HEAD_H } from './gallerylayout.js';
-import { picked, pickClick, pickedAll, bulkBar, renderBulk, bulkDelete, clearPicks, selectMatching, favoritePicked } from './gallerypick.js';
+import { tileRow, tilesKey, tileInfo, markTiles } from './gallerytiles.js';
+import { picked, pickClick, pickedAll, bulkBar, renderBulk, bulkDelete, clearPicks, selectMatching, favoritePicked,
+  favoriteOne } from './gallerypick.js';
 import { on, emit, state } from '../state.js';
 import { api } from '../api.js';
-import { history, makeHistory, dropHistory, thumbOf } from '../history.js';
-import { setFavorite } from '../library.js';
+import { history, makeHistory, dropHistory } from '../history.js';
 import { filterBar, filterKey, clearFilters, learn, redrawFilters, searchBox } from './galleryfilter.js';
 
 const OVERSCAN = 400;
@@ -44,53 +46,12 @@ function computeLayout() {
   return out;
 }
 
-function rowEl(r) {
-  if (r.head != null) return h('h2', { class: 'gallery-head', text: sectionTitle(r.head, grouped, titles) });
-  if (fast) { // a fling: plain tile-shaped blocks (solid colour rasters fast), tiles once it settles
-    const sk = h('div', { class: 'gallery-row gallery-skeleton', 'aria-hidden': 'true' });
-    for (let k = 0; k < r.items.length; k += 1) sk.append(document.createElement('div'));
-    return sk;
-  }
-  const el = h('div', { class: 'gallery-row' });
-  for (const i of r.items) {
-    const row = shown[i];
-    const fav = row.favorite === true;
-    // The tile opens the viewer; its circle selects; its star favourites (siblings: a button
-    // holds no button). Focus stays on the page: the keyboard moves a cursor, not the focus.
-    el.append(h('div', { class: 'tile-wrap' + (fav ? ' is-fav' : '') },
-      h('button', { type: 'button', class: 'tile gallery-tile', tabindex: -1,
-        dataset: { filename: row.filename, index: String(i) },
-        'aria-pressed': picked.has(row.filename) || pickedAll() ? 'true' : 'false' },
-      h('img', { src: thumbOf(row), decoding: 'async', width: 128, height: 128,
-        alt: row.prompt || row.filename }), row.provider === 'offline'
-        ? h('span', { class: 'badge offline-badge', text: t('provider.offline') }) : null),
-      h('button', { type: 'button', class: 'tile-check', tabindex: -1, 'aria-label': t('gallery.pick'),
-        dataset: { pick: String(i) } }),
-      h('button', { type: 'button', class: 'tile-fav', tabindex: -1, 'aria-label': t('gallery.fav'),
-        'aria-pressed': fav ? 'true' : 'false', dataset: { fav: String(i) } }, icon('star'))));
-  }
-  return el;
-}
-
-/** Hover info (prompt, size, model, date), made when a tile is first pointed at or selected. */
-function infoFor(tile) {
-  if (!tile || tile.querySelector('.tile-info')) return;
-  const row = shown[Number(tile.dataset.index)];
-  if (!row) return;
-  const meta = [row.size ? String(row.size).replace('x', '×') : null, row.model,
-    row.createdAt ? fmtDate(row.createdAt) : null].filter(Boolean).join(' · ');
-  tile.append(h('span', { class: 'tile-info', 'aria-hidden': 'true' },
-    h('span', { class: 'tile-prompt', text: row.userPrompt || row.prompt || row.filename }),
-    meta ? h('span', { class: 'tile-meta', text: meta }) : null,
-    row.tags && row.tags.length ? h('span', { class: 'tile-tags', text: row.tags.map((x) => '#' + x).join(' ') }) : null));
-}
-
-/** What a row shows: rows that show the same thing survive a re-layout (a new page). */
-function rowKey(r) {
-  if (r.head != null) return 'h:' + r.head + ':' + r.top + ':' + document.documentElement.lang;
-  return r.top + ':' + layout.size + ':' + r.items.map((i) => shown[i].filename
-    + (shown[i].favorite ? '*' : '') + (shown[i].tags ? shown[i].tags.length : '')).join('|');
-}
+const rowEl = (r) => (r.head != null
+  ? h('h2', { class: 'gallery-head', text: sectionTitle(r.head, grouped, titles) })
+  : tileRow(r.items, shown, fast));
+const rowKey = (r) => (r.head != null ? 'h:' + r.head + ':' + r.top + ':' + document.documentElement.lang
+  : r.top + ':' + layout.size + ':' + tilesKey(r.items, shown));
+const infoFor = (tile) => tileInfo(tile, shown);
 
 /** A frame after a fling's last move: the rows left on screen get their tiles. Counted in
  * frames, not time, so a slow frame (a page landing) never turns a fling into real tiles. */
@@ -230,22 +191,7 @@ function render() {
   paint();
 }
 
-/** The tiles in the DOM show the selection (only those: the picked set may be 50,000 names). */
-function markSelected() {
-  for (const el of els.grid.getElementsByClassName('tile')) {
-    const on = pickedAll() || picked.has(el.dataset.filename);
-    if ((el.getAttribute('aria-pressed') === 'true') !== on) el.setAttribute('aria-pressed', on ? 'true' : 'false');
-    const cur = Number(el.dataset.index) === selected;
-    if (el.classList.contains('selected') !== cur) {
-      el.classList.toggle('selected', cur);
-      if (cur) {
-        el.setAttribute('aria-current', 'true');
-        infoFor(el);
-      } else el.removeAttribute('aria-current');
-    }
-  }
-  els.grid.classList.toggle('picking', picked.size > 0 || pickedAll());
-}
+const markSelected = () => markTiles(els.grid, selected, shown);
 
 function reveal(i) {
   const r = layout.rows.find((row) => row.items && row.items.includes(i));
@@ -271,7 +217,7 @@ function openSelected() {
 function onTileClick(event) {
   const fav = event.target.closest('.tile-fav');
   if (fav) {
-    toggleFavorite(shown[Number(fav.dataset.fav)]);
+    favoriteOne(shown[Number(fav.dataset.fav)]);
     return;
   }
   const check = event.target.closest('.tile-check');
@@ -281,21 +227,6 @@ function onTileClick(event) {
   selected = i;
   if (pickClick(event, i, shown, Boolean(check))) markSelected();
   else openSelected();
-}
-
-async function toggleFavorite(row) {
-  if (!row) return;
-  try {
-    await setFavorite(row.filename, row.favorite !== true);
-  } catch (err) {
-    toast(t('gallery.favFailed', { message: err.message }), { kind: 'error' });
-  }
-}
-
-/** F: the picked images, else the keyboard cursor's. */
-function favoriteKey() {
-  if (picked.size || pickedAll()) favoritePicked();
-  else if (selected >= 0) toggleFavorite(shown[selected]);
 }
 
 /** The rows, filter and number of matching images the bulk bar acts on. */
@@ -330,7 +261,7 @@ function onKey(event) {
     selected = -1;
     clearPicks();
   } else if (event.key === 'f' || event.key === 'F') {
-    favoriteKey();
+    favoritePicked(shown[selected]);
   } else return;
   event.preventDefault();
 }

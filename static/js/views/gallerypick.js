@@ -5,10 +5,10 @@
 // one Undo, downloads the export zip and shares. Must not: lay out or render tiles.
 import { h, tx, icon, toast } from '../dom.js';
 import { t } from '../i18n.js';
-import { history, reloadAll } from '../history.js';
+import { history } from '../history.js';
 import { api } from '../api.js';
 import { emit } from '../state.js';
-import { bulkAction, exportUrl } from '../library.js';
+import { bulkAction, exportUrl, reloadAll, setFavorite } from '../library.js';
 
 // TODO: show Share and call openShareDialog(names) from views/share.js once that module lands.
 const SHARE = false;
@@ -98,8 +98,20 @@ async function run(action, tags) {
   changed();
 }
 
-/** F: favourite the picked images, or unfavourite them when every loaded one already is. */
-export function favoritePicked() {
+/** One image's star. */
+export async function favoriteOne(row) {
+  if (!row) return;
+  try {
+    await setFavorite(row.filename, row.favorite !== true);
+  } catch (err) {
+    toast(t('gallery.favFailed', { message: err.message }), { kind: 'error' });
+  }
+}
+
+/** F: favourite the picked images (unfavourite them when every loaded one already is), else
+ * the keyboard cursor's image (`current`). */
+export function favoritePicked(current) {
+  if (!picked.size && !all) return favoriteOne(current);
   const rows = ctx().shown.filter((r) => all || picked.has(r.filename));
   return run(rows.length && rows.every((r) => r.favorite === true) ? 'unfavorite' : 'favorite');
 }
