@@ -13,7 +13,8 @@ from typing import Any, Dict, List
 
 import pytest
 
-from ui_support import seed_gallery, wait_for
+from test_ui_a11y import axe_source, violations
+from ui_support import DESKTOP, PHONE, seed_gallery, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -206,3 +207,44 @@ def test_select_all_matching_acts_on_the_servers_filter(studio_factory: Any) -> 
     page.click(".toast .toast-action")
     wait_for(lambda: len(studio.gallery_files()) == 600, message="one Undo restores all")
     wait_for(lambda: "300 matching" in page.inner_text("#gallery-count"), message="listed again")
+
+
+@pytest.mark.parametrize("name,viewport", [("desktop", DESKTOP), ("phone", PHONE)])
+def test_axe_finds_nothing_on_the_bulk_bar_tiles_and_tag_editor(studio_factory: Any, artifacts: str,
+                                                                name: str, viewport: Any) -> None:
+    """axe-core (from tests/npm) on the gallery with a selection, hover info and a favourite,
+    and on the viewer with tags, in both themes and both languages; screenshots of each."""
+    source = axe_source()
+    studio = studio_factory()
+    names = seed_gallery(studio.generated, 40, step_ms=3 * 3600 * 1000,
+                         prompt=lambda i: "a lighthouse on a cliff at dusk, oil painting %d" % i)
+    studio.start()
+    studio.api("PATCH", "/api/history/" + names[1], json_body={"favorite": True, "tags": ["sea", "dusk"]})
+    page = studio.new_page("gallery", viewport=viewport)
+    page.add_script_tag(content=source)
+    page.wait_for_selector(tile(names[2]))
+    problems = []
+    for lang in ("en", "ko"):
+        page.select_option("#lang", lang)
+        page.wait_for_function("(l) => document.documentElement.lang === l", arg=lang)
+        for theme in ("light", "dark"):
+            if page.evaluate("document.documentElement.dataset.theme") != theme:
+                page.click("#theme-toggle")
+            page.wait_for_function("(t) => document.documentElement.dataset.theme === t", arg=theme)
+            page.hover(tile(names[0]))
+            page.click(check(names[0]))
+            page.click(tile(names[2]), modifiers=["Control"])
+            page.wait_for_selector("#bulk-bar:not([hidden])")
+            page.hover(tile(names[1]))
+            page.wait_for_selector(tile(names[1]) + " .tile-info", state="visible")
+            problems += ["%s/%s/%s/gallery: %s" % (name, lang, theme, v) for v in violations(page)]
+            page.screenshot(path=os.path.join(artifacts, "gallery-%s-%s-%s.png" % (name, lang, theme)))
+            page.keyboard.press("Escape")
+            page.wait_for_selector("#bulk-bar", state="hidden")
+            page.click(tile(names[1]))
+            page.wait_for_selector('#viewer-tags .tag-chip[data-tag="dusk"]')
+            problems += ["%s/%s/%s/viewer: %s" % (name, lang, theme, v) for v in violations(page)]
+            page.screenshot(path=os.path.join(artifacts, "viewer-tags-%s-%s-%s.png" % (name, lang, theme)))
+            page.click("#viewer .viewer-close")
+            page.wait_for_selector("#viewer", state="hidden")
+    assert problems == [], "\n".join(problems)

@@ -246,6 +246,7 @@ function onKey(event) {
     if (event.key === 'Escape' && event.target === searchBox()) searchBox().blur();
     if (event.key !== 'ArrowDown' || event.target !== searchBox()) return;
   }
+  els.grid.classList.add('kbd'); // the cursor's tile shows its info until the mouse moves
   const moves = { ArrowRight: 1, ArrowLeft: -1, ArrowDown: layout.cols, ArrowUp: -layout.cols };
   if (event.key in moves) select(selected < 0 ? 0 : selected + moves[event.key]);
   else if (event.key === 'Home') select(0);
@@ -291,6 +292,7 @@ export function initGallery(root) {
   els.bulk = bulkBar({ context: bulkContext, none: clearPicks, remove: () => bulkDelete(shown),
     onChange: () => paint() });
   els.grid.addEventListener('mouseover', (e) => infoFor(e.target.closest && e.target.closest('.tile')));
+  els.grid.addEventListener('pointermove', () => els.grid.classList.remove('kbd'));
   root.append(h('div', { class: 'gallery-toolbar' },
     tx('h1', 'gallery.title', { id: 'gallery-h1', class: 'section-title' }),
     h('label', { class: 'check' }, groupBox, tx('span', 'gallery.group')), els.count,

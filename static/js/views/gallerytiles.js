@@ -60,11 +60,11 @@ export function tileInfo(tile, shown) {
   if (!tile || !(tile instanceof HTMLElement) || tile.querySelector('.tile-info')) return;
   const row = shown[Number(tile.dataset.index)];
   if (!row) return;
-  const meta = [row.size ? String(row.size).replace('x', '×') : null, row.model,
-    row.createdAt ? fmtDate(row.createdAt) : null].filter(Boolean).join(' · ');
+  const meta = [row.size ? String(row.size).replace('x', '×') : null, row.model].filter(Boolean).join(' · ');
   tile.append(h('span', { class: 'tile-info', 'aria-hidden': 'true' },
     h('span', { class: 'tile-prompt', text: row.userPrompt || row.prompt || row.filename }),
     meta ? h('span', { class: 'tile-meta', text: meta }) : null,
+    row.createdAt ? h('span', { class: 'tile-meta', text: fmtDate(row.createdAt) }) : null,
     row.tags && row.tags.length ? h('span', { class: 'tile-tags', text: row.tags.map((x) => '#' + x).join(' ') })
       : null));
 }

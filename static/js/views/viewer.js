@@ -96,8 +96,8 @@ function render() {
   body.append(
     h('div', { class: 'viewer-main' }, h('div', { class: 'viewer-stage', id: 'viewer-stage' }, img), filmstrip()),
     h('div', { class: 'viewer-side' },
-      h('p', { class: 'muted small mono', id: 'viewer-position',
-        text: t('viewer.position', { i: index + 1, n: total() }) }),
+      h('div', { class: 'viewer-side-head' }, h('p', { class: 'muted small mono', id: 'viewer-position',
+        text: t('viewer.position', { i: index + 1, n: total() }) }), favSlot),
       h('dl', { class: 'details' },
         detail('result.prompt', prompt),
         r.revisedPrompt && r.revisedPrompt !== r.prompt ? detail('result.revised', r.revisedPrompt) : null,
@@ -110,7 +110,7 @@ function render() {
         detail('viewer.created', r.createdAt ? fmtDate(r.createdAt) : null),
         detail('viewer.file', r.filename)),
       tagSlot,
-      h('div', { class: 'actions wrap' }, favSlot,
+      h('div', { class: 'actions wrap' },
         iconButton('retry', 'viewer.restore', () => {
           emit('composer:apply', { prompt, quality: r.quality, size: r.size, model: r.model,
             format: r.format, mode: r.promptMode, moderation: r.moderation });
