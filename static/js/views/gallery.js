@@ -78,8 +78,13 @@ function paint(scrolled = false) {
   }
   // A fling draws only the screen: rows above or below it are gone before they show.
   const margin = fast ? 0 : OVERSCAN;
-  const top = els.scroll.scrollTop - margin;
-  const bottom = els.scroll.scrollTop + els.scroll.clientHeight + margin;
+  // Read before any change to the DOM (a read after one forces a layout in the frame).
+  const scrollTop = els.scroll.scrollTop;
+  const height = els.scroll.clientHeight;
+  const top = scrollTop - margin;
+  const bottom = scrollTop + height + margin;
+  // The next page is asked for a few screens ahead (a fling covers a screen and a half a frame).
+  const ahead = scrollTop + height * 4 + OVERSCAN;
   const want = new Set();
   const rows = layout.rows;
   let lo = 0;
@@ -114,8 +119,6 @@ function paint(scrolled = false) {
   }
   markSelected();
   const last = rows[rows.length - 1];
-  // The next page is asked for a few screens ahead (a fling covers a screen and a half a frame).
-  const ahead = els.scroll.scrollTop + els.scroll.clientHeight * 4 + OVERSCAN;
   if (!list.done && (!last || last.top < ahead) && state.view === 'gallery') loadMore();
 }
 
