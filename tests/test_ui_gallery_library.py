@@ -248,3 +248,30 @@ def test_axe_finds_nothing_on_the_bulk_bar_tiles_and_tag_editor(studio_factory: 
             page.click("#viewer .viewer-close")
             page.wait_for_selector("#viewer", state="hidden")
     assert problems == [], "\n".join(problems)
+
+
+def test_a_fling_draws_blocks_and_the_rows_it_rests_on_get_tiles(studio_factory: Any) -> None:
+    """Scrolling more than a screen a frame draws plain blocks (no thumbnails asked for), even
+    while pages land; the frame after the scroll rests, the rows in view get their tiles."""
+    studio = studio_factory()
+    seed_gallery(studio.generated, 1500, step_ms=60000)
+    studio.start()
+    page = studio.new_page("gallery")
+    page.wait_for_selector("#gallery-grid .tile img")
+    before = len([u for m, u in studio.requests if "/generated/" in u])
+    flung = page.evaluate("""async () => {
+      const s = document.getElementById('gallery-scroll');
+      const seen = [];
+      for (let i = 0; i < 30; i += 1) {
+        s.scrollTop += s.clientHeight * 1.5;
+        await new Promise((r) => requestAnimationFrame(r));
+        seen.push(document.querySelectorAll('#gallery-grid .gallery-skeleton').length);
+      }
+      return seen;
+    }""")
+    # The fling showed blocks (where pages had landed), and asked for no thumbnail at all.
+    assert sum(flung) > 0, flung
+    assert len([u for m, u in studio.requests if "/generated/" in u]) == before
+    # At rest: tiles, no blocks.
+    page.wait_for_function("document.querySelectorAll('#gallery-grid .gallery-skeleton').length === 0"
+                           " && document.querySelectorAll('#gallery-grid .tile').length > 0")
