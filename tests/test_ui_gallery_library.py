@@ -108,6 +108,13 @@ def test_tile_info_star_and_the_viewers_favourite_and_tags(studio_factory: Any) 
     # The favourites filter sees both at once.
     page.check("#gallery-favorite")
     wait_for(lambda: page.get_attribute("#gallery-grid", "data-count") == "2", message="two favourites")
+    page.uncheck("#gallery-favorite")
+    # The tag filter (case-insensitive, on the server): only the tagged image.
+    page.fill("#gallery-tag", "sea")
+    page.press("#gallery-tag", "Enter")
+    wait_for(lambda: page.get_attribute("#gallery-grid", "data-filters") == "tag=sea", message="tag filter")
+    wait_for(lambda: page.get_attribute("#gallery-grid", "data-count") == "1", message="one tagged")
+    page.wait_for_selector(tile(names[1]))
 
 
 def test_multi_select_and_the_bulk_bar(studio_factory: Any) -> None:
@@ -156,10 +163,15 @@ def test_multi_select_and_the_bulk_bar(studio_factory: Any) -> None:
     # Share stays hidden until the share dialog exists.
     assert page.query_selector("#bulk-share") is None or page.is_hidden("#bulk-share")
 
-    # Esc clears the selection and the bar.
+    # Esc clears the selection and the bar; X picks the keyboard's tile.
     page.keyboard.press("Escape")
     page.wait_for_selector("#bulk-bar", state="hidden")
     assert picked(page) == []
+    page.keyboard.press("Home")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("x")
+    wait_for(lambda: picked(page) == [names[1]], message="X picks")
+    page.wait_for_selector("#bulk-bar:not([hidden])")
 
 
 def test_select_all_matching_acts_on_the_servers_filter(studio_factory: Any) -> None:

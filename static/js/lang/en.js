@@ -196,7 +196,7 @@ export const EN = {
   'gallery.count': '{n} of {total} images loaded',
   'gallery.matches': '{n} matches in {loaded} images',
   'gallery.searching': '{n} matches so far, searching {loaded} of {total}…',
-  'gallery.keys': 'Arrows move, Enter opens, F favourites, Delete deletes; click a tile\'s circle, Ctrl/⌘-click or Shift-click to select several.',
+  'gallery.keys': 'Arrows move, Enter opens, F favourites, X selects, Delete deletes; click a tile\'s circle, Ctrl/⌘-click or Shift-click to select several.',
   'gallery.deleted': 'Deleted {name}.',
   'gallery.undo': 'Undo',
   'gallery.restored': 'Restored {name}.',
@@ -429,4 +429,5 @@ export const EN = {
   'viewer.tagAdd': 'Add',
   'viewer.tagRemove': 'Remove the tag {tag}',
   'viewer.tagFailed': 'Could not change the tags: {message}',
+  'filter.tag': 'Tag',
 };

@@ -195,7 +195,7 @@ export const KO = {
   'gallery.count': '이미지 {total}개 중 {n}개 불러옴',
   'gallery.matches': '이미지 {loaded}개 중 {n}개 일치',
   'gallery.searching': '지금까지 {n}개 일치, {total}개 중 {loaded}개 검색 중…',
-  'gallery.keys': '화살표로 이동, Enter로 열기, F로 즐겨찾기, Delete로 삭제. 타일의 동그라미, Ctrl/⌘ 또는 Shift 클릭으로 여러 개 선택.',
+  'gallery.keys': '화살표로 이동, Enter로 열기, F로 즐겨찾기, X로 선택, Delete로 삭제. 타일의 동그라미, Ctrl/⌘ 또는 Shift 클릭으로 여러 개 선택.',
   'gallery.deleted': '{name}을(를) 삭제했습니다.',
   'gallery.undo': '실행 취소',
   'gallery.restored': '{name}을(를) 복원했습니다.',
@@ -428,4 +428,5 @@ export const KO = {
   'viewer.tagAdd': '추가',
   'viewer.tagRemove': '{tag} 태그 제거',
   'viewer.tagFailed': '태그를 바꾸지 못했습니다: {message}',
+  'filter.tag': '태그',
 };

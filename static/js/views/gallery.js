@@ -233,9 +233,7 @@ function onTileClick(event) {
 }
 
 /** The rows, filter and number of matching images the bulk bar acts on. */
-const bulkContext = () => ({ shown, params, matching: filtering()
-  ? (list.filteredTotal != null ? list.filteredTotal : shown.length)
-  : (list.total != null ? list.total : shown.length) });
+const bulkContext = () => ({ shown, params, matching: (filtering() ? list.filteredTotal : list.total) ?? shown.length });
 
 function onKey(event) {
   if (!active() || event.altKey) return;
@@ -264,8 +262,10 @@ function onKey(event) {
   } else if (event.key === 'Escape') {
     selected = -1;
     clearPicks();
-  } else if (event.key === 'f' || event.key === 'F') {
-    favoritePicked(shown[selected]);
+  } else if (event.key === 'f' || event.key === 'F') favoritePicked(shown[selected]);
+  else if ((event.key === 'x' || event.key === 'X') && selected >= 0) { // pick the cursor's image
+    pickClick({ shiftKey: event.shiftKey }, selected, shown, true);
+    markSelected();
   } else return;
   event.preventDefault();
 }
