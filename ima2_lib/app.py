@@ -14,26 +14,24 @@ import os
 import re
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, TypeVar
 
 from . import __version__
+from .clock import now_ms
 from .config import Config, load_config
 from .deps import Features
-from .errors import ApiError, InternalError, MethodNotAllowed, NotFound, disk_full_error, error_body
+from .errors import ApiError, InternalError, NotFound, disk_full_error, error_body
 from .hooks import Hook
 from .httpio import Request, Response, json_response
-from .log import Logger, now_ms
+from .log import Logger
 from .router import Router
-from .routes import all_routes
-from .routes.files import PREFIX as GENERATED_PREFIX
-from .routes.files import handle_generated
 from .security import COOKIE_NAME, Security, is_loopback_host, is_wildcard_host
 from .services.events import EventBus
-from .static import StaticFiles
 from .store import (PROCESS_STARTED, FolderLock, atomic_write, ensure_dir,
                     ensure_private_dir, read_json, sweep_stale_temps, write_json)
 
 if TYPE_CHECKING:  # built in ``_build_services``, imported there (cold start, issue 19)
+    from .static import StaticFiles
     from .services.generation import GenerationService
     from .services.history import HistoryService
     from .services.inflight import InflightRegistry
@@ -52,6 +50,7 @@ SessionTitleProvider = Callable[[List[str]], Dict[str, str]]
 _S = TypeVar("_S")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _QUIET_PATHS = ("/api/health", "/api/inflight")
+GENERATED_PREFIX = "/generated/"  # routed like the API (routes/files.py)
 SHARE_PREFIX = "/s/"  # share links (routes/shares.py): their token is in the path
 STATIC_ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "static")
 
@@ -98,7 +97,11 @@ class App:
     style_sheet_provider: Optional[StyleSheetProvider]
     session_title_provider: Optional[SessionTitleProvider]
 
-    def __init__(self, config: Optional[Config] = None, log_stream: Any = None) -> None:
+    def __init__(self, config: Optional[Config] = None, log_stream: Any = None,
+                 build_services: bool = True) -> None:
+        """``build_services=False`` (``serve``): only what the health probe needs is built
+        here; the services and the full route table are built by ``start``, after the first
+        answer can already be given (cold start, issue 19). Embedders keep the default."""
         self.config = config or load_config()
         self.version = __version__
         self.features = Features(self.config.env)
@@ -138,13 +141,16 @@ class App:
             self.config = self.config.replace(oauth_url=self.offline.url)
         self.security = Security(self.config.host, self.config.allowed_hosts, self._token(),
                                  self.config.allowed_origins)
-        self.router = Router(all_routes())
+        # Until the services exist only the system routes (the health probe) are routed.
+        self.services_built = False
+        self.router = Router(_boot_routes())
         self._static: Optional[StaticFiles] = None  # built on first use (see ``static``)
         self._static_lock = threading.Lock()
         # Clear while ``start`` runs when the adapter answers during start-up: only the health
         # probe is answered before it is set (``serve`` answers first, then starts services).
         self.ready = threading.Event()
-        self.ready.set()
+        if build_services:
+            self.ready.set()
         oauth_ready = not self.config.oauth_auto_start
         self._runtime: Dict[str, Dict[str, Any]] = {
             "backend": {"configuredPort": self.config.port, "actualPort": self.config.port,
@@ -156,10 +162,13 @@ class App:
                       "status": "ready" if oauth_ready else "starting"},
         }
         self.events = EventBus(self.started_at)
-        self._build_services()
+        if build_services:
+            self._build_services()
 
     def _build_services(self) -> None:
-        """Create the services (each started and stopped in this order through ``_services``)."""
+        """Create the services (each started and stopped in this order through ``_services``)
+        and the full route table (importing the route modules imports the services)."""
+        from .routes import all_routes
         from .services.generation import GenerationService
         from .services.history import HistoryService
         from .services.inflight import InflightRegistry
@@ -183,6 +192,8 @@ class App:
         self.inflight.on_canceled = self.jobs.on_inflight_cancel
         self.inflight.on_phase = self.jobs.on_phase
         self._wire_events()
+        self.router = Router(all_routes())
+        self.services_built = True
 
     def _wire_events(self) -> None:
         """What ``GET /api/events`` carries: jobs, the queue, gallery changes."""
@@ -206,6 +217,8 @@ class App:
         if self._static is None:
             with self._static_lock:
                 if self._static is None:
+                    from .static import StaticFiles
+
                     self._static = StaticFiles(STATIC_ROOT, dev=self.config.dev)
         return self._static
 
@@ -329,7 +342,7 @@ class App:
         return totals
 
     def active_job_count(self) -> int:
-        return self.inflight.active_count()
+        return self.inflight.active_count() if self.services_built else 0
 
     # --- lifecycle -----------------------------------------------------------------------
     def start(self, server: Any = None) -> None:
@@ -340,6 +353,8 @@ class App:
         try:
             if server is not None:
                 self.set_actual_port(int(server.server_address[1]))
+            if not self.services_built:
+                self._build_services()
             if self.owns_folder:
                 self.sweep_leftovers()
             for service in self._services:
@@ -490,17 +505,12 @@ class App:
         raise self.security.unauthorized()
 
     def _dispatch(self, req: Request, is_api: bool) -> Response:
-        if is_api:
+        if is_api or req.path.startswith(GENERATED_PREFIX):
             route, params = self.router.match(req.method, req.path)
             req.params = params
             req.family = route.family
             result = route.handler(self, req)
             return result if isinstance(result, Response) else json_response(result)
-        if req.path.startswith(GENERATED_PREFIX):
-            if req.method not in ("GET", "HEAD"):
-                raise MethodNotAllowed("METHOD_NOT_ALLOWED", "Only GET and HEAD are allowed here",
-                                       headers=[("Allow", "GET, HEAD")])
-            return handle_generated(self, req)
         if req.path.startswith(SHARE_PREFIX):
             from .routes.shares import handle_public
 
@@ -520,9 +530,21 @@ class App:
                       path=req.path[:200], status=status, durationMs=int(duration_ms),
                       client=client_kind(req))
 
+    def openapi_document(self) -> Dict[str, Any]:
+        """The OpenAPI document of this App's routes, served at this App's URL."""
+        from .openapi import build
+
+        return build(self.server_url)
+
     # --- small helpers for services ---------------------------------------------------------
     def json_limit(self) -> int:
         return self.config.body_limit
+
+
+def _boot_routes() -> List[Tuple[Any, ...]]:
+    from .routes.system import ROUTES
+
+    return list(ROUTES)
 
 
 def client_kind(req: Request) -> str:

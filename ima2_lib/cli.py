@@ -7,7 +7,6 @@ Must not: prompt when stdin is not a TTY, or make network calls of its own durin
 """
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
@@ -18,10 +17,6 @@ from . import __version__
 
 if TYPE_CHECKING:
     from .app import App
-
-CLIENT_COMMANDS = ("gen", "edit", "ls", "show", "ps", "cancel", "ping", "history", "session",
-                   "node", "inflight", "storage", "oauth", "batch", "fav", "unfav", "tag",
-                   "export", "import", "prompt", "share")
 
 HELP = """ima2 %s — local image studio
 
@@ -97,24 +92,22 @@ def _main(argv: Optional[Sequence[str]] = None) -> int:
     if command in ("-h", "--help", "help"):
         out(HELP % __version__)
         return 0
-    if command in CLIENT_COMMANDS:
-        from . import cli_commands
+    from .cli_args import COMMANDS
 
-        try:
-            return cli_commands.main(command, args[1:])
-        except KeyboardInterrupt:
-            return 130
-    handler = LOCAL_COMMANDS.get(command)
-    if handler is not None and command not in ("serve", "setup", "login", "doctor", "mcp") and any(
-            a in ("-h", "--help") for a in args[1:]):
-        out(HELP % __version__)
-        return 0
-    if handler is None:
+    spec = COMMANDS.get(command)
+    if spec is None:
         out('  Unknown command: "%s"' % command)
         out("  Run `python3 ima2.py --help` for the list of commands.")
         return 1
     try:
-        return handler(args[1:])
+        if spec.client:
+            from . import cli_commands
+
+            return cli_commands.main(command, args[1:])
+        if not spec.flags and any(a in ("-h", "--help") for a in args[1:]):
+            out(HELP % __version__)  # status / open / reset: the overview is their help
+            return 0
+        return LOCAL_COMMANDS[command](args[1:])
     except KeyboardInterrupt:
         return 130
 
@@ -158,131 +151,25 @@ def _safe_config(flags: Optional[Dict[str, Any]] = None) -> Any:
 
 
 def cmd_doctor(argv: List[str]) -> int:
+    from .cli_args import parse_local
     from .doctor import run_doctor
 
-    return run_doctor(argv, out, err)
+    return run_doctor(parse_local("doctor", argv), out, err)
 
 
 # --------------------------------------------------------------------------------------
 # serve
 # --------------------------------------------------------------------------------------
-_SERVE_VALUES = {"--port": "port", "--host": "host", "--config-dir": "config_dir"}
-_SERVE_FLAGS = {"--no-oauth-proxy": ("no_oauth_proxy", True), "--dev": ("dev", True),
-                "--offline": ("provider", "offline")}
-
-
-def _parse_serve_simple(argv: List[str]) -> Any:
-    """The usual ``serve`` command lines without importing argparse (~3 ms of a cold start,
-    issue 19); None for anything else (help, abbreviations, errors), which argparse handles."""
-    import types
-
-    opts = {"port": None, "host": None, "config_dir": None, "no_oauth_proxy": None, "dev": None,
-            "provider": None}
-    tokens = list(argv)
-    while tokens:
-        token = tokens.pop(0)
-        name, eq, value = token.partition("=")
-        if name in _SERVE_FLAGS and not eq:
-            key, flag_value = _SERVE_FLAGS[name]
-            opts[key] = flag_value
-            continue
-        if name not in _SERVE_VALUES:
-            return None
-        if not eq:
-            if not tokens or tokens[0].startswith("-"):
-                return None
-            value = tokens.pop(0)
-        if name == "--port":
-            try:
-                opts["port"] = int(value)
-            except ValueError:
-                return None
-        else:
-            opts[_SERVE_VALUES[name]] = value
-    return types.SimpleNamespace(**opts)
-
-
 def _parse_serve(argv: List[str]) -> Any:
-    simple = _parse_serve_simple(argv)
-    if simple is not None:
-        return simple
-    import argparse
+    from .cli_args import parse_serve
 
-    parser = argparse.ArgumentParser(prog="ima2.py serve", description="Start the ima2 studio.")
-    parser.add_argument("--port", type=int, help="HTTP port (busy → next free, up to +20)")
-    parser.add_argument("--host", help="bind address (default 127.0.0.1)")
-    parser.add_argument("--config-dir", help="state folder (default ~/.ima2)")
-    parser.add_argument("--no-oauth-proxy", action="store_true", default=None,
-                        help="do not start `npx openai-oauth`")
-    parser.add_argument("--dev", action="store_true", default=None,
-                        help="developer mode (debug log, static files re-read)")
-    parser.add_argument("--offline", action="store_const", const="offline", default=None,
-                        dest="provider", help="no account needed: deterministic local pictures "
-                        "instead of the OAuth proxy (IMA2_PROVIDER=offline)")
-    return parser.parse_args(argv)
-
-
-def live_server_from_advertisement(path: str, timeout: float = 1.0) -> Optional[Dict[str, Any]]:
-    """The advertised server when its pid is alive and its /api/health answers with that pid."""
-    from .store import read_json
-
-    data = read_json(path, default=None, warn=lambda _m: None)
-    if not isinstance(data, dict) or not isinstance(data.get("pid"), int):
-        return None
-    pid = data["pid"]
-    if pid == os.getpid() or not _pid_alive(pid):
-        return None
-    backend = data.get("backend") if isinstance(data.get("backend"), dict) else {}
-    url = backend.get("url") or data.get("url")
-    if not isinstance(url, str):
-        return None
-    health = _probe_health(url, timeout)
-    if health is None or health.get("pid") != pid:
-        return None
-    return {"url": url, "pid": pid}
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    return True
-
-
-def _probe_health(url: str, timeout: float) -> Optional[Dict[str, Any]]:
-    import http.client
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    if parts.scheme != "http" or not parts.hostname:
-        return None
-    host = parts.hostname
-    if host in ("localhost", "0.0.0.0", "::"):
-        host = "127.0.0.1"
-    try:
-        conn = http.client.HTTPConnection(host, parts.port or 80, timeout=timeout)
-        conn.request("GET", "/api/health", headers={"X-Ima2-Client": "cli/" + __version__})
-        resp = conn.getresponse()
-        body = resp.read()
-        conn.close()
-        if resp.status != 200:
-            return None
-        data = json.loads(body.decode("utf-8"))
-        return data if isinstance(data, dict) else None
-    except (OSError, ValueError):
-        return None
+    return parse_serve(argv)
 
 
 def cmd_serve(argv: List[str]) -> int:
     from .app import App
     from .config import ConfigError
+    from .cli_client import live_server_from_advertisement
     from .server import PortRangeExhausted, make_server
 
     opts = _parse_serve(argv)
@@ -303,7 +190,7 @@ def cmd_serve(argv: List[str]) -> int:
             "IMA2_CONFIG_DIR).")
         out(running["url"])
         return 1
-    app = App(config)
+    app = App(config, build_services=False)  # built by app.start, after the first answer
     if not app.owns_folder:  # the OS lock decides; server.json may not be written yet
         running = live_server_from_advertisement(config.advertise_file, timeout=2.0)
         err("ima2 is already running for %s%s (its state-folder lock is held)"
@@ -449,26 +336,13 @@ def cmd_open(argv: List[str]) -> int:
             url = "http://localhost:%d" % config.port
     else:
         url = "http://localhost:3333"
+    from .cli_client import open_url
+
     if open_url(url):
         out("Opening %s ..." % url)
     else:
         out("Could not open browser. Visit: %s" % url)
     return 0
-
-
-def open_url(url: str) -> bool:
-    """Open ``url`` with the stdlib ``webbrowser`` (no shell strings, docs/API.md §19.7)."""
-    if not url.startswith(("http://", "https://")):
-        return False
-    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY")
-                                                 or os.environ.get("WAYLAND_DISPLAY")):
-        return False
-    try:
-        import webbrowser
-
-        return bool(webbrowser.open(url))
-    except Exception:  # noqa: BLE001 - no browser is not an error
-        return False
 
 
 def cmd_reset(argv: List[str]) -> int:
@@ -484,15 +358,9 @@ def cmd_reset(argv: List[str]) -> int:
 
 
 def cmd_setup(argv: List[str]) -> int:
-    import argparse
+    from .cli_args import parse_local
 
-    parser = argparse.ArgumentParser(prog="ima2.py setup",
-                                     description="Choose how ima2 authenticates.")
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument("--oauth", action="store_true", help="use the Codex/ChatGPT login")
-    group.add_argument("--api-key", metavar="KEY",
-                       help="store an OpenAI API key (billing and style sheets only)")
-    opts = parser.parse_args(argv)
+    opts = parse_local("setup", argv)
     config = _safe_config()
     if config is None:
         return 1
@@ -549,9 +417,10 @@ def cmd_setup(argv: List[str]) -> int:
 
 
 def cmd_mcp(argv: List[str]) -> int:
+    from .cli_args import parse_local
     from .mcp_server import main as mcp_main
 
-    return mcp_main(argv)
+    return mcp_main(parse_local("mcp", argv))
 
 
 LOCAL_COMMANDS = {

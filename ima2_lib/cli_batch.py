@@ -122,87 +122,114 @@ def cmd_batch(opts: Dict[str, Any], args: List[str], out: Output) -> int:
         raise Usage("batch needs --out-dir DIR")
     rows = read_rows(args[0])
     os.makedirs(out_dir, exist_ok=True)
-    manifest = os.path.join(out_dir, "manifest.jsonl")
-    previous = read_manifest(manifest)
-    client = discover(opts.get("server"))
-    work: Dict[str, Tuple[int, Dict[str, Any]]] = {}  # requestId -> (row index, row)
-    skipped = 0
-    for index, row in enumerate(rows):
-        fp = fingerprint(row)
-        if _done_already(previous.get(fp), out_dir):
-            skipped += 1
-            continue
-        work["batch-" + fp[:40]] = (index, row)
-    results: Dict[str, Dict[str, Any]] = {}
-    submitted: List[str] = []
-    sent: List[str] = []
+    run = _BatchRun(discover(opts.get("server")), out_dir)
+    run.plan(rows)
     try:
-        ids = list(work)
-        for first in range(0, len(ids), CHUNK):
-            chunk = ids[first:first + CHUNK]
-            body = [dict(work[i][1], requestId=i, kind="generate", priority="batch")
-                    for i in chunk]
-            sent.extend(chunk)  # before the answer: a Ctrl-C meanwhile still cancels them
-            answer = client.json("POST", "/api/jobs", body)
-            # 200 = a job this row already had (an earlier run); 202 = created now (it may
-            # have failed already: that is this run's outcome, not one to retry)
-            statuses = answer.get("statuses") or [200] * len(chunk)
-            for request_id, item, status in zip(chunk, answer["jobs"], statuses):
-                if "id" not in item:  # refused: {index, error, status}
-                    index, row = work[request_id]
-                    results[request_id] = {"row": index + 1, "fingerprint": fingerprint(row),
-                                           "requestId": request_id, "prompt": row["prompt"],
-                                           "state": "failed", "error": item["error"]}
-                    continue
-                if status == 200 and item.get("state") in ("failed", "canceled", "interrupted"):
-                    # an earlier run's job: running the batch again asks for it again
-                    client.json("POST", "/api/jobs/%s/retry" % quote(request_id))
-                submitted.append(request_id)
-        pending = set(submitted)
-        while pending:
-            listing = client.json("GET", "/api/jobs?limit=1000")
-            by_id = {j["id"]: j for j in listing["jobs"]}
-            for request_id in list(pending):
-                job = by_id.get(request_id) or client.json(
-                    "GET", "/api/jobs/" + quote(request_id))["job"]
-                if job["state"] in ("done", "failed", "canceled", "interrupted"):
-                    pending.discard(request_id)
-                    index, row = work[request_id]
-                    fp = fingerprint(row)
-                    entry: Dict[str, Any] = {"row": index + 1, "fingerprint": fp,
-                                             "requestId": request_id, "prompt": row["prompt"],
-                                             "state": job["state"]}
-                    if job["state"] == "done":
-                        entry["files"] = _fetch(client, job, index, fp, out_dir)
-                    else:
-                        entry["error"] = job.get("error")
-                    _append(manifest, entry)
-                    results[request_id] = entry
-            _progress(out, results, len(pending), listing.get("queue") or {}, skipped)
-            if pending:
-                time.sleep(POLL_S)
+        run.submit()
+        run.wait(out)
     except KeyboardInterrupt:
-        for request_id in sent:
-            if request_id not in results:
-                try:
-                    client.call("DELETE", "/api/jobs/" + quote(request_id))
-                except ClientError:
-                    pass
         out.clear_progress()
-        out.err("canceled: %d job(s) of this run" % sum(1 for r in sent if r not in results))
+        out.err("canceled: %d job(s) of this run" % run.cancel())
         return 130
     out.clear_progress()
+    results = run.results
     done = sum(1 for r in results.values() if r["state"] == "done")
     failed = len(results) - done
-    summary = {"rows": len(rows), "done": done, "failed": failed, "skipped": skipped,
-               "outDir": out_dir, "manifest": manifest,
+    summary = {"rows": len(rows), "done": done, "failed": failed, "skipped": run.skipped,
+               "outDir": out_dir, "manifest": run.manifest,
                "items": sorted(results.values(), key=lambda r: r.get("row") or 0)}
     if out.as_json:
         out.json(summary)
     else:
         out.line("%d done, %d failed, %d skipped (already done) -> %s"
-                 % (done, failed, skipped, out_dir))
+                 % (done, failed, run.skipped, out_dir))
     return EXIT_OK if failed == 0 else 1
+
+
+class _BatchRun:
+    """One run of a prompt file: the rows still to do, their jobs and their outcomes."""
+
+    def __init__(self, client: Client, out_dir: str) -> None:
+        self.client, self.out_dir = client, out_dir
+        self.manifest = os.path.join(out_dir, "manifest.jsonl")
+        self.work: Dict[str, Tuple[int, Dict[str, Any]]] = {}  # requestId -> (row index, row)
+        self.results: Dict[str, Dict[str, Any]] = {}
+        self.submitted: List[str] = []
+        self.sent: List[str] = []
+        self.skipped = 0
+
+    def plan(self, rows: List[Dict[str, Any]]) -> None:
+        """Every row not already done by an earlier run (its files still there)."""
+        previous = read_manifest(self.manifest)
+        for index, row in enumerate(rows):
+            fp = fingerprint(row)
+            if _done_already(previous.get(fp), self.out_dir):
+                self.skipped += 1
+                continue
+            self.work["batch-" + fp[:40]] = (index, row)
+
+    def _entry(self, request_id: str, state: str) -> Dict[str, Any]:
+        index, row = self.work[request_id]
+        return {"row": index + 1, "fingerprint": fingerprint(row), "requestId": request_id,
+                "prompt": row["prompt"], "state": state}
+
+    def submit(self) -> None:
+        ids = list(self.work)
+        for first in range(0, len(ids), CHUNK):
+            chunk = ids[first:first + CHUNK]
+            body = [dict(self.work[i][1], requestId=i, kind="generate", priority="batch")
+                    for i in chunk]
+            self.sent.extend(chunk)  # before the answer: a Ctrl-C meanwhile still cancels them
+            answer = self.client.json("POST", "/api/jobs", body)
+            # 200 = a job this row already had (an earlier run); 202 = created now (it may
+            # have failed already: that is this run's outcome, not one to retry)
+            statuses = answer.get("statuses") or [200] * len(chunk)
+            for request_id, item, status in zip(chunk, answer["jobs"], statuses):
+                if "id" not in item:  # refused: {index, error, status}
+                    self.results[request_id] = dict(self._entry(request_id, "failed"),
+                                                    error=item["error"])
+                    continue
+                if status == 200 and item.get("state") in ("failed", "canceled", "interrupted"):
+                    # an earlier run's job: running the batch again asks for it again
+                    self.client.json("POST", "/api/jobs/%s/retry" % quote(request_id))
+                self.submitted.append(request_id)
+
+    def wait(self, out: Output) -> None:
+        """Poll the jobs until each has ended; fetch the files of the done ones."""
+        pending = set(self.submitted)
+        while pending:
+            listing = self.client.json("GET", "/api/jobs?limit=1000")
+            by_id = {j["id"]: j for j in listing["jobs"]}
+            for request_id in list(pending):
+                job = by_id.get(request_id) or self.client.json(
+                    "GET", "/api/jobs/" + quote(request_id))["job"]
+                if job["state"] in ("done", "failed", "canceled", "interrupted"):
+                    pending.discard(request_id)
+                    self._finished(request_id, job)
+            _progress(out, self.results, len(pending), listing.get("queue") or {},
+                      self.skipped)
+            if pending:
+                time.sleep(POLL_S)
+
+    def _finished(self, request_id: str, job: Dict[str, Any]) -> None:
+        entry = self._entry(request_id, job["state"])
+        if job["state"] == "done":
+            index = self.work[request_id][0]
+            entry["files"] = _fetch(self.client, job, index, entry["fingerprint"], self.out_dir)
+        else:
+            entry["error"] = job.get("error")
+        _append(self.manifest, entry)
+        self.results[request_id] = entry
+
+    def cancel(self) -> int:
+        """Cancel the jobs this run sent that have not ended; how many."""
+        left = [r for r in self.sent if r not in self.results]
+        for request_id in left:
+            try:
+                self.client.call("DELETE", "/api/jobs/" + quote(request_id))
+            except ClientError:
+                pass
+        return len(left)
 
 
 def _progress(out: Output, results: Dict[str, Dict[str, Any]], queued: int,

@@ -1,24 +1,28 @@
-"""Client side of the CLI: argument parsing, server discovery, HTTP calls, output, exit codes.
+"""Client side of the CLI: server discovery, HTTP calls, output, exit codes.
 
-Owns: the small flag parser of docs/API.md §16.2 (stricter: unknown flags are usage errors),
-server discovery (``--server`` > ``IMA2_SERVER`` > ``server.json`` backend.url / url / port >
+Owns: server discovery (``--server`` > ``IMA2_SERVER`` > ``server.json`` backend.url / url / port >
 the configured port), the token, requests with timeouts, the error → exit code and hint
 tables of §16.4, ``--json`` discipline (exactly one JSON document on stdout) and a progress
-line on stderr only when it is a TTY. The commands themselves live in ``cli_commands.py``.
+line on stderr only when it is a TTY, whether an advertised server is alive
+(``live_server_from_advertisement``: ``serve``, ``doctor`` and ``mcp`` ask it) and opening a
+URL in a browser. Flags are parsed by ``cli_args.py``; the commands live in ``cli_commands.py``.
 Must not: import the server side (App, server) — the CLI only talks HTTP.
 """
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import sys
 import threading
 import time
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence, Tuple
 from urllib.parse import urlsplit
 
 from . import __version__
+from .cli_args import Usage  # noqa: F401 - commands raise it from here
+
+if TYPE_CHECKING:
+    import http.client
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 
@@ -68,10 +72,6 @@ STATUS_BY_CODE = {
 }
 
 
-class Usage(Exception):
-    """A usage error: exit 2 before anything is sent."""
-
-
 class ClientError(Exception):
     def __init__(self, message: str, code: Optional[str] = None, status: Optional[int] = None,
                  body: Any = None) -> None:
@@ -103,66 +103,6 @@ def exit_code_for(error: ClientError) -> int:
     if status >= 400:
         return 5
     return 1
-
-
-# --------------------------------------------------------------------------------------
-# Flags (docs/API.md §16.2)
-# --------------------------------------------------------------------------------------
-class Flag:
-    def __init__(self, name: str, short: Optional[str] = None, kind: str = "str",
-                 default: Any = None, repeatable: bool = False) -> None:
-        self.name, self.short, self.kind = name, short, kind
-        self.default, self.repeatable = default, repeatable
-
-
-COMMON = [Flag("server"), Flag("json", kind="bool", default=False), Flag("help", "h", "bool",
-                                                                          False)]
-
-
-def parse_flags(argv: Sequence[str], spec: Sequence[Flag]) -> Tuple[Dict[str, Any], List[str]]:
-    flags = list(spec) + COMMON
-    by_long = {f.name: f for f in flags}
-    by_short = {f.short: f for f in flags if f.short}
-    values: Dict[str, Any] = {f.name: ([] if f.repeatable else f.default) for f in flags}
-    given = values["_given"] = set()  # the flags written on the command line (vs defaults)
-    positional: List[str] = []
-    items = list(argv)
-    i = 0
-    while i < len(items):
-        arg = items[i]
-        i += 1
-        if arg == "--":
-            positional.extend(items[i:])
-            break
-        flag: Optional[Flag] = None
-        inline: Optional[str] = None
-        if arg.startswith("--") and len(arg) > 2:
-            name, eq, rest = arg[2:].partition("=")
-            flag = by_long.get(name)
-            inline = rest if eq else None
-        elif arg.startswith("-") and len(arg) == 2 and not arg[1].isdigit():
-            flag = by_short.get(arg[1])
-        elif arg.startswith("-") and len(arg) > 1 and not arg[1].isdigit():
-            raise Usage("unknown option %s" % arg)
-        else:
-            positional.append(arg)
-            continue
-        if flag is None:
-            raise Usage("unknown option %s" % arg)
-        given.add(flag.name)
-        if flag.kind == "bool":
-            values[flag.name] = True
-            continue
-        if inline is None:
-            if i >= len(items):
-                raise Usage("option --%s needs a value" % flag.name)
-            inline = items[i]
-            i += 1
-        if flag.repeatable:
-            values[flag.name].append(inline)
-        else:
-            values[flag.name] = inline
-    return values, positional
 
 
 def int_flag(value: Any, default: int, low: Optional[int] = None,
@@ -276,6 +216,8 @@ class Client:
         self.prefix = parts.path.rstrip("/")
 
     def _connection(self, timeout: float) -> http.client.HTTPConnection:
+        import http.client  # not at import: `serve` reads server.json through this module
+
         if self.https:
             return http.client.HTTPSConnection(self.host, self.port, timeout=timeout)
         return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
@@ -290,6 +232,8 @@ class Client:
     def open(self, method: str, path: str, body: Any = None, timeout: float = 180.0,
              headers: Optional[Dict[str, str]] = None) -> Tuple[Any, Any]:
         """Send a request; return (connection, response) for streaming reads."""
+        import http.client
+
         conn = self._connection(timeout)
         data = None if body is None else json.dumps(body).encode("utf-8")
         try:
@@ -301,6 +245,8 @@ class Client:
 
     def call(self, method: str, path: str, body: Any = None, timeout: float = 180.0,
              headers: Optional[Dict[str, str]] = None) -> Tuple[int, Dict[str, str], bytes]:
+        import http.client
+
         conn, resp = self.open(method, path, body, timeout, headers)
         try:
             raw = resp.read()
@@ -465,3 +411,89 @@ def format_elapsed(seconds: Any) -> str:
 
 def elapsed_since(start: float) -> str:
     return format_elapsed(time.monotonic() - start)
+
+
+def when(ms: Any) -> str:
+    """A time in milliseconds since the epoch as ``YYYY-MM-DD HH:MM:SS`` (UTC), else ``-``."""
+    from datetime import datetime, timezone
+
+    try:
+        return datetime.fromtimestamp(float(ms) / 1000, timezone.utc).strftime(
+            "%Y-%m-%d %H:%M:%S")
+    except (TypeError, ValueError, OverflowError, OSError):
+        return "-"
+
+
+# --------------------------------------------------------------------------------------
+# The local server and the browser
+# --------------------------------------------------------------------------------------
+def live_server_from_advertisement(path: str, timeout: float = 1.0) -> Optional[Dict[str, Any]]:
+    """The advertised server when its pid is alive and its /api/health answers with that pid."""
+    from .store import read_json
+
+    data = read_json(path, default=None, warn=lambda _m: None)
+    if not isinstance(data, dict) or not isinstance(data.get("pid"), int):
+        return None
+    pid = data["pid"]
+    if pid == os.getpid() or not _pid_alive(pid):
+        return None
+    backend = data.get("backend") if isinstance(data.get("backend"), dict) else {}
+    url = backend.get("url") or data.get("url")
+    if not isinstance(url, str):
+        return None
+    health = _probe_health(url, timeout)
+    if health is None or health.get("pid") != pid:
+        return None
+    return {"url": url, "pid": pid}
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def _probe_health(url: str, timeout: float) -> Optional[Dict[str, Any]]:
+    import http.client
+
+    parts = urlsplit(url)
+    if parts.scheme != "http" or not parts.hostname:
+        return None
+    host = parts.hostname
+    if host in ("localhost", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    try:
+        conn = http.client.HTTPConnection(host, parts.port or 80, timeout=timeout)
+        conn.request("GET", "/api/health", headers={"X-Ima2-Client": "cli/" + __version__})
+        resp = conn.getresponse()
+        body = resp.read()
+        conn.close()
+        if resp.status != 200:
+            return None
+        data = json.loads(body.decode("utf-8"))
+        return data if isinstance(data, dict) else None
+    except (OSError, ValueError):
+        return None
+
+
+def open_url(url: str) -> bool:
+    """Open ``url`` with the stdlib ``webbrowser`` (no shell strings, docs/API.md §19.7)."""
+    if not url.startswith(("http://", "https://")):
+        return False
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY")
+                                                 or os.environ.get("WAYLAND_DISPLAY")):
+        return False
+    try:
+        import webbrowser
+
+        return bool(webbrowser.open(url))
+    except Exception:  # noqa: BLE001 - no browser is not an error
+        return False

@@ -1,56 +1,27 @@
 """Client command table and the listing / API-parity commands (docs/API.md §16.5): ls, show,
 ps, cancel, ping, history, session, storage, oauth (gen, edit, node live in ``cli_gen.py``).
 
-Owns: dispatch with per-command flags and ``--help`` (never a side effect), human tables and
+Owns: dispatch (flags parsed by ``cli_args.parse_client``) and ``--help`` (never a side
+effect), human tables and
 ``--json`` output (exactly one JSON document on stdout).
 Must not: print anything but that one JSON document on stdout when ``--json`` is given.
 """
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
 from typing import Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import quote, urlencode
 
+from .cli_args import COMMANDS as ARG_COMMANDS
+from .cli_args import parse_client
 from .cli_batch import cmd_batch
-from .cli_client import (EXIT_OK, EXIT_USAGE, Client, ClientError, Flag, Output, Usage,
-                         collapse, discover, format_elapsed, int_flag, parse_flags)
-from .cli_gen import GEN_FLAGS, cmd_edit, cmd_gen, cmd_node
+from .cli_client import (EXIT_OK, EXIT_USAGE, Client, ClientError, Output, Usage, collapse,
+                         discover, format_elapsed, int_flag, open_url, when)
+from .cli_gen import cmd_edit, cmd_gen, cmd_node
 from .cli_library import cmd_export, cmd_fav, cmd_import, cmd_tag, cmd_unfav, history_filters
 from .cli_prompts import cmd_prompt, cmd_share
 
-USAGE = {
-    "gen": "gen <prompt> [-q low|medium|high] [-s WxH] [-f png|jpeg|webp] [-n 1..8] "
-           "[--ref FILE]... [-o FILE | -d DIR | --stdout | --no-save] [--model ID] "
-           "[--mode auto|direct] [--moderation auto|low] [--session ID] [--stdin] [--force] "
-           "[--timeout S] [--preset NAME|ID] [--json] [--server URL]",
-    "edit": "edit <file> --prompt TEXT [-q Q] [-s WxH] [-o FILE] [--model ID] [--mode M] "
-            "[--moderation M] [--session ID] [--force] [--timeout S] [--json] [--server URL]",
-    "node": "node <prompt> [--parent NODE_ID] [--session ID] [-q Q] [-s WxH] [-f FORMAT] "
-            "[--ref FILE]... [-o FILE] [--model ID] [--mode M] [--moderation M] [--json]",
-    "ls": "ls [-n COUNT] [--session ID] [--fav] [--tag T] [--search Q] [--model M] [--json] "
-          "[--server URL]",
-    "show": "show <name> [--json] [--reveal] [--server URL]",
-    "ps": "ps [--kind classic|node] [--session ID] [--terminal] [--json] [--server URL]",
-    "cancel": "cancel <requestId or a unique start of it> [--json] [--server URL]",
-    "ping": "ping [--json] [--server URL]",
-    "history": "history rm <filename> | history restore <filename> [--trash-id ID]  [--json]",
-    "session": "session ls | new [TITLE] | rename <id> <title> | rm <id> | show <id>  [--json]",
-    "storage": "storage status [--json] [--server URL]",
-    "oauth": "oauth status [--json] [--server URL]",
-    "batch": "batch <prompts.jsonl|prompts.csv> --out-dir DIR [--json] [--server URL]",
-    "fav": "fav FILE... [--json] [--server URL]",
-    "unfav": "unfav FILE... [--json] [--server URL]",
-    "tag": "tag FILE... [--add TAG]... [--remove TAG]... [--json] [--server URL]",
-    "export": "export [FILE...] [--session ID] [--fav] [--tag T] [--search Q] [--model M] "
-              "-o FILE.zip [--force] [--json] [--server URL]",
-    "import": "import FILE.zip|FOLDER [--json] [--server URL]",
-    "prompt": "prompt ls [--search Q] | save NAME PROMPT... [-q Q] [-s WxH] [-f F] [-n N] "
-              "[--model ID] [--mode M] [--moderation M] [--tag T]... | show NAME|ID | "
-              "rm NAME|ID  [--json]",
-    "share": "share FILE... | share --session ID  [--expires 24h] [--show-prompts] [--json]",
-}
-USAGE["inflight"] = USAGE["ps"].replace("ps", "inflight", 1)
+USAGE = {name: command.usage for name, command in ARG_COMMANDS.items() if command.client}
 
 
 def _connect(opts: Dict[str, Any]) -> Client:
@@ -59,10 +30,9 @@ def _connect(opts: Dict[str, Any]) -> Client:
 
 def main(command: str, argv: List[str]) -> int:
     handler = COMMANDS[command]
-    spec = SPECS.get(command, [])
     out = Output("--json" in argv)
     try:
-        opts, args = parse_flags(argv, spec)
+        opts, args = parse_client(command, argv)
     except Usage as exc:
         return out.usage("%s\nusage: python3 ima2.py %s" % (exc, USAGE[command]))
     if opts["help"]:
@@ -96,12 +66,7 @@ def _history_pages(client: Client, session: Optional[str], page: int,
             return
 
 
-def _when(ms: Any) -> str:
-    try:
-        return datetime.fromtimestamp(float(ms) / 1000, timezone.utc).strftime(
-            "%Y-%m-%d %H:%M:%S")
-    except (TypeError, ValueError, OverflowError, OSError):
-        return "-"
+_when = when  # the one date format of the CLI (cli_client.when)
 
 
 def cmd_ls(opts: Dict[str, Any], args: List[str], out: Output) -> int:
@@ -153,8 +118,6 @@ def cmd_show(opts: Dict[str, Any], args: List[str], out: Output) -> int:
         out.line("when: %s" % _when(found.get("createdAt")).replace(" ", "T"))
         out.line("url: %s%s" % (client.base, found.get("url")))
     if opts.get("reveal"):
-        from .cli import open_url
-
         if not open_url("%s%s" % (client.base, found.get("url"))):
             out.err("(could not reveal)")
     return EXIT_OK
@@ -375,35 +338,6 @@ def cmd_oauth(opts: Dict[str, Any], args: List[str], out: Output) -> int:
         out.err("warning: %s" % (warning.get("message") or warning.get("code")))
     return EXIT_OK
 
-
-NODE_FLAGS = [f for f in GEN_FLAGS if f.name in (
-    "quality", "size", "format", "ref", "out", "force", "timeout", "model", "mode",
-    "moderation", "session")] + [Flag("parent")]
-SPECS: Dict[str, List[Flag]] = {
-    "gen": GEN_FLAGS,
-    "edit": [Flag("prompt", "p"), Flag("quality", "q", default="low"),
-             Flag("size", "s", default="1024x1024"), Flag("out", "o"),
-             Flag("timeout", default="180"), Flag("model"), Flag("mode", default="auto"),
-             Flag("moderation", default="low"), Flag("session"),
-             Flag("force", kind="bool", default=False)],
-    "node": NODE_FLAGS,
-    "ls": [Flag("count", "n", default="20"), Flag("session"),
-           Flag("fav", kind="bool", default=False), Flag("tag"), Flag("search"), Flag("model")],
-    "show": [Flag("reveal", kind="bool", default=False)],
-    "ps": [Flag("kind"), Flag("session"), Flag("terminal", kind="bool", default=False)],
-    "history": [Flag("trash-id")],
-    "batch": [Flag("out-dir", "d")],
-    "tag": [Flag("add", repeatable=True), Flag("remove", repeatable=True)],
-    "export": [Flag("out", "o"), Flag("session"), Flag("fav", kind="bool", default=False),
-               Flag("tag"), Flag("search"), Flag("model"),
-               Flag("force", kind="bool", default=False)],
-    "prompt": [Flag("search"), Flag("quality", "q"), Flag("size", "s"), Flag("format", "f"),
-               Flag("count", "n"), Flag("model"), Flag("mode"), Flag("moderation"),
-               Flag("tag", repeatable=True)],
-    "share": [Flag("session"), Flag("expires"), Flag("show-prompts", kind="bool",
-                                                      default=False)],
-}
-SPECS["inflight"] = SPECS["ps"]
 
 COMMANDS: Dict[str, Callable[[Dict[str, Any], List[str], Output], int]] = {
     "gen": cmd_gen, "edit": cmd_edit, "node": cmd_node, "ls": cmd_ls, "show": cmd_show,

@@ -20,20 +20,10 @@ from datetime import datetime
 from typing import Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import quote
 
-from .cli_client import (EXIT_OK, Client, ClientError, Flag, Output, Usage, discover,
+from .cli_client import (EXIT_OK, Client, ClientError, Output, Usage, discover,
                          elapsed_since, error_from_body, format_elapsed, int_flag, iter_sse,
                          transport_error)
 from .images import EXT_BY_KIND, sniff
-
-GEN_FLAGS = [Flag("quality", "q", default="low"), Flag("size", "s", default="1024x1024"),
-             Flag("format", "f"), Flag("count", "n", default="1"),
-             Flag("ref", repeatable=True), Flag("out", "o"), Flag("out-dir", "d"),
-             Flag("no-save", kind="bool", default=False), Flag("stdout", kind="bool",
-                                                                default=False),
-             Flag("force", kind="bool", default=False), Flag("stdin", kind="bool", default=False),
-             Flag("timeout", default="180"), Flag("model"), Flag("mode", default="auto"),
-             Flag("moderation", default="low"), Flag("session"), Flag("preset")]
-
 
 # --------------------------------------------------------------------------------------
 # helpers

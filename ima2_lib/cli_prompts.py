@@ -11,7 +11,8 @@ import re
 from typing import Any, Dict, List
 from urllib.parse import quote
 
-from .cli_client import EXIT_OK, Client, ClientError, Output, Usage, collapse, discover
+from .cli_client import (EXIT_OK, Client, ClientError, Output, Usage, collapse, discover,
+                         when)
 
 PROMPT_ID = re.compile(r"^p_[0-9a-f]{16}$")
 # gen flag → generate-body key (the keys a preset's settings may set)
@@ -50,8 +51,6 @@ def apply_preset(body: Dict[str, Any], preset: Dict[str, Any], given: Any) -> Di
 
 
 def _when(ms: Any) -> str:
-    from .cli_commands import _when as when
-
     return when(ms)
 
 
@@ -66,34 +65,9 @@ def cmd_prompt(opts: Dict[str, Any], args: List[str], out: Output) -> int:
         raise Usage("save needs a name and a prompt")
     client = discover(opts.get("server"))
     if action == "ls":
-        path = "/api/prompts" + ("?q=" + quote(opts["search"]) if opts["search"] else "")
-        items = (client.json("GET", path, timeout=30) or {}).get("items") or []
-        if out.as_json:
-            out.json({"ok": True, "items": items})
-        elif not items:
-            out.line(out.dim("(no saved prompts)"))
-        else:
-            out.table(["ID", "NAME", "PROMPT", "SETTINGS", "UPDATED"], [
-                [p["id"], collapse(p.get("name"), 30), collapse(p.get("prompt"), 40),
-                 collapse(" ".join("%s=%s" % kv for kv in sorted(
-                     (p.get("settings") or {}).items())), 40), _when(p.get("updatedAt"))]
-                for p in items])
-        return EXIT_OK
+        return _prompt_ls(client, opts, out)
     if action == "save":
-        settings = {GEN_KEYS[k]: opts[k] for k in GEN_KEYS if opts.get(k) is not None}
-        if "n" in settings:
-            try:
-                settings["n"] = int(settings["n"])
-            except ValueError:
-                raise Usage("--count must be a whole number") from None
-        body = {"name": rest[0], "prompt": " ".join(rest[1:]), "settings": settings,
-                "tags": opts["tag"]}
-        data = client.json("POST", "/api/prompts", body, timeout=30) or {}
-        if out.as_json:
-            out.json(dict(data, ok=True))
-        else:
-            out.line("✓ saved %s  %s" % (data.get("id"), data.get("name")))
-        return EXIT_OK
+        return _prompt_save(client, opts, rest, out)
     found = find_prompt(client, " ".join(rest))
     if action == "rm":
         data = client.json("DELETE", "/api/prompts/" + found["id"], timeout=30) or {}
@@ -102,6 +76,43 @@ def cmd_prompt(opts: Dict[str, Any], args: List[str], out: Output) -> int:
         else:
             out.line("✓ deleted %s  %s" % (found["id"], found.get("name")))
         return EXIT_OK
+    return _prompt_show(found, out)
+
+
+def _prompt_ls(client: Client, opts: Dict[str, Any], out: Output) -> int:
+    path = "/api/prompts" + ("?q=" + quote(opts["search"]) if opts["search"] else "")
+    items = (client.json("GET", path, timeout=30) or {}).get("items") or []
+    if out.as_json:
+        out.json({"ok": True, "items": items})
+    elif not items:
+        out.line(out.dim("(no saved prompts)"))
+    else:
+        out.table(["ID", "NAME", "PROMPT", "SETTINGS", "UPDATED"], [
+            [p["id"], collapse(p.get("name"), 30), collapse(p.get("prompt"), 40),
+             collapse(" ".join("%s=%s" % kv for kv in sorted(
+                 (p.get("settings") or {}).items())), 40), _when(p.get("updatedAt"))]
+            for p in items])
+    return EXIT_OK
+
+
+def _prompt_save(client: Client, opts: Dict[str, Any], rest: List[str], out: Output) -> int:
+    settings = {GEN_KEYS[k]: opts[k] for k in GEN_KEYS if opts.get(k) is not None}
+    if "n" in settings:
+        try:
+            settings["n"] = int(settings["n"])
+        except ValueError:
+            raise Usage("--count must be a whole number") from None
+    body = {"name": rest[0], "prompt": " ".join(rest[1:]), "settings": settings,
+            "tags": opts["tag"]}
+    data = client.json("POST", "/api/prompts", body, timeout=30) or {}
+    if out.as_json:
+        out.json(dict(data, ok=True))
+    else:
+        out.line("✓ saved %s  %s" % (data.get("id"), data.get("name")))
+    return EXIT_OK
+
+
+def _prompt_show(found: Dict[str, Any], out: Output) -> int:
     if out.as_json:
         out.json(dict(found, ok=True))
         return EXIT_OK

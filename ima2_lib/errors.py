@@ -52,7 +52,7 @@ class ApiError(Exception):
         init(self, "code", code)
         init(self, "message", message)
         init(self, "headers", tuple(headers or ()))
-        # The code the job record keeps when the answer itself has none (the classic routes'
+        # The code the job record keeps when the answer itself has none (the generate / edit routes'
         # code-less validation errors): a control value, never part of the body.
         init(self, "terminal", terminal)
         # Body fields in order: ``fields`` (for names such as "status" or "code" that are

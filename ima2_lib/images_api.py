@@ -15,7 +15,8 @@ import re
 import secrets
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from .upstream import CancelToken, UpstreamClient, _Exchange
+from .cancel import CancelToken
+from .upstream import UpstreamClient, _Exchange
 from .upstream_errors import UpstreamError
 from .upstream_events import ImageResult, b64_value, parse_event_json
 

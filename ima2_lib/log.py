@@ -10,7 +10,6 @@ import json
 import re
 import sys
 import threading
-import time
 from typing import Any, Optional, TextIO
 
 LEVELS = {"debug": 10, "info": 20, "warn": 30, "error": 40, "silent": 100}
@@ -106,7 +105,3 @@ class Logger:
                 stream.flush()
             except (OSError, ValueError):
                 pass
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)

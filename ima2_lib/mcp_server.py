@@ -22,12 +22,15 @@ import sys
 import threading
 import time
 import uuid
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import quote, unquote
 
 from . import __version__
 from .apispec import validate
 from .cli_client import HINTS, Client, ClientError, discover, error_from_body, iter_sse
+
+if TYPE_CHECKING:
+    import argparse
 
 PROTOCOL_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05")
 PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, INTERNAL = (
@@ -790,22 +793,9 @@ def print_config(target: str, extra: List[str]) -> str:
     return where + json.dumps(doc, indent=2) + "\n"
 
 
-def main(argv: List[str]) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(
-        prog="ima2.py mcp", description="Model Context Protocol server over stdio: tools to "
-        "generate, edit and browse images through ima2.")
-    parser.add_argument("--server", help="URL of a running ima2 (default: IMA2_SERVER, then "
-                                         "server.json, then the configured port)")
-    parser.add_argument("--embedded", action="store_true",
-                        help="run an ima2 App of its own (loopback, port 0) on the state folder")
-    parser.add_argument("--offline", action="store_true",
-                        help="with --embedded: the offline provider (no account needed)")
-    parser.add_argument("--config-dir", help="state folder for --embedded (default ~/.ima2)")
-    parser.add_argument("--print-config", choices=("claude", "codex", "cursor", "vscode"),
-                        help="print the snippet a client needs to start this server, and exit")
-    opts = parser.parse_args(argv)
+def main(opts: argparse.Namespace) -> int:
+    """``mcp`` with its parsed options (``cli_args``: server, embedded, offline, config_dir,
+    print_config)."""
     if opts.print_config:
         extra: List[str] = []
         if opts.server:
@@ -843,8 +833,7 @@ def _read_token(config_dir: str) -> Optional[str]:
 def _embedded_factory(opts: Any, stops: List[Callable[[], None]]) -> Callable[[], Client]:
     """Start an App on 127.0.0.1:0 now; the factory hands out a client for it."""
     from .app import App
-    from .cli import live_server_from_advertisement
-    from .cli_client import probe
+    from .cli_client import live_server_from_advertisement, probe
     from .config import load_config
     from .server import make_server
 

@@ -2,7 +2,7 @@
 
 Owns: walking the router's routes (``routes.all_routes()``, so a new route appears by itself)
 and joining each with the ``API`` description its module keeps beside ``ROUTES``
-(``apispec.op``), plus ``/generated/{file}`` (served outside the router); adding what every
+(``apispec.op``); adding what every
 operation shares — path parameters from the pattern, the error family of the route (flat A or
 nested B) for the common statuses (400 bad input, 401 token, 403 host/cross-site, 413 body
 too large, 500, 507 disk full), the optional bearer/cookie token, the ``X-Request-Id`` and
@@ -17,7 +17,7 @@ import sys
 from typing import Any, Dict, List, Optional, Tuple
 
 from . import __version__
-from .apispec import EMPTY, ERROR_A, ERROR_B, IMAGE, SSE, ZIP, op, s
+from .apispec import EMPTY, ERROR_A, ERROR_B, IMAGE, SSE, ZIP, op
 
 _PARAM = re.compile(r"\{(\w+)(?::path)?\}")
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp")
@@ -38,14 +38,6 @@ ERROR_TEXT = {
     504: "The upstream sent no byte for IMA2_UPSTREAM_IDLE_TIMEOUT_MS",
     507: "No space left on the device (DISK_FULL)",
 }
-
-
-def _generated_op() -> Dict[str, Any]:
-    return op("A gallery image (`?thumb=<px>` for a cached thumbnail)",
-              query={"thumb": s("longest side in px, rounded up to a cache size",
-                                pattern=r"^\s*(?=[0-9]{1,6}\s*$)0*[1-9][0-9]*\s*$")},
-              responses={200: IMAGE, 206: IMAGE, 304: EMPTY}, errors=(404, 416),
-              tags=("files",))
 
 
 def _spec_for(handler: Any, method: str, pattern: str) -> Optional[Dict[str, Any]]:
@@ -116,16 +108,13 @@ def _responses(spec: Dict[str, Any], family: str, has_params: bool,
 def build(server_url: Optional[str] = None) -> Dict[str, Any]:
     """The whole document. ``server_url`` fills ``servers`` (default: relative ``/``)."""
     from .routes import all_routes
-    from .routes.files import handle_generated
 
     rows: List[Tuple[Any, ...]] = list(all_routes())
-    rows.append(("GET", "/generated/{file}", handle_generated, "B"))
     paths: Dict[str, Dict[str, Any]] = {}
     for row in rows:
         method, pattern, handler = row[0], row[1], row[2]
         family = row[3] if len(row) > 3 else "B"
-        spec = _generated_op() if pattern == "/generated/{file}" else \
-            _spec_for(handler, method, pattern)
+        spec = _spec_for(handler, method, pattern)
         if spec is None:
             spec = op("(undocumented: add an API entry beside the route)")
         spec = copy.deepcopy(spec)

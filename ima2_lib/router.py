@@ -2,7 +2,8 @@
 
 Owns: turning ``(method, pattern, handler, family)`` rows into matchers, percent-decoding path
 parameters exactly once, HEAD → GET, and the ``Allow`` list. Patterns use ``{name}`` for one
-path segment and ``{name:path}`` for the rest of the path. Must not: call handlers or render
+path segment (decoded here) and ``{name:path}`` for the rest of the path (handed over as sent:
+its handler decodes it segment by segment, so an encoded ``/`` stays distinguishable). Must not: call handlers or render
 errors (``App.handle`` does both).
 """
 from __future__ import annotations
@@ -18,7 +19,7 @@ _PARAM = re.compile(r"\{(\w+)(?::(path))?\}")
 
 
 class Route:
-    __slots__ = ("method", "pattern", "handler", "family", "regex", "exact", "exclusive")
+    __slots__ = ("method", "pattern", "handler", "family", "regex", "exact", "exclusive", "raw")
 
     def __init__(self, method: str, pattern: str, handler: Handler, family: str = "B",
                  exclusive: bool = False) -> None:
@@ -30,6 +31,7 @@ class Route:
         # ``/api/history/bulk`` is not an image named ``bulk``): other methods there are 405.
         self.exclusive = exclusive
         self.exact = None if _PARAM.search(pattern) else pattern
+        self.raw = {m.group(1) for m in _PARAM.finditer(pattern) if m.group(2)}
         self.regex = None if self.exact else re.compile("^" + _compile(pattern) + "$")
 
 
@@ -80,7 +82,8 @@ class Router:
         wanted = "GET" if method == "HEAD" else method
         for route, params in candidates:
             if route.method == wanted:
-                return route, {k: decode_param(v) for k, v in params.items()}
+                return route, {k: v if k in route.raw else decode_param(v)
+                               for k, v in params.items()}
         allowed = sorted({r.method for r, _ in candidates} | (
             {"HEAD"} if any(r.method == "GET" for r, _ in candidates) else set()))
         raise MethodNotAllowed("METHOD_NOT_ALLOWED",

@@ -9,7 +9,6 @@ Must not: read request bodies or know about routes.
 """
 from __future__ import annotations
 
-import hmac
 import ipaddress
 from typing import Optional, Sequence
 from urllib.parse import urlsplit
@@ -112,6 +111,8 @@ class Security:
         if query_token:
             offered.append(query_token)
         expected = self.token.encode("utf-8")
+        import hmac  # only with a token: hashlib is not needed for the first answer
+
         return any(hmac.compare_digest(expected, t.encode("utf-8")) for t in offered)
 
     def unauthorized(self) -> ApiError:

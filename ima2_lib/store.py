@@ -14,7 +14,6 @@ import contextlib
 import errno
 import json
 import os
-import tempfile
 import re
 import stat
 import threading
@@ -99,6 +98,8 @@ def write_temp(folder: str, data: Any, fsync: bool = True, prefix: str = ".tmp-"
     """Write ``data`` (bytes or a list of pieces) to a new hidden temp file in ``folder``
     (fsynced when asked) and return its path; ``publish_temp`` moves it into place later."""
     try:
+        import tempfile  # not at import: it pulls in shutil, random (cold start)
+
         fd, tmp = tempfile.mkstemp(dir=folder, prefix="%sp%d-" % (prefix, os.getpid()),
                                    suffix=suffix)
     except OSError as exc:

@@ -19,11 +19,11 @@ from __future__ import annotations
 import http.client
 import json
 import socket
-import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import urlsplit
 
+from .cancel import CancelToken
 from .sse import SSEDecoder
 from .upstream_errors import UpstreamError, canceled, from_http
 from .upstream_events import (B64, ImageResult, RunElider, apply_event, b64_bytes,  # noqa: F401
@@ -37,57 +37,6 @@ READ_SIZE = 256 * 1024
 AFTER_IMAGE_IDLE_S = 10.0  # once the image is in hand, a stalled tail is not worth a long wait
 
 
-class CancelToken:
-    """Cancellation shared by a job and its upstream exchanges; safe from any thread."""
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-        self._lock = threading.Lock()
-        self._aborts: List[Callable[[], None]] = []
-        self.reason = ""
-
-    @property
-    def canceled(self) -> bool:
-        return self._event.is_set()
-
-    def cancel(self, reason: str = "") -> bool:
-        with self._lock:
-            if self._event.is_set():
-                return False
-            self.reason = reason
-            self._event.set()
-            aborts, self._aborts = self._aborts, []
-        for abort in aborts:
-            try:
-                abort()
-            except Exception:  # noqa: BLE001 - aborting is best effort
-                pass
-        return True
-
-    def wait(self, seconds: float) -> bool:
-        """Sleep up to ``seconds``; True when canceled meanwhile."""
-        return self._event.wait(max(0.0, seconds))
-
-    def register(self, abort: Callable[[], None]) -> None:
-        with self._lock:
-            if not self._event.is_set():
-                self._aborts.append(abort)
-                return
-        abort()
-
-    def unregister(self, abort: Callable[[], None]) -> None:
-        with self._lock:
-            if abort in self._aborts:
-                self._aborts.remove(abort)
-
-    def check(self) -> None:
-        if self._event.is_set():
-            raise canceled(self.reason)
-
-
-# --------------------------------------------------------------------------------------
-# Request bodies
-# --------------------------------------------------------------------------------------
 def image_tool(quality: str, size: Any, moderation: str,
                partial_images: Optional[int] = None, background: str = "auto") -> Dict[str, Any]:
     tool: Dict[str, Any] = {"type": "image_generation", "quality": quality, "size": size,

@@ -12,7 +12,7 @@ from helpers import wait_until
 from test_events import Stream
 
 from ima2_lib.config import load_config
-from ima2_lib.log import now_ms
+from ima2_lib.clock import now_ms
 
 
 def _headers(used="97", reset_after="3600", secondary="10", **extra):

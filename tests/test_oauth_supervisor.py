@@ -35,10 +35,11 @@ def npx_env(tmp):
     log = os.path.join(tmp, "npx.log")
 
     def make(mode, **extra):
+        settings = {"IMA2_OAUTH_RESTART_DELAY_MS": "50"}
+        settings.update(extra)
         env = base_env(tmp, IMA2_NO_OAUTH_PROXY=None, IMA2_OAUTH_PROXY_PORT=str(closed_port()),
-                       IMA2_OAUTH_RESTART_DELAY_MS="50", FAKE_NPX_MODE=mode,
-                       FAKE_NPX_LOG=log, FAKE_NPX_TESTS=TESTS,
-                       PATH=bindir + os.pathsep + os.environ.get("PATH", ""), **extra)
+                       FAKE_NPX_MODE=mode, FAKE_NPX_LOG=log, FAKE_NPX_TESTS=TESTS,
+                       PATH=bindir + os.pathsep + os.environ.get("PATH", ""), **settings)
         return env
 
     def entries():
@@ -267,7 +268,10 @@ def test_serve_says_once_how_to_log_in_and_keeps_npm_noise_out(tmp, npx_env):
 
 
 def test_network_failure_is_its_own_state_with_the_proxy_hint(tmp, npx_env):
-    live = LiveServer(tmp, env=npx_env("network", HTTPS_PROXY="http://proxy.invalid:3128"))
+    # A long restart delay: the state stays network_failed while it is read (with 50 ms the
+    # next spawn could already say "starting" between two requests on a loaded machine).
+    live = LiveServer(tmp, env=npx_env("network", HTTPS_PROXY="http://proxy.invalid:3128",
+                                       IMA2_OAUTH_RESTART_DELAY_MS="600000"))
     try:
         wait_until(lambda: _oauth(live)["status"] == "network_failed", 10)
         status = live.get("/api/oauth/status").json()

@@ -115,3 +115,67 @@ def test_health_is_answered_while_services_start_and_other_requests_wait(tmp):
         server.shutdown()
         server.server_close()
         serving.join(timeout=5)
+
+
+_FIRST_ANSWER_ONLY = r"""
+import json, sys, threading
+sys.path.insert(0, sys.argv[1])
+from ima2_lib.app import App
+from ima2_lib.config import load_config
+from ima2_lib.server import make_server
+app = App(load_config(env=json.loads(sys.argv[2])), build_services=False)
+server = make_server(app, "127.0.0.1", 0)
+app.hold_requests()
+threading.Thread(target=server.serve_forever, daemon=True).start()
+print(json.dumps({"port": server.server_address[1],
+                  "modules": sorted(m for m in sys.modules if m.startswith("ima2_lib")),
+                  "stdlib": sorted(m for m in ("argparse", "tempfile", "hashlib")
+                                   if m in sys.modules)}))
+sys.stdout.flush()
+sys.stdin.readline()  # the test answers once it has asked for /api/health
+app.start(server)
+print(json.dumps({"modules": sorted(m for m in sys.modules if m.startswith("ima2_lib"))}))
+sys.stdout.flush()
+sys.stdin.readline()
+app.stop()
+server.shutdown()
+"""
+
+
+def test_serve_answers_health_before_importing_services_and_routes(tmp):
+    """What ``serve`` imports before the first answer: the server, the App core and the
+    system routes — no service, no other route module, no static-file manifest, none of the
+    heavier standard modules the first answer does not need (issue 19)."""
+    import json
+    import subprocess
+    import sys
+
+    from helpers import ROOT
+
+    proc = subprocess.Popen([sys.executable, "-c", _FIRST_ANSWER_ONLY, ROOT,
+                             json.dumps(base_env(tmp))], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        first = json.loads(proc.stdout.readline())
+        early = set(first["modules"])
+        assert "ima2_lib.routes.system" in early and "ima2_lib.server" in early
+        loaded = sorted(m for m in early if m.startswith(("ima2_lib.services.", "ima2_lib.routes."))
+                        and m not in ("ima2_lib.routes.system", "ima2_lib.services.events"))
+        assert loaded == [], loaded
+        assert "ima2_lib.static" not in early and "ima2_lib.cli_client" not in early
+        assert first["stdlib"] == []
+        health = http_request(first["port"], "GET", "/api/health")
+        assert health.status == 200 and health.json()["activeJobs"] == 0
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+        after = set(json.loads(proc.stdout.readline())["modules"])
+        assert {"ima2_lib.services.history", "ima2_lib.routes.sessions"} <= after
+        sessions = http_request(first["port"], "GET", "/api/sessions")
+        assert sessions.status == 200 and sessions.json()["sessions"]
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)

@@ -160,8 +160,15 @@ def test_multi_select_and_the_bulk_bar(studio_factory: Any) -> None:
                         if n.startswith("images/") and not n.endswith(".json"))
         assert "manifest.json" in bundle.namelist()
     assert images == sorted(chosen)
-    # Share stays hidden until the share dialog exists.
-    assert page.query_selector("#bulk-share") is None or page.is_hidden("#bulk-share")
+    # Share: the share dialog (views/share.js) for exactly the picked images.
+    page.click("#bulk-share")
+    page.wait_for_selector("#share-dialog #share-what:has-text('these 5 images')")
+    page.click("#share-create")
+    page.wait_for_selector("#share-url")
+    shares = studio.api("GET", "/api/shares").json()["items"]
+    assert len(shares) == 1 and sorted(shares[0]["filenames"]) == sorted(chosen), shares
+    page.keyboard.press("Escape")
+    page.wait_for_selector("#share-dialog", state="detached")
 
     # Esc clears the selection and the bar; X picks the keyboard's tile.
     page.keyboard.press("Escape")

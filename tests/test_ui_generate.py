@@ -93,6 +93,7 @@ def test_count_three_with_two_references_then_edit(studio: Any) -> None:
     # Edit makes one image without references: the count and the references say so visibly.
     page.wait_for_selector("#edit-note:not([hidden])")
     assert page.is_disabled("#count button[value='3']")
+    assert page.evaluate("document.querySelector('.refs-wrap').inert")  # shown, not usable
     page.fill("#prompt", "make it blue")
     page.click("#generate")
     wait_for(lambda: len(results(page)) == 4, timeout=30, message="edit result")

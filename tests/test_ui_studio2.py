@@ -150,13 +150,22 @@ def test_screenshots_in_both_languages_and_themes(studio_factory: Any, artifacts
                 page.screenshot(path=path)
                 shots.append(path)
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
-    # Korean text is drawn with real glyphs (a CJK font), not boxes: 스 is wider than a space.
+    # Korean text is drawn with real glyphs (a CJK font), not boxes: without a font every
+    # Hangul syllable is the same "missing glyph" box, so two syllables would draw alike, and
+    # alike to a code point no font has.
     page.select_option("#lang", "ko")
     page.wait_for_function("document.documentElement.lang === 'ko'")
-    widths = page.evaluate("""() => { const c = document.createElement('canvas').getContext('2d');
-      c.font = '16px ' + getComputedStyle(document.body).fontFamily;
-      return [c.measureText('스튜디오').width, c.measureText('\\u25a1\\u25a1\\u25a1\\u25a1').width]; }""")
-    assert widths[0] > 20, widths
+    drawn = page.evaluate("""() => { const c = document.createElement('canvas');
+      c.width = 40; c.height = 40; const x = c.getContext('2d');
+      const draw = (s) => { x.clearRect(0, 0, 40, 40);
+        x.font = '28px ' + getComputedStyle(document.body).fontFamily; x.fillText(s, 4, 32);
+        const d = x.getImageData(0, 0, 40, 40).data; let ink = 0, sig = 0;
+        for (let i = 3; i < d.length; i += 4) { ink += d[i] > 0; sig = (sig * 31 + d[i]) >>> 0; }
+        return [ink, sig]; };
+      return [draw('스'), draw('튜'), draw('\\u{10FFFD}')]; }""")
+    (ink_a, sig_a), (ink_b, sig_b), (_ink_none, sig_none) = drawn
+    assert ink_a > 20 and ink_b > 20, drawn
+    assert sig_a != sig_b and sig_none not in (sig_a, sig_b), drawn
     for path in shots:
         assert os.path.getsize(path) > 5000, path
     print("screenshots:", len(shots), "in", artifacts)

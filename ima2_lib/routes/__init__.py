@@ -13,11 +13,11 @@ from typing import Any, List, Tuple
 
 
 def all_routes() -> List[Tuple[Any, ...]]:
-    from . import (events, generate, history, inflight, jobs, library, metadata, nodes, oauth,
-                   prompts, sessions, shares, storage, system)
+    from . import (events, files, generate, history, inflight, jobs, library, metadata, nodes,
+                   oauth, prompts, sessions, shares, storage, system)
 
     routes: List[Tuple[Any, ...]] = []
     for module in (system, oauth, inflight, storage, library, history, metadata, sessions,
-                   generate, nodes, jobs, events, prompts, shares):
+                   generate, nodes, jobs, events, prompts, shares, files):
         routes.extend(module.ROUTES)
     return routes

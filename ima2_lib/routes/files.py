@@ -1,4 +1,5 @@
-"""``/generated/*``: gallery images served from the generated folder, never anything else.
+"""``/generated/*``: gallery images served from the generated folder, never anything else,
+and their thumbnails (``?thumb=<px>``).
 
 Owns: turning the URL tail into a path *only* after each segment is decoded and checked
 (no ``..``, no dot-files, no backslashes or NUL), containment of the resolved real path in
@@ -12,10 +13,12 @@ import os
 from email.utils import formatdate, parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, Iterator, Optional, Tuple
 
+from ..apispec import EMPTY, IMAGE, op, s
 from ..errors import ApiError, NotFound, RangeNotSatisfiable
 from ..httpio import Request, Response, StreamResponse
 from ..images import IMAGE_EXTENSIONS, sniff_mime
 from ..router import decode_param
+from ..services.thumbs import HEADER as THUMB_HEADER
 
 if TYPE_CHECKING:
     from ..app import App
@@ -127,13 +130,34 @@ def serve_file(req: Request, path: str, cache_control: str, mime: Optional[str] 
 
 
 def handle_generated(app: App, req: Request) -> Response:
-    relative = safe_relative(req.path[len(PREFIX):])
+    relative = safe_relative(req.params["file"])  # as sent: decoded here, segment by segment
     path = resolve_inside(app.config.generated_dir, relative)
     if not os.path.isfile(path):
         raise _not_found()
     if req.query_one("thumb") is not None:
-        from .thumbs import thumbnail_response  # thumbs.py imports this module
-
         return thumbnail_response(app, req, relative, path)
     cache = "public, max-age=%d, immutable" % max(0, app.config.static_max_age // 1000)
     return serve_file(req, path, cache)
+
+
+def thumbnail_response(app: App, req: Request, relative: str, path: str) -> Response:
+    """``?thumb=<px>`` of a validated, resolved gallery file: the thumbnails service picks the
+    file that answers (a cached thumbnail, or the original) and says which in a header."""
+    served, mime, state = app.history.thumbs.thumbnail(relative, path, req.query_one("thumb"))
+    cache = "public, max-age=%d, immutable" % max(0, app.config.static_max_age // 1000)
+    return serve_file(req, served, cache, mime, [(THUMB_HEADER, state)])
+
+
+# ``{file:path}``: the rest of the path, handed over undecoded (router.py) so that
+# ``safe_relative`` decodes and checks each segment (an encoded ``/`` is refused).
+ROUTES = [
+    ("GET", "/generated/{file:path}", handle_generated, "B"),
+]
+
+API = {
+    ("GET", "/generated/{file:path}"): op(
+        "A gallery image (`?thumb=<px>` for a cached thumbnail)",
+        query={"thumb": s("longest side in px, rounded up to a cache size",
+                          pattern=r"^\s*(?=[0-9]{1,6}\s*$)0*[1-9][0-9]*\s*$")},
+        responses={200: IMAGE, 206: IMAGE, 304: EMPTY}, errors=(404, 416), tags=("files",)),
+}

@@ -1,6 +1,6 @@
-"""Image routes of the classic studio: ``POST /api/generate`` and ``POST /api/edit`` (family A).
+"""Image routes: ``POST /api/generate`` and ``POST /api/edit`` (family A).
 
-Thin: validation and the job's parts live in ``services/classic.py``, the run in the job
+Thin: validation and the job's parts live in ``services/generate_edit.py``, the run in the job
 queue (``services/jobs.py``); ``answer.py`` renders the outcome as JSON, SSE or raw bytes.
 """
 from __future__ import annotations

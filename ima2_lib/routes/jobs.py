@@ -2,7 +2,7 @@
 /api/jobs/{id}``, ``POST /api/jobs/{id}/retry``, ``GET /api/queue``,
 ``POST /api/queue/pause|resume``.
 
-Thin: validation is the kind's (classic.py / nodes.py), the queue is ``services/jobs.py``.
+Thin: validation is the kind's (generate_edit.py / nodes.py), the queue is ``services/jobs.py``.
 ``POST /api/jobs`` answers 202 with the new job, 200 with the existing one when the same
 ``requestId`` comes with the same request, 409 ``REQUEST_ID_IN_USE`` with another request.
 """
@@ -49,7 +49,7 @@ def _one(app: App, body: Any) -> Tuple[int, Dict[str, Any]]:
     try:
         plan = make_plan(app, kind, fields)
     except ApiError as err:
-        if err.code is None:  # the classic routes' code-less validation errors
+        if err.code is None:  # the generate / edit routes' code-less validation errors
             raise ApiError(err.status, "INVALID_REQUEST", err.message) from err
         raise
     handle = app.jobs.submit(plan, fields, priority, "api",

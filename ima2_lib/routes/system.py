@@ -42,9 +42,7 @@ def handle_providers(app: App, req: Request) -> Dict[str, Any]:
 
 
 def handle_openapi(app: App, req: Request) -> Dict[str, Any]:
-    from ..openapi import build
-
-    return build(app.server_url)
+    return app.openapi_document()  # the App owns the route table the document describes
 
 
 ROUTES = [

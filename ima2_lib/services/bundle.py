@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Set, Tupl
 from urllib.parse import unquote, urlsplit
 
 from ..errors import ApiError
-from ..log import now_ms
+from ..clock import now_ms
 from ..store import atomic_write, dumps, read_json, read_nofollow, write_json
 from .gallery import MAX_DEPTH, gallery_url, inside, is_image_name, validate_name
 from .session_assets import url_matches

@@ -12,7 +12,7 @@ Also the render path of each image (docs/RENDER_PATHS.md): ``responses`` (the ho
 the tool" signatures only, the same image is made once through ``images`` and that model's path
 is remembered for the life of the server. The last quota headers the proxy passed on are kept
 for ``/api/oauth/status``.
-Must not: know the routes' response shapes (classic.py / nodes.py do) or write files
+Must not: know the routes' response shapes (generate_edit.py / nodes.py do) or write files
 (saving.py does).
 """
 from __future__ import annotations
@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
 from ..deps import make_ssl_context
 from ..images_api import ImagesInput, request_image, unsupported_warnings
-from ..upstream import B64, CancelToken, ImageResult, UpstreamClient, fallback_body
+from ..cancel import CancelToken
+from ..upstream import B64, ImageResult, UpstreamClient, fallback_body
 from ..upstream_errors import UpstreamError, canceled
 from .saving import remove_stale_temps
 

@@ -271,6 +271,15 @@ def _select(mask_bits: int, want: int) -> bytes:
     return table
 
 
+def _sidecar_of(name: str, jsons: Dict[str, int]) -> Tuple[Optional[str], int]:
+    """The sidecar of image ``name`` in a listing and its kind: ``<name>.json`` (full), the
+    stem's ``<stem>.json`` (ima2-gen's older layout), or none."""
+    if name + ".json" in jsons:
+        return name + ".json", _SIDE_FULL
+    stem = stem_sidecar(name)
+    return (stem, _SIDE_STEM) if stem in jsons else (None, _SIDE_NONE)
+
+
 class HistoryIndex:
     """The in-memory index of one gallery folder; thread-safe."""
 
@@ -381,7 +390,7 @@ class HistoryIndex:
     def _rescan(self, folder: str, depth: int, deep: bool = False) -> None:
         """Re-list one folder. A file whose inode (free from ``scandir`` on POSIX) and whose
         sidecar's inode are unchanged is kept without a ``stat``; new or replaced files are
-        stat'ed and re-read. ``deep`` stats every file."""
+        stat'ed and re-read. ``deep`` stats every file. New sub-folders are listed too."""
         path = self._abs(folder)
         with self._lock:
             started = self._seq
@@ -394,15 +403,24 @@ class HistoryIndex:
         with self._lock:
             known = {rel: self._entries[rel].sig for rel in self._dir_names.get(folder, ())
                      if rel in self._entries}
+        fresh = self._fresh_entries(folder, path, images, jsons, known, deep)
+        if depth == 2 and _parent(folder) == "cardnews" and "manifest.json" in jsons:
+            self._card_news(folder, os.path.join(path, "manifest.json"), known, fresh)
+        del images, jsons
+        known_subdirs = self._commit_rescan(folder, depth, stat.st_mtime_ns, started, known,
+                                            fresh)
+        self._follow_subdirs(folder, depth, subdirs, known_subdirs)
+
+    def _fresh_entries(self, folder: str, path: str, images: Dict[str, int],
+                       jsons: Dict[str, int], known: Dict[str, Any],
+                       deep: bool) -> Dict[str, Optional[_Entry]]:
+        """rel → a new entry (new or changed file) or None (unchanged) for the images of one
+        listing; files that vanish while being stat'ed are left out."""
         fresh: Dict[str, Optional[_Entry]] = {}
         fast_len = _FAST.size
         for name, ino in images.items():
             rel = _join(folder, name)
-            if name + ".json" in jsons:
-                sidecar, kind = name + ".json", _SIDE_FULL
-            else:
-                stem = stem_sidecar(name)
-                sidecar, kind = (stem, _SIDE_STEM) if stem in jsons else (None, _SIDE_NONE)
+            sidecar, kind = _sidecar_of(name, jsons)
             fast = _fast_sig(ino, kind, jsons[sidecar] if sidecar else 0)
             old = known.get(rel)
             if old is not None and old[:fast_len] == fast and not deep:
@@ -415,25 +433,33 @@ class HistoryIndex:
             except OSError:
                 continue
             sig = _sig(fast, img, side)
-            if old != sig:
-                fresh[rel] = self._make_entry(rel, sig, img.st_size,
-                                              os.path.join(path, sidecar) if sidecar else None)
-            else:
-                fresh[rel] = None
-        if depth == 2 and _parent(folder) == "cardnews" and "manifest.json" in jsons:
-            self._card_news(folder, os.path.join(path, "manifest.json"), known, fresh)
-        del images, jsons
-        gone = [rel for rel in known if rel not in fresh]
+            fresh[rel] = None if old == sig else self._make_entry(
+                rel, sig, img.st_size, os.path.join(path, sidecar) if sidecar else None)
+        return fresh
+
+    def _commit_rescan(self, folder: str, depth: int, mtime_ns: int, started: int,
+                       known: Dict[str, Any], fresh: Dict[str, Optional[_Entry]]) -> List[str]:
+        """Apply one folder's listing (never undoing a change recorded since it began) and
+        record the folder's state; return the sub-folders known before it."""
         with self._lock:
-            newer = {rel for rel, seq in self._touched.items() if seq > started}
-            self._apply_locked([rel for rel in gone if rel not in newer],
-                               [(rel, new) for rel, new in fresh.items()
-                                if new and rel not in newer])
+            self._apply_listing_locked(started, known, fresh)
             # A change within the same timestamp tick as this listing would leave the mtime
             # unchanged: look once more while the folder's mtime is that young. Coarse
             # (whole-second) filesystems need a long window, fine-grained ones a short one.
-            self._dirs[folder] = _Dir(stat.st_mtime_ns, _racy(stat.st_mtime_ns), depth)
-            known_subdirs = [d for d in self._dirs if d and _parent(d) == folder]
+            self._dirs[folder] = _Dir(mtime_ns, _racy(mtime_ns), depth)
+            return [d for d in self._dirs if d and _parent(d) == folder]
+
+    def _apply_listing_locked(self, started: int, known: Dict[str, Any],
+                              fresh: Dict[str, Optional[_Entry]]) -> None:
+        """Drop what the listing no longer has, add what is new or changed — except files
+        touched (saved, deleted, restored) since the listing began: those are newer."""
+        newer = {rel for rel, seq in self._touched.items() if seq > started}
+        self._apply_locked([rel for rel in known if rel not in fresh and rel not in newer],
+                           [(rel, new) for rel, new in fresh.items() if new and rel not in newer])
+
+    def _follow_subdirs(self, folder: str, depth: int, subdirs: List[str],
+                        known_subdirs: List[str]) -> None:
+        """Forget sub-folders that are gone; list the ones seen for the first time."""
         for sub in known_subdirs:
             if sub.rsplit("/", 1)[-1] not in subdirs:
                 self._drop_dir(sub)

@@ -20,8 +20,8 @@ import threading
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
 from ..errors import Conflict
-from ..log import now_ms
-from ..upstream import CancelToken
+from ..clock import now_ms
+from ..cancel import CancelToken
 
 if TYPE_CHECKING:
     from ..app import App

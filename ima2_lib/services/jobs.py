@@ -30,7 +30,7 @@ import threading
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 from ..errors import ApiError, Conflict, NotFound
-from ..log import now_ms
+from ..clock import now_ms
 from ..store import read_json, write_json
 from ..upstream_errors import canceled
 from . import pipeline
@@ -62,11 +62,11 @@ def fingerprint(kind: str, body: Dict[str, Any]) -> str:
 def make_plan(app: App, kind: str, body: Dict[str, Any], header_id: Optional[str] = None,
               mode: str = "json") -> Plan:
     """Validate ``body`` as a ``kind`` job (raises the kind's ApiError)."""
-    from . import classic, nodes
+    from . import generate_edit, nodes
 
     if kind == "node":
         return nodes.plan(app, body, header_id, sse=(mode == "sse"))
-    return classic.plan(app, body, kind, header_id, mode)
+    return generate_edit.plan(app, body, kind, header_id, mode)
 
 
 class Handle:

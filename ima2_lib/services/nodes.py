@@ -21,7 +21,7 @@ from ..payload import DataUrl
 from ..store import read_json
 from ..upstream import edit_body, generate_body, image_tool
 from ..upstream_errors import UpstreamError
-from . import params as P
+from . import params
 from .generation import ImageSpec
 from .pipeline import Outcome, Plan
 from .saving import Saved, iso_utc, random_hex
@@ -107,10 +107,10 @@ def load_source(app: App, parent: Any, external: Any) -> Optional[Tuple[str, str
             with open(path, "rb") as handle:
                 data = handle.read()
             kind = sniff(data[:16])
-            if kind not in P.REF_KINDS:
+            if kind not in params.REF_KINDS:
                 raise BadRequest("NODE_SOURCE_INVALID", "Not an image: %s" % shown)
             b64 = binascii.b2a_base64(data, newline=False).decode("ascii")
-            return P.REF_KINDS[kind], b64, relative
+            return params.REF_KINDS[kind], b64, relative
     raise NotFound("NODE_NOT_FOUND", missing)
 
 
@@ -135,12 +135,12 @@ class NodePlan(Plan):
     def validate(self, header_id: Optional[str]) -> None:
         app, body = self.app, self.body
         try:
-            self.request_id = P.choose_request_id(body.get("requestId"), header_id)
+            self.request_id = params.choose_request_id(body.get("requestId"), header_id)
         except ApiError as err:
             raise node_error(err, self.parent, header_id, app, upstream=False) from err
-        meta = {"kind": "node", "sessionId": P.string_or_none(body.get("sessionId")),
+        meta = {"kind": "node", "sessionId": params.string_or_none(body.get("sessionId")),
                 "parentNodeId": self.parent if isinstance(self.parent, str) else None,
-                "clientNodeId": P.string_or_none(body.get("clientNodeId"))}
+                "clientNodeId": params.string_or_none(body.get("clientNodeId"))}
         try:
             self.job = app.inflight.register(self.request_id, "node", body.get("prompt"), meta)
         except ApiError as err:
@@ -154,7 +154,7 @@ class NodePlan(Plan):
 
     def _checks(self) -> None:
         app, body = self.app, self.body
-        self.model = P.resolve_model(app, body.get("model"))
+        self.model = params.resolve_model(app, body.get("model"))
         context = body.get("contextMode")
         self.context_mode = context if context in CONTEXT_MODES else "parent-plus-refs"
         if self.context_mode == "ancestry":
@@ -167,24 +167,24 @@ class NodePlan(Plan):
         prompt = body.get("prompt")
         if not isinstance(prompt, str) or not prompt:
             raise BadRequest("INVALID_PROMPT", "Prompt is required")
-        refs = P.validate_refs(app, body.get("references"))
-        self.moderation = P.moderation_ok(app, body.get("moderation"))
+        refs = params.validate_refs(app, body.get("references"))
+        self.moderation = params.moderation_ok(app, body.get("moderation"))
         if self.moderation is None:
-            raise BadRequest("INVALID_MODERATION", P.MODERATION_MESSAGE)
-        self.format = P.check_format(body.get("format"))
-        self.size = P.check_size(body.get("size"))
-        self.deliver = P.check_deliver(body.get("deliver"), self.size)
-        self.background = P.check_background(body.get("background"))
+            raise BadRequest("INVALID_MODERATION", params.MODERATION_MESSAGE)
+        self.format = params.check_format(body.get("format"))
+        self.size = params.check_size(body.get("size"))
+        self.deliver = params.check_deliver(body.get("deliver"), self.size)
+        self.background = params.check_background(body.get("background"))
         search = body.get("searchMode")
         self.search_mode = search if search in SEARCH_MODES else "off"
-        self.quality, self.warnings = P.normalize_quality(body.get("quality"))
-        self.format, kept = P.keep_alpha(self.format, self.background)
+        self.quality, self.warnings = params.normalize_quality(body.get("quality"))
+        self.format, kept = params.keep_alpha(self.format, self.background)
         self.warnings = self.warnings + kept
         self.prompt = prompt
-        self.prompt_mode = P.prompt_mode(body.get("mode"))
-        self.session_id = P.string_or_none(body.get("sessionId"))
-        self.client_node_id = P.string_or_none(body.get("clientNodeId"))
-        self.effective, self.sheet, extra = P.apply_style(app, self.session_id, prompt)
+        self.prompt_mode = params.prompt_mode(body.get("mode"))
+        self.session_id = params.string_or_none(body.get("sessionId"))
+        self.client_node_id = params.string_or_none(body.get("clientNodeId"))
+        self.effective, self.sheet, extra = params.apply_style(app, self.session_id, prompt)
         self.warnings = self.warnings + extra
         self.source = load_source(app, self.parent, body.get("externalSrc"))
         self.refs = [] if self.context_mode == "parent-only" else refs

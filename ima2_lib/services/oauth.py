@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 
 from ..codex import auth_candidates
 from ..deps import make_ssl_context
-from ..upstream import CancelToken
+from ..cancel import CancelToken
 from ..upstream_errors import UpstreamError, canceled
 
 if TYPE_CHECKING:  # imported where used: not needed before the first answer (issue 19)

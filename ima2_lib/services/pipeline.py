@@ -6,7 +6,7 @@ Owns: running the ``n`` images of one job on at most ``parallel`` threads (each 
 (``job_error``: any exception → an ``ApiError`` that keeps its ``UpstreamError``), the rule
 that a job which saved an image is ``done`` even if a cancel arrived later (a late cancel
 never throws a paid, saved image away), and the in-flight record's finish.
-Kind-specific parts are data and small methods on the ``Plan`` subclasses in ``classic.py``
+Kind-specific parts are data and small methods on the ``Plan`` subclasses in ``generate_edit.py``
 (generate, edit) and ``nodes.py`` (node): spec, file names, sidecar, answer payload, error
 fields. Must not: know about HTTP (no Request, Response or header: the routes render an
 ``Outcome`` as JSON, SSE or raw bytes) or write files itself (saving.py does).
@@ -21,7 +21,7 @@ from ..errors import ApiError, GatewayTimeout, InternalError, disk_full_error
 from ..payload import DataUrl
 from ..upstream import b64_bytes
 from ..upstream_errors import UpstreamError, canceled
-from . import params as P
+from . import params
 from .generation import ImageSpec
 from .saving import ImageSaver, Saved
 
@@ -36,7 +36,7 @@ class Plan:
     """A validated request. Subclasses (one per kind) provide the kind-specific parts."""
 
     kind = "generate"  # generate | edit | node
-    inflight_kind = "classic"
+    inflight_kind = "classic"  # the wire kind of generate / edit jobs (GET /api/inflight)
     family = "A"  # error body family of the kind's synchronous route
     log_scope = "generate"
     pretty_sidecar = False
@@ -129,7 +129,7 @@ def dedupe(warnings: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
 
 
 def partial_payload(request_id: str, b64: Any, index: Optional[int]) -> Dict[str, Any]:
-    mime = P.REF_KINDS.get(P.sniff_b64(b64) or "", "image/png")
+    mime = params.REF_KINDS.get(params.sniff_b64(b64) or "", "image/png")
     piece = b64 if isinstance(b64, (bytes, memoryview)) else b64_bytes(b64)
     return {"requestId": request_id, "image": DataUrl(mime, piece), "index": index}
 

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional,
 
 from .. import __version__
 from ..images import convert_image, cover_crop, dimensions, png_text_pieces, sniff
-from ..log import now_ms
+from ..clock import now_ms
 from ..payload import B64Stream
 from ..store import atomic_write, dumps, publish_temp, sweep_stale_temps, write_temp
 from ..upstream_errors import UpstreamError

@@ -14,7 +14,7 @@ import json
 from typing import TYPE_CHECKING, Any, Dict, List
 from urllib.parse import quote, unquote, urlsplit
 
-from ..log import now_ms
+from ..clock import now_ms
 
 if TYPE_CHECKING:
     from ..app import App

@@ -15,7 +15,7 @@ import os
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from ..errors import ApiError, BadRequest, Conflict, NotFound, PreconditionRequired
-from ..log import now_ms
+from ..clock import now_ms
 from . import graph, session_assets
 from .session_store import SessionStore
 

@@ -15,7 +15,7 @@ import pathlib
 import sqlite3
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
-from ..log import now_ms
+from ..clock import now_ms
 from ..store import read_json, write_json
 
 if TYPE_CHECKING:
@@ -206,30 +206,31 @@ def import_if_needed(app: App, store: Any) -> Optional[Dict[str, Any]]:
 
 
 def doctor_lines(config: Any) -> List[Tuple[str, str]]:
-    """``doctor``: where sessions live and whether ima2-gen's database was imported."""
+    """``doctor``: where sessions live and whether ima2-gen's database was imported, as
+    (level, text) pairs; level is ok | info | warn | fail (``doctor`` renders the marks)."""
     root = os.path.join(config.config_dir, "sessions")
     try:
         count = sum(1 for n in os.listdir(root) if n.endswith(".json") and not n.startswith("."))
     except OSError:
         count = 0
-    lines = [("ℹ", "%d session(s) in %s" % (count, root))]
+    lines = [("info", "%d session(s) in %s" % (count, root))]
     marker = read_json(os.path.join(root, MARKER), default=None, warn=lambda _m: None)
     state = marker.get("state") if isinstance(marker, dict) else None
     db_path = config.db_path
     if state == "done":
-        lines.append(("✓", "imported %s session(s), %s node(s), %s edge(s) from %s" % (
+        lines.append(("ok", "imported %s session(s), %s node(s), %s edge(s) from %s" % (
             marker.get("sessions"), marker.get("nodes"), marker.get("edges"),
             marker.get("source"))))
     elif state == "failed":
-        lines.append(("⚠", "import of %s failed: %s" % (marker.get("source"),
+        lines.append(("warn", "import of %s failed: %s" % (marker.get("source"),
                                                        marker.get("error"))))
     elif state == "running":
-        lines.append(("⚠", "import of %s was interrupted; it is redone at the next start"
+        lines.append(("warn", "import of %s was interrupted; it is redone at the next start"
                       % marker.get("source")))
     elif db_path and os.path.isfile(db_path):
-        lines.append(("ℹ", "ima2-gen database %s not imported (%s)" % (
+        lines.append(("info", "ima2-gen database %s not imported (%s)" % (
             db_path, "flat-file sessions already exist" if count else
             "it is imported at the next start")))
     else:
-        lines.append(("ℹ", "no ima2-gen sessions.db at %s (nothing to import)" % db_path))
+        lines.append(("info", "no ima2-gen sessions.db at %s (nothing to import)" % db_path))
     return lines

@@ -245,8 +245,10 @@ def _copy_no_clobber(src: str, dst: str) -> bool:
             os.unlink(tmp)
 
 
-def migrate(config: Any, say: Callable[[str], None] = lambda _t: None) -> Dict[str, int]:
-    """Copy every legacy source into the gallery; idempotent; first source wins."""
+def migrate(config: Any,
+            on_error: Callable[[str, str], None] = lambda _rel, _why: None) -> Dict[str, int]:
+    """Copy every legacy source into the gallery; idempotent; first source wins.
+    ``on_error(relative path, reason)`` hears of each file that could not be copied."""
     result = {"copied": 0, "skippedExisting": 0, "sourcesScanned": 0, "sourcesSkipped": 0,
               "errors": 0}
     target = config.generated_dir
@@ -268,51 +270,39 @@ def migrate(config: Any, say: Callable[[str], None] = lambda _t: None) -> Dict[s
                     result["skippedExisting"] += 1
             except OSError as exc:
                 result["errors"] += 1
-                say("  ⚠ %s: %s" % (rel, exc.strerror or type(exc).__name__))
+                on_error(rel, exc.strerror or type(exc).__name__)
     return result
 
 
 def doctor_lines(config: Any) -> List[Tuple[str, str]]:
-    """The "Storage" section of ``ima2 doctor`` (§12.4)."""
+    """The "Storage" section of ``ima2 doctor`` (§12.4) as (level, text) pairs; level is
+    ok | info | warn | fail (``doctor`` renders the marks)."""
     lines: List[Tuple[str, str]] = []
     source = config.source("generated_dir")
-    lines.append(("ℹ", "gallery: %s (%s)" % (label(config.generated_dir, config.env),
+    lines.append(("info", "gallery: %s (%s)" % (label(config.generated_dir, config.env),
                                              "default" if source == "default" else source)))
     count = count_images(config.generated_dir)
-    lines.append(("✓" if count else "ℹ", "%d image(s) in the gallery" % count))
+    lines.append(("ok" if count else "info", "%d image(s) in the gallery" % count))
     scanned, sources = legacy_sources(config)
     files = sum(n for _p, n in sources)
-    lines.append(("ℹ", "old ima2-gen folders: %d checked, %d with images (%d images)"
+    lines.append(("info", "old ima2-gen folders: %d checked, %d with images (%d images)"
                   % (scanned, len(sources), files)))
     for path, n in sources[:5]:
-        lines.append(("ℹ", "  %s — %d image(s)" % (path, n)))
+        lines.append(("info", "  %s — %d image(s)" % (path, n)))
     if len(sources) > 5:
-        lines.append(("ℹ", "  ...and %d more" % (len(sources) - 5)))
+        lines.append(("info", "  ...and %d more" % (len(sources) - 5)))
     if files and not count:
-        lines.append(("⚠", "Next step: copy the old images in with `%s` (copies, never "
+        lines.append(("warn", "Next step: copy the old images in with `%s` (copies, never "
                            "overwrites or deletes); see %s" % (DOCTOR_COMMAND, RECOVERY_DOC)))
     elif files:
-        lines.append(("ℹ", "More old images may be copied with `%s` (existing files are kept)"
+        lines.append(("info", "More old images may be copied with `%s` (existing files are kept)"
                       % DOCTOR_COMMAND))
     elif not count:
-        lines.append(("ℹ", "No images yet, and no old ima2-gen gallery was found (%s)"
+        lines.append(("info", "No images yet, and no old ima2-gen gallery was found (%s)"
                       % RECOVERY_DOC))
     if sources:
-        lines.append(("ℹ", "manual copy (POSIX): cp -Rn '%s/.' '%s/'"
+        lines.append(("info", "manual copy (POSIX): cp -Rn '%s/.' '%s/'"
                       % (sources[0][0], config.generated_dir)))
-        lines.append(("ℹ", 'manual copy (Windows): robocopy "%s" "%s" /E /XC /XN /XO'
+        lines.append(("info", 'manual copy (Windows): robocopy "%s" "%s" /E /XC /XN /XO'
                       % (sources[0][0], config.generated_dir)))
     return lines
-
-
-def run_migrate(config: Any, out: Callable[[str], None]) -> int:
-    """``ima2 doctor --migrate``: copy old ima2-gen images in, print what happened."""
-    out("Copying images from old ima2-gen folders into %s" % config.generated_dir)
-    out("(copy only: existing files are kept, nothing is deleted)")
-    result = migrate(config, out)
-    out("copied %(copied)d file(s), kept %(skippedExisting)d existing, %(sourcesScanned)d "
-        "folder(s) scanned, %(sourcesSkipped)d skipped (the gallery itself)" % result)
-    if result["errors"]:
-        out("%d file(s) could not be copied (see above)" % result["errors"])
-        return 1
-    return 0

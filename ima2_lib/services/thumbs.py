@@ -1,6 +1,6 @@
 """Thumbnails: ``/generated/<file>?thumb=<px>`` answered from a hidden cache of small images.
 
-Owns: choosing what ``routes/thumbs.py`` (``thumbnail_response``, called after
+Owns: choosing what ``routes/files.py`` (``thumbnail_response``, called after
 ``routes/files.py`` validated and resolved the file) serves: the size whitelist
 (``gallery.THUMB_SIZES``; other sizes round up to the next one), the cache in ``<generated>/.thumbs/<sha1 of the name>/<px>-<mtime>-<size>.<ext>``
 (so a changed image gets a new thumbnail and stale ones are removed when a new one is made),

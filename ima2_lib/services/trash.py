@@ -21,7 +21,7 @@ import threading
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from ..errors import ApiError, BadRequest, Conflict, InternalError, NotFound
-from ..log import now_ms
+from ..clock import now_ms
 from ..store import ensure_dir, read_json, write_json
 from .gallery import existing_image, inside, own_sidecar, validate_name
 

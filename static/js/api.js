@@ -196,6 +196,17 @@ export const api = {
     '/api/sessions/' + enc(id) + '/style-sheet/enabled', { json: { enabled } }),
   extractStyleSheet: (id, prompt) =>
     post('/api/sessions/' + enc(id) + '/style-sheet/extract', { prompt }),
+  // favourite one image; the prompt library (saved prompts with settings); share links
+  setFavorite: (filename, favorite) => request('PATCH', '/api/history/' + enc(filename),
+    { json: { favorite } }),
+  prompts: (q = '') => get('/api/prompts' + (q ? '?q=' + enc(q) : '')),
+  savePrompt: (body) => post('/api/prompts', body),
+  updatePrompt: (id, body) => request('PUT', '/api/prompts/' + enc(id), { json: body }),
+  deletePrompt: (id) => del('/api/prompts/' + enc(id)),
+  promptVersions: (id) => get('/api/prompts/' + enc(id) + '/versions'),
+  restorePromptVersion: (id, n) => post('/api/prompts/' + enc(id) + '/versions/' + enc(n) + '/restore', {}),
+  createShare: (body) => post('/api/shares', body),
+  revokeShare: (id) => del('/api/shares/' + enc(id)),
   // favourites, tags and bulk actions of gallery images (library.js)
   patchImage: (filename, change) => request('PATCH', '/api/history/' + enc(filename), { json: change }),
   bulk: (body) => post('/api/history/bulk', body),

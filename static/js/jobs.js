@@ -79,7 +79,18 @@ function finish(job, payload) {
   emit('history:refresh');
 }
 
+// A reload or a closed tab cuts this tab's streams, but the jobs go on server-side (KEEP): a
+// stream that breaks while the page is leaving is not a failure to record (the next page
+// picks the job up from /api/inflight).
+let leaving = false;
+if (typeof window !== 'undefined') {
+  window.addEventListener('beforeunload', () => { leaving = true; });
+  window.addEventListener('pagehide', () => { leaving = true; });
+  window.addEventListener('pageshow', () => { leaving = false; });
+}
+
 function fail(job, error) {
+  if (leaving && !job.canceled) return;
   untrackJob(job);
   if (job.canceled || error.code === 'CANCELED' || error.name === 'AbortError') {
     emit('job:canceled', job);

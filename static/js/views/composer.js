@@ -1,8 +1,8 @@
 // views/composer.js — the prompt and its settings as one-click chips with sub-labels: prompt
 // (Ctrl/⌘+Enter on devices with a keyboard), Direct/Auto, quality, size presets + custom W×H
 // checked against the size rules with a nearest-valid suggestion, format, moderation, model,
-// count 1–8, references and the edit source. On phones the prompt and Generate stay in a bottom
-// bar and the settings open as a sheet. Settings persist in localStorage.
+// count 1–8, references and the edit source; the prompt library opens from here. On phones the
+// prompt and Generate stay in a bottom bar and the settings open as a sheet (localStorage).
 // Must not: call the generation API itself (it hands a request to jobs.js).
 import { h, tx, clear, iconButton, toast } from '../dom.js';
 import { t } from '../i18n.js';
@@ -280,7 +280,8 @@ export function initComposer(root) {
     h('div', { class: 'composer-main' },
       tx('label', 'composer.prompt', { for: 'prompt', class: 'field-label prompt-label' }),
       els.prompt,
-      h('div', { class: 'submit-row' }, els.more, els.submit)),
+      h('div', { class: 'submit-row' }, els.more, iconButton('book', 'library.short', () => import('./prompts.js')
+        .then((m) => m.openLibrary()), { showLabel: true, cls: 'library-open' }), els.submit)),
     h('div', { class: 'composer-more', id: 'composer-more' },
       els.editBox, els.editNote,
       h('div', { class: 'row' },

@@ -2,16 +2,15 @@
 // Ctrl/⌘-click and Shift-click (a range) pick images; "Select all N matching" picks the whole
 // current filter on the server side (not only the loaded rows). The bar favourites,
 // unfavourites, tags / untags (POST /api/history/bulk by names or by the filter), deletes with
-// one Undo, downloads the export zip and shares. Must not: lay out or render tiles.
+// one Undo, downloads the export zip and shares picked images (the share dialog, views/share.js).
+// Must not: lay out or render tiles.
 import { h, tx, icon, toast } from '../dom.js';
 import { t } from '../i18n.js';
 import { history } from '../history.js';
 import { api } from '../api.js';
 import { emit } from '../state.js';
 import { bulkAction, exportUrl, reloadAll, setFavorite } from '../library.js';
-
-// TODO: show Share and call openShareDialog(names) from views/share.js once that module lands.
-const SHARE = false;
+import { share } from './actions.js';
 
 export const picked = new Set(); // filenames
 let all = false; // every image matching the current filter is picked (server side)
@@ -74,7 +73,7 @@ export function renderBulk() {
   els.count.textContent = all ? t('gallery.selectedAll', { n: matching }) : t('gallery.selected', { n: picked.size });
   els.matching.hidden = all || matching <= picked.size || matching <= 1;
   els.matching.textContent = matching > shown.length ? t('gallery.selectMatching', { n: matching }) : t('gallery.selectAll');
-  if (els.share) els.share.hidden = all;
+  els.share.hidden = all;
   changed();
 }
 
@@ -176,7 +175,9 @@ export function bulkBar({ context, none, remove, onChange }) {
     onkeydown: (e) => {
       if (e.key === 'Enter') tagAction('tag');
     } });
-  els.share = SHARE ? h('button', { type: 'button', class: 'btn btn-small', id: 'bulk-share', hidden: true }) : null;
+  // Share makes a link for named images (views/share.js): not offered for "all matching".
+  els.share = h('button', { type: 'button', class: 'btn btn-small', id: 'bulk-share',
+    onclick: () => share(Array.from(picked)) }, icon('share'), tx('span', 'share.open'));
   bar = h('div', { class: 'bulk-bar', id: 'bulk-bar', role: 'toolbar', 'aria-label': t('gallery.bulk'),
     'data-i18n-label': 'gallery.bulk', hidden: true },
   els.count, els.matching,

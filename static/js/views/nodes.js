@@ -12,7 +12,7 @@ import { poll } from '../jobs.js';
 import { createCanvas, NODE_W } from './canvas.js';
 import { buildCard, updateCard, tickCards } from './nodecard.js';
 import { initSessions, pickInitialSession, refreshSessions, renderSessions, askSession } from './sessions.js';
-import { openSheet, readSheet } from './stylesheet.js';
+import { api } from '../api.js';
 
 const POLL_MS = 4000;
 const SLOT_W = NODE_W + 60;
@@ -192,14 +192,14 @@ function notice({ kind, key, vars }) {
 }
 
 async function refreshSheetBadge() {
-  const data = await readSheet(graph.sessionId);
-  const enabled = Boolean(data && data.enabled && data.styleSheet);
-  setSheetEnabled(enabled);
-  showSheetState(enabled);
+  const data = await api.styleSheet(graph.sessionId).catch(() => null); // the dialog loads on first use
+  showSheetState(Boolean(data && data.enabled && data.styleSheet));
 }
 
-/** The badge keeps its key in data-i18n, so a language switch re-translates it. */
+/** Generation and the badge follow the sheet; the badge keeps its key in data-i18n, so a
+ * language switch re-translates it. */
 function showSheetState(enabled) {
+  setSheetEnabled(enabled);
   const key = enabled ? 'nodes.sheetOn' : 'nodes.sheetOff';
   els.sheetState.dataset.i18n = key;
   els.sheetState.textContent = t(key);
@@ -271,10 +271,9 @@ export function initNodes(root) {
   initSessions(bar, (id) => flush().then(() => switchSession(id)));
   els.batch = iconButton('spark', 'nodes.generateSelected', () => generateBatch(Array.from(selected)),
     { showLabel: true, cls: 'btn-small' });
-  els.batch.id = 'nodes-generate-selected';
   els.remove = iconButton('trash', 'nodes.deleteSelected', () => handlers.deleteSelection(),
     { showLabel: true, cls: 'btn-small danger' });
-  els.remove.id = 'nodes-delete-selected';
+  [els.batch.id, els.remove.id] = ['nodes-generate-selected', 'nodes-delete-selected'];
   els.sheetState = h('span', { class: 'badge', id: 'sheet-state' });
   els.save = h('span', { class: 'muted small', id: 'graph-save-state', 'aria-live': 'polite' });
   els.count = h('span', { class: 'muted small', id: 'node-count' });
@@ -282,7 +281,8 @@ export function initNodes(root) {
     h('button', { type: 'button', class: 'btn btn-small', id: 'nodes-new-root', onclick: newRoot },
       icon('plus'), tx('span', 'nodes.newRoot')),
     els.batch, els.remove,
-    h('button', { type: 'button', class: 'btn btn-small', id: 'nodes-style-sheet', onclick: openSheet },
+    h('button', { type: 'button', class: 'btn btn-small', id: 'nodes-style-sheet',
+      onclick: () => import('./stylesheet.js').then((m) => m.openSheet()) },
       icon('palette'), tx('span', 'nodes.styleSheet'), els.sheetState),
     h('span', { class: 'spacer' }), els.count, els.save);
   els.notice = h('div', { class: 'notice graph-notice', id: 'graph-notice', hidden: true });
@@ -300,16 +300,10 @@ export function initNodes(root) {
   });
   on('graph:saved', saveState);
   on('graph:notice', notice);
-  on('stylesheet', ({ enabled }) => {
-    setSheetEnabled(enabled);
-    showSheetState(enabled);
-  });
+  on('stylesheet', ({ enabled }) => showSheetState(enabled));
   const refresh = () => setTimeout(() => refreshFromServer().catch(() => {}), 50);
-  on('assets:deleted', refresh);
-  on('assets:restored', refresh);
-  on('view', (view) => {
-    if (view === 'nodes') pollServer();
-  });
+  for (const topic of ['assets:deleted', 'assets:restored']) on(topic, refresh);
+  on('view', (view) => view === 'nodes' && pollServer());
   on('lang', () => {
     for (const [id, el] of cards) updateCard(el, graph.nodes.get(id));
     render();

@@ -1,8 +1,8 @@
 // views/results.js — the studio's stage: one card per request, newest first, with a grid of
 // its 1–8 images side by side. Running slots show the partial previews in place and grow into
 // the result; each image has labelled actions (download, copy image, copy prompt, use as
-// reference, edit, new node, delete) and a badge when the actual size differs from the
-// requested one; a failed request shows its error card in place, a canceled one a trace with
+// reference, edit, new node, favourite, share, delete) and a badge when the actual size
+// differs from the requested one; a failed request shows its error card in place, a canceled one a trace with
 // Retry. The first visit shows example prompts. Must not: fetch history pages.
 import { h, tx, clear, icon, iconButton, toast, fmtSeconds } from '../dom.js';
 import { t } from '../i18n.js';
@@ -13,6 +13,7 @@ import { runningJobs, cancelJob, startGenerate, startEdit } from '../jobs.js';
 import { records, upsert, dismiss, loadSaved, syncRunning, find } from '../requests.js';
 import { errorCard } from './errors.js';
 import { parseSize } from '../sizes.js';
+import { favoriteButton, shareButton } from './actions.js';
 
 let list = null;
 let welcome = null;
@@ -89,6 +90,8 @@ export function imageActions(entry, { onDelete, prompt }) {
     iconButton('edit', 'result.edit', () => editFrom(entry)),
     iconButton('node', 'viewer.toNode', () => emit('nodes:from-image',
       { filename: entry.filename, url: entry.url, prompt: prompt || '' })),
+    favoriteButton(entry.filename, entry.favorite),
+    shareButton([entry.filename]),
     iconButton('trash', 'result.delete', onDelete, { cls: 'danger' }),
   ];
 }

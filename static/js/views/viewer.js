@@ -2,13 +2,14 @@
 // and settings. Opened on the gallery it walks the whole gallery (older pages load as it
 // nears the end); arrows / Home / End / swipe move, a filmstrip shows the neighbours; zoom by
 // wheel, pinch, double-click or buttons, fit / 1:1, full screen; actions download, copy,
-// use as reference, edit, reuse settings, start a node, favourite, tags, delete (with Undo). Esc closes and
-// focus returns where it was. Must not: keep its own copy of the gallery.
+// use as reference, edit, reuse settings, start a node, share, favourite, tags, delete (with
+// Undo). Esc closes and focus returns where it was. Must not: keep its own copy of the gallery.
 import { h, tx, clear, icon, iconButton, trapFocus, fmtDate } from '../dom.js';
 import { t } from '../i18n.js';
 import { emit, on } from '../state.js';
 import { history, fullOf, thumbOf } from '../history.js';
 import { editFrom, copyImage, copyText, offlineDetail } from './results.js';
+import { shareButton } from './actions.js';
 
 let root = null;
 let body = null;
@@ -130,7 +131,8 @@ function render() {
         iconButton('node', 'viewer.toNode', () => {
           close();
           emit('nodes:from-image', { filename: r.filename, url, prompt: r.prompt || '' });
-        }, { showLabel: true })),
+        }, { showLabel: true }),
+        shareButton([r.filename], { showLabel: true })),
       h('div', { class: 'actions danger-zone' },
         iconButton('trash', 'result.delete', () => remove(r), { showLabel: true, cls: 'danger' }))));
   applyZoom();
@@ -177,7 +179,7 @@ export function close() {
 }
 
 function onKey(event) {
-  if (root.hidden) return;
+  if (root.hidden || document.querySelector('.dialog')) return; // a dialog opened from here
   const keys = { ArrowRight: () => move(index + 1), ArrowLeft: () => move(index - 1),
     ArrowDown: () => move(index + 1), ArrowUp: () => move(index - 1),
     Home: () => move(0), End: () => move(rows.length - 1), Escape: close,

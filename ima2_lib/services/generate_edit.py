@@ -1,7 +1,9 @@
-"""The classic studio's kinds of job: ``generate`` (``POST /api/generate``) and ``edit``
-(``POST /api/edit``), family A errors.
+"""The jobs of ``POST /api/generate`` and ``POST /api/edit`` (and their compat routes): the
+``generate`` and ``edit`` kinds, family A errors.
 
-Owns: the validation order of both routes and their in-flight record (kind ``classic``), the
+Owns: the validation order of both routes and their in-flight record (kind ``"classic"`` on
+the wire: ``GET /api/inflight``, ``ps --kind classic`` and job records keep the name ima2-gen
+gave it), the
 upstream bodies, the file names, the sidecar fields, the answer payloads (the JSON shapes;
 the routes render them as JSON, SSE or raw bytes) and the error fields
 (``{error, code, upstreamCode, upstreamType, upstreamParam, requestId}``, Retry-After).
@@ -17,11 +19,11 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 from .. import prompts
 from ..errors import ApiError, BadRequest, Forbidden
 from ..images_api import ImagesInput
-from ..log import now_ms
+from ..clock import now_ms
 from ..payload import DataUrl
 from ..upstream import edit_body, generate_body, image_tool
 from ..upstream_errors import UpstreamError
-from . import params as P
+from . import params
 from .generation import ImageSpec, aggregate_usage
 from .pipeline import Outcome, Plan
 from .saving import Saved, random_hex
@@ -29,6 +31,8 @@ from .saving import Saved, random_hex
 if TYPE_CHECKING:
     from ..app import App
 
+# The in-flight kind of these jobs as clients see it (a wire value, kept from ima2-gen).
+INFLIGHT_KIND = "classic"
 API_DISABLED = "API key provider is disabled. Use OAuth (Codex login)."
 _INT_PREFIX = re.compile(r"^\s*([+-]?\d+)")
 
@@ -44,10 +48,10 @@ def parse_n(raw: Any) -> int:
     return min(8, max(1, value or 1))
 
 
-class ClassicPlan(Plan):
+class GenerateEditPlan(Plan):
     """One /api/generate or /api/edit job (``mode``: json | sse | raw answer)."""
 
-    inflight_kind = "classic"
+    inflight_kind = INFLIGHT_KIND
     family = "A"
 
     def __init__(self, app: App, body: Dict[str, Any], kind: str, mode: str = "json") -> None:
@@ -64,38 +68,38 @@ class ClassicPlan(Plan):
     # --- validation (the original's order, then ima2's additions) --------------------------
     def validate_generate(self, header_id: Optional[str]) -> None:
         app, body = self.app, self.body
-        self.model = P.resolve_model(app, body.get("model"))
+        self.model = params.resolve_model(app, body.get("model"))
         prompt = body.get("prompt")
         if not prompt:
             raise BadRequest(None, "Prompt is required")
         if not isinstance(prompt, str):
             raise BadRequest("INVALID_PROMPT", "Prompt must be a string")
-        self.moderation = P.moderation_ok(app, body.get("moderation"))
+        self.moderation = params.moderation_ok(app, body.get("moderation"))
         if self.moderation is None:
-            raise BadRequest(None, P.MODERATION_MESSAGE)
+            raise BadRequest(None, params.MODERATION_MESSAGE)
         self._common(prompt, header_id)
         self.n = parse_n(body.get("n"))
-        meta = {"kind": "classic", "sessionId": self.session_id, "parentNodeId": None,
+        meta = {"kind": INFLIGHT_KIND, "sessionId": self.session_id, "parentNodeId": None,
                 "clientNodeId": self.client_node_id, "quality": self.quality,
                 "model": self.model, "size": self.size, "n": self.n,
                 "styleSheetApplied": self.sheet is not None}
-        self.job = app.inflight.register(self.request_id, "classic", self.effective, meta)
+        self.job = app.inflight.register(self.request_id, INFLIGHT_KIND, self.effective, meta)
         self._guard(self._refs_and_provider)
 
     def _refs_and_provider(self) -> None:
-        self.refs = P.validate_refs(self.app, self.body.get("references"))
+        self.refs = params.validate_refs(self.app, self.body.get("references"))
         if self.body.get("provider") == "api":
             raise Forbidden("APIKEY_DISABLED", API_DISABLED)
 
     def validate_edit(self, header_id: Optional[str]) -> None:
         app, body = self.app, self.body
-        self.model = P.resolve_model(app, body.get("model"))
+        self.model = params.resolve_model(app, body.get("model"))
         prompt = body.get("prompt")
         self._common(prompt if isinstance(prompt, str) else "", header_id)
         meta = {"kind": "edit", "sessionId": self.session_id, "quality": self.quality,
                 "model": self.model, "size": self.size,
                 "styleSheetApplied": self.sheet is not None}
-        self.job = app.inflight.register(self.request_id, "classic", prompt, meta)
+        self.job = app.inflight.register(self.request_id, INFLIGHT_KIND, prompt, meta)
         self.n = 1
         self._guard(lambda: self._edit_checks(prompt))
 
@@ -105,28 +109,28 @@ class ClassicPlan(Plan):
                              terminal="INVALID_EDIT_INPUT")
         if not isinstance(prompt, str):
             raise BadRequest("INVALID_PROMPT", "Prompt must be a string")
-        self.source = P.validate_edit_image(self.app, self.body.get("image"))
-        self.moderation = P.moderation_ok(self.app, self.body.get("moderation"))
+        self.source = params.validate_edit_image(self.app, self.body.get("image"))
+        self.moderation = params.moderation_ok(self.app, self.body.get("moderation"))
         if self.moderation is None:
-            raise BadRequest(None, P.MODERATION_MESSAGE, terminal="INVALID_MODERATION")
+            raise BadRequest(None, params.MODERATION_MESSAGE, terminal="INVALID_MODERATION")
         if self.body.get("provider") == "api":
             raise Forbidden("APIKEY_DISABLED", API_DISABLED)
 
     def _common(self, prompt: str, header_id: Optional[str]) -> None:
         body = self.body
-        self.format = P.check_format(body.get("format"))
-        self.size = P.check_size(body.get("size"))
-        self.deliver = P.check_deliver(body.get("deliver"), self.size)
-        self.background = P.check_background(body.get("background"))
-        self.request_id = P.choose_request_id(body.get("requestId"), header_id)
-        self.quality, self.warnings = P.normalize_quality(body.get("quality"))
-        self.format, kept = P.keep_alpha(self.format, self.background)
+        self.format = params.check_format(body.get("format"))
+        self.size = params.check_size(body.get("size"))
+        self.deliver = params.check_deliver(body.get("deliver"), self.size)
+        self.background = params.check_background(body.get("background"))
+        self.request_id = params.choose_request_id(body.get("requestId"), header_id)
+        self.quality, self.warnings = params.normalize_quality(body.get("quality"))
+        self.format, kept = params.keep_alpha(self.format, self.background)
         self.warnings = self.warnings + kept
-        self.session_id = P.string_or_none(body.get("sessionId"))
-        self.client_node_id = P.string_or_none(body.get("clientNodeId"))
+        self.session_id = params.string_or_none(body.get("sessionId"))
+        self.client_node_id = params.string_or_none(body.get("clientNodeId"))
         self.prompt = prompt
-        self.prompt_mode = P.prompt_mode(body.get("mode"))
-        self.effective, self.sheet, extra = P.apply_style(self.app, self.session_id, prompt)
+        self.prompt_mode = params.prompt_mode(body.get("mode"))
+        self.effective, self.sheet, extra = params.apply_style(self.app, self.session_id, prompt)
         self.warnings = self.warnings + extra
 
     def _guard(self, check: Any) -> None:
@@ -269,9 +273,9 @@ class ClassicPlan(Plan):
 
 
 def plan(app: App, body: Dict[str, Any], kind: str, header_id: Optional[str],
-         mode: str = "json") -> ClassicPlan:
+         mode: str = "json") -> GenerateEditPlan:
     """Validate a generate / edit body (raises the route's ApiError) into a plan."""
-    out = ClassicPlan(app, body, kind, mode)
+    out = GenerateEditPlan(app, body, kind, mode)
     if kind == "edit":
         out.validate_edit(header_id)
     else:

@@ -1,0 +1,87 @@
+// views/actions.js — image actions shared by the results and the viewer that need their own
+// state: the favourite toggle (PATCH /api/history/{file}; every toggle of that image on the
+// page follows, and the gallery's row learns it) and Share (the share dialog is imported on
+// first use, so the first load does not carry it). Must not: build whole cards or dialogs.
+import { h, icon, toast } from '../dom.js';
+import { t } from '../i18n.js';
+import { api } from '../api.js';
+import { emit, on } from '../state.js';
+import { history } from '../history.js';
+
+let shareModule = null;
+
+/** Open the share dialog for these gallery images (share.js loads on first use). */
+export function share(names) {
+  if (!shareModule) shareModule = import('./share.js');
+  return shareModule.then((mod) => mod.openShareDialog(names));
+}
+
+function paint(btn, favorite) {
+  btn.setAttribute('aria-pressed', String(favorite));
+  btn.classList.toggle('is-favorite', favorite);
+}
+
+/** Favourite or not; announces `assets:favorite` {filename, favorite} on success. */
+export async function setFavorite(filename, favorite) {
+  try {
+    const answer = await api.setFavorite(filename, favorite);
+    const value = answer && typeof answer.favorite === 'boolean' ? answer.favorite : favorite;
+    const row = history.get(filename);
+    if (row) row.favorite = value;
+    emit('assets:favorite', { filename, favorite: value });
+    return value;
+  } catch (err) {
+    toast(t('favorite.failed', { message: err.message }), { kind: 'error' });
+    return null;
+  }
+}
+
+/** A toggle button (aria-pressed) for one image's favourite flag. */
+export function favoriteButton(filename, initial = null) {
+  const row = history.get(filename);
+  const start = initial != null ? Boolean(initial) : Boolean(row && row.favorite);
+  const btn = h('button', { type: 'button', class: 'btn icon-btn favorite-toggle', title: t('favorite.label'),
+    'aria-label': t('favorite.label'), 'data-i18n-label': 'favorite.label', dataset: { favFor: filename },
+    onclick: async () => {
+      btn.disabled = true;
+      await setFavorite(filename, btn.getAttribute('aria-pressed') !== 'true');
+      btn.disabled = false;
+    } }, icon('star'));
+  paint(btn, start);
+  return btn;
+}
+
+/** Hover-only actions stay shown while the dialog they opened is up, so focus can return. */
+function pin(btn) {
+  const bar = btn.closest('.result-actions');
+  if (!bar) return;
+  bar.classList.add('pinned');
+  const unpin = (e) => {
+    if (bar.contains(e.relatedTarget) || document.getElementById('share-dialog')) return;
+    bar.classList.remove('pinned');
+    bar.removeEventListener('focusout', unpin);
+  };
+  bar.addEventListener('focusout', unpin);
+}
+
+/** A Share button for these images. */
+export function shareButton(names, { showLabel = false } = {}) {
+  const btn = h('button', { type: 'button', class: 'btn icon-btn share-button', onclick: () => {
+    pin(btn);
+    share(names);
+  } }, icon('share'));
+  if (showLabel) btn.append(h('span', { class: 'btn-label', text: t('share.open'), 'data-i18n': 'share.open' }));
+  else {
+    btn.setAttribute('aria-label', t('share.open'));
+    btn.setAttribute('title', t('share.open'));
+    btn.dataset.i18nLabel = 'share.open';
+  }
+  return btn;
+}
+
+// Every toggle of an image follows its latest state (a result and the viewer show the same one).
+on('assets:favorite', ({ filename, favorite }) => {
+  for (const btn of document.querySelectorAll('.favorite-toggle')) {
+    if (btn instanceof HTMLElement && btn.dataset.favFor === filename) paint(btn, favorite);
+  }
+});
