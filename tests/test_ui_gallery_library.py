@@ -270,7 +270,7 @@ def test_axe_finds_nothing_on_the_bulk_bar_tiles_and_tag_editor(studio_factory: 
 
 
 def test_a_fling_draws_blocks_and_the_rows_it_rests_on_get_tiles(studio_factory: Any) -> None:
-    """Scrolling more than a screen a frame draws plain blocks (no thumbnails asked for), even
+    """Scrolling more than a screen a frame draws empty rows (no thumbnails asked for), even
     while pages land; the frame after the scroll rests, the rows in view get their tiles."""
     studio = studio_factory()
     seed_gallery(studio.generated, 1500, step_ms=60000)
@@ -288,7 +288,7 @@ def test_a_fling_draws_blocks_and_the_rows_it_rests_on_get_tiles(studio_factory:
       }
       return seen;
     }""")
-    assert sum(flung) > 0, flung  # blocks wherever pages had landed
+    assert sum(flung) > 0, flung  # empty rows wherever pages had landed
     # At rest: tiles, no blocks.
     page.wait_for_function("document.querySelectorAll('#gallery-grid .gallery-skeleton').length === 0"
                            " && document.querySelectorAll('#gallery-grid .tile').length > 0")
