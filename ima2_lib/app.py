@@ -28,7 +28,8 @@ from .router import Router
 from .security import COOKIE_NAME, Security, is_loopback_host, is_wildcard_host
 from .services.events import EventBus
 from .store import (PROCESS_STARTED, FolderLock, atomic_write, ensure_dir,
-                    ensure_private_dir, read_json, sweep_stale_temps, write_json)
+                    ensure_private_dir, mark_clean_stop, read_json, sweep_stale_temps,
+                    unchanged_since_clean_stop, write_json)
 
 if TYPE_CHECKING:  # built in ``_build_services``, imported there (cold start, issue 19)
     from .static import StaticFiles
@@ -52,6 +53,7 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _QUIET_PATHS = ("/api/health", "/api/inflight")
 GENERATED_PREFIX = "/generated/"  # routed like the API (routes/files.py)
 SHARE_PREFIX = "/s/"  # share links (routes/shares.py): their token is in the path
+CLEAN_STOP_FILE = "clean-stop.json"  # see store.mark_clean_stop
 STATIC_ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "static")
 
 
@@ -98,11 +100,14 @@ class App:
     session_title_provider: Optional[SessionTitleProvider]
 
     def __init__(self, config: Optional[Config] = None, log_stream: Any = None,
-                 build_services: bool = True) -> None:
+                 build_services: bool = True, owns_process: bool = False) -> None:
         """``build_services=False`` (``serve``): only what the health probe needs is built
         here; the services and the full route table are built by ``start``, after the first
-        answer can already be given (cold start, issue 19). Embedders keep the default."""
+        answer can already be given (cold start, issue 19). ``owns_process=True``
+        (``serve``): process-wide tuning is allowed (the collector freeze after a big index
+        load); an embedding program keeps the defaults and its process to itself."""
         self.config = config or load_config()
+        self.owns_process = owns_process
         self.version = __version__
         self.features = Features(self.config.env)
         self.log = Logger(self.config.log_level, log_stream)
@@ -386,8 +391,15 @@ class App:
                                   error=exc)
         if self.advertising:
             self.remove_advertisement()
+        if self.owns_folder and self._gallery_swept and self.active_job_count() == 0:
+            mark_clean_stop(self._clean_stop_path(), self.config.generated_dir)
         self.folder_lock.release()
         self.owns_folder = False
+
+    _gallery_swept = False  # this process looked for leftovers (or knew there were none)
+
+    def _clean_stop_path(self) -> str:
+        return os.path.join(self.config.config_dir, CLEAN_STOP_FILE)
 
     def sweep_leftovers(self) -> None:
         """Start-up (folder lock held): temp files whose writer died, and sidecars whose image
@@ -396,16 +408,24 @@ class App:
         from .services.saving import remove_orphan_sidecars
 
         config = self.config
-        folders = [config.config_dir, config.generated_dir, config.trash_dir,
-                   os.path.join(config.config_dir, "sessions")]
-        removed = sweep_stale_temps(folders)
+        # Listing a 100,000-image gallery twice was most of a restart: skipped when the
+        # gallery is as the last clean stop left it (store.unchanged_since_clean_stop).
+        gallery = not unchanged_since_clean_stop(self._clean_stop_path(),
+                                                 config.generated_dir)
+        folders = [config.config_dir, config.trash_dir, os.path.join(config.config_dir,
+                                                                     "sessions")]
+        removed = sweep_stale_temps(folders + ([config.generated_dir] if gallery else []))
         if removed:
             self.log.warn("app", "stale_temp_files_removed", count=removed)
+        if not gallery:
+            self._gallery_swept = True
+            return
         orphans = remove_orphan_sidecars(config.generated_dir, min(PROCESS_STARTED,
                                                                    time.time() - 5.0),
                                          self._trashed_names())
         if orphans:
             self.log.warn("app", "orphan_sidecars_removed", count=orphans)
+        self._gallery_swept = True  # a clean stop may now say so (mark_clean_stop)
 
     def _trashed_names(self) -> List[str]:
         data = read_json(os.path.join(self.config.trash_dir, ".manifest.json"), default=None,

@@ -190,7 +190,8 @@ def cmd_serve(argv: List[str]) -> int:
             "IMA2_CONFIG_DIR).")
         out(running["url"])
         return 1
-    app = App(config, build_services=False)  # built by app.start, after the first answer
+    # services built by app.start, after the first answer; serve owns its process
+    app = App(config, build_services=False, owns_process=True)
     if not app.owns_folder:  # the OS lock decides; server.json may not be written yet
         running = live_server_from_advertisement(config.advertise_file, timeout=2.0)
         err("ima2 is already running for %s%s (its state-folder lock is held)"

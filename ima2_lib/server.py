@@ -35,6 +35,7 @@ _METHOD_TOKEN = re.compile(r"^[A-Z][A-Z-]{0,31}$")
 _DRAIN_LIMIT = 1 << 20  # unread request bodies up to this size are drained for keep-alive
 _LINGER_S = 5.0  # after answering an unread body: how long the rest may still arrive
 _LINGER_BYTES = 256 << 20
+_ONE_WRITE_MAX = 256 << 10  # whole answers up to this size leave with their head in one send
 
 
 class PortRangeExhausted(OSError):
@@ -252,6 +253,15 @@ class Ima2Handler(BaseHTTPRequestHandler):
             if resp.close:
                 self.send_header("Connection", "close")
                 self.close_connection = True
+            if not head_only and len(resp.body) <= _ONE_WRITE_MAX \
+                    and self.request_version != "HTTP/0.9" \
+                    and getattr(self, "_headers_buffer", None) is not None:
+                # Head and a small body in one send: one syscall, and the client wakes once
+                # with the whole answer instead of parsing the head and waiting again.
+                self._headers_buffer.append(b"\r\n")  # type: ignore[attr-defined]
+                self._headers_buffer.append(resp.body)  # type: ignore[attr-defined]
+                self.flush_headers()
+                return
             self.end_headers()
             if not head_only:
                 self.wfile.write(resp.body)

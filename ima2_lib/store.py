@@ -93,6 +93,42 @@ def atomic_write(path: str, data: Any, mode: Optional[int] = None, fsync: bool =
         _fsync_dir(folder)
 
 
+def write_new(path: str, data: bytes, mode: int = 0o644, fsync: bool = True) -> bool:
+    """Create ``path`` holding ``data`` if it does not exist yet (False when it does).
+
+    Not atomic for a reader: only for files whose reader takes an unreadable file for a
+    missing one (a job's first journal entry). With ``fsync`` the data and the folder entry
+    are made durable at the same time — one wait instead of ``atomic_write``'s two in a row
+    (file, then folder after the rename), which matters when the disk is busy."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
+                     mode)
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        raise _with_folder(exc, os.path.dirname(os.path.abspath(path))) from exc
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        if fsync:
+            folder = threading.Thread(target=_fsync_dir,
+                                      args=(os.path.dirname(os.path.abspath(path)) or ".",),
+                                      daemon=True)
+            folder.start()
+            try:
+                os.fsync(fd)
+            finally:
+                folder.join()
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise
+    os.close(fd)
+    return True
+
+
 def write_temp(folder: str, data: Any, fsync: bool = True, prefix: str = ".tmp-",
                suffix: str = ".part", mode: int = 0o644) -> str:
     """Write ``data`` (bytes or a list of pieces) to a new hidden temp file in ``folder``
@@ -192,6 +228,46 @@ def sweep_stale_temps(folders: List[str]) -> int:
                     os.unlink(os.path.join(folder, name))
                     removed += 1
     return removed
+
+
+# A clean stop records the gallery folder's state, so the next start can skip sweeping it:
+# leftovers (a dead writer's temp file, a sidecar whose image never arrived) can only appear
+# by adding or renaming an entry, which changes the folder's mtime. The record is trusted only
+# when the folder's last change was CLEAN_STOP_SETTLE_S before the stop (coarse timestamps:
+# a later change must fall in another tick), and it is removed when read (a crash during the
+# run that follows leaves none).
+CLEAN_STOP_SETTLE_S = 2.0
+
+
+def mark_clean_stop(marker: str, folder: str) -> None:
+    """At a clean stop (no writer left): record ``folder``'s state in ``marker``."""
+    try:
+        st = os.stat(folder)
+        if time.time() - st.st_mtime < CLEAN_STOP_SETTLE_S:
+            return
+        data = json.dumps({"folder": os.path.realpath(folder), "mtimeNs": st.st_mtime_ns,
+                           "ino": st.st_ino, "dev": st.st_dev}).encode("utf-8")
+        atomic_write(marker, data, mode=0o600, fsync=False)
+    except (OSError, ValueError):
+        pass
+
+
+def unchanged_since_clean_stop(marker: str, folder: str) -> bool:
+    """Whether ``folder`` is as the last clean stop left it (reads and removes ``marker``)."""
+    try:
+        with open(marker, "rb") as handle:
+            data = json.loads(handle.read().decode("utf-8"))
+    except (OSError, ValueError):
+        return False
+    with contextlib.suppress(OSError):
+        os.unlink(marker)
+    try:
+        st = os.stat(folder)
+    except OSError:
+        return False
+    return isinstance(data, dict) and data.get("folder") == os.path.realpath(folder) and \
+        data.get("mtimeNs") == st.st_mtime_ns and data.get("ino") == st.st_ino and \
+        data.get("dev") == st.st_dev
 
 
 def publish_temp(tmp: str, path: str, fsync: bool = True) -> None:

@@ -12,7 +12,8 @@ import threading
 
 from helpers import ROOT, wait_until
 
-from ima2_lib.store import FileLock, atomic_write, ensure_private_dir, read_json, write_json
+from ima2_lib.store import (FileLock, atomic_write, ensure_private_dir, read_json, write_json,
+                             write_new)
 
 
 def _doc(writer: int, seq: int) -> dict:
@@ -102,6 +103,16 @@ def test_read_json_tolerates_missing_and_corrupt(tmp):
         handle.write('{"half": ')
     assert read_json(corrupt, default=[], warn=warnings.append) == []
     assert warnings and "bad.json" in warnings[0]
+
+
+def test_write_new_creates_once_and_never_replaces(tmp):
+    path = os.path.join(tmp, "record.json")
+    assert write_new(path, b'{"v":1}', 0o600)
+    assert not write_new(path, b'{"v":2}', 0o600)  # exists: the caller replaces atomically
+    assert read_json(path) == {"v": 1}
+    if os.name == "posix":
+        assert stat.S_IMODE(os.stat(path).st_mode) & 0o077 == 0
+    assert os.listdir(tmp) == ["record.json"]  # no temp file, written in place
 
 
 def test_modes(tmp):

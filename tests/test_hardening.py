@@ -109,6 +109,45 @@ def test_a_sidecar_without_its_image_is_removed_at_start_never_an_image(tmp, fak
         second.stop()
 
 
+def test_a_clean_stop_spares_the_next_start_the_gallery_sweep_until_the_gallery_changes(
+        tmp, fake):
+    first = LiveServer(tmp, IMA2_OAUTH_URL=fake.url)
+    folder = first.config.generated_dir
+    marker = os.path.join(first.config.config_dir, "clean-stop.json")
+    old = time.time() - 3600
+    os.utime(folder, (old, old))  # the gallery's last change is long past
+    first.stop()
+    assert os.path.exists(marker)  # a clean stop records the gallery's state
+    recorded = os.stat(folder).st_mtime_ns
+    # A leftover that appears afterwards changes the folder: the next start sweeps it.
+    orphan = os.path.join(folder, "1700000000000_deadbeef_0.png.json")
+    with open(orphan, "w") as handle:
+        handle.write('{"prompt": "never arrived"}')
+    os.utime(orphan, (old, old))
+    assert os.stat(folder).st_mtime_ns != recorded
+    second = LiveServer(tmp, env=first.env)
+    try:
+        assert not os.path.exists(orphan)
+        assert not os.path.exists(marker)  # read once: a crash now leaves no record
+    finally:
+        second.stop()
+    assert not os.path.exists(marker)  # the gallery changed just now: nothing recorded
+    # An unchanged gallery (same mtime as recorded) is not listed at the next start.
+    os.utime(folder, (old, old))
+    third = LiveServer(tmp, env=first.env)
+    third.stop()
+    assert os.path.exists(marker)
+    stale = os.path.join(folder, ".ima2-p999999999-abc.part")
+    with open(stale, "wb") as handle:
+        handle.write(b"half")
+    os.utime(folder, (old, old))  # as if it had been there at the stop
+    fourth = LiveServer(tmp, env=first.env)
+    try:
+        assert os.path.exists(stale)  # skipped: the record says nothing changed
+    finally:
+        fourth.stop()
+
+
 def test_saved_image_always_has_its_sidecar(server, fake):
     fake.default = fake.sse(success(FINAL))
     assert server.post("/api/generate", {"prompt": "x"}).status == 200

@@ -150,6 +150,8 @@ class GenerationService:
             return dict(self._paths)
 
     def start(self) -> None:
+        if self.app.owns_folder:
+            return  # App.sweep_leftovers has just swept the gallery (or found it unchanged)
         removed = remove_stale_temps(self.app.config.generated_dir)
         if removed:
             self.app.log.warn("generate", "stale_temp_files_removed", count=removed)

@@ -37,6 +37,20 @@ if TYPE_CHECKING:
     from ..app import App
 
 SNAPSHOT_FILE = "history-index.snapshot"
+
+
+FREEZE_MIN = 10000  # images: a smaller index is cheap to walk; leave the collector alone
+
+
+def _freeze_long_lived() -> None:
+    """After loading or building a big index: move every object alive now out of the cyclic
+    collector's reach (``gc.freeze``; they are still freed by reference counting). The index
+    lives as long as the server, and each full collection walked its hundreds of thousands
+    of objects again — the first one after loading 100,000 images took a quarter of a
+    second of the first complete answer after a restart."""
+    if hasattr(gc, "freeze"):
+        gc.collect(1)  # the young garbage first: only long-lived objects get frozen
+        gc.freeze()
 RESCAN_EVENTS = 100  # per reconcile; beyond it one gallery.changed event (reload)
 _INT = re.compile(r"^[0-9]{1,16}(\.[0-9]*)?$")
 
@@ -204,6 +218,7 @@ class HistoryService:
                 self.index.check()  # every folder's mtime; changed or racy ones re-listed
             else:
                 self.index.build()
+                self._freeze_if_big()
         except Exception as exc:  # noqa: BLE001 - the server must keep answering
             self.app.log.error("history", "index_build_failed", error=exc)
         finally:
@@ -226,6 +241,11 @@ class HistoryService:
     def snapshot_path(self) -> str:
         return os.path.join(self.app.config.config_dir, SNAPSHOT_FILE)
 
+    def _freeze_if_big(self) -> None:
+        """The collector freeze is process-wide: only a server that owns its process does it."""
+        if self.app.owns_process and self.index.count() >= FREEZE_MIN:
+            _freeze_long_lived()
+
     def _load_snapshot(self) -> bool:
         minimum = self.app.config.history_snapshot_min
         if minimum <= 0:
@@ -245,6 +265,7 @@ class HistoryService:
             return False
         finally:
             if collecting:
+                self._freeze_if_big()
                 gc.enable()
         self._snapshot_version = self.index.version
         return True

@@ -446,7 +446,13 @@ class HistoryIndex:
             # A change within the same timestamp tick as this listing would leave the mtime
             # unchanged: look once more while the folder's mtime is that young. Coarse
             # (whole-second) filesystems need a long window, fine-grained ones a short one.
-            self._dirs[folder] = _Dir(mtime_ns, _racy(mtime_ns), depth)
+            before = self._dirs.get(folder)
+            settled = _Dir(mtime_ns, _racy(mtime_ns), depth)
+            self._dirs[folder] = settled
+            if before is None or before.mtime_ns != settled.mtime_ns or \
+                    before.racy != settled.racy:
+                # the snapshot must learn it, or every restart lists this folder again
+                self.version += 1
             return [d for d in self._dirs if d and _parent(d) == folder]
 
     def _apply_listing_locked(self, started: int, known: Dict[str, Any],

@@ -20,6 +20,7 @@ slow listener slow a job (listeners are unbounded in-memory queues read by their
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import heapq
 import itertools
@@ -27,11 +28,11 @@ import json
 import os
 import queue
 import threading
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from ..errors import ApiError, Conflict, NotFound
 from ..clock import now_ms
-from ..store import read_json, write_json
+from ..store import atomic_write, dumps, read_json, write_new
 from ..upstream_errors import canceled
 from . import pipeline
 from .callbacks import Callbacks
@@ -129,6 +130,13 @@ class JobQueue:
         self.app = app
         self.folder = os.path.join(app.config.config_dir, "jobs")
         self._lock = threading.RLock()
+        # Journal writes staged under ``_lock`` and done (fsync included) after it is
+        # released, per thread (see ``_locked``); a record's writes are ordered by a version
+        # taken under ``_lock``, and an older snapshot never overwrites a newer one.
+        self._local = threading.local()
+        self._versions = itertools.count(1)
+        self._written: Dict[str, int] = {}
+        self._write_locks = [threading.Lock() for _ in range(16)]
         self._records: Dict[str, Dict[str, Any]] = {}
         self._handles: Dict[str, Handle] = {}
         self._heap: List[Tuple[int, int, str]] = []
@@ -151,7 +159,7 @@ class JobQueue:
         self.callbacks = Callbacks(app, self._save, self.view)
 
     def _save(self, record: Dict[str, Any]) -> None:
-        with self._lock:
+        with self._locked():
             if self._records.get(record["id"]) is record:
                 self._write(record)
 
@@ -170,13 +178,57 @@ class JobQueue:
         name = hashlib.sha256(job_id.encode("utf-8")).hexdigest()[:32]
         return os.path.join(self.folder, name + ".json")
 
-    def _write(self, record: Dict[str, Any]) -> None:
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """``_lock``, with the journal writes made inside it done once it is released: the
+        other threads (a job's phase change, a new request, a finishing job) never wait for
+        this one's fsyncs. The writes are done before this returns, so "journaled before
+        X" still holds for whatever the caller does next."""
+        local = self._local
+        depth = getattr(local, "depth", 0)
+        if depth == 0:
+            local.staged = []
+        self._lock.acquire()
+        local.depth = depth + 1
         try:
-            write_json(self._path(record["id"]), record, mode=0o600,
-                       fsync=self.app.config.fsync)
+            yield
+        finally:
+            local.depth = depth
+            self._lock.release()
+            if depth == 0:
+                staged, local.staged = local.staged, []
+                for job_id, version, data in staged:
+                    self._commit(job_id, version, data)
+
+    def _write(self, record: Dict[str, Any], now: bool = False) -> None:
+        """Journal ``record`` as it is now: serialised here, written here or (inside
+        ``_locked``, unless ``now``) when the lock is released."""
+        try:
+            data = dumps(record)
         except Exception as exc:  # noqa: BLE001 - no job content may kill the caller's thread
-            self.app.log.warn("jobs", "journal_write_failed", id=record["id"],
-                              error=getattr(exc, "strerror", None) or exc)
+            self.app.log.warn("jobs", "journal_write_failed", id=record["id"], error=exc)
+            return
+        version = next(self._versions)
+        if getattr(self._local, "depth", 0) and not now:
+            self._local.staged.append((record["id"], version, data))
+        else:
+            self._commit(record["id"], version, data)
+
+    def _commit(self, job_id: str, version: int, data: bytes) -> None:
+        with self._write_locks[hash(job_id) % len(self._write_locks)]:
+            if self._written.get(job_id, 0) > version:
+                return  # a newer snapshot of this record is already on disk
+            try:
+                path, fsync = self._path(job_id), self.app.config.fsync
+                # A job's first entry is a new file: written in place, its data and folder
+                # entry fsynced at once (a torn one reads as "never journaled", which it was)
+                if job_id in self._written or not write_new(path, data, 0o600, fsync):
+                    atomic_write(path, data, mode=0o600, fsync=fsync)
+            except Exception as exc:  # noqa: BLE001 - as above
+                self.app.log.warn("jobs", "journal_write_failed", id=job_id,
+                                  error=getattr(exc, "strerror", None) or exc)
+                return
+            self._written[job_id] = version
 
     def _load(self) -> List[Dict[str, Any]]:
         try:
@@ -196,7 +248,7 @@ class JobQueue:
         return sorted(out, key=lambda r: (r.get("createdAt") or 0, r.get("seq") or 0))
 
     def _prune(self) -> None:
-        with self._lock:
+        with self._locked():
             finished = [r for r in self._records.values() if r["state"] in TERMINAL]
             if len(finished) <= KEEP_FINISHED:
                 return
@@ -205,6 +257,7 @@ class JobQueue:
             for record in drop:
                 self._records.pop(record["id"], None)
                 self._handles.pop(record["id"], None)
+                self._written.pop(record["id"], None)
         for record in drop:
             try:
                 os.unlink(self._path(record["id"]))
@@ -252,7 +305,7 @@ class JobQueue:
                 self.callbacks.deliver(record)  # a delivery the previous process left
         if interrupted:
             self.app.log.warn("jobs", "interrupted_jobs", count=interrupted)
-        with self._lock:
+        with self._locked():
             self._started = True
         for record in requeue:
             self._requeue(record)
@@ -263,7 +316,7 @@ class JobQueue:
         """Shutdown: queued jobs stay queued on disk, running ones read as interrupted next
         start (their upstream calls are aborted by the in-flight registry)."""
         self.callbacks.stop()
-        with self._lock:
+        with self._locked():
             self._stopping = True
             if self._quota_timer is not None:
                 self._quota_timer.cancel()
@@ -304,7 +357,7 @@ class JobQueue:
                                  "message": err.message})
             self._write(record)
             return
-        with self._lock:
+        with self._locked():
             handle = Handle(record, plan)
             self._handles[record["id"]] = handle
             heapq.heappush(self._heap, (PRIORITIES.get(record.get("priority"), 0),
@@ -312,19 +365,19 @@ class JobQueue:
 
     # --- submitting ------------------------------------------------------------------------
     def find(self, job_id: str) -> Optional[Dict[str, Any]]:
-        with self._lock:
+        with self._locked():
             record = self._records.get(job_id)
             return dict(record) if record is not None else None
 
     def handle(self, job_id: str) -> Optional[Handle]:
-        with self._lock:
+        with self._locked():
             return self._handles.get(job_id)
 
     def active_same(self, job_id: Any, kind: str, body: Dict[str, Any]) -> Optional[Handle]:
         """The running / queued job ``job_id`` if it has the same request (idempotency)."""
         if not isinstance(job_id, str):
             return None
-        with self._lock:
+        with self._locked():
             record = self._records.get(job_id)
             handle = self._handles.get(job_id)
             if record is None or handle is None or record["state"] in TERMINAL:
@@ -333,7 +386,7 @@ class JobQueue:
 
     def submit(self, plan: Plan, body: Dict[str, Any], priority: str = "interactive",
                source: str = "sync", extra: Optional[Dict[str, Any]] = None) -> Handle:
-        """Journal a validated plan as ``queued`` and queue it; returns its handle."""
+        """Journal a validated plan (``queued``, or ``running`` when it starts at once) and queue it; returns its handle."""
         stored = dict(body)
         stored["requestId"] = plan.request_id
         record: Dict[str, Any] = {
@@ -346,7 +399,7 @@ class JobQueue:
             "error": None, "body": stored}
         record.update(extra or {})
         handle = Handle(record, plan)
-        with self._lock:
+        with self._locked():
             previous = self._records.get(plan.request_id)
             record["seq"] = next(self._seq)
             if previous is not None:
@@ -354,37 +407,51 @@ class JobQueue:
                     1 if previous.get("fingerprint") == record["fingerprint"] else 0)
             self._records[record["id"]] = record
             self._handles[record["id"]] = handle
-            self._write(record)
             heapq.heappush(self._heap, (PRIORITIES[record["priority"]], record["seq"],
                                         record["id"]))
-        self._publish("job.queued", self.view(record))
-        self._pump()
+            queued = self.view(record)
+            # Started at once when a slot is free: then its first journal entry is
+            # "running" (one write instead of two); otherwise it is journaled "queued".
+            starts, quota_paused = self._take_locked()
+            if record["state"] == "queued":
+                self._write(record)
+        self._publish("job.queued", queued)
+        self._launch(starts, quota_paused)
         return handle
 
     # --- running ---------------------------------------------------------------------------
     def _pump(self) -> None:
+        with self._locked():
+            starts, quota_paused = self._take_locked()
+        self._launch(starts, quota_paused)
+
+    def _take_locked(self) -> Tuple[List[Handle], bool]:
+        """(jobs to start, the quota paused the queue): queued jobs moved to ``running`` and
+        journaled (before anything is sent upstream), as far as the slots allow."""
         starts: List[Handle] = []
-        with self._lock:
-            if not self._started or self._stopping:
-                return
-            held: List[Tuple[int, int, str]] = []
-            quota_paused = False
-            while self._heap and self._running < self.limit():
-                entry = heapq.heappop(self._heap)
-                handle = self._handles.get(entry[2])
-                if handle is None or handle.record["state"] != "queued":
-                    continue
-                if self._paused is None and handle.record.get("source") != "sync":
-                    quota_paused = self._quota_check_locked()
-                if self._paused is not None and handle.record.get("source") != "sync":
-                    held.append(entry)  # a paused queue holds queued jobs, not live requests
-                    continue
-                self._running += 1
-                handle.record.update(state="running", startedAt=now_ms())
-                self._write(handle.record)  # journaled before anything is sent upstream
-                starts.append(handle)
-            for entry in held:
-                heapq.heappush(self._heap, entry)
+        if not self._started or self._stopping:
+            return starts, False
+        held: List[Tuple[int, int, str]] = []
+        quota_paused = False
+        while self._heap and self._running < self.limit():
+            entry = heapq.heappop(self._heap)
+            handle = self._handles.get(entry[2])
+            if handle is None or handle.record["state"] != "queued":
+                continue
+            if self._paused is None and handle.record.get("source") != "sync":
+                quota_paused = self._quota_check_locked()
+            if self._paused is not None and handle.record.get("source") != "sync":
+                held.append(entry)  # a paused queue holds queued jobs, not live requests
+                continue
+            self._running += 1
+            handle.record.update(state="running", startedAt=now_ms())
+            self._write(handle.record)  # journaled before anything is sent upstream
+            starts.append(handle)
+        for entry in held:
+            heapq.heappush(self._heap, entry)
+        return starts, quota_paused
+
+    def _launch(self, starts: List[Handle], quota_paused: bool) -> None:
         if quota_paused:
             view = self.queue_view()
             self.app.log.warn("jobs", "quota_pause", resumesAt=view["resumesAt"],
@@ -427,10 +494,22 @@ class JobQueue:
     def _deadline(self, plan: Plan) -> None:
         plan.job.cancel.cancel(pipeline.DEADLINE_REASON)
 
-    def _named(self, handle: Handle, name: str) -> None:
+    def _named(self, handle: Handle, name: str) -> Callable[[], None]:
+        """Journal ``name`` as pending on its own thread, so the fsyncs overlap the
+        sidecar's; the pipeline calls the returned ``wait`` before the image is published
+        (a crash before that leaves at most an orphan sidecar, removed at the next start)."""
         with self._lock:
             handle.record["pending"] = list(handle.record.get("pending") or []) + [name]
-            self._write(handle.record)
+            try:
+                data = dumps(handle.record)
+            except Exception as exc:  # noqa: BLE001 - no job content may kill the caller
+                self.app.log.warn("jobs", "journal_write_failed", id=handle.id, error=exc)
+                return lambda: None
+            version = next(self._versions)
+        writer = threading.Thread(target=self._commit, args=(handle.id, version, data),
+                                  daemon=True, name="ima2-journal")
+        writer.start()
+        return writer.join
 
     def _quota_requeue(self, handle: Handle, outcome: Outcome) -> bool:
         """A queued job rejected by a 429: pause the queue until the reset, queue it again
@@ -448,7 +527,7 @@ class JobQueue:
             plan = make_plan(self.app, record["kind"], dict(record["body"]))
         except ApiError:
             return False
-        with self._lock:
+        with self._locked():
             self._running -= 1
             handle.plan = plan
             record.update(state="queued", startedAt=None, pending=[], quotaRequeued=True)
@@ -462,7 +541,7 @@ class JobQueue:
     def pause_for_quota(self, wait_s: float) -> None:
         """A 429 said to wait ``wait_s`` seconds: pause the queue until then."""
         resumes_at = self.clock() + int(max(0.0, wait_s) * 1000)
-        with self._lock:
+        with self._locked():
             if self._paused == "user":
                 return
             if self._paused == "quota" and (self._resumes_at or 0) >= resumes_at:
@@ -508,7 +587,7 @@ class JobQueue:
         """One timer that resumes a quota pause at its reset; it wakes at least every
         ``quota_recheck_s`` to read the wall clock again (a suspended machine, a moved
         clock)."""
-        with self._lock:
+        with self._locked():
             if self._paused != "quota" or self._resumes_at is None or self._stopping:
                 return
             wait = max(0.0, (self._resumes_at - self.clock()) / 1000.0)
@@ -521,7 +600,7 @@ class JobQueue:
         timer.start()
 
     def _quota_over(self) -> None:
-        with self._lock:
+        with self._locked():
             if self._paused != "quota" or self._stopping:
                 return
             due = (self._resumes_at or 0) <= self.clock() + 5
@@ -536,11 +615,15 @@ class JobQueue:
         record = handle.record
         shutdown = outcome.state == "canceled" and \
             handle.plan is not None and handle.plan.job.cancel.reason == SHUTDOWN_REASON
-        with self._lock:
+        with self._locked():
             self._running -= 1
             if not shutdown:  # a shutdown leaves it "running": interrupted at next start
                 self._settle(record, outcome)
-        handle.end(outcome)
+            # The answer leaves while the terminal entry is written (after the lock): a
+            # crash before that write finds the job "running" with its published images
+            # journaled as pending, which the next start settles as "done" (see start).
+            handle.end(outcome)
+            starts, quota_paused = self._take_locked()  # the freed slot, at once
         if not shutdown:
             self._publish("job." + ("done" if outcome.state == "done" else outcome.state),
                           self.view(record))
@@ -548,7 +631,7 @@ class JobQueue:
         if self._finished_since_prune >= 100:
             self._finished_since_prune = 0
             self._prune()
-        self._pump()
+        self._launch(starts, quota_paused)
 
     def _settle(self, record: Dict[str, Any], outcome: Outcome) -> None:
         record.update(state=outcome.state, finishedAt=now_ms(), pending=[])
@@ -564,7 +647,7 @@ class JobQueue:
         """Journal a terminal record; start its callback (journaled as pending first)."""
         if record.get("callbackUrl"):
             record["callback"] = {"state": "pending", "attempts": 0}
-        self._write(record)
+        self._write(record, now=bool(record.get("callbackUrl")))
         if record.get("callbackUrl"):
             self.callbacks.deliver(record)
 
@@ -577,13 +660,13 @@ class JobQueue:
     def publishing(self, name: str) -> bool:
         """Is ``name`` a file a running job is saving right now (journaled, maybe not yet
         indexed)? The history reconcile then leaves its announcement to the job."""
-        with self._lock:
+        with self._locked():
             return any(name in (r.get("pending") or ()) for r in self._records.values()
                        if r["state"] == "running")
 
     def on_phase(self, job: Any, phase: str) -> None:
         """The in-flight registry saw a job's phase change: a ``job.phase`` event."""
-        with self._lock:
+        with self._locked():
             record = self._records.get(job.request_id)
             kind = record["kind"] if record is not None else None
         self._publish("job.phase", {"id": job.request_id, "kind": kind, "phase": phase})
@@ -591,7 +674,7 @@ class JobQueue:
     # --- actions ---------------------------------------------------------------------------
     def cancel(self, job_id: str, reason: str = "canceled by DELETE /api/jobs") -> str:
         """"canceled" | "canceling" | "finished" | "unknown"."""
-        with self._lock:
+        with self._locked():
             record = self._records.get(job_id)
             handle = self._handles.get(job_id)
             if record is None:
@@ -604,7 +687,7 @@ class JobQueue:
             with job.commit_lock:
                 job.cancel.cancel(reason)
             outcome = self._canceled_outcome(handle.plan)
-            with self._lock:
+            with self._locked():
                 if record["state"] != "queued":
                     return "canceling"
                 self._settle(record, outcome)
@@ -615,7 +698,7 @@ class JobQueue:
 
     def on_inflight_cancel(self, job: Any) -> None:
         """DELETE /api/inflight of a job still waiting in the queue: end it now."""
-        with self._lock:
+        with self._locked():
             record = self._records.get(job.request_id)
             handle = self._handles.get(job.request_id)
             if record is None or handle is None or record["state"] != "queued" \
@@ -627,7 +710,7 @@ class JobQueue:
         self._publish("job.canceled", self.view(record))
 
     def retry(self, job_id: str) -> Handle:
-        with self._lock:
+        with self._locked():
             record = self._records.get(job_id)
         if record is None:
             raise NotFound("JOB_NOT_FOUND", "No job %s" % job_id)
@@ -644,7 +727,7 @@ class JobQueue:
                            {"attempts": int(record.get("attempts") or 1) + 1})
 
     def pause(self, reason: str = "user", resumes_at: Optional[int] = None) -> Dict[str, Any]:
-        with self._lock:
+        with self._locked():
             self._paused = reason
             self._resumes_at = resumes_at
             self._quota_reason = None
@@ -655,7 +738,7 @@ class JobQueue:
         """Start queued jobs again. A user's resume of a pause made by the quota headers
         waives that window until its reset (the reserve is the user's to spend); the headers
         of later answers cannot pause the queue again for it."""
-        with self._lock:
+        with self._locked():
             if by_user and self._quota_reason is not None:
                 for window, reset_at, _used in self._quota_full_locked():
                     self._quota_waived[window] = reset_at
@@ -682,13 +765,13 @@ class JobQueue:
         return out
 
     def get(self, job_id: str) -> Optional[Dict[str, Any]]:
-        with self._lock:
+        with self._locked():
             record = self._records.get(job_id)
             return self.view(record) if record is not None else None
 
     def list(self, state: Optional[str] = None, kind: Optional[str] = None,
              session_id: Optional[str] = None, limit: int = 100) -> List[Dict[str, Any]]:
-        with self._lock:
+        with self._locked():
             records = [r for r in self._records.values()
                        if (not state or r["state"] == state) and (not kind or r["kind"] == kind)
                        and (not session_id or r.get("sessionId") == session_id)]
@@ -697,7 +780,7 @@ class JobQueue:
             return [self.view(r) for r in records[:limit]]
 
     def queue_view(self) -> Dict[str, Any]:
-        with self._lock:
+        with self._locked():
             queued = sum(1 for r in self._records.values() if r["state"] == "queued")
             return {"paused": self._paused or False, "resumesAt": self._resumes_at,
                     "quota": dict(self._quota_reason) if self._quota_reason else None,

@@ -157,22 +157,33 @@ def job_error(plan: Plan, err: BaseException) -> ApiError:
 # --------------------------------------------------------------------------------------
 # Running one job
 # --------------------------------------------------------------------------------------
-def execute(plan: Plan, emit: Emit, on_named: Optional[Callable[[str], None]] = None
+def execute(plan: Plan, emit: Emit,
+            on_named: Optional[Callable[[str], Optional[Callable[[], None]]]] = None
             ) -> Outcome:
     """Run ``plan`` to its outcome and finish its in-flight record. ``on_named`` sees every
-    file name before the file is published (the job journal records the intent)."""
+    file name before the file is published (the job journal records the intent); it may
+    return a ``wait`` that must return before the image is published (the journal write
+    then runs beside the sidecar's)."""
     app, job = plan.app, plan.job
     spec = plan.spec()
     app.log.info(plan.log_scope, "request",
                  requestId=plan.request_id, **plan.describe())
 
-    def name_for(index: int, ext: str) -> str:
-        name = plan.name_for(index, ext)
-        if on_named is not None:
-            on_named(name)
-        return name
-
     def work(index: int) -> Tuple[Saved, Any]:
+        waits: List[Callable[[], None]] = []
+
+        def name_for(k: int, ext: str) -> str:
+            name = plan.name_for(k, ext)
+            if on_named is not None:
+                wait = on_named(name)
+                if wait is not None:
+                    waits.append(wait)
+            return name
+
+        def journaled() -> None:
+            while waits:
+                waits.pop(0)()
+
         on_partial = None
         if plan.previews:
             def on_partial(b64: Any, i: Optional[int]) -> None:
@@ -181,7 +192,11 @@ def execute(plan: Plan, emit: Emit, on_named: Optional[Callable[[str], None]] = 
                            deliver=plan.deliver)
         try:
             result = app.generation.produce(job, spec, on_partial, saver.on_image)
-            saved = saver.save(result, name_for, pretty=plan.pretty_sidecar)
+            try:
+                saved = saver.save(result, name_for, pretty=plan.pretty_sidecar,
+                                   journaled=journaled)
+            finally:
+                journaled()  # never leave a journal write running past the job
         finally:
             saver.close()
         return saved, result

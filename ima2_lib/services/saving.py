@@ -258,8 +258,11 @@ def prepare(app: App, b64_or_bytes: Any, requested: str, build_sidecar: SidecarF
 
 
 def publish(app: App, job: Any, prepared: Prepared, name_for: NameFn,
-            build_sidecar: SidecarFn, pretty: bool = False) -> Saved:
-    """Move the prepared image into the gallery and write its sidecar (CANCELED if canceled)."""
+            build_sidecar: SidecarFn, pretty: bool = False,
+            journaled: Optional[Callable[[], None]] = None) -> Saved:
+    """Move the prepared image into the gallery and write its sidecar (CANCELED if canceled).
+    ``journaled`` returns once the chosen name is journaled (called before the image's
+    rename, after the sidecar's write, which it may overlap)."""
     folder = app.config.generated_dir
     fsync = app.config.fsync
     with job.commit_lock:
@@ -282,6 +285,8 @@ def publish(app: App, job: Any, prepared: Prepared, name_for: NameFn,
         # removed at start-up), never an image without its settings.
         atomic_write(path + ".json", dumps(sidecar, pretty=pretty), fsync=fsync)
         try:
+            if journaled is not None:
+                journaled()
             publish_temp(prepared.temp, path, fsync=fsync)
         except BaseException:
             for leftover in (path + ".json", kept if prepared.original is not None else None):
@@ -371,7 +376,8 @@ class ImageSaver:
                                 getattr(result, "image_b64", None), self.deliver)
         result.image, result.image_bytes, result.image_taken = None, None, True
 
-    def save(self, result: Any, name_for: NameFn, pretty: bool = False) -> Saved:
+    def save(self, result: Any, name_for: NameFn, pretty: bool = False,
+             journaled: Optional[Callable[[], None]] = None) -> Saved:
         if self.prepared is None:  # non-stream answer or fallback: prepare now
             image = result.image_bytes if result.image_bytes is not None else result.image
             if image is None:
@@ -380,7 +386,7 @@ class ImageSaver:
         assert self.prepared is not None
         return publish(self.app, self.job, self.prepared, name_for,
                        lambda now, kind, actual: self.build_sidecar(result, now, kind, actual),
-                       pretty)
+                       pretty, journaled)
 
     def close(self) -> None:
         discard(self.prepared)
