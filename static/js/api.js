@@ -207,4 +207,7 @@ export const api = {
   restorePromptVersion: (id, n) => post('/api/prompts/' + enc(id) + '/versions/' + enc(n) + '/restore', {}),
   createShare: (body) => post('/api/shares', body),
   revokeShare: (id) => del('/api/shares/' + enc(id)),
+  // favourites, tags and bulk actions of gallery images (library.js)
+  patchImage: (filename, change) => request('PATCH', '/api/history/' + enc(filename), { json: change }),
+  bulk: (body) => post('/api/history/bulk', body),
 };

@@ -305,6 +305,9 @@ on('live:reset', () => {
   for (const s of stores) s.reset().catch(() => {});
 });
 
+/** Every live listing (library.js updates their rows after a favourite, tag or bulk change). */
+export const listings = () => Array.from(stores);
+
 /** Stop updating a listing the page no longer shows. */
 export function dropHistory(store) {
   if (store !== history) stores.delete(store);

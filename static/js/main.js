@@ -16,6 +16,16 @@ import { initRail } from './views/rail.js';
 import { initViewer } from './views/viewer.js';
 
 const VIEWS = ['studio', 'gallery', 'nodes', 'queue'];
+
+// Opened on the gallery (a bookmark, a reload): its modules are fetched now, side by side,
+// not one import level after another once the studio is built (first thumbnails sooner).
+const GALLERY_MODULES = ['./views/gallery.js', './views/gallerylayout.js', './views/gallerytiles.js',
+  './views/gallerypick.js', './views/galleryfilter.js', './library.js'];
+if (location.hash === '#gallery' && typeof import.meta.resolve === 'function') {
+  for (const path of GALLERY_MODULES) {
+    document.head.append(h('link', { rel: 'modulepreload', href: import.meta.resolve(path) }));
+  }
+}
 let nodesModule = null;
 
 /** Uncaught errors show on the page (and still reach the console). */

@@ -1,17 +1,20 @@
 // views/gallery.js — the full gallery, virtualized: only the rows in view (plus a margin) are
 // in the DOM, so 50,000 images keep a small page. Date headers (Today, Yesterday, This week,
 // then months), search and filters served by the server (views/galleryfilter.js: the listing is
-// a separate makeHistory() while any filter is set), live updates (history.js), grouping by session, keyboard navigation
-// without focusing an image (arrows, Home/End, Enter opens, Delete, Esc), multi-select (Ctrl/⌘
-// click, Shift range, select all) with a bulk bar (delete with one Undo), empty and no-match
-// states. Must not: request full-size images for tiles (thumbnails only).
+// a separate makeHistory() while any filter is set), live updates (history.js), grouping by
+// session, keyboard navigation without focusing an image (arrows, Home/End, Enter opens, F
+// favourites, Delete, Esc), tiles (views/gallerytiles.js), multi-select and the bulk bar
+// (views/gallerypick.js), empty and no-match states. Must not: request full-size images for
+// tiles (thumbnails only).
 import { h, tx, clear, isTyping } from '../dom.js';
 import { t } from '../i18n.js';
 import { layoutOf, sectionTitle, HEAD_H } from './gallerylayout.js';
-import { picked, pickClick, bulkBar, renderBulk, bulkDelete } from './gallerypick.js';
+import { tileRow, tilesKey, tileInfo, markTiles } from './gallerytiles.js';
+import { picked, pickClick, pickedAll, bulkBar, renderBulk, bulkDelete, clearPicks, selectMatching, favoritePicked,
+  favoriteOne } from './gallerypick.js';
 import { on, emit, state } from '../state.js';
 import { api } from '../api.js';
-import { history, makeHistory, dropHistory, thumbOf } from '../history.js';
+import { history, makeHistory, dropHistory } from '../history.js';
 import { filterBar, filterKey, clearFilters, learn, redrawFilters, searchBox } from './galleryfilter.js';
 
 const OVERSCAN = 400;
@@ -43,45 +46,45 @@ function computeLayout() {
   return out;
 }
 
-function rowEl(r) {
-  if (r.head != null) return h('h2', { class: 'gallery-head', text: sectionTitle(r.head, grouped, titles) });
-  if (fast) { // a fling: one light element per row (tile-shaped stripes), tiles once it settles
-    return h('div', { class: 'gallery-row gallery-skeleton', 'aria-hidden': 'true', style: {
-      height: layout.size + 'px', width: r.items.length * (layout.size + 8) + 'px',
-      backgroundSize: (layout.size + 8) + 'px 100%' } });
-  }
-  const el = h('div', { class: 'gallery-row' });
-  for (const i of r.items) {
-    const row = shown[i];
-    el.append(h('button', { type: 'button', class: 'tile gallery-tile', tabindex: -1,
-      dataset: { filename: row.filename, index: String(i) }, title: row.prompt || row.filename,
-      'aria-pressed': picked.has(row.filename) ? 'true' : 'false',
-      style: { width: layout.size + 'px', height: layout.size + 'px' } },
-    h('img', { src: thumbOf(row), decoding: 'async', width: 128, height: 128,
-      alt: row.prompt || row.filename }), row.provider === 'offline'
-      ? h('span', { class: 'badge offline-badge', text: t('provider.offline') }) : null));
-  }
-  return el;
+const rowEl = (r) => (r.head != null
+  ? h('h2', { class: 'gallery-head', text: sectionTitle(r.head, grouped, titles) })
+  : tileRow(r.items, shown, fast));
+const rowKey = (r) => (r.head != null ? 'h:' + r.head + ':' + r.top + ':' + document.documentElement.lang
+  : r.top + ':' + layout.size + ':' + tilesKey(r.items, shown));
+const infoFor = (tile) => tileInfo(tile, shown);
+
+/** A frame after a fling's last move: the rows left on screen get their tiles. Counted in
+ * frames, not time, so a slow frame (a page landing) never turns a fling into real tiles. */
+function settleCheck() {
+  settle = 0;
+  if (!fast || !els.scroll) return;
+  if (els.scroll.scrollTop === lastTop) {
+    fast = false;
+    paint();
+  } else settle = requestAnimationFrame(settleCheck);
 }
 
-/** What a row shows: rows that show the same thing survive a re-layout (a new page). */
-function rowKey(r) {
-  if (r.head != null) return 'h:' + r.head + ':' + r.top + ':' + document.documentElement.lang;
-  return r.top + ':' + layout.size + ':' + r.items.map((i) => shown[i].filename).join('|');
-}
-
-/** After a fling, the rows left on screen get their tiles. */
-const settled = () => { fast = false; paint(); };
-
-function paint() {
+/** Put the rows in view (plus a margin) into the DOM; `scrolled` is true when the scroll
+ * position is what changed (only then can the fling state change: new rows from a page, a
+ * resize or a re-render keep it). */
+function paint(scrolled = false) {
   frame = 0;
-  const moved = Math.abs(els.scroll.scrollTop - lastTop);
-  lastTop = els.scroll.scrollTop;
-  fast = moved > els.scroll.clientHeight;
-  clearTimeout(settle);
-  if (fast) settle = setTimeout(settled, 120);
-  const top = els.scroll.scrollTop - OVERSCAN;
-  const bottom = els.scroll.scrollTop + els.scroll.clientHeight + OVERSCAN;
+  scrolledSince = false;
+  if (scrolled) {
+    const delta = Math.abs(els.scroll.scrollTop - lastTop);
+    lastTop = els.scroll.scrollTop;
+    fast = delta > els.scroll.clientHeight;
+    if (fast && !settle) settle = requestAnimationFrame(settleCheck);
+  }
+  // A fling draws only the screen: rows above or below it are gone before they show.
+  const margin = fast ? 0 : OVERSCAN;
+  // Read before any change to the DOM (a read after one forces a layout in the frame).
+  const scrollTop = els.scroll.scrollTop;
+  const height = els.scroll.clientHeight;
+  const top = scrollTop - margin;
+  const bottom = scrollTop + height + margin;
+  // The next page is asked for a few screens ahead (a fling covers a screen and a half a frame).
+  const ahead = scrollTop + height * 4 + OVERSCAN;
   const want = new Set();
   const rows = layout.rows;
   let lo = 0;
@@ -116,11 +119,17 @@ function paint() {
   }
   markSelected();
   const last = rows[rows.length - 1];
-  if (!list.done && (!last || last.top < bottom + OVERSCAN) && state.view === 'gallery') loadMore();
+  if (!list.done && (!last || last.top < ahead) && state.view === 'gallery') loadMore();
 }
 
+let scrolledSince = false; // a scroll event came since the last paint
+const repaint = () => paint(scrolledSince);
 const schedule = () => {
-  if (!frame) frame = requestAnimationFrame(paint);
+  if (!frame) frame = requestAnimationFrame(repaint);
+};
+const onScroll = () => {
+  scrolledSince = true;
+  schedule();
 };
 
 let pendingLoad = false;
@@ -148,7 +157,7 @@ function setFilters(next) {
   for (const el of live.values()) el.remove();
   live.clear();
   selected = -1;
-  picked.clear();
+  clearPicks();
   els.scroll.scrollTop = 0;
   lastTop = 0;
   els.grid.dataset.filters = filterKey(params);
@@ -164,6 +173,7 @@ function render() {
   learn(history.items.slice(0, 200), history.items.length > 0 && 'favorite' in history.items[0]);
   layout = computeLayout();
   els.grid.style.height = layout.height + 'px';
+  els.grid.style.setProperty('--tile', layout.size + 'px');
   els.grid.dataset.columns = String(layout.cols);
   els.grid.dataset.count = String(shown.length);
   els.grid.dataset.done = String(list.done);
@@ -184,22 +194,7 @@ function render() {
   paint();
 }
 
-function markSelected() {
-  for (const el of els.grid.querySelectorAll('.tile.selected, .tile[aria-pressed="true"]')) {
-    el.classList.remove('selected');
-    el.removeAttribute('aria-current');
-    el.setAttribute('aria-pressed', 'false');
-  }
-  for (const name of picked) {
-    const el = els.grid.querySelector(`.tile[data-filename="${CSS.escape(name)}"]`);
-    if (el) el.setAttribute('aria-pressed', 'true');
-  }
-  const el = els.grid.querySelector(`.tile[data-index="${selected}"]`);
-  if (el) {
-    el.classList.add('selected');
-    el.setAttribute('aria-current', 'true');
-  }
-}
+const markSelected = () => markTiles(els.grid, selected, shown);
 
 function reveal(i) {
   const r = layout.rows.find((row) => row.items && row.items.includes(i));
@@ -223,24 +218,27 @@ function openSelected() {
 }
 
 function onTileClick(event) {
-  const tile = event.target.closest('.tile');
+  const fav = event.target.closest('.tile-fav');
+  if (fav) {
+    favoriteOne(shown[Number(fav.dataset.fav)]);
+    return;
+  }
+  const check = event.target.closest('.tile-check');
+  const tile = check || event.target.closest('.tile');
   if (!tile) return;
-  const i = Number(tile.dataset.index);
+  const i = Number(check ? check.dataset.pick : tile.dataset.index);
   selected = i;
-  if (pickClick(event, i, shown)) markSelected();
+  if (pickClick(event, i, shown, Boolean(check))) markSelected();
   else openSelected();
 }
 
-const pickAll = () => {
-  shown.forEach((r) => picked.add(r.filename));
-  markSelected();
-  renderBulk();
-};
+/** The rows, filter and number of matching images the bulk bar acts on. */
+const bulkContext = () => ({ shown, params, matching: (filtering() ? list.filteredTotal : list.total) ?? shown.length });
 
 function onKey(event) {
   if (!active() || event.altKey) return;
   if ((event.ctrlKey || event.metaKey) && event.key === 'a' && !isTyping(event)) {
-    pickAll();
+    selectMatching();
     event.preventDefault();
     return;
   }
@@ -249,6 +247,7 @@ function onKey(event) {
     if (event.key === 'Escape' && event.target === searchBox()) searchBox().blur();
     if (event.key !== 'ArrowDown' || event.target !== searchBox()) return;
   }
+  els.grid.classList.add('kbd'); // the cursor's tile shows its info until the mouse moves
   const moves = { ArrowRight: 1, ArrowLeft: -1, ArrowDown: layout.cols, ArrowUp: -layout.cols };
   if (event.key in moves) select(selected < 0 ? 0 : selected + moves[event.key]);
   else if (event.key === 'Home') select(0);
@@ -257,13 +256,15 @@ function onKey(event) {
     if (selected < 0 || event.target.closest('button, a, label, input, select')) return;
     openSelected();
   } else if (event.key === 'Delete') {
-    if (picked.size) bulkDelete(shown);
+    if (picked.size || pickedAll()) bulkDelete(shown);
     else if (selected >= 0) history.deleteWithUndo(shown[selected]);
     else return;
   } else if (event.key === 'Escape') {
     selected = -1;
-    picked.clear();
-    renderBulk();
+    clearPicks();
+  } else if (event.key === 'f' || event.key === 'F') favoritePicked(shown[selected]);
+  else if ((event.key === 'x' || event.key === 'X') && selected >= 0) { // pick the cursor's image
+    pickClick({ shiftKey: event.shiftKey }, selected, shown, true);
     markSelected();
   } else return;
   event.preventDefault();
@@ -290,12 +291,11 @@ export function initGallery(root) {
   els.count = h('span', { class: 'muted small', id: 'gallery-count', 'aria-live': 'polite' });
   els.grid = h('div', { class: 'gallery-body', id: 'gallery-grid', onclick: onTileClick });
   els.empty = h('div', { class: 'empty-state', id: 'gallery-empty', hidden: true });
-  els.scroll = h('div', { class: 'gallery-scroll', id: 'gallery-scroll', onscroll: schedule }, els.grid);
-  els.bulk = bulkBar({ all: pickAll, none: () => {
-    picked.clear();
-    markSelected();
-    renderBulk();
-  }, remove: () => bulkDelete(shown) });
+  els.scroll = h('div', { class: 'gallery-scroll', id: 'gallery-scroll', onscroll: onScroll }, els.grid);
+  els.bulk = bulkBar({ context: bulkContext, none: clearPicks, remove: () => bulkDelete(shown),
+    onChange: () => paint() });
+  els.grid.addEventListener('mouseover', (e) => infoFor(e.target.closest && e.target.closest('.tile')));
+  els.grid.addEventListener('pointermove', () => els.grid.classList.remove('kbd'));
   root.append(h('div', { class: 'gallery-toolbar' },
     tx('h1', 'gallery.title', { id: 'gallery-h1', class: 'section-title' }),
     h('label', { class: 'check' }, groupBox, tx('span', 'gallery.group')), els.count,
@@ -303,6 +303,8 @@ export function initGallery(root) {
   on('history', render);
   on('history:filtered', render);
   on('oauth', redrawFilters);
+  on('assets:favorite', () => paint()); // a tile's star follows (its row key changed)
+  on('assets:tags', () => paint());
   on('lang', () => { redrawFilters(); render(); });
   on('view', (view) => {
     if (view === 'gallery') {

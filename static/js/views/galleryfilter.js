@@ -1,7 +1,8 @@
 // views/galleryfilter.js — the gallery's filter bar: a search box (debounced; Enter applies at
-// once), selects for model, quality, size, render path and sort, a date range, and a favourites
-// switch shown only once the listing's rows carry `favorite`. Every filter is evaluated by the
-// server (GET /api/history q, model, quality, size, renderPath, from, to, sort, favorite).
+// once), selects for model, quality, size, render path and sort, a tag, a date range, and a
+// favourites switch shown only once the listing's rows carry `favorite`. Every filter is
+// evaluated by the server (GET /api/history q, model, quality, size, renderPath, tag, from, to,
+// sort, favorite).
 // Calls onChange(params) with the query parameters; Must not: load or render the listing.
 import { h, tx, clear } from '../dom.js';
 import { t } from '../i18n.js';
@@ -28,6 +29,8 @@ export function filterParams() {
   for (const key of ['model', 'quality', 'size', 'renderPath', 'from', 'to']) {
     if (els[key].value) out[key] = els[key].value;
   }
+  const tag = els.tag.value.trim();
+  if (tag) out.tag = tag;
   if (els.sort.value === 'oldest') out.sort = 'oldest';
   if (!els.favWrap.hidden && els.favorite.checked) out.favorite = '1';
   return out;
@@ -49,6 +52,7 @@ function later() {
 /** Clear every filter (the no-match state's button). */
 export function clearFilters() {
   els.q.value = '';
+  els.tag.value = '';
   for (const key of ['model', 'quality', 'size', 'renderPath', 'from', 'to']) els[key].value = '';
   els.sort.value = 'newest';
   els.favorite.checked = false;
@@ -122,6 +126,11 @@ export function filterBar(onChange) {
     onkeydown: (e) => {
       if (e.key === 'Enter') apply();
     } });
+  els.tag = h('input', { type: 'search', id: 'gallery-tag', class: 'input tag-filter', maxlength: 64,
+    placeholder: t('filter.tag'), 'aria-label': t('filter.tag'), 'data-i18n-label': 'filter.tag',
+    'data-i18n-placeholder': 'filter.tag', oninput: later, onkeydown: (e) => {
+      if (e.key === 'Enter') apply();
+    } });
   els.from = h('input', { type: 'date', id: 'gallery-from', class: 'input date', onchange: apply });
   els.to = h('input', { type: 'date', id: 'gallery-to', class: 'input date', onchange: apply });
   els.sort = h('select', { class: 'input select', id: 'gallery-sort', onchange: apply });
@@ -136,6 +145,7 @@ export function filterBar(onChange) {
       select('quality', 'composer.quality', []),
       select('size', 'composer.size', []),
       select('renderPath', 'filter.path', []),
+      els.tag,
       h('span', { class: 'date-range' }, tx('span', 'filter.dates', { class: 'muted small' }), els.from,
         h('span', { 'aria-hidden': 'true', text: '–' }), els.to),
       els.sort, els.favWrap));

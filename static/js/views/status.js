@@ -209,7 +209,14 @@ export function initStatus(bar, notices) {
   state.oauth = { status: 'checking', models: [], defaultModel: null };
   renderOauth();
   refreshOauth();
-  refreshStorage();
+  // The notice is for an empty gallery (old images found elsewhere): ask once the first history
+  // page is empty — counting a 50,000-image folder on every load delayed the first thumbnails.
+  let asked = false;
+  on('history', ({ items }) => {
+    if (asked) return;
+    asked = true;
+    if (!items.length) refreshStorage();
+  });
   setInterval(() => {
     if (document.visibilityState !== 'hidden') refreshOauth();
   }, OAUTH_POLL_MS);

@@ -2,8 +2,8 @@
 // and settings. Opened on the gallery it walks the whole gallery (older pages load as it
 // nears the end); arrows / Home / End / swipe move, a filmstrip shows the neighbours; zoom by
 // wheel, pinch, double-click or buttons, fit / 1:1, full screen; actions download, copy,
-// use as reference, edit, reuse settings, start a node, share, delete (with Undo). Esc closes and
-// focus returns where it was. Must not: keep its own copy of the gallery.
+// use as reference, edit, reuse settings, start a node, share, favourite, tags, delete (with
+// Undo). Esc closes and focus returns where it was. Must not: keep its own copy of the gallery.
 import { h, tx, clear, icon, iconButton, trapFocus, fmtDate } from '../dom.js';
 import { t } from '../i18n.js';
 import { emit, on } from '../state.js';
@@ -21,6 +21,8 @@ let returnFocus = null;
 let zoomLabel = null;
 const view = { scale: 1, x: 0, y: 0 };
 let img = null;
+/** @type {Promise<typeof import('./tags.js')>|null} */
+let tagsModule = null;
 
 const row = () => rows[index];
 const total = () => (live && history.total != null ? Math.max(history.total, rows.length) : rows.length);
@@ -83,11 +85,20 @@ function render() {
   img = h('img', { src: url, alt: r.prompt || r.filename, class: 'viewer-image', id: 'viewer-image',
     draggable: 'false', dataset: { filename: r.filename } });
   const prompt = r.userPrompt || r.prompt || '';
+  // The favourite and tags (views/tags.js) load with the first image shown.
+  const favSlot = h('span', { class: 'viewer-fav-slot' });
+  const tagSlot = h('div', { class: 'viewer-tags-slot' });
+  if (!tagsModule) tagsModule = import('./tags.js');
+  tagsModule.then((mod) => {
+    if (row() !== r || !favSlot.isConnected) return;
+    favSlot.replaceWith(mod.favoriteToggle(r));
+    tagSlot.replaceWith(mod.tagEditor(r));
+  });
   body.append(
     h('div', { class: 'viewer-main' }, h('div', { class: 'viewer-stage', id: 'viewer-stage' }, img), filmstrip()),
     h('div', { class: 'viewer-side' },
-      h('p', { class: 'muted small mono', id: 'viewer-position',
-        text: t('viewer.position', { i: index + 1, n: total() }) }),
+      h('div', { class: 'viewer-side-head' }, h('p', { class: 'muted small mono', id: 'viewer-position',
+        text: t('viewer.position', { i: index + 1, n: total() }) }), favSlot),
       h('dl', { class: 'details' },
         detail('result.prompt', prompt),
         r.revisedPrompt && r.revisedPrompt !== r.prompt ? detail('result.revised', r.revisedPrompt) : null,
@@ -99,6 +110,7 @@ function render() {
         detail('viewer.quality', r.quality ? t('quality.' + r.quality) : null),
         detail('viewer.created', r.createdAt ? fmtDate(r.createdAt) : null),
         detail('viewer.file', r.filename)),
+      tagSlot,
       h('div', { class: 'actions wrap' },
         iconButton('retry', 'viewer.restore', () => {
           emit('composer:apply', { prompt, quality: r.quality, size: r.size, model: r.model,
