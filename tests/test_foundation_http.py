@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 
 import pytest
-from helpers import LiveServer, base_env, read_until_close
+from helpers import LiveServer, base_env, read_until_close, wait_until
 
 from ima2_lib.errors import ApiError
 from ima2_lib.router import Router
@@ -205,6 +205,9 @@ def test_access_log_has_no_prompt_and_skips_health(tmp):
         http_request(port, "POST", "/api/test/echo",
                      json_body={"prompt": "my secret prompt"},
                      headers={"Authorization": "Bearer sk-secret", "X-Request-Id": "rid-1"})
+        # The access line is written once the answer is sent: the client can read the answer
+        # first, so wait for the line before stopping the server.
+        wait_until(lambda: "rid-1" in stream.getvalue(), message="the access log line")
     finally:
         srv.shutdown()
         srv.server_close()
