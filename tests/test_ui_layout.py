@@ -118,7 +118,9 @@ def test_controls_are_labelled_images_have_alt_and_focus_is_visible(studio_facto
           const visible = (el) => el.offsetParent !== null && !el.closest('[hidden]');
           for (const el of document.querySelectorAll('button, a[href], [role=button]')) {
             if (!visible(el)) continue;
-            const name = (el.getAttribute('aria-label') || el.textContent || el.title || '').trim();
+            // As the accessible name is computed: a label, the text, or the alt of an image inside.
+            const alts = Array.from(el.querySelectorAll('img[alt]')).map((i) => i.alt).join(' ');
+            const name = (el.getAttribute('aria-label') || el.textContent || alts || el.title || '').trim();
             if (!name) out.push('unnamed ' + el.outerHTML.slice(0, 80));
           }
           for (const el of document.querySelectorAll('img')) {

@@ -309,8 +309,8 @@ def wait_for(predicate: Callable[[], Any], timeout: float = WAIT_MS / 1000, mess
 
 
 def no_overlaps(page: Any) -> List[str]:
-    """Pairs of visible controls whose boxes overlap (nested controls excepted), checked at the
-    top of the page; while a modal dialog is open only the controls inside it count. A control
+    """Pairs of visible controls whose boxes overlap (nested controls, and a small control laid
+    wholly over a bigger one where a click reaches it, excepted), checked at the top of the page; while a modal dialog is open only the controls inside it count. A control
     in a fixed layer (a bottom bar) and one in the scrolling page beneath it never collide."""
     page.evaluate("() => window.scrollTo(0, 0)")
     return page.evaluate("""() => {
@@ -341,6 +341,12 @@ def no_overlaps(page: Any) -> List[str]:
         for (let p = el; p; p = p.parentElement) if (getComputedStyle(p).position === 'fixed') return p;
         return null;
       };
+      const within = (s, l) => s.left >= l.left - 1 && s.top >= l.top - 1
+        && s.right <= l.right + 1 && s.bottom <= l.bottom + 1;
+      const onTop = (el, box) => {
+        const hit = document.elementFromPoint((box.left + box.right) / 2, (box.top + box.bottom) / 2);
+        return Boolean(hit) && (hit === el || el.contains(hit));
+      };
       const out = [];
       const name = (el) => el.tagName + (el.id ? '#' + el.id : '') + '.' + el.className + ' "'
         + (el.getAttribute('aria-label') || el.textContent || '').trim().slice(0, 30) + '"';
@@ -350,6 +356,9 @@ def no_overlaps(page: Any) -> List[str]:
           if (els[i].contains(els[j]) || els[j].contains(els[i])) continue;
           if (layer(els[i]) !== layer(els[j])) continue;
           const b = clipped(els[j]);
+          // A small control laid over a bigger one on purpose (a tile's select circle or star)
+          // is fine when it lies wholly inside it and a click at its centre reaches it.
+          if ((within(b, a) && onTop(els[j], b)) || (within(a, b) && onTop(els[i], a))) continue;
           const ox = Math.min(a.right, b.right) - Math.max(a.left, b.left);
           const oy = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
           if (ox > 1 && oy > 1) out.push(name(els[i]) + ' × ' + name(els[j]));

@@ -126,7 +126,23 @@ export function toast(message, { action = null, timeout = 5000, kind = 'info' } 
   region.append(el);
   // Toasts never pile up over the content: the oldest goes when a fourth arrives.
   while (region.children.length > 3) region.firstElementChild.remove();
-  if (timeout) timer = setTimeout(close, timeout);
+  // A toast under the pointer or holding the focus stays, so its action (Undo) cannot vanish
+  // on the way to a click; the full time starts again when both have left.
+  const held = { pointer: false, focus: false };
+  const arm = () => {
+    clearTimeout(timer);
+    timer = timeout && !held.pointer && !held.focus ? setTimeout(close, timeout) : null;
+  };
+  /** @param {'pointer'|'focus'} what @param {boolean} on */
+  const hold = (what, on) => () => {
+    held[what] = on;
+    arm();
+  };
+  el.addEventListener('mouseenter', hold('pointer', true));
+  el.addEventListener('mouseleave', hold('pointer', false));
+  el.addEventListener('focusin', hold('focus', true));
+  el.addEventListener('focusout', hold('focus', false));
+  arm();
   return { close, el };
 }
 
