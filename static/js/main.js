@@ -13,7 +13,6 @@ import { initTheme, initLanguage, initStatus } from './views/status.js';
 import { initComposer, hasKeyboard } from './views/composer.js';
 import { initResults } from './views/results.js';
 import { initRail } from './views/rail.js';
-import { initViewer } from './views/viewer.js';
 
 const VIEWS = ['studio', 'gallery', 'nodes', 'queue'];
 
@@ -98,7 +97,20 @@ function buildShell() {
   initComposer($('#composer'));
   initResults($('#stage'));
   initRail($('#rail'));
-  initViewer(document.body);
+  lazyViewer();
+}
+
+/** The viewer is not part of the first load: its module comes with the first image opened,
+ *  and from then on it answers `viewer:open` itself. */
+function lazyViewer() {
+  let loading = null;
+  on('viewer:open', (args) => {
+    if (loading) return;
+    loading = import('./views/viewer.js').then((viewer) => {
+      viewer.initViewer(document.body);
+      viewer.open(args);
+    });
+  });
 }
 
 /** The ima2 settings embedded in a dropped image → the composer. */
