@@ -188,7 +188,9 @@ def test_select_all_matching_acts_on_the_servers_filter(studio_factory: Any) -> 
     """More matches than the loaded rows (pages of 40): "Select all N matching" sends the
     filter, so images never loaded in the page are favourited, exported and deleted too —
     and one Undo brings every one back."""
-    studio = studio_factory(IMA2_HISTORY_MAX_PAGE="40")
+    # The Undo window (IMA2_TRASH_TTL_MS, 10 s by default) counts from the delete's start:
+    # moving 300 files on a loaded machine can use it up before the click.
+    studio = studio_factory(IMA2_HISTORY_MAX_PAGE="40", IMA2_TRASH_TTL_MS="600000")
     names = seed_gallery(studio.generated, 600,
                          prompt=lambda i: ("lighthouse %d" % i) if i % 2 == 0 else "meadow %d" % i)
     lighthouses = names[0::2]
@@ -228,7 +230,11 @@ def test_select_all_matching_acts_on_the_servers_filter(studio_factory: Any) -> 
     undo = page.wait_for_selector(".toast:has-text('300') .toast-action")
     assert studio.gallery_files() == sorted(names[1::2])
     undo.click()
-    wait_for(lambda: len(studio.gallery_files()) == 600, timeout=120, message="one Undo restores all")
+    try:
+        wait_for(lambda: len(studio.gallery_files()) == 600, timeout=120, message="one Undo restores all")
+    except AssertionError as exc:
+        raise AssertionError("%s; toasts: %r; files: %d; errors: %r" % (
+            exc, page.inner_text("#toasts"), len(studio.gallery_files()), studio.errors)) from exc
     wait_for(lambda: "300 matching" in page.inner_text("#gallery-count"), message="listed again")
 
 

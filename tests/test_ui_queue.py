@@ -33,7 +33,10 @@ def test_queue_view_lists_jobs_live_with_pause_resume_cancel_retry(studio_factor
     assert studio.api("POST", "/api/jobs", json_body={"prompt": "limited one",
                                                       "requestId": "q-1"}).status == 202
     page.wait_for_selector("#queue-status[data-paused='quota']")
-    status = page.inner_text("#queue-status")
+    # A job list read before the pause can answer after the pause event; the view settles on
+    # the newest state with the read that follows the job's own event.
+    status = wait_for(lambda: (lambda text: text if text.startswith("Paused until") else "")(
+        page.inner_text("#queue-status")), message="paused until HH:MM")
     assert status.startswith("Paused until") and re.search(r"\d{1,2}:\d{2}", status), status
     page.wait_for_selector(row("q-1", "queued"))
     assert "limited one" in page.inner_text(row("q-1"))
