@@ -84,11 +84,14 @@ async function removeCurrent() {
 
 function render() {
   if (!root) return;
+  // A re-render while the title is being typed (a session load finishing) keeps the text.
+  const field = root.querySelector('#session-title');
+  const typed = mode !== 'pick' && field instanceof HTMLInputElement ? field.value : null;
   clear(root);
   if (mode !== 'pick') {
     const input = h('input', { class: 'input', id: 'session-title', maxlength: 200,
       'aria-label': t('sessions.titleLabel'),
-      value: mode === 'rename' && current() ? current().title : '',
+      value: typed !== null ? typed : mode === 'rename' && current() ? current().title : '',
       onkeydown: (e) => {
         if (e.key === 'Enter') submitTitle(input);
         if (e.key === 'Escape') {
