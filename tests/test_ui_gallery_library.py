@@ -14,7 +14,7 @@ from typing import Any, Dict, List
 import pytest
 
 from test_ui_a11y import axe_source, violations
-from ui_support import DESKTOP, PHONE, seed_gallery, wait_for
+from ui_support import DESKTOP, PHONE, seed_gallery, wait_for, each_look
 
 pytestmark = pytest.mark.browser
 
@@ -276,29 +276,23 @@ def test_axe_finds_nothing_on_the_bulk_bar_tiles_and_tag_editor(studio_factory: 
     page.add_script_tag(content=source)
     page.wait_for_selector(tile(names[2]))
     problems = []
-    for lang in ("en", "ko"):
-        page.select_option("#lang", lang)
-        page.wait_for_function("(l) => document.documentElement.lang === l", arg=lang)
-        for theme in ("light", "dark"):
-            if page.evaluate("document.documentElement.dataset.theme") != theme:
-                page.click("#theme-toggle")
-            page.wait_for_function("(t) => document.documentElement.dataset.theme === t", arg=theme)
-            page.hover(tile(names[0]))
-            page.click(check(names[0]))
-            page.click(tile(names[2]), modifiers=["Control"])
-            page.wait_for_selector("#bulk-bar:not([hidden])")
-            page.hover(tile(names[1]))
-            page.wait_for_selector(tile(names[1]) + " .tile-info", state="visible")
-            problems += ["%s/%s/%s/gallery: %s" % (name, lang, theme, v) for v in violations(page)]
-            page.screenshot(path=os.path.join(artifacts, "gallery-%s-%s-%s.png" % (name, lang, theme)))
-            page.keyboard.press("Escape")
-            page.wait_for_selector("#bulk-bar", state="hidden")
-            page.click(tile(names[1]))
-            page.wait_for_selector('#viewer-tags .tag-chip[data-tag="dusk"]')
-            problems += ["%s/%s/%s/viewer: %s" % (name, lang, theme, v) for v in violations(page)]
-            page.screenshot(path=os.path.join(artifacts, "viewer-tags-%s-%s-%s.png" % (name, lang, theme)))
-            page.click("#viewer .viewer-close")
-            page.wait_for_selector("#viewer", state="hidden")
+    for lang, theme in each_look(page):
+        page.hover(tile(names[0]))
+        page.click(check(names[0]))
+        page.click(tile(names[2]), modifiers=["Control"])
+        page.wait_for_selector("#bulk-bar:not([hidden])")
+        page.hover(tile(names[1]))
+        page.wait_for_selector(tile(names[1]) + " .tile-info", state="visible")
+        problems += ["%s/%s/%s/gallery: %s" % (name, lang, theme, v) for v in violations(page)]
+        page.screenshot(path=os.path.join(artifacts, "gallery-%s-%s-%s.png" % (name, lang, theme)))
+        page.keyboard.press("Escape")
+        page.wait_for_selector("#bulk-bar", state="hidden")
+        page.click(tile(names[1]))
+        page.wait_for_selector('#viewer-tags .tag-chip[data-tag="dusk"]')
+        problems += ["%s/%s/%s/viewer: %s" % (name, lang, theme, v) for v in violations(page)]
+        page.screenshot(path=os.path.join(artifacts, "viewer-tags-%s-%s-%s.png" % (name, lang, theme)))
+        page.click("#viewer .viewer-close")
+        page.wait_for_selector("#viewer", state="hidden")
     assert problems == [], "\n".join(problems)
 
 

@@ -15,7 +15,7 @@ from typing import Any, Dict, List
 import pytest
 
 from test_ui_a11y import axe_source, violations
-from ui_support import DESKTOP, PHONE, Gate, image_stream, json_answer, seed_gallery, wait_for
+from ui_support import DESKTOP, PHONE, Gate, image_stream, json_answer, seed_gallery, wait_for, each_look
 
 pytestmark = pytest.mark.browser
 
@@ -305,28 +305,23 @@ def test_dialogs_pass_axe_in_both_themes_with_screenshots(studio_factory: Any, a
     page.click("#generate")
     page.wait_for_selector(".result[data-loaded='1']")
     problems: List[str] = []
-    for lang in ("en", "ko"):
-        page.select_option("#lang", lang)
-        page.wait_for_function("(l) => document.documentElement.lang === l", arg=lang)
-        for theme in ("light", "dark"):
-            if page.evaluate("document.documentElement.dataset.theme") != theme:
-                page.click("#theme-toggle")
-            open_library(page)
-            problems += ["%s/%s/library: %s" % (name, theme, v) for v in violations(page)]
-            page.screenshot(path=os.path.join(artifacts, "library-%s-%s-%s.png" % (name, lang, theme)))
-            page.keyboard.press("Escape")
-            page.wait_for_selector("#library-dialog", state="detached")
-            page.hover(".result")
-            page.click(".result .share-button")
-            page.click("#share-create")
-            page.wait_for_selector("#share-dialog[data-state='ready']")
-            problems += ["%s/%s/share: %s" % (name, theme, v) for v in violations(page)]
-            page.screenshot(path=os.path.join(artifacts, "share-%s-%s-%s.png" % (name, lang, theme)))
-            page.keyboard.press("Escape")
-            page.wait_for_selector("#share-dialog", state="detached")
-            page.click(".result .image-button")
-            page.wait_for_selector("#viewer-image")
-            page.screenshot(path=os.path.join(artifacts, "viewer-%s-%s-%s.png" % (name, lang, theme)))
-            page.keyboard.press("Escape")
-            page.wait_for_selector("#viewer", state="hidden")
+    for lang, theme in each_look(page):
+        open_library(page)
+        problems += ["%s/%s/library: %s" % (name, theme, v) for v in violations(page)]
+        page.screenshot(path=os.path.join(artifacts, "library-%s-%s-%s.png" % (name, lang, theme)))
+        page.keyboard.press("Escape")
+        page.wait_for_selector("#library-dialog", state="detached")
+        page.hover(".result")
+        page.click(".result .share-button")
+        page.click("#share-create")
+        page.wait_for_selector("#share-dialog[data-state='ready']")
+        problems += ["%s/%s/share: %s" % (name, theme, v) for v in violations(page)]
+        page.screenshot(path=os.path.join(artifacts, "share-%s-%s-%s.png" % (name, lang, theme)))
+        page.keyboard.press("Escape")
+        page.wait_for_selector("#share-dialog", state="detached")
+        page.click(".result .image-button")
+        page.wait_for_selector("#viewer-image")
+        page.screenshot(path=os.path.join(artifacts, "viewer-%s-%s-%s.png" % (name, lang, theme)))
+        page.keyboard.press("Escape")
+        page.wait_for_selector("#viewer", state="hidden")
     assert problems == [], "\n".join(problems)

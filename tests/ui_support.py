@@ -443,3 +443,16 @@ def node_image(page: Any, node_id: str) -> Any:
     """(kind, src) of the node's image: kind is final, partial or None."""
     return page.eval_on_selector(node(node_id), "n => { const i = n.querySelector('.gnode-img');"
                                  " return i ? [i.dataset.kind, i.getAttribute('src')] : [null, null]; }")
+
+
+def each_look(page: Any, langs: Sequence[str] = ("en", "ko")) -> Iterator[Tuple[str, str]]:
+    """Switch ``page`` through every language × theme (waiting for each to apply) and yield
+    ``(lang, theme)`` once it shows: the loop every screenshot and axe test runs."""
+    for lang in langs:
+        page.select_option("#lang", lang)
+        page.wait_for_function("(l) => document.documentElement.lang === l", arg=lang)
+        for theme in ("light", "dark"):
+            if page.evaluate("document.documentElement.dataset.theme") != theme:
+                page.click("#theme-toggle")
+            page.wait_for_function("(t) => document.documentElement.dataset.theme === t", arg=theme)
+            yield lang, theme
