@@ -1,4 +1,4 @@
-"""static/js/api.js in a real browser: the SSE parser is spec-exact (CRLF, CR, split chunks,
+"""static/js/api.js and sse.js in a real browser: the SSE parser is spec-exact (CRLF, CR, split chunks,
 multi-line data, comments, BOM, an unterminated last event dropped, multi-megabyte lines),
 the reader decodes UTF-8 split across chunks, and both error families become ApiErrors with
 code, message and status — also against the live server."""
@@ -11,7 +11,7 @@ import pytest
 pytestmark = pytest.mark.browser
 
 PARSE = """async (chunks) => {
-  const { SSEParser } = await import('/js/api.js');
+  const { SSEParser } = await import('/js/sse.js');
   const out = [];
   const p = new SSEParser((e) => out.push([e.event, e.data, e.id]));
   for (const c of chunks) p.feed(c);
@@ -49,7 +49,7 @@ def test_sse_parser_follows_the_spec(studio: Any) -> None:
 def test_sse_parser_handles_multi_megabyte_lines_in_small_chunks(studio: Any) -> None:
     page = studio.new_page()
     result = page.evaluate("""async () => {
-      const { SSEParser } = await import('/js/api.js');
+      const { SSEParser } = await import('/js/sse.js');
       const big = 'A'.repeat(6 * 1024 * 1024);
       const text = 'event: done\\ndata: {"image":"' + big + '"}\\n\\n';
       const out = [];
@@ -66,7 +66,7 @@ def test_sse_parser_handles_multi_megabyte_lines_in_small_chunks(studio: Any) ->
 def test_event_stream_reader_decodes_utf8_split_across_chunks(studio: Any) -> None:
     page = studio.new_page()
     events = page.evaluate("""async () => {
-      const { readEventStream } = await import('/js/api.js');
+      const { readEventStream } = await import('/js/sse.js');
       const bytes = new TextEncoder().encode('event: phase\\ndata: {"t":"한국어 ✓"}\\n\\n');
       const stream = new ReadableStream({ start(c) {
         for (let i = 0; i < bytes.length; i += 3) c.enqueue(bytes.slice(i, i + 3));

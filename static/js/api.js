@@ -1,15 +1,12 @@
 // api.js — the only place that talks HTTP. Owns: one fetch wrapper that turns both error
 // families (flat {"error": "msg", "code"} and nested {"error": {"code", "message"}}) into a
 // thrown ApiError with code/message/status, and POST-then-stream over fetch (the SSE reader
-// is sse.js, re-exported here). Must not: touch the DOM or hold UI state.
+// is sse.js, imported with the first stream: it is not part of the first load). Must not:
+// touch the DOM or hold UI state.
 
 /** @typedef {import('./types.js').RequestOptions} RequestOptions */
 /** @typedef {import('./types.js').ApiErrorDetails} ApiErrorDetails */
 /** @typedef {import('./types.js').StreamEvent} StreamEvent */
-
-import { readEventStream } from './sse.js';
-
-export { SSEParser, readEventStream } from './sse.js';
 
 /** An error answered by the server (or the network), with its machine code. */
 export class ApiError extends Error {
@@ -147,13 +144,15 @@ export const del = (path, options) => request('DELETE', path, options);
  * @returns {Promise<void>}
  */
 export async function postStream(path, json, { onEvent, signal, headers = {} } = {}) {
+  const reader = import('./sse.js'); // fetched while the request is sent
+  reader.catch(() => {}); // a failure surfaces below, if the stream needs it
   const res = await send('POST', path, { json, signal, headers, accept: 'text/event-stream' });
   const type = res.headers.get('Content-Type') || '';
   if (!type.includes('text/event-stream')) {
     onEvent({ event: 'done', data: await res.json() });
     return;
   }
-  await readEventStream(res, onEvent);
+  await (await reader).readEventStream(res, onEvent);
 }
 
 // --- the routes the studio uses (docs/API.md §6) ---------------------------------------------

@@ -8,12 +8,12 @@
 // the poll and the timer only runs a slow safety poll. Must not: build DOM.
 import { api, postStream, encodePath, ApiError, toApiError } from './api.js';
 import { emit, on, uid } from './state.js';
-import { liveOpen } from './live.js';
 
 const local = new Map(); // requestId -> job started by this tab
 let remote = []; // ActiveJob rows of /api/inflight not started here
 let pollTimer = null;
 let polling = false;
+let liveOpen = false; // the live stream's state, as announced on the bus ('live:state')
 const POLL_MS = 1500;
 const LIVE_POLL_EVERY = 10; // with the live stream open: one safety poll every 15 s
 const KEEP = { 'X-Ima2-On-Disconnect': 'continue' };
@@ -207,13 +207,14 @@ export function startPolling() {
   const tick = () => {
     ticks += 1;
     if (document.visibilityState === 'hidden') return;
-    if (!liveOpen() || local.size || remote.length || ticks % LIVE_POLL_EVERY === 0) poll();
+    if (!liveOpen || local.size || remote.length || ticks % LIVE_POLL_EVERY === 0) poll();
   };
   pollTimer = setInterval(tick, POLL_MS);
   tick();
   // Jobs started elsewhere (CLI, other tabs, the queue) show up as soon as they are announced.
   on('live:job', () => poll());
   on('live:state', (open) => {
+    liveOpen = open;
     if (open) poll(); // catch up with what happened while disconnected
   });
 }

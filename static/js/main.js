@@ -8,7 +8,6 @@ import { api } from './api.js';
 import { state, emit, on } from './state.js';
 import { startPolling } from './jobs.js';
 import { history } from './history.js';
-import { startLive } from './live.js';
 import { initTheme, initLanguage, initStatus } from './views/status.js';
 import { initComposer, hasKeyboard } from './views/composer.js';
 import { initResults } from './views/results.js';
@@ -179,6 +178,10 @@ async function boot() {
   initTheme();
   installErrorHandlers();
   await initLanguage(); // one dictionary on a first load; another one is imported when chosen
+  // The first answers are asked for before the views are built, so they arrive meanwhile; no
+  // answer is handled before buildShell has wired the listeners (no await in between).
+  startPolling();
+  const firstPage = history.loadMore();
   buildShell();
   installDrop();
   on('view', showView);
@@ -192,9 +195,10 @@ async function boot() {
   showView(location.hash.slice(1) || 'studio');
   // A welcoming first view: the prompt is ready to type into (not on touch: no surprise keyboard).
   if (state.view === 'studio' && hasKeyboard()) $('#prompt').focus({ preventScroll: true });
-  startPolling();
-  startLive();
-  history.loadMore().catch((err) => toast(t('gallery.loadFailed', { message: err.message }),
+  // The live stream is not part of the first load: its module comes right after (until it is
+  // open, jobs.js polls as it does without one).
+  import('./live.js').then((live) => live.startLive()).catch(() => {});
+  firstPage.catch((err) => toast(t('gallery.loadFailed', { message: err.message }),
     { kind: 'error' }));
   document.documentElement.dataset.readyMs = String(Math.round(performance.now()));
   document.documentElement.dataset.ready = '1';

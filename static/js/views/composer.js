@@ -8,7 +8,6 @@ import { h, tx, clear, iconButton, toast } from '../dom.js';
 import { t } from '../i18n.js';
 import { prefs, on, emit, imageModels, state } from '../state.js';
 import { PRESETS, parseSize, sizeProblems, nearestValidSize } from '../sizes.js';
-import { prepareImage } from '../images.js';
 import { references } from './references.js';
 import { startGenerate, startEdit } from '../jobs.js';
 
@@ -141,6 +140,7 @@ export function setEditSource(source) {
 
 async function pickEditFile(file) {
   try {
+    const { prepareImage } = await import('../images.js'); // not part of the first load
     const img = await prepareImage(file);
     setEditSource({ dataUrl: img.dataUrl, name: file.name || 'image' });
   } catch (err) {

@@ -5,7 +5,9 @@
 import { h, tx, clear, iconButton, toast } from '../dom.js';
 import { t } from '../i18n.js';
 import { on, state } from '../state.js';
-import { prepareImage, fetchAsBlob } from '../images.js';
+
+/** images.js comes with the first image added: it is not part of the first load. */
+const images = () => import('../images.js');
 
 export const MAX_REFS = 5;
 
@@ -47,7 +49,7 @@ export async function addFiles(files) {
       break;
     }
     try {
-      const img = await prepareImage(file);
+      const img = await (await images()).prepareImage(file);
       if (items.length >= MAX_REFS) break;
       items.push({ id: ++seq, dataUrl: img.dataUrl, name: file.name || t('refs.pasted'),
         downscaled: img.downscaled });
@@ -61,7 +63,7 @@ export async function addFiles(files) {
 /** "Use as reference" for an image we already serve (results, gallery). */
 export async function addFromUrl(url, name) {
   try {
-    await addFiles([await fetchAsBlob(url, name)]);
+    await addFiles([await (await images()).fetchAsBlob(url, name)]);
   } catch (err) {
     fail(err, name);
   }

@@ -8,7 +8,6 @@ import { h, tx, clear, icon, iconButton, toast, fmtSeconds } from '../dom.js';
 import { t } from '../i18n.js';
 import { on, emit } from '../state.js';
 import { history } from '../history.js';
-import { readAsDataURL } from '../images.js';
 import { runningJobs, cancelJob, startGenerate, startEdit } from '../jobs.js';
 import { records, upsert, dismiss, loadSaved, syncRunning, find } from '../requests.js';
 import { errorCard } from './errors.js';
@@ -19,6 +18,8 @@ let list = null;
 let welcome = null;
 const cards = new Map(); // request id -> {el, state}
 const EXAMPLES = ['ex.1', 'ex.2', 'ex.3', 'ex.4'];
+/** images.js is not part of the first load: it comes with the first copy or edit. */
+const readAsDataURL = async (blob) => (await import('../images.js')).readAsDataURL(blob);
 
 export async function copyText(text) {
   try {
