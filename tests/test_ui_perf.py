@@ -46,3 +46,23 @@ def test_node_mode_loads_on_demand_within_the_budget(studio: Any) -> None:
     sizes = first_load(studio, "nodes")
     assert any("/views/nodes.js" in url for url in sizes)
     assert sum(sizes.values()) <= BUDGET
+
+
+def test_the_first_answers_are_asked_for_before_the_views_are_built(studio: Any) -> None:
+    """main.js asks for the running jobs and the first history page before it builds the views
+    (the status view asks for the proxy's state while it is built), so the answers arrive while
+    it works; the live stream's module comes after the first view and still connects."""
+    page = studio.new_page()
+    page.wait_for_selector("html[data-live='open']")
+    starts = page.evaluate("""() => {
+      const first = {};
+      for (const e of performance.getEntriesByType('resource')) {
+        const path = new URL(e.name).pathname;
+        if (!(path in first)) first[path] = e.startTime;
+      }
+      return first;
+    }""")
+    assert starts["/api/inflight"] < starts["/api/oauth/status"], starts
+    assert starts["/api/history"] < starts["/api/oauth/status"], starts
+    assert any("/js/live.js?v=" in url for _method, url in studio.requests)
+    assert not any("/js/sse.js" in url or "/js/images.js" in url for _method, url in studio.requests)
