@@ -48,21 +48,24 @@ def test_node_mode_loads_on_demand_within_the_budget(studio: Any) -> None:
     assert sum(sizes.values()) <= BUDGET
 
 
-def test_the_first_answers_are_asked_for_before_the_views_are_built(studio: Any) -> None:
-    """main.js asks for the running jobs and the first history page before it builds the views
-    (the status view asks for the proxy's state while it is built), so the answers arrive while
-    it works; the live stream's module comes after the first view and still connects."""
+def test_the_first_answers_are_asked_for_beside_the_modules(studio: Any) -> None:
+    """index.html preloads the first history page and the running jobs, and main.js's own
+    requests take those answers (one request each, none made twice); the proxy's state is asked
+    for while the views are built; the live stream's module comes after the first view and
+    still connects; the stream reader and image-file handling are not fetched at all."""
     page = studio.new_page()
     page.wait_for_selector("html[data-live='open']")
-    starts = page.evaluate("""() => {
-      const first = {};
-      for (const e of performance.getEntriesByType('resource')) {
-        const path = new URL(e.name).pathname;
-        if (!(path in first)) first[path] = e.startTime;
-      }
-      return first;
-    }""")
-    assert starts["/api/inflight"] < starts["/api/oauth/status"], starts
-    assert starts["/api/history"] < starts["/api/oauth/status"], starts
+    page.wait_for_function("""() => ['/api/history?limit=50', '/api/oauth/status'].every((u) =>
+      performance.getEntriesByType('resource').some((e) => e.name.endsWith(u)))""")
+    entries = page.evaluate("""() => performance.getEntriesByType('resource').map((e) => ({
+      url: e.name.slice(location.origin.length), start: e.startTime, by: e.initiatorType }))""")
+    ready = float(page.evaluate("document.documentElement.dataset.readyMs"))
+    first = [e for e in entries if e["url"] == "/api/history?limit=50"]
+    assert [e["by"] for e in first] == ["link"], entries
+    polls = [e for e in entries if e["url"] == "/api/inflight?includeTerminal=1"
+             and e["start"] < ready]
+    assert [e["by"] for e in polls] == ["link"], entries
+    oauth = [e for e in entries if e["url"] == "/api/oauth/status"]
+    assert first[0]["start"] < oauth[0]["start"] and polls[0]["start"] < oauth[0]["start"]
     assert any("/js/live.js?v=" in url for _method, url in studio.requests)
     assert not any("/js/sse.js" in url or "/js/images.js" in url for _method, url in studio.requests)
