@@ -35,6 +35,7 @@ from ..errors import ApiError, Conflict, NotFound
 from ..clock import now_ms
 from ..store import append_line, atomic_write, dumps, last_record, write_new
 from ..upstream_errors import canceled
+from ..workers import Workers
 from . import pipeline
 from .callbacks import Callbacks
 from .pipeline import Outcome, Plan
@@ -160,6 +161,10 @@ class JobQueue:
         self._finished_since_prune = 0
         self.listeners: List[Callable[[str, Dict[str, Any]], None]] = []  # (event, data)
         self.callbacks = Callbacks(app, self._save, self.view)
+        # Job runs, journal writes beside a sidecar and the folder fsync of a first entry
+        # run on reused threads (starting one per call cost a GIL round trip each).
+        self._workers = Workers("ima2-job", on_error=lambda exc: self.app.log.error(
+            "jobs", "worker_failed", error=repr(exc)))
 
     def _save(self, record: Dict[str, Any]) -> None:
         with self._locked():
@@ -239,7 +244,7 @@ class JobQueue:
                 if 0 < lines < LOG_LINES and append_line(path, data, fsync):
                     self._lines[job_id] = lines + 1
                 elif lines == 0 and job_id not in self._written and \
-                        write_new(path, data + b"\n", 0o600, fsync):
+                        write_new(path, data + b"\n", 0o600, fsync, self._workers.spawn):
                     self._lines[job_id] = 1
                 else:  # durable even for a "done" entry: it replaces the earlier lines
                     self._lines.pop(job_id, None)
@@ -489,8 +494,7 @@ class JobQueue:
             self._arm_quota_timer()
         for handle in starts:
             self._publish("job.started", self.view(handle.record))
-            threading.Thread(target=self._run, args=(handle,), daemon=True,
-                             name="ima2-job-%s" % handle.id[:24]).start()
+            self._workers.run(self._run, handle)
 
     def _run(self, handle: Handle) -> None:
         plan = handle.plan
@@ -535,10 +539,7 @@ class JobQueue:
                 self.app.log.warn("jobs", "journal_write_failed", id=handle.id, error=exc)
                 return lambda: None
             version = next(self._versions)
-        writer = threading.Thread(target=self._commit, args=(handle.id, version, data),
-                                  daemon=True, name="ima2-journal")
-        writer.start()
-        return writer.join
+        return self._workers.spawn(self._commit, handle.id, version, data)
 
     def _quota_requeue(self, handle: Handle, outcome: Outcome) -> bool:
         """A queued job rejected by a 429: pause the queue until the reset, queue it again
