@@ -261,6 +261,44 @@ def test_an_undo_toast_stays_while_the_pointer_rests_on_it(studio_factory: Any) 
     wait_for(lambda: page.locator(undo).count() == 0, message="the toast's time to run out")
 
 
+@pytest.mark.parametrize("all_matching", [False, True])
+def test_an_undo_after_the_trash_window_says_it_came_too_late(studio_factory: Any,
+                                                              all_matching: bool) -> None:
+    """A toast held open by the pointer can outlive the trash's window (IMA2_TRASH_TTL_MS; 0
+    here, so every Undo is too late): its Undo says plainly that the time ran out, and no
+    "Restored" toast claims otherwise — for picked images and for "all matching"."""
+    studio = studio_factory(IMA2_TRASH_TTL_MS="0", IMA2_HISTORY_MAX_PAGE="40")
+    names = seed_gallery(studio.generated, 600 if all_matching else 3,
+                         prompt=lambda i: ("lighthouse %d" % i) if i % 2 == 0 else "meadow %d" % i)
+    studio.start()
+    studio.errors.allow_status(404)  # the failed restores (and thumbnails of deleted images)
+    page = studio.new_page("gallery")
+    page.wait_for_selector(tile(names[0]))
+    if all_matching:  # more matches than the loaded rows (pages of 40)
+        page.fill("#gallery-search", "lighthouse")
+        page.press("#gallery-search", "Enter")
+        wait_for(lambda: "300 matching" in page.inner_text("#gallery-count"), message="300 matching")
+    page.hover(tile(names[0]))
+    page.click(check(names[0]))
+    if all_matching:
+        page.wait_for_selector("#bulk-all:not([hidden])")
+        page.click("#bulk-all")
+        page.wait_for_selector("#bulk-count:has-text('All 300 matching selected')")
+    else:
+        page.click(tile(names[1]), modifiers=["Control"])
+    page.click("#bulk-delete")
+    undo = page.wait_for_selector(".toast .toast-action")
+    undo.hover()
+    undo.click()
+    # one error per picked file (each is its own DELETE), one for the "all matching" group
+    failed = wait_for(lambda: (lambda texts: texts if len(texts) == (1 if all_matching else 2) else None)(
+        page.eval_on_selector_all(".toast-error", "els => els.map(e => e.innerText)")), message="the errors")
+    assert all(m.startswith("Too late to undo") and "deleted for good" in m for m in failed), failed
+    assert "Nothing to restore" not in page.inner_text("#toasts")
+    assert "Restored" not in page.inner_text("#toasts")
+    assert studio.gallery_files() == (sorted(names[1::2]) if all_matching else [names[2]])
+
+
 @pytest.mark.parametrize("name,viewport", [("desktop", DESKTOP), ("phone", PHONE)])
 def test_axe_finds_nothing_on_the_bulk_bar_tiles_and_tag_editor(studio_factory: Any, artifacts: str,
                                                                 name: str, viewport: Any) -> None:

@@ -202,6 +202,7 @@ export const EN = {
   'gallery.restored': 'Restored {name}.',
   'gallery.deleteFailed': 'Could not delete: {message}',
   'gallery.restoreFailed': 'Could not restore: {message}',
+  'gallery.undoExpired': 'Too late to undo: the trash keeps deleted images only for a short while after the delete, and that time has run out. They are deleted for good.',
   'gallery.loadFailed': 'Could not load the gallery: {message}',
 
   'viewer.title': 'Image',

@@ -6,7 +6,7 @@
 // Must not: lay out or render tiles.
 import { h, tx, icon, toast } from '../dom.js';
 import { t } from '../i18n.js';
-import { history } from '../history.js';
+import { history, undoFailed } from '../history.js';
 import { api } from '../api.js';
 import { emit } from '../state.js';
 import { bulkAction, exportUrl, reloadAll, setFavorite } from '../library.js';
@@ -150,7 +150,7 @@ export async function bulkDelete(shown) {
         await api.bulk({ action: 'restore', trashId: answer.trashId });
         toast(t('gallery.restoredMany', { n: answer.done }));
       } catch (err) {
-        toast(t('gallery.restoreFailed', { message: err.message }), { kind: 'error' });
+        toast(undoFailed(err), { kind: 'error', timeout: 8000 });
       }
       reloadAll();
     } } });
