@@ -362,3 +362,43 @@ def test_a_fling_draws_blocks_and_the_rows_it_rests_on_get_tiles(studio_factory:
     # Thumbnails were asked for the first screen and the resting one only, none in between.
     thumbs = {u.split("/generated/")[1].split("?")[0] for m, u in studio.requests if "/generated/" in u}
     assert thumbs <= on_screen | at_rest, sorted(thumbs - on_screen - at_rest)[:5]
+
+
+BAR_LINES = """bar => { const centres = [];
+  for (const e of bar.querySelectorAll('#bulk-count, button, input')) {
+    const r = e.getBoundingClientRect();
+    if (!r.width || !r.height) continue;
+    const y = r.top + r.height / 2;
+    if (!centres.some((c) => Math.abs(c - y) < 12)) centres.push(y);
+  }
+  return centres.length; }"""
+
+
+def test_the_bulk_bar_fits_two_lines_on_a_phone(studio_factory: Any, artifacts: str) -> None:
+    """At 390×844 the bulk bar shows its actions as icons (each keeps its name, also as a
+    tooltip) and fits in one or two lines, in both languages and themes; screenshots of each."""
+    studio = studio_factory()
+    names = seed_gallery(studio.generated, 12)
+    studio.start()
+    page = studio.new_page("gallery", viewport=PHONE)
+    page.wait_for_selector(tile(names[2]))
+    page.hover(tile(names[0]))
+    page.click(check(names[0]))
+    page.click(tile(names[2]), modifiers=["Control"])
+    page.wait_for_selector("#bulk-all:not([hidden])")
+    lines = {}
+    for lang, theme in each_look(page):
+        bar = page.wait_for_selector("#bulk-bar:not([hidden])")
+        bar.screenshot(path=os.path.join(artifacts, "bulk-bar-phone-%s-%s.png" % (lang, theme)))
+        lines[lang, theme] = page.eval_on_selector("#bulk-bar", BAR_LINES)
+        # every button has a name; those shown as an icon only have it as a tooltip too
+        unnamed = page.eval_on_selector_all("#bulk-bar button:not([hidden])", """els => els
+          .filter((b) => !(b.getAttribute('aria-label') || b.innerText).trim()
+            || (b.querySelector('.btn-label') && b.title !== b.querySelector('.btn-label').textContent))
+          .map((b) => b.id || b.outerHTML.slice(0, 80))""")
+        assert unnamed == [], (lang, unnamed)
+        hidden_labels = page.eval_on_selector_all("#bulk-bar .btn-label", "els => els.filter("
+                                                  "(e) => e.getBoundingClientRect().width > 1).length")
+        assert hidden_labels == 0, (lang, theme, hidden_labels)
+    assert all(n <= 2 for n in lines.values()), lines
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
