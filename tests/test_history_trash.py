@@ -155,9 +155,15 @@ def test_running_sweeper_purges_on_time(gallery_dir, start_server):
     server = start_server(IMA2_TRASH_TTL_MS=200)
     body = server.request("DELETE", "/api/history/a.png").json()
     entry = os.path.join(gallery_dir, ".trash", body["trashId"])
-    wait_until(lambda: not os.path.exists(entry), timeout=30, message="sweeper")
-    with open(os.path.join(gallery_dir, ".trash", ".manifest.json")) as handle:
-        assert json.load(handle)["entries"] == {}
+
+    def manifest_entries():
+        with open(os.path.join(gallery_dir, ".trash", ".manifest.json")) as handle:
+            return json.load(handle)["entries"]
+
+    # The sweeper removes the files, then rewrites the manifest: wait for both.
+    wait_until(lambda: not os.path.exists(entry) and manifest_entries() == {}, timeout=30,
+               message="sweeper")
+    assert not os.path.exists(entry + ".json")
 
 
 def test_trash_follows_a_custom_gallery_folder(tmp, start_server):
