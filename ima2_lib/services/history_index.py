@@ -20,6 +20,7 @@ Must not: know about HTTP, move or delete files, or hold state outside the insta
 """
 from __future__ import annotations
 
+import array
 import bisect
 import itertools
 import json
@@ -218,23 +219,142 @@ def _sig(fast: bytes, img: Any, side: Any) -> bytes:
                              side.st_size if side else 0)
 
 
-class _Entry:
-    __slots__ = ("key", "session", "row", "sig", "size", "tags", "text", "attrs")
+# An entry's fixed part and its row share one bytes object (one header, no int objects):
+# createdAt (int64, the sort key), the signature, the attribute codes, then the packed row.
+_CREATED = struct.Struct("<q")
+_ATTRS = struct.Struct("<Q")
+_SIG_AT = _CREATED.size
+_SIG_END = _SIG_AT + _FAST.size + _FULL.size
+_ROW_AT = _SIG_END + _ATTRS.size
+_KIND_AT = _SIG_AT + _FAST.size - 1
+_INT64 = (-(1 << 63), (1 << 63) - 1)
 
-    def __init__(self, key: Key, session: Optional[str], row: bytes, sig: bytes, size: int,
-                 tags: Optional[Tuple[str, ...]], text: str, attrs: int) -> None:
-        self.key = key
+
+def _sort_ms(created: int) -> int:
+    """``createdAt`` as stored in the sort key (clamped to 64 bits; only absurd values
+    differ from the row's own ``createdAt``)."""
+    return min(max(created, _INT64[0]), _INT64[1])
+
+
+def _blob(created: int, sig: bytes, attrs: int, row: bytes) -> bytes:
+    return _CREATED.pack(created) + sig + _ATTRS.pack(attrs) + row
+
+
+class _Entry:
+    """One indexed file. Everything fixed-size lives in ``blob`` (see ``_blob``), so an
+    image costs one small object, one bytes object and its folded search text."""
+    __slots__ = ("session", "blob", "tags", "text")
+
+    def __init__(self, session: Optional[str], blob: bytes, tags: Optional[Tuple[str, ...]],
+                 text: bytes) -> None:
         self.session = session
-        self.row = row  # packed JSON (``unpack_row``)
-        self.sig = sig
-        self.size = size
+        self.blob = blob
         self.tags = tags  # None when untagged (most images)
-        self.text = text  # folded search text
-        self.attrs = attrs  # column codes, one byte each, then the flag byte
+        self.text = text  # folded search text, UTF-8
+
+    @property
+    def sig(self) -> bytes:
+        return self.blob[_SIG_AT:_SIG_END]
+
+    @property
+    def attrs(self) -> int:
+        """Column codes, one byte each, then the flag byte."""
+        return _ATTRS.unpack_from(self.blob, _SIG_END)[0]
+
+    @property
+    def size(self) -> int:
+        """The image's byte size (-1 for a card-news set)."""
+        if self.blob[_KIND_AT] == _SIDE_CARD:
+            return -1
+        return _FULL.unpack_from(self.blob, _SIG_AT + _FAST.size)[1]
+
+    @property
+    def row(self) -> bytes:
+        """The packed row (``unpack_row``)."""
+        return self.blob[_ROW_AT:]
+
+    @property
+    def created(self) -> int:
+        """The sort key's createdAt."""
+        return _CREATED.unpack_from(self.blob)[0]
+
+
+def _created_of(entry: _Entry) -> int:
+    return _CREATED.unpack_from(entry.blob)[0]
+
 
 
 def _mtime_ns(sig: bytes) -> int:
     return _FULL.unpack_from(sig, _FAST.size)[0]
+
+
+def _text_bytes(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")
+
+
+class _Keys:
+    """Sort keys (createdAt, name) in ascending order, kept as two aligned columns — the
+    createdAt values in an int64 array, the names in a list — so a key costs 16 bytes, not
+    a tuple and an int object."""
+    __slots__ = ("created", "names")
+
+    def __init__(self, created: Optional["array.array[int]"] = None,
+                 names: Optional[List[str]] = None) -> None:
+        self.created = created if created is not None else array.array("q")
+        self.names: List[str] = names if names is not None else []
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def key(self, pos: int) -> Key:
+        return (self.created[pos], self.names[pos])
+
+    def left(self, created: int, name: Optional[str] = None, lo: int = 0,
+             hi: Optional[int] = None) -> int:
+        """The first position in ``[lo, hi)`` whose key is ≥ ``(created, name)`` (``name``
+        None: the first whose createdAt is ≥ ``created``)."""
+        hi = len(self.names) if hi is None else hi
+        pos = bisect.bisect_left(self.created, created, lo, hi)
+        if name is None:
+            return pos
+        end = bisect.bisect_right(self.created, created, pos, hi)
+        return bisect.bisect_left(self.names, name, pos, end)
+
+    def right(self, created: int, name: str) -> int:
+        """The first position whose key is > ``(created, name)``."""
+        pos = bisect.bisect_left(self.created, created)
+        end = bisect.bisect_right(self.created, created, pos)
+        return bisect.bisect_right(self.names, name, pos, end)
+
+    def find(self, created: int, name: str) -> int:
+        pos = self.left(created, name)
+        return pos if pos < len(self.names) and self.names[pos] == name and \
+            self.created[pos] == created else -1
+
+    def insert(self, created: int, name: str) -> int:
+        pos = self.left(created, name)
+        self.created.insert(pos, created)
+        self.names.insert(pos, name)
+        return pos
+
+    def remove(self, created: int, name: str) -> int:
+        pos = self.find(created, name)
+        if pos >= 0:
+            del self.created[pos]
+            del self.names[pos]
+        return pos
+
+    def ordered(self) -> bool:
+        pairs = zip(self.created, self.names)
+        return all(map(operator.lt, pairs, itertools.islice(zip(self.created, self.names), 1,
+                                                             None)))
+
+    @classmethod
+    def of(cls, names: List[str], created_of: Callable[[str], int]) -> "_Keys":
+        """The keys of ``names`` sorted (two stable sorts: no tuple per name)."""
+        names.sort()
+        names.sort(key=created_of)
+        return cls(array.array("q", map(created_of, names)), names)
 
 
 class _Dir:
@@ -280,6 +400,9 @@ def _sidecar_of(name: str, jsons: Dict[str, int]) -> Tuple[Optional[str], int]:
     return (stem, _SIDE_STEM) if stem in jsons else (None, _SIDE_NONE)
 
 
+_NO_KEYS = _Keys()  # the keys of a session without images (never changed)
+
+
 class HistoryIndex:
     """The in-memory index of one gallery folder; thread-safe."""
 
@@ -291,12 +414,12 @@ class HistoryIndex:
         self._scan_lock = threading.Lock()  # one walker at a time
         self._code_lock = threading.Lock()  # guards the column value tables
         self._entries: Dict[str, _Entry] = {}
-        self._order: List[Key] = []
-        self._sessions: Dict[str, List[Key]] = {}
+        self._order = _Keys()
+        self._sessions: Dict[str, _Keys] = {}
         self._dir_names: Dict[str, Set[str]] = {}
         self._dirs: Dict[str, _Dir] = {}
         # Aligned with ``_order``: folded texts and one code byte per column + the flags.
-        self._texts: List[str] = []
+        self._texts: List[bytes] = []
         self._tagsets: List[FrozenSet[str]] = []  # folded tags (the shared empty set mostly)
         self._tagset_cache: Dict[Tuple[str, ...], FrozenSet[str]] = {(): _NO_TAGS}
         self._cols: List[bytearray] = [bytearray() for _ in range(len(COLUMNS) + 1)]
@@ -401,8 +524,9 @@ class HistoryIndex:
             self._drop_dir(folder, keep_state=folder == "", depth=depth)
             return
         with self._lock:
-            known = {rel: self._entries[rel].sig for rel in self._dir_names.get(folder, ())
-                     if rel in self._entries}
+            entries = self._entries
+            known = {rel: entries[rel].blob for rel in self._names_in_locked(folder)
+                     if rel in entries}
         fresh = self._fresh_entries(folder, path, images, jsons, known, deep)
         if depth == 2 and _parent(folder) == "cardnews" and "manifest.json" in jsons:
             self._card_news(folder, os.path.join(path, "manifest.json"), known, fresh)
@@ -415,15 +539,16 @@ class HistoryIndex:
                        jsons: Dict[str, int], known: Dict[str, Any],
                        deep: bool) -> Dict[str, Optional[_Entry]]:
         """rel → a new entry (new or changed file) or None (unchanged) for the images of one
-        listing; files that vanish while being stat'ed are left out."""
+        listing (``known``: rel → the entry's blob); files that vanish while being stat'ed are
+        left out."""
         fresh: Dict[str, Optional[_Entry]] = {}
-        fast_len = _FAST.size
+        fast_end = _SIG_AT + _FAST.size
         for name, ino in images.items():
             rel = _join(folder, name)
             sidecar, kind = _sidecar_of(name, jsons)
             fast = _fast_sig(ino, kind, jsons[sidecar] if sidecar else 0)
             old = known.get(rel)
-            if old is not None and old[:fast_len] == fast and not deep:
+            if old is not None and old[_SIG_AT:fast_end] == fast and not deep:
                 fresh[rel] = None  # unchanged
                 continue
             try:
@@ -433,8 +558,9 @@ class HistoryIndex:
             except OSError:
                 continue
             sig = _sig(fast, img, side)
-            fresh[rel] = None if old == sig else self._make_entry(
-                rel, sig, img.st_size, os.path.join(path, sidecar) if sidecar else None)
+            fresh[rel] = None if old is not None and old[_SIG_AT:_SIG_END] == sig else \
+                self._make_entry(
+                rel, sig, os.path.join(path, sidecar) if sidecar else None)
         return fresh
 
     def _commit_rescan(self, folder: str, depth: int, mtime_ns: int, started: int,
@@ -482,14 +608,15 @@ class HistoryIndex:
         except OSError:
             return
         sig = _sig(_fast_sig(st.st_ino, _SIDE_CARD, 0), st, None)
-        if known.get(rel) == sig:
+        old = known.get(rel)
+        if old is not None and old[_SIG_AT:_SIG_END] == sig:
             fresh[rel] = None
             return
         manifest = self._read_json(path)
         if manifest is None:
             return
         row = card_news_row(folder, manifest)
-        fresh[rel] = self._entry_from_row(rel, row, sig, -1, None)
+        fresh[rel] = self._entry_from_row(rel, row, sig, None)
 
     def _read_json(self, path: str) -> Optional[Dict[str, Any]]:
         data = read_json(path, None, warn=lambda m: self._warn("history", "sidecar_skipped",
@@ -513,8 +640,9 @@ class HistoryIndex:
                     codes[value] = code
         return code
 
-    def _entry_from_row(self, rel: str, row: Dict[str, Any], sig: bytes, size: int,
+    def _entry_from_row(self, rel: str, row: Dict[str, Any], sig: bytes,
                         render: Optional[str]) -> _Entry:
+        """The entry of one row; the image's byte size is read from ``sig`` later."""
         session = row["sessionId"] if isinstance(row["sessionId"], str) else None
         values = [row.get("model"), row.get("quality"), row.get("size"), render]
         attrs = 0
@@ -526,18 +654,16 @@ class HistoryIndex:
         text_parts = [p for p in (row.get("prompt"), row.get("revisedPrompt"), rel)
                       if isinstance(p, str)]
         tags = tuple(row.get("tags") or ()) or None
-        return _Entry((row["createdAt"], sys.intern(rel)),
-                      sys.intern(session) if session is not None else None,
-                      pack_row(json_bytes(row)), sig, size, tags,
-                      fold("\n".join(text_parts)), attrs)
+        return _Entry(sys.intern(session) if session is not None else None,
+                      _blob(_sort_ms(row["createdAt"]), sig, attrs, pack_row(json_bytes(row))),
+                      tags, _text_bytes(fold("\n".join(text_parts))))
 
-    def _make_entry(self, rel: str, sig: bytes, size: int,
-                    sidecar_path: Optional[str]) -> _Entry:
+    def _make_entry(self, rel: str, sig: bytes, sidecar_path: Optional[str]) -> _Entry:
         meta = (self._read_json(sidecar_path) if sidecar_path else None) or {}
         row = image_row(rel, meta, _mtime_ns(sig))
         render = meta.get("renderPath")
         render = render if isinstance(render, str) and render else DEFAULT_RENDER_PATH
-        return self._entry_from_row(rel, row, sig, size, render)
+        return self._entry_from_row(rel, row, sig, render)
 
     def _drop_dir(self, folder: str, keep_state: bool = False, depth: int = 0) -> None:
         prefix = folder + "/"
@@ -571,7 +697,7 @@ class HistoryIndex:
             except OSError:
                 continue
         sig = _sig(_fast_sig(img.st_ino, kind, side.st_ino if side else 0), img, side)
-        entry = self._make_entry(relative, sig, img.st_size, sidecar)
+        entry = self._make_entry(relative, sig, sidecar)
         with self._lock:
             self._put_locked(relative, entry)
             self._touch(relative)
@@ -606,45 +732,49 @@ class HistoryIndex:
                 self._put_locked(rel, entry)
             return
         self.version += 1
-        dead: Set[Key] = set()
-        sessions: Set[str] = set()
+        entries = self._entries
+        dead: Set[str] = set()
+        sessions: Dict[str, List[str]] = {}  # session → its new names
         for rel in gone + [rel for rel, _entry in puts]:
-            old = self._entries.pop(rel, None)
+            old = entries.pop(rel, None)
             if old is None:
                 continue
-            dead.add(old.key)
+            dead.add(rel)
             if old.session is not None:
-                sessions.add(old.session)
+                sessions.setdefault(old.session, [])
             names = self._dir_names.get(_parent(rel))
             if names is not None:
                 names.discard(rel)
-        if dead:
-            self._order = [k for k in self._order if k not in dead]
-            for session in sessions:
-                keys = [k for k in self._sessions.get(session, []) if k not in dead]
-                if keys:
-                    self._sessions[session] = keys
-                else:
-                    self._sessions.pop(session, None)
+        order = [rel for rel in self._order.names if rel not in dead] if dead else \
+            self._order.names
         for rel, entry in puts:
-            self._entries[rel] = entry
-            self._order.append(entry.key)
+            entries[rel] = entry
+            order.append(rel)
             if entry.session is not None:
-                self._sessions.setdefault(entry.session, []).append(entry.key)
-                sessions.add(entry.session)
-            self._dir_names.setdefault(_parent(rel), set()).add(rel)
-        self._order.sort()
-        for session in sessions:
-            if session in self._sessions:
-                self._sessions[session].sort()
+                sessions.setdefault(entry.session, []).append(rel)
+            if "/" in rel:
+                self._dir_names.setdefault(_parent(rel), set()).add(rel)
+
+        def created_of(rel: str) -> int:
+            return _CREATED.unpack_from(entries[rel].blob)[0]
+
+        self._order = _Keys.of(order, created_of)
+        for session, added in sessions.items():
+            known = self._sessions.get(session)
+            names = [rel for rel in known.names if rel not in dead] if known else []
+            names.extend(added)
+            if names:
+                self._sessions[session] = _Keys.of(names, created_of)
+            else:
+                self._sessions.pop(session, None)
         self._rebuild_aligned()
 
     def _rebuild_aligned(self) -> None:
-        entries = self._entries
-        attrs = [entries[rel].attrs for _created, rel in self._order]
-        self._texts = [entries[rel].text for _created, rel in self._order]
+        chosen = list(map(self._entries.__getitem__, self._order.names))
+        attrs = [entry.attrs for entry in chosen]
+        self._texts = [entry.text for entry in chosen]
         tagsets = self._tagsets_of
-        self._tagsets = [tagsets(entries[rel].tags) for _created, rel in self._order]
+        self._tagsets = [tagsets(entry.tags) for entry in chosen]
         self._cols = [bytearray(map(operator.and_, map(operator.rshift, attrs,
                                                            itertools.repeat(8 * column)),
                                     itertools.repeat(255)))
@@ -665,24 +795,36 @@ class HistoryIndex:
         self._remove_locked(rel)
         self.version += 1
         self._entries[rel] = entry
-        pos = bisect.bisect_left(self._order, entry.key)
-        self._order.insert(pos, entry.key)
+        created = entry.created
+        pos = self._order.insert(created, rel)
         self._texts.insert(pos, entry.text)
         self._tagsets.insert(pos, self._tagsets_of(entry.tags))
+        attrs = entry.attrs
         for column, col in enumerate(self._cols):
-            col.insert(pos, (entry.attrs >> (8 * column)) & 255)
+            col.insert(pos, (attrs >> (8 * column)) & 255)
         if entry.session is not None:
-            bisect.insort(self._sessions.setdefault(entry.session, []), entry.key)
-        self._dir_names.setdefault(_parent(rel), set()).add(rel)
+            keys = self._sessions.get(entry.session)
+            if keys is None:
+                keys = self._sessions[entry.session] = _Keys()
+            keys.insert(created, rel)
+        if "/" in rel:
+            self._dir_names.setdefault(_parent(rel), set()).add(rel)
+
+    def _names_in_locked(self, folder: str) -> List[str]:
+        """The indexed files of one folder. The gallery's top folder (most images) has no
+        name set of its own: its files are the names without a slash."""
+        if not folder:
+            return [rel for rel in self._entries if "/" not in rel]
+        return list(self._dir_names.get(folder, ()))
 
     def _remove_locked(self, rel: str) -> None:
         old = self._entries.pop(rel, None)
         if old is None:
             return
         self.version += 1
-        pos = bisect.bisect_left(self._order, old.key)
-        if pos < len(self._order) and self._order[pos] == old.key:
-            del self._order[pos]
+        created = old.created
+        pos = self._order.remove(created, rel)
+        if pos >= 0:
             del self._texts[pos]
             del self._tagsets[pos]
             for col in self._cols:
@@ -690,7 +832,7 @@ class HistoryIndex:
         if old.session is not None:
             keys = self._sessions.get(old.session)
             if keys is not None:
-                _discard(keys, old.key)
+                keys.remove(created, rel)
                 if not keys:
                     del self._sessions[old.session]
         names = self._dir_names.get(_parent(rel))
@@ -710,7 +852,7 @@ class HistoryIndex:
         name = COLUMNS[column]
         pos = segment.find(_OVERFLOW)
         while pos >= 0:
-            row = json.loads(unpack_row(self._entries[self._order[lo + pos][1]].row))
+            row = json.loads(unpack_row(self._entries[self._order.names[lo + pos]].row))
             found = row.get(name) if name != "renderPath" else (
                 row.get(name) or DEFAULT_RENDER_PATH)
             if found == value:
@@ -718,12 +860,15 @@ class HistoryIndex:
             pos = segment.find(_OVERFLOW, pos + 1)
         return bytes(mask)
 
-    def _keys_mask(self, keys: Any, lo: int, hi: int) -> bytes:
+    def _keys_mask(self, keys: Optional[_Keys], lo: int, hi: int) -> bytes:
         mask = bytearray(hi - lo)
+        if keys is None:
+            return bytes(mask)
         order = self._order
-        for key in keys:
-            pos = bisect.bisect_left(order, key, lo, hi)
-            if pos < hi and order[pos] == key:
+        names = order.names
+        for created, name in zip(keys.created, keys.names):
+            pos = order.left(created, name, lo, hi)
+            if pos < hi and names[pos] == name:
                 mask[pos - lo] = 1
         return bytes(mask)
 
@@ -742,11 +887,12 @@ class HistoryIndex:
             masks.append(bytes(map(operator.contains, self._tagsets[lo:hi],
                                    itertools.repeat(fold(filters["tag"])))))
         if session_id is not None:
-            masks.append(self._keys_mask(self._sessions.get(session_id, ()), lo, hi))
+            masks.append(self._keys_mask(self._sessions.get(session_id), lo, hi))
         if filters.get("q"):
             texts = self._texts[lo:hi]
             for word in filters["q"]:
-                masks.append(bytes(map(operator.contains, texts, itertools.repeat(word))))
+                masks.append(bytes(map(operator.contains, texts,
+                                       itertools.repeat(_text_bytes(word)))))
         if not masks:
             return b"\x01" * (hi - lo)
         if len(masks) == 1:
@@ -778,30 +924,28 @@ class HistoryIndex:
                      COLUMNS + ("favorite", "tag")) or bool(filters.get("q"))
         with self._lock:
             keys = self._order if session_id is None or masked else \
-                self._sessions.get(session_id, [])
-            lo = bisect.bisect_left(keys, (low_ms,)) if low_ms is not None else 0
-            hi = bisect.bisect_left(keys, (high_ms + 1,)) if high_ms is not None else len(keys)
+                self._sessions.get(session_id, _NO_KEYS)
+            lo = keys.left(low_ms) if low_ms is not None else 0
+            hi = keys.left(high_ms + 1) if high_ms is not None else len(keys)
             hi = max(lo, hi)
             mask = self._mask(filters, session_id, lo, hi) if masked else None
             if oldest:
                 start = lo
                 if query.get("after") is not None:
                     if query.get("after_filename"):
-                        cut = bisect.bisect_right(keys, (query["after"],
-                                                         query["after_filename"]))
+                        cut = keys.right(query["after"], query["after_filename"])
                     else:
-                        cut = bisect.bisect_left(keys, (query["after"] + 1,))
+                        cut = keys.left(query["after"] + 1)
                     start = min(hi, max(lo, cut))
                 positions = self._walk(mask, lo, start, hi, limit + 1, forward=True)
             else:
                 end = hi
                 if query.get("before") is not None:
-                    cut = bisect.bisect_left(keys, (query["before"],
-                                                    query.get("before_filename") or ""))
+                    cut = keys.left(query["before"], query.get("before_filename") or "")
                     end = max(lo, min(hi, cut))
                 positions = self._walk(mask, lo, lo, end, limit + 1, forward=False)
             more = len(positions) > limit
-            chosen = [keys[p] for p in positions[:limit]]
+            chosen = [keys.key(p) for p in positions[:limit]]
             rows = [(self._entries[name].row, self._entries[name].session, created)
                     for created, name in chosen]
             total = len(self._order)
@@ -874,98 +1018,106 @@ class HistoryIndex:
             return [rel for rel, entry in self._entries.items() if entry.size == size]
 
     # --- snapshot state ----------------------------------------------------------------------
-    def _entry_values(self, entry: _Entry) -> List[Optional[str]]:
-        values: List[Optional[str]] = []
-        row: Optional[Dict[str, Any]] = None
-        for column, name in enumerate(COLUMNS):
-            code = (entry.attrs >> (8 * column)) & 255
-            if code == _OVERFLOW:
-                row = row or json.loads(unpack_row(entry.row))
-                found = row.get(name)
-                values.append(found if isinstance(found, str) else (
-                    DEFAULT_RENDER_PATH if name == "renderPath" else None))
-            else:
-                values.append(self._values[column][code])
-        return values
-
     def export_state(self) -> Dict[str, Any]:
-        """Plain data (lists, tuples, str, bytes, int) describing the whole index."""
+        """Plain data (lists, str, bytes, int, None) describing the whole index, one list
+        per field in the sort order (columns load without a throw-away object per image)."""
         with self._lock:
             entries = self._entries
-            rows = []
-            for created, rel in self._order:
-                entry = entries[rel]
-                rows.append((rel, created, entry.session, entry.row, entry.sig, entry.size,
-                             entry.tags, entry.text, tuple(self._entry_values(entry)),
-                             (entry.attrs >> (8 * len(COLUMNS))) & 255))
-            dirs = [(folder, state.mtime_ns, state.depth,
-                     bool(state.racy or (state.mtime_ns is not None and _racy(state.mtime_ns))))
-                    for folder, state in self._dirs.items()]
-            return {"version": self.version, "dirs": dirs, "entries": rows}
+            rels = list(self._order.names)
+            chosen = [entries[rel] for rel in rels]
+            return {"version": self.version,
+                    "dirs": [(folder, state.mtime_ns, state.depth,
+                              bool(state.racy or (state.mtime_ns is not None and
+                                                  _racy(state.mtime_ns))))
+                             for folder, state in self._dirs.items()],
+                    "rels": rels,
+                    "created": self._order.created.tobytes(),
+                    "blobs": [entry.blob for entry in chosen],
+                    "sessions": [entry.session for entry in chosen],
+                    "tags": [entry.tags for entry in chosen],
+                    "texts": list(self._texts),
+                    "cols": [bytes(col) for col in self._cols],
+                    "values": [list(values) for values in self._values]}
+
+    def _adopt_codes(self, saved: List[List[Optional[str]]]) -> Optional[List[bytes]]:
+        """Register the snapshot's column values; None when their codes are this index's
+        codes (always so for a fresh index), else one ``bytes.translate`` table per column
+        mapping a saved code to this index's code."""
+        if len(saved) != len(COLUMNS):
+            raise ValueError("snapshot columns")
+        tables: List[bytes] = []
+        same = True
+        for column, values in enumerate(saved):
+            if not values or values[0] is not None or len(values) > _OVERFLOW:
+                raise ValueError("snapshot column values")
+            table = bytearray(range(256))
+            for code, value in enumerate(values[1:], 1):
+                table[code] = self._code(column, value)
+            same = same and table == bytearray(range(256))
+            tables.append(bytes(table))
+        return None if same else tables
 
     def load_state(self, state: Dict[str, Any]) -> None:
         """Replace the index with ``export_state`` data (not yet reconciled: run ``check``).
 
-        Restart time is spent here: rows come in the sort order ``export_state`` wrote, so
-        the aligned columns are filled in the same pass, and the column codes of a row are
-        looked up once per distinct (values, flags) combination."""
-        entries: Dict[str, _Entry] = {}
-        order: List[Key] = []
-        sessions: Dict[str, List[Key]] = {}
-        dir_names: Dict[str, Set[str]] = {}
-        texts: List[str] = []
-        tagsets: List[FrozenSet[str]] = []
-        all_attrs: List[int] = []
-        attrs_of: Dict[Tuple[Any, int], int] = {}
-        tagsets_of = self._tagsets_of
-        intern = sys.intern
-        shift = 8 * len(COLUMNS)
-        for rel, created, session, row, sig, size, tags, text, values, flags in \
-                state["entries"]:
-            attrs = attrs_of.get((values, flags))
-            if attrs is None:
-                attrs = flags << shift
-                for column, value in enumerate(values):
-                    attrs |= self._code(column, value) << (8 * column)
-                attrs_of[(values, flags)] = attrs
-            rel = intern(rel)
-            key = (created, rel)
-            tags = tuple(tags) if tags else None
+        Restart time is spent here: every field comes as one list in the sort order, so the
+        entries, the sort keys and the aligned columns are built by C-level passes."""
+        rels: List[str] = state["rels"]
+        blobs: List[bytes] = state["blobs"]
+        sessions_of: List[Optional[str]] = state["sessions"]
+        tags_of: List[Optional[Tuple[str, ...]]] = state["tags"]
+        texts: List[bytes] = state["texts"]
+        cols = [bytearray(col) for col in state["cols"]]
+        count = len(rels)
+        if not all(len(column) == count for column in (blobs, sessions_of, tags_of, texts)) \
+                or len(cols) != len(COLUMNS) + 1 or any(len(col) != count for col in cols):
+            raise ValueError("snapshot fields of different lengths")
+        if any(len(blob) < _ROW_AT for blob in blobs):
+            raise ValueError("snapshot entry too short")
+        remap = self._adopt_codes(state["values"])
+        if remap is not None:  # not a fresh index: re-code the columns and the blobs
+            cols = [bytearray(col.translate(table)) for col, table in zip(cols, remap)] + \
+                cols[len(COLUMNS):]
+            blobs = [self._recode(blob, remap) for blob in blobs]
+        created = array.array("q")
+        created.frombytes(state["created"])
+        if len(created) != count:
+            raise ValueError("snapshot sort keys")
+        order = _Keys(created, rels)
+        if not order.ordered():
+            raise ValueError("snapshot out of order")
+        entries = dict(zip(rels, map(_Entry, sessions_of, blobs, tags_of, texts)))
+        if len(entries) != count:
+            raise ValueError("snapshot names repeated")
+        session_names: Dict[str, List[str]] = {}
+        for rel, session in zip(rels, sessions_of):
             if session is not None:
-                session = intern(session)
-                sessions.setdefault(session, []).append(key)
-            entries[rel] = _Entry(key, session, row, sig, size, tags, text, attrs)
-            order.append(key)
-            texts.append(text)
-            tagsets.append(tagsets_of(tags))
-            all_attrs.append(attrs)
-            folder = rel.rpartition("/")[0]
-            names = dir_names.get(folder)
-            if names is None:
-                names = dir_names[folder] = set()
-            names.add(rel)
-        in_order = all(map(operator.lt, order, itertools.islice(order, 1, None)))
-        if not in_order:
-            order.sort()
-        for keys in sessions.values():
-            keys.sort()
+                names = session_names.get(session)
+                if names is None:
+                    names = session_names[session] = []
+                names.append(rel)
+        sessions: Dict[str, _Keys] = {}
+        for session, names in session_names.items():
+            # in the sort order already: the createdAt of each, in one array
+            sessions[session] = _Keys(array.array("q", map(
+                _created_of, map(entries.__getitem__, names))), names)
+        dir_names: Dict[str, Set[str]] = {}
+        for rel in rels:
+            if "/" in rel:
+                dir_names.setdefault(rel.rpartition("/")[0], set()).add(rel)
+        tagsets = list(map(self._tagsets_of, tags_of))
         with self._lock:
             self._entries, self._order, self._sessions = entries, order, sessions
             self._dir_names = dir_names
             self._dirs = {folder: _Dir(mtime, racy, depth)
                           for folder, mtime, depth, racy in state["dirs"]}
-            if in_order:
-                self._texts, self._tagsets = texts, tagsets
-                self._cols = [bytearray(map(operator.and_, map(operator.rshift, all_attrs,
-                                                               itertools.repeat(8 * column)),
-                                            itertools.repeat(255)))
-                              for column in range(len(COLUMNS) + 1)]
-            else:
-                self._rebuild_aligned()
+            self._texts, self._tagsets, self._cols = texts, tagsets, cols
             self.version += 1
 
-
-def _discard(keys: List[Key], key: Key) -> None:
-    pos = bisect.bisect_left(keys, key)
-    if pos < len(keys) and keys[pos] == key:
-        del keys[pos]
+    @staticmethod
+    def _recode(blob: bytes, remap: List[bytes]) -> bytes:
+        attrs = _ATTRS.unpack_from(blob, _SIG_END)[0]
+        fresh = attrs & ~((1 << (8 * len(COLUMNS))) - 1)
+        for column, table in enumerate(remap):
+            fresh |= table[(attrs >> (8 * column)) & 255] << (8 * column)
+        return blob[:_SIG_END] + _ATTRS.pack(fresh) + blob[_ROW_AT:]

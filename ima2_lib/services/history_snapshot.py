@@ -21,7 +21,8 @@ from typing import Any, Dict, Optional
 
 from ..store import atomic_write
 
-MAGIC = b"IMA2HIX1"
+MAGIC = b"IMA2HIX2"  # 2: one list per field (``HistoryIndex.export_state``)
+FIELDS = ("rels", "blobs", "sessions", "tags", "texts", "cols", "values")
 _HEAD = struct.Struct("<8s4sIIQ")  # magic, bytecode magic, root length, crc32, payload size
 
 
@@ -57,7 +58,7 @@ def load(path: str, root: str) -> Optional[Dict[str, Any]]:
         state = marshal.loads(payload)
     except (ValueError, EOFError, TypeError):
         return None
-    if not isinstance(state, dict) or not isinstance(state.get("entries"), list) or \
-            not isinstance(state.get("dirs"), list):
+    if not isinstance(state, dict) or not isinstance(state.get("dirs"), list) or not all(
+            isinstance(state.get(name), list) for name in FIELDS):
         return None
     return state
