@@ -30,7 +30,6 @@ import operator
 import os
 import re
 import struct
-import sys
 import threading
 import time
 import unicodedata
@@ -221,15 +220,21 @@ def _sig(fast: bytes, img: Any, side: Any) -> bytes:
                              side.st_size if side else 0)
 
 
-# An entry's fixed part and its row share one bytes object (one header, no int objects):
-# createdAt (int64, the sort key), the signature, the attribute codes, then the packed row.
+# An indexed file is one bytes object (no other object of its own but its name and folded
+# text): createdAt (int64, the sort key), the signature, the attribute codes (one byte per
+# column, then the flag byte), the session code (0: none), then the packed row.
 _CREATED = struct.Struct("<q")
 _ATTRS = struct.Struct("<Q")
+_SESSION = struct.Struct("<I")
 _SIG_AT = _CREATED.size
 _SIG_END = _SIG_AT + _FAST.size + _FULL.size
-_ROW_AT = _SIG_END + _ATTRS.size
+_SESSION_AT = _SIG_END + _ATTRS.size
+_ROW_AT = _SESSION_AT + _SESSION.size
 _KIND_AT = _SIG_AT + _FAST.size - 1
 _INT64 = (-(1 << 63), (1 << 63) - 1)
+_ATTR_BITS = 8 * (len(COLUMNS) + 1)
+# What a listing read for one file, until it is applied: (blob, folded text, folded tags).
+Fresh = Tuple[bytes, str, FrozenSet[str]]
 
 
 def _sort_ms(created: int) -> int:
@@ -238,52 +243,32 @@ def _sort_ms(created: int) -> int:
     return min(max(created, _INT64[0]), _INT64[1])
 
 
-def _blob(created: int, sig: bytes, attrs: int, row: bytes) -> bytes:
-    return _CREATED.pack(created) + sig + _ATTRS.pack(attrs) + row
+def _blob(created: int, sig: bytes, attrs: int, session: int, row: bytes) -> bytes:
+    return _CREATED.pack(created) + sig + _ATTRS.pack(attrs) + _SESSION.pack(session) + row
 
 
-class _Entry:
-    """One indexed file. Everything fixed-size lives in ``blob`` (see ``_blob``), so an
-    image costs one small object, one bytes object and its folded search text."""
-    __slots__ = ("session", "blob", "tags", "text")
-
-    def __init__(self, session: Optional[str], blob: bytes, tags: Optional[Tuple[str, ...]],
-                 text: str) -> None:
-        self.session = session
-        self.blob = blob
-        self.tags = tags  # None when untagged (most images)
-        self.text = text  # folded search text
-
-    @property
-    def sig(self) -> bytes:
-        return self.blob[_SIG_AT:_SIG_END]
-
-    @property
-    def attrs(self) -> int:
-        """Column codes, one byte each, then the flag byte."""
-        return _ATTRS.unpack_from(self.blob, _SIG_END)[0]
-
-    @property
-    def size(self) -> int:
-        """The image's byte size (-1 for a card-news set)."""
-        if self.blob[_KIND_AT] == _SIDE_CARD:
-            return -1
-        return _FULL.unpack_from(self.blob, _SIG_AT + _FAST.size)[1]
-
-    @property
-    def row(self) -> bytes:
-        """The packed row (``unpack_row``)."""
-        return self.blob[_ROW_AT:]
-
-    @property
-    def created(self) -> int:
-        """The sort key's createdAt."""
-        return _CREATED.unpack_from(self.blob)[0]
+def _created_of(blob: bytes) -> int:
+    return _CREATED.unpack_from(blob)[0]
 
 
-def _created_of(entry: _Entry) -> int:
-    return _CREATED.unpack_from(entry.blob)[0]
+def _attrs_of(blob: bytes) -> int:
+    return _ATTRS.unpack_from(blob, _SIG_END)[0]
 
+
+def _session_code_of(blob: bytes) -> int:
+    return _SESSION.unpack_from(blob, _SESSION_AT)[0]
+
+
+def _size_of(blob: bytes) -> int:
+    """The image's byte size (-1 for a card-news set)."""
+    if blob[_KIND_AT] == _SIDE_CARD:
+        return -1
+    return _FULL.unpack_from(blob, _SIG_AT + _FAST.size)[1]
+
+
+def _row_of(blob: bytes) -> bytes:
+    """The packed row (``unpack_row``)."""
+    return blob[_ROW_AT:]
 
 
 def _mtime_ns(sig: bytes) -> int:
@@ -410,8 +395,8 @@ class HistoryIndex:
         self._warn = warn
         self._lock = threading.RLock()  # guards the data below
         self._scan_lock = threading.Lock()  # one walker at a time
-        self._code_lock = threading.Lock()  # guards the column value tables
-        self._entries: Dict[str, _Entry] = {}
+        self._code_lock = threading.Lock()  # guards the column value and session tables
+        self._entries: Dict[str, bytes] = {}  # name → its blob (``_blob``)
         self._order = _Keys()
         self._sessions: Dict[str, _Keys] = {}
         self._dir_names: Dict[str, Set[str]] = {}
@@ -423,6 +408,8 @@ class HistoryIndex:
         self._cols: List[bytearray] = [bytearray() for _ in range(len(COLUMNS) + 1)]
         self._codes: List[Dict[str, int]] = [{} for _ in COLUMNS]
         self._values: List[List[Optional[str]]] = [[None] for _ in COLUMNS]
+        self._session_ids: List[Optional[str]] = [None]  # session code → id
+        self._session_codes: Dict[str, int] = {}
         self.version = 0  # bumped by every change (the snapshot writer compares it)
         self.ready = threading.Event()
         self.last_check = 0.0
@@ -537,7 +524,7 @@ class HistoryIndex:
             return
         with self._lock:
             entries = self._entries
-            known = {rel: entries[rel].blob for rel in self._names_in_locked(folder)
+            known = {rel: entries[rel] for rel in self._names_in_locked(folder)
                      if rel in entries}
         fresh = self._fresh_entries(folder, path, images, jsons, known, deep)
         if depth == 2 and _parent(folder) == "cardnews" and "manifest.json" in jsons:
@@ -549,11 +536,11 @@ class HistoryIndex:
 
     def _fresh_entries(self, folder: str, path: str, images: Dict[str, int],
                        jsons: Dict[str, int], known: Dict[str, Any],
-                       deep: bool) -> Dict[str, Optional[_Entry]]:
-        """rel → a new entry (new or changed file) or None (unchanged) for the images of one
-        listing (``known``: rel → the entry's blob); files that vanish while being stat'ed are
-        left out."""
-        fresh: Dict[str, Optional[_Entry]] = {}
+                       deep: bool) -> Dict[str, Optional[Fresh]]:
+        """rel → what to index (new or changed file) or None (unchanged) for the images of one
+        listing (``known``: rel → its blob); files that vanish while being stat'ed are left
+        out."""
+        fresh: Dict[str, Optional[Fresh]] = {}
         fast_end = _SIG_AT + _FAST.size
         for name, ino in images.items():
             rel = _join(folder, name)
@@ -576,7 +563,7 @@ class HistoryIndex:
         return fresh
 
     def _commit_rescan(self, folder: str, depth: int, mtime_ns: int, started: int,
-                       known: Dict[str, Any], fresh: Dict[str, Optional[_Entry]]) -> List[str]:
+                       known: Dict[str, Any], fresh: Dict[str, Optional[Fresh]]) -> List[str]:
         """Apply one folder's listing (never undoing a change recorded since it began) and
         record the folder's state; return the sub-folders known before it."""
         with self._lock:
@@ -594,7 +581,7 @@ class HistoryIndex:
             return [d for d in self._dirs if d and _parent(d) == folder]
 
     def _apply_listing_locked(self, started: int, known: Dict[str, Any],
-                              fresh: Dict[str, Optional[_Entry]]) -> None:
+                              fresh: Dict[str, Optional[Fresh]]) -> None:
         """Drop what the listing no longer has, add what is new or changed — except files
         touched (saved, deleted, restored) since the listing began: those are newer."""
         newer = {rel for rel, seq in self._touched.items() if seq > started}
@@ -613,7 +600,7 @@ class HistoryIndex:
                 self._rescan(sub, depth + 1)
 
     def _card_news(self, folder: str, path: str, known: Dict[str, Any],
-                   fresh: Dict[str, Optional[_Entry]]) -> None:
+                   fresh: Dict[str, Optional[Fresh]]) -> None:
         rel = folder + "/manifest.json"
         try:
             st = os.stat(path, follow_symlinks=False)
@@ -652,9 +639,25 @@ class HistoryIndex:
                     codes[value] = code
         return code
 
+    def _session_code(self, session: Optional[str]) -> int:
+        if session is None:
+            return 0
+        code = self._session_codes.get(session)
+        if code is None:
+            with self._code_lock:
+                code = self._session_codes.get(session)
+                if code is None:
+                    code = len(self._session_ids)
+                    self._session_ids.append(session)
+                    self._session_codes[session] = code
+        return code
+
+    def _session_of(self, blob: bytes) -> Optional[str]:
+        return self._session_ids[_SESSION.unpack_from(blob, _SESSION_AT)[0]]
+
     def _entry_from_row(self, rel: str, row: Dict[str, Any], sig: bytes,
-                        render: Optional[str]) -> _Entry:
-        """The entry of one row; the image's byte size is read from ``sig`` later."""
+                        render: Optional[str]) -> Fresh:
+        """What to index for one row (the image's byte size is the one in ``sig``)."""
         session = row["sessionId"] if isinstance(row["sessionId"], str) else None
         values = [row.get("model"), row.get("quality"), row.get("size"), render]
         attrs = 0
@@ -665,12 +668,11 @@ class HistoryIndex:
             attrs |= _FAV_BIT << (8 * len(COLUMNS))
         text_parts = [p for p in (row.get("prompt"), row.get("revisedPrompt"), rel)
                       if isinstance(p, str)]
-        tags = tuple(row.get("tags") or ()) or None
-        return _Entry(sys.intern(session) if session is not None else None,
-                      _blob(_sort_ms(row["createdAt"]), sig, attrs, pack_row(json_bytes(row))),
-                      tags, fold("\n".join(text_parts)))
+        blob = _blob(_sort_ms(row["createdAt"]), sig, attrs, self._session_code(session),
+                     pack_row(json_bytes(row)))
+        return blob, fold("\n".join(text_parts)), self._tagsets_of(tuple(row.get("tags") or ()))
 
-    def _make_entry(self, rel: str, sig: bytes, sidecar_path: Optional[str]) -> _Entry:
+    def _make_entry(self, rel: str, sig: bytes, sidecar_path: Optional[str]) -> Fresh:
         meta = (self._read_json(sidecar_path) if sidecar_path else None) or {}
         row = image_row(rel, meta, _mtime_ns(sig))
         render = meta.get("renderPath")
@@ -729,7 +731,7 @@ class HistoryIndex:
         with self._lock:
             self._touched.clear()
 
-    def _apply_locked(self, gone: List[str], puts: List[Tuple[str, _Entry]]) -> None:
+    def _apply_locked(self, gone: List[str], puts: List[Tuple[str, Fresh]]) -> None:
         """Remove ``gone`` and insert ``puts``; in bulk (filter + one sort) when there are
         many, so building or dropping 100,000 rows stays O(n log n), not O(n²)."""
         if self._changes is not None:
@@ -740,8 +742,8 @@ class HistoryIndex:
         if len(gone) + len(puts) < BULK:
             for rel in gone:
                 self._remove_locked(rel)
-            for rel, entry in puts:
-                self._put_locked(rel, entry)
+            for rel, fresh in puts:
+                self._put_locked(rel, fresh)
             return
         self.version += 1
         entries = self._entries
@@ -752,23 +754,29 @@ class HistoryIndex:
             if old is None:
                 continue
             dead.add(rel)
-            if old.session is not None:
-                sessions.setdefault(old.session, [])
+            session = self._session_of(old)
+            if session is not None:
+                sessions.setdefault(session, [])
             names = self._dir_names.get(_parent(rel))
             if names is not None:
                 names.discard(rel)
-        order = [rel for rel in self._order.names if rel not in dead] if dead else \
-            self._order.names
-        for rel, entry in puts:
-            entries[rel] = entry
+        before = self._order.names
+        order = [rel for rel in before if rel not in dead]
+        texts = dict(zip(before, self._texts)) if order else {}
+        tagsets = dict(zip(before, self._tagsets)) if order else {}
+        for rel, (blob, text, tagset) in puts:
+            entries[rel] = blob
             order.append(rel)
-            if entry.session is not None:
-                sessions.setdefault(entry.session, []).append(rel)
+            texts[rel] = text
+            tagsets[rel] = tagset
+            session = self._session_of(blob)
+            if session is not None:
+                sessions.setdefault(session, []).append(rel)
             if "/" in rel:
                 self._dir_names.setdefault(_parent(rel), set()).add(rel)
 
         def created_of(rel: str) -> int:
-            return _CREATED.unpack_from(entries[rel].blob)[0]
+            return _CREATED.unpack_from(entries[rel])[0]
 
         self._order = _Keys.of(order, created_of)
         for session, added in sessions.items():
@@ -779,20 +787,21 @@ class HistoryIndex:
                 self._sessions[session] = _Keys.of(names, created_of)
             else:
                 self._sessions.pop(session, None)
-        self._rebuild_aligned()
+        self._texts = list(map(texts.__getitem__, self._order.names))
+        self._tagsets = list(map(tagsets.__getitem__, self._order.names))
+        del texts, tagsets
+        self._cols = self._columns(list(map(_attrs_of, map(entries.__getitem__,
+                                                           self._order.names))))
 
-    def _rebuild_aligned(self) -> None:
-        chosen = list(map(self._entries.__getitem__, self._order.names))
-        attrs = [entry.attrs for entry in chosen]
-        self._texts = [entry.text for entry in chosen]
-        tagsets = self._tagsets_of
-        self._tagsets = [tagsets(entry.tags) for entry in chosen]
-        self._cols = [bytearray(map(operator.and_, map(operator.rshift, attrs,
-                                                           itertools.repeat(8 * column)),
-                                    itertools.repeat(255)))
-                      for column in range(len(COLUMNS) + 1)]
+    @staticmethod
+    def _columns(attrs: List[int]) -> List[bytearray]:
+        """The aligned code columns (and the flag column) of ``attrs`` in the sort order."""
+        return [bytearray(map(operator.and_, map(operator.rshift, attrs,
+                                                 itertools.repeat(8 * column)),
+                              itertools.repeat(255)))
+                for column in range(len(COLUMNS) + 1)]
 
-    def _tagsets_of(self, tags: Optional[Tuple[str, ...]]) -> FrozenSet[str]:
+    def _tagsets_of(self, tags: Tuple[str, ...]) -> FrozenSet[str]:
         """The folded tag set of ``tags``, one shared object per distinct combination."""
         if not tags:
             return _NO_TAGS
@@ -803,21 +812,23 @@ class HistoryIndex:
                 self._tagset_cache[tags] = found
         return found
 
-    def _put_locked(self, rel: str, entry: _Entry) -> None:
+    def _put_locked(self, rel: str, fresh: Fresh) -> None:
         self._remove_locked(rel)
         self.version += 1
-        self._entries[rel] = entry
-        created = entry.created
+        blob, text, tagset = fresh
+        self._entries[rel] = blob
+        created = _created_of(blob)
         pos = self._order.insert(created, rel)
-        self._texts.insert(pos, entry.text)
-        self._tagsets.insert(pos, self._tagsets_of(entry.tags))
-        attrs = entry.attrs
+        self._texts.insert(pos, text)
+        self._tagsets.insert(pos, tagset)
+        attrs = _attrs_of(blob)
         for column, col in enumerate(self._cols):
             col.insert(pos, (attrs >> (8 * column)) & 255)
-        if entry.session is not None:
-            keys = self._sessions.get(entry.session)
+        session = self._session_of(blob)
+        if session is not None:
+            keys = self._sessions.get(session)
             if keys is None:
-                keys = self._sessions[entry.session] = _Keys()
+                keys = self._sessions[session] = _Keys()
             keys.insert(created, rel)
         if "/" in rel:
             self._dir_names.setdefault(_parent(rel), set()).add(rel)
@@ -834,19 +845,20 @@ class HistoryIndex:
         if old is None:
             return
         self.version += 1
-        created = old.created
+        created = _created_of(old)
         pos = self._order.remove(created, rel)
         if pos >= 0:
             del self._texts[pos]
             del self._tagsets[pos]
             for col in self._cols:
                 del col[pos]
-        if old.session is not None:
-            keys = self._sessions.get(old.session)
+        session = self._session_of(old)
+        if session is not None:
+            keys = self._sessions.get(session)
             if keys is not None:
                 keys.remove(created, rel)
                 if not keys:
-                    del self._sessions[old.session]
+                    del self._sessions[session]
         names = self._dir_names.get(_parent(rel))
         if names is not None:
             names.discard(rel)
@@ -864,7 +876,7 @@ class HistoryIndex:
         name = COLUMNS[column]
         pos = segment.find(_OVERFLOW)
         while pos >= 0:
-            row = json.loads(unpack_row(self._entries[self._order.names[lo + pos]].row))
+            row = json.loads(unpack_row(_row_of(self._entries[self._order.names[lo + pos]])))
             found = row.get(name) if name != "renderPath" else (
                 row.get(name) or DEFAULT_RENDER_PATH)
             if found == value:
@@ -960,8 +972,9 @@ class HistoryIndex:
                 positions = self._walk(mask, lo, lo, end, limit + 1, forward=False)
             more = len(positions) > limit
             chosen = [keys.key(p) for p in positions[:limit]]
-            rows = [(self._entries[name].row, self._entries[name].session, created)
-                    for created, name in chosen]
+            blobs = [self._entries[name] for _created, name in chosen]
+            rows = [(_row_of(blob), self._session_of(blob), created)
+                    for blob, (created, _name) in zip(blobs, chosen)]
             total = len(self._order)
             filtered = mask.count(1) if mask is not None else hi - lo
         cursor = None
@@ -996,8 +1009,8 @@ class HistoryIndex:
     def row(self, relative: str) -> Optional[Dict[str, Any]]:
         """The current row of one image (None when not indexed)."""
         with self._lock:
-            entry = self._entries.get(relative)
-            packed = entry.row if entry is not None else None
+            blob = self._entries.get(relative)
+            packed = _row_of(blob) if blob is not None else None
         return json.loads(unpack_row(packed)) if packed is not None else None
 
     def names(self, query: Dict[str, Any], cap: int) -> List[str]:
@@ -1023,13 +1036,13 @@ class HistoryIndex:
         """Every image name grouped by byte size (one pass; import's duplicate check)."""
         out: Dict[int, List[str]] = {}
         with self._lock:
-            for rel, entry in self._entries.items():
-                out.setdefault(entry.size, []).append(rel)
+            for rel, blob in self._entries.items():
+                out.setdefault(_size_of(blob), []).append(rel)
         return out
 
     def names_with_size(self, size: int) -> List[str]:
         with self._lock:
-            return [rel for rel, entry in self._entries.items() if entry.size == size]
+            return [rel for rel, blob in self._entries.items() if _size_of(blob) == size]
 
     # --- snapshot state ----------------------------------------------------------------------
     def export_state(self) -> Dict[str, Any]:
@@ -1038,7 +1051,7 @@ class HistoryIndex:
         with self._lock:
             entries = self._entries
             rels = list(self._order.names)
-            chosen = [entries[rel] for rel in rels]
+            blobs = list(map(entries.__getitem__, rels))
             return {"version": self.version,
                     "dirs": [(folder, state.mtime_ns, state.depth,
                               bool(state.racy or (state.mtime_ns is not None and
@@ -1046,19 +1059,22 @@ class HistoryIndex:
                              for folder, state in self._dirs.items()],
                     "rels": rels,
                     "created": self._order.created.tobytes(),
-                    "blobs": [entry.blob for entry in chosen],
-                    "sessions": [entry.session for entry in chosen],
-                    "tags": [entry.tags for entry in chosen],
+                    "blobs": blobs,
+                    "session_codes": array.array("I", map(_session_code_of, blobs)).tobytes(),
+                    "sessions": list(self._session_ids),
+                    "tagsets": [tuple(sorted(tags)) if tags else None
+                                for tags in self._tagsets],
                     "texts": list(self._texts),
                     "cols": [bytes(col) for col in self._cols],
                     "values": [list(values) for values in self._values]}
 
-    def _adopt_codes(self, saved: List[List[Optional[str]]]) -> Optional[List[bytes]]:
-        """Register the snapshot's column values; None when their codes are this index's
-        codes (always so for a fresh index), else one ``bytes.translate`` table per column
-        mapping a saved code to this index's code."""
-        if len(saved) != len(COLUMNS):
-            raise ValueError("snapshot columns")
+    def _adopt_codes(self, saved: List[List[Optional[str]]],
+                     sessions: List[Optional[str]]) -> Optional[Tuple[List[bytes], List[int]]]:
+        """Register the snapshot's column values and session ids; None when their codes are
+        this index's codes (always so for a fresh index), else one ``bytes.translate`` table
+        per column and a session code list mapping saved codes to this index's codes."""
+        if len(saved) != len(COLUMNS) or not sessions or sessions[0] is not None:
+            raise ValueError("snapshot code tables")
         tables: List[bytes] = []
         same = True
         for column, values in enumerate(saved):
@@ -1069,7 +1085,9 @@ class HistoryIndex:
                 table[code] = self._code(column, value)
             same = same and table == bytearray(range(256))
             tables.append(bytes(table))
-        return None if same else tables
+        session_codes = [0] + [self._session_code(session) for session in sessions[1:]]
+        same = same and session_codes == list(range(len(sessions)))
+        return None if same else (tables, session_codes)
 
     def load_state(self, state: Dict[str, Any]) -> None:
         """Replace the index with ``export_state`` data (not yet reconciled: run ``check``).
@@ -1078,48 +1096,50 @@ class HistoryIndex:
         entries, the sort keys and the aligned columns are built by C-level passes."""
         rels: List[str] = state["rels"]
         blobs: List[bytes] = state["blobs"]
-        sessions_of: List[Optional[str]] = state["sessions"]
-        tags_of: List[Optional[Tuple[str, ...]]] = state["tags"]
         texts: List[str] = state["texts"]
+        saved_tagsets: List[Optional[Tuple[str, ...]]] = state["tagsets"]
         cols = [bytearray(col) for col in state["cols"]]
-        count = len(rels)
-        if not all(len(column) == count for column in (blobs, sessions_of, tags_of, texts)) \
-                or len(cols) != len(COLUMNS) + 1 or any(len(col) != count for col in cols):
-            raise ValueError("snapshot fields of different lengths")
-        if any(len(blob) < _ROW_AT for blob in blobs):
-            raise ValueError("snapshot entry too short")
-        remap = self._adopt_codes(state["values"])
-        if remap is not None:  # not a fresh index: re-code the columns and the blobs
-            cols = [bytearray(col.translate(table)) for col, table in zip(cols, remap)] + \
-                cols[len(COLUMNS):]
-            blobs = [self._recode(blob, remap) for blob in blobs]
+        codes = array.array("I")
+        codes.frombytes(state["session_codes"])
         created = array.array("q")
         created.frombytes(state["created"])
-        if len(created) != count:
-            raise ValueError("snapshot sort keys")
+        count = len(rels)
+        if not all(len(column) == count for column in (blobs, texts, saved_tagsets, codes,
+                                                       created)) \
+                or len(cols) != len(COLUMNS) + 1 or any(len(col) != count for col in cols):
+            raise ValueError("snapshot fields of different lengths")
+        if any(len(blob) < _ROW_AT for blob in blobs) or (count and max(codes) >= len(
+                state["sessions"])):
+            raise ValueError("snapshot entry damaged")
+        remap = self._adopt_codes(state["values"], state["sessions"])
+        if remap is not None:  # not a fresh index: re-code the columns and the blobs
+            tables, session_codes = remap
+            cols = [bytearray(col.translate(table)) for col, table in zip(cols, tables)] + \
+                cols[len(COLUMNS):]
+            blobs = [self._recode(blob, tables, session_codes) for blob in blobs]
+            codes = array.array("I", [session_codes[code] for code in codes])
         order = _Keys(created, rels)
         if not order.ordered():
             raise ValueError("snapshot out of order")
-        entries = dict(zip(rels, map(_Entry, sessions_of, blobs, tags_of, texts)))
+        entries = dict(zip(rels, blobs))
         if len(entries) != count:
             raise ValueError("snapshot names repeated")
-        session_names: Dict[str, List[str]] = {}
-        for rel, session in zip(rels, sessions_of):
-            if session is not None:
-                names = session_names.get(session)
-                if names is None:
-                    names = session_names[session] = []
-                names.append(rel)
+        session_names: Dict[int, List[str]] = {}
+        for rel, code in itertools.compress(zip(rels, codes), codes):
+            names = session_names.get(code)
+            if names is None:
+                names = session_names[code] = []
+            names.append(rel)
         sessions: Dict[str, _Keys] = {}
-        for session, names in session_names.items():
+        for code, names in session_names.items():
             # in the sort order already: the createdAt of each, in one array
-            sessions[session] = _Keys(array.array("q", map(
+            sessions[self._session_ids[code]] = _Keys(array.array("q", map(
                 _created_of, map(entries.__getitem__, names))), names)
         dir_names: Dict[str, Set[str]] = {}
         for rel in rels:
             if "/" in rel:
                 dir_names.setdefault(rel.rpartition("/")[0], set()).add(rel)
-        tagsets = list(map(self._tagsets_of, tags_of))
+        tagsets = [self._tagsets_of(tags) if tags else _NO_TAGS for tags in saved_tagsets]
         with self._lock:
             self._entries, self._order, self._sessions = entries, order, sessions
             self._dir_names = dir_names
@@ -1129,9 +1149,10 @@ class HistoryIndex:
             self.version += 1
 
     @staticmethod
-    def _recode(blob: bytes, remap: List[bytes]) -> bytes:
+    def _recode(blob: bytes, tables: List[bytes], session_codes: List[int]) -> bytes:
         attrs = _ATTRS.unpack_from(blob, _SIG_END)[0]
         fresh = attrs & ~((1 << (8 * len(COLUMNS))) - 1)
-        for column, table in enumerate(remap):
+        for column, table in enumerate(tables):
             fresh |= table[(attrs >> (8 * column)) & 255] << (8 * column)
-        return blob[:_SIG_END] + _ATTRS.pack(fresh) + blob[_ROW_AT:]
+        return blob[:_SIG_END] + _ATTRS.pack(fresh) + _SESSION.pack(
+            session_codes[_session_code_of(blob)]) + blob[_ROW_AT:]

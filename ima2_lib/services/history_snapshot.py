@@ -22,7 +22,7 @@ from typing import Any, Dict, Optional
 from ..store import atomic_write
 
 MAGIC = b"IMA2HIX2"  # 2: one list per field (``HistoryIndex.export_state``)
-FIELDS = ("rels", "blobs", "sessions", "tags", "texts", "cols", "values")
+FIELDS = ("rels", "blobs", "sessions", "tagsets", "texts", "cols", "values")
 _HEAD = struct.Struct("<8s4sIIQ")  # magic, bytecode magic, root length, crc32, payload size
 
 
