@@ -4,18 +4,22 @@ rescans the folder.
 Owns: walking the generated folder (depth 2, skipping dot-entries, symlinks, the trash and the
 thumbnail cache), reading sidecars into the gallery row shape (stored pre-encoded as JSON and
 deflated with a preset dictionary of the row's common text: ~150 bytes instead of ~800), the
-sort order (createdAt, filename) as an ascending list of keys plus one such list per
-sessionId, *filters* (``q`` over folded prompt / revised prompt / file name, favourite, tag,
-model, quality, size, renderPath, date range) evaluated on compact columns kept aligned with
-the sort order (one byte per image per column, a folded text per image) so a filtered page of
-100,000 images is a few C-level passes, pages by bisection in both directions, and
-*reconciliation*: each known folder's mtime is re-checked (``check``) and only a changed folder
-is re-listed (files whose inode and sidecar inode are unchanged are not even stat'ed), so files
-added, removed or replaced behind ima2's back show up. A folder whose mtime was younger than
-one timestamp tick when it was listed is re-listed once more, so changes within that tick are
-not missed; a periodic ``deep`` check also catches in-place rewrites. ``export_state`` /
-``load_state`` give the snapshot (``history_snapshot.py``) everything needed to restart
-without reading 100,000 sidecars.
+sort order (createdAt, filename) as ascending keys (an int64 array of createdAt beside a list
+of names) plus such keys per sessionId, *filters* (``q`` over folded prompt / revised prompt /
+file name, favourite, tag, model, quality, size, renderPath, date range) evaluated on compact
+columns kept aligned with the sort order (one byte per image per column, a folded text and a
+shared tag set per image) so a filtered page of 100,000 images is a few C-level passes, pages
+by bisection in both directions, and *reconciliation*: each known folder's mtime is re-checked
+(``check``) and only a changed folder is re-listed (files whose inode and sidecar inode are
+unchanged are not even stat'ed), so files added, removed or replaced behind ima2's back show
+up. A folder whose mtime was younger than one timestamp tick when it was listed is re-listed
+once more, so changes within that tick are not missed; a periodic ``deep`` check also catches
+in-place rewrites. ``export_state`` / ``load_state`` give the snapshot (``history_snapshot.py``)
+everything needed to restart without reading 100,000 sidecars.
+Memory (about 0.6 KB per image): an image is its name, one bytes object (``_blob``: createdAt,
+file signature, column codes, session code, packed row) and its folded text, plus one slot in
+each aligned column — no per-image Python object beyond those three, no int objects. After a
+big walk the index is copied once into fresh memory (``compact``).
 Must not: know about HTTP, move or delete files, or hold state outside the instance.
 """
 from __future__ import annotations
@@ -447,7 +451,12 @@ class HistoryIndex:
             payload = marshal.dumps(self.export_state(), 4)
             self._entries, self._order, self._sessions = {}, _Keys(), {}
             self._dir_names, self._texts, self._tagsets = {}, [], []
-            self.load_state(marshal.loads(payload))
+            self._cols = [bytearray() for _ in range(len(COLUMNS) + 1)]
+            try:
+                self.load_state(marshal.loads(payload))
+            except (ValueError, TypeError, KeyError, IndexError):  # never seen: read again
+                self._dirs.clear()
+                self._rescan("", 0)
 
     def check(self, deep: bool = False) -> bool:
         """Re-list every known folder whose mtime changed (``deep``: every folder, comparing

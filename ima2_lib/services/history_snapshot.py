@@ -3,7 +3,8 @@ sidecar.
 
 Owns: the file format — a header (magic, format version, the interpreter's bytecode magic
 because ``marshal`` is version-specific, the gallery's real path, a CRC-32 of the payload) and
-a ``marshal`` payload of ``HistoryIndex.export_state()`` — written atomically (temp file,
+a ``marshal`` payload of ``HistoryIndex.export_state()`` (format 2: one list per field in the
+sort order; a file of another format is ignored) — written atomically (temp file,
 fsync, rename) in the private state folder, and reading it back: any mismatch (other Python,
 other gallery, truncated or corrupted file) means "no snapshot" and the index is built from
 the folders as before. A loaded snapshot is only a starting point: the caller reconciles it
