@@ -275,6 +275,11 @@ class App:
         with self._runtime_lock:
             return copy.deepcopy(self._runtime)
 
+    def runtime_value(self, section: str, key: str) -> Any:
+        """One plain value of the runtime state (``runtime_snapshot`` copies it all)."""
+        with self._runtime_lock:
+            return self._runtime[section].get(key)
+
     @property
     def server_url(self) -> str:
         with self._runtime_lock:

@@ -1,7 +1,8 @@
 """Storage primitives every store builds on: atomic writes, tolerant JSON reads, locks.
 
 Owns: ``atomic_write`` (temp file in the same folder, write, fsync, ``os.replace``, folder
-fsync), ``write_json`` / ``read_json`` (optionally without following a symlink),
+fsync), ``write_json`` / ``read_json`` (optionally without following a symlink), append-only
+JSON logs (``append_line`` / ``last_record``: one fdatasync per record, a torn tail skipped),
 ``ensure_private_dir`` (0700), per-key thread locks, an inter-process ``FileLock``, the
 state-folder ``FolderLock`` held for a server's life, and temp-file ownership (the writer's pid
 in every temp name; ``sweep_stale_temps`` removes only files whose writer is gone).
@@ -58,7 +59,8 @@ def ensure_private_dir(path: str) -> str:
     return path
 
 
-def _fsync_dir(folder: str) -> None:
+def fsync_folder(folder: str) -> None:
+    """Persist the entries of ``folder`` (renames, new files) on POSIX; best effort."""
     if os.name != "posix":
         return
     try:
@@ -90,7 +92,7 @@ def atomic_write(path: str, data: Any, mode: Optional[int] = None, fsync: bool =
             os.unlink(tmp)
         raise
     if fsync:
-        _fsync_dir(folder)
+        fsync_folder(folder)
 
 
 def write_new(path: str, data: bytes, mode: int = 0o644, fsync: bool = True) -> bool:
@@ -112,7 +114,7 @@ def write_new(path: str, data: bytes, mode: int = 0o644, fsync: bool = True) -> 
         while view:
             view = view[os.write(fd, view):]
         if fsync:
-            folder = threading.Thread(target=_fsync_dir,
+            folder = threading.Thread(target=fsync_folder,
                                       args=(os.path.dirname(os.path.abspath(path)) or ".",),
                                       daemon=True)
             folder.start()
@@ -129,10 +131,45 @@ def write_new(path: str, data: bytes, mode: int = 0o644, fsync: bool = True) -> 
     return True
 
 
+def append_line(path: str, line: bytes, fsync: bool = True) -> bool:
+    """Append ``line`` (one record, no newline in it) and a newline to an existing file;
+    False when the file does not exist. With ``fsync`` the data is made durable (one
+    ``fdatasync`` where the system has it: no rename, no folder entry to persist). A kill in
+    the middle leaves a torn *last* line, which a reader of such a log skips (``last_line``);
+    the writer must then rewrite the file whole before appending again."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | getattr(os, "O_BINARY", 0))
+    except FileNotFoundError:
+        return False
+    try:
+        view = memoryview(line + b"\n")
+        while view:
+            view = view[os.write(fd, view):]
+        if fsync:
+            getattr(os, "fdatasync", os.fsync)(fd)
+    finally:
+        os.close(fd)
+    return True
+
+
+def last_record(raw: bytes) -> Any:
+    """The last line of an append-only JSON log that parses to an object (a torn or corrupt
+    tail is skipped), or None. A file written whole is a log of one line."""
+    for line in reversed(raw.split(b"\n")):
+        if line.strip():
+            try:
+                value = json.loads(line.decode("utf-8"))
+            except (ValueError, UnicodeDecodeError, RecursionError):
+                continue
+            if isinstance(value, dict):
+                return value
+    return None
+
+
 def write_temp(folder: str, data: Any, fsync: bool = True, prefix: str = ".tmp-",
                suffix: str = ".part", mode: int = 0o644) -> str:
     """Write ``data`` (bytes or a list of pieces) to a new hidden temp file in ``folder``
-    (fsynced when asked) and return its path; ``publish_temp`` moves it into place later."""
+    (fsynced when asked) and return its path; the caller renames it into place later."""
     try:
         import tempfile  # not at import: it pulls in shutil, random (cold start)
 
@@ -268,13 +305,6 @@ def unchanged_since_clean_stop(marker: str, folder: str) -> bool:
     return isinstance(data, dict) and data.get("folder") == os.path.realpath(folder) and \
         data.get("mtimeNs") == st.st_mtime_ns and data.get("ino") == st.st_ino and \
         data.get("dev") == st.st_dev
-
-
-def publish_temp(tmp: str, path: str, fsync: bool = True) -> None:
-    """Atomically move a ``write_temp`` file to ``path`` (same folder) and persist the rename."""
-    os.replace(tmp, path)
-    if fsync:
-        _fsync_dir(os.path.dirname(os.path.abspath(path)) or ".")
 
 
 def dumps(obj: Any, pretty: bool = False) -> bytes:

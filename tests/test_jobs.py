@@ -277,11 +277,13 @@ def test_a_running_job_whose_image_was_published_is_done_after_a_crash(tmp, fake
     first.stop()
     folder = os.path.join(first.env["IMA2_CONFIG_DIR"], "jobs")
     (path,) = [os.path.join(folder, n) for n in os.listdir(folder)]
-    with open(path) as handle:
-        record = json.load(handle)
+    with open(path, "rb") as handle:
+        lines = handle.read().splitlines()
+    assert len(lines) >= 2  # the journal is a log: the running entry, then the later ones
+    record = json.loads(lines[-1])
     record.update(state="running", images=[], pending=[name], finishedAt=None)
-    with open(path, "w") as handle:
-        json.dump(record, handle)
+    with open(path, "wb") as handle:  # the log as a kill before the terminal line leaves it
+        handle.write(b"\n".join(lines[:-1] + [json.dumps(record).encode()]) + b"\n")
     second = LiveServer(tmp, env=first.env)
     try:
         job = _job(second, "crash-1")
@@ -291,6 +293,60 @@ def test_a_running_job_whose_image_was_published_is_done_after_a_crash(tmp, fake
         assert len(fake.posts()) == 1
     finally:
         second.stop()
+
+
+def test_a_torn_last_journal_line_is_skipped_and_the_next_entry_rewrites_the_file(tmp, fake):
+    """A kill in the middle of an append leaves half a line: the record is the line before
+    it, and the first entry after the restart replaces the file whole (never appended to
+    the torn line, which would hide it)."""
+    first = LiveServer(tmp, IMA2_OAUTH_URL=fake.url)
+    fake.default = fake.sse(success(FINAL))
+    fake.script(http_error(400, {"error": {"message": "Invalid size", "type":
+                                           "invalid_request_error", "param": "size"}}))
+    first.post("/api/jobs", {"prompt": "torn", "requestId": "torn-1"})
+    failed = _wait_state(first, "torn-1", "failed")
+    first.stop()
+    folder = os.path.join(first.env["IMA2_CONFIG_DIR"], "jobs")
+    (path,) = [os.path.join(folder, n) for n in os.listdir(folder)]
+    with open(path, "rb") as handle:
+        whole = handle.read()
+    with open(path, "ab") as handle:
+        handle.write(b'{"id":"torn-1","state":"fail')  # a kill mid-append
+    second = LiveServer(tmp, env=first.env)
+    try:
+        assert _job(second, "torn-1")["error"] == failed["error"]
+        assert second.post("/api/jobs/torn-1/retry").status == 202
+        _wait_state(second, "torn-1", "done")
+        with open(path, "rb") as handle:
+            lines = handle.read().splitlines()
+        assert all(json.loads(line)["id"] == "torn-1" for line in lines), lines
+        assert whole.splitlines()[0] not in lines  # rewritten, not appended to
+    finally:
+        second.stop()
+
+
+def test_a_journal_file_stays_a_few_lines_however_often_a_job_is_retried(server, fake):
+    from ima2_lib.services.jobs import LOG_LINES
+
+    refused = http_error(400, {"error": {"message": "Invalid size", "type":
+                                         "invalid_request_error", "param": "size"}})
+    fake.default = refused
+    server.post("/api/jobs", {"prompt": "again", "requestId": "again-1"})
+    _wait_state(server, "again-1", "failed")
+    for attempt in range(LOG_LINES):
+        if attempt == LOG_LINES - 1:
+            fake.default = fake.sse(success(FINAL))
+        assert server.post("/api/jobs/again-1/retry").status == 202
+        wait_until(lambda: _state(server, "again-1") in ("failed", "done")
+                   and _job(server, "again-1")["attempts"] == attempt + 2)
+    _wait_state(server, "again-1", "done")
+    folder = os.path.join(server.env["IMA2_CONFIG_DIR"], "jobs")
+    (path,) = [os.path.join(folder, n) for n in os.listdir(folder)]
+    with open(path, "rb") as handle:
+        lines = handle.read().splitlines()
+    assert 1 <= len(lines) <= LOG_LINES
+    assert json.loads(lines[-1])["state"] == "done"
+    assert json.loads(lines[-1])["attempts"] == LOG_LINES + 1
 
 
 def test_job_records_are_private_files(server, fake):

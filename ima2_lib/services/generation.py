@@ -114,7 +114,7 @@ class GenerationService:
         self._ssl_lock = threading.Lock()
         config = app.config
         self.client = UpstreamClient(
-            base_url=lambda: app.runtime_snapshot()["oauth"]["url"],
+            base_url=lambda: app.runtime_value("oauth", "url"),
             connect_timeout_s=max(0.05, config.upstream_connect_timeout_ms / 1000.0),
             idle_timeout_s=max(0.05, config.upstream_idle_timeout_ms / 1000.0),
             ssl_context=self._ssl_context,

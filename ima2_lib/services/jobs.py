@@ -1,7 +1,8 @@
 """Jobs the server owns: a durable, journaled queue in front of the generation pipeline.
 
-Owns: the job records (``<state>/jobs/<hash>.json``, one per job, written atomically at every
-transition ``queued → running → done | failed | canceled | interrupted``), the global limit
+Owns: the job records (``<state>/jobs/<hash>.json``, one per job: an append-only log of the
+record, one line per transition ``queued → running → done | failed | canceled | interrupted``;
+the last line that parses is the record, see ``_commit``), the global limit
 of running jobs (``max_concurrent_jobs``) with FIFO order inside two priorities
 (``interactive`` before ``batch``), pause / resume, cancel, retry, the idempotency of a
 ``requestId`` (same body → the same job; another body → 409), the per-job deadline, and the
@@ -32,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional,
 
 from ..errors import ApiError, Conflict, NotFound
 from ..clock import now_ms
-from ..store import atomic_write, dumps, read_json, write_new
+from ..store import append_line, atomic_write, dumps, last_record, write_new
 from ..upstream_errors import canceled
 from . import pipeline
 from .callbacks import Callbacks
@@ -46,6 +47,7 @@ TERMINAL = ("done", "failed", "canceled", "interrupted")
 PRIORITIES = {"interactive": 0, "batch": 1}
 KINDS = ("generate", "edit", "node")
 KEEP_FINISHED = 2000  # job records kept on disk (newest finished first)
+LOG_LINES = 8  # lines a job's journal file may grow to before it is rewritten whole
 PROMPT_CHARS = 500
 SHUTDOWN_REASON = "server shutting down"
 QUOTA_DEFAULT_WAIT_S = 60.0  # a 429 without any reset time
@@ -136,6 +138,7 @@ class JobQueue:
         self._local = threading.local()
         self._versions = itertools.count(1)
         self._written: Dict[str, int] = {}
+        self._lines: Dict[str, int] = {}  # lines in each journal file this process wrote
         self._write_locks = [threading.Lock() for _ in range(16)]
         self._records: Dict[str, Dict[str, Any]] = {}
         self._handles: Dict[str, Handle] = {}
@@ -197,8 +200,8 @@ class JobQueue:
             self._lock.release()
             if depth == 0:
                 staged, local.staged = local.staged, []
-                for job_id, version, data in staged:
-                    self._commit(job_id, version, data)
+                for job_id, version, data, durable in staged:
+                    self._commit(job_id, version, data, durable)
 
     def _write(self, record: Dict[str, Any], now: bool = False) -> None:
         """Journal ``record`` as it is now: serialised here, written here or (inside
@@ -209,22 +212,41 @@ class JobQueue:
             self.app.log.warn("jobs", "journal_write_failed", id=record["id"], error=exc)
             return
         version = next(self._versions)
+        # A job that ended "done" needs no fsync: the entry naming its files before they were
+        # published (``pending``) was made durable, and a start that finds the job "running"
+        # with those files published settles it "done" all the same. A callback still to
+        # deliver must survive, though.
+        durable = not (record.get("state") == "done" and not record.get("callbackUrl"))
         if getattr(self._local, "depth", 0) and not now:
-            self._local.staged.append((record["id"], version, data))
+            self._local.staged.append((record["id"], version, data, durable))
         else:
-            self._commit(record["id"], version, data)
+            self._commit(record["id"], version, data, durable)
 
-    def _commit(self, job_id: str, version: int, data: bytes) -> None:
+    def _commit(self, job_id: str, version: int, data: bytes, durable: bool = True) -> None:
+        """Write one journal entry. A job's first entry creates its file (data and folder
+        entry fsynced at once; a torn one reads as "never journaled", which it was); later
+        ones are appended as a line (one fdatasync: no temp file, rename or folder fsync on
+        a job's way), and the file is rewritten whole, atomically, when it reaches
+        ``LOG_LINES`` lines, after a failed append, or when this process did not write it
+        (a torn tail left by a kill is then dropped before anything is appended)."""
         with self._write_locks[hash(job_id) % len(self._write_locks)]:
             if self._written.get(job_id, 0) > version:
                 return  # a newer snapshot of this record is already on disk
             try:
-                path, fsync = self._path(job_id), self.app.config.fsync
-                # A job's first entry is a new file: written in place, its data and folder
-                # entry fsynced at once (a torn one reads as "never journaled", which it was)
-                if job_id in self._written or not write_new(path, data, 0o600, fsync):
-                    atomic_write(path, data, mode=0o600, fsync=fsync)
+                path = self._path(job_id)
+                fsync = self.app.config.fsync and durable
+                lines = self._lines.get(job_id, 0)
+                if 0 < lines < LOG_LINES and append_line(path, data, fsync):
+                    self._lines[job_id] = lines + 1
+                elif lines == 0 and job_id not in self._written and \
+                        write_new(path, data + b"\n", 0o600, fsync):
+                    self._lines[job_id] = 1
+                else:  # durable even for a "done" entry: it replaces the earlier lines
+                    self._lines.pop(job_id, None)
+                    atomic_write(path, data + b"\n", mode=0o600, fsync=self.app.config.fsync)
+                    self._lines[job_id] = 1
             except Exception as exc:  # noqa: BLE001 - as above
+                self._lines.pop(job_id, None)  # a torn append: the next write rewrites
                 self.app.log.warn("jobs", "journal_write_failed", id=job_id,
                                   error=getattr(exc, "strerror", None) or exc)
                 return
@@ -239,9 +261,15 @@ class JobQueue:
         for name in names:
             if not name.endswith(".json"):
                 continue
-            data = read_json(os.path.join(self.folder, name), default=None,
-                             warn=lambda m: self.app.log.warn("jobs", "record_unreadable",
-                                                              error=m))
+            try:
+                with open(os.path.join(self.folder, name), "rb") as handle:
+                    data = last_record(handle.read())
+            except OSError as exc:
+                self.app.log.warn("jobs", "record_unreadable", error=exc.strerror)
+                continue
+            if data is None:
+                self.app.log.warn("jobs", "record_unreadable", error="no readable line in %s"
+                                  % name)
             if isinstance(data, dict) and isinstance(data.get("id"), str) \
                     and data.get("state") in STATES and isinstance(data.get("body"), dict):
                 out.append(data)
@@ -258,6 +286,7 @@ class JobQueue:
                 self._records.pop(record["id"], None)
                 self._handles.pop(record["id"], None)
                 self._written.pop(record["id"], None)
+                self._lines.pop(record["id"], None)
         for record in drop:
             try:
                 os.unlink(self._path(record["id"]))

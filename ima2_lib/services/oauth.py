@@ -174,11 +174,11 @@ class OAuthSupervisor:
 
     @property
     def state(self) -> str:
-        return self.app.runtime_snapshot()["oauth"]["status"]
+        return self.app.runtime_value("oauth", "status")
 
     @property
     def reason(self) -> Optional[str]:
-        return self.app.runtime_snapshot()["oauth"].get("reason")
+        return self.app.runtime_value("oauth", "reason")
 
     def _set(self, status: str, url: Optional[str] = None, reason: Optional[str] = None,
              hint: Optional[str] = None) -> None:

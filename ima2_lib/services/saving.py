@@ -12,8 +12,8 @@ before IDAT, so every PNG reader sees them), and saving in two steps:
   write a hidden, fsynced temp file in the gallery, and keep what the response needs (the
   base64, or the bytes for raw answers) — the multi-MB work is off the critical path;
 * ``publish`` — under the job's commit lock: refuse if canceled, pick the name, write the
-  sidecar atomically, *then* rename the temp file into place (if that fails the sidecar goes
-  too). A cancel therefore happens before (nothing visible) or after (both visible), and a
+  sidecar's fsynced temp file, rename the sidecar *then* the image into place (if that fails
+  the sidecar goes too) and persist both renames with one folder fsync. A cancel therefore happens before (nothing visible) or after (both visible), and a
   kill at any instant leaves nothing visible, or both, or a sidecar whose image never
   arrived — which lists nothing and is removed at the next start (``remove_orphan_sidecars``).
   An image never exists without its sidecar.
@@ -41,7 +41,7 @@ from .. import __version__
 from ..images import convert_image, cover_crop, dimensions, png_text_pieces, sniff
 from ..clock import now_ms
 from ..payload import B64Stream
-from ..store import atomic_write, dumps, publish_temp, sweep_stale_temps, write_temp
+from ..store import atomic_write, dumps, fsync_folder, sweep_stale_temps, write_temp
 from ..upstream_errors import UpstreamError
 from .params import MIME_BY_FORMAT
 
@@ -282,14 +282,20 @@ def publish(app: App, job: Any, prepared: Prepared, name_for: NameFn,
             os.makedirs(os.path.dirname(kept), exist_ok=True)
             atomic_write(kept, prepared.original, fsync=fsync)
         # Sidecar first: a kill between the two renames leaves an orphan sidecar (invisible,
-        # removed at start-up), never an image without its settings.
-        atomic_write(path + ".json", dumps(sidecar, pretty=pretty), fsync=fsync)
+        # removed at start-up), never an image without its settings. Both files' data is
+        # fsynced before either rename, and one folder fsync after both persists the two
+        # renames (same folder, renamed in that order) instead of one wait each.
+        side_temp = write_temp(folder, dumps(sidecar, pretty=pretty), fsync=fsync,
+                               prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX)
+        leftovers = [side_temp, kept if prepared.original is not None else None]
         try:
             if journaled is not None:
                 journaled()
-            publish_temp(prepared.temp, path, fsync=fsync)
+            os.replace(side_temp, path + ".json")
+            leftovers[0] = path + ".json"
+            os.replace(prepared.temp, path)
         except BaseException:
-            for leftover in (path + ".json", kept if prepared.original is not None else None):
+            for leftover in leftovers:
                 try:
                     if leftover:
                         os.unlink(leftover)  # all or nothing
@@ -297,6 +303,8 @@ def publish(app: App, job: Any, prepared: Prepared, name_for: NameFn,
                     pass
             raise
         prepared.published = True
+        if fsync:
+            fsync_folder(folder)
     app.log.info("generate", "saved", requestId=job.request_id, filename=filename,
                  bytes=prepared.length, kind=prepared.kind)
     app.fire_image_saved(filename)

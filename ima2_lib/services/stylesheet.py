@@ -259,7 +259,7 @@ def response_text(parsed: Any) -> str:
 
 
 def extract_via_oauth(app: App, prompt: str, reference: Optional[str]) -> Dict[str, Any]:
-    base = str(app.runtime_snapshot()["oauth"]["url"]).rstrip("/")
+    base = str(app.runtime_value("oauth", "url")).rstrip("/")
     url = base + "/v1/responses"
     content = _user_parts(prompt, reference, "input_text",
                           lambda ref: {"type": "input_image", "image_url": ref})
@@ -283,7 +283,7 @@ def extraction_path(app: App) -> Optional[str]:
     """``"api_key"``, ``"oauth"`` or None when neither can be used (STYLE_SHEET_NO_KEY)."""
     if app.config.api_key:
         return "api_key"
-    status = app.runtime_snapshot()["oauth"].get("status")
+    status = app.runtime_value("oauth", "status")
     return "oauth" if status not in ("failed", "disabled") else None
 
 
