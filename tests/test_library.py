@@ -234,8 +234,8 @@ def test_an_update_during_a_folder_listing_is_not_undone(tmp):
     original = index._make_entry
     landed = []
 
-    def read_then_update(rel, sig, size, sidecar_path):
-        entry = original(rel, sig, size, sidecar_path)  # what the listing read
+    def read_then_update(rel, sig, sidecar_path):
+        entry = original(rel, sig, sidecar_path)  # what the listing read
         if not landed:
             landed.append(rel)
             with open(os.path.join(folder, "a.png.json"), "w") as handle:
