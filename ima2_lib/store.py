@@ -95,7 +95,8 @@ def atomic_write(path: str, data: Any, mode: Optional[int] = None, fsync: bool =
         fsync_folder(folder)
 
 
-def write_new(path: str, data: bytes, mode: int = 0o644, fsync: bool = True) -> bool:
+def write_new(path: str, data: bytes, mode: int = 0o644, fsync: bool = True,
+              beside: Optional[Callable[..., Callable[[], None]]] = None) -> bool:
     """Create ``path`` holding ``data`` if it does not exist yet (False when it does).
 
     Not atomic for a reader: only for files whose reader takes an unreadable file for a
@@ -114,14 +115,17 @@ def write_new(path: str, data: bytes, mode: int = 0o644, fsync: bool = True) -> 
         while view:
             view = view[os.write(fd, view):]
         if fsync:
-            folder = threading.Thread(target=fsync_folder,
-                                      args=(os.path.dirname(os.path.abspath(path)) or ".",),
-                                      daemon=True)
-            folder.start()
+            folder = os.path.dirname(os.path.abspath(path)) or "."
+            if beside is not None:  # the caller's thread pool (``workers.Workers.spawn``)
+                wait = beside(fsync_folder, folder)
+            else:
+                thread = threading.Thread(target=fsync_folder, args=(folder,), daemon=True)
+                thread.start()
+                wait = thread.join
             try:
                 os.fsync(fd)
             finally:
-                folder.join()
+                wait()
     except BaseException:
         os.close(fd)
         with contextlib.suppress(OSError):

@@ -147,6 +147,7 @@ def test_concurrency_limit_priority_and_queued_state(live_factory, fake):
     live.post("/api/jobs", {"prompt": "inter", "requestId": "q-3"})
     assert _state(live, "q-2") == "queued" and _state(live, "q-3") == "queued"
     queue = live.get("/api/queue").json()["queue"]
+    assert queue.pop("version") > 0
     assert queue == {"paused": False, "resumesAt": None, "quota": None, "running": 1,
                      "queued": 2, "maxConcurrent": 1}
     inflight = {j["requestId"]: j["phase"] for j in live.get("/api/inflight").json()["jobs"]}
@@ -157,6 +158,29 @@ def test_concurrency_limit_priority_and_queued_state(live_factory, fake):
     order = [j["id"] for j in sorted(live.get("/api/jobs").json()["jobs"],
                                      key=lambda j: j["startedAt"])]
     assert order == ["q-1", "q-3", "q-2"]  # interactive before batch
+
+
+def test_the_queue_version_grows_with_every_change(server, fake):
+    """``queue.version`` (GET /api/jobs, /api/queue, the pause / resume answers and the
+    ``queue.*`` events) grows with every change of a job or of the queue, and a job list is
+    read at the same moment as its version, so a client can drop a read older than an event."""
+    fake.default = fake.sse(success(FINAL))
+    first = server.get("/api/jobs").json()["queue"]["version"]
+    assert server.get("/api/jobs").json()["queue"]["version"] == first  # reads change nothing
+    paused = server.post("/api/queue/pause").json()["queue"]
+    assert paused["paused"] == "user" and paused["version"] > first
+    assert server.post("/api/jobs", {"prompt": "wait", "requestId": "v-1"}).status == 202
+    listed = server.get("/api/jobs").json()
+    assert listed["jobs"][0]["state"] == "queued" and listed["queue"]["queued"] == 1
+    assert listed["queue"]["version"] > paused["version"]
+    resumed = server.post("/api/queue/resume").json()["queue"]
+    assert resumed["version"] > listed["queue"]["version"]
+    _wait_state(server, "v-1", "done")
+    done = server.get("/api/jobs").json()
+    # (the job may start and end before the resume's answer is read: then they are equal)
+    assert done["jobs"][0]["state"] == "done" and done["queue"]["version"] >= resumed["version"]
+    assert done["queue"]["version"] >= listed["queue"]["version"] + 3  # resume, start, done
+    assert server.get("/api/queue").json()["queue"]["version"] == done["queue"]["version"]
 
 
 def test_pause_resume_and_cancel_of_a_queued_job(server, fake):

@@ -170,6 +170,47 @@ def test_bulk_actions(gallery_dir, start_server):
     assert _sidecar(gallery_dir, "i0.png")["favorite"] is True
 
 
+def test_a_bulk_delete_longer_than_the_undo_window_is_still_restorable(gallery_dir, start_server,
+                                                                       monkeypatch):
+    """The Undo window (IMA2_TRASH_TTL_MS) counts from the end of the moves: a bulk delete
+    whose moves outlast the window (hundreds of files on a loaded machine) answers an
+    ``unlinkAt`` a full window after its last move, and its trashId restores every file."""
+    from helpers import wait_until
+    from ima2_lib.clock import now_ms
+    from ima2_lib.services import trash
+
+    names = ["slow%02d.png" % n for n in range(12)]
+    for name in names:
+        write_image(gallery_dir, name, {"prompt": "slow"})
+    ttl = 4000
+    server = start_server(IMA2_TRASH_TTL_MS=str(ttl))
+    real_move = trash.move_file
+    moves = {"first": 0, "last": 0}
+
+    def slow_move(src: str, dst: str) -> None:
+        # The first move ends only once the whole window has passed since the delete began.
+        if not moves["first"]:
+            moves["first"] = now_ms()
+            wait_until(lambda: now_ms() > moves["first"] + ttl, interval=0.05,
+                       message="the Undo window to pass during the moves")
+        real_move(src, dst)
+        moves["last"] = now_ms()
+
+    monkeypatch.setattr(trash, "move_file", slow_move)
+    resp = server.post("/api/history/bulk", {"action": "delete", "filenames": names})
+    body = resp.json()
+    assert resp.status == 200 and body["done"] == len(names), body
+    assert moves["last"] > moves["first"] + ttl
+    assert all(r["unlinkAt"] >= moves["last"] + ttl for r in body["results"]), body
+    with open(os.path.join(server.config.trash_dir, ".manifest.json")) as handle:
+        stored = json.load(handle)["entries"]
+    assert sorted(e["unlinkAt"] >= moves["last"] + ttl for e in stored.values()) == \
+        [True] * len(names), stored
+    resp = server.post("/api/history/bulk", {"action": "restore", "trashId": body["trashId"]})
+    assert resp.status == 200 and resp.json()["done"] == len(names), resp
+    assert sorted(_names(server, "")) == sorted(names)
+
+
 def test_bulk_path_is_not_an_image_name(start_server):
     server = start_server()
     for method in ("PATCH", "DELETE"):
@@ -193,8 +234,8 @@ def test_an_update_during_a_folder_listing_is_not_undone(tmp):
     original = index._make_entry
     landed = []
 
-    def read_then_update(rel, sig, size, sidecar_path):
-        entry = original(rel, sig, size, sidecar_path)  # what the listing read
+    def read_then_update(rel, sig, sidecar_path):
+        entry = original(rel, sig, sidecar_path)  # what the listing read
         if not landed:
             landed.append(rel)
             with open(os.path.join(folder, "a.png.json"), "w") as handle:

@@ -207,3 +207,52 @@ def test_a_partial_answer_while_the_server_indexes_is_read_again(studio_factory:
     page = studio.new_page("gallery", context=context)
     wait_for(lambda: len(tile_names(page)) >= 50, message="the whole first page after indexing")
     assert tile_names(page)[:50] == names[:50] and len(answers) >= 2
+
+
+def test_the_date_filter_is_typed_in_the_studios_language(studio_factory: Any, artifacts: str) -> None:
+    """Chromium draws <input type=date> in the browser's locale whatever the page's language,
+    so the date filter is a text field that follows the studio's: its placeholder is the
+    language's pattern, a date typed that way (or as ISO) filters by that day and is shown back
+    in the language, and text that is not a date is marked invalid and filters nothing."""
+    import datetime
+
+    from ui_support import each_look
+
+    studio = studio_factory()
+    names = seed_gallery(studio.generated, 6, step_ms=24 * 3600 * 1000)
+    studio.start()
+    page = studio.new_page("gallery")
+    page.wait_for_selector('#gallery-grid .tile[data-filename="%s"]' % names[0])
+    day = datetime.date.today() - datetime.timedelta(days=2)
+
+    def asked() -> List[str]:
+        return [u for _m, u in studio.requests if "/api/history?" in u]
+
+    page.select_option("#lang", "ko")
+    page.wait_for_function("document.documentElement.lang === 'ko'")
+    assert page.get_attribute("#gallery-from", "placeholder") == "연도. 월. 일."
+    page.fill("#gallery-from", "%d. %d. %d." % (day.year, day.month, day.day))
+    page.press("#gallery-from", "Enter")
+    wait_for(lambda: any("from=%s" % day.isoformat() in u for u in asked()), message="from= asked")
+    assert page.input_value("#gallery-from") == "%d. %02d. %02d." % (day.year, day.month, day.day)
+    wait_for(lambda: page.locator("#gallery-grid .tile").count() == 3, message="three days left")
+
+    page.select_option("#lang", "en")
+    page.wait_for_function("document.documentElement.lang === 'en'")
+    assert page.get_attribute("#gallery-from", "placeholder") == "mm/dd/yyyy"
+    assert page.input_value("#gallery-from") == "%02d/%02d/%d" % (day.month, day.day, day.year)
+    before = len(asked())
+    page.fill("#gallery-to", "13/45/%d" % day.year)
+    page.press("#gallery-to", "Enter")
+    page.wait_for_selector("#gallery-to[aria-invalid='true']")
+    assert "mm/dd/yyyy" in page.get_attribute("#gallery-to", "title")
+    assert len(asked()) == before and not any("to=" in u for u in asked())
+    page.fill("#gallery-to", day.isoformat())  # ISO in any language
+    page.press("#gallery-to", "Enter")
+    wait_for(lambda: any("to=%s" % day.isoformat() in u for u in asked()), message="to= asked")
+    assert page.get_attribute("#gallery-to", "aria-invalid") is None
+    wait_for(lambda: page.locator("#gallery-grid .tile").count() == 1, message="one day")
+
+    for lang, theme in each_look(page):
+        page.locator("#gallery-filters").screenshot(
+            path=os.path.join(artifacts, "date-filter-%s-%s.png" % (lang, theme)))

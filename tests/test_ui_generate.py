@@ -153,12 +153,17 @@ def test_cancel_a_slow_job_removes_it_and_saves_nothing(studio: Any) -> None:
     page.wait_for_selector(".request[data-state='canceled'] .request-retry")
     assert studio.fake.closed_event.wait(30), "the upstream connection was not closed by the cancel"
     gate.open()
-    page.wait_for_timeout(300)
-    assert studio.gallery_files() == []
-    assert results(page) == [] and page.locator(".error-card").count() == 0
+    # The job has settled as canceled on the server (nothing of it can be saved after that)
+    # and the upstream was asked once: no retry went out meanwhile.
+    job = wait_for(lambda: (lambda jobs: jobs[0] if jobs and jobs[0]["state"] == "canceled" else None)(
+        studio.api("GET", "/api/jobs").json()["jobs"]), message="the job settled as canceled")
+    assert not job.get("images"), job
     data = studio.api("GET", "/api/inflight?includeTerminal=1").json()
     assert data["jobs"] == []
     assert [j["status"] for j in data["terminalJobs"]] == ["canceled"]
+    assert len(studio.fake.posts()) == 1
+    assert studio.gallery_files() == []
+    assert results(page) == [] and page.locator(".error-card").count() == 0
 
 
 def test_jobs_from_elsewhere_are_listed_and_cancelable(studio: Any) -> None:

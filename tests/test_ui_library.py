@@ -29,6 +29,38 @@ def open_library(page: Any) -> None:
     page.wait_for_selector("#library-dialog[data-state='loaded']")
 
 
+def close_with_escape(page: Any, selector: str, state: str = "detached") -> None:
+    """Esc closes the dialog (or viewer) ``selector``."""
+    page.keyboard.press("Escape")
+    page.wait_for_selector(selector, state=state)
+
+
+def generate_one(studio: Any, page: Any, prompt: str) -> str:
+    """Generate one image from the composer (no previews); the result's file name."""
+    studio.fake.default = image_stream(studio.fake, partials=())
+    page.fill("#prompt", prompt)
+    page.click("#generate")
+    page.wait_for_selector(".result[data-loaded='1']")
+    return page.get_attribute(".result", "data-filename")
+
+
+def open_share(page: Any, button: str = ".result .share-button", create: bool = False) -> None:
+    """Open the share dialog from a result (hover shows its actions) or the viewer; with
+    ``create`` the link is made too."""
+    if button.startswith(".result"):
+        page.hover(".result")
+    page.click(button)
+    page.wait_for_selector("#share-dialog[data-state='new']")
+    if create:
+        page.click("#share-create")
+        page.wait_for_selector("#share-dialog[data-state='ready']")
+
+
+def open_viewer(page: Any, name: str) -> None:
+    page.click('#gallery-grid .tile[data-filename="%s"]' % name)
+    page.wait_for_selector("#viewer-image")
+
+
 def saved_prompts(studio: Any) -> List[Dict[str, Any]]:
     return studio.api("GET", "/api/prompts").json()["items"]
 
@@ -58,8 +90,7 @@ def test_prompt_library_saves_searches_applies_versions_and_deletes(studio: Any)
     assert saved["settings"]["model"] and saved["settings"]["mode"] == "auto"
     assert "High · 1536×1024 · WEBP · ×2" in page.inner_text(item("Lighthouse", ".prompt-settings"))
     # Esc closes and focus returns to the Library button.
-    page.keyboard.press("Escape")
-    page.wait_for_selector("#library-dialog", state="detached")
+    close_with_escape(page, "#library-dialog")
     assert "library-open" in page.evaluate("document.activeElement.className")
 
     # Update from the composer keeps the previous version; restore brings it back.
@@ -141,15 +172,9 @@ def focus_inside(page: Any, selector: str) -> bool:
 
 
 def test_share_a_result_link_shown_once_with_copy_qr_expiry_and_revoke(studio: Any) -> None:
-    studio.fake.default = image_stream(studio.fake, partials=())
     page = studio.new_page()
-    page.fill("#prompt", "a shared fox")
-    page.click("#generate")
-    page.wait_for_selector(".result[data-loaded='1']")
-    name = page.get_attribute(".result", "data-filename")
-    page.hover(".result")
-    page.click(".result .share-button")
-    page.wait_for_selector("#share-dialog[data-state='new']")
+    name = generate_one(studio, page, "a shared fox")
+    open_share(page)
     assert page.evaluate("document.activeElement.id") == "share-expiry"
     assert "this image" in page.inner_text("#share-what")
     page.select_option("#share-expiry", "3600")
@@ -183,8 +208,7 @@ def test_share_a_result_link_shown_once_with_copy_qr_expiry_and_revoke(studio: A
     page.wait_for_selector("#share-dialog[data-state='revoked']")
     assert studio.api("GET", url[len(studio.url):]).status == 404
     studio.errors.allow_status(404)
-    page.keyboard.press("Escape")
-    page.wait_for_selector("#share-dialog", state="detached")
+    close_with_escape(page, "#share-dialog")
     assert "share-button" in page.evaluate("document.activeElement.className")
 
 
@@ -193,28 +217,18 @@ def test_share_from_the_viewer_escape_closes_only_the_dialog(studio_factory: Any
     names = seed_gallery(studio.generated, 3)
     studio.start()
     page = studio.new_page("gallery")
-    page.click('#gallery-grid .tile[data-filename="%s"]' % names[1])
-    page.wait_for_selector("#viewer-image")
-    page.click("#viewer .share-button")
-    page.wait_for_selector("#share-dialog[data-state='new']")
-    page.click("#share-create")
-    page.wait_for_selector("#share-dialog[data-state='ready']")
+    open_viewer(page, names[1])
+    open_share(page, "#viewer .share-button", create=True)
     assert studio.api("GET", "/api/shares").json()["items"][0]["filenames"] == [names[1]]
-    page.keyboard.press("Escape")
-    page.wait_for_selector("#share-dialog", state="detached")
+    close_with_escape(page, "#share-dialog")
     assert page.is_visible("#viewer")
     assert focus_inside(page, "#viewer .share-button")
-    page.keyboard.press("Escape")
-    page.wait_for_selector("#viewer", state="hidden")
+    close_with_escape(page, "#viewer", "hidden")
 
 
 def test_favourite_a_result(studio: Any) -> None:
-    studio.fake.default = image_stream(studio.fake, partials=())
     page = studio.new_page()
-    page.fill("#prompt", "a favourite")
-    page.click("#generate")
-    page.wait_for_selector(".result[data-loaded='1']")
-    name = page.get_attribute(".result", "data-filename")
+    name = generate_one(studio, page, "a favourite")
     toggle = ".result .favorite-toggle"
     assert page.get_attribute(toggle, "aria-pressed") == "false"
     page.hover(".result")
@@ -238,8 +252,7 @@ def test_viewer_reuses_settings_and_deletes_with_undo(studio_factory: Any) -> No
         json.dump(meta, handle)
     studio.start()
     page = studio.new_page("gallery")
-    page.click('#gallery-grid .tile[data-filename="%s"]' % name)
-    page.wait_for_selector("#viewer-image")
+    open_viewer(page, name)
     page.click("#viewer button:has-text('Reuse prompt and settings')")
     page.wait_for_selector("#viewer", state="hidden")
     assert page.evaluate("location.hash") == "#studio"
@@ -248,8 +261,7 @@ def test_viewer_reuses_settings_and_deletes_with_undo(studio_factory: Any) -> No
         "high", "1024x1536", "jpeg", "direct"]
     # Delete from the viewer, then Undo from its toast.
     studio.goto(page, "gallery")
-    page.click('#gallery-grid .tile[data-filename="%s"]' % name)
-    page.wait_for_selector("#viewer-image")
+    open_viewer(page, name)
     page.click("#viewer .danger-zone button")
     wait_for(lambda: studio.gallery_files() == [], message="trashed")
     page.click(".toast .toast-action")
@@ -294,34 +306,25 @@ def test_dialogs_pass_axe_in_both_themes_with_screenshots(studio_factory: Any, a
                                                           name: str, viewport: Any) -> None:
     source = axe_source()
     studio = studio_factory().start()
-    studio.fake.default = image_stream(studio.fake, partials=())
     studio.api("POST", "/api/prompts", json_body={
         "name": "Watercolour foxes", "prompt": "three foxes in the snow, watercolour",
         "settings": {"quality": "high", "size": "1536x1024", "n": 3, "format": "png"},
         "tags": ["animals", "winter"]})
     page = studio.new_page("studio", viewport=viewport)
     page.add_script_tag(content=source)
-    page.fill("#prompt", "여우 세 마리, 수채화")
-    page.click("#generate")
-    page.wait_for_selector(".result[data-loaded='1']")
+    generate_one(studio, page, "여우 세 마리, 수채화")
     problems: List[str] = []
     for lang, theme in each_look(page):
         open_library(page)
         problems += ["%s/%s/library: %s" % (name, theme, v) for v in violations(page)]
         page.screenshot(path=os.path.join(artifacts, "library-%s-%s-%s.png" % (name, lang, theme)))
-        page.keyboard.press("Escape")
-        page.wait_for_selector("#library-dialog", state="detached")
-        page.hover(".result")
-        page.click(".result .share-button")
-        page.click("#share-create")
-        page.wait_for_selector("#share-dialog[data-state='ready']")
+        close_with_escape(page, "#library-dialog")
+        open_share(page, create=True)
         problems += ["%s/%s/share: %s" % (name, theme, v) for v in violations(page)]
         page.screenshot(path=os.path.join(artifacts, "share-%s-%s-%s.png" % (name, lang, theme)))
-        page.keyboard.press("Escape")
-        page.wait_for_selector("#share-dialog", state="detached")
+        close_with_escape(page, "#share-dialog")
         page.click(".result .image-button")
         page.wait_for_selector("#viewer-image")
         page.screenshot(path=os.path.join(artifacts, "viewer-%s-%s-%s.png" % (name, lang, theme)))
-        page.keyboard.press("Escape")
-        page.wait_for_selector("#viewer", state="hidden")
+        close_with_escape(page, "#viewer", "hidden")
     assert problems == [], "\n".join(problems)

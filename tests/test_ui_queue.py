@@ -4,7 +4,7 @@ upstream), Resume, Pause, Cancel and Retry — each checked against the server's
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, List
 
 import pytest
 
@@ -65,3 +65,34 @@ def test_queue_view_lists_jobs_live_with_pause_resume_cancel_retry(studio_factor
     # Newest first.
     ids = page.eval_on_selector_all("#queue-list .queue-job", "els => els.map(e => e.dataset.id)")
     assert ids.index("q-2") < ids.index("q-1")
+
+
+def test_a_job_list_read_before_a_queue_event_never_shows_over_it(studio_factory: Any) -> None:
+    """The view's first read of GET /api/jobs is held by the browser until after a pause: its
+    answer (not paused, an older queue version) arrives after the queue.paused event and is
+    dropped; the view keeps showing the pause, and the read that follows confirms it."""
+    studio = studio_factory().start()
+    context = studio.browser.new_context(service_workers="block")
+    studio.contexts.append(context)
+    held: List[Any] = []
+    # route.fetch() reads the server's answer at once (before the pause); it is sent later.
+    context.route("**/api/jobs?*", lambda route: held.append((route, route.fetch())))
+    page = studio.new_page("queue", context=context)
+    page.wait_for_selector("html[data-live='open']")
+    wait_for(lambda: page.evaluate("0") == 0 and len(held) == 1, message="the first read held")
+    stale = held[0][1].json()["queue"]
+    assert stale["paused"] is False
+
+    paused = studio.api("POST", "/api/queue/pause").json()["queue"]
+    assert paused["version"] > stale["version"]
+    page.wait_for_selector("#queue-status[data-paused='user']")  # from the event
+    held[0][0].fulfill(response=held[0][1])
+    # The event asked for another read: it starts once the held one has been handled.
+    wait_for(lambda: page.evaluate("0") == 0 and len(held) == 2, message="the read that follows")
+    assert page.get_attribute("#queue-status", "data-paused") == "user"
+    assert page.inner_text("#queue-status").startswith("Paused")
+    assert held[1][1].json()["queue"]["paused"] == "user"
+    held[1][0].fulfill(response=held[1][1])
+    context.unroute("**/api/jobs?*")
+    page.wait_for_selector("#view-queue[data-loaded='true'] #queue-empty:not([hidden])")
+    assert page.get_attribute("#queue-status", "data-paused") == "user"

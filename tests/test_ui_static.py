@@ -134,3 +134,17 @@ def test_first_load_fits_the_budget() -> None:
 def test_core_modules_do_not_build_views(name: str) -> None:
     text = read(os.path.join(JS, name))
     assert "from './views/" not in text and "document.createElement" not in text
+
+
+def test_one_favourite_code_path() -> None:
+    """The gallery, the results and the viewer change a favourite through library.js's
+    setFavorite: no other module sends the PATCH or announces `assets:favorite` itself."""
+    for path in code_files():
+        name = os.path.relpath(path, JS).replace(os.sep, "/")
+        text = read(path)
+        if name != "library.js":
+            assert "emit('assets:favorite'" not in text, name
+            assert "patchImage(" not in text and "{ favorite }" not in text, name
+    for name in ("views/actions.js", "views/tags.js", "views/gallerypick.js"):
+        assert re.search(r"import \{[^}]*\bsetFavorite\b[^}]*\} from '\.\./library\.js'",
+                         read(os.path.join(JS, name))), name

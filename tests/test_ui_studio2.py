@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from ui_support import DESKTOP, PHONE, image_stream, seed_gallery, wait_for
+from ui_support import DESKTOP, PHONE, each_look, image_stream, seed_gallery, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -133,22 +133,17 @@ def test_screenshots_in_both_languages_and_themes(studio_factory: Any, artifacts
     page.click("#generate")
     page.wait_for_selector(".result[data-loaded='1']")
     shots = []
-    for lang in ("ko", "en"):
-        page.select_option("#lang", lang)
-        page.wait_for_function("(l) => document.documentElement.lang === l", arg=lang)
-        for theme in ("light", "dark"):
-            if page.evaluate("document.documentElement.dataset.theme") != theme:
-                page.click("#theme-toggle")
-            for view in ("studio", "gallery", "nodes", "queue"):
-                page.evaluate("(v) => { location.hash = v; }", view)
-                page.wait_for_selector("#view-%s:not([hidden])" % view)
-                if view == "nodes":
-                    page.wait_for_selector("#session-select")
-                elif view == "queue":
-                    page.wait_for_selector("#view-queue[data-loaded='true'] .queue-job")
-                path = os.path.join(artifacts, "studio2-%s-%s-%s-%s.png" % (name, lang, theme, view))
-                page.screenshot(path=path)
-                shots.append(path)
+    for lang, theme in each_look(page, ("ko", "en")):
+        for view in ("studio", "gallery", "nodes", "queue"):
+            page.evaluate("(v) => { location.hash = v; }", view)
+            page.wait_for_selector("#view-%s:not([hidden])" % view)
+            if view == "nodes":
+                page.wait_for_selector("#session-select")
+            elif view == "queue":
+                page.wait_for_selector("#view-queue[data-loaded='true'] .queue-job")
+            path = os.path.join(artifacts, "studio2-%s-%s-%s-%s.png" % (name, lang, theme, view))
+            page.screenshot(path=path)
+            shots.append(path)
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
     # Korean text is drawn with real glyphs (a CJK font), not boxes: without a font every
     # Hangul syllable is the same "missing glyph" box, so two syllables would draw alike, and

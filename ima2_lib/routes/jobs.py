@@ -98,8 +98,7 @@ def handle_list(app: App, req: Request) -> Dict[str, Any]:
     raw_limit = _query(req, "limit") or "100"
     if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 1000:
         raise BadRequest("INVALID_LIMIT", "limit must be 1..1000")
-    return {"jobs": app.jobs.list(state, kind, _query(req, "session"), int(raw_limit)),
-            "queue": app.jobs.queue_view()}
+    return app.jobs.listing(state, kind, _query(req, "session"), int(raw_limit))
 
 
 def _get(app: App, job_id: str) -> Dict[str, Any]:
@@ -160,7 +159,10 @@ JOB = obj({"id": s(), "requestId": s(), "kind": s(enum=list(KINDS)),
 QUEUE = obj({"paused": anything("false, `user` or `quota`"), "resumesAt": nullable(i()),
              "quota": nullable(obj({"window": s(), "usedPercent": num(),
                                     "reservePercent": i()})),
-             "running": i(), "queued": i(), "maxConcurrent": i()}, ["paused"])
+             "running": i(), "queued": i(), "maxConcurrent": i(),
+             "version": i("grows with every change of a job or of the queue (0 again after a "
+                          "restart): a read older than an event already seen can be dropped")},
+            ["paused"])
 _ID = {"id": s("the job id (its requestId)")}
 _SUBMIT = obj({"kind": s("generate (default) | edit | node", enum=list(KINDS)),
                "priority": s("interactive (default) | batch", enum=list(PRIORITIES)),

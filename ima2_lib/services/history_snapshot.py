@@ -3,7 +3,8 @@ sidecar.
 
 Owns: the file format — a header (magic, format version, the interpreter's bytecode magic
 because ``marshal`` is version-specific, the gallery's real path, a CRC-32 of the payload) and
-a ``marshal`` payload of ``HistoryIndex.export_state()`` — written atomically (temp file,
+a ``marshal`` payload of ``HistoryIndex.export_state()`` (format 2: one list per field in the
+sort order; a file of another format is ignored) — written atomically (temp file,
 fsync, rename) in the private state folder, and reading it back: any mismatch (other Python,
 other gallery, truncated or corrupted file) means "no snapshot" and the index is built from
 the folders as before. A loaded snapshot is only a starting point: the caller reconciles it
@@ -21,7 +22,8 @@ from typing import Any, Dict, Optional
 
 from ..store import atomic_write
 
-MAGIC = b"IMA2HIX1"
+MAGIC = b"IMA2HIX2"  # 2: one list per field (``HistoryIndex.export_state``)
+FIELDS = ("rels", "blobs", "sessions", "tagsets", "texts", "cols", "values")
 _HEAD = struct.Struct("<8s4sIIQ")  # magic, bytecode magic, root length, crc32, payload size
 
 
@@ -57,7 +59,7 @@ def load(path: str, root: str) -> Optional[Dict[str, Any]]:
         state = marshal.loads(payload)
     except (ValueError, EOFError, TypeError):
         return None
-    if not isinstance(state, dict) or not isinstance(state.get("entries"), list) or \
-            not isinstance(state.get("dirs"), list):
+    if not isinstance(state, dict) or not isinstance(state.get("dirs"), list) or not all(
+            isinstance(state.get(name), list) for name in FIELDS):
         return None
     return state

@@ -35,6 +35,7 @@ from ..errors import ApiError, Conflict, NotFound
 from ..clock import now_ms
 from ..store import append_line, atomic_write, dumps, last_record, write_new
 from ..upstream_errors import canceled
+from ..workers import Workers
 from . import pipeline
 from .callbacks import Callbacks
 from .pipeline import Outcome, Plan
@@ -145,6 +146,9 @@ class JobQueue:
         self._heap: List[Tuple[int, int, str]] = []
         self._seq = itertools.count()
         self._running = 0
+        # Grows under ``_lock`` with every journaled change of a job and every pause / resume:
+        # the queue view carries it, so a client can drop a read older than an event it saw.
+        self._queue_version = 0
         self._paused: Optional[str] = None  # None | "user" | "quota"
         self._resumes_at: Optional[int] = None
         # Quota pacing: the window whose headers paused the queue ({window, usedPercent,
@@ -160,6 +164,10 @@ class JobQueue:
         self._finished_since_prune = 0
         self.listeners: List[Callable[[str, Dict[str, Any]], None]] = []  # (event, data)
         self.callbacks = Callbacks(app, self._save, self.view)
+        # Job runs, journal writes beside a sidecar and the folder fsync of a first entry
+        # run on reused threads (starting one per call cost a GIL round trip each).
+        self._workers = Workers("ima2-job", on_error=lambda exc: self.app.log.error(
+            "jobs", "worker_failed", error=repr(exc)))
 
     def _save(self, record: Dict[str, Any]) -> None:
         with self._locked():
@@ -212,6 +220,7 @@ class JobQueue:
             self.app.log.warn("jobs", "journal_write_failed", id=record["id"], error=exc)
             return
         version = next(self._versions)
+        self._queue_version += 1
         # A job that ended "done" needs no fsync: the entry naming its files before they were
         # published (``pending``) was made durable, and a start that finds the job "running"
         # with those files published settles it "done" all the same. A callback still to
@@ -239,7 +248,7 @@ class JobQueue:
                 if 0 < lines < LOG_LINES and append_line(path, data, fsync):
                     self._lines[job_id] = lines + 1
                 elif lines == 0 and job_id not in self._written and \
-                        write_new(path, data + b"\n", 0o600, fsync):
+                        write_new(path, data + b"\n", 0o600, fsync, self._workers.spawn):
                     self._lines[job_id] = 1
                 else:  # durable even for a "done" entry: it replaces the earlier lines
                     self._lines.pop(job_id, None)
@@ -489,8 +498,7 @@ class JobQueue:
             self._arm_quota_timer()
         for handle in starts:
             self._publish("job.started", self.view(handle.record))
-            threading.Thread(target=self._run, args=(handle,), daemon=True,
-                             name="ima2-job-%s" % handle.id[:24]).start()
+            self._workers.run(self._run, handle)
 
     def _run(self, handle: Handle) -> None:
         plan = handle.plan
@@ -535,10 +543,7 @@ class JobQueue:
                 self.app.log.warn("jobs", "journal_write_failed", id=handle.id, error=exc)
                 return lambda: None
             version = next(self._versions)
-        writer = threading.Thread(target=self._commit, args=(handle.id, version, data),
-                                  daemon=True, name="ima2-journal")
-        writer.start()
-        return writer.join
+        return self._workers.spawn(self._commit, handle.id, version, data)
 
     def _quota_requeue(self, handle: Handle, outcome: Outcome) -> bool:
         """A queued job rejected by a 429: pause the queue until the reset, queue it again
@@ -607,6 +612,7 @@ class JobQueue:
         if not full:
             return False
         window, reset_at, used = max(full, key=lambda item: item[1])
+        self._queue_version += 1
         self._paused, self._resumes_at = "quota", reset_at
         self._quota_reason = {"window": window, "usedPercent": used,
                               "reservePercent": self.reserve_percent()}
@@ -757,6 +763,7 @@ class JobQueue:
 
     def pause(self, reason: str = "user", resumes_at: Optional[int] = None) -> Dict[str, Any]:
         with self._locked():
+            self._queue_version += 1
             self._paused = reason
             self._resumes_at = resumes_at
             self._quota_reason = None
@@ -771,6 +778,7 @@ class JobQueue:
             if by_user and self._quota_reason is not None:
                 for window, reset_at, _used in self._quota_full_locked():
                     self._quota_waived[window] = reset_at
+            self._queue_version += 1
             self._paused = None
             self._resumes_at = None
             self._quota_reason = None
@@ -809,9 +817,18 @@ class JobQueue:
             return [self.view(r) for r in records[:limit]]
 
     def queue_view(self) -> Dict[str, Any]:
+        """The queue's state; ``version`` grows with every change of a job or of the queue
+        (it starts again at 0 with the process)."""
         with self._locked():
             queued = sum(1 for r in self._records.values() if r["state"] == "queued")
             return {"paused": self._paused or False, "resumesAt": self._resumes_at,
                     "quota": dict(self._quota_reason) if self._quota_reason else None,
                     "running": self._running, "queued": queued,
-                    "maxConcurrent": self.limit()}
+                    "maxConcurrent": self.limit(), "version": self._queue_version}
+
+    def listing(self, state: Optional[str] = None, kind: Optional[str] = None,
+                session_id: Optional[str] = None, limit: int = 100) -> Dict[str, Any]:
+        """``GET /api/jobs``: the jobs and the queue read at one moment, so the queue's
+        ``version`` covers the jobs listed too."""
+        with self._locked():
+            return {"jobs": self.list(state, kind, session_id, limit), "queue": self.queue_view()}

@@ -166,7 +166,8 @@ class TrashService:
 
     def delete_many(self, names: List[str]) -> Dict[str, Any]:
         """Delete validated gallery names as one group: one manifest write before the moves
-        and one after; the answer's ``trashId`` (the group) restores the whole set."""
+        and one after; the answer's ``trashId`` (the group) restores the whole set until
+        ``IMA2_TRASH_TTL_MS`` after the last move (``unlinkAt``, set once the moves are done)."""
         ttl = self.app.config.trash_ttl_ms
         group = "%d_bulk-%s" % (now_ms(), secrets.token_hex(6))
         results: List[Dict[str, Any]] = []
@@ -193,6 +194,11 @@ class TrashService:
                 except ApiError as exc:
                     results.append({"filename": relative, "ok": False, "code": exc.code,
                                     "error": exc.message})
+            # The Undo window counts from the end of the moves, not from the start: moving
+            # hundreds of files on a busy machine must not use it up before the answer.
+            unlink_at = now_ms() + max(0, ttl)
+            for _relative, _trash_id, entry in moved:
+                entry["unlinkAt"] = max(int(entry["unlinkAt"]), unlink_at)
             if planned:
                 self._save(entries)
         for relative, trash_id, entry in moved:

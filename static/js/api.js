@@ -195,9 +195,7 @@ export const api = {
     '/api/sessions/' + enc(id) + '/style-sheet/enabled', { json: { enabled } }),
   extractStyleSheet: (id, prompt) =>
     post('/api/sessions/' + enc(id) + '/style-sheet/extract', { prompt }),
-  // favourite one image; the prompt library (saved prompts with settings); share links
-  setFavorite: (filename, favorite) => request('PATCH', '/api/history/' + enc(filename),
-    { json: { favorite } }),
+  // the prompt library (saved prompts with settings); share links
   prompts: (q = '') => get('/api/prompts' + (q ? '?q=' + enc(q) : '')),
   savePrompt: (body) => post('/api/prompts', body),
   updatePrompt: (id, body) => request('PUT', '/api/prompts/' + enc(id), { json: body }),

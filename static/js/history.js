@@ -207,8 +207,9 @@ export function makeHistory(filters = {}, topic = 'history') {
       if (!done.length) return [];
       toast(t('gallery.deletedMany', { n: done.length }), { timeout: UNDO_MS, action: { label: t('gallery.undo'),
         run: async () => {
-          for (const [row, result] of done) await this.restore(row, result.trashId, true);
-          toast(t('gallery.restoredMany', { n: done.length }));
+          let back = 0;
+          for (const [row, result] of done) if (await this.restore(row, result.trashId, true)) back += 1;
+          if (back) toast(t('gallery.restoredMany', { n: back }));
         } } });
       return done;
     },
@@ -218,7 +219,7 @@ export function makeHistory(filters = {}, topic = 'history') {
       try {
         await api.restoreAsset(row.filename, trashId);
       } catch (err) {
-        toast(t('gallery.restoreFailed', { message: err.message }), { kind: 'error' });
+        toast(undoFailed(err), { kind: 'error', timeout: 8000 });
         return false;
       } finally {
         restoring.delete(row.filename);
@@ -232,6 +233,10 @@ export function makeHistory(filters = {}, topic = 'history') {
   stores.add(store);
   return store;
 }
+
+/** Why an Undo failed; plainly when a toast held open outlived the trash's window (TTL). */
+export const undoFailed = (err) => (err && err.code === 'TRASH_NOT_FOUND' ? t('gallery.undoExpired')
+  : t('gallery.restoreFailed', { message: err.message }));
 
 /** The whole gallery, newest first: the rail, the results, the viewer and the unfiltered gallery. */
 export const history = makeHistory();

@@ -1,10 +1,11 @@
 // library.js — favourites and tags of gallery images: PATCH /api/history/{file} for one image,
 // POST /api/history/bulk for many (by names or by the gallery's filter), and the export link
-// (GET /api/export.zip). Keeps every loaded listing's rows in step (history.patchRows) and
-// announces 'assets:favorite' {filename, favorite} and 'assets:tags' {filename, tags}.
+// (GET /api/export.zip). The page's one way to change a favourite or tags (the gallery, the
+// results and the viewer all call it): keeps every loaded listing's rows in step (patchRows)
+// and announces 'assets:favorite' {filename, favorite} and 'assets:tags' {filename, tags}.
 // Must not: build DOM or show toasts (the views say what failed).
 import { api } from './api.js';
-import { emit, on } from './state.js';
+import { emit } from './state.js';
 import { listings } from './history.js';
 
 /** @typedef {{filenames?: string[], filter?: Record<string, string>}} Selection */
@@ -26,9 +27,6 @@ export function patchRows(filename, fields) {
 export function reloadAll() {
   for (const s of listings()) s.reset().catch(() => {});
 }
-
-// A favourite changed elsewhere on the page (the results' toggle): every listing learns it.
-on('assets:favorite', ({ filename, favorite }) => patchRows(filename, { favorite }));
 
 /**
  * One image's refreshed favourite and tags → its rows and the bus.

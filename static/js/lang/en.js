@@ -202,6 +202,7 @@ export const EN = {
   'gallery.restored': 'Restored {name}.',
   'gallery.deleteFailed': 'Could not delete: {message}',
   'gallery.restoreFailed': 'Could not restore: {message}',
+  'gallery.undoExpired': 'Too late to undo: the trash keeps deleted images only for a short while after the delete, and that time has run out. They are deleted for good.',
   'gallery.loadFailed': 'Could not load the gallery: {message}',
 
   'viewer.title': 'Image',
@@ -379,6 +380,10 @@ export const EN = {
   'filter.dates': 'Dates',
   'filter.from': 'From date',
   'filter.to': 'To date',
+  'date.yyyy': 'yyyy',
+  'date.mm': 'mm',
+  'date.dd': 'dd',
+  'date.invalid': 'Not a date: type it as {pattern}.',
   'filter.sort': 'Sort',
   'filter.newest': 'Newest first',
   'filter.oldest': 'Oldest first',

@@ -201,6 +201,7 @@ export const KO = {
   'gallery.restored': '{name}을(를) 복원했습니다.',
   'gallery.deleteFailed': '삭제할 수 없습니다: {message}',
   'gallery.restoreFailed': '복원할 수 없습니다: {message}',
+  'gallery.undoExpired': '실행 취소하기에 너무 늦었습니다. 삭제한 이미지는 삭제 후 잠시 동안만 휴지통에 보관되는데, 그 시간이 지났습니다. 이미지는 완전히 삭제되었습니다.',
   'gallery.loadFailed': '갤러리를 불러올 수 없습니다: {message}',
 
   'viewer.title': '이미지',
@@ -378,6 +379,10 @@ export const KO = {
   'filter.dates': '날짜',
   'filter.from': '시작 날짜',
   'filter.to': '끝 날짜',
+  'date.yyyy': '연도',
+  'date.mm': '월',
+  'date.dd': '일',
+  'date.invalid': '날짜가 아닙니다. {pattern} 형식으로 입력하세요.',
   'filter.sort': '정렬',
   'filter.newest': '최신순',
   'filter.oldest': '오래된 순',

@@ -1,12 +1,13 @@
 // views/actions.js — image actions shared by the results and the viewer that need their own
-// state: the favourite toggle (PATCH /api/history/{file}; every toggle of that image on the
-// page follows, and the gallery's row learns it) and Share (the share dialog is imported on
-// first use, so the first load does not carry it). Must not: build whole cards or dialogs.
+// state: the favourite toggle (through library.js's setFavorite, the page's one favourite
+// path; every toggle of that image follows its announcement) and Share (the share dialog is
+// imported on first use, so the first load does not carry it). Must not: build whole cards or
+// dialogs, or send a favourite itself.
 import { h, icon, toast } from '../dom.js';
 import { t } from '../i18n.js';
-import { api } from '../api.js';
-import { emit, on } from '../state.js';
+import { on } from '../state.js';
 import { history } from '../history.js';
+import { setFavorite } from '../library.js';
 
 let shareModule = null;
 
@@ -21,21 +22,6 @@ function paint(btn, favorite) {
   btn.classList.toggle('is-favorite', favorite);
 }
 
-/** Favourite or not; announces `assets:favorite` {filename, favorite} on success. */
-export async function setFavorite(filename, favorite) {
-  try {
-    const answer = await api.setFavorite(filename, favorite);
-    const value = answer && typeof answer.favorite === 'boolean' ? answer.favorite : favorite;
-    const row = history.get(filename);
-    if (row) row.favorite = value;
-    emit('assets:favorite', { filename, favorite: value });
-    return value;
-  } catch (err) {
-    toast(t('favorite.failed', { message: err.message }), { kind: 'error' });
-    return null;
-  }
-}
-
 /** A toggle button (aria-pressed) for one image's favourite flag. */
 export function favoriteButton(filename, initial = null) {
   const row = history.get(filename);
@@ -44,7 +30,11 @@ export function favoriteButton(filename, initial = null) {
     'aria-label': t('favorite.label'), 'data-i18n-label': 'favorite.label', dataset: { favFor: filename },
     onclick: async () => {
       btn.disabled = true;
-      await setFavorite(filename, btn.getAttribute('aria-pressed') !== 'true');
+      try {
+        await setFavorite(filename, btn.getAttribute('aria-pressed') !== 'true');
+      } catch (err) {
+        toast(t('favorite.failed', { message: err.message }), { kind: 'error' });
+      }
       btn.disabled = false;
     } }, icon('star'));
   paint(btn, start);

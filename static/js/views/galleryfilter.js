@@ -8,6 +8,7 @@ import { h, tx, clear } from '../dom.js';
 import { t } from '../i18n.js';
 import { imageModels } from '../state.js';
 import { PRESETS } from '../sizes.js';
+import { dateField, relabelDate, setDate } from './datefield.js';
 
 const DEBOUNCE_MS = 300;
 const QUALITIES = ['low', 'medium', 'high', 'auto'];
@@ -26,8 +27,11 @@ export function filterParams() {
   const out = {};
   const q = els.q.value.trim();
   if (q) out.q = q;
-  for (const key of ['model', 'quality', 'size', 'renderPath', 'from', 'to']) {
+  for (const key of ['model', 'quality', 'size', 'renderPath']) {
     if (els[key].value) out[key] = els[key].value;
+  }
+  for (const key of ['from', 'to']) {
+    if (els[key].dataset.value) out[key] = els[key].dataset.value; // ISO, whatever the language shows
   }
   const tag = els.tag.value.trim();
   if (tag) out.tag = tag;
@@ -53,7 +57,9 @@ function later() {
 export function clearFilters() {
   els.q.value = '';
   els.tag.value = '';
-  for (const key of ['model', 'quality', 'size', 'renderPath', 'from', 'to']) els[key].value = '';
+  for (const key of ['model', 'quality', 'size', 'renderPath']) els[key].value = '';
+  setDate(els.from, '');
+  setDate(els.to, '');
   els.sort.value = 'newest';
   els.favorite.checked = false;
   apply();
@@ -113,8 +119,8 @@ function redraw() {
   els.sort.value = sort || 'newest';
   els.q.placeholder = t('gallery.search');
   els.q.setAttribute('aria-label', t('gallery.search'));
-  els.from.setAttribute('aria-label', t('filter.from'));
-  els.to.setAttribute('aria-label', t('filter.to'));
+  relabelDate(els.from, 'filter.from');
+  relabelDate(els.to, 'filter.to');
   for (const key of ['model', 'quality', 'size', 'renderPath']) els[key].setAttribute('aria-label', t(els[key + 'Label']));
   els.sort.setAttribute('aria-label', t('filter.sort'));
 }
@@ -131,8 +137,9 @@ export function filterBar(onChange) {
     'data-i18n-placeholder': 'filter.tag', oninput: later, onkeydown: (e) => {
       if (e.key === 'Enter') apply();
     } });
-  els.from = h('input', { type: 'date', id: 'gallery-from', class: 'input date', onchange: apply });
-  els.to = h('input', { type: 'date', id: 'gallery-to', class: 'input date', onchange: apply });
+  // Typed in the studio's language (views/datefield.js: Chromium's date input ignores it).
+  els.from = dateField('gallery-from', 'filter.from', apply);
+  els.to = dateField('gallery-to', 'filter.to', apply);
   els.sort = h('select', { class: 'input select', id: 'gallery-sort', onchange: apply });
   els.favorite = h('input', { type: 'checkbox', id: 'gallery-favorite', onchange: apply });
   els.favWrap = h('label', { class: 'check', hidden: true }, els.favorite, tx('span', 'filter.favorites'));

@@ -6,7 +6,7 @@
 // Must not: lay out or render tiles.
 import { h, tx, icon, toast } from '../dom.js';
 import { t } from '../i18n.js';
-import { history } from '../history.js';
+import { history, undoFailed } from '../history.js';
 import { api } from '../api.js';
 import { emit } from '../state.js';
 import { bulkAction, exportUrl, reloadAll, setFavorite } from '../library.js';
@@ -150,7 +150,7 @@ export async function bulkDelete(shown) {
         await api.bulk({ action: 'restore', trashId: answer.trashId });
         toast(t('gallery.restoredMany', { n: answer.done }));
       } catch (err) {
-        toast(t('gallery.restoreFailed', { message: err.message }), { kind: 'error' });
+        toast(undoFailed(err), { kind: 'error', timeout: 8000 });
       }
       reloadAll();
     } } });
@@ -162,6 +162,14 @@ function exportZip() {
   document.body.append(a);
   a.click();
   a.remove();
+}
+
+/** A bar action: icon and label; on phones only the icon shows (the label stays its name, and
+ * its tooltip). */
+function action(id, iconName, key, onclick, cls = '') {
+  return h('button', { type: 'button', class: ('btn btn-small bulk-action ' + cls).trim(), id,
+    'data-i18n-label': key, 'aria-label': t(key), title: t(key), onclick },
+  icon(iconName), tx('span', key, { class: 'btn-label' }));
 }
 
 export function bulkBar({ context, none, remove, onChange }) {
@@ -176,26 +184,19 @@ export function bulkBar({ context, none, remove, onChange }) {
       if (e.key === 'Enter') tagAction('tag');
     } });
   // Share makes a link for named images (views/share.js): not offered for "all matching".
-  els.share = h('button', { type: 'button', class: 'btn btn-small', id: 'bulk-share',
-    onclick: () => share(Array.from(picked)) }, icon('share'), tx('span', 'share.open'));
+  els.share = action('bulk-share', 'share', 'share.open', () => share(Array.from(picked)));
   bar = h('div', { class: 'bulk-bar', id: 'bulk-bar', role: 'toolbar', 'aria-label': t('gallery.bulk'),
     'data-i18n-label': 'gallery.bulk', hidden: true },
   els.count, els.matching,
-  tx('button', 'gallery.clearSelection', { type: 'button', class: 'btn btn-small', onclick: none }),
+  action('bulk-clear', 'x', 'gallery.clearSelection', none),
   h('span', { class: 'bulk-sep', 'aria-hidden': 'true' }),
-  h('button', { type: 'button', class: 'btn btn-small', id: 'bulk-fav', onclick: () => run('favorite') },
-    icon('star'), tx('span', 'gallery.favSelected')),
-  tx('button', 'gallery.unfavSelected', { type: 'button', class: 'btn btn-small', id: 'bulk-unfav',
-    onclick: () => run('unfavorite') }),
+  action('bulk-fav', 'star', 'gallery.favSelected', () => run('favorite')),
+  action('bulk-unfav', 'unstar', 'gallery.unfavSelected', () => run('unfavorite')),
   h('span', { class: 'bulk-tags' }, els.tag,
-    tx('button', 'gallery.tagAdd', { type: 'button', class: 'btn btn-small', id: 'bulk-tag-add',
-      onclick: () => tagAction('tag') }),
-    tx('button', 'gallery.tagRemove', { type: 'button', class: 'btn btn-small', id: 'bulk-tag-remove',
-      onclick: () => tagAction('untag') })),
-  h('button', { type: 'button', class: 'btn btn-small', id: 'bulk-export', onclick: exportZip },
-    icon('download'), tx('span', 'gallery.exportSelected')),
+    action('bulk-tag-add', 'plus', 'gallery.tagAdd', () => tagAction('tag')),
+    action('bulk-tag-remove', 'minus', 'gallery.tagRemove', () => tagAction('untag'))),
+  action('bulk-export', 'download', 'gallery.exportSelected', exportZip),
   els.share,
-  tx('button', 'gallery.deleteSelected', { type: 'button', class: 'btn btn-small danger', id: 'bulk-delete',
-    onclick: remove }));
+  action('bulk-delete', 'trash', 'gallery.deleteSelected', remove, 'danger'));
   return bar;
 }

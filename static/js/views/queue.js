@@ -2,7 +2,9 @@
 // state, kind, prompt and times, Retry (failed, interrupted, canceled) and Cancel (queued,
 // running), and the queue's Pause / Resume with "paused until HH:MM" when the quota ran out
 // (GET /api/jobs carries the queue state). Kept current by the live stream's job.* and queue.*
-// events (live.js), not by polling. Must not: start jobs (the composer and node mode do).
+// events (live.js), not by polling. The queue's `version` (in the GET answer and the queue.*
+// events) orders what arrives: a read that started before an event and answers after it is
+// dropped, never shown over the newer state. Must not: start jobs (the composer and node mode do).
 import { h, tx, clear, toast, fmtDate } from '../dom.js';
 import { t } from '../i18n.js';
 import { on } from '../state.js';
@@ -15,6 +17,16 @@ let jobs = [];
 let queue = null;
 let loading = null;
 let again = false;
+let seen = -1; // the newest queue version shown; -1 after a (re)connect: a restart starts at 0
+
+/** Is this queue state at least as new as what is shown? (Records it if so.) */
+function fresh(q) {
+  const version = q && typeof q.version === 'number' ? q.version : null;
+  if (version === null) return true; // a server without versions: every answer is taken
+  if (version < seen) return false;
+  seen = version;
+  return true;
+}
 
 const hhmm = (ms) => new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
 
@@ -71,6 +83,7 @@ export function load() {
     return loading;
   }
   loading = api.jobs().then((data) => {
+    if (!fresh(data.queue)) return; // older than an event already shown: the next read follows
     jobs = Array.isArray(data.jobs) ? data.jobs : [];
     queue = data.queue || null;
     render();
@@ -98,13 +111,17 @@ export function initQueue(root) {
   root.append(h('div', { class: 'queue-toolbar' }, els.state, els.pause, els.resume), els.empty, els.list);
   on('live:job', load);
   on('live:queue', ({ queue: q }) => {
-    if (q) {
+    if (q && fresh(q)) {
       queue = q;
       render();
     }
     load();
   });
-  on('live:state', (open) => open && load());
+  on('live:state', (open) => {
+    if (!open) return;
+    seen = -1;
+    load();
+  });
   on('lang', render);
   return load();
 }
