@@ -1,15 +1,20 @@
 // views/actions.js — image actions shared by the results and the viewer that need their own
 // state: the favourite toggle (through library.js's setFavorite, the page's one favourite
-// path; every toggle of that image follows its announcement) and Share (the share dialog is
+// path, imported with the first toggle: the first view does not carry the gallery's library
+// module; every toggle of that image follows its announcement) and Share (the share dialog is
 // imported on first use, so the first load does not carry it). Must not: build whole cards or
 // dialogs, or send a favourite itself.
 import { h, icon, toast } from '../dom.js';
 import { t } from '../i18n.js';
 import { on } from '../state.js';
 import { history } from '../history.js';
-import { setFavorite } from '../library.js';
 
 let shareModule = null;
+
+/** The one favourite path (library.js's setFavorite), loaded with the first toggle. */
+function setFavorite(filename, favorite) {
+  return import('../library.js').then((library) => library.setFavorite(filename, favorite));
+}
 
 /** Open the share dialog for these gallery images (share.js loads on first use). */
 export function share(names) {
