@@ -40,6 +40,12 @@ def fill_screen(studio: Any, page: Any, gate: Gate) -> None:
     page.wait_for_selector(".job .job-preview")
 
 
+def settle(page: Any) -> None:
+    """Two animation frames: whatever the last change scheduled has been laid out."""
+    page.evaluate("() => new Promise((done) => requestAnimationFrame(() => "
+                  "requestAnimationFrame(done)))")
+
+
 def no_sideways_scroll(page: Any) -> bool:
     return page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth + 1")
 
@@ -54,11 +60,13 @@ def test_screenshots_of_every_view_without_overlapping_controls(
     shots: List[str] = []
     for view in ("studio", "gallery", "nodes"):
         studio.goto(page, view) if view != "studio" else None
-        page.wait_for_timeout(300)
+        if view == "gallery":
+            page.wait_for_selector("#gallery-grid .tile")
         if view == "nodes":
             page.wait_for_selector("#session-select")
             page.click("#nodes-new-root")
             page.wait_for_selector(".gnode")
+        settle(page)
         path = os.path.join(artifacts, "%s-%s.png" % (name, view))
         page.screenshot(path=path)
         shots.append(path)

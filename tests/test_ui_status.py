@@ -70,7 +70,7 @@ def test_storage_notice_only_when_old_images_were_found(studio_factory: Any, tmp
     page.click("#storage-notice [data-i18n-label='common.dismiss']")
     page.wait_for_selector("#storage-notice", state="hidden")
     studio.reload(page)
-    page.wait_for_timeout(300)
+    page.wait_for_selector("#storage-notice[data-checked='1']", state="attached")
     assert page.locator("#storage-notice").is_hidden()  # dismissed for this folder and state
 
 

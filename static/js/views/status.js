@@ -106,6 +106,7 @@ async function refreshStorage() {
 
 function renderStorage() {
   clear(notice);
+  notice.dataset.checked = '1'; // the storage state was read (tests wait on it)
   const st = storage && storage.state;
   // Only when old galleries were really found: a first visit is not greeted with a warning.
   if (st !== 'recoverable') {
