@@ -100,9 +100,10 @@ def write_new(path: str, data: bytes, mode: int = 0o644, fsync: bool = True,
     """Create ``path`` holding ``data`` if it does not exist yet (False when it does).
 
     Not atomic for a reader: only for files whose reader takes an unreadable file for a
-    missing one (a job's first journal entry). With ``fsync`` the data and the folder entry
-    are made durable at the same time — one wait instead of ``atomic_write``'s two in a row
-    (file, then folder after the rename), which matters when the disk is busy."""
+    missing one (a job's first journal entry). With ``fsync`` and ``beside`` (a way to run
+    a call on another thread and get its ``wait``) the data and the folder entry are made
+    durable at the same time — one wait instead of two in a row, which matters when the disk
+    is busy; without ``beside`` one after the other."""
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
                      mode)
@@ -116,16 +117,16 @@ def write_new(path: str, data: bytes, mode: int = 0o644, fsync: bool = True,
             view = view[os.write(fd, view):]
         if fsync:
             folder = os.path.dirname(os.path.abspath(path)) or "."
-            if beside is not None:  # the caller's thread pool (``workers.Workers.spawn``)
-                wait = beside(fsync_folder, folder)
-            else:
-                thread = threading.Thread(target=fsync_folder, args=(folder,), daemon=True)
-                thread.start()
-                wait = thread.join
+            # the folder's fsync beside the file's, on the caller's threads when it has some
+            # (``workers.Workers.spawn``), else after it
+            wait = beside(fsync_folder, folder) if beside is not None else None
             try:
                 os.fsync(fd)
             finally:
-                wait()
+                if wait is not None:
+                    wait()
+                else:
+                    fsync_folder(folder)
     except BaseException:
         os.close(fd)
         with contextlib.suppress(OSError):

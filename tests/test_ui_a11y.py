@@ -9,7 +9,8 @@ from typing import Any, List
 
 import pytest
 
-from ui_support import DESKTOP, PHONE, Gate, image_stream, seed_gallery, wait_for
+from ui_support import (DESKTOP, PHONE, Gate, image_stream, seed_gallery, show_view,
+                        wait_for)
 
 pytestmark = pytest.mark.browser
 
@@ -62,14 +63,7 @@ def test_axe_finds_nothing_on_any_view_in_either_theme(studio_factory: Any, name
                 page.click("#gallery-grid .tile")
                 page.wait_for_selector("#viewer-image")
             else:
-                page.evaluate("(v) => { location.hash = v; }", view)
-                page.wait_for_selector("#view-%s:not([hidden])" % view)
-            if view == "nodes":
-                page.wait_for_selector("#session-select")
-            elif view == "gallery":
-                page.wait_for_selector("#gallery-grid .tile")
-            elif view == "queue":
-                page.wait_for_selector("#view-queue[data-loaded='true'] .queue-job")
+                show_view(page, view)
             problems += ["%s/%s/%s: %s" % (name, theme, view, v) for v in violations(page)]
             if view != "viewer":
                 assert h1_count(page) == 1, (view, h1_count(page))

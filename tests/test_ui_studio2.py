@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from ui_support import DESKTOP, PHONE, each_look, image_stream, seed_gallery, wait_for
+from ui_support import (DESKTOP, PHONE, each_look, image_stream, seed_gallery, show_view,
+                        wait_for)
 
 pytestmark = pytest.mark.browser
 
@@ -135,12 +136,7 @@ def test_screenshots_in_both_languages_and_themes(studio_factory: Any, artifacts
     shots = []
     for lang, theme in each_look(page, ("ko", "en")):
         for view in ("studio", "gallery", "nodes", "queue"):
-            page.evaluate("(v) => { location.hash = v; }", view)
-            page.wait_for_selector("#view-%s:not([hidden])" % view)
-            if view == "nodes":
-                page.wait_for_selector("#session-select")
-            elif view == "queue":
-                page.wait_for_selector("#view-queue[data-loaded='true'] .queue-job")
+            show_view(page, view)
             path = os.path.join(artifacts, "studio2-%s-%s-%s-%s.png" % (name, lang, theme, view))
             page.screenshot(path=path)
             shots.append(path)

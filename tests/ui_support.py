@@ -368,6 +368,19 @@ def no_overlaps(page: Any) -> List[str]:
     }""")
 
 
+def show_view(page: Any, view: str) -> None:
+    """Switch the open studio to ``view`` (its hash, no reload) and wait until it shows its
+    content: the session picker in node mode, the tiles in the gallery, a job in the queue."""
+    page.evaluate("(v) => { location.hash = v; }", view)
+    page.wait_for_selector("#view-%s:not([hidden])" % view)
+    if view == "nodes":
+        page.wait_for_selector("#session-select")
+    elif view == "gallery":
+        page.wait_for_selector("#gallery-grid .tile")
+    elif view == "queue":
+        page.wait_for_selector("#view-queue[data-loaded='true'] .queue-job")
+
+
 def copy_artifact(src: str, artifacts: str, name: str) -> str:
     target = os.path.join(artifacts, name)
     shutil.copyfile(src, target)
